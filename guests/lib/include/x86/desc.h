@@ -1,0 +1,213 @@
+/*
+ * Exceptions and interrupts: the IDT, handler installation and the two
+ * fault-catching mechanisms tests use to say "this must fault with X".
+ *
+ * Dispatch order for a vector that arrives (lib/fault.c):
+ *   1. exception vectors (< 32) whose RIP is in the exception table
+ *      (ASM_TRY): record it in ex_last and resume at the fixup;
+ *   2. a handler installed with handle_exception(): call it;
+ *   3. exception vectors while catch_fault() / run_in_user() are active:
+ *      record the fault and return from catch_fault() with it;
+ *   4. otherwise print vector, error code, RIP, CR2 and exit(63).
+ */
+#ifndef X86_DESC_H
+#define X86_DESC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "x86/segments.h"
+
+#define DE_VECTOR	0
+#define DB_VECTOR	1
+#define NMI_VECTOR	2
+#define BP_VECTOR	3
+#define OF_VECTOR	4
+#define BR_VECTOR	5
+#define UD_VECTOR	6
+#define NM_VECTOR	7
+#define DF_VECTOR	8
+#define TS_VECTOR	10
+#define NP_VECTOR	11
+#define SS_VECTOR	12
+#define GP_VECTOR	13
+#define PF_VECTOR	14
+#define MF_VECTOR	16
+#define AC_VECTOR	17
+#define MC_VECTOR	18
+#define XM_VECTOR	19
+#define VE_VECTOR	20
+#define CP_VECTOR	21
+
+/* Page-fault error code bits. */
+#define PFERR_PRESENT	(1u << 0)
+#define PFERR_WRITE	(1u << 1)
+#define PFERR_USER	(1u << 2)
+#define PFERR_RSVD	(1u << 3)
+#define PFERR_FETCH	(1u << 4)
+#define PFERR_PK	(1u << 5)
+
+/*
+ * The register frame the common entry stub builds, lowest address first.
+ * Handlers may change any field (ip, sp, flags, cs, ss included); the
+ * stub restores them and returns with iretq.
+ */
+struct ex_regs {
+	unsigned long ax, cx, dx, bx, bp, si, di;
+#ifdef __x86_64__
+	unsigned long r8, r9, r10, r11, r12, r13, r14, r15;
+#endif
+	unsigned long vector;
+	unsigned long error_code;	/* 0 for vectors without one */
+	unsigned long ip, cs, flags, sp, ss;	/* the CPU's iret frame */
+};
+
+typedef void (*exception_handler)(struct ex_regs *regs);
+
+/* Install a handler for any vector 0..255; returns the previous one (or 0). */
+exception_handler handle_exception(uint8_t vector, exception_handler handler);
+
+/*
+ * Gate privilege: int n from CPL3 needs DPL 3. By default all gates are
+ * DPL 0 except #BP and #OF (DPL 3, so int3/into work from user mode).
+ */
+void set_idt_dpl(uint8_t vector, int dpl);
+/* Point a gate at raw code (no common stub), for tests that want that. */
+void set_idt_entry(uint8_t vector, void *addr, int dpl);
+/* The kernel stack the CPU switches to on an event from CPL3. */
+void set_tss_rsp0(unsigned long rsp0);
+unsigned long get_tss_rsp0(void);
+
+/* What a caught exception looked like. vector < 0 means "no exception". */
+struct fault_info {
+	int vector;
+	unsigned long error_code;
+	unsigned long cr2;		/* only meaningful for #PF */
+	unsigned long ip;		/* RIP in the frame (after int3/into) */
+};
+
+/*
+ * (1) ASM_TRY: protect the single instruction that follows the macro in
+ * an extended asm statement. If it raises an exception (vector < 32),
+ * execution continues at 'fixup' (a label in the same asm, e.g. "1f") and
+ * ex_last describes the fault; otherwise ex_last.vector stays -1.
+ *
+ *	asm volatile(ASM_TRY("1f") "mov (%[p]), %[v]\n\t" "1:"
+ *		     : [v] "=r"(v) : [p] "r"(p) : "memory");
+ *	if (ex_last.vector == PF_VECTOR) ...
+ *
+ * The table (section .data.ex) holds (instruction address, fixup) pairs.
+ */
+extern struct fault_info ex_last;
+
+#ifdef __x86_64__
+#define ASM_TRY(fixup)						\
+	"movl $-1, ex_last(%%rip)\n\t"				\
+	".pushsection .data.ex, \"aw\"\n\t"			\
+	".balign 8\n\t"						\
+	".quad 1111f, " fixup "\n\t"				\
+	".popsection\n\t"					\
+	"1111:\n\t"
+#else
+#define ASM_TRY(fixup)						\
+	"movl $-1, ex_last\n\t"					\
+	".pushsection .data.ex, \"aw\"\n\t"			\
+	".balign 4\n\t"						\
+	".long 1111f, " fixup "\n\t"				\
+	".popsection\n\t"					\
+	"1111:\n\t"
+#endif
+
+/* Shorthand for the common check after ASM_TRY. */
+static inline int exception_vector(void)
+{
+	return ex_last.vector;
+}
+
+static inline unsigned long exception_error_code(void)
+{
+	return ex_last.error_code;
+}
+
+/*
+ * (2) catch_fault: run fn(arg) at the current privilege level. If it
+ * raises an exception (vector < 32) that no installed handler takes,
+ * the function is abandoned (like longjmp) and catch_fault returns true
+ * with *info filled in; otherwise it returns false and info->vector = -1.
+ * Calls nest. fn must not rely on cleanup after the faulting point.
+ */
+bool catch_fault(void (*fn)(void *), void *arg, struct fault_info *info);
+
+/*
+ * run_in_user: like catch_fault, but fn(arg) runs at CPL3 (USER_CS64,
+ * USER_DS, a private user stack, IF=0, IOPL=0, so no port I/O or printf
+ * inside). A normal return from fn comes back through int $USER_RET_VECTOR
+ * (x86/segments.h).
+ * Returns true if fn raised an exception (described in *info).
+ * The paging structures must allow user access (the boot tables do).
+ */
+bool run_in_user(void (*fn)(void *), void *arg, struct fault_info *info);
+
+/* Load descriptor-table registers (also used by the boot stub's C part). */
+struct descriptor_table_ptr {
+	uint16_t limit;
+	unsigned long base;
+} __attribute__((packed));
+
+static inline void lidt(const struct descriptor_table_ptr *p)
+{
+	asm volatile("lidt %0" : : "m"(*p));
+}
+
+static inline void sidt(struct descriptor_table_ptr *p)
+{
+	asm volatile("sidt %0" : "=m"(*p));
+}
+
+static inline void lgdt(const struct descriptor_table_ptr *p)
+{
+	asm volatile("lgdt %0" : : "m"(*p));
+}
+
+static inline void sgdt(struct descriptor_table_ptr *p)
+{
+	asm volatile("sgdt %0" : "=m"(*p));
+}
+
+static inline void ltr(uint16_t sel)
+{
+	asm volatile("ltr %0" : : "rm"(sel));
+}
+
+static inline uint16_t str(void)
+{
+	uint16_t sel;
+	asm volatile("str %0" : "=rm"(sel));
+	return sel;
+}
+
+static inline uint16_t read_cs(void)
+{
+	uint16_t v;
+	asm volatile("mov %%cs, %0" : "=rm"(v));
+	return v;
+}
+
+static inline uint16_t read_ds(void)
+{
+	uint16_t v;
+	asm volatile("mov %%ds, %0" : "=rm"(v));
+	return v;
+}
+
+static inline uint16_t read_ss(void)
+{
+	uint16_t v;
+	asm volatile("mov %%ss, %0" : "=rm"(v));
+	return v;
+}
+
+/* Called once by the boot stub before main(). */
+void setup_idt(void);
+void setup_tss(void);
+
+#endif
