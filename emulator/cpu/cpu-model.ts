@@ -1,0 +1,139 @@
+/**
+ * The CPU model a guest sees: vendor, CPUID feature bits and MAXPHYADDR. Features are named as in
+ * QEMU's -cpu option so that `--cpu max,+la57,-pku` reads the same in both.
+ */
+
+export const enum CpuidReg { EAX = 0, EBX = 1, ECX = 2, EDX = 3 }
+
+export interface FeatureBit {
+  readonly leaf: number;
+  readonly subleaf: number;
+  readonly reg: CpuidReg;
+  readonly bit: number;
+}
+
+/** Every feature flag the model knows, with where CPUID reports it (SDM Vol. 2A CPUID). */
+export const FEATURES = {
+  fpu: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 0 },
+  vme: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 1 },
+  de: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 2 },
+  pse: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 3 },
+  tsc: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 4 },
+  msr: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 5 },
+  pae: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 6 },
+  cx8: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 8 },
+  apic: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 9 },
+  sep: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 11 },
+  pge: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 13 },
+  cmov: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 15 },
+  pat: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 16 },
+  pse36: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 17 },
+  clflush: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 19 },
+  cx16: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 13 },
+  pcid: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 17 },
+  x2apic: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 21 },
+  movbe: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 22 },
+  popcnt: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 23 },
+  'tsc-deadline': { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 24 },
+  hypervisor: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 31 },
+  fsgsbase: { leaf: 7, subleaf: 0, reg: CpuidReg.EBX, bit: 0 },
+  bmi1: { leaf: 7, subleaf: 0, reg: CpuidReg.EBX, bit: 3 },
+  smep: { leaf: 7, subleaf: 0, reg: CpuidReg.EBX, bit: 7 },
+  erms: { leaf: 7, subleaf: 0, reg: CpuidReg.EBX, bit: 9 },
+  invpcid: { leaf: 7, subleaf: 0, reg: CpuidReg.EBX, bit: 10 },
+  smap: { leaf: 7, subleaf: 0, reg: CpuidReg.EBX, bit: 20 },
+  pku: { leaf: 7, subleaf: 0, reg: CpuidReg.ECX, bit: 3 },
+  ospke: { leaf: 7, subleaf: 0, reg: CpuidReg.ECX, bit: 4 },
+  la57: { leaf: 7, subleaf: 0, reg: CpuidReg.ECX, bit: 16 },
+  rdpid: { leaf: 7, subleaf: 0, reg: CpuidReg.ECX, bit: 22 },
+  'spec-ctrl': { leaf: 7, subleaf: 0, reg: CpuidReg.EDX, bit: 26 },
+  'arch-capabilities': { leaf: 7, subleaf: 0, reg: CpuidReg.EDX, bit: 29 },
+  lahf_lm: { leaf: 0x80000001, subleaf: 0, reg: CpuidReg.ECX, bit: 0 },
+  abm: { leaf: 0x80000001, subleaf: 0, reg: CpuidReg.ECX, bit: 5 },
+  syscall: { leaf: 0x80000001, subleaf: 0, reg: CpuidReg.EDX, bit: 11 },
+  nx: { leaf: 0x80000001, subleaf: 0, reg: CpuidReg.EDX, bit: 20 },
+  pdpe1gb: { leaf: 0x80000001, subleaf: 0, reg: CpuidReg.EDX, bit: 26 },
+  rdtscp: { leaf: 0x80000001, subleaf: 0, reg: CpuidReg.EDX, bit: 27 },
+  lm: { leaf: 0x80000001, subleaf: 0, reg: CpuidReg.EDX, bit: 29 },
+} as const satisfies Record<string, FeatureBit>;
+
+export type FeatureName = keyof typeof FEATURES;
+
+export type Vendor = 'GenuineIntel' | 'AuthenticAMD';
+
+/** Features of the default model: what the interpreter implements. */
+export const DEFAULT_FEATURES: readonly FeatureName[] = [
+  'de', 'pse', 'tsc', 'msr', 'pae', 'cx8', 'sep', 'pge', 'cmov', 'pat', 'pse36', 'clflush',
+  'cx16', 'movbe', 'popcnt', 'bmi1', 'erms', 'lahf_lm', 'abm', 'syscall', 'nx', 'pdpe1gb', 'rdtscp', 'lm',
+];
+
+export class CpuModel {
+  readonly vendor: Vendor;
+  readonly maxPhyAddr: number;
+  private readonly enabled = new Set<FeatureName>();
+
+  constructor(opts: { vendor?: Vendor; features?: readonly FeatureName[]; maxPhyAddr?: number } = {}) {
+    this.vendor = opts.vendor ?? 'GenuineIntel';
+    this.maxPhyAddr = opts.maxPhyAddr ?? 40;
+    for (const f of opts.features ?? DEFAULT_FEATURES) this.enabled.add(f);
+  }
+
+  has(feature: FeatureName): boolean {
+    return this.enabled.has(feature);
+  }
+
+  /** Feature bits of one CPUID register, from the table. */
+  private bits(leaf: number, subleaf: number, reg: CpuidReg): number {
+    let v = 0;
+    for (const name of this.enabled) {
+      const f: FeatureBit = FEATURES[name];
+      if (f.leaf === leaf && f.subleaf === subleaf && f.reg === reg) v |= 1 << f.bit;
+    }
+    return v;
+  }
+
+  /** CPUID results for (leaf, subleaf) as [eax, ebx, ecx, edx]. */
+  cpuid(leaf: number, subleaf: number, apicId: number): [number, number, number, number] {
+    const maxBasic = 0xd;
+    const maxExt = 0x80000008;
+    leaf >>>= 0;
+    const vendorWords = vendorRegisters(this.vendor);
+    if (leaf > maxBasic && leaf < 0x80000000) leaf = maxBasic; // Intel returns the highest basic leaf's data
+    switch (leaf) {
+      case 0:
+        return [maxBasic, vendorWords[0], vendorWords[2], vendorWords[1]];
+      case 1: {
+        // Family 6, model 0x55 (a Skylake-era signature); one logical processor; CLFLUSH line 64 bytes.
+        const eax = 0x00050654;
+        const ebx = (apicId << 24) | (1 << 16) | (8 << 8);
+        return [eax, ebx, this.bits(1, 0, CpuidReg.ECX), this.bits(1, 0, CpuidReg.EDX)];
+      }
+      case 7:
+        if (subleaf !== 0) return [0, 0, 0, 0];
+        return [0, this.bits(7, 0, CpuidReg.EBX), this.bits(7, 0, CpuidReg.ECX), this.bits(7, 0, CpuidReg.EDX)];
+      case 0x80000000:
+        return [maxExt, vendorWords[0], vendorWords[2], vendorWords[1]];
+      case 0x80000001:
+        return [0, 0, this.bits(0x80000001, 0, CpuidReg.ECX), this.bits(0x80000001, 0, CpuidReg.EDX)];
+      case 0x80000002: case 0x80000003: case 0x80000004:
+        return brandString(leaf - 0x80000002);
+      case 0x80000008:
+        return [(this.has('la57') ? 57 : 48) << 8 | this.maxPhyAddr, 0, 0, 0];
+      default:
+        if (leaf > maxExt) return [0, 0, 0, 0];
+        return [0, 0, 0, 0];
+    }
+  }
+}
+
+function vendorRegisters(vendor: Vendor): [number, number, number] {
+  const b = Buffer.from(vendor, 'latin1');
+  return [b.readInt32LE(0), b.readInt32LE(4), b.readInt32LE(8)];
+}
+
+const BRAND = Buffer.from('mmulab virtual CPU'.padEnd(48, '\0'), 'latin1');
+
+function brandString(part: number): [number, number, number, number] {
+  const o = part * 16;
+  return [BRAND.readInt32LE(o), BRAND.readInt32LE(o + 4), BRAND.readInt32LE(o + 8), BRAND.readInt32LE(o + 12)];
+}

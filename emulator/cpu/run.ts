@@ -1,0 +1,234 @@
+import type { Vcpu } from './vcpu.js';
+import { CpuMode, Stop, UNSUPPORTED } from './vcpu.js';
+import { HANDLERS } from '../exec/registry.js';
+import { CROSSES_PAGE, type CodeCache } from '../decode/code-cache.js';
+import type { DecodeContext } from '../decode/decoder.js';
+import { deliverEvent } from './interrupts.js';
+import { Flag } from '../arch/eflags.js';
+import { Seg } from '../arch/registers.js';
+import { FaultClass, Vector, faultClass } from '../arch/vectors.js';
+import type { Tracer } from './tracer.js';
+
+/**
+ * The run loop: fetch the block at RIP from the code cache (decoding it on a miss), run its
+ * instructions, and between blocks deliver exceptions and interrupts. One instruction retires per
+ * handler call unless it faults; a fault restores RIP to the faulting instruction before delivery.
+ */
+
+export const enum SliceEnd {
+  /** The instruction budget ran out. */
+  BUDGET = 0,
+  /** HLT with nothing to wake the CPU now; the machine may advance time and resume. */
+  HALTED = 1,
+  /** The machine must stop: debug exit, triple fault or an unsupported operation. */
+  STOPPED = 2,
+}
+
+export const enum StopReason { NONE = 0, TRIPLE_FAULT = 1, UNSUPPORTED = 2, REQUESTED = 3 }
+
+/** Per-vCPU run-loop state the machine inspects when a slice ends. */
+export class RunState {
+  stopReason = StopReason.NONE;
+  /** Description of an unsupported operation, with the instruction that asked for it. */
+  detail = '';
+  /** RIP (lo, hi) and host address of the instruction that stopped the machine, for reports. */
+  stopRipLo = 0;
+  stopRipHi = 0;
+  tripleFaultVectors: number[] = [];
+}
+
+/** Decode context of the running vCPU; `bits` follows the code segment. */
+const decodeCtx: { bits: number; model: DecodeContext['model'] } = { bits: 64, model: undefined as unknown as DecodeContext['model'] };
+const crossBytes = new Uint8Array(16);
+
+export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: number, tracer: Tracer | null): SliceEnd {
+  const H = HANDLERS;
+  const d = cpu.dec;
+  const bf = code.blockFirst;
+  const bc = code.blockCount;
+  decodeCtx.model = cpu.model;
+  let left = budget;
+  while (left > 0) {
+    if (cpu.stop !== 0) {
+      const r = serviceEvents(cpu, state);
+      if (r !== SERVICE_CONTINUE) return r;
+    }
+    // The linear address of RIP: CS.base + EIP outside 64-bit mode, with the CS limit check.
+    let lo = cpu.ripLo;
+    let hi = cpu.ripHi;
+    if (cpu.mode !== CpuMode.LONG64) {
+      if ((cpu.segCheck & (1 << Seg.CS)) !== 0 && (lo >>> 0) > cpu.seg.limit[Seg.CS]) { cpu.raiseGp(0); continue; }
+      lo = (lo + cpu.seg.baseLo[Seg.CS]) | 0;
+      hi = 0;
+    }
+    const host = cpu.mem.fetchHost(lo, hi);
+    if (host < 0) {
+      if (host === -2) fetchFromMmio(cpu, state, lo, hi);
+      continue; // the fault (or stop) is serviced at the top of the loop
+    }
+    let b = code.lookup(host, cpu.codeBits);
+    if (b === 0) {
+      decodeCtx.bits = cpu.codeBits;
+      b = code.decodeBlock(host, decodeCtx);
+      if (b === CROSSES_PAGE) {
+        left -= runCrossing(cpu, code, state, host, lo, hi, tracer);
+        continue;
+      }
+    }
+    const first = bf[b];
+    const stepping = cpu.interruptShadow;
+    const end = stepping ? first + 1 : first + bc[b];
+    if (stepping) cpu.interruptShadow = false;
+    const base = (cpu.ripLo >>> 0) - d.start[first];
+    const ripHi = cpu.ripHi;
+    cpu.blockFirst = first;
+    let i = first;
+    for (; i < end; i++) {
+      if (tracer !== null) tracer.record(cpu, i, base, host - (d.start[first] & 0xfff));
+      const next = base + d.start[i] + d.len[i];
+      cpu.ripLo = next | 0;
+      if (next > 0xffffffff) cpu.ripHi = cpu.mode === CpuMode.LONG64 ? ripHi + 1 : 0;
+      H[d.handler[i]](cpu, i);
+      if (cpu.stop !== 0) break;
+    }
+    let retired: number;
+    if (i < end) {
+      if (cpu.exc >= 0 && (!cpu.excTrap || cpu.exc === UNSUPPORTED)) {
+        // A fault: the instruction did not retire and RIP points at it again.
+        cpu.ripLo = (base + d.start[i]) | 0;
+        cpu.ripHi = ripHi;
+        retired = i - first;
+      } else {
+        retired = i - first + 1;
+      }
+    } else {
+      retired = end - first;
+    }
+    cpu.instructions += retired;
+    left -= retired;
+    if (stepping) cpu.stop |= Stop.EVENT; // the shadow is over: look for interrupts now
+  }
+  return SliceEnd.BUDGET;
+}
+
+/**
+ * An instruction whose bytes continue on the next page: gathered from both pages (the second
+ * fetch may page-fault, with CR2 on the second page), decoded into the scratch record, run once.
+ */
+function runCrossing(cpu: Vcpu, code: CodeCache, state: RunState, host: number, lo: number, hi: number, tracer: Tracer | null): number {
+  const arena = cpu.mem.bytes;
+  const inFirst = 4096 - (host & 0xfff);
+  crossBytes.set(arena.subarray(host, host + inFirst));
+  const nextLo = (lo + inFirst) | 0;
+  const nextHi = (lo >>> 0) + inFirst > 0xffffffff ? (cpu.mode === CpuMode.LONG64 ? hi + 1 : 0) : hi;
+  const host2 = cpu.mem.fetchHost(nextLo, nextHi);
+  if (host2 < 0) {
+    if (host2 === -2) fetchFromMmio(cpu, state, nextLo, nextHi);
+    return 0;
+  }
+  crossBytes.set(arena.subarray(host2, host2 + (15 - inFirst)), inFirst);
+  decodeCtx.bits = cpu.codeBits;
+  code.decodeScratch(crossBytes, 15, host & 0xfff, decodeCtx);
+  const d = cpu.dec;
+  const base = (cpu.ripLo >>> 0) - d.start[0];
+  const ripLo = cpu.ripLo;
+  const ripHi = cpu.ripHi;
+  if (tracer !== null) tracer.recordBytes(cpu, crossBytes, d.len[0]);
+  const next = base + d.start[0] + d.len[0];
+  cpu.ripLo = next | 0;
+  if (next > 0xffffffff) cpu.ripHi = cpu.mode === CpuMode.LONG64 ? ripHi + 1 : 0;
+  cpu.blockFirst = 0;
+  if (cpu.interruptShadow) { cpu.interruptShadow = false; cpu.stop |= Stop.EVENT; }
+  HANDLERS[d.handler[0]](cpu, 0);
+  if (cpu.exc >= 0 && (!cpu.excTrap || cpu.exc === UNSUPPORTED)) {
+    cpu.ripLo = ripLo;
+    cpu.ripHi = ripHi;
+    return 0;
+  }
+  cpu.instructions++;
+  cpu.stop |= Stop.CONTEXT; // the scratch record is reused: never continue from it
+  return 1;
+}
+
+function fetchFromMmio(cpu: Vcpu, state: RunState, lo: number, hi: number): void {
+  cpu.unsupported(`instruction fetch from MMIO or unbacked guest-physical memory at linear 0x${((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0)).toString(16)}`);
+  void state;
+}
+
+const SERVICE_CONTINUE = -1 as SliceEnd;
+
+/** Between blocks: deliver a pending exception, take an interrupt, or report a halt or stop. */
+function serviceEvents(cpu: Vcpu, state: RunState): SliceEnd {
+  cpu.stop = 0;
+  if (cpu.exc >= 0) {
+    if (cpu.exc === UNSUPPORTED) {
+      state.stopReason = StopReason.UNSUPPORTED;
+      state.detail = cpu.unsupportedReason ?? 'unsupported operation';
+      state.stopRipLo = cpu.ripLo;
+      state.stopRipHi = cpu.ripHi;
+      cpu.exc = -1;
+      return SliceEnd.STOPPED;
+    }
+    if (!deliverException(cpu, state)) return SliceEnd.STOPPED;
+  }
+  if (state.stopReason !== StopReason.NONE) return SliceEnd.STOPPED;
+  if (!cpu.interruptShadow && (cpu.flags & Flag.IF) !== 0) {
+    const vector = cpu.platform.pendingInterrupt(cpu, true);
+    if (vector >= 0) {
+      cpu.halted = false;
+      if (!deliverEvent(cpu, vector, -1, false, true)) {
+        cpu.excTrap = false;
+        if (!deliverException(cpu, state)) return SliceEnd.STOPPED;
+      }
+    }
+  }
+  if (cpu.halted) return SliceEnd.HALTED;
+  return SERVICE_CONTINUE;
+}
+
+/**
+ * Delivers cpu.exc, escalating per SDM Vol. 3 Table 6-5 when delivery itself faults: two
+ * contributory exceptions, or a page fault followed by a page fault or contributory exception,
+ * make a double fault; a fault while delivering #DF is a triple fault (shutdown). Returns false on
+ * a triple fault or an unsupported operation.
+ */
+function deliverException(cpu: Vcpu, state: RunState): boolean {
+  let vector = cpu.exc;
+  let code = cpu.excHasCode ? cpu.excCode : -1;
+  let soft = cpu.excSoft;
+  let ext = false;
+  const original = vector;
+  cpu.exc = -1;
+  for (;;) {
+    if (deliverEvent(cpu, vector, code, soft, ext)) {
+      cpu.halted = false;
+      return true;
+    }
+    const second = cpu.exc;
+    cpu.exc = -1;
+    if (second === UNSUPPORTED) {
+      state.stopReason = StopReason.UNSUPPORTED;
+      state.detail = cpu.unsupportedReason ?? 'unsupported operation';
+      return false;
+    }
+    if (vector === Vector.DF) {
+      state.stopReason = StopReason.TRIPLE_FAULT;
+      state.tripleFaultVectors = [original, Vector.DF, second];
+      state.stopRipLo = cpu.ripLo;
+      state.stopRipHi = cpu.ripHi;
+      return false;
+    }
+    const first = faultClass(vector);
+    const next = faultClass(second);
+    if ((first === FaultClass.CONTRIBUTORY && next === FaultClass.CONTRIBUTORY) ||
+      (first === FaultClass.PAGE_FAULT && next !== FaultClass.BENIGN)) {
+      vector = Vector.DF;
+      code = 0;
+    } else {
+      vector = second;
+      code = cpu.excHasCode ? cpu.excCode : -1;
+    }
+    soft = false;
+    ext = true;
+  }
+}

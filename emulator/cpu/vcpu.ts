@@ -1,0 +1,263 @@
+import { Flag } from '../arch/eflags.js';
+import { Cr0, Efer } from '../arch/control.js';
+import { Seg } from '../arch/registers.js';
+import { Vector } from '../arch/vectors.js';
+import { SegAttr, SegmentState, TableRegister } from './segment-state.js';
+import type { PagingUnit } from '../hw/paging-unit.js';
+import { LinearMemory } from '../hw/linear-memory.js';
+import type { DecodedStore } from '../decode/store.js';
+import type { Platform } from './platform.js';
+import type { CpuModel } from './cpu-model.js';
+import { LfOp, materializeFlags, loadArithFlags } from '../exec/flags.js';
+
+/** Operating mode, which decides how instructions decode (SDM Vol. 3 2.2). */
+export const enum CpuMode {
+  REAL = 0,
+  PROTECTED = 1,
+  /** IA-32e compatibility mode: long mode active, CS.L = 0. */
+  COMPAT = 2,
+  /** 64-bit mode: long mode active, CS.L = 1. */
+  LONG64 = 3,
+}
+
+/** Pseudo-vector in Vcpu.exc: the instruction stopped the machine instead of faulting. */
+export const UNSUPPORTED = 256;
+
+/** Why the run loop must leave the current block after this instruction (bits of Vcpu.stop). */
+export const enum Stop {
+  /** An exception is pending delivery. */
+  EXCEPTION = 1 << 0,
+  /** Mode, CS, paging or another decode-relevant state changed. */
+  CONTEXT = 1 << 1,
+  /** Decoded code on the running page was overwritten. */
+  CODE_WRITE = 1 << 2,
+  /** An interrupt may have become deliverable (STI, POPF, EOI, device event). */
+  EVENT = 1 << 3,
+  /** The machine must stop running (debug exit, triple fault, unimplemented instruction). */
+  HALT_MACHINE = 1 << 4,
+  /** The CPU executed HLT. */
+  HLT = 1 << 5,
+}
+
+/**
+ * One virtual CPU: architectural state plus the execution bookkeeping the run loop needs.
+ *
+ * General-purpose registers are pairs of 32-bit halves (`lo`, `hi`); RIP likewise. Arithmetic flags
+ * are lazy (see exec/flags.ts): `lfOp` and the operands of the last flag-setting operation stand in
+ * for CF/PF/AF/ZF/SF/OF until something reads them. `flags` holds every other RFLAGS bit.
+ */
+export class Vcpu {
+  readonly lo = new Int32Array(16);
+  readonly hi = new Int32Array(16);
+  /** While a handler runs: the address of the next instruction. Between instructions: RIP. */
+  ripLo = 0;
+  ripHi = 0;
+
+  // Lazy arithmetic flags.
+  lfOp: LfOp = LfOp.EAGER;
+  lfSize = 4;
+  lfDst = 0;
+  lfDstHi = 0;
+  lfSrc = 0;
+  lfSrcHi = 0;
+  lfRes = 0;
+  lfResHi = 0;
+  /** Carry-in of ADC/SBB, or the CF that INC/DEC preserve. */
+  lfAux = 0;
+  /** Arithmetic flags when lfOp is EAGER. */
+  arith = 0;
+  /** Non-arithmetic RFLAGS bits (always with bit 1 set). */
+  flags = Flag.FIXED1;
+
+  readonly seg = new SegmentState();
+  readonly gdtr = new TableRegister();
+  readonly idtr = new TableRegister();
+  readonly ldtr = new TableRegister();
+  readonly tr = new TableRegister();
+
+  cr0 = Cr0.ET | Cr0.CD | Cr0.NW;
+  cr2Lo = 0;
+  cr2Hi = 0;
+  cr3Lo = 0;
+  cr3Hi = 0;
+  cr4 = 0;
+  /** CR8: the task-priority class (bits 3:0), mirrored to the local APIC's TPR. */
+  cr8 = 0;
+  efer = 0;
+  readonly drLo = new Int32Array(8);
+  readonly drHi = new Int32Array(8);
+  pkru = 0;
+  cpl = 0;
+  mode = CpuMode.REAL;
+  /** Default operand/address size of the code segment for decoding: 16, 32 or 64. */
+  codeBits = 16;
+  /** Stack pointer width in bytes: 2 (SS.B=0), 4, or 8 in 64-bit mode. */
+  stackBytes = 2;
+  /** Segments whose limit and type must be checked on access (bit per Seg; never in 64-bit mode). */
+  segCheck = 0;
+  /** High half of the linear address computed by the last effective-address calculation. */
+  eaHi = 0;
+
+  // Execution control.
+  stop = 0;
+  /** Vector of the exception the current instruction raised, or -1. */
+  exc = -1;
+  excCode = 0;
+  excHasCode = false;
+  /** Exception delivery kind: fault (RIP = the instruction), trap or software interrupt (RIP = next). */
+  excTrap = false;
+  /** Software INT n: privilege checks use the gate DPL. */
+  excSoft = false;
+  halted = false;
+  /** Interrupts are inhibited for one instruction after STI or MOV SS/POP SS. */
+  interruptShadow = false;
+  nmiPending = false;
+  nmiBlocked = false;
+  /** Retired instructions. */
+  instructions = 0;
+  /** Modeled cycles not yet folded into instructions: exit costs and the like (the TSC is derived). */
+  extraCycles = 0;
+  tscOffset = 0;
+  /** IA32_TSC_ADJUST: the total of every adjustment made to the TSC by writes. */
+  tscAdjust = 0;
+  /** Index of the first record of the block being run and the instruction count at its start (for RDTSC). */
+  blockFirst = 0;
+  blockInstructions = 0;
+
+  readonly mem: LinearMemory;
+  readonly paging: PagingUnit;
+  readonly dec: DecodedStore;
+  readonly platform: Platform;
+  readonly model: CpuModel;
+  /** MSRs kept by the CPU itself (KERNEL_GS_BASE, STAR, PAT, ...), keyed by index, as (lo, hi). */
+  readonly msrs = new Map<number, [number, number]>();
+
+  constructor(paging: PagingUnit, dec: DecodedStore, platform: Platform, model: CpuModel) {
+    this.paging = paging;
+    this.dec = dec;
+    this.platform = platform;
+    this.model = model;
+    this.mem = new LinearMemory(this, paging);
+    this.resetSegments();
+  }
+
+  private resetSegments(): void {
+    for (let s = 0; s < 6; s++) this.seg.set(s, 0, 0, 0, 0xffff, SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED);
+    this.seg.set(Seg.CS, 0xf000, 0xffff0000, 0, 0xffff,
+      SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED);
+  }
+
+  // Flags.
+
+  /** Full RFLAGS value. */
+  getFlags(): number {
+    return this.flags | materializeFlags(this);
+  }
+
+  /** Sets RFLAGS from a value (no privilege filtering: callers apply POPF/IRET rules first). */
+  setFlags(v: number): void {
+    const before = this.flags;
+    loadArithFlags(this, v);
+    this.flags = (v & ~(Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.OF)) | Flag.FIXED1;
+    if (((before ^ this.flags) & (Flag.IF | Flag.TF | Flag.AC)) !== 0) this.stop |= Stop.EVENT;
+  }
+
+  // Exceptions: recorded here, delivered by the run loop once the instruction has been abandoned.
+
+  raise(vector: number, errorCode = -1): void {
+    if (this.exc >= 0) return; // the first exception of an instruction wins
+    this.exc = vector;
+    this.excHasCode = errorCode >= 0;
+    this.excCode = errorCode >= 0 ? errorCode : 0;
+    this.excTrap = false;
+    this.excSoft = false;
+    this.stop |= Stop.EXCEPTION;
+  }
+
+  raiseUd(): void {
+    this.raise(Vector.UD);
+  }
+
+  raiseGp(errorCode: number): void {
+    this.raise(Vector.GP, errorCode);
+  }
+
+  raiseSs(errorCode: number): void {
+    this.raise(Vector.SS, errorCode);
+  }
+
+  raisePageFault(lo: number, hi: number, errorCode: number): void {
+    if (this.exc >= 0) return;
+    this.cr2Lo = lo;
+    this.cr2Hi = hi;
+    this.raise(Vector.PF, errorCode);
+  }
+
+  /** A trap-like event (INT3, INTO, INT n): the saved RIP is the next instruction. */
+  raiseTrap(vector: number, software: boolean): void {
+    this.raise(vector);
+    this.excTrap = true;
+    this.excSoft = software;
+  }
+
+  // Registers by size (byte registers use the numbering of arch/registers.ts).
+
+  get8(r: number): number {
+    return r < 16 ? this.lo[r] & 0xff : (this.lo[r - 16] >>> 8) & 0xff;
+  }
+
+  set8(r: number, v: number): void {
+    if (r < 16) this.lo[r] = (this.lo[r] & ~0xff) | (v & 0xff);
+    else this.lo[r - 16] = (this.lo[r - 16] & ~0xff00) | ((v & 0xff) << 8);
+  }
+
+  set16(r: number, v: number): void {
+    this.lo[r] = (this.lo[r] & ~0xffff) | (v & 0xffff);
+  }
+
+  /** 32-bit register writes zero the upper half, as in 64-bit mode. */
+  set32(r: number, v: number): void {
+    this.lo[r] = v;
+    this.hi[r] = 0;
+  }
+
+  /** Reads a register of `size` bytes (1, 2 or 4) as an unsigned-in-range value; 8 returns the low half. */
+  getSized(r: number, size: number): number {
+    switch (size) {
+      case 1: return this.get8(r);
+      case 2: return this.lo[r] & 0xffff;
+      default: return this.lo[r];
+    }
+  }
+
+  /** Writes a register of `size` bytes; for 8, writes the low half and `hi` as the high half. */
+  setSized(r: number, size: number, v: number, hi = 0): void {
+    switch (size) {
+      case 1: this.set8(r, v); break;
+      case 2: this.set16(r, v); break;
+      case 4: this.lo[r] = v; this.hi[r] = 0; break;
+      default: this.lo[r] = v; this.hi[r] = hi; break;
+    }
+  }
+
+  /**
+   * A valid operation the model does not implement (a task switch, a call gate, ...): the run ends
+   * with a report naming it and the instruction. Distinct from #UD, which a guest can handle.
+   */
+  unsupported(what: string): void {
+    if (this.unsupportedReason === undefined) this.unsupportedReason = what;
+    this.stop |= Stop.HALT_MACHINE;
+    if (this.exc < 0) this.exc = UNSUPPORTED;
+  }
+
+  unsupportedReason: string | undefined;
+
+  /** Time-stamp counter: one modeled cycle per retired instruction plus modeled costs. */
+  tsc(): number {
+    return this.instructions + this.extraCycles + this.tscOffset;
+  }
+
+  get longMode(): boolean {
+    return (this.efer & Efer.LMA) !== 0;
+  }
+}

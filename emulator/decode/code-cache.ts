@@ -1,0 +1,143 @@
+import type { CodeWatcher } from '../hw/paging-unit.js';
+import type { Tlb } from '../hw/tlb.js';
+import { DecodedStore } from './store.js';
+import { type DecodeContext, decode, endsBlock } from './decoder.js';
+
+/**
+ * Decoded basic blocks, keyed by host physical address: decode once, run many times.
+ *
+ * A page holding decoded code gets a slot, an array of 4096 block numbers indexed by page offset.
+ * The TLB never grants fast writes to such a page, so every write to it goes through the slow path,
+ * which calls invalidateCodePage: the page's blocks are forgotten and the running block stops after
+ * the writing instruction (self-modifying and runtime-generated code work). Blocks end at control
+ * transfers, system instructions and page ends; an instruction that crosses a page is never cached.
+ */
+export const MAX_BLOCK = 256;
+/** Returned by decodeBlock when the first instruction crosses the page end. */
+export const CROSSES_PAGE = -1;
+
+export class CodeCache implements CodeWatcher {
+  readonly store: DecodedStore;
+  private readonly pageSlot: Int32Array;
+  private readonly slotPage: Int32Array;
+  private readonly blockAt: Int32Array;
+  private readonly freeSlots: number[] = [];
+  readonly blockFirst: Int32Array;
+  readonly blockCount: Int32Array;
+  readonly blockBits: Uint8Array;
+  private nextBlock = 1;
+  private readonly bytes = new Uint8Array(16);
+  private readonly arena: Uint8Array;
+  private readonly tlb: Tlb;
+  /** Called when a page's decoded code is dropped (the run loop stops the current block). */
+  onInvalidate: () => void = () => {};
+  // Counters for reports.
+  blocksDecoded = 0;
+  pagesInvalidated = 0;
+  fullFlushes = 0;
+
+  constructor(arena: Uint8Array, tlb: Tlb, opts: { slots?: number; blocks?: number; records?: number } = {}) {
+    const slots = opts.slots ?? 1024;
+    const blocks = opts.blocks ?? 65536;
+    this.arena = arena;
+    this.tlb = tlb;
+    this.store = new DecodedStore(opts.records ?? 262144);
+    this.pageSlot = new Int32Array(arena.length / 4096).fill(-1);
+    this.slotPage = new Int32Array(slots).fill(-1);
+    this.blockAt = new Int32Array(slots * 4096);
+    for (let s = slots - 1; s >= 0; s--) this.freeSlots.push(s);
+    this.blockFirst = new Int32Array(blocks);
+    this.blockCount = new Int32Array(blocks);
+    this.blockBits = new Uint8Array(blocks);
+  }
+
+  isCodePage(page: number): boolean {
+    return this.pageSlot[page] >= 0;
+  }
+
+  invalidateCodePage(page: number): void {
+    const slot = this.pageSlot[page];
+    if (slot < 0) return;
+    this.blockAt.fill(0, slot * 4096, (slot + 1) * 4096);
+    this.pageSlot[page] = -1;
+    this.slotPage[slot] = -1;
+    this.freeSlots.push(slot);
+    this.pagesInvalidated++;
+    this.onInvalidate();
+  }
+
+  /** Forgets everything (the store, blocks or slots ran out). */
+  flushAll(): void {
+    for (let s = 0; s < this.slotPage.length; s++) {
+      const page = this.slotPage[s];
+      if (page >= 0) {
+        this.pageSlot[page] = -1;
+        this.slotPage[s] = -1;
+      }
+    }
+    this.blockAt.fill(0);
+    this.freeSlots.length = 0;
+    for (let s = this.slotPage.length - 1; s >= 0; s--) this.freeSlots.push(s);
+    this.store.clear();
+    this.nextBlock = 1;
+    this.fullFlushes++;
+    this.onInvalidate();
+  }
+
+  /** The block starting at a host address for the given code size, or 0. */
+  lookup(host: number, bits: number): number {
+    const slot = this.pageSlot[host >>> 12];
+    if (slot < 0) return 0;
+    const b = this.blockAt[slot * 4096 + (host & 0xfff)];
+    return b !== 0 && this.blockBits[b] === bits ? b : 0;
+  }
+
+  /** Decodes the block at `host`; returns its number, or CROSSES_PAGE. */
+  decodeBlock(host: number, ctx: DecodeContext): number {
+    const store = this.store;
+    if (this.nextBlock >= this.blockFirst.length || store.used + MAX_BLOCK > store.capacity) this.flushAll();
+    const page = host >>> 12;
+    let slot = this.pageSlot[page];
+    if (slot < 0) {
+      if (this.freeSlots.length === 0) this.flushAll();
+      slot = this.freeSlots.pop()!;
+      this.pageSlot[page] = slot;
+      this.slotPage[slot] = page;
+      // From now on writes to this page must take the slow path.
+      this.tlb.revokeWrites(page * 4096);
+    }
+    const first = store.used;
+    let n = first;
+    let off = host & 0xfff;
+    const pageBase = page * 4096;
+    while (n - first < MAX_BLOCK && off < 4096) {
+      const avail = Math.min(15, 4096 - off);
+      this.bytes.set(this.arena.subarray(pageBase + off, pageBase + off + avail));
+      const len = decode(store, n, this.bytes, avail, ctx);
+      if (len < 0) break; // crosses the page end: decoded on its own, uncached
+      store.start[n] = off;
+      off += len;
+      n++;
+      if (endsBlock(store, n - 1)) break;
+    }
+    if (n === first) return CROSSES_PAGE;
+    store.used = n;
+    const b = this.nextBlock++;
+    this.blockFirst[b] = first;
+    this.blockCount[b] = n - first;
+    this.blockBits[b] = ctx.bits;
+    this.blockAt[slot * 4096 + (host & 0xfff)] = b;
+    this.blocksDecoded++;
+    return b;
+  }
+
+  /**
+   * Decodes an instruction that crosses into the next page, from bytes gathered by the caller,
+   * into scratch record 0. Returns its length.
+   */
+  decodeScratch(bytes: Uint8Array, avail: number, startOffset: number, ctx: DecodeContext): number {
+    const len = decode(this.store, 0, bytes, avail, ctx);
+    this.store.start[0] = startOffset;
+    return len;
+  }
+}

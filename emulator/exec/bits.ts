@@ -1,0 +1,144 @@
+import type { Vcpu } from '../cpu/vcpu.js';
+import { family } from './registry.js';
+import { loadArithFlags, updateFlags } from './flags.js';
+import { addSegment, ea, offsetOf, readMem, readReg, writeMem, writeReg } from './operands.js';
+import { Flag } from '../arch/eflags.js';
+
+/** Bit instructions: BT/BTS/BTR/BTC, BSF/BSR, TZCNT/LZCNT, POPCNT (SDM Vol. 2). */
+
+export const enum BtOp { BT = 0, BTS = 1, BTR = 2, BTC = 3 }
+
+/**
+ * BTx E,G and BTx E,imm8. With a register bit offset and a memory operand, the offset is a signed
+ * integer that may select a bit outside the operand: the address moves by whole operands. CF gets
+ * the selected bit; ZF is unchanged; OF, SF, AF and PF are undefined (left unchanged).
+ */
+export const BT = family('bt', (form) => {
+  const size = form.size;
+  const bits = 8 * size;
+  const op = form.variant as BtOp;
+  const byImm = form.operands.includes(',I');
+  return (cpu, i) => {
+    const d = cpu.dec;
+    let bitLo: number; // bit offset (low half), possibly negative
+    let bitHi = 0;
+    if (byImm) bitLo = d.imm[i] & (bits - 1);
+    else {
+      const g = d.reg[i];
+      bitLo = readReg(cpu, g, size);
+      if (size === 2) bitLo = (bitLo << 16) >> 16;
+      if (size === 8) bitHi = cpu.hi[g];
+    }
+    if (!form.mem) {
+      const r = d.rm[i];
+      const n = bitLo & (bits - 1);
+      const word = n < 32 ? readReg(cpu, r, size) : cpu.hi[r];
+      const bit = (word >>> (n & 31)) & 1;
+      if (op !== BtOp.BT) {
+        const m = 1 << (n & 31);
+        const nw = op === BtOp.BTS ? word | m : op === BtOp.BTR ? word & ~m : word ^ m;
+        if (size === 8) { if (n < 32) cpu.lo[r] = nw; else cpu.hi[r] = nw; } else writeReg(cpu, r, size, nw, 0);
+      }
+      updateFlags(cpu, Flag.CF, bit);
+      return;
+    }
+    // Memory: address the byte holding the bit (operand-sized access at the aligned operand).
+    let offLo = offsetOf(cpu, i);
+    let offHi = cpu.eaHi;
+    if (!byImm) {
+      // The operand moves by floor(bitOffset / bits) operands: (bitOffset >> 3) rounded down to the size.
+      const bh = size === 8 ? bitHi : bitLo >> 31;
+      const dispLo = ((bitLo >>> 3) | (bh << 29)) & ~(size - 1);
+      const dispHi = bh >> 3;
+      const s = (offLo >>> 0) + (dispLo >>> 0);
+      offHi = (offHi + dispHi + (s > 0xffffffff ? 1 : 0)) | 0;
+      offLo = s | 0;
+      if (d.asize[i] === 4) offHi = 0;
+      else if (d.asize[i] === 2) { offHi = 0; offLo &= 0xffff; }
+    }
+    const lo = addSegment(cpu, d.seg[i], offLo, offHi, size);
+    const hi = cpu.eaHi;
+    const n = bitLo & (bits - 1);
+    const v = readMem(cpu, lo, hi, size);
+    if (cpu.exc >= 0) return;
+    const word = n < 32 ? v : cpu.mem.hi;
+    const vh = cpu.mem.hi;
+    const bit = (word >>> (n & 31)) & 1;
+    if (op !== BtOp.BT) {
+      const m = 1 << (n & 31);
+      const nw = op === BtOp.BTS ? word | m : op === BtOp.BTR ? word & ~m : word ^ m;
+      if (size === 8) writeMem(cpu, lo, hi, 8, n < 32 ? nw : v, n < 32 ? vh : nw);
+      else writeMem(cpu, lo, hi, size, nw, 0);
+      if (cpu.exc >= 0) return;
+    }
+    updateFlags(cpu, Flag.CF, bit);
+  };
+});
+
+function readSource(cpu: Vcpu, i: number, size: number, mem: boolean): number {
+  if (mem) return readMem(cpu, ea(cpu, i), cpu.eaHi, size);
+  const r = cpu.dec.rm[i];
+  srcHi = size === 8 ? cpu.hi[r] : 0;
+  return readReg(cpu, r, size);
+}
+let srcHi = 0;
+
+export const enum ScanOp { BSF = 0, BSR = 1, TZCNT = 2, LZCNT = 3, POPCNT = 4 }
+
+function popcount32(v: number): number {
+  v = v - ((v >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return (((v + (v >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
+/** Index of the lowest set bit of a nonzero (lo, hi) value. */
+function lowestBit(lo: number, hi: number): number {
+  if (lo !== 0) return 31 - Math.clz32(lo & -lo);
+  return 63 - Math.clz32(hi & -hi);
+}
+
+/** Index of the highest set bit of a nonzero (lo, hi) value. */
+function highestBit(lo: number, hi: number): number {
+  if (hi !== 0) return 63 - Math.clz32(hi);
+  return 31 - Math.clz32(lo);
+}
+
+/**
+ * BSF, BSR, TZCNT, LZCNT, POPCNT G,E. BSF/BSR with a zero source set ZF and leave the destination
+ * unchanged (what Intel and AMD parts do; the SDM calls the destination undefined).
+ */
+export const SCAN = family('scan', (form) => {
+  const size = form.size;
+  const bits = 8 * size;
+  const op = form.variant as ScanOp;
+  return (cpu, i) => {
+    const d = cpu.dec;
+    srcHi = 0;
+    let v = readSource(cpu, i, size, form.mem);
+    if (cpu.exc >= 0) return;
+    let vh = size === 8 ? (form.mem ? cpu.mem.hi : srcHi) : 0;
+    if (size === 2) v &= 0xffff;
+    if (size === 1) v &= 0xff;
+    if (size < 8) vh = 0;
+    const zero = v === 0 && vh === 0;
+    const g = d.reg[i];
+    switch (op) {
+      case ScanOp.BSF: case ScanOp.BSR:
+        if (zero) { updateFlags(cpu, Flag.ZF, Flag.ZF); return; }
+        writeReg(cpu, g, size, op === ScanOp.BSF ? lowestBit(v, vh) : highestBit(v, vh), 0);
+        updateFlags(cpu, Flag.ZF, 0);
+        return;
+      case ScanOp.TZCNT: case ScanOp.LZCNT: {
+        const n = zero ? bits : op === ScanOp.TZCNT ? lowestBit(v, vh) : bits - 1 - highestBit(v, vh);
+        writeReg(cpu, g, size, n, 0);
+        updateFlags(cpu, Flag.CF | Flag.ZF, (zero ? Flag.CF : 0) | (n === 0 ? Flag.ZF : 0));
+        return;
+      }
+      default: {
+        const n = popcount32(v) + popcount32(vh);
+        writeReg(cpu, g, size, n, 0);
+        loadArithFlags(cpu, zero ? Flag.ZF : 0);
+      }
+    }
+  };
+});

@@ -1,0 +1,272 @@
+import { type Form, type Handler, family } from './registry.js';
+import { cond, getCF, materializeFlags, updateFlags } from './flags.js';
+import { addSegment, ea, offsetOf, readMem, readReg, signExtend, writeMem, writeReg } from './operands.js';
+import { Flag } from '../arch/eflags.js';
+import { Reg } from '../arch/registers.js';
+
+/** Data movement: MOV, MOVZX/MOVSX/MOVSXD, LEA, XCHG, CMOVcc, SETcc, CBW..CQO, XLAT, flag moves. */
+
+/** MOV E,G / G,E / E,I (the accumulator-moffs and register-immediate forms decode onto these). */
+export const MOV = family('mov', (form) => {
+  const size = form.size;
+  const p = form.pattern;
+  const fromImm = p.includes(',I');
+  const toG = p.startsWith('G');
+  if (!form.mem) {
+    if (size === 4 && !fromImm) {
+      return toG
+        ? (cpu, i) => { const d = cpu.dec; const g = d.reg[i]; cpu.lo[g] = cpu.lo[d.rm[i]]; cpu.hi[g] = 0; }
+        : (cpu, i) => { const d = cpu.dec; const r = d.rm[i]; cpu.lo[r] = cpu.lo[d.reg[i]]; cpu.hi[r] = 0; };
+    }
+    if (size === 8 && !fromImm) {
+      return (cpu, i) => {
+        const d = cpu.dec;
+        const dst = toG ? d.reg[i] : d.rm[i];
+        const src = toG ? d.rm[i] : d.reg[i];
+        cpu.lo[dst] = cpu.lo[src];
+        cpu.hi[dst] = cpu.hi[src];
+      };
+    }
+    if (fromImm) return (cpu, i) => { const d = cpu.dec; writeReg(cpu, d.rm[i], size, d.imm[i], d.immHi[i]); };
+    return (cpu, i) => {
+      const d = cpu.dec;
+      const dst = toG ? d.reg[i] : d.rm[i];
+      const src = toG ? d.rm[i] : d.reg[i];
+      writeReg(cpu, dst, size, readReg(cpu, src, size), size === 8 ? cpu.hi[src] : 0);
+    };
+  }
+  if (toG) {
+    if (size === 4) {
+      return (cpu, i) => {
+        const v = cpu.mem.read32(ea(cpu, i), cpu.eaHi);
+        if (cpu.exc >= 0) return;
+        const g = cpu.dec.reg[i];
+        cpu.lo[g] = v;
+        cpu.hi[g] = 0;
+      };
+    }
+    return (cpu, i) => {
+      const v = readMem(cpu, ea(cpu, i), cpu.eaHi, size);
+      if (cpu.exc >= 0) return;
+      writeReg(cpu, cpu.dec.reg[i], size, v, cpu.mem.hi);
+    };
+  }
+  if (fromImm) {
+    return (cpu, i) => {
+      const d = cpu.dec;
+      writeMem(cpu, ea(cpu, i), cpu.eaHi, size, d.imm[i], d.immHi[i]);
+    };
+  }
+  if (size === 4) {
+    return (cpu, i) => { cpu.mem.write32(ea(cpu, i), cpu.eaHi, cpu.lo[cpu.dec.reg[i]]); };
+  }
+  return (cpu, i) => {
+    const g = cpu.dec.reg[i];
+    writeMem(cpu, ea(cpu, i), cpu.eaHi, size, readReg(cpu, g, size), size === 8 ? cpu.hi[g] : 0);
+  };
+});
+
+/** Source size of MOVZX/MOVSX/MOVSXD from the pattern's second operand (Eb, Ew, Ed). */
+function sourceSize(form: Form): number {
+  const letter = form.operands.slice(-1);
+  return letter === 'b' ? 1 : letter === 'w' ? 2 : 4;
+}
+
+/** MOVZX and MOVSX/MOVSXD (variant 1 = sign-extend). */
+export const MOVX = family('movx', (form) => {
+  const size = form.size;
+  const from = sourceSize(form);
+  const signed = form.variant === 1;
+  return (cpu, i) => {
+    const d = cpu.dec;
+    let v: number;
+    if (form.mem) {
+      v = readMem(cpu, ea(cpu, i), cpu.eaHi, from);
+      if (cpu.exc >= 0) return;
+    } else {
+      v = readReg(cpu, d.rm[i], from);
+    }
+    if (signed) v = signExtend(v, from);
+    else if (from === 1) v &= 0xff;
+    else if (from === 2) v &= 0xffff;
+    writeReg(cpu, d.reg[i], size, v, signed ? v >> 31 : 0);
+  };
+});
+
+/** LEA: the offset, truncated or zero-extended to the operand size. */
+export const LEA = family('lea', (form) => {
+  const size = form.size;
+  return (cpu, i) => {
+    const lo = offsetOf(cpu, i);
+    const d = cpu.dec;
+    writeReg(cpu, d.reg[i], size, lo, d.asize[i] === 8 ? cpu.eaHi : 0);
+  };
+});
+
+/** XCHG E,G (also the accumulator forms: E = the opcode register, G = rAX). */
+export const XCHG = family('xchg', (form) => {
+  const size = form.size;
+  return (cpu, i) => {
+    const d = cpu.dec;
+    const g = d.reg[i];
+    const gv = readReg(cpu, g, size);
+    const gh = size === 8 ? cpu.hi[g] : 0;
+    if (form.mem) {
+      const lo = ea(cpu, i);
+      const hi = cpu.eaHi;
+      if (!cpu.mem.probeWrite(lo, hi, size)) return;
+      const mv = readMem(cpu, lo, hi, size);
+      const mh = cpu.mem.hi;
+      if (cpu.exc >= 0) return;
+      writeMem(cpu, lo, hi, size, gv, gh);
+      if (cpu.exc >= 0) return;
+      writeReg(cpu, g, size, mv, mh);
+      return;
+    }
+    const r = d.rm[i];
+    const rv = readReg(cpu, r, size);
+    const rh = size === 8 ? cpu.hi[r] : 0;
+    writeReg(cpu, r, size, gv, gh);
+    writeReg(cpu, g, size, rv, rh);
+  };
+});
+
+/** CMOVcc G,E: the source is read (and may fault) whatever the condition; a 32-bit destination is always zero-extended. */
+export const CMOV = family('cmov', (form) => {
+  const size = form.size;
+  const cc = form.variant;
+  return (cpu, i) => {
+    const d = cpu.dec;
+    let v: number, vh = 0;
+    if (form.mem) {
+      v = readMem(cpu, ea(cpu, i), cpu.eaHi, size);
+      if (cpu.exc >= 0) return;
+      vh = cpu.mem.hi;
+    } else {
+      const r = d.rm[i];
+      v = readReg(cpu, r, size);
+      if (size === 8) vh = cpu.hi[r];
+    }
+    const g = d.reg[i];
+    if (cond(cpu, cc)) writeReg(cpu, g, size, v, vh);
+    else if (size === 4) cpu.hi[g] = 0;
+  };
+});
+
+/** SETcc Eb. */
+export const SETCC = family('setcc', (form) => {
+  const cc = form.variant;
+  if (form.mem) return (cpu, i) => { cpu.mem.write8(ea(cpu, i), cpu.eaHi, cond(cpu, cc) ? 1 : 0); };
+  return (cpu, i) => { cpu.set8(cpu.dec.rm[i], cond(cpu, cc) ? 1 : 0); };
+});
+
+/** CBW/CWDE/CDQE: sign-extend the lower half of the accumulator into all of it. */
+export const CBW = family('cbw', (form) => {
+  const size = form.size;
+  return (cpu) => {
+    const a = cpu.lo[Reg.RAX];
+    if (size === 2) cpu.set16(Reg.RAX, (a << 24) >> 24);
+    else if (size === 4) cpu.set32(Reg.RAX, (a << 16) >> 16);
+    else cpu.hi[Reg.RAX] = a >> 31;
+  };
+});
+
+/** CWD/CDQ/CQO: fill rDX with the sign of rAX. */
+export const CWD = family('cwd', (form) => {
+  const size = form.size;
+  return (cpu) => {
+    if (size === 2) cpu.set16(Reg.RDX, (cpu.lo[Reg.RAX] << 16) >> 31);
+    else if (size === 4) cpu.set32(Reg.RDX, cpu.lo[Reg.RAX] >> 31);
+    else { const s = cpu.hi[Reg.RAX] >> 31; cpu.lo[Reg.RDX] = s; cpu.hi[Reg.RDX] = s; }
+  };
+});
+
+/** XLAT: AL = [seg:rBX + AL]. */
+export const XLAT = family('xlat', (form) => {
+  const asize = form.asize;
+  return (cpu, i) => {
+    const d = cpu.dec;
+    const al = cpu.lo[Reg.RAX] & 0xff;
+    let lo: number, hi = 0;
+    if (asize === 8) {
+      const s = (cpu.lo[Reg.RBX] >>> 0) + al;
+      lo = s | 0;
+      hi = (cpu.hi[Reg.RBX] + (s > 0xffffffff ? 1 : 0)) | 0;
+    } else if (asize === 4) {
+      lo = (cpu.lo[Reg.RBX] + al) | 0;
+    } else {
+      lo = (cpu.lo[Reg.RBX] + al) & 0xffff;
+    }
+    const v = cpu.mem.read8(addSegment(cpu, d.seg[i], lo, hi, 1), cpu.eaHi);
+    if (cpu.exc >= 0) return;
+    cpu.set8(Reg.RAX, v);
+  };
+});
+
+const LAHF_FLAGS = Flag.SF | Flag.ZF | Flag.AF | Flag.PF | Flag.CF;
+
+export const LAHF = family('lahf', () => (cpu) => {
+  cpu.set8(16 /* AH */, (materializeFlags(cpu) & LAHF_FLAGS) | Flag.FIXED1);
+});
+
+export const SAHF = family('sahf', () => (cpu) => {
+  updateFlags(cpu, LAHF_FLAGS, cpu.get8(16));
+});
+
+export const enum FlagOp { CLC = 0, STC = 1, CMC = 2, CLD = 3, STD = 4 }
+
+export const FLAGOP = family('flagop', (form) => {
+  switch (form.variant as FlagOp) {
+    case FlagOp.CLC: return (cpu) => { updateFlags(cpu, Flag.CF, 0); };
+    case FlagOp.STC: return (cpu) => { updateFlags(cpu, Flag.CF, Flag.CF); };
+    case FlagOp.CMC: return (cpu) => { updateFlags(cpu, Flag.CF, getCF(cpu) ? 0 : Flag.CF); };
+    case FlagOp.CLD: return (cpu) => { cpu.flags &= ~Flag.DF; };
+    default: return (cpu) => { cpu.flags |= Flag.DF; };
+  }
+});
+
+export const NOP = family('nop', () => () => {});
+
+/** BSWAP: byte-reverse a 32- or 64-bit register (the 16-bit form is undefined; it clears the low word like Intel parts). */
+export const BSWAP = family('bswap', (form) => {
+  const size = form.size;
+  const swap = (v: number): number => ((v << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) | 0;
+  return (cpu, i) => {
+    const r = cpu.dec.rm[i];
+    if (size === 8) {
+      const lo = cpu.lo[r];
+      cpu.lo[r] = swap(cpu.hi[r]);
+      cpu.hi[r] = swap(lo);
+    } else if (size === 4) {
+      cpu.set32(r, swap(cpu.lo[r]));
+    } else {
+      cpu.set16(r, 0);
+    }
+  };
+});
+
+/** MOVBE G,M and M,G: a load or store with the bytes reversed. */
+export const MOVBE = family('movbe', (form): Handler => {
+  const size = form.size;
+  const toG = form.operands.startsWith('G');
+  const swap32 = (v: number): number => ((v << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) | 0;
+  return (cpu, i) => {
+    const d = cpu.dec;
+    const lo = ea(cpu, i);
+    const hi = cpu.eaHi;
+    const g = d.reg[i];
+    if (toG) {
+      const v = readMem(cpu, lo, hi, size);
+      if (cpu.exc >= 0) return;
+      if (size === 2) cpu.set16(g, ((v & 0xff) << 8) | ((v >>> 8) & 0xff));
+      else if (size === 4) cpu.set32(g, swap32(v));
+      else { const vh = cpu.mem.hi; cpu.lo[g] = swap32(vh); cpu.hi[g] = swap32(v); }
+      return;
+    }
+    const v = cpu.lo[g];
+    if (size === 2) cpu.mem.write16(lo, hi, ((v & 0xff) << 8) | ((v >>> 8) & 0xff));
+    else if (size === 4) cpu.mem.write32(lo, hi, swap32(v));
+    else cpu.mem.write64(lo, hi, swap32(cpu.hi[g]), swap32(v));
+  };
+});
+

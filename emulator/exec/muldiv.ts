@@ -1,0 +1,197 @@
+import type { Vcpu } from '../cpu/vcpu.js';
+import { family } from './registry.js';
+import { LfOp, setLazy } from './flags.js';
+import { ea, readMem, readReg, signExtend, writeReg } from './operands.js';
+import { Reg } from '../arch/registers.js';
+import { Vector } from '../arch/vectors.js';
+
+/**
+ * MUL, IMUL (one-, two- and three-operand), DIV and IDIV (SDM Vol. 2). Products of 32-bit operands
+ * are computed exactly with 16-bit partial products; 64-bit products and quotients use BigInt,
+ * which is measured faster than limb arithmetic for a 64x64 multiply (reference/js-performance.md).
+ * After MUL/IMUL only CF and OF are defined; they record "the high half is significant".
+ */
+
+/** Reads the E operand of record i at `size`; for 8 the high half is left in opHi. */
+let opHi = 0;
+function readE(cpu: Vcpu, i: number, size: number, mem: boolean): number {
+  if (mem) {
+    const v = readMem(cpu, ea(cpu, i), cpu.eaHi, size);
+    opHi = cpu.mem.hi;
+    return v;
+  }
+  const r = cpu.dec.rm[i];
+  opHi = size === 8 ? cpu.hi[r] : 0;
+  return readReg(cpu, r, size);
+}
+
+/** High 32 bits of the unsigned product of two uint32 values (exact). */
+function mulHighU32(a: number, b: number): number {
+  a >>>= 0; b >>>= 0;
+  const p1 = (a & 0xffff) * b;
+  const p2 = (a >>> 16) * b;
+  const q = p2 + Math.floor(p1 / 65536);
+  return Math.floor(q / 65536) | 0;
+}
+
+/** High 32 bits of the signed product of two int32 values. */
+function mulHighS32(a: number, b: number): number {
+  let h = mulHighU32(a, b);
+  if (a < 0) h = (h - b) | 0;
+  if (b < 0) h = (h - a) | 0;
+  return h;
+}
+
+function toBig(lo: number, hi: number, signed: boolean): bigint {
+  const u = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+  return signed ? BigInt.asIntN(64, u) : u;
+}
+
+/** Records MUL/IMUL flags: CF = OF = `overflow`; SF/ZF/PF follow the low result. */
+function recordMul(cpu: Vcpu, size: number, low: number, overflow: boolean): void {
+  cpu.lfAux = overflow ? 1 : 0;
+  setLazy(cpu, LfOp.MUL, size === 8 ? 4 : size, 0, 0, low);
+}
+
+/** One-operand MUL (variant 0) and IMUL (variant 1): rDX:rAX = rAX * E. */
+export const MUL1 = family('mul1', (form) => {
+  const size = form.size;
+  const signed = form.variant === 1;
+  return (cpu, i) => {
+    const s = readE(cpu, i, size, form.mem);
+    if (cpu.exc >= 0) return;
+    const sHi = opHi;
+    if (size === 1) {
+      const a = cpu.lo[Reg.RAX] & 0xff;
+      const p = signed ? ((a << 24) >> 24) * ((s << 24) >> 24) : a * (s & 0xff);
+      cpu.set16(Reg.RAX, p);
+      recordMul(cpu, 1, p, signed ? p !== ((p << 24) >> 24) : (p & 0xff00) !== 0);
+    } else if (size === 2) {
+      const a = cpu.lo[Reg.RAX] & 0xffff;
+      const p = signed ? ((a << 16) >> 16) * ((s << 16) >> 16) : a * (s & 0xffff);
+      cpu.set16(Reg.RAX, p);
+      cpu.set16(Reg.RDX, p >> 16);
+      recordMul(cpu, 2, p, signed ? p !== ((p << 16) >> 16) : (p & 0xffff0000) !== 0);
+    } else if (size === 4) {
+      const a = cpu.lo[Reg.RAX];
+      const lo = Math.imul(a, s);
+      const hi = signed ? mulHighS32(a, s) : mulHighU32(a, s);
+      cpu.set32(Reg.RAX, lo);
+      cpu.set32(Reg.RDX, hi);
+      recordMul(cpu, 4, lo, signed ? hi !== (lo >> 31) : hi !== 0);
+    } else {
+      const p = toBig(cpu.lo[Reg.RAX], cpu.hi[Reg.RAX], signed) * toBig(s, sHi, signed);
+      const u = BigInt.asUintN(128, p);
+      const lo = BigInt.asUintN(64, u);
+      const hi = u >> 64n;
+      cpu.lo[Reg.RAX] = Number(BigInt.asIntN(32, lo)); cpu.hi[Reg.RAX] = Number(BigInt.asIntN(32, lo >> 32n));
+      cpu.lo[Reg.RDX] = Number(BigInt.asIntN(32, hi)); cpu.hi[Reg.RDX] = Number(BigInt.asIntN(32, hi >> 32n));
+      const overflow = signed ? p !== BigInt.asIntN(64, p) : hi !== 0n;
+      recordMul(cpu, 8, cpu.lo[Reg.RAX], overflow);
+    }
+  };
+});
+
+/** IMUL G,E (pattern "Gv,Ev") and IMUL G,E,imm ("Gv,Ev,Iz"/"Gv,Ev,Ib"): truncated signed product. */
+export const IMUL = family('imul', (form) => {
+  const size = form.size;
+  const withImm = form.operands.split(',').length === 3;
+  return (cpu, i) => {
+    const d = cpu.dec;
+    const e = readE(cpu, i, size, form.mem);
+    if (cpu.exc >= 0) return;
+    const eHi = opHi;
+    const g = d.reg[i];
+    let b: number, bHi: number;
+    if (withImm) { b = d.imm[i]; bHi = d.immHi[i]; } else { b = readReg(cpu, g, size); bHi = size === 8 ? cpu.hi[g] : 0; }
+    if (size === 8) {
+      const p = toBig(e, eHi, true) * toBig(b, bHi, true);
+      const t = BigInt.asIntN(64, p);
+      const lo = Number(BigInt.asIntN(32, t));
+      writeReg(cpu, g, 8, lo, Number(BigInt.asIntN(32, t >> 32n)));
+      recordMul(cpu, 8, lo, t !== p);
+      return;
+    }
+    const x = signExtend(e, size);
+    const y = signExtend(b, size);
+    if (size === 4) {
+      const lo = Math.imul(x, y);
+      const hi = mulHighS32(x, y);
+      writeReg(cpu, g, 4, lo, 0);
+      recordMul(cpu, 4, lo, hi !== (lo >> 31));
+      return;
+    }
+    const p = x * y;
+    writeReg(cpu, g, size, p, 0);
+    recordMul(cpu, size, p, p !== signExtend(p, size));
+  };
+});
+
+/** DIV (variant 0) and IDIV (variant 1): #DE on a zero divisor or a quotient that does not fit. */
+export const DIV = family('div', (form) => {
+  const size = form.size;
+  const signed = form.variant === 1;
+  return (cpu, i) => {
+    const s = readE(cpu, i, size, form.mem);
+    if (cpu.exc >= 0) return;
+    const sHi = opHi;
+    if (size === 8 ? s === 0 && sHi === 0 : (s & (size === 4 ? -1 : (1 << (8 * size)) - 1)) === 0) {
+      cpu.raise(Vector.DE);
+      return;
+    }
+    if (size === 1 || size === 2) {
+      const bits = 8 * size;
+      const dividend = size === 1 ? cpu.lo[Reg.RAX] & 0xffff : ((cpu.lo[Reg.RDX] & 0xffff) << 16) | (cpu.lo[Reg.RAX] & 0xffff);
+      let q: number, r: number;
+      if (signed) {
+        const n = size === 1 ? (dividend << 16) >> 16 : dividend | 0;
+        const dv = signExtend(s, size);
+        q = Math.trunc(n / dv);
+        r = n - q * dv;
+        const lim = 1 << (bits - 1);
+        if (q >= lim || q < -lim) { cpu.raise(Vector.DE); return; }
+      } else {
+        const n = dividend >>> 0;
+        const dv = size === 1 ? s & 0xff : s & 0xffff;
+        q = Math.floor(n / dv);
+        r = n - q * dv;
+        if (q >= 1 << bits) { cpu.raise(Vector.DE); return; }
+      }
+      if (size === 1) cpu.set16(Reg.RAX, (q & 0xff) | ((r & 0xff) << 8));
+      else { cpu.set16(Reg.RAX, q); cpu.set16(Reg.RDX, r); }
+      return;
+    }
+    if (size === 4 && !signed && cpu.lo[Reg.RDX] === 0) {
+      const n = cpu.lo[Reg.RAX] >>> 0;
+      const dv = s >>> 0;
+      const q = Math.floor(n / dv);
+      cpu.set32(Reg.RAX, q | 0);
+      cpu.set32(Reg.RDX, (n - q * dv) | 0);
+      return;
+    }
+    const bits = BigInt(8 * size);
+    let n: bigint, dv: bigint;
+    if (size === 4) {
+      const u = (BigInt(cpu.lo[Reg.RDX] >>> 0) << 32n) | BigInt(cpu.lo[Reg.RAX] >>> 0);
+      n = signed ? BigInt.asIntN(64, u) : u;
+      dv = signed ? BigInt(s | 0) : BigInt(s >>> 0);
+    } else {
+      const u = (toBig(cpu.lo[Reg.RDX], cpu.hi[Reg.RDX], false) << 64n) | toBig(cpu.lo[Reg.RAX], cpu.hi[Reg.RAX], false);
+      n = signed ? BigInt.asIntN(128, u) : u;
+      dv = toBig(s, sHi, signed);
+    }
+    const q = n / dv; // BigInt division truncates toward zero, as IDIV does
+    const r = n % dv;
+    const fits = signed ? q >= -(1n << (bits - 1n)) && q < (1n << (bits - 1n)) : q < (1n << bits);
+    if (!fits) { cpu.raise(Vector.DE); return; }
+    if (size === 4) {
+      cpu.set32(Reg.RAX, Number(BigInt.asIntN(32, q)));
+      cpu.set32(Reg.RDX, Number(BigInt.asIntN(32, r)));
+    } else {
+      const qu = BigInt.asUintN(64, q);
+      const ru = BigInt.asUintN(64, r);
+      cpu.lo[Reg.RAX] = Number(BigInt.asIntN(32, qu)); cpu.hi[Reg.RAX] = Number(BigInt.asIntN(32, qu >> 32n));
+      cpu.lo[Reg.RDX] = Number(BigInt.asIntN(32, ru)); cpu.hi[Reg.RDX] = Number(BigInt.asIntN(32, ru >> 32n));
+    }
+  };
+});

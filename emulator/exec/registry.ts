@@ -1,0 +1,58 @@
+import type { Vcpu } from '../cpu/vcpu.js';
+
+/**
+ * Instruction handlers. A handler executes one decoded instruction: `i` is its record in the
+ * DecodedStore. Handlers are built once per distinct form (operation x operand pattern x size x
+ * register-or-memory) by the family that implements the operation, and numbered here; decoded
+ * records hold the number, and the run loop calls HANDLERS[number].
+ */
+export type Handler = (cpu: Vcpu, i: number) => void;
+
+/** What a family knows when it builds a handler for one form. */
+export interface Form {
+  readonly mnemonic: string;
+  /** Operand pattern as written in the opcode table, e.g. "Ev,Gv". */
+  readonly operands: string;
+  /**
+   * The same pattern by operand slot: E (r/m or opcode register or moffs), G (reg), I (immediate),
+   * other letters kept. "mov AL,Ob" is "G,E"; "add rAX,Iz" is "E,I".
+   */
+  readonly pattern: string;
+  /** Operand size in bytes for the form (1, 2, 4 or 8). */
+  readonly size: number;
+  /** Address size in bytes (2, 4 or 8). */
+  readonly asize: number;
+  /** Whether the r/m operand is in memory. */
+  readonly mem: boolean;
+  readonly variant: number;
+}
+
+/** An operation family: builds handlers for the forms of the instructions that use it. */
+export interface Exec {
+  readonly name: string;
+  make(form: Form): Handler;
+}
+
+export const HANDLERS: Handler[] = [];
+const ids = new Map<string, number>();
+
+export function registerHandler(key: string, h: Handler): number {
+  const known = ids.get(key);
+  if (known !== undefined) return known;
+  HANDLERS.push(h);
+  ids.set(key, HANDLERS.length - 1);
+  return HANDLERS.length - 1;
+}
+
+/** The handler number for a form, building the handler on first use. */
+export function handlerId(exec: Exec, form: Form): number {
+  const key = `${exec.name}|${form.mnemonic}|${form.operands}|${form.pattern}|${form.size}|${form.asize}|${form.mem ? 1 : 0}|${form.variant}`;
+  const known = ids.get(key);
+  if (known !== undefined) return known;
+  return registerHandler(key, exec.make(form));
+}
+
+/** Helper for families whose handler depends only on a few form fields. */
+export function family(name: string, make: (form: Form) => Handler): Exec {
+  return { name, make };
+}

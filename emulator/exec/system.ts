@@ -1,0 +1,410 @@
+import type { Vcpu } from '../cpu/vcpu.js';
+import { CpuMode, Stop } from '../cpu/vcpu.js';
+import { family, type Handler } from './registry.js';
+import { ea, writeReg } from './operands.js';
+import { Reg, Seg } from '../arch/registers.js';
+import { Cr0, Cr4, Msr } from '../arch/control.js';
+import { Flag } from '../arch/eflags.js';
+import { Vector } from '../arch/vectors.js';
+import { isCanonical } from '../arch/u64.js';
+import { writeCr0, writeCr3, writeCr4, writeCr8 } from '../cpu/control-regs.js';
+import { readMsr, writeMsr } from '../cpu/msr.js';
+import { Descriptor, loadDataSegment, readDescriptor, readDescriptorUpper, setCpl, updateMode } from '../cpu/segmentation.js';
+import { SegAttr } from '../cpu/segment-state.js';
+
+/**
+ * System instructions: descriptor tables, control and debug registers, MSRs, CPUID, the TSC, HLT,
+ * interrupt flag, TLB and cache maintenance, SWAPGS, hypercalls, and the deliberate #UD opcodes
+ * (SDM Vol. 2 and Vol. 3). Privileged ones raise #GP(0) above CPL 0.
+ */
+
+/** #GP(0) unless CPL is 0 (real mode is always CPL 0). */
+function privileged(cpu: Vcpu): boolean {
+  if (cpu.cpl === 0) return true;
+  cpu.raiseGp(0);
+  return false;
+}
+
+/** UMIP: SGDT/SIDT/SLDT/STR/SMSW are privileged when CR4.UMIP=1. */
+function umipAllowed(cpu: Vcpu): boolean {
+  if ((cpu.cr4 & Cr4.UMIP) === 0 || cpu.cpl === 0) return true;
+  cpu.raiseGp(0);
+  return false;
+}
+
+/** Raises #UD: UD0/UD1/UD2 and opcodes the table knows are invalid here. */
+export const UD = family('ud', () => (cpu) => { cpu.raiseUd(); });
+
+/** LGDT/LIDT (variant 0/1): a 16-bit limit and a 24/32/64-bit base. */
+export const LOAD_DT = family('load-dt', (form) => {
+  const idt = form.variant === 1;
+  const size = form.size;
+  return (cpu, i) => {
+    if (!privileged(cpu)) return;
+    const lo = ea(cpu, i);
+    const hi = cpu.eaHi;
+    const limit = cpu.mem.read16(lo, hi);
+    const next = (lo + 2) | 0;
+    let baseLo: number, baseHi = 0;
+    if (cpu.mode === CpuMode.LONG64) {
+      baseLo = cpu.mem.read64(next, hi);
+      baseHi = cpu.mem.hi;
+    } else {
+      baseLo = cpu.mem.read32(next, hi);
+      if (size === 2) baseLo &= 0xffffff;
+    }
+    if (cpu.exc >= 0) return;
+    if (cpu.mode === CpuMode.LONG64 && !isCanonical(baseLo, baseHi, cpu.paging.ctx.format.vaBits || 48)) { cpu.raiseGp(0); return; }
+    const reg = idt ? cpu.idtr : cpu.gdtr;
+    reg.limit = limit;
+    reg.baseLo = baseLo;
+    reg.baseHi = baseHi;
+  };
+});
+
+/** SGDT/SIDT (variant 0/1). */
+export const STORE_DT = family('store-dt', (form) => {
+  const idt = form.variant === 1;
+  return (cpu, i) => {
+    if (!umipAllowed(cpu)) return;
+    const reg = idt ? cpu.idtr : cpu.gdtr;
+    const lo = ea(cpu, i);
+    const hi = cpu.eaHi;
+    const bytes = cpu.mode === CpuMode.LONG64 ? 10 : 6;
+    if (!cpu.mem.probeWrite(lo, hi, bytes)) return;
+    cpu.mem.write16(lo, hi, reg.limit);
+    if (cpu.mode === CpuMode.LONG64) cpu.mem.write64((lo + 2) | 0, hi, reg.baseLo, reg.baseHi);
+    else cpu.mem.write32((lo + 2) | 0, hi, reg.baseLo);
+  };
+});
+
+const sysDesc = new Descriptor();
+
+/** LLDT (variant 0) and LTR (variant 1) from a 16-bit selector. */
+export const LOAD_SYSSEG = family('load-sysseg', (form) => {
+  const isTr = form.variant === 1;
+  return (cpu, i) => {
+    if (cpu.mode === CpuMode.REAL) { cpu.raiseUd(); return; }
+    if (!privileged(cpu)) return;
+    const sel = (form.mem ? cpu.mem.read16(ea(cpu, i), cpu.eaHi) : cpu.lo[cpu.dec.rm[i]]) & 0xffff;
+    if (cpu.exc >= 0) return;
+    const reg = isTr ? cpu.tr : cpu.ldtr;
+    if ((sel & 0xfffc) === 0) {
+      if (isTr) { cpu.raiseGp(0); return; }
+      reg.selector = sel; reg.baseLo = 0; reg.baseHi = 0; reg.limit = 0; reg.attr = 0;
+      return;
+    }
+    if ((sel & 4) !== 0) { cpu.raiseGp(sel & 0xfffc); return; }
+    if (!readDescriptor(cpu, sel, sysDesc)) return;
+    const type = sysDesc.type;
+    const ok = isTr ? !sysDesc.isCodeOrData && (type === 1 || type === 9) : !sysDesc.isCodeOrData && type === 2;
+    if (!ok) { cpu.raiseGp(sel & 0xfffc); return; }
+    if (!sysDesc.present) { cpu.raise(Vector.NP, sel & 0xfffc); return; }
+    let baseHi = 0;
+    if (cpu.longMode) {
+      if (!readDescriptorUpper(cpu, sel, sysDesc)) return;
+      baseHi = sysDesc.upper;
+    }
+    reg.selector = sel;
+    reg.baseLo = sysDesc.baseLo;
+    reg.baseHi = baseHi;
+    reg.limit = sysDesc.limit;
+    reg.attr = sysDesc.attr;
+    if (isTr) {
+      // LTR marks the TSS busy in its descriptor.
+      sysDesc.hi |= 2 << 8;
+      cpu.mem.writeImplicit32((cpu.gdtr.baseLo + (sel & 0xfff8) + 4) | 0, cpu.gdtr.baseHi, sysDesc.hi);
+      reg.attr |= 2;
+    }
+  };
+});
+
+/** SLDT (variant 0) and STR (variant 1). A register destination gets the selector zero-extended. */
+export const STORE_SYSSEG = family('store-sysseg', (form) => {
+  const isTr = form.variant === 1;
+  const size = form.size;
+  return (cpu, i) => {
+    if (cpu.mode === CpuMode.REAL) { cpu.raiseUd(); return; }
+    if (!umipAllowed(cpu)) return;
+    const sel = (isTr ? cpu.tr : cpu.ldtr).selector;
+    if (form.mem) cpu.mem.write16(ea(cpu, i), cpu.eaHi, sel);
+    else writeReg(cpu, cpu.dec.rm[i], size, sel, 0);
+  };
+});
+
+/** MOV Sreg, E (variant unused): CS cannot be loaded; MOV SS inhibits interrupts for one instruction. */
+export const MOV_TO_SEG = family('mov-to-seg', (form) => (cpu, i) => {
+  const d = cpu.dec;
+  const seg = d.reg[i];
+  if (seg === Seg.CS || seg > Seg.GS) { cpu.raiseUd(); return; }
+  const sel = form.mem ? cpu.mem.read16(ea(cpu, i), cpu.eaHi) : cpu.lo[d.rm[i]] & 0xffff;
+  if (cpu.exc >= 0) return;
+  if (!loadDataSegment(cpu, seg, sel)) return;
+  if (seg === Seg.SS) cpu.interruptShadow = true;
+});
+
+/** MOV E, Sreg: a register destination of 32/64 bits gets the selector zero-extended. */
+export const MOV_FROM_SEG = family('mov-from-seg', (form) => {
+  const size = form.size;
+  return (cpu, i) => {
+    const d = cpu.dec;
+    const seg = d.reg[i];
+    if (seg > Seg.GS) { cpu.raiseUd(); return; }
+    const sel = cpu.seg.selector[seg];
+    if (form.mem) cpu.mem.write16(ea(cpu, i), cpu.eaHi, sel);
+    else writeReg(cpu, d.rm[i], size, sel, 0);
+  };
+});
+
+/** MOV r, CRn (variant 0) and MOV CRn, r (variant 1). The operand is 64-bit in 64-bit mode, else 32-bit. */
+export const MOV_CR = family('mov-cr', (form) => {
+  const toCr = form.variant === 1;
+  return (cpu, i) => {
+    if (!privileged(cpu)) return;
+    const d = cpu.dec;
+    const cr = d.reg[i];
+    const r = d.rm[i];
+    const wide = cpu.mode === CpuMode.LONG64;
+    if (cr !== 0 && cr !== 2 && cr !== 3 && cr !== 4 && cr !== 8) { cpu.raiseUd(); return; }
+    if (cr === 8 && !wide) { cpu.raiseUd(); return; }
+    if (!toCr) {
+      let lo: number, hi = 0;
+      switch (cr) {
+        case 0: lo = cpu.cr0; break;
+        case 2: lo = cpu.cr2Lo; hi = cpu.cr2Hi; break;
+        case 3: lo = cpu.cr3Lo; hi = cpu.cr3Hi; break;
+        case 4: lo = cpu.cr4; break;
+        default: lo = cpu.cr8; break;
+      }
+      if (wide) { cpu.lo[r] = lo; cpu.hi[r] = hi; } else cpu.set32(r, lo);
+      return;
+    }
+    const lo = cpu.lo[r];
+    const hi = wide ? cpu.hi[r] : 0;
+    switch (cr) {
+      case 0: writeCr0(cpu, lo, hi); break;
+      case 2: cpu.cr2Lo = lo; cpu.cr2Hi = hi; break;
+      case 3: writeCr3(cpu, lo, hi); break;
+      case 4: writeCr4(cpu, lo, hi); break;
+      default: writeCr8(cpu, lo, hi); break;
+    }
+  };
+});
+
+/** MOV r, DRn (variant 0) and MOV DRn, r (variant 1). DR4/DR5 alias DR6/DR7 unless CR4.DE=1 (#UD). */
+export const MOV_DR = family('mov-dr', (form) => {
+  const toDr = form.variant === 1;
+  return (cpu, i) => {
+    if (!privileged(cpu)) return;
+    const d = cpu.dec;
+    let dr = d.reg[i];
+    const r = d.rm[i];
+    if (dr > 7) { cpu.raiseUd(); return; }
+    if (dr === 4 || dr === 5) {
+      if ((cpu.cr4 & Cr4.DE) !== 0) { cpu.raiseUd(); return; }
+      dr += 2;
+    }
+    const wide = cpu.mode === CpuMode.LONG64;
+    if (!toDr) {
+      let lo = cpu.drLo[dr];
+      if (dr === 6) lo = (lo & 0x0001e00f) | 0xffff0ff0;
+      if (dr === 7) lo = (lo & 0xffff2bff) | 0x400;
+      if (wide) { cpu.lo[r] = lo; cpu.hi[r] = dr >= 6 ? 0 : cpu.drHi[dr]; } else cpu.set32(r, lo);
+      return;
+    }
+    const lo = cpu.lo[r];
+    const hi = wide ? cpu.hi[r] : 0;
+    if (dr >= 6 && hi !== 0) { cpu.raiseGp(0); return; }
+    cpu.drLo[dr] = lo;
+    cpu.drHi[dr] = hi;
+  };
+});
+
+export const RDMSR = family('rdmsr', () => (cpu) => {
+  if (!privileged(cpu)) return;
+  const v = readMsr(cpu, cpu.lo[Reg.RCX]);
+  if (v === undefined) { cpu.raiseGp(0); return; }
+  cpu.set32(Reg.RAX, v.lo);
+  cpu.set32(Reg.RDX, v.hi);
+});
+
+export const WRMSR = family('wrmsr', () => (cpu) => {
+  if (!privileged(cpu)) return;
+  if (!writeMsr(cpu, cpu.lo[Reg.RCX], cpu.lo[Reg.RAX], cpu.lo[Reg.RDX])) { cpu.raiseGp(0); return; }
+  cpu.stop |= Stop.CONTEXT;
+});
+
+export const CPUID = family('cpuid', () => (cpu) => {
+  const [a, b, c, d] = cpu.model.cpuid(cpu.lo[Reg.RAX], cpu.lo[Reg.RCX], 0);
+  let ecx = c;
+  // Leaf 1 ECX.OSXSAVE and leaf 7 ECX.OSPKE mirror CR4.
+  if ((cpu.lo[Reg.RAX] >>> 0) === 7 && cpu.lo[Reg.RCX] === 0) ecx = (ecx & ~(1 << 4)) | ((cpu.cr4 & Cr4.PKE) !== 0 ? 1 << 4 : 0);
+  if ((cpu.lo[Reg.RAX] >>> 0) === 1) ecx = (ecx & ~(1 << 27)) | ((cpu.cr4 & Cr4.OSXSAVE) !== 0 ? 1 << 27 : 0);
+  cpu.set32(Reg.RAX, a);
+  cpu.set32(Reg.RBX, b);
+  cpu.set32(Reg.RCX, ecx);
+  cpu.set32(Reg.RDX, d);
+});
+
+/** Current TSC, counting the instructions of the running block that retired before this one. */
+function currentTsc(cpu: Vcpu, i: number): number {
+  return cpu.tsc() + (i - cpu.blockFirst);
+}
+
+/** RDTSC (variant 0) and RDTSCP (variant 1, also loads TSC_AUX into ECX). */
+export const RDTSC = family('rdtsc', (form) => {
+  const withAux = form.variant === 1;
+  return (cpu, i) => {
+    if ((cpu.cr4 & Cr4.TSD) !== 0 && cpu.cpl !== 0) { cpu.raiseGp(0); return; }
+    const t = currentTsc(cpu, i);
+    cpu.set32(Reg.RAX, t | 0);
+    cpu.set32(Reg.RDX, Math.floor(t / 4294967296) | 0);
+    if (withAux) cpu.set32(Reg.RCX, (cpu.msrs.get(Msr.TSC_AUX) ?? [0, 0])[0]);
+  };
+});
+
+export const HLT = family('hlt', () => (cpu) => {
+  if (!privileged(cpu)) return;
+  cpu.halted = true;
+  cpu.stop |= Stop.HLT;
+});
+
+/** CLI (variant 0) and STI (variant 1); STI delays interrupt recognition by one instruction. */
+export const CLI_STI = family('cli-sti', (form) => {
+  const set = form.variant === 1;
+  return (cpu) => {
+    if (cpu.mode !== CpuMode.REAL && cpu.cpl > ((cpu.flags & Flag.IOPL) >>> 12)) { cpu.raiseGp(0); return; }
+    if (set) {
+      if ((cpu.flags & Flag.IF) === 0) cpu.interruptShadow = true;
+      cpu.flags |= Flag.IF;
+      cpu.stop |= Stop.EVENT;
+    } else {
+      cpu.flags &= ~Flag.IF;
+    }
+  };
+});
+
+export const INVLPG = family('invlpg', () => (cpu, i) => {
+  if (!privileged(cpu)) return;
+  const lo = ea(cpu, i);
+  cpu.paging.invlpg(lo, cpu.eaHi);
+  cpu.stop |= Stop.CONTEXT;
+});
+
+/** WBINVD/INVD: privileged; caches are not modelled. */
+export const CACHE_FLUSH = family('cache-flush', () => (cpu) => { privileged(cpu); });
+
+/** CLFLUSH/CLFLUSHOPT m8: translated like a byte load (page faults apply), otherwise no effect. */
+export const CLFLUSH = family('clflush', () => (cpu, i) => { cpu.mem.read8(ea(cpu, i), cpu.eaHi); });
+
+export const SWAPGS = family('swapgs', () => (cpu) => {
+  if (cpu.mode !== CpuMode.LONG64) { cpu.raiseUd(); return; }
+  if (!privileged(cpu)) return;
+  const k = cpu.msrs.get(Msr.KERNEL_GS_BASE) ?? [0, 0];
+  cpu.msrs.set(Msr.KERNEL_GS_BASE, [cpu.seg.baseLo[Seg.GS], cpu.seg.baseHi[Seg.GS]]);
+  cpu.seg.baseLo[Seg.GS] = k[0];
+  cpu.seg.baseHi[Seg.GS] = k[1];
+});
+
+/** VMCALL/VMMCALL: a hypercall when a hypervisor is present, #UD on bare hardware. */
+export const HYPERCALL = family('hypercall', () => (cpu) => {
+  if (!cpu.platform.hypercall(cpu)) cpu.raiseUd();
+});
+
+/** LMSW: loads PE, MP, EM, TS; cannot clear PE. */
+export const LMSW = family('lmsw', (form) => (cpu, i) => {
+  if (!privileged(cpu)) return;
+  const v = form.mem ? cpu.mem.read16(ea(cpu, i), cpu.eaHi) : cpu.lo[cpu.dec.rm[i]];
+  if (cpu.exc >= 0) return;
+  const bits = Cr0.PE | Cr0.MP | Cr0.EM | Cr0.TS;
+  const next = (cpu.cr0 & ~(Cr0.MP | Cr0.EM | Cr0.TS)) | (v & bits);
+  writeCr0(cpu, next, 0);
+});
+
+/** SMSW: the low 16 bits of CR0 (a register destination gets the whole of CR0 at 32/64 bits). */
+export const SMSW = family('smsw', (form) => {
+  const size = form.size;
+  return (cpu, i) => {
+    if (!umipAllowed(cpu)) return;
+    if (form.mem) cpu.mem.write16(ea(cpu, i), cpu.eaHi, cpu.cr0);
+    else writeReg(cpu, cpu.dec.rm[i], size, cpu.cr0, 0);
+  };
+});
+
+export const CLTS = family('clts', () => (cpu) => {
+  if (!privileged(cpu)) return;
+  cpu.cr0 &= ~Cr0.TS;
+});
+
+/** RDPKRU (variant 0) / WRPKRU (variant 1): need CR4.PKE; ECX (and EDX for WRPKRU) must be 0. */
+export const PKRU = family('pkru', (form) => {
+  const write = form.variant === 1;
+  return (cpu) => {
+    if ((cpu.cr4 & Cr4.PKE) === 0) { cpu.raiseUd(); return; }
+    if (cpu.lo[Reg.RCX] !== 0 || (write && cpu.lo[Reg.RDX] !== 0)) { cpu.raiseGp(0); return; }
+    if (!write) {
+      cpu.set32(Reg.RAX, cpu.pkru);
+      cpu.set32(Reg.RDX, 0);
+      return;
+    }
+    cpu.pkru = cpu.lo[Reg.RAX];
+    cpu.paging.ctx.pkru = cpu.pkru;
+  };
+});
+
+/**
+ * SYSCALL (64-bit mode, EFER.SCE): RCX = RIP, R11 = RFLAGS, CS/SS from STAR[47:32], RIP = LSTAR,
+ * RFLAGS &= ~FMASK. SYSRET: back to CPL 3 with CS/SS from STAR[63:48].
+ */
+export const SYSCALL = family('syscall', (): Handler => (cpu) => {
+  if (cpu.mode !== CpuMode.LONG64 || (cpu.efer & 1) === 0) { cpu.raiseUd(); return; }
+  const star = cpu.msrs.get(Msr.STAR) ?? [0, 0];
+  const lstar = cpu.msrs.get(Msr.LSTAR) ?? [0, 0];
+  const fmask = (cpu.msrs.get(Msr.FMASK) ?? [0, 0])[0];
+  cpu.lo[Reg.RCX] = cpu.ripLo; cpu.hi[Reg.RCX] = cpu.ripHi;
+  const rflags = cpu.getFlags() & ~Flag.RF;
+  cpu.set32(Reg.R11, rflags);
+  const sel = star[1] & 0xffff;
+  cpu.seg.set(Seg.CS, sel & 0xfffc, 0, 0, 0xffffffff,
+    SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED | SegAttr.L | SegAttr.G);
+  cpu.seg.set(Seg.SS, (sel + 8) & 0xfffc, 0, 0, 0xffffffff,
+    SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G);
+  cpu.setFlags(rflags & ~fmask & ~Flag.RF);
+  setPrivilege(cpu, 0);
+  cpu.ripLo = lstar[0];
+  cpu.ripHi = lstar[1];
+});
+
+export const SYSRET = family('sysret', (form): Handler => {
+  const size = form.size;
+  return (cpu) => {
+    if (cpu.mode !== CpuMode.LONG64 || (cpu.efer & 1) === 0) { cpu.raiseUd(); return; }
+    if (!privileged(cpu)) return;
+    const to64 = size === 8;
+    if (to64 && !isCanonical(cpu.lo[Reg.RCX], cpu.hi[Reg.RCX], cpu.paging.ctx.format.vaBits || 48)) { cpu.raiseGp(0); return; }
+    const star = cpu.msrs.get(Msr.STAR) ?? [0, 0];
+    const base = (star[1] >>> 16) & 0xffff;
+    const csSel = ((to64 ? base + 16 : base) & 0xfffc) | 3;
+    const attrCs = SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED | SegAttr.G | (3 << SegAttr.DPL_SHIFT) |
+      (to64 ? SegAttr.L : SegAttr.DB);
+    cpu.seg.set(Seg.CS, csSel, 0, 0, 0xffffffff, attrCs);
+    cpu.seg.set(Seg.SS, ((base + 8) & 0xfffc) | 3, 0, 0, 0xffffffff,
+      SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G | (3 << SegAttr.DPL_SHIFT));
+    cpu.setFlags((cpu.lo[Reg.R11] & ~(Flag.RF | Flag.VM)) | Flag.FIXED1);
+    cpu.ripLo = cpu.lo[Reg.RCX];
+    cpu.ripHi = to64 ? cpu.hi[Reg.RCX] : 0;
+    setPrivilege(cpu, 3);
+  };
+});
+
+function setPrivilege(cpu: Vcpu, cpl: number): void {
+  setCpl(cpu, cpl);
+  updateMode(cpu);
+}
+
+/** RDPID: TSC_AUX into a 64-bit register (32-bit outside 64-bit mode). */
+export const RDPID = family('rdpid', () => (cpu, i) => {
+  const aux = (cpu.msrs.get(Msr.TSC_AUX) ?? [0, 0])[0];
+  writeReg(cpu, cpu.dec.rm[i], cpu.mode === CpuMode.LONG64 ? 8 : 4, aux, 0);
+});
+

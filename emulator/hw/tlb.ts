@@ -1,0 +1,180 @@
+/**
+ * The hardware TLB: direct-mapped, one 4 KiB translation per slot.
+ *
+ * Two layers live in each slot:
+ * - the architectural entry (linear page, host page, accumulated permissions, dirty, global, PCID),
+ *   which lives until an architectural flush (MOV CR3, INVLPG, ...) or eviction, exactly as a CPU's
+ *   TLB does, so a guest that forgets an INVLPG sees the stale translation here too;
+ * - the fast tags: per access kind and privilege, the linear page number if that access may go
+ *   straight to host memory in the current context (permitted, RAM, dirty already set for writes,
+ *   no decoded code on the page). The fast path of every memory access is one compare against them.
+ *   They are derived state: clearing them never changes behaviour, only speed.
+ *
+ * Large pages are cached as 4 KiB pieces; each piece remembers the size of the page it came from so
+ * INVLPG can drop every piece of a large page.
+ */
+export const TLB_BITS = 12;
+export const TLB_SIZE = 1 << TLB_BITS;
+export const TLB_MASK = TLB_SIZE - 1;
+
+/** Bits of Tlb.perm. */
+export const enum TlbPerm {
+  /** Writable by the accumulated R/W bits of the walk. */
+  W = 1 << 0,
+  /** User-accessible by the accumulated U/S bits. */
+  U = 1 << 1,
+  /** Executable (no NX bit on the path, or EFER.NXE=0). */
+  X = 1 << 2,
+  /** The leaf's dirty bit is known to be set, so a write needs no walk. */
+  D = 1 << 3,
+  /** Global page (CR4.PGE and the leaf's G bit): survives non-global flushes. */
+  G = 1 << 4,
+  /** Not RAM: accesses go to the MMIO bus. */
+  MMIO = 1 << 5,
+  /** Protection key in bits 11:8. */
+  PK_SHIFT = 8,
+  PK_MASK = 0xf << 8,
+  /** log2 of the page size this piece belongs to, in bits 19:16 (12, 21, 22 or 30). */
+  SIZE_SHIFT = 16,
+  SIZE_MASK = 0x1f << 16,
+}
+
+const INVALID = -1;
+
+export class Tlb {
+  readonly vpn = new Float64Array(TLB_SIZE).fill(INVALID);
+  /** Host arena offset of the 4 KiB page, or the guest-physical page address for MMIO. */
+  readonly host = new Float64Array(TLB_SIZE);
+  readonly perm = new Int32Array(TLB_SIZE);
+  readonly pcid = new Int32Array(TLB_SIZE);
+
+  readonly supRead = new Float64Array(TLB_SIZE).fill(INVALID);
+  readonly supWrite = new Float64Array(TLB_SIZE).fill(INVALID);
+  readonly supFetch = new Float64Array(TLB_SIZE).fill(INVALID);
+  readonly userRead = new Float64Array(TLB_SIZE).fill(INVALID);
+  readonly userWrite = new Float64Array(TLB_SIZE).fill(INVALID);
+  readonly userFetch = new Float64Array(TLB_SIZE).fill(INVALID);
+  /** Host page offset of each slot as an int, for the fast path (valid only where a fast tag matches). */
+  readonly fastHost = new Int32Array(TLB_SIZE);
+
+  /** Fast tags of the current privilege level. */
+  read = this.supRead;
+  write = this.supWrite;
+  fetch = this.supFetch;
+
+  /** Number of valid slots holding a piece of a large page (lets INVLPG skip the large-page scan). */
+  private largePieces = 0;
+
+  /** Counters for reports. */
+  flushes = 0;
+  fills = 0;
+
+  selectPrivilege(user: boolean): void {
+    if (user) {
+      this.read = this.userRead; this.write = this.userWrite; this.fetch = this.userFetch;
+    } else {
+      this.read = this.supRead; this.write = this.supWrite; this.fetch = this.supFetch;
+    }
+  }
+
+  fill(slot: number, vpn: number, host: number, perm: number, pcid: number): void {
+    if (this.vpn[slot] !== INVALID && this.isLargePiece(slot)) this.largePieces--;
+    this.vpn[slot] = vpn;
+    this.host[slot] = host;
+    this.perm[slot] = perm;
+    this.pcid[slot] = pcid;
+    this.fastHost[slot] = (perm & TlbPerm.MMIO) !== 0 ? 0 : host;
+    this.clearFast(slot);
+    if (this.isLargePiece(slot)) this.largePieces++;
+    this.fills++;
+  }
+
+  private isLargePiece(slot: number): boolean {
+    return ((this.perm[slot] & TlbPerm.SIZE_MASK) >>> TlbPerm.SIZE_SHIFT) > 12;
+  }
+
+  clearFast(slot: number): void {
+    this.supRead[slot] = INVALID; this.supWrite[slot] = INVALID; this.supFetch[slot] = INVALID;
+    this.userRead[slot] = INVALID; this.userWrite[slot] = INVALID; this.userFetch[slot] = INVALID;
+  }
+
+  invalidateSlot(slot: number): void {
+    if (this.vpn[slot] === INVALID) return;
+    if (this.isLargePiece(slot)) this.largePieces--;
+    this.vpn[slot] = INVALID;
+    this.clearFast(slot);
+  }
+
+  /** Drops every fast tag; architectural entries stay (used when CR0.WP, CR4 or EFER.NXE change). */
+  clearAllFast(): void {
+    this.supRead.fill(INVALID); this.supWrite.fill(INVALID); this.supFetch.fill(INVALID);
+    this.userRead.fill(INVALID); this.userWrite.fill(INVALID); this.userFetch.fill(INVALID);
+  }
+
+  /** Drops the write fast tags of every slot mapping a host page (it now holds decoded code). */
+  revokeWrites(hostPage: number): void {
+    for (let s = 0; s < TLB_SIZE; s++) {
+      if (this.host[s] === hostPage && this.vpn[s] !== INVALID) {
+        this.supWrite[s] = INVALID;
+        this.userWrite[s] = INVALID;
+      }
+    }
+  }
+
+  flushAll(): void {
+    this.vpn.fill(INVALID);
+    this.clearAllFast();
+    this.largePieces = 0;
+    this.flushes++;
+  }
+
+  /** MOV CR3 without PCIDs, or with PCID and no NOFLUSH for that PCID: drop non-global entries. */
+  flushNonGlobal(pcid = -1): void {
+    for (let s = 0; s < TLB_SIZE; s++) {
+      if (this.vpn[s] !== INVALID && (this.perm[s] & TlbPerm.G) === 0 && (pcid < 0 || this.pcid[s] === pcid)) {
+        this.invalidateSlot(s);
+      }
+    }
+    this.flushes++;
+  }
+
+  /** Drops every entry of one PCID, global ones included (INVPCID type 1 style callers filter). */
+  flushPcid(pcid: number, keepGlobal: boolean): void {
+    for (let s = 0; s < TLB_SIZE; s++) {
+      if (this.vpn[s] !== INVALID && this.pcid[s] === pcid && !(keepGlobal && (this.perm[s] & TlbPerm.G) !== 0)) {
+        this.invalidateSlot(s);
+      }
+    }
+    this.flushes++;
+  }
+
+  /**
+   * INVLPG: drops the translation of one linear page (any PCID for global entries, the given PCID
+   * otherwise; pcid < 0 means any), including every cached piece of a large page containing it.
+   */
+  flushPage(vpn: number, pcid = -1): void {
+    const s = vpn & TLB_MASK;
+    if (this.vpn[s] === vpn && this.matchesPcid(s, pcid)) this.invalidateSlot(s);
+    if (this.largePieces === 0) return;
+    for (const shift of [21, 22, 30]) {
+      const pieces = 1 << (shift - 12);
+      const base = vpn - (vpn % pieces);
+      if (pieces >= TLB_SIZE) {
+        for (let t = 0; t < TLB_SIZE; t++) this.dropLargePiece(t, base, pieces, shift, pcid);
+      } else {
+        for (let k = 0; k < pieces; k++) this.dropLargePiece((base + k) & TLB_MASK, base, pieces, shift, pcid);
+      }
+    }
+  }
+
+  private matchesPcid(slot: number, pcid: number): boolean {
+    return pcid < 0 || this.pcid[slot] === pcid || (this.perm[slot] & TlbPerm.G) !== 0;
+  }
+
+  private dropLargePiece(slot: number, base: number, pieces: number, shift: number, pcid: number): void {
+    const v = this.vpn[slot];
+    if (v === INVALID || v < base || v >= base + pieces) return;
+    if (((this.perm[slot] & TlbPerm.SIZE_MASK) >>> TlbPerm.SIZE_SHIFT) !== shift) return;
+    if (this.matchesPcid(slot, pcid)) this.invalidateSlot(slot);
+  }
+}

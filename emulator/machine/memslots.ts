@@ -1,0 +1,78 @@
+import { PAGE_SIZE, type Gfn, type Gpa, type Hfn, type Hpa } from '../arch/address.js';
+
+/** One memslot: a range of guest frames backed by contiguous arena pages (KVM's kvm_memory_slot). */
+export interface Memslot {
+  readonly id: number;
+  readonly baseGfn: Gfn;
+  readonly npages: number;
+  readonly hostHfn: Hfn;
+  readonly readOnly: boolean;
+}
+
+/**
+ * The guest-physical memory map. Every change bumps the generation, which MMIO SPTEs are stamped
+ * with (KVM's memslots generation); a GPA outside every slot is MMIO.
+ */
+export class Memslots {
+  private slots: Memslot[] = [];
+  private lastHit: Memslot | undefined;
+  /** Bumped by two on every change, like KVM (the low bit marks an update in progress). */
+  generation = 0;
+  private readonly listeners: Array<(gen: number) => void> = [];
+
+  get all(): readonly Memslot[] {
+    return this.slots;
+  }
+
+  add(slot: Memslot): void {
+    const end = slot.baseGfn + slot.npages;
+    for (const s of this.slots) {
+      if (slot.baseGfn < s.baseGfn + s.npages && s.baseGfn < end) {
+        throw new Error(`memslot ${slot.id} overlaps memslot ${s.id}`);
+      }
+      if (s.id === slot.id) throw new Error(`memslot id ${slot.id} already in use`);
+    }
+    this.slots.push(slot);
+    this.slots.sort((a, b) => a.baseGfn - b.baseGfn);
+    this.changed();
+  }
+
+  remove(id: number): Memslot {
+    const i = this.slots.findIndex((s) => s.id === id);
+    if (i < 0) throw new Error(`no memslot ${id}`);
+    const [slot] = this.slots.splice(i, 1);
+    this.changed();
+    return slot;
+  }
+
+  onChange(listener: (gen: number) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(): void {
+    this.lastHit = undefined;
+    this.generation += 2;
+    for (const l of this.listeners) l(this.generation);
+  }
+
+  /** The slot holding a guest frame, or undefined (MMIO). */
+  find(frame: Gfn | number): Memslot | undefined {
+    const hit = this.lastHit;
+    if (hit !== undefined && frame >= hit.baseGfn && frame < hit.baseGfn + hit.npages) return hit;
+    for (const s of this.slots) {
+      if (frame >= s.baseGfn && frame < s.baseGfn + s.npages) {
+        this.lastHit = s;
+        return s;
+      }
+    }
+    return undefined;
+  }
+
+  /** Host address of a guest-physical address, or -1 if it is not RAM. */
+  gpaToHpa(addr: Gpa | number): Hpa | -1 {
+    const frame = Math.floor(addr / PAGE_SIZE);
+    const s = this.find(frame);
+    if (s === undefined) return -1;
+    return ((s.hostHfn + (frame - s.baseGfn)) * PAGE_SIZE + (addr % PAGE_SIZE)) as Hpa;
+  }
+}

@@ -1,0 +1,157 @@
+import { Arena } from './arena.js';
+import { Memslots } from './memslots.js';
+import { Bus } from './bus.js';
+import { Serial16550 } from './devices/serial.js';
+import { DebugExit } from './devices/debug-exit.js';
+import { BarePlatform } from './bare-platform.js';
+import { type BootInfo, type GuestMemory, loadMultiboot } from './multiboot.js';
+import { PagingUnit } from '../hw/paging-unit.js';
+import { CodeCache } from '../decode/code-cache.js';
+import { CpuModel } from '../cpu/cpu-model.js';
+import { Vcpu, Stop } from '../cpu/vcpu.js';
+import { RunState, SliceEnd, StopReason, runSlice } from '../cpu/run.js';
+import { Tracer } from '../cpu/tracer.js';
+import { SegAttr } from '../cpu/segment-state.js';
+import { updateMode } from '../cpu/segmentation.js';
+import { pagingChanged } from '../cpu/control-regs.js';
+import { Cr0 } from '../arch/control.js';
+import { Reg, Seg } from '../arch/registers.js';
+import { Flag } from '../arch/eflags.js';
+import { gfn, hfn } from '../arch/address.js';
+
+export interface VmOptions {
+  /** Guest RAM in bytes (default 128 MiB, QEMU's default). */
+  readonly memBytes?: number;
+  readonly model?: CpuModel;
+  /** Receives guest serial output. */
+  readonly serialOut?: (bytes: Uint8Array) => void;
+  /** Keep the last N instructions for a trace (0: no tracing). */
+  readonly traceSize?: number;
+}
+
+export type RunOutcome = 'exit' | 'triple-fault' | 'insn-limit' | 'unsupported' | 'halted';
+
+export interface RunResult {
+  readonly outcome: RunOutcome;
+  /** The value the guest wrote to the debug-exit port (outcome 'exit'). */
+  readonly guestExitValue: number | undefined;
+  readonly instructions: number;
+  readonly wallMs: number;
+  /** Human-readable cause for outcomes other than 'exit'. */
+  readonly detail: string;
+}
+
+/** Instructions per run-loop slice between checks of the machine's own limits. */
+const SLICE = 1 << 20;
+
+/**
+ * A virtual machine: host arena, memslots, device bus, one vCPU, and its devices. This is the
+ * `bare` configuration: the hardware walks the guest's own page tables.
+ */
+export class Vm {
+  readonly arena: Arena;
+  readonly memslots = new Memslots();
+  readonly bus = new Bus();
+  readonly paging: PagingUnit;
+  readonly code: CodeCache;
+  readonly cpu: Vcpu;
+  readonly platform: BarePlatform;
+  readonly serial: Serial16550;
+  readonly state = new RunState();
+  readonly tracer: Tracer | null;
+  readonly memBytes: number;
+  private guestExitValue: number | undefined;
+
+  constructor(opts: VmOptions = {}) {
+    this.memBytes = opts.memBytes ?? 128 << 20;
+    if (this.memBytes % 4096 !== 0 || this.memBytes < 2 << 20) throw new Error('guest memory must be a multiple of 4 KiB and at least 2 MiB');
+    this.arena = new Arena(this.memBytes);
+    const ramHost = this.arena.reserveContiguous(this.memBytes / 4096);
+    this.memslots.add({ id: 0, baseGfn: gfn(0), npages: this.memBytes / 4096, hostHfn: hfn(ramHost), readOnly: false });
+    this.paging = new PagingUnit(this.arena, this.memslots, this.bus);
+    this.code = new CodeCache(this.arena.bytes, this.paging.tlb);
+    this.platform = new BarePlatform(this.bus);
+    this.cpu = new Vcpu(this.paging, this.code.store, this.platform, opts.model ?? new CpuModel());
+    this.paging.attach(this.cpu, this.code);
+    this.code.onInvalidate = () => { this.cpu.stop |= Stop.CODE_WRITE; };
+    const out = opts.serialOut ?? ((bytes: Uint8Array) => { process.stdout.write(bytes); });
+    this.serial = new Serial16550(out);
+    this.bus.registerPorts(0x3f8, 8, this.serial);
+    this.bus.registerPorts(0xf4, 4, new DebugExit((status) => this.requestExit(status)));
+    this.tracer = opts.traceSize !== undefined && opts.traceSize > 0 ? new Tracer(opts.traceSize) : null;
+  }
+
+  /** Guest-physical RAM access for loaders and tests. */
+  readonly guestMemory: GuestMemory = {
+    size: 0,
+    write: (gpa, bytes) => { this.arena.bytes.set(bytes, this.ramHost(gpa, bytes.length)); },
+    fill: (gpa, length, value) => { const h = this.ramHost(gpa, length); this.arena.bytes.fill(value, h, h + length); },
+    writeU32: (gpa, v) => { this.arena.view.setUint32(this.ramHost(gpa, 4), v >>> 0, true); },
+  };
+
+  private ramHost(gpa: number, length: number): number {
+    if (gpa < 0 || gpa + length > this.memBytes) throw new Error(`guest-physical range 0x${gpa.toString(16)}+${length} is outside RAM`);
+    const h = this.memslots.gpaToHpa(gpa);
+    return h as number;
+  }
+
+  /** Loads a multiboot kernel and sets the CPU to the state a multiboot loader hands over. */
+  loadMultiboot(file: Uint8Array, name: string, append: string, module?: Uint8Array): BootInfo {
+    const mem = { ...this.guestMemory, size: this.memBytes };
+    const info = loadMultiboot(file, mem, { name, cmdline: append === '' ? name : `${name} ${append}`, module });
+    this.enterProtectedMode(info.entry);
+    this.cpu.set32(Reg.RAX, 0x2badb002);
+    this.cpu.set32(Reg.RBX, info.mbiAddr);
+    return info;
+  }
+
+  /** Flat 32-bit protected mode, paging off: CS = 0x08, data segments = 0x10 (the multiboot contract). */
+  private enterProtectedMode(entry: number): void {
+    const cpu = this.cpu;
+    const code = SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G;
+    const data = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G;
+    cpu.cr0 = Cr0.PE | Cr0.ET;
+    cpu.seg.set(Seg.CS, 0x08, 0, 0, 0xffffffff, code);
+    for (const s of [Seg.DS, Seg.ES, Seg.FS, Seg.GS, Seg.SS]) cpu.seg.set(s, 0x10, 0, 0, 0xffffffff, data);
+    cpu.setFlags(Flag.FIXED1);
+    cpu.ripLo = entry | 0;
+    cpu.ripHi = 0;
+    updateMode(cpu);
+    pagingChanged(cpu);
+    cpu.stop = 0;
+  }
+
+  requestExit(value: number): void {
+    this.guestExitValue = value;
+    if (this.state.stopReason === StopReason.NONE) this.state.stopReason = StopReason.REQUESTED;
+    this.cpu.stop |= Stop.HALT_MACHINE;
+  }
+
+  /** Runs until the guest exits, stops, halts for good, or `maxInsns` instructions retire. */
+  run(maxInsns = Number.POSITIVE_INFINITY): RunResult {
+    const start = performance.now();
+    const cpu = this.cpu;
+    let outcome: RunOutcome | undefined;
+    let detail = '';
+    while (outcome === undefined) {
+      const left = maxInsns - cpu.instructions;
+      if (left <= 0) { outcome = 'insn-limit'; detail = `instruction limit of ${maxInsns} reached`; break; }
+      const end = runSlice(cpu, this.code, this.state, Math.min(SLICE, left), this.tracer);
+      if (end === SliceEnd.STOPPED) {
+        switch (this.state.stopReason) {
+          case StopReason.REQUESTED: outcome = 'exit'; break;
+          case StopReason.TRIPLE_FAULT:
+            outcome = 'triple-fault';
+            detail = `triple fault (exceptions ${this.state.tripleFaultVectors.join(', ')})`;
+            break;
+          default: outcome = 'unsupported'; detail = this.state.detail; break;
+        }
+      } else if (end === SliceEnd.HALTED) {
+        outcome = 'halted';
+        detail = (cpu.flags & Flag.IF) !== 0 ? 'HLT with interrupts enabled but no interrupt source' : 'HLT with interrupts disabled';
+      }
+    }
+    this.serial.flush();
+    return { outcome, guestExitValue: this.guestExitValue, instructions: cpu.instructions, wallMs: performance.now() - start, detail };
+  }
+}
