@@ -79,33 +79,48 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
     const stepping = cpu.interruptShadow;
     const end = stepping ? first + 1 : first + bc[b];
     if (stepping) cpu.interruptShadow = false;
-    const base = (cpu.ripLo >>> 0) - d.start[first];
+    const startLo = cpu.ripLo;
+    const base = (startLo >>> 0) - d.start[first];
     const ripHi = cpu.ripHi;
     cpu.blockFirst = first;
-    let i = first;
-    for (; i < end; i++) {
-      if (tracer !== null) tracer.record(cpu, i, base, host - (d.start[first] & 0xfff));
-      const next = base + d.start[i] + d.len[i];
-      cpu.ripLo = next | 0;
-      if (next > 0xffffffff) cpu.ripHi = cpu.mode === CpuMode.LONG64 ? ripHi + 1 : 0;
-      H[d.handler[i]](cpu, i);
-      if (cpu.stop !== 0) break;
-    }
-    let retired: number;
-    if (i < end) {
-      if (cpu.exc >= 0 && (!cpu.excTrap || cpu.exc === UNSUPPORTED)) {
-        // A fault: the instruction did not retire and RIP points at it again.
-        cpu.ripLo = (base + d.start[i]) | 0;
-        cpu.ripHi = ripHi;
-        retired = i - first;
+    const compiled = code.blockFn[b];
+    const useCompiled = compiled !== undefined && !stepping && tracer === null && base < 0xffffe000;
+    // A block that branches back to its own start runs again without a fetch or lookup while
+    // nothing has set cpu.stop: the mapping of its code cannot have changed in between.
+    do {
+      let i: number;
+      if (useCompiled) {
+        i = first + compiled(cpu);
       } else {
-        retired = i - first + 1;
+        code.countRun(b);
+        for (i = first; i < end; i++) {
+          if (tracer !== null) tracer.record(cpu, i, base, host - (d.start[first] & 0xfff));
+          const next = base + d.start[i] + d.len[i];
+          cpu.ripLo = next | 0;
+          if (next > 0xffffffff) cpu.ripHi = cpu.mode === CpuMode.LONG64 ? ripHi + 1 : 0;
+          H[d.handler[i]](cpu, i);
+          if (cpu.stop !== 0) break;
+        }
       }
-    } else {
-      retired = end - first;
-    }
-    cpu.instructions += retired;
-    left -= retired;
+      let retired: number;
+      if (i < end) {
+        if (cpu.exc >= 0 && (!cpu.excTrap || cpu.exc === UNSUPPORTED)) {
+          // A fault: the instruction did not retire and RIP points at it again.
+          cpu.ripLo = (base + d.start[i]) | 0;
+          cpu.ripHi = ripHi;
+          retired = i - first;
+        } else {
+          // Stopped after instruction i retired. Unless it ended the block (and may have branched),
+          // RIP is the next instruction; compiled blocks do not store it for every instruction.
+          if (i < end - 1) cpu.ripLo = (base + d.start[i] + d.len[i]) | 0;
+          retired = i - first + 1;
+        }
+      } else {
+        retired = end - first;
+      }
+      cpu.instructions += retired;
+      left -= retired;
+    } while (cpu.stop === 0 && left > 0 && !stepping && cpu.ripLo === startLo && cpu.ripHi === ripHi);
     if (stepping) cpu.stop |= Stop.EVENT; // the shadow is over: look for interrupts now
   }
   return SliceEnd.BUDGET;

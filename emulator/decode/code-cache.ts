@@ -2,6 +2,7 @@ import type { CodeWatcher } from '../hw/paging-unit.js';
 import type { Tlb } from '../hw/tlb.js';
 import { DecodedStore } from './store.js';
 import { type DecodeContext, decode, endsBlock } from './decoder.js';
+import { COMPILE_THRESHOLD, type CompiledBlock, compileBlock } from './block-compiler.js';
 
 /**
  * Decoded basic blocks, keyed by host physical address: decode once, run many times.
@@ -25,6 +26,11 @@ export class CodeCache implements CodeWatcher {
   readonly blockFirst: Int32Array;
   readonly blockCount: Int32Array;
   readonly blockBits: Uint8Array;
+  /** Executions of each block so far, and its compiled form once hot. */
+  readonly blockRuns: Int32Array;
+  readonly blockFn: Array<CompiledBlock | undefined>;
+  /** Whether hot blocks are compiled (off while tracing, which needs the interpreter). */
+  compile = true;
   private nextBlock = 1;
   private readonly bytes = new Uint8Array(16);
   private readonly arena: Uint8Array;
@@ -35,6 +41,8 @@ export class CodeCache implements CodeWatcher {
   blocksDecoded = 0;
   pagesInvalidated = 0;
   fullFlushes = 0;
+  blocksCompiled = 0;
+  compileMs = 0;
 
   constructor(arena: Uint8Array, tlb: Tlb, opts: { slots?: number; blocks?: number; records?: number } = {}) {
     const slots = opts.slots ?? 1024;
@@ -49,6 +57,18 @@ export class CodeCache implements CodeWatcher {
     this.blockFirst = new Int32Array(blocks);
     this.blockCount = new Int32Array(blocks);
     this.blockBits = new Uint8Array(blocks);
+    this.blockRuns = new Int32Array(blocks);
+    this.blockFn = new Array<CompiledBlock | undefined>(blocks).fill(undefined);
+  }
+
+  /** Counts an execution of block b and compiles it when it becomes hot. */
+  countRun(b: number): void {
+    if (++this.blockRuns[b] === COMPILE_THRESHOLD && this.compile) {
+      const t0 = performance.now();
+      this.blockFn[b] = compileBlock(this.store, this.blockFirst[b], this.blockCount[b]);
+      this.compileMs += performance.now() - t0;
+      this.blocksCompiled++;
+    }
   }
 
   isCodePage(page: number): boolean {
@@ -79,6 +99,8 @@ export class CodeCache implements CodeWatcher {
     this.freeSlots.length = 0;
     for (let s = this.slotPage.length - 1; s >= 0; s--) this.freeSlots.push(s);
     this.store.clear();
+    this.blockFn.fill(undefined, 0, this.nextBlock);
+    this.blockRuns.fill(0, 0, this.nextBlock);
     this.nextBlock = 1;
     this.fullFlushes++;
     this.onInvalidate();

@@ -57,11 +57,11 @@ function record(cpu: Vcpu, op: AluOp, size: number, a: number, b: number, r: num
 /** Builds a handler for `op dst, src` where dst is E or G and src is G, E or an immediate. */
 function binary(form: Form, op: AluOp): Handler {
   const size = form.size;
-  const pattern = form.operands;
-  const srcImm = pattern.includes(',I');
+  const pattern = form.pattern;
+  const srcImm = pattern.endsWith(',I');
   const dstIsG = pattern.startsWith('G');
   const writes = op !== AluOp.CMP;
-  if (size === 8) return binary64(form, op, srcImm, dstIsG, writes);
+  if (size === 8) return form.mem ? binary64Mem(op, srcImm, dstIsG, writes) : binary64Reg(op, srcImm, dstIsG, writes);
   if (!form.mem) {
     if (size === 4) {
       if (srcImm) {
@@ -76,12 +76,23 @@ function binary(form: Form, op: AluOp): Handler {
           record(cpu, op, 4, a, b, res, cin);
         };
       }
+      if (dstIsG) {
+        return (cpu, i) => {
+          const d = cpu.dec;
+          const dst = d.reg[i];
+          const a = cpu.lo[dst];
+          const b = cpu.lo[d.rm[i]];
+          const cin = carryIn(cpu, op);
+          const res = compute(op, a, b, cin);
+          if (writes) { cpu.lo[dst] = res; cpu.hi[dst] = 0; }
+          record(cpu, op, 4, a, b, res, cin);
+        };
+      }
       return (cpu, i) => {
         const d = cpu.dec;
-        const dst = dstIsG ? d.reg[i] : d.rm[i];
-        const src = dstIsG ? d.rm[i] : d.reg[i];
+        const dst = d.rm[i];
         const a = cpu.lo[dst];
-        const b = cpu.lo[src];
+        const b = cpu.lo[d.reg[i]];
         const cin = carryIn(cpu, op);
         const res = compute(op, a, b, cin);
         if (writes) { cpu.lo[dst] = res; cpu.hi[dst] = 0; }
@@ -112,6 +123,15 @@ function binary(form: Form, op: AluOp): Handler {
       record(cpu, op, size, a, b, res, cin);
     };
   }
+  if (!writes && srcImm && size === 1) {
+    // CMP byte [mem], imm8: the sieve's and every string loop's test.
+    return (cpu, i) => {
+      const a = cpu.mem.read8(ea(cpu, i), cpu.eaHi);
+      if (cpu.exc >= 0) return;
+      const b = cpu.dec.imm[i];
+      setLazy(cpu, LfOp.SUB, 1, a, b, (a - b) | 0);
+    };
+  }
   return (cpu, i) => {
     const d = cpu.dec;
     const lo = ea(cpu, i);
@@ -129,19 +149,15 @@ function binary(form: Form, op: AluOp): Handler {
   };
 }
 
-function binary64(form: Form, op: AluOp, srcImm: boolean, dstIsG: boolean, writes: boolean): Handler {
-  if (!form.mem) {
+function binary64Reg(op: AluOp, srcImm: boolean, dstIsG: boolean, writes: boolean): Handler {
+  if (srcImm) {
     return (cpu, i) => {
       const d = cpu.dec;
-      const dst = dstIsG ? d.reg[i] : d.rm[i];
+      const dst = d.rm[i];
       const alo = cpu.lo[dst];
       const ahi = cpu.hi[dst];
-      let blo: number;
-      let bhi: number;
-      if (srcImm) { blo = d.imm[i]; bhi = d.immHi[i]; } else {
-        const src = dstIsG ? d.rm[i] : d.reg[i];
-        blo = cpu.lo[src]; bhi = cpu.hi[src];
-      }
+      const blo = d.imm[i];
+      const bhi = d.immHi[i];
       const cin = carryIn(cpu, op);
       const rlo = compute64(op, alo, ahi, blo, bhi, cin);
       const rhi = resultHi;
@@ -150,6 +166,24 @@ function binary64(form: Form, op: AluOp, srcImm: boolean, dstIsG: boolean, write
       setLazy64(cpu, LF[op], alo, ahi, blo, bhi, rlo, rhi);
     };
   }
+  return (cpu, i) => {
+    const d = cpu.dec;
+    const dst = dstIsG ? d.reg[i] : d.rm[i];
+    const src = dstIsG ? d.rm[i] : d.reg[i];
+    const alo = cpu.lo[dst];
+    const ahi = cpu.hi[dst];
+    const blo = cpu.lo[src];
+    const bhi = cpu.hi[src];
+    const cin = carryIn(cpu, op);
+    const rlo = compute64(op, alo, ahi, blo, bhi, cin);
+    const rhi = resultHi;
+    if (writes) { cpu.lo[dst] = rlo; cpu.hi[dst] = rhi; }
+    cpu.lfAux = cin;
+    setLazy64(cpu, LF[op], alo, ahi, blo, bhi, rlo, rhi);
+  };
+}
+
+function binary64Mem(op: AluOp, srcImm: boolean, dstIsG: boolean, writes: boolean): Handler {
   return (cpu, i) => {
     const d = cpu.dec;
     const lo = ea(cpu, i);

@@ -226,6 +226,25 @@ export function cond(c: LazyFlags, cc: number): boolean {
       case 15: return d > s;
       default: break;
     }
+  } else if (c.lfOp === LfOp.SUB) {
+    // 64-bit CMP/SUB: compare the high halves, then the low halves unsigned.
+    const dh = c.lfDstHi;
+    const sh = c.lfSrcHi;
+    const dl = c.lfDst >>> 0;
+    const sl = c.lfSrc >>> 0;
+    switch (cc) {
+      case 2: return (dh >>> 0) < (sh >>> 0) || (dh === sh && dl < sl);
+      case 3: return (dh >>> 0) > (sh >>> 0) || (dh === sh && dl >= sl);
+      case 4: return dh === sh && dl === sl;
+      case 5: return dh !== sh || dl !== sl;
+      case 6: return (dh >>> 0) < (sh >>> 0) || (dh === sh && dl <= sl);
+      case 7: return (dh >>> 0) > (sh >>> 0) || (dh === sh && dl > sl);
+      case 12: return dh < sh || (dh === sh && dl < sl);
+      case 13: return dh > sh || (dh === sh && dl >= sl);
+      case 14: return dh < sh || (dh === sh && dl <= sl);
+      case 15: return dh > sh || (dh === sh && dl > sl);
+      default: break;
+    }
   } else if (c.lfOp === LfOp.LOGIC && c.lfSize !== 8) {
     const r = c.lfRes << (32 - 8 * c.lfSize);
     switch (cc) {

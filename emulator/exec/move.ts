@@ -52,10 +52,11 @@ export const MOV = family('mov', (form) => {
     };
   }
   if (fromImm) {
-    return (cpu, i) => {
-      const d = cpu.dec;
-      writeMem(cpu, ea(cpu, i), cpu.eaHi, size, d.imm[i], d.immHi[i]);
-    };
+    switch (size) {
+      case 1: return (cpu, i) => { cpu.mem.write8(ea(cpu, i), cpu.eaHi, cpu.dec.imm[i]); };
+      case 4: return (cpu, i) => { cpu.mem.write32(ea(cpu, i), cpu.eaHi, cpu.dec.imm[i]); };
+      default: return (cpu, i) => { const d = cpu.dec; writeMem(cpu, ea(cpu, i), cpu.eaHi, size, d.imm[i], d.immHi[i]); };
+    }
   }
   if (size === 4) {
     return (cpu, i) => { cpu.mem.write32(ea(cpu, i), cpu.eaHi, cpu.lo[cpu.dec.reg[i]]); };

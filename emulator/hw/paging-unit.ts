@@ -184,6 +184,17 @@ export class PagingUnit implements TableMemory {
     return host + (lo & 0xfff);
   }
 
+  /**
+   * Guest-physical address of a linear address as the current paging state maps it, without
+   * touching the TLB, A/D bits or raising faults (reports and traces). -1 if not mapped.
+   */
+  probe(lo: number, hi: number): number {
+    if (!this.pagingOn) return (lo >>> 0);
+    const out = new WalkResult();
+    if (!walk(this.ctx, this, lo, hi, Access.PROBE, out)) return -1;
+    return out.gpa + (lo & 0xfff);
+  }
+
   /** Reads `size` bytes at (lo) through the translation `translate` just placed in its TLB slot. */
   readTranslated(lo: number, size: number): number {
     const slot = (lo >>> 12) & TLB_MASK;

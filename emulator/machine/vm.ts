@@ -33,12 +33,17 @@ export type RunOutcome = 'exit' | 'triple-fault' | 'insn-limit' | 'unsupported' 
 
 export interface RunResult {
   readonly outcome: RunOutcome;
-  /** The value the guest wrote to the debug-exit port (outcome 'exit'). */
-  readonly guestExitValue: number | undefined;
+  /** The exit status the guest asked for through the debug-exit port: (value << 1) | 1. */
+  readonly exitStatus: number | undefined;
   readonly instructions: number;
   readonly wallMs: number;
   /** Human-readable cause for outcomes other than 'exit'. */
   readonly detail: string;
+  /** For 'unsupported' and 'triple-fault': the linear address and bytes of the instruction at RIP. */
+  readonly stopAddress?: bigint;
+  readonly stopBytes?: Uint8Array;
+  /** Code size (16, 32, 64) at the stop, for disassembling stopBytes. */
+  readonly stopBits?: number;
 }
 
 /** Instructions per run-loop slice between checks of the machine's own limits. */
@@ -60,7 +65,7 @@ export class Vm {
   readonly state = new RunState();
   readonly tracer: Tracer | null;
   readonly memBytes: number;
-  private guestExitValue: number | undefined;
+  private exitStatus: number | undefined;
 
   constructor(opts: VmOptions = {}) {
     this.memBytes = opts.memBytes ?? 128 << 20;
@@ -89,6 +94,23 @@ export class Vm {
     writeU32: (gpa, v) => { this.arena.view.setUint32(this.ramHost(gpa, 4), v >>> 0, true); },
   };
 
+  /**
+   * Writes guest-physical RAM the way a device (or a debugger) would: decoded code on the pages
+   * written is invalidated, so the guest sees the new bytes the next time it runs them.
+   */
+  writePhysical(gpa: number, bytes: Uint8Array): void {
+    const host = this.ramHost(gpa, bytes.length);
+    for (let page = Math.floor(host / 4096); page <= Math.floor((host + bytes.length - 1) / 4096); page++) {
+      if (this.code.isCodePage(page)) this.code.invalidateCodePage(page);
+    }
+    this.arena.bytes.set(bytes, host);
+  }
+
+  readPhysical(gpa: number, length: number): Uint8Array {
+    const host = this.ramHost(gpa, length);
+    return this.arena.bytes.slice(host, host + length);
+  }
+
   private ramHost(gpa: number, length: number): number {
     if (gpa < 0 || gpa + length > this.memBytes) throw new Error(`guest-physical range 0x${gpa.toString(16)}+${length} is outside RAM`);
     const h = this.memslots.gpaToHpa(gpa);
@@ -106,7 +128,7 @@ export class Vm {
   }
 
   /** Flat 32-bit protected mode, paging off: CS = 0x08, data segments = 0x10 (the multiboot contract). */
-  private enterProtectedMode(entry: number): void {
+  enterProtectedMode(entry: number): void {
     const cpu = this.cpu;
     const code = SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G;
     const data = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G;
@@ -121,8 +143,9 @@ export class Vm {
     cpu.stop = 0;
   }
 
+  /** The debug-exit device asks the run to end with this process exit status. */
   requestExit(value: number): void {
-    this.guestExitValue = value;
+    this.exitStatus = value;
     if (this.state.stopReason === StopReason.NONE) this.state.stopReason = StopReason.REQUESTED;
     this.cpu.stop |= Stop.HALT_MACHINE;
   }
@@ -152,6 +175,26 @@ export class Vm {
       }
     }
     this.serial.flush();
-    return { outcome, guestExitValue: this.guestExitValue, instructions: cpu.instructions, wallMs: performance.now() - start, detail };
+    const result: RunResult = { outcome, exitStatus: this.exitStatus, instructions: cpu.instructions, wallMs: performance.now() - start, detail };
+    if (outcome === 'unsupported' || outcome === 'triple-fault') return { ...result, ...this.instructionAtRip() };
+    return result;
+  }
+
+  /** Linear address and up to 15 bytes at RIP, read without side effects (for stop reports). */
+  instructionAtRip(): { stopAddress: bigint; stopBytes: Uint8Array; stopBits: number } {
+    const cpu = this.cpu;
+    let lo = cpu.ripLo;
+    let hi = cpu.ripHi;
+    if (cpu.codeBits !== 64) { lo = (lo + cpu.seg.baseLo[Seg.CS]) | 0; hi = 0; }
+    const bytes: number[] = [];
+    for (let k = 0; k < 15; k++) {
+      const blo = (lo + k) | 0;
+      const bhi = (lo >>> 0) + k > 0xffffffff ? hi + 1 : hi;
+      const gpa = this.paging.probe(blo, bhi);
+      const host = gpa < 0 ? -1 : this.memslots.gpaToHpa(gpa);
+      if (host < 0) break;
+      bytes.push(this.arena.bytes[host]);
+    }
+    return { stopAddress: (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0), stopBytes: Uint8Array.from(bytes), stopBits: cpu.codeBits };
   }
 }

@@ -28,6 +28,8 @@ export const enum Access {
   IMPLICIT = 1 << 8,
   /** EFLAGS.AC=1 on an explicit access at CPL < 3: SMAP does not apply. */
   AC = 1 << 9,
+  /** A debugger's look: translate without setting accessed/dirty bits. */
+  PROBE = 1 << 10,
 }
 
 /** The part of CPU state a walk depends on. Refreshed by the paging unit when CR0/CR3/CR4/EFER change. */
@@ -158,7 +160,7 @@ export function walk(ctx: WalkContext, mem: TableMemory, lo: number, hi: number,
 
     // The access succeeds: set A on every entry used, and D on the leaf for a write.
     const write = (access & Access.WRITE) !== 0;
-    for (let k = 0; k < used; k++) {
+    for (let k = 0; k < used && (access & Access.PROBE) === 0; k++) {
       const want = k === used - 1 && write ? Pte.A | Pte.D : Pte.A;
       if ((entryLo[k] & want) !== want) {
         entryLo[k] |= want;

@@ -1,0 +1,33 @@
+import type { RunOutcome } from '../machine/vm.js';
+
+/**
+ * Process exit statuses. A guest's own status is odd: the debug-exit port turns value v into
+ * (v << 1) | 1, as QEMU's isa-debug-exit does, so kvm-unit-tests scripts read 1 as PASS, 3 as
+ * FAIL, 77 as SKIP. mmulab's own statuses are even, so they never collide with a guest's.
+ */
+export const enum ExitStatus {
+  /** Command-line error: unknown option, bad value. */
+  USAGE = 2,
+  /** The image is missing, unreadable, not ELF, truncated, not multiboot, or does not fit. */
+  BAD_IMAGE = 4,
+  /** The guest triple-faulted (QEMU with --no-reboot would exit 0 here). */
+  TRIPLE_FAULT = 6,
+  /** --max-insns was reached before the guest exited. */
+  INSN_LIMIT = 8,
+  /** The guest executed a valid instruction or operation mmulab does not implement. */
+  UNIMPLEMENTED = 10,
+  /** The guest halted with nothing that could wake it. */
+  HALTED = 12,
+  /** mmulab itself failed (a bug): reported in one line, never as a stack trace. */
+  INTERNAL = 14,
+}
+
+/** The exit status for a run that did not end through the debug-exit port. */
+export function statusForOutcome(outcome: Exclude<RunOutcome, 'exit'>): ExitStatus {
+  switch (outcome) {
+    case 'triple-fault': return ExitStatus.TRIPLE_FAULT;
+    case 'insn-limit': return ExitStatus.INSN_LIMIT;
+    case 'unsupported': return ExitStatus.UNIMPLEMENTED;
+    default: return ExitStatus.HALTED;
+  }
+}
