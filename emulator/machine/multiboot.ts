@@ -49,11 +49,11 @@ export function findMultibootHeader(file: Uint8Array): number {
 }
 
 export function loadMultiboot(file: Uint8Array, mem: GuestMemory, opts: MultibootOptions): BootInfo {
+  const elf = parseElf(file, opts.name);
   const header = findMultibootHeader(file);
   if (header < 0) throw new ImageError(`${opts.name}: no multiboot header in the first 8 KiB (not a multiboot kernel)`);
   const flags = new DataView(file.buffer, file.byteOffset).getUint32(header + 4, true);
   if ((flags & (1 << 16)) !== 0) throw new ImageError(`${opts.name}: multiboot a.out-kludge images are not supported; link as ELF`);
-  const elf = parseElf(file, opts.name);
   let imageEnd = 0;
   for (const seg of elf.segments) {
     const end = seg.paddr + seg.memSize;

@@ -1,0 +1,74 @@
+import { describe, expect, test } from 'vitest';
+import { TLB_SIZE, Tlb, TlbPerm } from '../../emulator/hw/tlb.js';
+
+const PERM_4K = TlbPerm.W | TlbPerm.U | TlbPerm.X | TlbPerm.D | (12 << TlbPerm.SIZE_SHIFT);
+const PERM_2M = TlbPerm.W | TlbPerm.U | TlbPerm.X | TlbPerm.D | (21 << TlbPerm.SIZE_SHIFT);
+
+function fill(tlb: Tlb, vpn: number, perm: number, pcid = 0): void {
+  tlb.fill(vpn % TLB_SIZE, vpn, vpn * 4096, perm, pcid);
+  tlb.read[vpn % TLB_SIZE] = vpn;
+}
+
+describe('Tlb', () => {
+  test('MOV CR3 keeps global entries and drops the rest', () => {
+    const tlb = new Tlb();
+    fill(tlb, 0x100, PERM_4K);
+    fill(tlb, 0x101, PERM_4K | TlbPerm.G);
+    tlb.flushNonGlobal();
+    expect(tlb.vpn[0x100]).toBe(-1);
+    expect(tlb.vpn[0x101]).toBe(0x101);
+    expect(tlb.read[0x100]).toBe(-1);
+  });
+
+  test('INVLPG drops every cached piece of a 2 MiB page, global or not', () => {
+    const tlb = new Tlb();
+    const base = 0x40200; // 2 MiB aligned page number
+    fill(tlb, base + 3, PERM_2M | TlbPerm.G);
+    fill(tlb, base + 400, PERM_2M);
+    fill(tlb, base + 512, PERM_4K); // the next 2 MiB region, not part of the page
+    tlb.flushPage(base + 17);
+    expect(tlb.vpn[(base + 3) % TLB_SIZE]).toBe(-1);
+    expect(tlb.vpn[(base + 400) % TLB_SIZE]).toBe(-1);
+    expect(tlb.vpn[(base + 512) % TLB_SIZE]).toBe(base + 512);
+  });
+
+  test('INVLPG of a 4 KiB page leaves neighbours alone', () => {
+    const tlb = new Tlb();
+    fill(tlb, 0x500, PERM_4K);
+    fill(tlb, 0x501, PERM_4K);
+    tlb.flushPage(0x500);
+    expect(tlb.vpn[0x500]).toBe(-1);
+    expect(tlb.vpn[0x501]).toBe(0x501);
+  });
+
+  test('a PCID flush drops that PCID only, keeping globals when asked', () => {
+    const tlb = new Tlb();
+    fill(tlb, 0x10, PERM_4K, 1);
+    fill(tlb, 0x11, PERM_4K, 2);
+    fill(tlb, 0x12, PERM_4K | TlbPerm.G, 1);
+    tlb.flushPcid(1, true);
+    expect([tlb.vpn[0x10], tlb.vpn[0x11], tlb.vpn[0x12]]).toEqual([-1, 0x11, 0x12]);
+  });
+
+  test('fast tags are per privilege level and are cleared without touching the entries', () => {
+    const tlb = new Tlb();
+    fill(tlb, 0x20, PERM_4K);
+    tlb.selectPrivilege(true);
+    expect(tlb.read[0x20]).toBe(-1);
+    tlb.read[0x20] = 0x20;
+    tlb.selectPrivilege(false);
+    expect(tlb.read[0x20]).toBe(0x20);
+    tlb.clearAllFast();
+    expect(tlb.read[0x20]).toBe(-1);
+    expect(tlb.vpn[0x20]).toBe(0x20);
+  });
+
+  test('pages holding decoded code lose their write fast tags', () => {
+    const tlb = new Tlb();
+    fill(tlb, 0x30, PERM_4K);
+    tlb.write[0x30] = 0x30;
+    tlb.revokeWrites(0x30 * 4096);
+    expect(tlb.write[0x30]).toBe(-1);
+    expect(tlb.read[0x30]).toBe(0x30);
+  });
+});

@@ -1,0 +1,31 @@
+import { describe, expect, test } from 'vitest';
+import { Memslots } from '../../emulator/machine/memslots.js';
+import { gfn, hfn } from '../../emulator/arch/address.js';
+
+describe('Memslots', () => {
+  test('translates guest-physical addresses inside a slot and reports others as MMIO', () => {
+    const m = new Memslots();
+    m.add({ id: 0, baseGfn: gfn(0x100), npages: 16, hostHfn: hfn(0x20), readOnly: false });
+    expect(m.gpaToHpa(0x100123)).toBe(0x20123);
+    expect(m.gpaToHpa(0x10ffff)).toBe(0x2ffff);
+    expect(m.gpaToHpa(0x110000)).toBe(-1);
+    expect(m.gpaToHpa(0xff000)).toBe(-1);
+  });
+
+  test('rejects overlapping slots and duplicate ids', () => {
+    const m = new Memslots();
+    m.add({ id: 0, baseGfn: gfn(0), npages: 10, hostHfn: hfn(0), readOnly: false });
+    expect(() => m.add({ id: 1, baseGfn: gfn(9), npages: 1, hostHfn: hfn(100), readOnly: false })).toThrow(/overlaps/);
+    expect(() => m.add({ id: 0, baseGfn: gfn(20), npages: 1, hostHfn: hfn(100), readOnly: false })).toThrow(/already in use/);
+  });
+
+  test('bumps the generation by two on every change, like KVM', () => {
+    const m = new Memslots();
+    const seen: number[] = [];
+    m.onChange((g) => seen.push(g));
+    m.add({ id: 3, baseGfn: gfn(0), npages: 1, hostHfn: hfn(0), readOnly: false });
+    m.remove(3);
+    expect(seen).toEqual([2, 4]);
+    expect(m.gpaToHpa(0)).toBe(-1);
+  });
+});
