@@ -77,14 +77,16 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
     }
     const first = bf[b];
     const stepping = cpu.interruptShadow;
-    const end = stepping ? first + 1 : first + bc[b];
+    // Never run past the budget: --max-insns stops at exactly that count.
+    const length = stepping ? 1 : Math.min(bc[b], left);
+    const end = first + length;
     if (stepping) cpu.interruptShadow = false;
     const startLo = cpu.ripLo;
     const base = (startLo >>> 0) - d.start[first];
     const ripHi = cpu.ripHi;
     cpu.blockFirst = first;
     const compiled = code.blockFn[b];
-    const useCompiled = compiled !== undefined && !stepping && tracer === null && base < 0xffffe000;
+    const useCompiled = compiled !== undefined && length === bc[b] && !stepping && tracer === null && base < 0xffffe000;
     // A block that branches back to its own start runs again without a fetch or lookup while
     // nothing has set cpu.stop: the mapping of its code cannot have changed in between.
     do {
@@ -113,6 +115,8 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
           // Stopped after instruction i retired. Unless it ended the block (and may have branched),
           // RIP is the next instruction; compiled blocks do not store it for every instruction.
           if (i < end - 1) cpu.ripLo = (base + d.start[i] + d.len[i]) | 0;
+          // A trap (INT n): if its delivery faults, that fault belongs to the INT instruction.
+          if (cpu.exc >= 0) { cpu.trapInsnLo = (base + d.start[i]) | 0; cpu.trapInsnHi = ripHi; }
           retired = i - first + 1;
         }
       } else {
@@ -120,7 +124,7 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
       }
       cpu.instructions += retired;
       left -= retired;
-    } while (cpu.stop === 0 && left > 0 && !stepping && cpu.ripLo === startLo && cpu.ripHi === ripHi);
+    } while (cpu.stop === 0 && left >= length && !stepping && cpu.ripLo === startLo && cpu.ripHi === ripHi);
     if (stepping) cpu.stop |= Stop.EVENT; // the shadow is over: look for interrupts now
   }
   return SliceEnd.BUDGET;
@@ -160,6 +164,7 @@ function runCrossing(cpu: Vcpu, code: CodeCache, state: RunState, host: number, 
     cpu.ripHi = ripHi;
     return 0;
   }
+  if (cpu.exc >= 0) { cpu.trapInsnLo = ripLo; cpu.trapInsnHi = ripHi; }
   cpu.instructions++;
   cpu.stop |= Stop.CONTEXT; // the scratch record is reused: never continue from it
   return 1;
@@ -212,7 +217,8 @@ function deliverException(cpu: Vcpu, state: RunState): boolean {
   let code = cpu.excHasCode ? cpu.excCode : -1;
   let soft = cpu.excSoft;
   let ext = false;
-  const original = vector;
+  const trap = cpu.excTrap;
+  let chain: number[] | undefined;
   cpu.exc = -1;
   for (;;) {
     if (deliverEvent(cpu, vector, code, soft, ext)) {
@@ -226,9 +232,18 @@ function deliverException(cpu: Vcpu, state: RunState): boolean {
       state.detail = cpu.unsupportedReason ?? 'unsupported operation';
       return false;
     }
+    // A fault while delivering INT n, INT3 or INTO is a fault of that instruction (SDM Vol. 3
+    // 6.5): the saved RIP goes back to it.
+    if (trap && chain === undefined) {
+      cpu.ripLo = cpu.trapInsnLo;
+      cpu.ripHi = cpu.trapInsnHi;
+    }
+    // The chain lists each exception whose delivery was attempted, then the one that ended it.
+    chain ??= [vector];
     if (vector === Vector.DF) {
+      chain.push(second);
       state.stopReason = StopReason.TRIPLE_FAULT;
-      state.tripleFaultVectors = [original, Vector.DF, second];
+      state.tripleFaultVectors = chain;
       state.stopRipLo = cpu.ripLo;
       state.stopRipHi = cpu.ripHi;
       return false;
@@ -243,6 +258,7 @@ function deliverException(cpu: Vcpu, state: RunState): boolean {
       vector = second;
       code = cpu.excHasCode ? cpu.excCode : -1;
     }
+    chain.push(vector);
     soft = false;
     ext = true;
   }

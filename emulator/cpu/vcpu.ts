@@ -108,6 +108,9 @@ export class Vcpu {
   excTrap = false;
   /** Software INT n: privilege checks use the gate DPL. */
   excSoft = false;
+  /** Address of the trapping instruction (INT n), where RIP goes back if its delivery faults. */
+  trapInsnLo = 0;
+  trapInsnHi = 0;
   halted = false;
   /** Interrupts are inhibited for one instruction after STI or MOV SS/POP SS. */
   interruptShadow = false;

@@ -61,7 +61,7 @@ export function loadMultiboot(file: Uint8Array, mem: GuestMemory, opts: Multiboo
       throw new ImageError(`${opts.name}: segment at 0x${seg.paddr.toString(16)} overlaps low memory used for boot information`);
     }
     if (end > mem.size) {
-      throw new ImageError(`${opts.name}: segment at 0x${seg.paddr.toString(16)}-0x${end.toString(16)} does not fit in ${mem.size >> 20} MiB of RAM`);
+      throw new ImageError(`${opts.name}: segment at 0x${seg.paddr.toString(16)}-0x${end.toString(16)} does not fit in ${mem.size / 1048576} MiB of RAM`);
     }
     mem.write(seg.paddr, file.subarray(seg.fileOffset, seg.fileOffset + seg.fileSize));
     mem.fill(seg.paddr + seg.fileSize, seg.memSize - seg.fileSize, 0);

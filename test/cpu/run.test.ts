@@ -19,14 +19,14 @@ describe('run outcomes', () => {
   });
 
   test('an exception with no usable IDT escalates to #DF and then a triple fault', () => {
-    // lidt [pseudo-descriptor of limit 0]; int3; hlt. INT3 is a trap: RIP is already past it
-    // when delivery fails, so the machine stops with RIP at the HLT.
+    // lidt [pseudo-descriptor of limit 0]; int3. The #GP raised while delivering the INT3 is a
+    // fault of the INT3 itself, so RIP goes back to it (SDM Vol. 3 6.5).
     const vm = boot(hex('0f 01 1d 00 10 00 00  cc  f4'));
     const r = vm.run();
     expect(r.outcome).toBe('triple-fault');
-    expect(r.detail).toBe('triple fault (exceptions 3, 8, 13)');
-    expect(r.stopAddress).toBe(0x200000n + 12n + 8n);
-    expect(r.stopBytes?.[0]).toBe(0xf4);
+    expect(r.detail).toBe('triple fault (exceptions 3, 13, 8, 13)');
+    expect(r.stopAddress).toBe(0x200000n + 12n + 7n);
+    expect(r.stopBytes?.[0]).toBe(0xcc);
   });
 
   test('a valid instruction mmulab lacks stops the run and is named, with its address and bytes', () => {
