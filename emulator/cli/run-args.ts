@@ -2,6 +2,7 @@ import type { Argv } from 'yargs';
 import { EXIT_STATUS_HELP } from './command.js';
 import { UsageError } from './errors.js';
 import { flag, optionalString, wholeNumber } from './values.js';
+import { CpuSpecError, parseCpuSpec, type CpuSpec } from '../cpu/cpu-spec.js';
 
 /** The options of `mmulab run`, validated. */
 export interface RunOptions {
@@ -12,6 +13,8 @@ export interface RunOptions {
   /** Multiboot module 0 (QEMU's -initrd). */
   readonly initrd: string | undefined;
   readonly memMiB: number;
+  /** The guest CPU model (QEMU -cpu syntax, with --phys-bits applied). */
+  readonly cpu: CpuSpec;
   readonly maxInsns: number | undefined;
   /** Instructions kept for the trace (0: no trace). */
   readonly trace: number;
@@ -31,7 +34,7 @@ export const MIN_MEM_MIB = 2;
 /** Each trace entry keeps about 200 bytes; a longer trace is more than anyone reads. */
 export const MAX_TRACE = 100_000;
 
-export const RUN_VALUE_OPTIONS = ['append', 'initrd', 'mem', 'max-insns', 'trace'] as const;
+export const RUN_VALUE_OPTIONS = ['append', 'initrd', 'mem', 'cpu', 'phys-bits', 'max-insns', 'trace'] as const;
 
 export function runBuilder(y: Argv): Argv {
   return y
@@ -40,6 +43,8 @@ export function runBuilder(y: Argv): Argv {
     .option('append', { type: 'string', requiresArg: true, describe: 'kernel command line after the image name (like QEMU -append)', defaultDescription: 'none' })
     .option('initrd', { type: 'string', requiresArg: true, describe: 'file to load as multiboot module 0 (like QEMU -initrd)' })
     .option('mem', { requiresArg: true, describe: `guest RAM in MiB (${MIN_MEM_MIB}-${MAX_MEM_MIB})`, default: DEFAULT_MEM_MIB })
+    .option('cpu', { type: 'string', requiresArg: true, describe: 'guest CPU model in QEMU -cpu syntax: base|max, then +feat/-feat, vendor=, phys-bits= (e.g. max,-pku)', default: 'base' })
+    .option('phys-bits', { requiresArg: true, describe: 'guest MAXPHYADDR (32-52)', defaultDescription: '40' })
     .option('max-insns', { requiresArg: true, describe: 'stop after N instructions', defaultDescription: 'no limit' })
     .option('trace', { requiresArg: true, describe: `keep the last N instructions; print them (disassembled, with registers) if the run ends abnormally (1-${MAX_TRACE})` })
     .option('trace-always', { type: 'boolean', describe: 'print the trace even after a normal exit (needs --trace)' })
@@ -61,10 +66,21 @@ export function runOptions(argv: Record<string, unknown>): RunOptions {
     append: optionalString('append', argv.append) ?? '',
     initrd: optionalString('initrd', argv.initrd),
     memMiB: wholeNumber('mem', argv.mem, MIN_MEM_MIB, MAX_MEM_MIB, ' of MiB'),
+    cpu: cpuSpec(argv.cpu, argv['phys-bits']),
     maxInsns: argv['max-insns'] === undefined ? undefined : wholeNumber('max-insns', argv['max-insns'], 1, Number.MAX_SAFE_INTEGER),
     trace,
     traceAlways,
     stats: flag(argv.stats),
     json: flag(argv.json),
   };
+}
+
+function cpuSpec(text: unknown, physBits: unknown): CpuSpec {
+  const bits = physBits === undefined ? undefined : wholeNumber('phys-bits', physBits, 32, 52);
+  try {
+    return parseCpuSpec(optionalString('cpu', text) ?? 'base', bits);
+  } catch (err) {
+    if (err instanceof CpuSpecError) throw new UsageError(`--cpu: ${err.message}`);
+    throw err;
+  }
 }

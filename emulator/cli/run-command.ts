@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Vm } from '../machine/vm.js';
+import { CpuModel } from '../cpu/cpu-model.js';
 import { type Disassembler, loadDisassembler } from '../decode/disasm.js';
 import type { Command } from './command.js';
 import { UsageError, fileError } from './errors.js';
@@ -23,7 +24,8 @@ function readInput(what: string, path: string): Uint8Array {
 
 function createVm(o: RunOptions): Vm {
   try {
-    return new Vm({ memBytes: o.memMiB * 1024 * 1024, serialOut: writeOut, traceSize: o.trace });
+    const model = new CpuModel({ vendor: o.cpu.vendor, features: o.cpu.features, maxPhyAddr: o.cpu.maxPhyAddr });
+    return new Vm({ memBytes: o.memMiB * 1024 * 1024, serialOut: writeOut, traceSize: o.trace, model });
   } catch (err) {
     // The host could not allocate guest RAM: the --mem value cannot be honoured here.
     if (err instanceof RangeError) throw new UsageError(`--mem ${o.memMiB}: cannot allocate ${o.memMiB} MiB of guest memory on this host`);

@@ -123,6 +123,7 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
         retired = end - first;
       }
       cpu.instructions += retired;
+      cpu.inBlock = 0;
       left -= retired;
     } while (cpu.stop === 0 && left >= length && !stepping && cpu.ripLo === startLo && cpu.ripHi === ripHi);
     if (stepping) cpu.stop |= Stop.EVENT; // the shadow is over: look for interrupts now

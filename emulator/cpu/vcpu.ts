@@ -118,6 +118,8 @@ export class Vcpu {
   nmiBlocked = false;
   /** Retired instructions. */
   instructions = 0;
+  /** Modeled cycles spent halted (HLT until an event). */
+  haltedCycles = 0;
   /** Modeled cycles not yet folded into instructions: exit costs and the like (the TSC is derived). */
   extraCycles = 0;
   tscOffset = 0;
@@ -255,9 +257,20 @@ export class Vcpu {
 
   unsupportedReason: string | undefined;
 
-  /** Time-stamp counter: one modeled cycle per retired instruction plus modeled costs. */
+  /**
+   * Instructions of the running block retired before the current one, set by handlers that talk
+   * to devices or read the TSC (instructions are counted per block), cleared after each block.
+   */
+  inBlock = 0;
+
+  /** Modeled cycles so far: one per retired instruction plus modeled costs. Devices use this. */
+  cycles(): number {
+    return this.instructions + this.inBlock + this.extraCycles;
+  }
+
+  /** Time-stamp counter as the guest reads it: cycles plus the offset TSC writes leave. */
   tsc(): number {
-    return this.instructions + this.extraCycles + this.tscOffset;
+    return this.cycles() + this.tscOffset;
   }
 
   get longMode(): boolean {

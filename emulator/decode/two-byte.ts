@@ -8,7 +8,7 @@ import { POP_SEG, PUSH_SEG } from '../exec/stack.js';
 import { JCC } from '../exec/control.js';
 import {
   CACHE_FLUSH, CLFLUSH, CLTS, CPUID, HYPERCALL, INVLPG, LMSW, LOAD_DT, LOAD_SYSSEG, MOV_CR, MOV_DR, PKRU, RDMSR,
-  RDPID, RDTSC, SMSW, STORE_DT, STORE_SYSSEG, SWAPGS, SYSCALL, SYSRET, UD, WRMSR,
+  RDPID, RDTSC, SMSW, STORE_DT, STORE_SYSSEG, SWAPGS, SYSCALL, SYSRET, UD, WRMSR, INVPCID,
 } from '../exec/system.js';
 import { Seg } from '../arch/registers.js';
 
@@ -169,6 +169,7 @@ export const THREE_BYTE_38 = map([
   [0xf0, pfx({ none: op('movbe Gv,Mv', MOVBE, 0, 0, 'movbe'), p66: op('movbe Gv,Mv', MOVBE, 0, 0, 'movbe'), pF2: op('crc32 Gd,Eb') })],
   [0xf1, pfx({ none: op('movbe Mv,Gv', MOVBE, 0, 0, 'movbe'), p66: op('movbe Mv,Gv', MOVBE, 0, 0, 'movbe'), pF2: op('crc32 Gd,Ev') })],
   [0xf6, pfx({ p66: op('adcx Gy,Ey'), pF3: op('adox Gy,Ey') })],
+  [0x82, pfx({ p66: op('invpcid Gy,Mdq', INVPCID, 0, F.F64 | S, 'invpcid') })],
   ...range(0x00, (k) => sse(`ssse3-0f38${k.toString(16).padStart(2, '0')}`)),
 ]);
 

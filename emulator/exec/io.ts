@@ -3,6 +3,7 @@ import { CpuMode, Stop } from '../cpu/vcpu.js';
 import { family } from './registry.js';
 import { Flag } from '../arch/eflags.js';
 import { Reg } from '../arch/registers.js';
+import { syncTime } from './system.js';
 
 /**
  * IN and OUT (SDM Vol. 2; I/O protection in Vol. 1 19.5): in protected mode with CPL > IOPL (or in
@@ -43,6 +44,7 @@ export const IN = family('in', (form) => {
   return (cpu, i) => {
     const port = fromDx ? cpu.lo[Reg.RDX] & 0xffff : cpu.dec.imm[i] & 0xff;
     if (!ioPermitted(cpu, port, size)) { if (cpu.exc < 0) cpu.raiseGp(0); return; }
+    syncTime(cpu, i);
     const v = portIn(cpu, port, size);
     if (size === 1) cpu.set8(Reg.RAX, v);
     else if (size === 2) cpu.set16(Reg.RAX, v);
@@ -57,6 +59,7 @@ export const OUT = family('out', (form) => {
   return (cpu, i) => {
     const port = toDx ? cpu.lo[Reg.RDX] & 0xffff : cpu.dec.imm[i] & 0xff;
     if (!ioPermitted(cpu, port, size)) { if (cpu.exc < 0) cpu.raiseGp(0); return; }
+    syncTime(cpu, i);
     portOut(cpu, port, size, cpu.lo[Reg.RAX]);
   };
 });

@@ -4,6 +4,7 @@ import { family } from './registry.js';
 import { LfOp, getZF, setLazy, setLazy64 } from './flags.js';
 import { addSegment, readMem, writeMem, writeReg } from './operands.js';
 import { ioPermitted, portIn, portOut } from './io.js';
+import { syncTime } from './system.js';
 import { Prefix } from '../decode/store.js';
 import { Flag } from '../arch/eflags.js';
 import { Reg, Seg } from '../arch/registers.js';
@@ -71,6 +72,7 @@ export const STRING = family('string', (form) => {
     const delta = (cpu.flags & Flag.DF) !== 0 ? -size : size;
     let left = rep ? countOf(cpu, asize) : 1;
     if (left === 0) return;
+    if (op === StrOp.INS || op === StrOp.OUTS) syncTime(cpu, i);
     if (rep && (op === StrOp.MOVS || op === StrOp.STOS) && delta > 0) {
       left = bulk(cpu, op, size, asize, srcSeg, left);
       if (cpu.exc >= 0 || left === 0) return;

@@ -220,16 +220,18 @@ export const MOV_DR = family('mov-dr', (form) => {
   };
 });
 
-export const RDMSR = family('rdmsr', () => (cpu) => {
+export const RDMSR = family('rdmsr', () => (cpu, i) => {
   if (!privileged(cpu)) return;
+  syncTime(cpu, i);
   const v = readMsr(cpu, cpu.lo[Reg.RCX]);
   if (v === undefined) { cpu.raiseGp(0); return; }
   cpu.set32(Reg.RAX, v.lo);
   cpu.set32(Reg.RDX, v.hi);
 });
 
-export const WRMSR = family('wrmsr', () => (cpu) => {
+export const WRMSR = family('wrmsr', () => (cpu, i) => {
   if (!privileged(cpu)) return;
+  syncTime(cpu, i);
   if (!writeMsr(cpu, cpu.lo[Reg.RCX], cpu.lo[Reg.RAX], cpu.lo[Reg.RDX])) { cpu.raiseGp(0); return; }
   cpu.stop |= Stop.CONTEXT;
 });
@@ -246,9 +248,9 @@ export const CPUID = family('cpuid', () => (cpu) => {
   cpu.set32(Reg.RDX, d);
 });
 
-/** Current TSC, counting the instructions of the running block that retired before this one. */
-function currentTsc(cpu: Vcpu, i: number): number {
-  return cpu.tsc() + (i - cpu.blockFirst);
+/** Makes cpu.cycles() exact inside a block: instructions retired before record i count. */
+export function syncTime(cpu: Vcpu, i: number): void {
+  cpu.inBlock = i - cpu.blockFirst;
 }
 
 /** RDTSC (variant 0) and RDTSCP (variant 1, also loads TSC_AUX into ECX). */
@@ -256,7 +258,8 @@ export const RDTSC = family('rdtsc', (form) => {
   const withAux = form.variant === 1;
   return (cpu, i) => {
     if ((cpu.cr4 & Cr4.TSD) !== 0 && cpu.cpl !== 0) { cpu.raiseGp(0); return; }
-    const t = currentTsc(cpu, i);
+    syncTime(cpu, i);
+    const t = cpu.tsc();
     cpu.set32(Reg.RAX, t | 0);
     cpu.set32(Reg.RDX, Math.floor(t / 4294967296) | 0);
     if (withAux) cpu.set32(Reg.RCX, (cpu.msrs.get(Msr.TSC_AUX) ?? [0, 0])[0]);
@@ -401,6 +404,46 @@ function setPrivilege(cpu: Vcpu, cpl: number): void {
   setCpl(cpu, cpl);
   updateMode(cpu);
 }
+
+/**
+ * INVPCID r, m128 (SDM Vol. 2): type 0 one linear address in one PCID, 1 one PCID, 2 everything,
+ * 3 everything but global translations. Types 0 and 1 leave global translations alone. #GP(0)
+ * for an unknown type, reserved descriptor bits, a non-canonical address (type 0), or a nonzero
+ * PCID with CR4.PCIDE=0 (types 0 and 1).
+ */
+export const INVPCID = family('invpcid', (form) => {
+  const size = form.size;
+  return (cpu, i) => {
+    if (!privileged(cpu)) return;
+    const d = cpu.dec;
+    const type = cpu.lo[d.reg[i]];
+    const typeHi = size === 8 ? cpu.hi[d.reg[i]] : 0;
+    const lo = ea(cpu, i);
+    const hi = cpu.eaHi;
+    const pcidWord = cpu.mem.read64(lo, hi);
+    const pcidHi = cpu.mem.hi;
+    const addrLo = cpu.mem.read64((lo + 8) | 0, (lo >>> 0) + 8 > 0xffffffff ? hi + 1 : hi);
+    const addrHi = cpu.mem.hi;
+    if (cpu.exc >= 0) return;
+    if (typeHi !== 0 || (type >>> 0) > 3 || (pcidWord & ~0xfff) !== 0 || pcidHi !== 0) { cpu.raiseGp(0); return; }
+    const pcid = pcidWord & 0xfff;
+    const pcide = (cpu.cr4 & Cr4.PCIDE) !== 0;
+    const tlb = cpu.paging.tlb;
+    switch (type) {
+      case 0:
+        if (!isCanonical(addrLo, addrHi, cpu.paging.ctx.format.vaBits || 48) || (!pcide && pcid !== 0)) { cpu.raiseGp(0); return; }
+        tlb.flushPageOfPcid((addrHi >>> 0) * 1048576 + (addrLo >>> 12), pcid);
+        break;
+      case 1:
+        if (!pcide && pcid !== 0) { cpu.raiseGp(0); return; }
+        tlb.flushPcid(pcid, true);
+        break;
+      case 2: tlb.flushAll(); break;
+      default: tlb.flushNonGlobal(); break;
+    }
+    cpu.stop |= Stop.CONTEXT;
+  };
+});
 
 /** RDPID: TSC_AUX into a 64-bit register (32-bit outside 64-bit mode). */
 export const RDPID = family('rdpid', () => (cpu, i) => {

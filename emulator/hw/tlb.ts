@@ -167,6 +167,22 @@ export class Tlb {
     }
   }
 
+  /** INVPCID type 0: one linear page of one PCID, global translations kept. */
+  flushPageOfPcid(vpn: number, pcid: number): void {
+    const s = vpn & TLB_MASK;
+    if (this.vpn[s] === vpn && this.pcid[s] === pcid && (this.perm[s] & TlbPerm.G) === 0) this.invalidateSlot(s);
+    if (this.largePieces === 0) return;
+    for (let t = 0; t < TLB_SIZE; t++) {
+      const v = this.vpn[t];
+      if (v === INVALID || this.pcid[t] !== pcid || (this.perm[t] & TlbPerm.G) !== 0) continue;
+      const shift = (this.perm[t] & TlbPerm.SIZE_MASK) >>> TlbPerm.SIZE_SHIFT;
+      if (shift <= 12) continue;
+      const pieces = 2 ** (shift - 12);
+      if (Math.floor(v / pieces) === Math.floor(vpn / pieces)) this.invalidateSlot(t);
+    }
+    this.flushes++;
+  }
+
   private matchesPcid(slot: number, pcid: number): boolean {
     return pcid < 0 || this.pcid[slot] === pcid || (this.perm[slot] & TlbPerm.G) !== 0;
   }

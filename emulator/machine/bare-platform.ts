@@ -2,16 +2,29 @@ import type { Platform, MsrValue } from '../cpu/platform.js';
 import type { Vcpu } from '../cpu/vcpu.js';
 import type { Bus } from './bus.js';
 
+/** A device that owns some MSRs (the local APIC, ...). Each call returns false for MSRs it does not own. */
+export interface MsrDevice {
+  readMsr(cpu: Vcpu, index: number, out: MsrValue): boolean;
+  writeMsr(cpu: Vcpu, index: number, lo: number, hi: number): boolean;
+}
+
+/** What the CPU asks of the interrupt controller it is wired to (the local APIC). */
+export interface InterruptController {
+  /** Highest-priority vector deliverable now, or -1; with `ack`, the CPU accepts it (IRR to ISR). */
+  pendingVector(ack: boolean): number;
+  /** MOV to CR8: the new task-priority class. */
+  setTprFromCr8(cr8: number): void;
+}
+
 /**
  * The platform of `bare` mode: no hypervisor, so port I/O goes straight to the bus, VMCALL is
- * undefined (#UD, as on hardware outside VMX non-root operation), and interrupts come from the
- * interrupt controllers the machine has.
+ * undefined (#UD, as on hardware outside VMX non-root operation), MSRs that belong to devices go
+ * to those devices, and interrupts come from the interrupt controller the machine has.
  */
 export class BarePlatform implements Platform {
   private readonly bus: Bus;
-  /** Interrupt sources, asked in order; the first with a deliverable vector wins. */
-  readonly interruptSources: Array<(ack: boolean) => number> = [];
-  tpr = 0;
+  readonly msrDevices: MsrDevice[] = [];
+  interruptController: InterruptController | undefined;
 
   constructor(bus: Bus) {
     this.bus = bus;
@@ -25,11 +38,13 @@ export class BarePlatform implements Platform {
     this.bus.ioWrite(port, size, value);
   }
 
-  readMsr(_cpu: Vcpu, _index: number, _out: MsrValue): boolean {
+  readMsr(cpu: Vcpu, index: number, out: MsrValue): boolean {
+    for (const d of this.msrDevices) if (d.readMsr(cpu, index, out)) return true;
     return false;
   }
 
-  writeMsr(_cpu: Vcpu, _index: number, _lo: number, _hi: number): boolean {
+  writeMsr(cpu: Vcpu, index: number, lo: number, hi: number): boolean {
+    for (const d of this.msrDevices) if (d.writeMsr(cpu, index, lo, hi)) return true;
     return false;
   }
 
@@ -38,14 +53,10 @@ export class BarePlatform implements Platform {
   }
 
   pendingInterrupt(_cpu: Vcpu, ack: boolean): number {
-    for (const source of this.interruptSources) {
-      const v = source(ack);
-      if (v >= 0) return v;
-    }
-    return -1;
+    return this.interruptController === undefined ? -1 : this.interruptController.pendingVector(ack);
   }
 
   setTpr(_cpu: Vcpu, cr8: number): void {
-    this.tpr = cr8;
+    this.interruptController?.setTprFromCr8(cr8);
   }
 }

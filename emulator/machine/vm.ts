@@ -1,9 +1,10 @@
 import { Arena } from './arena.js';
 import { Memslots } from './memslots.js';
 import { Bus } from './bus.js';
-import { Serial16550 } from './devices/serial.js';
-import { DebugExit } from './devices/debug-exit.js';
+import type { Serial16550 } from './devices/serial.js';
+import { type PcDevices, attachPcDevices } from './pc.js';
 import { BarePlatform } from './bare-platform.js';
+import { Clock } from './clock.js';
 import { type BootInfo, type GuestMemory, loadMultiboot } from './multiboot.js';
 import { PagingUnit } from '../hw/paging-unit.js';
 import { CodeCache } from '../decode/code-cache.js';
@@ -61,10 +62,13 @@ export class Vm {
   readonly code: CodeCache;
   readonly cpu: Vcpu;
   readonly platform: BarePlatform;
+  readonly devices: PcDevices;
   readonly serial: Serial16550;
   readonly state = new RunState();
   readonly tracer: Tracer | null;
   readonly memBytes: number;
+  /** Modeled time: devices schedule their events on it. */
+  readonly clock: Clock;
   private exitStatus: number | undefined;
 
   constructor(opts: VmOptions = {}) {
@@ -78,11 +82,12 @@ export class Vm {
     this.platform = new BarePlatform(this.bus);
     this.cpu = new Vcpu(this.paging, this.code.store, this.platform, opts.model ?? new CpuModel());
     this.paging.attach(this.cpu, this.code);
+    const cpu = this.cpu;
+    this.clock = new Clock(() => cpu.cycles());
     this.code.onInvalidate = () => { this.cpu.stop |= Stop.CODE_WRITE; };
     const out = opts.serialOut ?? ((bytes: Uint8Array) => { process.stdout.write(bytes); });
-    this.serial = new Serial16550(out);
-    this.bus.registerPorts(0x3f8, 8, this.serial);
-    this.bus.registerPorts(0xf4, 4, new DebugExit((status) => this.requestExit(status)));
+    this.devices = attachPcDevices(this, out);
+    this.serial = this.devices.serial;
     this.tracer = opts.traceSize !== undefined && opts.traceSize > 0 ? new Tracer(opts.traceSize) : null;
   }
 
@@ -156,10 +161,14 @@ export class Vm {
     const cpu = this.cpu;
     let outcome: RunOutcome | undefined;
     let detail = '';
+    const clock = this.clock;
     while (outcome === undefined) {
+      clock.fireDue();
       const left = maxInsns - cpu.instructions;
       if (left <= 0) { outcome = 'insn-limit'; detail = `instruction limit of ${maxInsns} reached`; break; }
-      const end = runSlice(cpu, this.code, this.state, Math.min(SLICE, left), this.tracer);
+      // Run no further than the next device deadline, so timers fire on time.
+      const untilEvent = Math.max(1, Math.ceil(clock.nextDeadline() - clock.now()));
+      const end = runSlice(cpu, this.code, this.state, Math.min(SLICE, left, untilEvent), this.tracer);
       if (end === SliceEnd.STOPPED) {
         switch (this.state.stopReason) {
           case StopReason.REQUESTED: outcome = 'exit'; break;
@@ -170,6 +179,15 @@ export class Vm {
           default: outcome = 'unsupported'; detail = this.state.detail; break;
         }
       } else if (end === SliceEnd.HALTED) {
+        // Idle until the next device event; with none pending, nothing can ever wake the CPU.
+        // With IF=0 only an NMI could wake it, and nothing here raises NMIs.
+        const deadline = clock.nextDeadline();
+        if (deadline !== Number.POSITIVE_INFINITY && (cpu.flags & Flag.IF) !== 0) {
+          const idle = Math.max(0, deadline - clock.now());
+          cpu.extraCycles += idle;
+          cpu.haltedCycles += idle;
+          continue;
+        }
         outcome = 'halted';
         detail = (cpu.flags & Flag.IF) !== 0 ? 'HLT with interrupts enabled but no interrupt source' : 'HLT with interrupts disabled';
       }
