@@ -26,19 +26,21 @@ async function usageError(...args: string[]): Promise<string> {
   throw new Error(`no usage error for ${args.join(' ')}`);
 }
 
+import { parseCpuSpec } from '../../emulator/cpu/cpu-spec.js';
+
 describe('mmulab run options', () => {
   test('defaults', async () => {
     expect(await runOptions('run', 'k.elf')).toEqual({
       image: 'k.elf', append: '', initrd: undefined, memMiB: 128, maxInsns: undefined,
-      trace: 0, traceAlways: false, stats: false, json: false,
+      trace: 0, traceAlways: false, stats: false, json: false, cpu: parseCpuSpec('base'),
     });
   });
 
   test('every option', async () => {
     expect(await runOptions('run', '--mem', '64', 'k.elf', '--append', 'a b  c', '--initrd', 'm.bin', '--max-insns', '1000000',
-      '--trace', '20', '--trace-always', '--stats', '--json')).toEqual({
+      '--trace', '20', '--trace-always', '--stats', '--json', '--cpu', 'max,-pku', '--phys-bits', '36')).toEqual({
       image: 'k.elf', append: 'a b  c', initrd: 'm.bin', memMiB: 64, maxInsns: 1_000_000,
-      trace: 20, traceAlways: true, stats: true, json: true,
+      trace: 20, traceAlways: true, stats: true, json: true, cpu: parseCpuSpec('max,-pku', 36),
     });
   });
 
