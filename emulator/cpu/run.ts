@@ -193,6 +193,16 @@ function serviceEvents(cpu: Vcpu, state: RunState): SliceEnd {
     if (!deliverException(cpu, state)) return SliceEnd.STOPPED;
   }
   if (state.stopReason !== StopReason.NONE) return SliceEnd.STOPPED;
+  // NMI: not masked by IF, blocked from its delivery until the next IRET (SDM Vol. 3 6.7.1).
+  if (cpu.nmiPending && !cpu.nmiBlocked && !cpu.interruptShadow) {
+    cpu.nmiPending = false;
+    cpu.nmiBlocked = true;
+    cpu.halted = false;
+    if (!deliverEvent(cpu, Vector.NMI, -1, false, true)) {
+      cpu.excTrap = false;
+      if (!deliverException(cpu, state)) return SliceEnd.STOPPED;
+    }
+  }
   if (!cpu.interruptShadow && (cpu.flags & Flag.IF) !== 0) {
     const vector = cpu.platform.pendingInterrupt(cpu, true);
     if (vector >= 0) {

@@ -179,6 +179,12 @@ export class Vcpu {
     this.stop |= Stop.EXCEPTION;
   }
 
+  /** An NMI arrives (from the local APIC): delivered between instructions unless blocked. */
+  raiseNmi(): void {
+    this.nmiPending = true;
+    this.stop |= Stop.EVENT;
+  }
+
   raiseUd(): void {
     this.raise(Vector.UD);
   }

@@ -8,7 +8,7 @@ import { POP_SEG, PUSH_SEG } from '../exec/stack.js';
 import { JCC } from '../exec/control.js';
 import {
   CACHE_FLUSH, CLFLUSH, CLTS, CPUID, HYPERCALL, INVLPG, LMSW, LOAD_DT, LOAD_SYSSEG, MOV_CR, MOV_DR, PKRU, RDMSR,
-  RDPID, RDTSC, SMSW, STORE_DT, STORE_SYSSEG, SWAPGS, SYSCALL, SYSRET, UD, WRMSR, INVPCID,
+  RDPID, RDTSC, SMSW, STORE_DT, STORE_SYSSEG, SWAPGS, SYSCALL, SYSRET, UD, WRMSR, INVPCID, STAC_CLAC,
 } from '../exec/system.js';
 import { Seg } from '../arch/registers.js';
 
@@ -21,7 +21,7 @@ const none = undefined;
 const group7 = grp([
   mod(op('sgdt Ms', STORE_DT, 0), rm([op('enclv'), op('vmcall', HYPERCALL, 0, S), op('vmlaunch'), op('vmresume'),
     op('vmxoff'), op('pconfig'), none, none])),
-  mod(op('sidt Ms', STORE_DT, 1), rm([op('monitor'), op('mwait'), op('clac'), op('stac'), none, none, none, op('encls')])),
+  mod(op('sidt Ms', STORE_DT, 1), rm([op('monitor'), op('mwait'), op('clac', STAC_CLAC, 0, 0, 'smap'), op('stac', STAC_CLAC, 1, 0, 'smap'), none, none, none, op('encls')])),
   mod(op('lgdt Ms', LOAD_DT, 0, S), rm([op('xgetbv'), op('xsetbv'), none, none, op('vmfunc'), op('xend'), op('xtest'),
     op('enclu')])),
   mod(op('lidt Ms', LOAD_DT, 1, S), rm([op('vmrun'), op('vmmcall', HYPERCALL, 0, S), op('vmload'), op('vmsave'),

@@ -445,6 +445,15 @@ export const INVPCID = family('invpcid', (form) => {
   };
 });
 
+/** CLAC (variant 0) / STAC (variant 1): #UD without SMAP or above CPL 0. */
+export const STAC_CLAC = family('stac-clac', (form) => {
+  const set = form.variant === 1;
+  return (cpu) => {
+    if (!cpu.model.has('smap') || cpu.cpl !== 0) { cpu.raiseUd(); return; }
+    if (set) cpu.flags |= Flag.AC; else cpu.flags &= ~Flag.AC;
+  };
+});
+
 /** RDPID: TSC_AUX into a 64-bit register (32-bit outside 64-bit mode). */
 export const RDPID = family('rdpid', () => (cpu, i) => {
   const aux = (cpu.msrs.get(Msr.TSC_AUX) ?? [0, 0])[0];

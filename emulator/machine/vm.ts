@@ -180,9 +180,9 @@ export class Vm {
         }
       } else if (end === SliceEnd.HALTED) {
         // Idle until the next device event; with none pending, nothing can ever wake the CPU.
-        // With IF=0 only an NMI could wake it, and nothing here raises NMIs.
+        // With IF=0 only an NMI can wake it, and none can arrive while NMIs are blocked.
         const deadline = clock.nextDeadline();
-        if (deadline !== Number.POSITIVE_INFINITY && (cpu.flags & Flag.IF) !== 0) {
+        if (deadline !== Number.POSITIVE_INFINITY && ((cpu.flags & Flag.IF) !== 0 || !cpu.nmiBlocked)) {
           const idle = Math.max(0, deadline - clock.now());
           cpu.extraCycles += idle;
           cpu.haltedCycles += idle;
