@@ -138,15 +138,23 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
 function runCrossing(cpu: Vcpu, code: CodeCache, state: RunState, host: number, lo: number, hi: number, tracer: Tracer | null): number {
   const arena = cpu.mem.bytes;
   const inFirst = 4096 - (host & 0xfff);
-  crossBytes.set(arena.subarray(host, host + inFirst));
+  if (inFirst >= 15) {
+    // Fifteen bytes fit on this page, so the decoder found the instruction too long: run the
+    // #GP record it left in the scratch slot through the normal path.
+    crossBytes.set(arena.subarray(host, host + 15));
+  } else {
+    crossBytes.set(arena.subarray(host, host + inFirst));
+  }
   const nextLo = (lo + inFirst) | 0;
   const nextHi = (lo >>> 0) + inFirst > 0xffffffff ? (cpu.mode === CpuMode.LONG64 ? hi + 1 : 0) : hi;
-  const host2 = cpu.mem.fetchHost(nextLo, nextHi);
-  if (host2 < 0) {
-    if (host2 === -2) fetchFromMmio(cpu, state, nextLo, nextHi);
-    return 0;
+  if (inFirst < 15) {
+    const host2 = cpu.mem.fetchHost(nextLo, nextHi);
+    if (host2 < 0) {
+      if (host2 === -2) fetchFromMmio(cpu, state, nextLo, nextHi);
+      return 0;
+    }
+    crossBytes.set(arena.subarray(host2, host2 + (15 - inFirst)), inFirst);
   }
-  crossBytes.set(arena.subarray(host2, host2 + (15 - inFirst)), inFirst);
   decodeCtx.bits = cpu.codeBits;
   code.decodeScratch(crossBytes, 15, host & 0xfff, decodeCtx);
   const d = cpu.dec;

@@ -81,6 +81,12 @@ let segOverride = -1;
  * than 15 being needed.
  */
 export function decode(store: DecodedStore, n: number, bytes: Uint8Array, avail: number, ctx: DecodeContext): number {
+  const len = decodeBytes(store, n, bytes, avail, ctx);
+  // Needing more than 15 bytes is not a page-crossing question: the instruction is too long (#GP).
+  return len < 0 && avail >= 15 ? tooLong(store, n) : len;
+}
+
+function decodeBytes(store: DecodedStore, n: number, bytes: Uint8Array, avail: number, ctx: DecodeContext): number {
   const bits = ctx.bits;
   const long = bits === 64;
   rex = 0;

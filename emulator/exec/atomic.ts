@@ -57,7 +57,7 @@ export const CMPXCHG = family('cmpxchg', (form) => {
       if (!cpu.mem.probeWrite(lo, hi, size)) return;
       dv = readMem(cpu, lo, hi, size);
       if (cpu.exc >= 0) return;
-      dh = cpu.mem.hi;
+      if (size === 8) dh = cpu.mem.hi;
     } else {
       dv = readReg(cpu, r, size);
       if (size === 8) dh = cpu.hi[r];

@@ -3,6 +3,7 @@ import { CpuMode } from '../cpu/vcpu.js';
 import { Base } from '../decode/store.js';
 import { Seg } from '../arch/registers.js';
 import { checkSegmentLimit } from '../cpu/segmentation.js';
+import { isCanonical } from '../arch/u64.js';
 
 /**
  * Operand access shared by every handler: the effective-address calculation (SDM Vol. 2 2.1.5,
@@ -79,6 +80,10 @@ export function addSegment(cpu: Vcpu, seg: number, lo: number, hi: number, size:
       const s = (lo >>> 0) + (cpu.seg.baseLo[seg] >>> 0);
       hi = (hi + cpu.seg.baseHi[seg] + (s > 0xffffffff ? 1 : 0)) | 0;
       lo = s | 0;
+    } else if (seg === Seg.SS && ((hi << 16) >> 16) !== hi && !isCanonical(lo, hi, cpu.paging.ctx.format.vaBits || 48)) {
+      // A non-canonical stack-segment reference is #SS(0), not #GP(0) (SDM Vol. 3 6.15, #SS).
+      // The access itself then faults too, but the first exception of an instruction wins.
+      cpu.raiseSs(0);
     }
     cpu.eaHi = hi;
     return lo;

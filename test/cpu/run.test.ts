@@ -34,7 +34,7 @@ describe('run outcomes', () => {
     expect(r.outcome).toBe('unsupported');
     expect(r.detail).toMatch(/x87-escape-d9/);
     expect(r.stopAddress).toBe(0x200000n + 12n + 1n);
-    expect([...(r.stopBytes ?? []).subarray(0, 2)]).toEqual([0xd9, 0xee]);
+    expect([...(r.stopBytes ?? new Uint8Array(0)).subarray(0, 2)]).toEqual([0xd9, 0xee]);
     expect(r.instructions).toBe(1);
   });
 
