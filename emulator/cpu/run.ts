@@ -63,15 +63,15 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
     }
     const host = cpu.mem.fetchHost(lo, hi);
     if (host < 0) {
-      if (host === -2) fetchFromMmio(cpu, state, lo, hi);
-      continue; // the fault (or stop) is serviced at the top of the loop
+      if (host === -2) left -= runUncached(cpu, code, lo, hi, tracer);
+      continue; // a fetch fault is serviced at the top of the loop
     }
     let b = code.lookup(host, cpu.codeBits);
     if (b === 0) {
       decodeCtx.bits = cpu.codeBits;
       b = code.decodeBlock(host, decodeCtx);
       if (b === CROSSES_PAGE) {
-        left -= runCrossing(cpu, code, state, host, lo, hi, tracer);
+        left -= runUncached(cpu, code, lo, hi, tracer);
         continue;
       }
     }
@@ -132,31 +132,23 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
 }
 
 /**
- * An instruction whose bytes continue on the next page: gathered from both pages (the second
- * fetch may page-fault, with CR2 on the second page), decoded into the scratch record, run once.
+ * An instruction that is not run from the decoded-block cache: one whose bytes continue on the
+ * next page, or one fetched from MMIO (the bus supplies the bytes; unassigned space reads as all
+ * ones, which decodes to an undefined opcode and #UD, as on a PC). Its bytes are gathered page by
+ * page, so the next page is only fetched (and may only page-fault, with CR2 on that page) when
+ * the instruction really continues there. Decoded into the scratch record and run once.
  */
-function runCrossing(cpu: Vcpu, code: CodeCache, state: RunState, host: number, lo: number, hi: number, tracer: Tracer | null): number {
-  const arena = cpu.mem.bytes;
-  const inFirst = 4096 - (host & 0xfff);
-  if (inFirst >= 15) {
-    // Fifteen bytes fit on this page, so the decoder found the instruction too long: run the
-    // #GP record it left in the scratch slot through the normal path.
-    crossBytes.set(arena.subarray(host, host + 15));
-  } else {
-    crossBytes.set(arena.subarray(host, host + inFirst));
-  }
-  const nextLo = (lo + inFirst) | 0;
-  const nextHi = (lo >>> 0) + inFirst > 0xffffffff ? (cpu.mode === CpuMode.LONG64 ? hi + 1 : 0) : hi;
-  if (inFirst < 15) {
-    const host2 = cpu.mem.fetchHost(nextLo, nextHi);
-    if (host2 < 0) {
-      if (host2 === -2) fetchFromMmio(cpu, state, nextLo, nextHi);
-      return 0;
-    }
-    crossBytes.set(arena.subarray(host2, host2 + (15 - inFirst)), inFirst);
-  }
+function runUncached(cpu: Vcpu, code: CodeCache, lo: number, hi: number, tracer: Tracer | null): number {
+  const inFirst = Math.min(15, 4096 - (lo & 0xfff));
+  if (!fetchBytes(cpu, lo, hi, inFirst, 0)) return 0;
   decodeCtx.bits = cpu.codeBits;
-  code.decodeScratch(crossBytes, 15, host & 0xfff, decodeCtx);
+  let len = code.decodeScratch(crossBytes, inFirst, lo & 0xfff, decodeCtx);
+  if (len < 0) {
+    const nextLo = (lo + inFirst) | 0;
+    const nextHi = (lo >>> 0) + inFirst > 0xffffffff ? (cpu.mode === CpuMode.LONG64 ? hi + 1 : 0) : hi;
+    if (!fetchBytes(cpu, nextLo, nextHi, 15 - inFirst, inFirst)) return 0;
+    len = code.decodeScratch(crossBytes, 15, lo & 0xfff, decodeCtx);
+  }
   const d = cpu.dec;
   const base = (cpu.ripLo >>> 0) - d.start[0];
   const ripLo = cpu.ripLo;
@@ -168,6 +160,7 @@ function runCrossing(cpu: Vcpu, code: CodeCache, state: RunState, host: number, 
   cpu.blockFirst = 0;
   if (cpu.interruptShadow) { cpu.interruptShadow = false; cpu.stop |= Stop.EVENT; }
   HANDLERS[d.handler[0]](cpu, 0);
+  cpu.inBlock = 0;
   if (cpu.exc >= 0 && (!cpu.excTrap || cpu.exc === UNSUPPORTED)) {
     cpu.ripLo = ripLo;
     cpu.ripHi = ripHi;
@@ -179,9 +172,16 @@ function runCrossing(cpu: Vcpu, code: CodeCache, state: RunState, host: number, 
   return 1;
 }
 
-function fetchFromMmio(cpu: Vcpu, state: RunState, lo: number, hi: number): void {
-  cpu.unsupported(`instruction fetch from MMIO or unbacked guest-physical memory at linear 0x${((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0)).toString(16)}`);
-  void state;
+/** Copies `count` instruction bytes of one page into crossBytes[at..]; false after a fetch fault. */
+function fetchBytes(cpu: Vcpu, lo: number, hi: number, count: number, at: number): boolean {
+  const host = cpu.mem.fetchHost(lo, hi);
+  if (host === -1) return false;
+  if (host >= 0) {
+    crossBytes.set(cpu.mem.bytes.subarray(host, host + count), at);
+    return true;
+  }
+  for (let k = 0; k < count; k++) crossBytes[at + k] = cpu.paging.readTranslated((lo + k) | 0, 1);
+  return true;
 }
 
 const SERVICE_CONTINUE = -1 as SliceEnd;

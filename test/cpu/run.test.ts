@@ -38,6 +38,16 @@ describe('run outcomes', () => {
     expect(r.instructions).toBe(1);
   });
 
+  test('executing from unassigned physical space fetches all-ones bytes: #UD, not a crash', () => {
+    // mov eax, 0xd0000000; jmp eax. Paging is off, so this is an unassigned guest-physical
+    // address; the bus reads 0xff, "ff ff" is an undefined group-5 encoding, and with no IDT set
+    // up the #UD escalates to a triple fault.
+    const r = boot(hex('b8 00 00 00 d0  ff e0')).run();
+    expect(r.outcome).toBe('triple-fault');
+    expect(r.detail).toBe('triple fault (exceptions 6, 13, 8, 13)');
+    expect(r.stopAddress).toBe(0xd0000000n);
+  });
+
   test('HLT with interrupts disabled and no interrupt source halts the machine for good', () => {
     const r = boot(hex('fa f4')).run();
     expect(r.outcome).toBe('halted');
