@@ -6,6 +6,11 @@ import { isCanonical } from '../arch/u64.js';
 import { FORMATS, PagingMode } from '../../mmu/paging/format.js';
 import { Access, permissionFault, type TableMemory, WalkContext, WalkResult, walk } from '../../mmu/paging/walker.js';
 import { TLB_MASK, Tlb, TlbPerm } from './tlb.js';
+import type { TdpHardware } from './tdp-hardware.js';
+import { TdpAccess } from './tdp-walk.js';
+
+/** TDP permission bits of a TLB entry in bare mode, where nothing restricts the host mapping. */
+const TDP_ALL = TlbPerm.TR | TlbPerm.TW | TlbPerm.TX;
 
 /** What the paging unit needs from the CPU: its control state and a way to report faults. */
 export interface PagingCpu {
@@ -45,6 +50,12 @@ export class PagingUnit implements TableMemory {
   private pcid = 0;
   /** Walks performed (TLB misses that reached the page tables). */
   walks = 0;
+  /** In `legacy-tdp` and `tdp` modes: the TDP root, the guest-physical TLB, and exits. */
+  tdp: TdpHardware | null = null;
+  /** Linear address being translated, reported with TDP exits caused by the guest walk. */
+  private walkLo = 0;
+  private walkHi = 0;
+  private readonly allowed = new Int32Array(1);
 
   constructor(arena: Arena, memslots: Memslots, bus: Bus) {
     this.arena = arena;
@@ -109,44 +120,73 @@ export class PagingUnit implements TableMemory {
       this.cpu.raiseGp(0);
       return false;
     }
-    if (tlb.vpn[slot] === vpn && (tlb.pcid[slot] === this.pcid || (tlb.perm[slot] & TlbPerm.G) !== 0)) {
+    const tdp = this.tdp;
+    if (tlb.vpn[slot] === vpn && (tlb.pcid[slot] === this.pcid || (tlb.perm[slot] & TlbPerm.G) !== 0) &&
+      (tdp === null || (tlb.root[slot] === tdp.root && (tlb.perm[slot] & TlbPerm.MMIO) === 0))) {
       const perm = tlb.perm[slot];
       const needsDirty = (access & Access.WRITE) !== 0 && (perm & TlbPerm.D) === 0;
       if (!needsDirty && this.permitted(perm, access)) {
+        if (tdp !== null) tdp.checkIncarnation(tlb.root[slot], tlb.incarnation[slot], tlb.host[slot]);
         this.setFastTags(slot, vpn, perm);
         return true;
       }
     }
     if (!this.pagingOn) {
       const gpaPage = (lo & ~0xfff) >>> 0;
-      this.fillSlot(slot, vpn, gpaPage, TlbPerm.W | TlbPerm.U | TlbPerm.X | TlbPerm.D | (12 << TlbPerm.SIZE_SHIFT));
+      this.fillSlot(slot, vpn, gpaPage, TlbPerm.W | TlbPerm.U | TlbPerm.X | TlbPerm.D | (12 << TlbPerm.SIZE_SHIFT), access, lo, hi);
       return true;
     }
     this.walks++;
     const out = this.result;
+    this.walkLo = lo;
+    this.walkHi = hi;
     if (!walk(this.ctx, this, lo, hi, access, out)) {
       // A page fault invalidates the TLB entries for the faulting address (SDM Vol. 3 4.10.4.1).
       tlb.invalidateSlot(slot);
       this.cpu.raisePageFault(lo, hi, out.errorCode);
       return false;
     }
-    this.fillSlot(slot, vpn, out.gpa, out.perm);
+    this.fillSlot(slot, vpn, out.gpa, out.perm, access, lo, hi);
     return true;
   }
 
+  /** Whether a cached translation permits the access (guest rules, and under TDP the root's). */
   private permitted(perm: number, access: number): boolean {
+    const tdpNeeded = (access & Access.WRITE) !== 0 ? TlbPerm.TW : (access & Access.FETCH) !== 0 ? TlbPerm.TX : TlbPerm.TR;
+    if ((perm & tdpNeeded) === 0) return false;
     return permissionFault(this.ctx, access, (perm & TlbPerm.W) !== 0, (perm & TlbPerm.U) !== 0,
       (perm & TlbPerm.X) === 0, (perm & TlbPerm.PK_MASK) >>> TlbPerm.PK_SHIFT) === 0;
   }
 
-  private fillSlot(slot: number, vpn: number, gpaPage: number, perm: number): void {
-    const host = this.memslots.gpaToHpa(gpaPage);
-    if (host < 0) {
-      this.tlb.fill(slot, vpn, gpaPage, perm | TlbPerm.MMIO, this.pcid);
+  /**
+   * Completes a translation: the guest-physical page to a host page (memslots in bare mode, the
+   * TDP root otherwise, which may exit), then the TLB entry. Under TDP an MMIO page is entered
+   * only for this access: the next one must exit again, as hardware keeps taking the fault.
+   */
+  private fillSlot(slot: number, vpn: number, gpaPage: number, perm: number, access: number, lo: number, hi: number): void {
+    const tdp = this.tdp;
+    if (tdp === null) {
+      const host = this.memslots.gpaToHpa(gpaPage);
+      if (host < 0) {
+        this.tlb.fill(slot, vpn, gpaPage, perm | TDP_ALL | TlbPerm.MMIO, this.pcid);
+        return;
+      }
+      this.tlb.fill(slot, vpn, host, perm | TDP_ALL, this.pcid);
+      this.setFastTags(slot, vpn, perm | TDP_ALL);
       return;
     }
-    this.tlb.fill(slot, vpn, host, perm, this.pcid);
-    this.setFastTags(slot, vpn, perm);
+    const tdpAccess = (access & Access.WRITE) !== 0 ? TdpAccess.WRITE : (access & Access.FETCH) !== 0 ? TdpAccess.FETCH : TdpAccess.READ;
+    const host = tdp.translate(gpaPage, tdpAccess, false, lo, hi, this.allowed);
+    const root = tdp.root;
+    if (host < 0) {
+      this.tlb.fill(slot, vpn, gpaPage, perm | TDP_ALL | TlbPerm.MMIO, this.pcid, root, tdp.incarnation(root));
+      return;
+    }
+    const a = this.allowed[0];
+    const full = perm | ((a & TdpAccess.READ) !== 0 ? TlbPerm.TR : 0) | ((a & TdpAccess.WRITE) !== 0 ? TlbPerm.TW : 0) |
+      ((a & TdpAccess.FETCH) !== 0 ? TlbPerm.TX : 0);
+    this.tlb.fill(slot, vpn, host, full, this.pcid, root, tdp.incarnation(root));
+    this.setFastTags(slot, vpn, full);
   }
 
   /**
@@ -164,13 +204,13 @@ export class PagingUnit implements TableMemory {
     const pkChecked = ctx.pke && userPage;
     const smapChecked = !user && ctx.smap && userPage;
     if (!pkChecked && !smapChecked) {
-      tlb.read[slot] = vpn;
-      const writable = (perm & TlbPerm.W) !== 0 || (!user && !ctx.wp);
+      if ((perm & TlbPerm.TR) !== 0) tlb.read[slot] = vpn;
+      const writable = ((perm & TlbPerm.W) !== 0 || (!user && !ctx.wp)) && (perm & TlbPerm.TW) !== 0;
       if (writable && (perm & TlbPerm.D) !== 0 && !this.code!.isCodePage(Math.floor(tlb.host[slot] / 4096))) {
         tlb.write[slot] = vpn;
       }
     }
-    const executable = ((perm & TlbPerm.X) !== 0 || !ctx.nxe) && !(!user && ctx.smep && userPage);
+    const executable = ((perm & TlbPerm.X) !== 0 || !ctx.nxe) && !(!user && ctx.smep && userPage) && (perm & TlbPerm.TX) !== 0;
     if (executable) tlb.fetch[slot] = vpn;
   }
 
@@ -232,14 +272,21 @@ export class PagingUnit implements TableMemory {
 
   // Guest-physical access (page-table walks, the loader, devices that do DMA).
 
+  /** Host address for the hardware's own guest-physical access (page walks), or -1 for MMIO. */
+  private physHost(gpa: number, write: boolean): number {
+    const tdp = this.tdp;
+    if (tdp === null) return this.memslots.gpaToHpa(gpa);
+    return tdp.translate(gpa, write ? TdpAccess.WRITE : TdpAccess.READ, true, this.walkLo, this.walkHi, this.allowed);
+  }
+
   readPhys32(gpa: number): number {
-    const host = this.memslots.gpaToHpa(gpa);
+    const host = this.physHost(gpa, false);
     if (host < 0) return this.bus.mmioRead(gpa, 4);
     return this.arena.view.getInt32(host, true);
   }
 
   writePhys32(gpa: number, value: number): void {
-    const host = this.memslots.gpaToHpa(gpa);
+    const host = this.physHost(gpa, true);
     if (host < 0) {
       this.bus.mmioWrite(gpa, 4, value);
       return;
@@ -249,6 +296,13 @@ export class PagingUnit implements TableMemory {
 
   flushAll(): void {
     this.tlb.flushAll();
+  }
+
+  /** Loads a TDP root (EPTP/nCR3). Fast tags were derived under the old root, so they go. */
+  loadTdpRoot(root: number): void {
+    if (this.tdp === null) throw new Error('no TDP hardware in bare mode');
+    this.tdp.root = root;
+    this.tlb.clearAllFast();
   }
 
   flushNonGlobal(): void {

@@ -31,6 +31,10 @@ export const enum TlbPerm {
   G = 1 << 4,
   /** Not RAM: accesses go to the MMIO bus. */
   MMIO = 1 << 5,
+  /** Under TDP: the TDP entries allow reads, writes, fetches of the final page (always set in bare mode). */
+  TR = 1 << 6,
+  TW = 1 << 7,
+  TX = 1 << 12,
   /** Protection key in bits 11:8. */
   PK_SHIFT = 8,
   PK_MASK = 0xf << 8,
@@ -47,6 +51,9 @@ export class Tlb {
   readonly host = new Float64Array(TLB_SIZE);
   readonly perm = new Int32Array(TLB_SIZE);
   readonly pcid = new Int32Array(TLB_SIZE);
+  /** Under TDP: the root (EPTP/nCR3) the entry was made under, and that root's incarnation. */
+  readonly root = new Float64Array(TLB_SIZE);
+  readonly incarnation = new Int32Array(TLB_SIZE);
 
   readonly supRead = new Float64Array(TLB_SIZE).fill(INVALID);
   readonly supWrite = new Float64Array(TLB_SIZE).fill(INVALID);
@@ -77,12 +84,14 @@ export class Tlb {
     }
   }
 
-  fill(slot: number, vpn: number, host: number, perm: number, pcid: number): void {
+  fill(slot: number, vpn: number, host: number, perm: number, pcid: number, root = 0, incarnation = 0): void {
     if (this.vpn[slot] !== INVALID && this.isLargePiece(slot)) this.largePieces--;
     this.vpn[slot] = vpn;
     this.host[slot] = host;
     this.perm[slot] = perm;
     this.pcid[slot] = pcid;
+    this.root[slot] = root;
+    this.incarnation[slot] = incarnation;
     this.fastHost[slot] = (perm & TlbPerm.MMIO) !== 0 ? 0 : host;
     this.clearFast(slot);
     if (this.isLargePiece(slot)) this.largePieces++;
@@ -125,6 +134,12 @@ export class Tlb {
     this.vpn.fill(INVALID);
     this.clearAllFast();
     this.largePieces = 0;
+    this.flushes++;
+  }
+
+  /** Drops every entry made under one TDP root (INVEPT single-context, an ASID/root flush). */
+  flushRoot(root: number): void {
+    for (let s = 0; s < TLB_SIZE; s++) if (this.vpn[s] !== INVALID && this.root[s] === root) this.invalidateSlot(s);
     this.flushes++;
   }
 
