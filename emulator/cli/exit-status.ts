@@ -20,6 +20,8 @@ export const enum ExitStatus {
   HALTED = 12,
   /** mmulab itself failed (a bug): reported in one line, never as a stack trace. */
   INTERNAL = 14,
+  /** The modeled KVM refused to continue (KVM_RUN failed), as KVM does on some MMU bugs (lkml (e)). */
+  KVM_ERROR = 16,
 }
 
 /** The exit status for a run that did not end through the debug-exit port. */
@@ -28,6 +30,7 @@ export function statusForOutcome(outcome: Exclude<RunOutcome, 'exit'>): ExitStat
     case 'triple-fault': return ExitStatus.TRIPLE_FAULT;
     case 'insn-limit': return ExitStatus.INSN_LIMIT;
     case 'unsupported': return ExitStatus.UNIMPLEMENTED;
+    case 'kvm-error': return ExitStatus.KVM_ERROR;
     default: return ExitStatus.HALTED;
   }
 }

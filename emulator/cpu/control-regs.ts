@@ -5,6 +5,7 @@ import { Seg } from '../arch/registers.js';
 import { SegAttr } from './segment-state.js';
 import { updateMode } from './segmentation.js';
 import { PagingMode } from '../../mmu/paging/format.js';
+import { ControlReg } from './platform.js';
 
 /**
  * MOV to CR0/CR3/CR4/CR8 and WRMSR to EFER: the #GP conditions of the SDM (Vol. 2 "MOV—Move
@@ -75,6 +76,7 @@ export function writeCr0(cpu: Vcpu, lo: number, hi: number): boolean {
   }
   if (((old ^ value) & Cr0.PG) !== 0) cpu.paging.flushAll();
   updateMode(cpu);
+  cpu.platform.controlRegisterWritten(cpu, ControlReg.CR0, old, value);
   return true;
 }
 
@@ -106,6 +108,7 @@ export function writeCr3(cpu: Vcpu, lo: number, hi: number): boolean {
     if (pcide) cpu.paging.tlb.flushNonGlobal(lo & 0xfff);
     else cpu.paging.flushNonGlobal();
   }
+  cpu.platform.controlRegisterWritten(cpu, ControlReg.CR3, oldLo, lo);
   return true;
 }
 
@@ -131,6 +134,7 @@ export function writeCr4(cpu: Vcpu, lo: number, hi: number): boolean {
   }
   if ((changed & Cr4.PGE) !== 0 || ((old & Cr4.PCIDE) !== 0 && (lo & Cr4.PCIDE) === 0)) cpu.paging.flushAll();
   else if ((changed & Cr4.PAE) !== 0 || ((lo & Cr4.SMEP) !== 0 && (old & Cr4.SMEP) === 0)) cpu.paging.flushNonGlobal();
+  cpu.platform.controlRegisterWritten(cpu, ControlReg.CR4, old, lo);
   return true;
 }
 
@@ -158,5 +162,6 @@ export function writeEfer(cpu: Vcpu, lo: number, hi: number): boolean {
   const value = (lo & ~Efer.LMA) | (old & Efer.LMA);
   cpu.efer = value;
   if (((old ^ value) & Efer.NXE) !== 0) pagingChanged(cpu);
+  cpu.platform.controlRegisterWritten(cpu, ControlReg.EFER, old, value);
   return true;
 }

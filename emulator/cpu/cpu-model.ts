@@ -63,7 +63,7 @@ export type Vendor = 'GenuineIntel' | 'AuthenticAMD';
 
 /** Features of the default model: what the interpreter implements. */
 export const DEFAULT_FEATURES: readonly FeatureName[] = [
-  'de', 'pse', 'tsc', 'msr', 'pae', 'cx8', 'sep', 'pge', 'cmov', 'pat', 'pse36', 'clflush',
+  'de', 'pse', 'tsc', 'msr', 'pae', 'cx8', 'apic', 'sep', 'pge', 'cmov', 'pat', 'pse36', 'clflush',
   'cx16', 'movbe', 'popcnt', 'bmi1', 'erms', 'lahf_lm', 'abm', 'syscall', 'nx', 'pdpe1gb', 'rdtscp', 'lm',
 ];
 

@@ -1,5 +1,19 @@
 import type { Vcpu } from './vcpu.js';
 
+/** Instructions a hypervisor may intercept (VM exits in the virtualized modes). */
+export const enum ExitReason {
+  CPUID = 0,
+  HLT = 1,
+  RDMSR = 2,
+  WRMSR = 3,
+  INVLPG = 4,
+  INVPCID = 5,
+  MOV_CR8 = 6,
+}
+
+/** Control registers whose writes a hypervisor follows (kvm_post_set_cr0/cr4, kvm_set_cr3, set_efer). */
+export const enum ControlReg { CR0 = 0, CR3 = 3, CR4 = 4, EFER = 8 }
+
 /**
  * What a vCPU asks of the machine around it. In `bare` mode the VM answers directly; in the
  * virtualized modes the hypervisor layer stands in between and turns these into counted exits.
@@ -19,6 +33,10 @@ export interface Platform {
   pendingInterrupt(cpu: Vcpu, ack: boolean): number;
   /** Writes to CR8 go to the local APIC's TPR. */
   setTpr(cpu: Vcpu, cr8: number): void;
+  /** The vCPU executed an instruction a hypervisor may intercept; `detail` is e.g. the MSR index. */
+  instructionExit(cpu: Vcpu, reason: ExitReason, detail: number): void;
+  /** A control register or EFER took a new value, after the architectural checks (low 32 bits; CR3 as its low half). */
+  controlRegisterWritten(cpu: Vcpu, reg: ControlReg, oldValue: number, newValue: number): void;
 }
 
 export class MsrValue {

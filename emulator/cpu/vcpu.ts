@@ -132,7 +132,8 @@ export class Vcpu {
   readonly mem: LinearMemory;
   readonly paging: PagingUnit;
   readonly dec: DecodedStore;
-  readonly platform: Platform;
+  /** The machine around the vCPU: the bare platform, or the hypervisor standing in front of it. */
+  platform: Platform;
   readonly model: CpuModel;
   /** MSRs kept by the CPU itself (KERNEL_GS_BASE, STAR, PAT, ...), keyed by index, as (lo, hi). */
   readonly msrs = new Map<number, [number, number]>();

@@ -9,6 +9,7 @@ import { Vector } from '../arch/vectors.js';
 import { isCanonical } from '../arch/u64.js';
 import { writeCr0, writeCr3, writeCr4, writeCr8 } from '../cpu/control-regs.js';
 import { readMsr, writeMsr } from '../cpu/msr.js';
+import { ExitReason } from '../cpu/platform.js';
 import { Descriptor, loadDataSegment, readDescriptor, readDescriptorUpper, setCpl, updateMode } from '../cpu/segmentation.js';
 import { SegAttr } from '../cpu/segment-state.js';
 
@@ -223,6 +224,7 @@ export const MOV_DR = family('mov-dr', (form) => {
 export const RDMSR = family('rdmsr', () => (cpu, i) => {
   if (!privileged(cpu)) return;
   syncTime(cpu, i);
+  cpu.platform.instructionExit(cpu, ExitReason.RDMSR, cpu.lo[Reg.RCX]);
   const v = readMsr(cpu, cpu.lo[Reg.RCX]);
   if (v === undefined) { cpu.raiseGp(0); return; }
   cpu.set32(Reg.RAX, v.lo);
@@ -232,11 +234,14 @@ export const RDMSR = family('rdmsr', () => (cpu, i) => {
 export const WRMSR = family('wrmsr', () => (cpu, i) => {
   if (!privileged(cpu)) return;
   syncTime(cpu, i);
+  cpu.platform.instructionExit(cpu, ExitReason.WRMSR, cpu.lo[Reg.RCX]);
   if (!writeMsr(cpu, cpu.lo[Reg.RCX], cpu.lo[Reg.RAX], cpu.lo[Reg.RDX])) { cpu.raiseGp(0); return; }
   cpu.stop |= Stop.CONTEXT;
 });
 
-export const CPUID = family('cpuid', () => (cpu) => {
+export const CPUID = family('cpuid', () => (cpu, i) => {
+  syncTime(cpu, i);
+  cpu.platform.instructionExit(cpu, ExitReason.CPUID, cpu.lo[Reg.RAX]);
   const [a, b, c, d] = cpu.model.cpuid(cpu.lo[Reg.RAX], cpu.lo[Reg.RCX], 0);
   let ecx = c;
   // Leaf 1 ECX.OSXSAVE and leaf 7 ECX.OSPKE mirror CR4.
@@ -266,8 +271,10 @@ export const RDTSC = family('rdtsc', (form) => {
   };
 });
 
-export const HLT = family('hlt', () => (cpu) => {
+export const HLT = family('hlt', () => (cpu, i) => {
   if (!privileged(cpu)) return;
+  syncTime(cpu, i);
+  cpu.platform.instructionExit(cpu, ExitReason.HLT, 0);
   cpu.halted = true;
   cpu.stop |= Stop.HLT;
 });
@@ -291,6 +298,7 @@ export const INVLPG = family('invlpg', () => (cpu, i) => {
   if (!privileged(cpu)) return;
   const lo = ea(cpu, i);
   cpu.paging.invlpg(lo, cpu.eaHi);
+  cpu.platform.instructionExit(cpu, ExitReason.INVLPG, lo);
   cpu.stop |= Stop.CONTEXT;
 });
 

@@ -1,4 +1,4 @@
-import type { Platform, MsrValue } from '../cpu/platform.js';
+import type { ControlReg, ExitReason, Platform, MsrValue } from '../cpu/platform.js';
 import type { Vcpu } from '../cpu/vcpu.js';
 import type { Bus } from './bus.js';
 
@@ -59,4 +59,9 @@ export class BarePlatform implements Platform {
   setTpr(_cpu: Vcpu, cr8: number): void {
     this.interruptController?.setTprFromCr8(cr8);
   }
+
+  /** No hypervisor: nothing intercepts. */
+  instructionExit(_cpu: Vcpu, _reason: ExitReason, _detail: number): void {}
+
+  controlRegisterWritten(_cpu: Vcpu, _reg: ControlReg, _oldValue: number, _newValue: number): void {}
 }

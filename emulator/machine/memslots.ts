@@ -1,5 +1,10 @@
 import { PAGE_SIZE, type Gfn, type Gpa, type Hfn, type Hpa } from '../arch/address.js';
 
+export interface MemslotChange {
+  readonly kind: 'add' | 'remove' | 'move';
+  readonly slot: Memslot;
+}
+
 /** One memslot: a range of guest frames backed by contiguous arena pages (KVM's kvm_memory_slot). */
 export interface Memslot {
   readonly id: number;
@@ -18,13 +23,20 @@ export class Memslots {
   private lastHit: Memslot | undefined;
   /** Bumped by two on every change, like KVM (the low bit marks an update in progress). */
   generation = 0;
-  private readonly listeners: Array<(gen: number) => void> = [];
+  private readonly listeners: Array<(change: MemslotChange) => void> = [];
 
   get all(): readonly Memslot[] {
     return this.slots;
   }
 
   add(slot: Memslot): void {
+    this.check(slot);
+    this.slots.push(slot);
+    this.slots.sort((a, b) => a.baseGfn - b.baseGfn);
+    this.changed({ kind: 'add', slot });
+  }
+
+  private check(slot: Memslot): void {
     const end = slot.baseGfn + slot.npages;
     for (const s of this.slots) {
       if (slot.baseGfn < s.baseGfn + s.npages && s.baseGfn < end) {
@@ -32,28 +44,54 @@ export class Memslots {
       }
       if (s.id === slot.id) throw new Error(`memslot id ${slot.id} already in use`);
     }
-    this.slots.push(slot);
-    this.slots.sort((a, b) => a.baseGfn - b.baseGfn);
-    this.changed();
   }
 
   remove(id: number): Memslot {
     const i = this.slots.findIndex((s) => s.id === id);
     if (i < 0) throw new Error(`no memslot ${id}`);
     const [slot] = this.slots.splice(i, 1);
-    this.changed();
+    this.changed({ kind: 'remove', slot });
     return slot;
   }
 
-  onChange(listener: (gen: number) => void): void {
+  /** Moves a slot to a new base frame, keeping its backing (KVM_MR_MOVE). */
+  move(id: number, newBase: number): Memslot {
+    const i = this.slots.findIndex((s) => s.id === id);
+    if (i < 0) throw new Error(`no memslot ${id}`);
+    const old = this.slots[i];
+    const moved: Memslot = { ...old, baseGfn: newBase as Memslot['baseGfn'] };
+    this.slots.splice(i, 1);
+    try {
+      this.check(moved);
+    } catch (e) {
+      this.slots.splice(i, 0, old);
+      throw e;
+    }
+    this.slots.push(moved);
+    this.slots.sort((a, b) => a.baseGfn - b.baseGfn);
+    this.changed({ kind: 'move', slot: moved });
+    return moved;
+  }
+
+  /** Listeners see every change after it is published, with the new generation in place. */
+  onChange(listener: (change: MemslotChange) => void): void {
     this.listeners.push(listener);
   }
 
-  private changed(): void {
+  /**
+   * KVM's update sequence: the generation is marked "update in progress" while the new memslots
+   * are published, then bumped by two (two address spaces on x86), then listeners run.
+   */
+  private changed(change: MemslotChange): void {
     this.lastHit = undefined;
+    this.updateInProgress = true;
     this.generation += 2;
-    for (const l of this.listeners) l(this.generation);
+    this.updateInProgress = false;
+    for (const l of this.listeners) l(change);
   }
+
+  /** Set while an update is being published; an MMIO SPTE generation check fails meanwhile. */
+  updateInProgress = false;
 
   /** The slot holding a guest frame, or undefined (MMIO). */
   find(frame: Gfn | number): Memslot | undefined {

@@ -19,6 +19,11 @@ import { Cr0 } from '../arch/control.js';
 import { Reg, Seg } from '../arch/registers.js';
 import { Flag } from '../arch/eflags.js';
 import { gfn, hfn } from '../arch/address.js';
+import { Kvm, KvmRunError } from '../../mmu/kvm/kvm.js';
+import type { Vendor } from '../../mmu/kvm/vendor.js';
+import { CURRENT, type Knobs } from '../../mmu/knobs.js';
+import { TdpMmu } from '../../mmu/tdp/tdp-mmu.js';
+import { LegacyTdpMmu } from '../../mmu/legacy/legacy-tdp-mmu.js';
 
 export interface VmOptions {
   /** Guest RAM in bytes (default 128 MiB, QEMU's default). */
@@ -28,9 +33,23 @@ export interface VmOptions {
   readonly serialOut?: (bytes: Uint8Array) => void;
   /** Keep the last N instructions for a trace (0: no tracing). */
   readonly traceSize?: number;
+  /** The MMU mode (default bare): the hardware walks the guest's tables, or KVM's structures. */
+  readonly mmu?: MmuMode;
+  /** Virtualization hardware flavour for the virtualized modes (default vmx). */
+  readonly vendor?: Vendor;
+  readonly knobs?: Knobs;
+  /** Run KVM's invariant checker after every exit (virtualized modes). */
+  readonly audit?: boolean;
+  /** Host MAXPHYADDR seen by KVM (default 46, a common server value). */
+  readonly hostPhysBits?: number;
+  /** Host memory for the MMU's page-table pages, beyond guest RAM (default 64 MiB). */
+  readonly mmuPoolBytes?: number;
 }
 
-export type RunOutcome = 'exit' | 'triple-fault' | 'insn-limit' | 'unsupported' | 'halted';
+export type MmuMode = 'bare' | 'legacy-tdp' | 'tdp';
+export const MMU_MODES: readonly MmuMode[] = ['bare', 'legacy-tdp', 'tdp'];
+
+export type RunOutcome = 'exit' | 'triple-fault' | 'insn-limit' | 'unsupported' | 'halted' | 'kvm-error';
 
 export interface RunResult {
   readonly outcome: RunOutcome;
@@ -67,6 +86,9 @@ export class Vm {
   readonly state = new RunState();
   readonly tracer: Tracer | null;
   readonly memBytes: number;
+  readonly mmuMode: MmuMode;
+  /** The hypervisor in the virtualized modes. */
+  readonly kvm: Kvm | undefined;
   /** Modeled time: devices schedule their events on it. */
   readonly clock: Clock;
   private exitStatus: number | undefined;
@@ -74,7 +96,9 @@ export class Vm {
   constructor(opts: VmOptions = {}) {
     this.memBytes = opts.memBytes ?? 128 << 20;
     if (this.memBytes % 4096 !== 0 || this.memBytes < 2 << 20) throw new Error('guest memory must be a multiple of 4 KiB and at least 2 MiB');
-    this.arena = new Arena(this.memBytes);
+    this.mmuMode = opts.mmu ?? 'bare';
+    const pool = this.mmuMode === 'bare' ? 0 : opts.mmuPoolBytes ?? 64 << 20;
+    this.arena = new Arena(this.memBytes + pool);
     const ramHost = this.arena.reserveContiguous(this.memBytes / 4096);
     this.memslots.add({ id: 0, baseGfn: gfn(0), npages: this.memBytes / 4096, hostHfn: hfn(ramHost), readOnly: false });
     this.paging = new PagingUnit(this.arena, this.memslots, this.bus);
@@ -89,6 +113,19 @@ export class Vm {
     this.devices = attachPcDevices(this, out);
     this.serial = this.devices.serial;
     this.tracer = opts.traceSize !== undefined && opts.traceSize > 0 ? new Tracer(opts.traceSize) : null;
+    if (this.mmuMode === 'bare') {
+      this.kvm = undefined;
+    } else {
+      this.kvm = new Kvm(this, this.platform, {
+        mode: this.mmuMode,
+        vendor: opts.vendor ?? 'vmx',
+        knobs: opts.knobs ?? CURRENT,
+        audit: opts.audit ?? false,
+        hostPhysBits: opts.hostPhysBits ?? 46,
+        makeMmu: (ctx) => (this.mmuMode === 'tdp' ? new TdpMmu(ctx) : new LegacyTdpMmu(ctx)),
+      });
+      cpu.platform = this.kvm;
+    }
   }
 
   /** Guest-physical RAM access for loaders and tests. */
@@ -127,6 +164,8 @@ export class Vm {
     const mem = { ...this.guestMemory, size: this.memBytes };
     const info = loadMultiboot(file, mem, { name, cmdline: append === '' ? name : `${name} ${append}`, module });
     this.enterProtectedMode(info.entry);
+    // Setting the vCPU's registers from outside (KVM_SET_SREGS) resets KVM's MMU context.
+    this.kvm?.resetContext();
     this.cpu.set32(Reg.RAX, 0x2badb002);
     this.cpu.set32(Reg.RBX, info.mbiAddr);
     return info;
@@ -162,6 +201,27 @@ export class Vm {
     let outcome: RunOutcome | undefined;
     let detail = '';
     const clock = this.clock;
+    try {
+      this.kvm?.enterGuest();
+      outcome = this.runLoop(maxInsns, clock);
+    } catch (err) {
+      if (!(err instanceof KvmRunError)) throw err;
+      outcome = 'kvm-error';
+      detail = err.message;
+    }
+    if (outcome !== 'kvm-error') detail = this.stopDetail;
+    this.serial.flush();
+    const result: RunResult = { outcome, exitStatus: this.exitStatus, instructions: cpu.instructions, wallMs: performance.now() - start, detail };
+    if (outcome === 'unsupported' || outcome === 'triple-fault') return { ...result, ...this.instructionAtRip() };
+    return result;
+  }
+
+  private stopDetail = '';
+
+  private runLoop(maxInsns: number, clock: Clock): RunOutcome {
+    const cpu = this.cpu;
+    let outcome: RunOutcome | undefined;
+    let detail = '';
     while (outcome === undefined) {
       clock.fireDue();
       const left = maxInsns - cpu.instructions;
@@ -192,10 +252,8 @@ export class Vm {
         detail = (cpu.flags & Flag.IF) !== 0 ? 'HLT with interrupts enabled but no interrupt source' : 'HLT with interrupts disabled';
       }
     }
-    this.serial.flush();
-    const result: RunResult = { outcome, exitStatus: this.exitStatus, instructions: cpu.instructions, wallMs: performance.now() - start, detail };
-    if (outcome === 'unsupported' || outcome === 'triple-fault') return { ...result, ...this.instructionAtRip() };
-    return result;
+    this.stopDetail = detail;
+    return outcome;
   }
 
   /** Linear address and up to 15 bytes at RIP, read without side effects (for stop reports). */

@@ -19,13 +19,23 @@ describe('Memslots', () => {
     expect(() => m.add({ id: 0, baseGfn: gfn(20), npages: 1, hostHfn: hfn(100), readOnly: false })).toThrow(/already in use/);
   });
 
-  test('bumps the generation by two on every change, like KVM', () => {
+  test('bumps the generation by two on every change, like KVM, and tells listeners what changed', () => {
     const m = new Memslots();
-    const seen: number[] = [];
-    m.onChange((g) => seen.push(g));
+    const seen: string[] = [];
+    m.onChange((c) => seen.push(`${c.kind} ${c.slot.id} gen ${m.generation}`));
     m.add({ id: 3, baseGfn: gfn(0), npages: 1, hostHfn: hfn(0), readOnly: false });
+    m.move(3, 0x10);
+    expect(m.gpaToHpa(0x10000)).toBe(0);
     m.remove(3);
-    expect(seen).toEqual([2, 4]);
+    expect(seen).toEqual(['add 3 gen 2', 'move 3 gen 4', 'remove 3 gen 6']);
     expect(m.gpaToHpa(0)).toBe(-1);
+  });
+
+  test('a move onto another slot is refused and leaves the slot where it was', () => {
+    const m = new Memslots();
+    m.add({ id: 0, baseGfn: gfn(0), npages: 4, hostHfn: hfn(0), readOnly: false });
+    m.add({ id: 1, baseGfn: gfn(8), npages: 4, hostHfn: hfn(4), readOnly: false });
+    expect(() => m.move(1, 2)).toThrow(/overlaps/);
+    expect(m.gpaToHpa(0x8000)).toBe(0x4000);
   });
 });

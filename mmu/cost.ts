@@ -1,0 +1,42 @@
+/**
+ * The cost model: modeled cycles the hypervisor and MMU add to the guest's TSC for their work
+ * (DESIGN section 5). One table, one place. The figures are chosen so that a vmexit-style guest
+ * reproduces the shape of what KVM developers published on Intel hardware: a VM exit round trip
+ * of about two thousand cycles, a CR0 write of about 2.4k (toggle_cr0_wp: ~4.9k per iteration of
+ * two writes when roots are kept), and about 42k more per iteration when the TDP MMU rebuilds
+ * its root after each write (46754, lkml (a)). They are a model, not a measurement of this host.
+ */
+export const COST = {
+  /** VM exit and VM entry: the hardware transitions and KVM's state save/restore. */
+  exitRoundTrip: 1800,
+  /** Reading the exit reason and dispatching to the handler. */
+  exitDispatch: 150,
+  /** Emulating CPUID, a port access to an in-kernel device, an MSR access. */
+  simpleExitHandler: 200,
+  /** kvm_set_cr0/cr4/efer bookkeeping. */
+  crWrite: 250,
+  /** kvm_init_mmu: recomputing the CPU role, root role and permission tables. */
+  initMmu: 150,
+  /** The fault handler proper (kvm_mmu_page_fault to the map call), per TDP fault. */
+  pageFault: 900,
+  /** Allocating and zeroing a page-table page. */
+  pageAlloc: 150,
+  /** Writing one SPTE (set_spte with its bookkeeping). */
+  spteWrite: 40,
+  /** One shadow-page hash lookup. */
+  hashLookup: 100,
+  /** Allocating a root beyond its page (lists, references, role checks). */
+  rootAlloc: 500,
+  /** Zapping one SPTE during teardown. */
+  spteZap: 15,
+  /** A TLB flush instruction (INVEPT, INVVPID, ASID flush) and its refill pressure. */
+  tlbFlush: 200,
+  /** handle_mmio_page_fault on a cached MMIO SPTE, plus decoding the instruction to emulate. */
+  mmioFastPath: 400,
+  /** The in-kernel emulation of one MMIO access to a device. */
+  mmioEmulate: 600,
+  /** Injecting an interrupt on entry. */
+  interruptInjection: 100,
+} as const;
+
+export type CostItem = keyof typeof COST;

@@ -1,0 +1,110 @@
+/**
+ * Knobs: named policy choices that reproduce KVM behaviours old and new, and presets that set
+ * them coherently. Defaults follow current KVM. Every "before" behaviour is a knob rather than a
+ * fork of the code (kvm-mmu.md section 9).
+ */
+export interface Knobs {
+  /**
+   * What a change of a CR0/CR4/EFER role bit does (kvm-mmu.md 4.4):
+   * 'unload-always': kvm_mmu_reset_context on every role change, CR0.WP included (before 6.4);
+   * 'current': a CR0.WP-only change with TDP re-initialises the MMU and keeps roots (01b31714bd90);
+   * 'keep-roots': Paolo's proposal in lkml (a): keep roots except for CR0.PG 1->0, CPUID changes
+   * and CR4.SMEP 0->1.
+   */
+  roleChangePolicy: 'unload-always' | 'current' | 'keep-roots';
+  /**
+   * TDP MMU root lifetime (kvm-mmu.md 4.5): 'vcpu-refcount' frees a root when the last vCPU
+   * drops it (before 6.4); 'persistent' keeps it until invalidated (edbdb43fc96b, lkml (c)).
+   */
+  tdpRootLifetime: 'vcpu-refcount' | 'persistent';
+  /** Bits of the memslot generation kept in MMIO SPTEs (19 today); small values force wraps. */
+  mmioGenBits: number;
+  /** MMIO SPTE layout (kvm-mmu.md 2.5): which bit is MMU-present and where generation bits go. */
+  spteLayout: 'current' | 'b14e28f37e9b' | 'pre-5.12';
+  /**
+   * Flush when a TDP MMU root's pages are freed ('flush-on-free', before 5.18), or rely on the
+   * flush done when a root is loaded ('defer-to-alloc', the "Overhaul" series; lkml (d)).
+   */
+  tdpFreeFlush: 'flush-on-free' | 'defer-to-alloc';
+  /** The fix for lkml (d) on Hyper-V: none, or a Hyper-V flush of the root in flush_tlb_current. */
+  hvFlushOnFlushCurrent: boolean;
+  /** lkml (c)'s stress test: reset the MMU context on every exit. */
+  forceResetContextOnEveryExit: boolean;
+  /** Negative control for lkml (a): omit the TLB flush on CR4.SMEP 0 -> 1. */
+  skipSmep0to1Flush: boolean;
+  /**
+   * VMX with EPT lets the guest own CR0.WP (KVM_LAZY_CR0_GUEST_BITS, "Make CR0.WP a guest owned
+   * bit", 6.5): toggling it does not exit at all. Before, every CR0.WP write exited.
+   */
+  cr0WpGuestOwned: boolean;
+}
+
+export const CURRENT: Readonly<Knobs> = {
+  roleChangePolicy: 'current',
+  tdpRootLifetime: 'persistent',
+  mmioGenBits: 19,
+  spteLayout: 'current',
+  tdpFreeFlush: 'defer-to-alloc',
+  hvFlushOnFlushCurrent: true,
+  forceResetContextOnEveryExit: false,
+  skipSmep0to1Flush: false,
+  cr0WpGuestOwned: true,
+};
+
+/** Named sets of knobs, each the behaviour of a KVM release (or a proposal). */
+export const PRESETS: Readonly<Record<string, Partial<Knobs>>> = {
+  /** Current KVM. */
+  current: {},
+  /**
+   * 6.4: TDP roots persist (lkml (c)); a CR0.WP-only change still exits but keeps roots
+   * (01b31714bd90); before the Hyper-V flush fix and before CR0.WP became guest-owned.
+   */
+  'kvm-6.4': { hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false },
+  /** 5.18 to 6.3: every role change unloads; TDP roots die with the last vCPU reference; flush deferred. */
+  'kvm-6.3': { roleChangePolicy: 'unload-always', tdpRootLifetime: 'vcpu-refcount', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false },
+  /** Before lkml (a) and (c), and before the Overhaul series: also flush on root free. */
+  'kvm-5.17': { roleChangePolicy: 'unload-always', tdpRootLifetime: 'vcpu-refcount', tdpFreeFlush: 'flush-on-free', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false },
+  /** Paolo's lkml (a) proposal on top of 6.3: keep roots across role changes. */
+  'lkml-a': { roleChangePolicy: 'keep-roots', tdpRootLifetime: 'vcpu-refcount', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false },
+};
+
+export class KnobError extends Error {}
+
+/** Builds knobs from a preset and `name=value` overrides (the CLI's --preset and --knob). */
+export function resolveKnobs(preset = 'current', overrides: readonly string[] = []): Knobs {
+  const base = PRESETS[preset];
+  if (base === undefined) throw new KnobError(`unknown preset "${preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
+  const knobs: Knobs = { ...CURRENT, ...base };
+  for (const o of overrides) {
+    const eq = o.indexOf('=');
+    if (eq < 0) throw new KnobError(`knob "${o}" is not name=value`);
+    const name = o.slice(0, eq) as keyof Knobs;
+    const value = o.slice(eq + 1);
+    if (!(name in CURRENT)) throw new KnobError(`unknown knob "${name}" (known: ${Object.keys(CURRENT).join(', ')})`);
+    setKnob(knobs, name, value);
+  }
+  return knobs;
+}
+
+const CHOICES: Partial<Record<keyof Knobs, readonly string[]>> = {
+  roleChangePolicy: ['unload-always', 'current', 'keep-roots'],
+  tdpRootLifetime: ['vcpu-refcount', 'persistent'],
+  spteLayout: ['current', 'b14e28f37e9b', 'pre-5.12'],
+  tdpFreeFlush: ['flush-on-free', 'defer-to-alloc'],
+};
+
+function setKnob(knobs: Knobs, name: keyof Knobs, value: string): void {
+  const current = CURRENT[name];
+  if (typeof current === 'boolean') {
+    if (value !== 'true' && value !== 'false') throw new KnobError(`knob ${name} is true or false, got "${value}"`);
+    (knobs[name] as boolean) = value === 'true';
+  } else if (typeof current === 'number') {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 19) throw new KnobError(`knob ${name} is a whole number from 1 to 19, got "${value}"`);
+    (knobs[name] as number) = n;
+  } else {
+    const choices = CHOICES[name] ?? [];
+    if (!choices.includes(value)) throw new KnobError(`knob ${name} is one of ${choices.join(', ')}, got "${value}"`);
+    (knobs as unknown as Record<string, string>)[name] = value;
+  }
+}

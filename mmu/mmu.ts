@@ -1,0 +1,55 @@
+import type { TdpExit, TdpOutcome } from '../emulator/hw/tdp-hardware.js';
+import type { Arena } from '../emulator/machine/arena.js';
+import type { Memslots } from '../emulator/machine/memslots.js';
+import type { Knobs } from './knobs.js';
+import type { Stats } from './stats.js';
+import type { CostItem } from './cost.js';
+import type { SpteCodec } from './spte.js';
+import type { RequestSet } from './kvm/requests.js';
+
+/**
+ * The pluggable MMU: what KVM's generic code asks of the shadow MMU, the legacy TDP MMU and the
+ * TDP MMU (kvm-mmu.md section 9). Implementations build SPTEs in the host arena; the hardware walks
+ * what they build.
+ */
+export interface Mmu {
+  readonly name: 'legacy-tdp' | 'tdp' | 'shadow';
+  /** kvm_init_mmu: adopt new CPU and root roles (permission tables; no root changes). */
+  init(cpuRole: number, rootRole: number): void;
+  /** kvm_mmu_unload: drop this vCPU's roots (current and previous). */
+  unload(): void;
+  /** kvm_mmu_load when no valid root is loaded: find or allocate one; returns its host address. */
+  load(): number;
+  /** Host address of the loaded root, or -1. */
+  currentRoot(): number;
+  /** KVM_REQ_MMU_FREE_OBSOLETE_ROOTS: free loaded roots that are invalid or obsolete. */
+  freeObsoleteRoots(): void;
+  /** The fault handler for a TDP exit (kvm_mmu_page_fault after the MMIO fast path declined). */
+  pageFault(exit: TdpExit): TdpOutcome;
+  /** The MMIO SPTE mapping a guest-physical address under the current root, as (lo, hi), or undefined. */
+  mmioSpte(gpa: number): [number, number] | undefined;
+  /** kvm_mmu_zap_all_fast: every root obsolete or invalid; loaded roots are freed on next entry. */
+  zapAllFast(): void;
+  /** Incarnation of the root page at `root` (for the hardware TLB checker). */
+  rootIncarnation(root: number): number;
+  /** Valid roots in existence (the TDP root bound of invariant 16). */
+  validRoots(): number;
+  /** Invariant checks over every structure; violations described in `out`. */
+  audit(out: string[]): void;
+}
+
+/** What an MMU implementation uses from KVM around it. */
+export interface MmuContext {
+  readonly arena: Arena;
+  readonly memslots: Memslots;
+  readonly stats: Stats;
+  readonly knobs: Knobs;
+  readonly codec: SpteCodec;
+  readonly requests: RequestSet;
+  /** Adds the modeled cost of a piece of MMU work to the vCPU's time. */
+  charge(item: CostItem, times?: number): void;
+  /** The TDP level (4 or 5) roots are built with. */
+  readonly tdpLevel: number;
+  /** Memslot generation for MMIO SPTEs, and whether an update is in progress. */
+  mmioGeneration(): number;
+}

@@ -1,0 +1,85 @@
+/**
+ * KVM's statistics (names as in KVM's stat descriptors, kvm-mmu.md section 8) plus the model's
+ * own counters that make the replays measurable (roots, requests, MMIO generations, the hardware
+ * TLB). Plain number fields, so counting costs one increment.
+ */
+export class Stats {
+  // Per VM (KVM names).
+  mmu_shadow_zapped = 0;
+  mmu_pte_write = 0;
+  mmu_pde_zapped = 0;
+  mmu_flooded = 0;
+  mmu_recycled = 0;
+  mmu_cache_miss = 0;
+  mmu_unsync = 0;
+  pages_4k = 0;
+  pages_2m = 0;
+  pages_1g = 0;
+  max_mmu_rmap_size = 0;
+  max_mmu_page_hash_collisions = 0;
+  remote_tlb_flush = 0;
+  remote_tlb_flush_requests = 0;
+  // Per vCPU (KVM names).
+  pf_taken = 0;
+  pf_fixed = 0;
+  pf_emulate = 0;
+  pf_spurious = 0;
+  pf_fast = 0;
+  pf_mmio_spte_created = 0;
+  pf_guest = 0;
+  tlb_flush = 0;
+  invlpg = 0;
+  exits = 0;
+  mmio_exits = 0;
+  io_exits = 0;
+  msr_exits = 0;
+  cpuid_exits = 0;
+  cr_exits = 0;
+  halt_exits = 0;
+  hypercalls = 0;
+  irq_injections = 0;
+  // Model counters: roots.
+  root_alloc = 0;
+  root_reuse = 0;
+  root_freed = 0;
+  root_invalidated = 0;
+  roots_max = 0;
+  mmu_reset_context = 0;
+  mmu_unload = 0;
+  kvm_init_mmu_only = 0;
+  fast_pgd_switch_hit = 0;
+  fast_pgd_switch_miss = 0;
+  // SPTEs.
+  sptes_installed_leaf = 0;
+  sptes_installed_nonleaf = 0;
+  sptes_installed_mmio = 0;
+  sptes_zapped = 0;
+  mmu_pages_allocated = 0;
+  mmu_pages_freed = 0;
+  // MMIO generations.
+  mmio_fast_hit = 0;
+  mmio_gen_mismatch = 0;
+  mmio_gen_wrap_zaps = 0;
+  memslot_updates = 0;
+  // Requests serviced.
+  req_tlb_flush = 0;
+  req_tlb_flush_current = 0;
+  req_tlb_flush_guest = 0;
+  req_mmu_sync = 0;
+  req_load_pgd = 0;
+  req_free_obsolete_roots = 0;
+  // Hardware TLB and flush instructions.
+  hw_flush_root = 0;
+  hw_flush_combined = 0;
+  hw_flush_all = 0;
+  hv_flush_guest_mapping = 0;
+  stale_tlb_hits = 0;
+  // Checker.
+  invariant_violations = 0;
+  modeled_cycles = 0;
+
+  /** Every counter with its value, in declaration order. */
+  entries(): Array<[string, number]> {
+    return Object.entries(this).filter((e): e is [string, number] => typeof e[1] === 'number');
+  }
+}

@@ -1,0 +1,313 @@
+import type { Mmu, MmuContext } from '../mmu.js';
+import { type TdpExit, TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
+import { TdpAccess } from '../../emulator/hw/tdp-walk.js';
+import type { Memslot } from '../../emulator/machine/memslots.js';
+import { u64 } from '../../emulator/arch/u64.js';
+import { ACC_ALL } from '../spte.js';
+import { Request } from '../kvm/requests.js';
+import { TdpIter } from './iter.js';
+
+/**
+ * KVM's TDP MMU (tdp_mmu.c, tdp_mmu=1): a list of roots, each a paging structure built directly
+ * in GPA order, with no hash table and no rmaps; SPTEs are found by walking.
+ *
+ * Root lifetime (kvm-mmu.md 4.5, lkml (c)): with 'persistent', a new root starts with two
+ * references, one for the vCPU and one the MMU keeps until the root is invalidated, so unloading
+ * the vCPU's roots (kvm_mmu_reset_context) leaves the root and its SPTEs in place and the next
+ * load reuses it. With 'vcpu-refcount' (before 6.4) the vCPU's reference is the only one: the
+ * root, and every SPTE under it, is zapped and freed when the vCPU unloads it.
+ */
+interface TdpRoot {
+  readonly hpa: number;
+  readonly role: number;
+  refs: number;
+  invalid: boolean;
+}
+
+export class TdpMmu implements Mmu {
+  readonly name = 'tdp';
+  private readonly ctx: MmuContext;
+  private readonly roots: TdpRoot[] = [];
+  private current: TdpRoot | null = null;
+  private rootRole = 0;
+  /** Times a root was allocated at each host address (root page frame number). */
+  private readonly incarnations = new Map<number, number>();
+  private readonly iter: TdpIter;
+  private readonly view: DataView;
+
+  constructor(ctx: MmuContext) {
+    this.ctx = ctx;
+    this.view = ctx.arena.view;
+    this.iter = new TdpIter(this.view, ctx.codec);
+  }
+
+  init(_cpuRole: number, rootRole: number): void {
+    this.rootRole = rootRole;
+  }
+
+  currentRoot(): number {
+    return this.current === null ? -1 : this.current.hpa;
+  }
+
+  /** kvm_tdp_mmu_alloc_root: reuse a valid root of the same role, else allocate one. */
+  load(): number {
+    const { stats } = this.ctx;
+    for (const r of this.roots) {
+      if (!r.invalid && r.role === this.rootRole) {
+        r.refs++;
+        stats.root_reuse++;
+        this.current = r;
+        return r.hpa;
+      }
+    }
+    const hpa = this.allocTable();
+    this.ctx.charge('rootAlloc');
+    stats.root_alloc++;
+    this.incarnations.set(hpa, (this.incarnations.get(hpa) ?? 0) + 1);
+    const root: TdpRoot = { hpa, role: this.rootRole, refs: this.ctx.knobs.tdpRootLifetime === 'persistent' ? 2 : 1, invalid: false };
+    this.roots.push(root);
+    this.current = root;
+    return hpa;
+  }
+
+  unload(): void {
+    if (this.current === null) return;
+    const r = this.current;
+    this.current = null;
+    this.put(r);
+  }
+
+  freeObsoleteRoots(): void {
+    if (this.current !== null && this.current.invalid) this.unload();
+  }
+
+  /** kvm_tdp_mmu_put_root: the last reference zaps the whole tree and frees the root. */
+  private put(root: TdpRoot): void {
+    if (--root.refs > 0) return;
+    this.zapSubtree(root.hpa, this.ctx.tdpLevel);
+    this.freeTable(root.hpa);
+    this.roots.splice(this.roots.indexOf(root), 1);
+    this.ctx.stats.root_freed++;
+    if (this.ctx.knobs.tdpFreeFlush === 'flush-on-free') {
+      // Before the Overhaul series: flush the hardware before the pages can be reused.
+      this.ctx.stats.remote_tlb_flush++;
+      this.ctx.requests.make(Request.TLB_FLUSH);
+    }
+  }
+
+  /**
+   * kvm_tdp_mmu_invalidate_all_roots: every root becomes invalid and the MMU drops the reference
+   * it held; loaded roots are freed by FREE_OBSOLETE_ROOTS before the next entry.
+   */
+  zapAllFast(): void {
+    for (const r of [...this.roots]) {
+      if (r.invalid) continue;
+      r.invalid = true;
+      this.ctx.stats.root_invalidated++;
+      if (this.ctx.knobs.tdpRootLifetime === 'persistent') this.put(r);
+    }
+    this.ctx.requests.make(Request.FREE_OBSOLETE_ROOTS);
+  }
+
+  rootIncarnation(root: number): number {
+    return this.incarnations.get(root) ?? 0;
+  }
+
+  validRoots(): number {
+    let n = 0;
+    for (const r of this.roots) if (!r.invalid) n++;
+    return n;
+  }
+
+  /** The largest level a memslot can map `gfn` at: 2 MiB or 1 GiB when the slot and its backing allow. */
+  private maxLevel(slot: Memslot, gfn: number): number {
+    for (const level of [3, 2]) {
+      const span = TdpIter.span(level);
+      const base = gfn - (gfn % span);
+      const inSlot = base >= slot.baseGfn && base + span <= slot.baseGfn + slot.npages;
+      const hostAligned = (slot.hostHfn + (base - slot.baseGfn)) % span === 0;
+      if (inSlot && hostAligned && level <= this.ctx.tdpLevel - 1) return level;
+    }
+    return 1;
+  }
+
+  /**
+   * kvm_tdp_mmu_map: walk from the root to the target level, linking new tables where entries are
+   * missing, and install the leaf: a mapping of the memslot's page, or an MMIO SPTE when no
+   * memslot covers the frame (the access is then emulated).
+   */
+  pageFault(exit: TdpExit): TdpOutcome {
+    const { ctx } = this;
+    const { codec, stats } = ctx;
+    const gfn = Math.floor(exit.gpa / 4096);
+    const slot = ctx.memslots.find(gfn);
+    const write = (exit.access & TdpAccess.WRITE) !== 0;
+    if (slot !== undefined && slot.readOnly && write) return TdpOutcome.EMULATE_MMIO; // ROM: writes go to the VMM
+    const mmio = slot === undefined;
+    if (mmio && !codec.mmioCachingEnabled) return TdpOutcome.EMULATE_MMIO;
+    const target = mmio ? 1 : this.maxLevel(slot, gfn);
+    const root = this.current!;
+    const it = this.iter;
+    it.start(root.hpa, ctx.tdpLevel, gfn, gfn + 1);
+    while (it.valid) {
+      if (it.level === target) {
+        this.mapTarget(it, slot, gfn, target);
+        return mmio ? TdpOutcome.EMULATE_MMIO : TdpOutcome.RETRY;
+      }
+      if (!codec.isShadowPresent(it.lo, it.hi)) {
+        this.link(it);
+      } else if (codec.isLeaf(it.lo, it.hi, it.level)) {
+        // A huge page where the target is smaller (the backing changed): drop it and build below.
+        this.zapEntry(it);
+        this.link(it);
+      }
+      it.next();
+    }
+    throw new Error(`TDP MMU map of gfn 0x${gfn.toString(16)} did not reach level ${target}`);
+    void stats;
+  }
+
+  private mapTarget(it: TdpIter, slot: Memslot | undefined, gfn: number, level: number): void {
+    const { codec, stats } = this.ctx;
+    if (codec.isShadowPresent(it.lo, it.hi)) {
+      if (!codec.isLeaf(it.lo, it.hi, level)) this.zapEntry(it); // a table replaced by a huge page
+      else { stats.pf_spurious++; return; }
+    }
+    let lo: number;
+    if (slot === undefined) {
+      lo = codec.makeMmioSpte(gfn, ACC_ALL, this.ctx.mmioGeneration());
+      stats.pf_mmio_spte_created++;
+      stats.sptes_installed_mmio++;
+    } else {
+      const base = gfn - (gfn % TdpIter.span(level));
+      const pfn = slot.hostHfn + (base - slot.baseGfn);
+      lo = codec.makeSpte(pfn, level, ACC_ALL, !slot.readOnly, true, false);
+      stats.sptes_installed_leaf++;
+      stats.pf_fixed++;
+      if (level === 1) stats.pages_4k++; else if (level === 2) stats.pages_2m++; else stats.pages_1g++;
+    }
+    it.write(lo, u64.hi);
+    this.ctx.charge('spteWrite');
+  }
+
+  /** tdp_mmu_link_sp: a new empty table under the current entry. */
+  private link(it: TdpIter): void {
+    const child = this.allocTable();
+    const lo = this.ctx.codec.makeNonLeafSpte(child / 4096);
+    it.write(lo, u64.hi);
+    this.ctx.stats.sptes_installed_nonleaf++;
+    this.ctx.charge('spteWrite');
+  }
+
+  /** Clears the current entry, freeing the table below it if it was one (handle_removed_pt). */
+  private zapEntry(it: TdpIter): void {
+    const { codec } = this.ctx;
+    if (codec.isShadowPresent(it.lo, it.hi)) {
+      if (!codec.isLeaf(it.lo, it.hi, it.level)) {
+        const child = codec.pfn(it.lo, it.hi) * 4096;
+        this.zapSubtree(child, it.level - 1);
+        this.freeTable(child);
+      } else {
+        this.countLeafGone(it.level);
+      }
+    }
+    it.write(codec.nonpresentLo, codec.nonpresentHi);
+    this.ctx.stats.sptes_zapped++;
+    this.ctx.charge('spteZap');
+  }
+
+  /** Zaps every SPTE in the table at `table` (of `level`) and below, freeing lower tables. */
+  private zapSubtree(table: number, level: number): void {
+    const { codec, stats } = this.ctx;
+    const view = this.view;
+    for (let k = 0; k < 512; k++) {
+      const p = table + k * 8;
+      const lo = view.getInt32(p, true);
+      const hi = view.getInt32(p + 4, true);
+      if (lo === codec.nonpresentLo && hi === codec.nonpresentHi) continue;
+      if (codec.isShadowPresent(lo, hi)) {
+        if (!codec.isLeaf(lo, hi, level)) {
+          const child = codec.pfn(lo, hi) * 4096;
+          this.zapSubtree(child, level - 1);
+          this.freeTable(child);
+        } else {
+          this.countLeafGone(level);
+        }
+      }
+      view.setInt32(p, codec.nonpresentLo, true);
+      view.setInt32(p + 4, codec.nonpresentHi, true);
+      stats.sptes_zapped++;
+      this.ctx.charge('spteZap');
+    }
+  }
+
+  private countLeafGone(level: number): void {
+    const { stats } = this.ctx;
+    if (level === 1) stats.pages_4k--; else if (level === 2) stats.pages_2m--; else stats.pages_1g--;
+  }
+
+  private allocTable(): number {
+    const page = this.ctx.arena.allocPage();
+    this.ctx.stats.mmu_pages_allocated++;
+    this.ctx.charge('pageAlloc');
+    const hpa = page * 4096;
+    // A fresh table holds the non-present value, which is not necessarily zero (EPT, suppress-#VE).
+    const { codec } = this.ctx;
+    if (codec.nonpresentLo !== 0 || codec.nonpresentHi !== 0) {
+      for (let k = 0; k < 512; k++) {
+        this.view.setInt32(hpa + k * 8, codec.nonpresentLo, true);
+        this.view.setInt32(hpa + k * 8 + 4, codec.nonpresentHi, true);
+      }
+    }
+    return hpa;
+  }
+
+  private freeTable(hpa: number): void {
+    this.ctx.arena.freePage((hpa / 4096) as Parameters<MmuContext['arena']['freePage']>[0]);
+    this.ctx.stats.mmu_pages_freed++;
+  }
+
+  mmioSpte(gpa: number): [number, number] | undefined {
+    if (this.current === null) return undefined;
+    const { codec } = this.ctx;
+    const gfn = Math.floor(gpa / 4096);
+    const it = this.iter;
+    it.start(this.current.hpa, this.ctx.tdpLevel, gfn, gfn + 1);
+    let last: [number, number] | undefined;
+    while (it.valid) {
+      last = [it.lo, it.hi];
+      if (!codec.isShadowPresent(it.lo, it.hi) || codec.isLeaf(it.lo, it.hi, it.level)) break;
+      it.next();
+    }
+    return last;
+  }
+
+  /**
+   * The checker over every root: per-SPTE invariants, leaves mapping what their memslot maps
+   * (7), MMIO SPTEs of the current generation covering no memslot (15).
+   */
+  audit(out: string[]): void {
+    const { codec, memslots } = this.ctx;
+    const gen = this.ctx.mmioGeneration() % codec.genModulus;
+    const it = this.iter;
+    for (const root of this.roots) {
+      it.start(root.hpa, this.ctx.tdpLevel, 0, 512 ** this.ctx.tdpLevel);
+      while (it.valid) {
+        const { lo, hi, level } = it;
+        if (lo !== codec.nonpresentLo || hi !== codec.nonpresentHi) {
+          for (const v of codec.violations(lo, hi, level)) out.push(`${v} (root 0x${root.hpa.toString(16)}, gfn 0x${it.gfn.toString(16)}, level ${level})`);
+          if (!root.invalid && codec.isShadowPresent(lo, hi) && codec.isLeaf(lo, hi, level)) {
+            const host = memslots.gpaToHpa(it.gfn * 4096);
+            if (host < 0 || host / 4096 !== codec.pfn(lo, hi)) {
+              out.push(`inv7: leaf for gfn 0x${it.gfn.toString(16)} maps pfn 0x${codec.pfn(lo, hi).toString(16)}, memslot says ${host < 0 ? 'no memory' : '0x' + (host / 4096).toString(16)}`);
+            }
+          }
+          if (!root.invalid && codec.isMmio(lo, hi) && codec.mmioGeneration(lo, hi) === gen && memslots.find(it.gfn) !== undefined) {
+            out.push(`inv15: MMIO SPTE of the current generation for gfn 0x${it.gfn.toString(16)}, which a memslot covers`);
+          }
+        }
+        it.next();
+      }
+    }
+  }
+}
