@@ -73,7 +73,7 @@ export async function parseCommandLine(args: readonly string[], commands: readon
   let chosen: ParsedCommand | null = null;
   let y = yargs([...args])
     .scriptName('mmulab')
-    .usage('Usage: mmulab <command> [options]\n\nAn x86-64 system emulator (bare machine; the MMU models come later).')
+    .usage('Usage: mmulab <command> [options]\n\nAn x86-64 system emulator with a model of the KVM x86 MMU.')
     .strict()
     .demandCommand(1, 'no command given')
     .help()

@@ -28,5 +28,6 @@ export interface Command<Options = unknown> {
 export const EXIT_STATUS_HELP = [
   'Exit status: the guest\'s own for an exit through the debug port 0xf4 ((value << 1) | 1: 1 pass,',
   '3 fail, 77 skip), else 2 usage error, 4 bad image, 6 triple fault, 8 --max-insns reached,',
-  '10 unimplemented instruction, 12 halted for good, 14 internal error.',
+  '10 unimplemented instruction, 12 halted for good, 14 internal error, 16 KVM_RUN failed,',
+  '18 compare: the MMU modes disagree.',
 ].join(' ');

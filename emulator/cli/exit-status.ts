@@ -22,6 +22,8 @@ export const enum ExitStatus {
   INTERNAL = 14,
   /** The modeled KVM refused to continue (KVM_RUN failed), as KVM does on some MMU bugs (lkml (e)). */
   KVM_ERROR = 16,
+  /** `mmulab compare`: the MMU modes disagree on the guest's status or output. */
+  MODES_DIFFER = 18,
 }
 
 /** The exit status for a run that did not end through the debug-exit port. */

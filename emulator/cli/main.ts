@@ -1,19 +1,16 @@
 #!/usr/bin/env node
 import { hideBin } from 'yargs/helpers';
-import type { Command } from './command.js';
 import { parseCommandLine } from './args.js';
 import { classify, debugStack } from './errors.js';
 import { ExitStatus } from './exit-status.js';
 import { guardOutputStreams, writeErr } from './output.js';
-import { RUN_COMMAND } from './run-command.js';
+import { COMMANDS } from './commands.js';
 
 /**
  * The `mmulab` command. Everything that can go wrong ends in one line on stderr and a documented
  * exit status (exit-status.ts); a stack trace is printed only for an internal error and only
  * when MMULAB_DEBUG=1.
  */
-
-const COMMANDS: readonly Command[] = [RUN_COMMAND as Command];
 
 function fail(err: unknown, json: boolean): number {
   const f = classify(err);

@@ -59,6 +59,7 @@ export function reasonLine(result: RunResult, stop: StopInsn | undefined, rip: b
     case 'triple-fault': return `mmulab: ${result.detail}${stop === undefined ? at : ' ' + where(stop)}`;
     case 'insn-limit': return `mmulab: stopped: ${result.detail}${at}`;
     case 'halted': return `mmulab: guest halted: ${result.detail}${rip === undefined ? '' : ` (rip ${formatAddress(rip)})`}`;
+    case 'kvm-error': return `mmulab: ${result.detail}`;
   }
 }
 
@@ -66,14 +67,27 @@ function mips(result: RunResult): number {
   return result.wallMs > 0 ? result.instructions / result.wallMs / 1000 : 0;
 }
 
-export function statsLine(result: RunResult): string {
-  return `mmulab: ${result.instructions} instructions in ${result.wallMs.toFixed(1)} ms (${mips(result).toFixed(1)} MIPS)`;
+export function statsLine(result: RunResult, mmu = 'bare', tsc?: number): string {
+  const cycles = tsc === undefined ? '' : `, ${Math.round(tsc)} modeled cycles`;
+  return `mmulab: ${mmu}: ${result.instructions} instructions in ${result.wallMs.toFixed(1)} ms (${mips(result).toFixed(1)} MIPS)${cycles}`;
+}
+
+/** KVM's nonzero statistics, four to a line, and the checker's findings. */
+export function kvmStatsLines(stats: ReadonlyArray<[string, number]>, violations: readonly string[]): string[] {
+  const lines: string[] = [];
+  for (let k = 0; k < stats.length; k += 4) {
+    lines.push('mmulab: kvm: ' + stats.slice(k, k + 4).map(([n, v]) => `${n}=${v}`).join(' '));
+  }
+  for (const v of violations) lines.push(`mmulab: invariant violation: ${v}`);
+  return lines;
 }
 
 /** The --json report: one object, one line. */
-export function jsonReport(image: string, result: RunResult, status: number, stop: StopInsn | undefined, rip: bigint | undefined, trace: object[] | undefined): string {
+export function jsonReport(image: string, result: RunResult, status: number, stop: StopInsn | undefined, rip: bigint | undefined,
+  trace: object[] | undefined, mmu = 'bare', kvmStats?: ReadonlyArray<[string, number]>): string {
   const report: Record<string, unknown> = {
     image,
+    mmu,
     outcome: result.outcome,
     status,
     guestStatus: result.exitStatus ?? null,
@@ -90,5 +104,6 @@ export function jsonReport(image: string, result: RunResult, status: number, sto
     },
   };
   if (trace !== undefined) report.trace = trace;
+  if (kvmStats !== undefined) report.kvm = Object.fromEntries(kvmStats);
   return JSON.stringify(report);
 }

@@ -1,37 +1,15 @@
-import { readFileSync } from 'node:fs';
-import { Vm } from '../machine/vm.js';
-import { CpuModel } from '../cpu/cpu-model.js';
+import { createVm, readInputs } from './vm-factory.js';
 import { type Disassembler, loadDisassembler } from '../decode/disasm.js';
 import type { Command } from './command.js';
-import { UsageError, fileError } from './errors.js';
 import { writeErr, writeOut } from './output.js';
 import { RUN_VALUE_OPTIONS, type RunOptions, runBuilder, runOptions } from './run-args.js';
-import { exitStatusOf, jsonReport, reasonLine, statsLine, stopInstruction } from './report.js';
+import { exitStatusOf, jsonReport, kvmStatsLines, reasonLine, statsLine, stopInstruction } from './report.js';
 import { formatTrace, traceEntries, traceJson } from './trace.js';
 
 /**
  * `mmulab run IMAGE`: boot a multiboot image in the bare machine, guest serial output to stdout,
  * the report to stderr, and the guest's exit status (or mmulab's for an abnormal end).
  */
-
-function readInput(what: string, path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw fileError(what, path, err);
-  }
-}
-
-function createVm(o: RunOptions): Vm {
-  try {
-    const model = new CpuModel({ vendor: o.cpu.vendor, features: o.cpu.features, maxPhyAddr: o.cpu.maxPhyAddr });
-    return new Vm({ memBytes: o.memMiB * 1024 * 1024, serialOut: writeOut, traceSize: o.trace, model });
-  } catch (err) {
-    // The host could not allocate guest RAM: the --mem value cannot be honoured here.
-    if (err instanceof RangeError) throw new UsageError(`--mem ${o.memMiB}: cannot allocate ${o.memMiB} MiB of guest memory on this host`);
-    throw err;
-  }
-}
 
 /** Capstone, or null if it cannot be loaded (the report then goes without disassembly). */
 async function disassembler(): Promise<Disassembler | null> {
@@ -43,10 +21,7 @@ async function disassembler(): Promise<Disassembler | null> {
 }
 
 export async function executeRun(o: RunOptions): Promise<number> {
-  const image = readInput('image', o.image);
-  const initrd = o.initrd === undefined ? undefined : readInput('initrd', o.initrd);
-  const vm = createVm(o);
-  vm.loadMultiboot(image, o.image, o.append, initrd);
+  const vm = createVm(o, o.mmu, readInputs(o), writeOut, o.trace);
 
   const result = vm.run(o.maxInsns);
   const status = exitStatusOf(result);
@@ -59,13 +34,15 @@ export async function executeRun(o: RunOptions): Promise<number> {
   const rip = abnormal && stop === undefined ? vm.instructionAtRip().stopAddress : undefined;
   const trace = showTrace ? traceEntries(vm.tracer!.entries(), dis) : undefined;
 
+  const kvmStats = vm.kvm === undefined ? undefined : vm.kvm.stats.entries().filter(([, v]) => v !== 0);
   if (o.json) {
-    writeErr(jsonReport(o.image, result, status, stop, rip, trace === undefined ? undefined : traceJson(trace)));
+    writeErr(jsonReport(o.image, result, status, stop, rip, trace === undefined ? undefined : traceJson(trace), o.mmu, kvmStats));
     return status;
   }
   const lines: string[] = [];
   if (trace !== undefined) lines.push(...formatTrace(trace));
-  if (o.stats) lines.push(statsLine(result));
+  if (o.stats) lines.push(statsLine(result, o.mmu, vm.cpu.tsc()));
+  if (o.stats && kvmStats !== undefined) lines.push(...kvmStatsLines(kvmStats, vm.kvm!.violations));
   const reason = reasonLine(result, stop, rip);
   if (reason !== undefined) lines.push(reason);
   if (lines.length > 0) writeErr(lines.join('\n'));

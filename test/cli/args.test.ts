@@ -4,11 +4,11 @@ import { parseCommandLine } from '../../emulator/cli/args.js';
 import type { Command } from '../../emulator/cli/command.js';
 import { InputError, UsageError, classify, fileError, oneLine } from '../../emulator/cli/errors.js';
 import { ExitStatus } from '../../emulator/cli/exit-status.js';
-import { RUN_COMMAND } from '../../emulator/cli/run-command.js';
+import { COMMANDS } from '../../emulator/cli/commands.js';
 import type { RunOptions } from '../../emulator/cli/run-args.js';
 import { ImageError } from '../../emulator/machine/elf.js';
 
-const COMMANDS = [RUN_COMMAND as Command];
+
 
 async function runOptions(...args: string[]): Promise<RunOptions> {
   const parsed = await parseCommandLine(args, COMMANDS);
@@ -27,20 +27,24 @@ async function usageError(...args: string[]): Promise<string> {
 }
 
 import { parseCpuSpec } from '../../emulator/cpu/cpu-spec.js';
+import { resolveKnobs } from '../../mmu/knobs.js';
 
 describe('mmulab run options', () => {
   test('defaults', async () => {
     expect(await runOptions('run', 'k.elf')).toEqual({
       image: 'k.elf', append: '', initrd: undefined, memMiB: 128, maxInsns: undefined,
       trace: 0, traceAlways: false, stats: false, json: false, cpu: parseCpuSpec('base'),
+      mmu: 'bare', vendor: 'vmx', preset: 'current', knobs: resolveKnobs('current'), audit: false,
     });
   });
 
   test('every option', async () => {
     expect(await runOptions('run', '--mem', '64', 'k.elf', '--append', 'a b  c', '--initrd', 'm.bin', '--max-insns', '1000000',
-      '--trace', '20', '--trace-always', '--stats', '--json', '--cpu', 'max,-pku', '--phys-bits', '36')).toEqual({
+      '--trace', '20', '--trace-always', '--stats', '--json', '--cpu', 'max,-pku', '--phys-bits', '36', '--mmu', 'tdp',
+      '--vendor', 'svm', '--preset', 'kvm-6.3', '--knob', 'mmioGenBits=3', '--knob', 'roleChangePolicy=current', '--audit')).toEqual({
       image: 'k.elf', append: 'a b  c', initrd: 'm.bin', memMiB: 64, maxInsns: 1_000_000,
       trace: 20, traceAlways: true, stats: true, json: true, cpu: parseCpuSpec('max,-pku', 36),
+      mmu: 'tdp', vendor: 'svm', preset: 'kvm-6.3', knobs: resolveKnobs('kvm-6.3', ['mmioGenBits=3', 'roleChangePolicy=current']), audit: true,
     });
   });
 
@@ -63,12 +67,18 @@ describe('mmulab run options', () => {
   });
 
   test('unknown options, commands and extra arguments', async () => {
-    expect(await usageError('run', 'k.elf', '--mmu', 'tdp')).toMatch(/^unknown option --mmu$/);
-    expect(await usageError('compare', 'k.elf')).toBe('unknown command "compare" (commands: run)');
+    expect(await usageError('run', 'k.elf', '--frobnicate', 'tdp')).toMatch(/^unknown option --frobnicate$/);
+    expect(await usageError('frob', 'k.elf')).toBe('unknown command "frob" (commands: run, compare)');
+    expect(await usageError('run', 'k.elf', '--mmu', 'ept')).toBe('--mmu: expected one of bare, legacy-tdp, tdp, got "ept"');
+    expect(await usageError('run', 'k.elf', '--vendor', 'arm')).toBe('--vendor: expected vmx, svm or svm-hv, got "arm"');
+    expect(await usageError('run', 'k.elf', '--preset', 'kvm-2.6')).toMatch(/^--preset: unknown preset "kvm-2.6"/);
+    expect(await usageError('run', 'k.elf', '--knob', 'mmioGenBits=40')).toMatch(/^--knob: knob mmioGenBits is a whole number/);
+    expect(await usageError('run', 'k.elf', '--knob', 'nosuch=1')).toMatch(/^--knob: unknown knob "nosuch"/);
+    expect(await usageError('compare', 'k.elf', '--mmu', 'bare,ept')).toMatch(/^--mmu: unknown mode "ept"/);
     expect(await usageError('run', 'k.elf', 'k2.elf')).toBe('unexpected argument "k2.elf"');
     expect(await usageError('run', 'k.elf', '--', 'k2.elf')).toBe('unexpected argument "k2.elf"');
     expect(await usageError('run')).toBe('missing argument; usage: mmulab run IMAGE [options]');
-    expect(await usageError()).toBe('no command given (commands: run)');
+    expect(await usageError()).toBe('no command given (commands: run, compare)');
   });
 });
 

@@ -68,7 +68,10 @@ describe('normal runs', () => {
     const r = runCli(['run', HELLO, '--stats']);
     expect(r.status).toBe(1);
     expect(r.stderrLines).toHaveLength(1);
-    expect(r.stderrLines[0]).toMatch(/^mmulab: \d+ instructions in \d+\.\d ms \(\d+\.\d MIPS\)$/);
+    expect(r.stderrLines[0]).toMatch(/^mmulab: bare: (\d+) instructions in \d+\.\d ms \(\d+\.\d MIPS\), (\d+) modeled cycles$/);
+    // Bare mode adds no modeled cost: one cycle per instruction.
+    const [, insns, cycles] = /(\d+) instructions.*?(\d+) modeled cycles/.exec(r.stderrLines[0])!;
+    expect(cycles).toBe(insns);
   });
 
   test('--json reports on stderr as one JSON object', () => {

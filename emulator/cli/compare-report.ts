@@ -1,0 +1,80 @@
+import type { MachineOptions } from './machine-args.js';
+import type { MmuMode, RunResult } from '../machine/vm.js';
+
+/** One mode's run, as `compare` collects it. */
+export interface ModeRun {
+  readonly mode: MmuMode;
+  readonly result: RunResult;
+  readonly status: number;
+  readonly output: string;
+  readonly cycles: number;
+  readonly kvm: Record<string, number> | undefined;
+  readonly violations: readonly string[];
+}
+
+/** KVM counters shown in the table, grouped, in this order (rows that are zero everywhere are left out). */
+const KVM_ROWS: ReadonlyArray<[string, string]> = [
+  ['exits', 'VM exits'], ['io_exits', '  port I/O'], ['cpuid_exits', '  CPUID'], ['msr_exits', '  MSR'], ['cr_exits', '  CR access'],
+  ['halt_exits', '  HLT'], ['hypercalls', '  hypercall'], ['mmio_exits', '  MMIO'], ['irq_injections', 'interrupts injected'],
+  ['pf_taken', 'TDP faults (pf_taken)'], ['pf_fixed', '  pf_fixed'], ['pf_spurious', '  pf_spurious'], ['pf_emulate', '  pf_emulate'],
+  ['pf_mmio_spte_created', '  pf_mmio_spte_created'], ['mmio_fast_hit', 'MMIO fast path hits'], ['mmio_gen_mismatch', 'MMIO generation mismatches'],
+  ['mmio_gen_wrap_zaps', 'MMIO generation wrap zaps'], ['memslot_updates', 'memslot updates'],
+  ['root_alloc', 'roots allocated'], ['root_reuse', 'roots reused'], ['root_freed', 'roots freed'], ['root_invalidated', 'roots invalidated'],
+  ['roots_max', 'valid roots (max)'], ['mmu_reset_context', 'kvm_mmu_reset_context'], ['kvm_init_mmu_only', 'kvm_init_mmu only'],
+  ['mmu_cache_miss', 'shadow page cache misses'], ['sptes_installed_leaf', 'leaf SPTEs installed'], ['sptes_installed_nonleaf', 'non-leaf SPTEs installed'],
+  ['sptes_installed_mmio', 'MMIO SPTEs installed'], ['sptes_zapped', 'SPTEs zapped'], ['pages_4k', 'mapped 4K'], ['pages_2m', 'mapped 2M'],
+  ['pages_1g', 'mapped 1G'], ['mmu_pages_allocated', 'MMU pages allocated'], ['mmu_pages_freed', 'MMU pages freed'],
+  ['req_tlb_flush', 'flush requests: all'], ['req_tlb_flush_current', 'flush requests: current'], ['req_tlb_flush_guest', 'flush requests: guest'],
+  ['hw_flush_root', 'hardware flushes: root'], ['hw_flush_combined', 'hardware flushes: linear'], ['hw_flush_all', 'hardware flushes: all'],
+  ['hv_flush_guest_mapping', 'Hyper-V root flushes'], ['stale_tlb_hits', 'stale TLB hits'], ['invariant_violations', 'invariant violations'],
+];
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+}
+
+const n = (v: number): string => Math.round(v).toLocaleString('en');
+
+export function compareTable(o: MachineOptions, runs: readonly ModeRun[]): string {
+  const first = runs[0];
+  const rows: string[][] = [['', ...runs.map((r) => r.mode)]];
+  rows.push(['outcome', ...runs.map((r) => r.result.outcome)]);
+  rows.push(['exit status', ...runs.map((r) => String(r.status))]);
+  rows.push([`output vs ${first.mode}`, ...runs.map((r) => (r === first ? '-' : r.output === first.output ? 'same' : 'DIFFERS'))]);
+  rows.push(['instructions', ...runs.map((r) => n(r.result.instructions))]);
+  rows.push(['modeled cycles', ...runs.map((r) => n(r.cycles))]);
+  rows.push(['cycles / instruction', ...runs.map((r) => (r.cycles / Math.max(1, r.result.instructions)).toFixed(2))]);
+  rows.push(['wall ms', ...runs.map((r) => r.result.wallMs.toFixed(0))]);
+  rows.push(['MIPS', ...runs.map((r) => (r.result.instructions / Math.max(0.001, r.result.wallMs) / 1000).toFixed(1))]);
+  for (const [key, label] of KVM_ROWS) {
+    const values = runs.map((r) => r.kvm?.[key]);
+    if (values.every((v) => v === undefined || v === 0)) continue;
+    rows.push([label, ...values.map((v) => (v === undefined ? '-' : n(v)))]);
+  }
+  const header = `${o.image}${o.append ? ' ' + o.append : ''}  (vendor ${o.vendor}, preset ${o.preset}${o.audit ? ', checker on' : ''})`;
+  const notes = runs.flatMap((r) => r.violations.slice(0, 5).map((v) => `${r.mode}: invariant violation: ${v}`));
+  return [header, table(rows), ...notes].join('\n') + '\n';
+}
+
+export function compareJson(o: MachineOptions, runs: readonly ModeRun[]): string {
+  return JSON.stringify({
+    image: o.image,
+    append: o.append,
+    vendor: o.vendor,
+    preset: o.preset,
+    knobs: o.knobs,
+    modes: runs.map((r) => ({
+      mode: r.mode,
+      outcome: r.result.outcome,
+      status: r.status,
+      detail: r.result.outcome === 'exit' ? null : r.result.detail,
+      sameOutputAsFirst: r.output === runs[0].output,
+      instructions: r.result.instructions,
+      modeledCycles: r.cycles,
+      wallMs: Math.round(r.result.wallMs),
+      kvm: r.kvm ?? null,
+      violations: r.violations,
+    })),
+  }) + '\n';
+}

@@ -1,0 +1,94 @@
+import type { Argv } from 'yargs';
+import { UsageError } from './errors.js';
+import { optionalString, wholeNumber } from './values.js';
+import { CpuSpecError, parseCpuSpec, type CpuSpec } from '../cpu/cpu-spec.js';
+import { KnobError, PRESETS, resolveKnobs, type Knobs } from '../../mmu/knobs.js';
+import type { Vendor } from '../../mmu/kvm/vendor.js';
+
+/**
+ * Options that describe the machine and the guest, shared by `run` and `compare`: memory, CPU
+ * model, image arguments, the virtualization hardware and KVM's knobs.
+ */
+export interface MachineOptions {
+  /** Path of the multiboot image, as given (the guest sees it as argv[0], as under QEMU). */
+  readonly image: string;
+  /** Kernel command-line words after the image name (QEMU's -append). */
+  readonly append: string;
+  /** Multiboot module 0 (QEMU's -initrd). */
+  readonly initrd: string | undefined;
+  readonly memMiB: number;
+  /** The guest CPU model (QEMU -cpu syntax, with --phys-bits applied). */
+  readonly cpu: CpuSpec;
+  readonly vendor: Vendor;
+  readonly preset: string;
+  readonly knobs: Knobs;
+  /** Run KVM's invariant checker after every exit. */
+  readonly audit: boolean;
+  readonly maxInsns: number | undefined;
+}
+
+export const DEFAULT_MEM_MIB = 128;
+/**
+ * Guest RAM is one block from guest-physical 0 and must stay below the 32-bit device window
+ * (LAPIC, IOAPIC and the PCI hole start at 3 GiB on a PC).
+ */
+export const MAX_MEM_MIB = 3072;
+/** Guest RAM below this cannot hold the boot information, the image and its stack. */
+export const MIN_MEM_MIB = 2;
+
+export const MACHINE_VALUE_OPTIONS = ['append', 'initrd', 'mem', 'cpu', 'phys-bits', 'max-insns', 'vendor', 'preset', 'knob'] as const;
+
+export function machineBuilder(y: Argv): Argv {
+  return y
+    .positional('image', { type: 'string', describe: 'multiboot (v1) kernel image, e.g. build/guests/hello.flat' })
+    .option('append', { type: 'string', requiresArg: true, describe: 'kernel command line after the image name (like QEMU -append)', defaultDescription: 'none' })
+    .option('initrd', { type: 'string', requiresArg: true, describe: 'file to load as multiboot module 0 (like QEMU -initrd)' })
+    .option('mem', { requiresArg: true, describe: `guest RAM in MiB (${MIN_MEM_MIB}-${MAX_MEM_MIB})`, default: DEFAULT_MEM_MIB })
+    .option('cpu', { type: 'string', requiresArg: true, describe: 'guest CPU model in QEMU -cpu syntax: base|max, then +feat/-feat, vendor=, phys-bits= (e.g. max,-pku)', default: 'base' })
+    .option('phys-bits', { requiresArg: true, describe: 'guest MAXPHYADDR (32-52)', defaultDescription: '40' })
+    .option('vendor', { type: 'string', requiresArg: true, describe: 'virtualization hardware: vmx (EPT), svm (NPT), svm-hv (NPT under Hyper-V\'s enlightened TLB)', default: 'vmx' })
+    .option('preset', { type: 'string', requiresArg: true, describe: `KVM behaviour to model: ${Object.keys(PRESETS).join(', ')}`, default: 'current' })
+    .option('knob', { type: 'string', requiresArg: true, describe: 'override one KVM policy knob, name=value (repeatable)' })
+    .option('audit', { type: 'boolean', describe: 'run KVM\'s MMU invariant checker after every exit' })
+    .option('max-insns', { requiresArg: true, describe: 'stop after N instructions', defaultDescription: 'no limit' });
+}
+
+export function machineOptions(argv: Record<string, unknown>): MachineOptions {
+  const image = optionalString('image', argv.image);
+  if (image === undefined || image === '') throw new UsageError('missing IMAGE');
+  const extra = (argv._ as unknown[]).slice(1);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${String(extra[0])}"`);
+  const vendor = optionalString('vendor', argv.vendor) ?? 'vmx';
+  if (vendor !== 'vmx' && vendor !== 'svm' && vendor !== 'svm-hv') throw new UsageError(`--vendor: expected vmx, svm or svm-hv, got "${vendor}"`);
+  const preset = optionalString('preset', argv.preset) ?? 'current';
+  const knobArgs = argv.knob === undefined ? [] : (Array.isArray(argv.knob) ? argv.knob : [argv.knob]).map(String);
+  let knobs: Knobs;
+  try {
+    knobs = resolveKnobs(preset, knobArgs);
+  } catch (err) {
+    if (err instanceof KnobError) throw new UsageError(err.message.startsWith('unknown preset') ? `--preset: ${err.message}` : `--knob: ${err.message}`);
+    throw err;
+  }
+  return {
+    image,
+    append: optionalString('append', argv.append) ?? '',
+    initrd: optionalString('initrd', argv.initrd),
+    memMiB: wholeNumber('mem', argv.mem, MIN_MEM_MIB, MAX_MEM_MIB, ' of MiB'),
+    cpu: cpuSpec(argv.cpu, argv['phys-bits']),
+    vendor,
+    preset,
+    knobs,
+    audit: argv.audit === true,
+    maxInsns: argv['max-insns'] === undefined ? undefined : wholeNumber('max-insns', argv['max-insns'], 1, Number.MAX_SAFE_INTEGER),
+  };
+}
+
+function cpuSpec(text: unknown, physBits: unknown): CpuSpec {
+  const bits = physBits === undefined ? undefined : wholeNumber('phys-bits', physBits, 32, 52);
+  try {
+    return parseCpuSpec(optionalString('cpu', text) ?? 'base', bits);
+  } catch (err) {
+    if (err instanceof CpuSpecError) throw new UsageError(`--cpu: ${err.message}`);
+    throw err;
+  }
+}

@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+import { type MmuMode, Vm } from '../machine/vm.js';
+import { CpuModel } from '../cpu/cpu-model.js';
+import type { MachineOptions } from './machine-args.js';
+import { UsageError, fileError } from './errors.js';
+
+/** Reads the image and initrd named on the command line (file errors are BAD_IMAGE). */
+export function readInputs(o: MachineOptions): { image: Uint8Array; initrd: Uint8Array | undefined } {
+  return { image: readInput('image', o.image), initrd: o.initrd === undefined ? undefined : readInput('initrd', o.initrd) };
+}
+
+function readInput(what: string, path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw fileError(what, path, err);
+  }
+}
+
+/** Builds the VM the options describe in one MMU mode, with the guest loaded. */
+export function createVm(o: MachineOptions, mmu: MmuMode, inputs: { image: Uint8Array; initrd: Uint8Array | undefined },
+  serialOut: (bytes: Uint8Array) => void, traceSize = 0): Vm {
+  let vm: Vm;
+  try {
+    const model = new CpuModel({ vendor: o.cpu.vendor, features: o.cpu.features, maxPhyAddr: o.cpu.maxPhyAddr });
+    vm = new Vm({ memBytes: o.memMiB * 1024 * 1024, serialOut, traceSize, model, mmu, vendor: o.vendor, knobs: o.knobs, audit: o.audit });
+  } catch (err) {
+    // The host could not allocate guest RAM: the --mem value cannot be honoured here.
+    if (err instanceof RangeError && /Array buffer allocation failed/i.test(err.message)) {
+      throw new UsageError(`--mem ${o.memMiB}: cannot allocate ${o.memMiB} MiB of guest memory on this host`);
+    }
+    throw err;
+  }
+  vm.loadMultiboot(inputs.image, o.image, o.append, inputs.initrd);
+  return vm;
+}
