@@ -50,6 +50,11 @@ export interface MmuContext {
   charge(item: CostItem, times?: number): void;
   /** The TDP level (4 or 5) roots are built with. */
   readonly tdpLevel: number;
+  /**
+   * The largest mapping the host backing allows: 1 (4 KiB pages), 2 (2 MiB: transparent huge
+   * pages) or 3 (1 GiB: hugetlbfs). KVM never maps a guest page larger than its host page.
+   */
+  readonly hostMaxLevel: number;
   /** Memslot generation for MMIO SPTEs, and whether an update is in progress. */
   mmioGeneration(): number;
 }

@@ -4,6 +4,7 @@ import { optionalString, wholeNumber } from './values.js';
 import { CpuSpecError, parseCpuSpec, type CpuSpec } from '../cpu/cpu-spec.js';
 import { KnobError, PRESETS, resolveKnobs, type Knobs } from '../../mmu/knobs.js';
 import type { Vendor } from '../../mmu/kvm/vendor.js';
+import { BACKINGS, type Backing } from '../machine/vm.js';
 
 /**
  * Options that describe the machine and the guest, shared by `run` and `compare`: memory, CPU
@@ -25,6 +26,8 @@ export interface MachineOptions {
   /** Run KVM's invariant checker after every exit. */
   readonly audit: boolean;
   readonly maxInsns: number | undefined;
+  /** Host page size backing guest memory (caps KVM's mapping size). */
+  readonly backing: Backing;
 }
 
 export const DEFAULT_MEM_MIB = 128;
@@ -36,7 +39,7 @@ export const MAX_MEM_MIB = 3072;
 /** Guest RAM below this cannot hold the boot information, the image and its stack. */
 export const MIN_MEM_MIB = 2;
 
-export const MACHINE_VALUE_OPTIONS = ['append', 'initrd', 'mem', 'cpu', 'phys-bits', 'max-insns', 'vendor', 'preset', 'knob'] as const;
+export const MACHINE_VALUE_OPTIONS = ['append', 'initrd', 'mem', 'cpu', 'phys-bits', 'max-insns', 'vendor', 'preset', 'knob', 'backing'] as const;
 
 export function machineBuilder(y: Argv): Argv {
   return y
@@ -49,6 +52,7 @@ export function machineBuilder(y: Argv): Argv {
     .option('vendor', { type: 'string', requiresArg: true, describe: 'virtualization hardware: vmx (EPT), svm (NPT), svm-hv (NPT under Hyper-V\'s enlightened TLB)', default: 'vmx' })
     .option('preset', { type: 'string', requiresArg: true, describe: `KVM behaviour to model: ${Object.keys(PRESETS).join(', ')}`, default: 'current' })
     .option('knob', { type: 'string', requiresArg: true, describe: 'override one KVM policy knob, name=value (repeatable)' })
+    .option('backing', { type: 'string', requiresArg: true, describe: 'host page size backing guest memory: 4k, 2m (transparent huge pages), 1g (hugetlbfs)', default: '2m' })
     .option('audit', { type: 'boolean', describe: 'run KVM\'s MMU invariant checker after every exit' })
     .option('max-insns', { requiresArg: true, describe: 'stop after N instructions', defaultDescription: 'no limit' });
 }
@@ -69,8 +73,11 @@ export function machineOptions(argv: Record<string, unknown>): MachineOptions {
     if (err instanceof KnobError) throw new UsageError(err.message.startsWith('unknown preset') ? `--preset: ${err.message}` : `--knob: ${err.message}`);
     throw err;
   }
+  const backing = optionalString('backing', argv.backing) ?? '2m';
+  if (!(backing in BACKINGS)) throw new UsageError(`--backing: expected 4k, 2m or 1g, got "${backing}"`);
   return {
     image,
+    backing: backing as Backing,
     append: optionalString('append', argv.append) ?? '',
     initrd: optionalString('initrd', argv.initrd),
     memMiB: wholeNumber('mem', argv.mem, MIN_MEM_MIB, MAX_MEM_MIB, ' of MiB'),

@@ -33,7 +33,8 @@ const SIZE_LETTERS: Record<string, SizeCode> = {
 };
 
 const FIXED: Record<string, [number, SizeCode]> = {
-  AL: [0, SizeCode.B], CL: [1, SizeCode.B], DX: [2, SizeCode.W], AX: [0, SizeCode.W], eAX: [0, SizeCode.Z], rAX: [0, SizeCode.V],
+  // DX as an I/O port address does not set the operand size (OUT DX, eAX is a 32-bit OUT).
+  AL: [0, SizeCode.B], CL: [1, SizeCode.B], DX: [2, SizeCode.NONE], AX: [0, SizeCode.W], eAX: [0, SizeCode.Z], rAX: [0, SizeCode.V],
 };
 
 /** Segment registers named as implicit operands ("push ES"). */

@@ -78,7 +78,8 @@ export function tdpWalk(arena: Arena, cfg: TdpConfig, root: number, gpa: number,
     const large = (lo & 0x80) !== 0 && level > 1;
     if (cfg.format === TdpFormat.EPT) {
       const rwx = lo & 7;
-      if (rwx === 0) return eptViolation(out, access, allowed, guestWalk, level);
+      // Bits 5:3 of the qualification AND every entry used, the not-present one included: 0.
+      if (rwx === 0) return eptViolation(out, access, 0, guestWalk, level);
       // Misconfiguration: write without read, reserved address bits, PS where no large page can
       // be, or an invalid memory type in a leaf (SDM Vol. 3 29.3.3.1).
       const leaf = level === 1 || large;

@@ -1,18 +1,91 @@
 import type { Vm } from './vm.js';
 import { Serial16550 } from './devices/serial.js';
 import { DebugExit } from './devices/debug-exit.js';
+import { DualPic, ELCR_PORT, PIC_MASTER_PORT, PIC_SLAVE_PORT } from './devices/pic.js';
+import { POST_CODE_PORT, PostCode } from './devices/post-code.js';
+import { FW_CFG_PORT, FwCfg } from './devices/fw-cfg.js';
+import { ACPI_PM_BASE, ACPI_PM_PORTS, AcpiPm } from './devices/acpi-pm.js';
+import { type AcpiTables, buildAcpiTables } from './devices/acpi-tables.js';
+import { PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_DATA_PORT, PciHost } from './devices/pci-host.js';
+import { IOAPIC_BASE, IOAPIC_MMIO_SIZE, IoApic } from './devices/ioapic.js';
+import { APIC_DEFAULT_BASE, APIC_MMIO_SIZE, LocalApic } from './devices/local-apic.js';
 
 /**
  * The PC platform around the CPU: every device a guest may rely on (DESIGN section 6), registered
  * on the VM's bus, MSR list and interrupt wiring. One place lists them all.
+ *
+ *   ports 0x020-0x021, 0x0a0-0x0a1  8259 PICs (all masked)     0x4d0-0x4d1  ELCR
+ *         0x080                     POST code                   0x0f4        debug exit
+ *         0x3f8-0x3ff               COM1 16550                  0x510-0x511  fw_cfg
+ *         0x600-0x60b               ACPI PM1 block, PM timer    0xcf8, 0xcfc PCI config (empty bus)
+ *   MMIO  0xfec00000  IOAPIC        0xfee00000  local APIC (also MSRs 0x1b, 0x6e0, 0x800-0x8ff)
+ *   RAM   0xe0000-    ACPI tables (RSDP, RSDT, XSDT, FACP, FACS, DSDT, APIC)
+ *
+ * Every other port reads as all ones and ignores writes (the bus's rule), so probing never faults.
+ * Interrupt wiring: the local APIC is the vCPU's interrupt controller; the IOAPIC sends to it and
+ * hears its EOIs for level-triggered vectors; ISA IRQs go to both the PICs and the IOAPIC pin the
+ * MADT names (IRQ0 on GSI2). The PICs' INTR output is not connected yet (no ExtINT path).
  */
 export interface PcDevices {
   readonly serial: Serial16550;
+  readonly pic: DualPic;
+  readonly postCode: PostCode;
+  readonly fwCfg: FwCfg;
+  readonly acpiPm: AcpiPm;
+  readonly acpiTables: AcpiTables;
+  readonly pci: PciHost;
+  readonly ioapic: IoApic;
+  readonly lapic: LocalApic;
+  /** Drives ISA IRQ line `irq` (0-15) at both interrupt controllers. */
+  setIsaIrq(irq: number, level: boolean): void;
+}
+
+/** The IOAPIC pin an ISA IRQ arrives on: the identity, except the MADT's IRQ0 -> GSI2 override. */
+export function isaIrqToGsi(irq: number): number {
+  return irq === 0 ? 2 : irq;
 }
 
 export function attachPcDevices(vm: Vm, serialOut: (bytes: Uint8Array) => void): PcDevices {
+  const bus = vm.bus;
+  const now = (): number => vm.clock.now();
+
   const serial = new Serial16550(serialOut);
-  vm.bus.registerPorts(0x3f8, 8, serial);
-  vm.bus.registerPorts(0xf4, 4, new DebugExit((status) => vm.requestExit(status)));
-  return { serial };
+  bus.registerPorts(0x3f8, 8, serial);
+  bus.registerPorts(0xf4, 4, new DebugExit((status) => vm.requestExit(status)));
+
+  const pic = new DualPic();
+  bus.registerPorts(PIC_MASTER_PORT, 2, pic.masterPorts);
+  bus.registerPorts(PIC_SLAVE_PORT, 2, pic.slavePorts);
+  bus.registerPorts(ELCR_PORT, 2, pic.elcrPorts);
+
+  const postCode = new PostCode();
+  bus.registerPorts(POST_CODE_PORT, 1, postCode);
+
+  const fwCfg = new FwCfg({ ramBytes: vm.memBytes, cpus: 1 });
+  bus.registerPorts(FW_CFG_PORT, 2, fwCfg);
+
+  const acpiPm = new AcpiPm(now);
+  bus.registerPorts(ACPI_PM_BASE, ACPI_PM_PORTS, acpiPm);
+  const acpiTables = buildAcpiTables();
+  vm.writePhysical(acpiTables.base, acpiTables.bytes);
+
+  const pci = new PciHost();
+  bus.registerPorts(PCI_CONFIG_ADDRESS_PORT, 4, pci.addressPorts);
+  bus.registerPorts(PCI_CONFIG_DATA_PORT, 4, pci.dataPorts);
+
+  const lapic = new LocalApic(vm.cpu, vm.clock);
+  bus.registerMmio(APIC_DEFAULT_BASE, APIC_MMIO_SIZE, lapic);
+  vm.platform.msrDevices.push(lapic);
+  vm.platform.interruptController = lapic;
+
+  const ioapic = new IoApic((msg) => lapic.receiveMessage(msg));
+  bus.registerMmio(IOAPIC_BASE, IOAPIC_MMIO_SIZE, ioapic);
+  lapic.onLevelEoi = (vector) => ioapic.eoi(vector);
+
+  const setIsaIrq = (irq: number, level: boolean): void => {
+    pic.setIrq(irq, level);
+    ioapic.setIrq(isaIrqToGsi(irq), level);
+  };
+
+  return { serial, pic, postCode, fwCfg, acpiPm, acpiTables, pci, ioapic, lapic, setIsaIrq };
 }

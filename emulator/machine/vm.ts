@@ -3,6 +3,7 @@ import { Memslots } from './memslots.js';
 import { Bus } from './bus.js';
 import type { Serial16550 } from './devices/serial.js';
 import { type PcDevices, attachPcDevices } from './pc.js';
+import { TEST_DEVICE_BASE, TEST_DEVICE_PORTS, TestDevice } from './devices/test-device.js';
 import { BarePlatform } from './bare-platform.js';
 import { Clock } from './clock.js';
 import { type BootInfo, type GuestMemory, loadMultiboot } from './multiboot.js';
@@ -44,7 +45,12 @@ export interface VmOptions {
   readonly hostPhysBits?: number;
   /** Host memory for the MMU's page-table pages, beyond guest RAM (default 64 MiB). */
   readonly mmuPoolBytes?: number;
+  /** Host page size backing guest memory (default 2m, transparent huge pages): caps KVM's mappings. */
+  readonly backing?: Backing;
 }
+
+export type Backing = '4k' | '2m' | '1g';
+export const BACKINGS: Readonly<Record<Backing, number>> = { '4k': 1, '2m': 2, '1g': 3 };
 
 export type MmuMode = 'bare' | 'legacy-tdp' | 'tdp';
 export const MMU_MODES: readonly MmuMode[] = ['bare', 'legacy-tdp', 'tdp'];
@@ -97,7 +103,8 @@ export class Vm {
     this.memBytes = opts.memBytes ?? 128 << 20;
     if (this.memBytes % 4096 !== 0 || this.memBytes < 2 << 20) throw new Error('guest memory must be a multiple of 4 KiB and at least 2 MiB');
     this.mmuMode = opts.mmu ?? 'bare';
-    const pool = this.mmuMode === 'bare' ? 0 : opts.mmuPoolBytes ?? 64 << 20;
+    // Host memory beyond guest RAM: the MMU's page tables, and memslots added at run time.
+    const pool = opts.mmuPoolBytes ?? (this.mmuMode === 'bare' ? 16 << 20 : 64 << 20);
     this.arena = new Arena(this.memBytes + pool);
     const ramHost = this.arena.reserveContiguous(this.memBytes / 4096);
     this.memslots.add({ id: 0, baseGfn: gfn(0), npages: this.memBytes / 4096, hostHfn: hfn(ramHost), readOnly: false });
@@ -112,9 +119,12 @@ export class Vm {
     const out = opts.serialOut ?? ((bytes: Uint8Array) => { process.stdout.write(bytes); });
     this.devices = attachPcDevices(this, out);
     this.serial = this.devices.serial;
+    this.bus.registerPorts(TEST_DEVICE_BASE, TEST_DEVICE_PORTS, new TestDevice(this));
     this.tracer = opts.traceSize !== undefined && opts.traceSize > 0 ? new Tracer(opts.traceSize) : null;
     if (this.mmuMode === 'bare') {
       this.kvm = undefined;
+      // The bare TLB caches host addresses of guest-physical pages: a new memory map voids them.
+      this.memslots.onChange(() => { this.paging.flushAll(); });
     } else {
       this.kvm = new Kvm(this, this.platform, {
         mode: this.mmuMode,
@@ -122,6 +132,7 @@ export class Vm {
         knobs: opts.knobs ?? CURRENT,
         audit: opts.audit ?? false,
         hostPhysBits: opts.hostPhysBits ?? 46,
+        hostMaxLevel: BACKINGS[opts.backing ?? '2m'],
         makeMmu: (ctx) => (this.mmuMode === 'tdp' ? new TdpMmu(ctx) : new LegacyTdpMmu(ctx)),
       });
       cpu.platform = this.kvm;

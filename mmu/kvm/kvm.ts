@@ -38,6 +38,8 @@ export interface KvmConfig {
   readonly hostPhysBits: number;
   /** Builds the MMU for the mode. */
   readonly makeMmu: (ctx: MmuContext) => Mmu;
+  /** Largest host page backing guest memory: 1 (4 KiB), 2 (2 MiB), 3 (1 GiB). */
+  readonly hostMaxLevel: number;
 }
 
 /** KVM_RUN failed: the model found what KVM would refuse to continue with (lkml (e)). */
@@ -95,6 +97,7 @@ export class Kvm implements Platform, TdpHypervisor {
       codec: this.codec,
       requests: this.requests,
       tdpLevel,
+      hostMaxLevel: cfg.hostMaxLevel,
       charge: (item, times) => kvm.charge(item, times),
       mmioGeneration: () => vm.memslots.generation,
     };

@@ -87,6 +87,7 @@ export class LegacyTdpMmu implements Mmu {
 
   private maxLevel(slot: Memslot, gfn: number): number {
     for (const level of [3, 2]) {
+      if (level > this.ctx.hostMaxLevel) continue;
       const span = 512 ** (level - 1);
       const base = gfn - (gfn % span);
       if (base >= slot.baseGfn && base + span <= slot.baseGfn + slot.npages &&

@@ -122,6 +122,7 @@ export class TdpMmu implements Mmu {
   /** The largest level a memslot can map `gfn` at: 2 MiB or 1 GiB when the slot and its backing allow. */
   private maxLevel(slot: Memslot, gfn: number): number {
     for (const level of [3, 2]) {
+      if (level > this.ctx.hostMaxLevel) continue;
       const span = TdpIter.span(level);
       const base = gfn - (gfn % span);
       const inSlot = base >= slot.baseGfn && base + span <= slot.baseGfn + slot.npages;

@@ -34,17 +34,17 @@ describe('mmulab run options', () => {
     expect(await runOptions('run', 'k.elf')).toEqual({
       image: 'k.elf', append: '', initrd: undefined, memMiB: 128, maxInsns: undefined,
       trace: 0, traceAlways: false, stats: false, json: false, cpu: parseCpuSpec('base'),
-      mmu: 'bare', vendor: 'vmx', preset: 'current', knobs: resolveKnobs('current'), audit: false,
+      mmu: 'bare', vendor: 'vmx', preset: 'current', knobs: resolveKnobs('current'), audit: false, backing: '2m',
     });
   });
 
   test('every option', async () => {
     expect(await runOptions('run', '--mem', '64', 'k.elf', '--append', 'a b  c', '--initrd', 'm.bin', '--max-insns', '1000000',
       '--trace', '20', '--trace-always', '--stats', '--json', '--cpu', 'max,-pku', '--phys-bits', '36', '--mmu', 'tdp',
-      '--vendor', 'svm', '--preset', 'kvm-6.3', '--knob', 'mmioGenBits=3', '--knob', 'roleChangePolicy=current', '--audit')).toEqual({
+      '--vendor', 'svm', '--preset', 'kvm-6.3', '--knob', 'mmioGenBits=3', '--knob', 'roleChangePolicy=current', '--audit', '--backing', '4k')).toEqual({
       image: 'k.elf', append: 'a b  c', initrd: 'm.bin', memMiB: 64, maxInsns: 1_000_000,
       trace: 20, traceAlways: true, stats: true, json: true, cpu: parseCpuSpec('max,-pku', 36),
-      mmu: 'tdp', vendor: 'svm', preset: 'kvm-6.3', knobs: resolveKnobs('kvm-6.3', ['mmioGenBits=3', 'roleChangePolicy=current']), audit: true,
+      mmu: 'tdp', vendor: 'svm', preset: 'kvm-6.3', knobs: resolveKnobs('kvm-6.3', ['mmioGenBits=3', 'roleChangePolicy=current']), audit: true, backing: '4k',
     });
   });
 

@@ -141,6 +141,19 @@ describe('decoder', () => {
     expect(decode(store, 1, bytes, bytes.length, { bits: 64, model })).toBe(-1);
   });
 
+  test('port I/O takes its operand size from the accumulator, not from DX', () => {
+    dec('ef'); // out dx, eax
+    expect(store.size[1]).toBe(4);
+    dec('66 ef'); // out dx, ax
+    expect(store.size[1]).toBe(2);
+    dec('ee'); // out dx, al
+    expect(store.size[1]).toBe(1);
+    dec('ed'); // in eax, dx
+    expect(store.size[1]).toBe(4);
+    dec('6d'); // insd
+    expect(store.size[1]).toBe(4);
+  });
+
   test('MOV to a control register ignores ModRM.mod (always a register)', () => {
     const r = dec('0f 22 18'); // mov cr3, rax with mod=00
     expect(r.len).toBe(3);

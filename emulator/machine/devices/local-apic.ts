@@ -1,0 +1,542 @@
+import type { MmioDevice } from '../bus.js';
+import type { Clock } from '../clock.js';
+import type { InterruptController, MsrDevice } from '../bare-platform.js';
+import type { MsrValue } from '../../cpu/platform.js';
+import { type Vcpu, Stop } from '../../cpu/vcpu.js';
+import { ApicTimer, LVT_TIMER_MODE, LVT_TIMER_PERIODIC } from './apic-timer.js';
+
+/**
+ * The local APIC of the one vCPU (SDM Vol. 3 chapter 11), in xAPIC mode through the MMIO page at
+ * 0xFEE00000 and in x2APIC mode through MSRs 0x800-0x8FF.
+ *
+ * Priority (SDM 11.8.3): PPR is TPR when TPR[7:4] >= the class of the highest in-service vector,
+ * else that class; the highest requested vector is delivered only if its class is above PPR's
+ * class; acceptance moves it from IRR to ISR; EOI retires the highest in-service vector (and, for
+ * a level-triggered one, tells the IOAPIC). CR8 is TPR[7:4] (SDM 11.8.6.1): a MOV to CR8 writes
+ * TPR[7:4] and clears TPR[3:0]; a TPR write updates the vCPU's CR8 mirror.
+ *
+ * IPIs (ICR, and SELF_IPI in x2APIC mode) reach this CPU when the shorthand or destination names
+ * it; there is no other CPU, so "all excluding self" goes nowhere. Fixed and lowest-priority
+ * messages set IRR, NMI raises the vCPU's NMI, INIT and SIPI are accepted and ignored (a one-CPU
+ * machine: the BSP is never in wait-for-SIPI, and resetting it by a self-INIT is not modeled),
+ * SMI is ignored (no SMM). Delivery is instant, so the ICR's delivery-status bit always reads 0.
+ *
+ * The timer (apic-timer.ts) counts at a 1 GHz bus clock in modeled time, in one-shot, periodic
+ * or (when CPUID advertises it) TSC-deadline mode.
+ *
+ * The state at start is the one SeaBIOS leaves (QEMU's -kernel path): APIC_BASE 0xFEE00900
+ * (enabled, BSP), SPIV 0x1FF (software-enabled), LINT0 0x8700 (ExtINT), LINT1 0x8400 (NMI), every
+ * other LVT masked.
+ *
+ * Left out: relocating the APIC page (a new base is stored but the registers stay at 0xFEE00000,
+ * and accesses there then read as all ones), the LINT0/LINT1 pins and ExtINT (nothing drives
+ * them yet), thermal/performance/CMCI sources, directed EOI, arbitration between CPUs, the
+ * remote-read register (reads 0).
+ */
+export const APIC_DEFAULT_BASE = 0xfee00000;
+export const APIC_MMIO_SIZE = 0x1000;
+
+const MSR_APIC_BASE = 0x1b;
+const MSR_TSC_DEADLINE = 0x6e0;
+const X2APIC_MSR_FIRST = 0x800;
+const X2APIC_MSR_LAST = 0x8ff;
+
+const BASE_BSP = 1 << 8;
+const BASE_EXTD = 1 << 10;
+const BASE_EN = 1 << 11;
+
+/** Version register: version 0x14 (integrated APIC), 6 LVT entries (max LVT index 5), as KVM. */
+export const APIC_VERSION = 0x00050014;
+
+/** Register indices: the xAPIC MMIO offset / 16, or the x2APIC MSR - 0x800. */
+export const enum ApicReg {
+  ID = 0x02, LVR = 0x03, TPR = 0x08, APR = 0x09, PPR = 0x0a, EOI = 0x0b, RRD = 0x0c, LDR = 0x0d,
+  DFR = 0x0e, SPIV = 0x0f, ISR = 0x10, TMR = 0x18, IRR = 0x20, ESR = 0x28, ICR = 0x30, ICR2 = 0x31,
+  LVTT = 0x32, LVTTHMR = 0x33, LVTPC = 0x34, LVT0 = 0x35, LVT1 = 0x36, LVTERR = 0x37,
+  TMICT = 0x38, TMCCT = 0x39, TDCR = 0x3e, SELF_IPI = 0x3f,
+}
+
+const enum Lvt { TIMER = 0, THERMAL = 1, PMC = 2, LINT0 = 3, LINT1 = 4, ERROR = 5 }
+
+const LVT_MASKED = 1 << 16;
+const LVT_VECTOR = 0xff;
+const LVT_DELIVERY_MODE = 0x700;
+const LVT_POLARITY = 1 << 13;
+const LVT_REMOTE_IRR = 1 << 14;
+const LVT_LEVEL = 1 << 15;
+const LVT_DELIVERY_STATUS = 1 << 12;
+
+const SPIV_ENABLE = 1 << 8;
+/** SPIV bits software can write: vector, APIC software enable, focus processor checking. */
+const SPIV_WRITABLE = 0x3ff;
+
+/** Error status bits (SDM 11.5.3). */
+export const enum ApicError {
+  SEND_ILLEGAL_VECTOR = 1 << 5,
+  RECEIVE_ILLEGAL_VECTOR = 1 << 6,
+  ILLEGAL_REGISTER = 1 << 7,
+}
+
+const enum DeliveryMode { FIXED = 0, LOWEST = 1, SMI = 2, NMI = 4, INIT = 5, STARTUP = 6, EXTINT = 7 }
+const enum Shorthand { NONE = 0, SELF = 1, ALL_INCLUDING_SELF = 2, ALL_EXCLUDING_SELF = 3 }
+
+/** ICR low bits that hold state: vector, delivery mode, destination mode, level, trigger, shorthand. */
+const ICR_WRITABLE = 0x000ccfff;
+/** x2APIC ICR bits that are reserved (a set one makes WRMSR #GP): 13, 16-17, 20-31. */
+const X2APIC_ICR_RESERVED = 0xfff32000;
+
+/** A message from the IOAPIC (or, later, an MSI): what SDM 11.6.1 calls an interrupt message. */
+export interface InterruptMessage {
+  readonly vector: number;
+  readonly deliveryMode: number;
+  readonly logical: boolean;
+  /** 8-bit destination (IOAPIC) in the xAPIC format. */
+  readonly destination: number;
+  readonly levelTriggered: boolean;
+}
+
+export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
+  readonly name = 'local-apic';
+  private readonly cpu: Vcpu;
+  /** Called with the vector when a level-triggered interrupt is retired by EOI. */
+  onLevelEoi: ((vector: number) => void) | undefined;
+
+  // IA32_APIC_BASE as (lo, hi).
+  private baseLo = (APIC_DEFAULT_BASE | BASE_BSP | BASE_EN) | 0;
+  private baseHi = 0;
+
+  private id = 0;
+  private tpr = 0;
+  private ldr = 0;
+  private dfr = 0xffffffff | 0;
+  private spiv = 0x1ff;
+  private esr = 0;
+  /** Errors detected since the last ESR write (the write latches them into `esr`). */
+  private esrPending = 0;
+  private icrLo = 0;
+  private icrHi = 0;
+  private readonly isr = new Uint32Array(8);
+  private readonly tmr = new Uint32Array(8);
+  private readonly irr = new Uint32Array(8);
+  private readonly lvt = Uint32Array.of(LVT_MASKED, LVT_MASKED, LVT_MASKED, 0x8700, 0x8400, LVT_MASKED);
+
+  private readonly timer: ApicTimer;
+  // CPUID features, fixed for the life of the vCPU.
+  private readonly hasApic: boolean;
+  private readonly hasX2apic: boolean;
+  private readonly hasTscDeadline: boolean;
+
+  constructor(cpu: Vcpu, clock: Clock) {
+    this.cpu = cpu;
+    this.hasApic = cpu.model.has('apic');
+    this.hasX2apic = cpu.model.has('x2apic');
+    this.hasTscDeadline = cpu.model.has('tsc-deadline');
+    this.timer = new ApicTimer({
+      clock,
+      lvt: () => this.lvt[Lvt.TIMER],
+      enabled: () => this.enabled,
+      hasTscDeadline: this.hasTscDeadline,
+      tscOffset: () => cpu.tscOffset,
+      expired: () => this.deliverLvt(Lvt.TIMER),
+    });
+  }
+
+  // Modes.
+
+  /** Hardware-enabled: IA32_APIC_BASE.EN (SDM 11.4.3). */
+  get enabled(): boolean {
+    return this.hasApic && (this.baseLo & BASE_EN) !== 0;
+  }
+
+  get x2apicMode(): boolean {
+    return this.enabled && (this.baseLo & BASE_EXTD) !== 0;
+  }
+
+  /** Software-enabled: SPIV bit 8 (SDM 11.4.7.2). */
+  private get softwareEnabled(): boolean {
+    return (this.spiv & SPIV_ENABLE) !== 0;
+  }
+
+  private get mmioActive(): boolean {
+    return this.enabled && !this.x2apicMode && (this.baseLo & ~0xfff) === (APIC_DEFAULT_BASE | 0) && this.baseHi === 0;
+  }
+
+  // Priorities.
+
+  /** Processor priority (SDM 11.8.3.1). */
+  private ppr(): number {
+    const isrv = highestBit(this.isr);
+    const isrClass = isrv < 0 ? 0 : isrv & 0xf0;
+    return (this.tpr & 0xf0) >= isrClass ? this.tpr : isrClass;
+  }
+
+  /** Arbitration priority, computed as SDM 11.6.2.4 writes it (only lowest-priority delivery uses it). */
+  private apr(): number {
+    const tprClass = this.tpr >> 4;
+    const isrClass = Math.max(highestBit(this.isr), 0) >> 4;
+    const irrClass = Math.max(highestBit(this.irr), 0) >> 4;
+    if (tprClass >= irrClass && tprClass > isrClass) return this.tpr;
+    return Math.max(tprClass & isrClass, irrClass) << 4;
+  }
+
+  pendingVector(ack: boolean): number {
+    if (!this.enabled) return -1;
+    const v = highestBit(this.irr);
+    if (v < 0 || (v & 0xf0) <= (this.ppr() & 0xf0)) return -1;
+    if (ack) {
+      clearBit(this.irr, v);
+      setBit(this.isr, v);
+    }
+    return v;
+  }
+
+  setTprFromCr8(cr8: number): void {
+    this.tpr = (cr8 & 0xf) << 4;
+  }
+
+  private writeTpr(value: number): void {
+    this.tpr = value & 0xff;
+    this.cpu.cr8 = this.tpr >> 4;
+    this.cpu.stop |= Stop.EVENT;
+  }
+
+  private eoi(): void {
+    const v = highestBit(this.isr);
+    if (v < 0) return;
+    clearBit(this.isr, v);
+    if (testBit(this.tmr, v)) this.onLevelEoi?.(v);
+    this.cpu.stop |= Stop.EVENT;
+  }
+
+  // Accepting interrupts.
+
+  /**
+   * A fixed interrupt arrives for this CPU: it is recorded in IRR (and TMR for its trigger mode).
+   * A software-disabled APIC does not accept fixed interrupts (KVM's reading of SDM 11.4.7.2); a
+   * vector below 16 is a receive error instead.
+   */
+  private accept(vector: number, levelTriggered: boolean): void {
+    if (!this.enabled || !this.softwareEnabled) return;
+    if (vector < 16) {
+      this.error(ApicError.RECEIVE_ILLEGAL_VECTOR);
+      return;
+    }
+    setBit(this.irr, vector);
+    if (levelTriggered) setBit(this.tmr, vector); else clearBit(this.tmr, vector);
+    this.cpu.stop |= Stop.EVENT;
+  }
+
+  private error(bits: number): void {
+    this.esrPending |= bits;
+    const lvt = this.lvt[Lvt.ERROR];
+    if ((lvt & LVT_MASKED) !== 0) return;
+    const vector = lvt & LVT_VECTOR;
+    // An illegal error vector is itself a receive error, but raises no further interrupt.
+    if (vector < 16) this.esrPending |= ApicError.RECEIVE_ILLEGAL_VECTOR;
+    else this.accept(vector, false);
+  }
+
+  /** Delivers a local interrupt through its LVT entry (timer and error are always fixed). */
+  private deliverLvt(which: Lvt): void {
+    const lvt = this.lvt[which];
+    if ((lvt & LVT_MASKED) !== 0) return;
+    const mode = which === Lvt.TIMER || which === Lvt.ERROR ? DeliveryMode.FIXED : (lvt >> 8) & 7;
+    if (mode === DeliveryMode.NMI) this.cpu.raiseNmi();
+    else if (mode === DeliveryMode.FIXED) this.accept(lvt & LVT_VECTOR, false);
+  }
+
+  /** An interrupt message from the IOAPIC. */
+  receiveMessage(msg: InterruptMessage): void {
+    if (!this.enabled || !this.matchesXapicDestination(msg.destination, msg.logical)) return;
+    this.receive(msg.deliveryMode, msg.vector, msg.levelTriggered);
+  }
+
+  private receive(mode: number, vector: number, levelTriggered: boolean): void {
+    switch (mode) {
+      case DeliveryMode.FIXED: case DeliveryMode.LOWEST: this.accept(vector, levelTriggered); break;
+      case DeliveryMode.NMI: this.cpu.raiseNmi(); break;
+      default: break; // SMI, INIT, STARTUP, ExtINT: see the class comment
+    }
+  }
+
+  private matchesXapicDestination(dest: number, logical: boolean): boolean {
+    dest &= 0xff;
+    if (dest === 0xff) return true; // broadcast, physical or logical
+    if (!logical) return dest === (this.x2apicMode ? this.id : this.id & 0xff);
+    const ldr = this.x2apicMode ? this.x2apicLdr() & 0xff : this.ldr >>> 24;
+    if (this.x2apicMode || (this.dfr >>> 28) === 0xf) return (dest & ldr) !== 0; // flat model
+    return (dest >> 4) === (ldr >> 4) && (dest & ldr & 0xf) !== 0; // cluster model
+  }
+
+  private matchesX2apicDestination(dest: number, logical: boolean): boolean {
+    if (dest === -1) return true; // 0xFFFFFFFF: broadcast
+    if (!logical) return (dest >>> 0) === this.id;
+    const ldr = this.x2apicLdr();
+    return (dest >>> 16) === (ldr >>> 16) && (dest & ldr & 0xffff) !== 0;
+  }
+
+  /** x2APIC logical ID, derived from the x2APIC ID (SDM 11.12.10.2): cluster and bit. */
+  private x2apicLdr(): number {
+    return (((this.id >>> 4) << 16) | (1 << (this.id & 0xf))) >>> 0;
+  }
+
+  /** Sends the IPI the ICR describes; `dest` is the destination field (8 or 32 bits). */
+  private sendIpi(lo: number, dest: number): void {
+    const vector = lo & 0xff;
+    const mode = (lo >> 8) & 7;
+    const shorthand = (lo >> 18) & 3;
+    if ((mode === DeliveryMode.FIXED || mode === DeliveryMode.LOWEST) && vector < 16) {
+      this.error(ApicError.SEND_ILLEGAL_VECTOR);
+      return;
+    }
+    const logical = (lo & 0x800) !== 0;
+    let toSelf: boolean;
+    switch (shorthand) {
+      case Shorthand.SELF: case Shorthand.ALL_INCLUDING_SELF: toSelf = true; break;
+      case Shorthand.ALL_EXCLUDING_SELF: toSelf = false; break;
+      default:
+        toSelf = this.x2apicMode ? this.matchesX2apicDestination(dest, logical) : this.matchesXapicDestination(dest >>> 24, logical);
+        break;
+    }
+    if (toSelf) this.receive(mode, vector, (lo & 0x8000) !== 0);
+  }
+
+  // Register access shared by both modes. `read` returns undefined for a register that does not
+  // exist in the current mode; `write` returns false for one that cannot be written (x2APIC: #GP).
+
+  private read(reg: number): number | undefined {
+    const x2 = this.x2apicMode;
+    if (reg >= ApicReg.ISR && reg < ApicReg.ISR + 8) return this.isr[reg - ApicReg.ISR];
+    if (reg >= ApicReg.TMR && reg < ApicReg.TMR + 8) return this.tmr[reg - ApicReg.TMR];
+    if (reg >= ApicReg.IRR && reg < ApicReg.IRR + 8) return this.irr[reg - ApicReg.IRR];
+    if (reg >= ApicReg.LVTT && reg <= ApicReg.LVTERR) return this.lvt[reg - ApicReg.LVTT];
+    switch (reg) {
+      case ApicReg.ID: return x2 ? this.id : this.id << 24;
+      case ApicReg.LVR: return APIC_VERSION;
+      case ApicReg.TPR: return this.tpr;
+      case ApicReg.APR: return x2 ? undefined : this.apr();
+      case ApicReg.PPR: return this.ppr();
+      case ApicReg.EOI: return x2 ? undefined : 0; // write-only
+      case ApicReg.RRD: return x2 ? undefined : 0;
+      case ApicReg.LDR: return x2 ? this.x2apicLdr() : this.ldr;
+      case ApicReg.DFR: return x2 ? undefined : this.dfr;
+      case ApicReg.SPIV: return this.spiv;
+      case ApicReg.ESR: return this.esr;
+      case ApicReg.ICR: return this.icrLo;
+      case ApicReg.ICR2: return x2 ? undefined : this.icrHi;
+      case ApicReg.TMICT: return this.timer.initial;
+      case ApicReg.TMCCT: return this.timer.currentCount();
+      case ApicReg.TDCR: return this.timer.divideConfiguration;
+      default: return undefined; // reserved; SELF_IPI is write-only
+    }
+  }
+
+  /** Bits of an LVT entry software may write (delivery status and remote IRR are read-only). */
+  private lvtWritable(which: Lvt): number {
+    const base = LVT_VECTOR | LVT_MASKED;
+    switch (which) {
+      case Lvt.TIMER: return base | (this.hasTscDeadline ? LVT_TIMER_MODE : LVT_TIMER_PERIODIC);
+      case Lvt.THERMAL: case Lvt.PMC: return base | LVT_DELIVERY_MODE;
+      case Lvt.LINT0: case Lvt.LINT1: return base | LVT_DELIVERY_MODE | LVT_POLARITY | LVT_LEVEL;
+      default: return base;
+    }
+  }
+
+  /**
+   * Writes a register. In x2APIC mode a read-only register or a set reserved bit makes the WRMSR
+   * fault (SDM 11.12.1.3), so the check comes first; in xAPIC mode such writes are dropped bits.
+   */
+  private write(reg: number, value: number): boolean {
+    const x2 = this.x2apicMode;
+    const rsvd = (writable: number): boolean => x2 && (value & ~writable) !== 0;
+    if (reg >= ApicReg.LVTT && reg <= ApicReg.LVTERR) {
+      const which = (reg - ApicReg.LVTT) as Lvt;
+      const writable = this.lvtWritable(which);
+      if (rsvd(writable | LVT_DELIVERY_STATUS | LVT_REMOTE_IRR)) return false;
+      let v = (value & writable) | (this.lvt[which] & LVT_REMOTE_IRR);
+      if (!this.softwareEnabled) v |= LVT_MASKED; // SDM 11.4.7.2: masks cannot be cleared
+      if (which === Lvt.TIMER) {
+        const before = this.lvt[Lvt.TIMER];
+        this.timer.lvtChanging();
+        this.lvt[Lvt.TIMER] = v;
+        this.timer.lvtChanged(before);
+      } else {
+        this.lvt[which] = v;
+      }
+      return true;
+    }
+    switch (reg) {
+      case ApicReg.ID:
+        if (x2) return false; // read-only in x2APIC mode
+        this.id = value >>> 24;
+        return true;
+      case ApicReg.TPR:
+        if (rsvd(0xff)) return false;
+        this.writeTpr(value);
+        return true;
+      case ApicReg.EOI:
+        if (x2 && value !== 0) return false;
+        this.eoi();
+        return true;
+      case ApicReg.LDR:
+        if (x2) return false;
+        this.ldr = value & 0xff000000;
+        return true;
+      case ApicReg.DFR:
+        if (x2) return false;
+        this.dfr = (value | 0x0fffffff) | 0;
+        return true;
+      case ApicReg.SPIV:
+        if (rsvd(SPIV_WRITABLE)) return false;
+        this.spiv = value & SPIV_WRITABLE;
+        if (!this.softwareEnabled) {
+          for (let k = 0; k < this.lvt.length; k++) this.lvt[k] |= LVT_MASKED;
+          this.timer.rearm();
+        }
+        return true;
+      case ApicReg.ESR:
+        if (x2 && value !== 0) return false;
+        this.esr = this.esrPending;
+        this.esrPending = 0;
+        return true;
+      case ApicReg.ICR:
+        this.icrLo = value & ICR_WRITABLE;
+        this.sendIpi(this.icrLo, this.icrHi);
+        return true;
+      case ApicReg.ICR2:
+        if (x2) return false;
+        this.icrHi = value & 0xff000000;
+        return true;
+      case ApicReg.TMICT:
+        this.timer.writeInitialCount(value);
+        return true;
+      case ApicReg.TDCR:
+        if (rsvd(0xb)) return false;
+        this.timer.writeDivideConfiguration(value);
+        return true;
+      case ApicReg.SELF_IPI:
+        if (!x2 || rsvd(0xff)) return false;
+        this.sendIpi((Shorthand.SELF << 18) | (value & 0xff), 0);
+        return true;
+      case ApicReg.LVR: case ApicReg.PPR: case ApicReg.TMCCT: case ApicReg.APR: case ApicReg.RRD:
+        return !x2; // read-only: xAPIC drops the write, x2APIC faults
+      default:
+        if (reg >= ApicReg.ISR && reg < ApicReg.IRR + 8) return !x2; // ISR, TMR, IRR: read-only
+        return false;
+    }
+  }
+
+  // xAPIC MMIO. Registers are 32 bits at 16-byte-aligned offsets; narrower reads see the bytes of
+  // the register, the other 12 bytes of each slot read 0, and writes other than aligned 32-bit
+  // ones are dropped. An access to a reserved register sets ESR "illegal register address".
+
+  mmioRead(offset: number, size: number): number {
+    if (!this.mmioActive) return size >= 4 ? -1 : size === 2 ? 0xffff : 0xff;
+    const sub = offset & 0xf;
+    if (sub >= 4) return 0;
+    const v = this.read(offset >> 4);
+    if (v === undefined) {
+      this.error(ApicError.ILLEGAL_REGISTER);
+      return 0;
+    }
+    const shifted = v >>> (8 * sub);
+    return size >= 4 ? shifted | 0 : shifted & (size === 2 ? 0xffff : 0xff);
+  }
+
+  mmioWrite(offset: number, size: number, value: number): void {
+    if (!this.mmioActive || size !== 4 || (offset & 0xf) !== 0) return;
+    if (!this.write(offset >> 4, value | 0)) this.error(ApicError.ILLEGAL_REGISTER);
+  }
+
+  // MSRs: IA32_APIC_BASE, IA32_TSC_DEADLINE, and the x2APIC range.
+
+  readMsr(_cpu: Vcpu, index: number, out: MsrValue): boolean {
+    if (index === MSR_APIC_BASE) {
+      if (!this.hasApic) return false;
+      out.lo = this.baseLo;
+      out.hi = this.baseHi;
+      return true;
+    }
+    if (index === MSR_TSC_DEADLINE) {
+      if (!this.hasTscDeadline) return false;
+      [out.lo, out.hi] = this.timer.readDeadline();
+      return true;
+    }
+    if (index < X2APIC_MSR_FIRST || index > X2APIC_MSR_LAST || !this.x2apicMode) return false;
+    const reg = index - X2APIC_MSR_FIRST;
+    const v = this.read(reg);
+    if (v === undefined) return false;
+    out.lo = v | 0;
+    out.hi = reg === ApicReg.ICR ? this.icrHi : 0;
+    return true;
+  }
+
+  writeMsr(_cpu: Vcpu, index: number, lo: number, hi: number): boolean {
+    if (index === MSR_APIC_BASE) return this.hasApic && this.writeApicBase(lo, hi);
+    if (index === MSR_TSC_DEADLINE) {
+      if (!this.hasTscDeadline) return false;
+      this.timer.writeDeadline(lo, hi);
+      return true;
+    }
+    if (index < X2APIC_MSR_FIRST || index > X2APIC_MSR_LAST || !this.x2apicMode) return false;
+    const reg = index - X2APIC_MSR_FIRST;
+    if (reg === ApicReg.ICR) {
+      // One 64-bit register: destination in the high half (SDM 11.12.9).
+      if ((lo & X2APIC_ICR_RESERVED) !== 0) return false;
+      this.icrHi = hi;
+      return this.write(reg, lo);
+    }
+    if (hi !== 0) return false; // bits 63:32 are reserved in every other register
+    return this.write(reg, lo);
+  }
+
+  /**
+   * IA32_APIC_BASE (SDM 11.4.4, 11.12.5): bits 0-7 and 9 are reserved, EXTD too without x2APIC
+   * support, and so are address bits at or above MAXPHYADDR; BSP is read-only. The legal mode
+   * changes are disabled <-> xAPIC, xAPIC -> x2APIC and x2APIC -> disabled; EN=0 with EXTD=1,
+   * x2APIC -> xAPIC and disabled -> x2APIC fault. Disabling keeps the register contents (as
+   * KVM does; the SDM leaves them undefined) but stops every delivery.
+   */
+  private writeApicBase(lo: number, hi: number): boolean {
+    const maxPhy = this.cpu.model.maxPhyAddr;
+    let reserved = 0x2ff;
+    if (!this.hasX2apic) reserved |= BASE_EXTD;
+    const hiReserved = maxPhy >= 64 ? 0 : ~((1 << (maxPhy - 32)) - 1);
+    if ((lo & reserved) !== 0 || (hi & hiReserved) !== 0) return false;
+    const en = (lo & BASE_EN) !== 0;
+    const extd = (lo & BASE_EXTD) !== 0;
+    const wasEnabled = this.enabled;
+    const wasX2 = this.x2apicMode;
+    if (!en && extd) return false;
+    if (wasX2 && en && !extd) return false;
+    if (!wasEnabled && en && extd) return false;
+    this.baseLo = ((lo & ~BASE_BSP) | (this.baseLo & BASE_BSP)) | 0;
+    this.baseHi = hi;
+    if (en && !wasEnabled) this.id = 0; // the xAPIC ID restarts as the initial APIC ID
+    if (en !== wasEnabled || extd !== wasX2) {
+      this.timer.rearm();
+      this.cpu.stop |= Stop.EVENT;
+    }
+    return true;
+  }
+}
+
+function highestBit(words: Uint32Array): number {
+  for (let w = 7; w >= 0; w--) {
+    const v = words[w];
+    if (v !== 0) return w * 32 + 31 - Math.clz32(v);
+  }
+  return -1;
+}
+
+function setBit(words: Uint32Array, bit: number): void {
+  words[bit >> 5] |= 1 << (bit & 31);
+}
+
+function clearBit(words: Uint32Array, bit: number): void {
+  words[bit >> 5] &= ~(1 << (bit & 31));
+}
+
+function testBit(words: Uint32Array, bit: number): boolean {
+  return (words[bit >> 5] & (1 << (bit & 31))) !== 0;
+}

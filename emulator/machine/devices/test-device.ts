@@ -1,0 +1,86 @@
+import type { IoDevice } from '../bus.js';
+import type { Vm } from '../vm.js';
+import { gfn, hfn } from '../../arch/address.js';
+
+/**
+ * mmulab's test device (ports 0x5e0-0x5ff), through which a guest changes memslots at run time
+ * and reads KVM's counters, so a guest can test the MMU's memslot and MMIO handling from inside.
+ * Nothing in QEMU answers here: reads of 0x5f0 return the signature "MMLB" only in mmulab.
+ *
+ *   0x5e0  W  counter selector (index into COUNTERS)
+ *   0x5e4  R  the selected counter's value (low 32 bits); 0xffffffff with no hypervisor
+ *   0x5f0  R  signature 0x424c4d4d ("MMLB")      W  command: 1 add, 2 remove, 3 move
+ *   0x5f4  W  memslot id                          R  status of the last command: 0 ok, 1 refused
+ *   0x5f8  W  guest-physical address (4 KiB aligned, below 4 GiB)
+ *   0x5fc  W  size in pages (add)
+ * A slot added here is backed by fresh, zeroed host memory.
+ */
+export const TEST_DEVICE_BASE = 0x5e0;
+export const TEST_DEVICE_PORTS = 32;
+const SIGNATURE = 0x424c4d4d;
+
+/** Counters a guest can read, by index. */
+export const COUNTERS = [
+  'pf_mmio_spte_created', 'mmio_fast_hit', 'mmio_gen_mismatch', 'mmio_gen_wrap_zaps', 'root_alloc', 'root_freed',
+  'root_reuse', 'exits', 'pf_fixed', 'mmio_exits', 'memslot_updates', 'invariant_violations',
+] as const;
+
+export class TestDevice implements IoDevice {
+  readonly name = 'mmulab-test';
+  private readonly vm: Vm;
+  private counter = 0;
+  private id = 0;
+  private gpa = 0;
+  private pages = 0;
+  private status = 0;
+
+  constructor(vm: Vm) {
+    this.vm = vm;
+  }
+
+  ioRead(offset: number): number {
+    switch (offset) {
+      case 0x04: {
+        const stats = this.vm.kvm?.stats;
+        if (stats === undefined) return 0xffffffff;
+        const name = COUNTERS[this.counter];
+        return name === undefined ? 0xffffffff : stats[name] >>> 0;
+      }
+      case 0x10: return SIGNATURE;
+      case 0x14: return this.status;
+      default: return 0xffffffff;
+    }
+  }
+
+  ioWrite(offset: number, _size: number, value: number): void {
+    switch (offset) {
+      case 0x00: this.counter = value >>> 0; break;
+      case 0x10: this.status = this.command(value) ? 0 : 1; break;
+      case 0x14: this.id = value >>> 0; break;
+      case 0x18: this.gpa = value >>> 0; break;
+      case 0x1c: this.pages = value >>> 0; break;
+      default: break;
+    }
+  }
+
+  private command(cmd: number): boolean {
+    const slots = this.vm.memslots;
+    if ((this.gpa & 0xfff) !== 0) return false;
+    try {
+      switch (cmd) {
+        case 1: {
+          if (this.pages === 0 || this.pages > 65536) return false;
+          const host = this.vm.arena.reserveContiguous(this.pages);
+          this.vm.arena.bytes.fill(0, host * 4096, (host + this.pages) * 4096);
+          slots.add({ id: this.id, baseGfn: gfn(this.gpa / 4096), npages: this.pages, hostHfn: hfn(host), readOnly: false });
+          return true;
+        }
+        case 2: slots.remove(this.id); return true;
+        case 3: slots.move(this.id, this.gpa / 4096); return true;
+        default: return false;
+      }
+    } catch {
+      return false; // overlap, unknown id, no host memory: refused, as KVM_SET_USER_MEMORY_REGION would
+    }
+  }
+}
