@@ -188,6 +188,7 @@ const SERVICE_CONTINUE = -1 as SliceEnd;
 
 /** Between blocks: deliver a pending exception, take an interrupt, or report a halt or stop. */
 function serviceEvents(cpu: Vcpu, state: RunState): SliceEnd {
+  const deadline = (cpu.stop & Stop.DEADLINE) !== 0;
   cpu.stop = 0;
   if (cpu.exc >= 0) {
     if (cpu.exc === UNSUPPORTED) {
@@ -222,6 +223,8 @@ function serviceEvents(cpu: Vcpu, state: RunState): SliceEnd {
     }
   }
   if (cpu.halted) return SliceEnd.HALTED;
+  // A device scheduled an event before this slice's end: return so the machine fires it on time.
+  if (deadline) return SliceEnd.BUDGET;
   return SERVICE_CONTINUE;
 }
 

@@ -37,6 +37,8 @@ export const enum Stop {
   HALT_MACHINE = 1 << 4,
   /** The CPU executed HLT. */
   HLT = 1 << 5,
+  /** A device scheduled an event before the end of the running slice: end the slice now. */
+  DEADLINE = 1 << 6,
 }
 
 /**
@@ -87,6 +89,8 @@ export class Vcpu {
   readonly drLo = new Int32Array(8);
   readonly drHi = new Int32Array(8);
   pkru = 0;
+  /** IA32_APIC_BASE.EN, kept here by the local APIC because CPUID.1:EDX.APIC reports it. */
+  apicEnabled = true;
   cpl = 0;
   mode = CpuMode.REAL;
   /** Default operand/address size of the code segment for decoding: 16, 32 or 64. */

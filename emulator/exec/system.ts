@@ -244,13 +244,18 @@ export const CPUID = family('cpuid', () => (cpu, i) => {
   cpu.platform.instructionExit(cpu, ExitReason.CPUID, cpu.lo[Reg.RAX]);
   const [a, b, c, d] = cpu.model.cpuid(cpu.lo[Reg.RAX], cpu.lo[Reg.RCX], 0);
   let ecx = c;
-  // Leaf 1 ECX.OSXSAVE and leaf 7 ECX.OSPKE mirror CR4.
+  // Leaf 1 ECX.OSXSAVE and leaf 7 ECX.OSPKE mirror CR4; leaf 1 EDX.APIC mirrors APIC_BASE.EN.
   if ((cpu.lo[Reg.RAX] >>> 0) === 7 && cpu.lo[Reg.RCX] === 0) ecx = (ecx & ~(1 << 4)) | ((cpu.cr4 & Cr4.PKE) !== 0 ? 1 << 4 : 0);
-  if ((cpu.lo[Reg.RAX] >>> 0) === 1) ecx = (ecx & ~(1 << 27)) | ((cpu.cr4 & Cr4.OSXSAVE) !== 0 ? 1 << 27 : 0);
+  let edx = d;
+  if ((cpu.lo[Reg.RAX] >>> 0) === 1) {
+    ecx = (ecx & ~(1 << 27)) | ((cpu.cr4 & Cr4.OSXSAVE) !== 0 ? 1 << 27 : 0);
+    // CPUID.1:EDX.APIC reads 0 while the local APIC is globally disabled (SDM 11.4.3).
+    if (!cpu.apicEnabled) edx &= ~(1 << 9);
+  }
   cpu.set32(Reg.RAX, a);
   cpu.set32(Reg.RBX, b);
   cpu.set32(Reg.RCX, ecx);
-  cpu.set32(Reg.RDX, d);
+  cpu.set32(Reg.RDX, edx);
 });
 
 /** Makes cpu.cycles() exact inside a block: instructions retired before record i count. */

@@ -29,12 +29,19 @@ export class Clock {
     return this.source();
   }
 
+  /**
+   * Called when an event is scheduled earlier than every pending one: the machine runs the CPU in
+   * slices that end at the next deadline, so a running slice must end early.
+   */
+  onEarlierDeadline: () => void = () => {};
+
   /** Schedules `fire` at cycle `at` (immediately due if in the past). */
   at(at: number, fire: () => void): TimerEvent {
     const ev: TimerEvent = { at, fire, cancelled: false };
     let k = this.events.length;
     while (k > 0 && this.events[k - 1].at > at) k--;
     this.events.splice(k, 0, ev);
+    if (k === 0) this.onEarlierDeadline();
     return ev;
   }
 

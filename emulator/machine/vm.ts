@@ -115,6 +115,7 @@ export class Vm {
     this.paging.attach(this.cpu, this.code);
     const cpu = this.cpu;
     this.clock = new Clock(() => cpu.cycles());
+    this.clock.onEarlierDeadline = () => { cpu.stop |= Stop.DEADLINE; };
     this.code.onInvalidate = () => { this.cpu.stop |= Stop.CODE_WRITE; };
     const out = opts.serialOut ?? ((bytes: Uint8Array) => { process.stdout.write(bytes); });
     this.devices = attachPcDevices(this, out);
@@ -251,9 +252,10 @@ export class Vm {
         }
       } else if (end === SliceEnd.HALTED) {
         // Idle until the next device event; with none pending, nothing can ever wake the CPU.
-        // With IF=0 only an NMI can wake it, and none can arrive while NMIs are blocked.
+        // With IF=0 only an NMI could wake it, and no device here raises one on a timer: a
+        // periodic timer behind CLI; HLT would otherwise skip idle time forever.
         const deadline = clock.nextDeadline();
-        if (deadline !== Number.POSITIVE_INFINITY && ((cpu.flags & Flag.IF) !== 0 || !cpu.nmiBlocked)) {
+        if (deadline !== Number.POSITIVE_INFINITY && (cpu.flags & Flag.IF) !== 0) {
           const idle = Math.max(0, deadline - clock.now());
           cpu.extraCycles += idle;
           cpu.haltedCycles += idle;

@@ -517,6 +517,8 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
       this.timer.rearm();
       this.cpu.stop |= Stop.EVENT;
     }
+    // CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN (SDM 11.4.3).
+    this.cpu.apicEnabled = en;
     return true;
   }
 }
