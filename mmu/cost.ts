@@ -37,6 +37,12 @@ export const COST = {
   mmioEmulate: 600,
   /** Injecting an interrupt on entry. */
   interruptInjection: 100,
+  /** Injecting an exception (the guest's own #PF under shadow paging). */
+  exceptionInjection: 100,
+  /** x86_emulate_instruction for a write to a write-protected guest page table: fetch, decode, execute. */
+  emulateInsn: 1500,
+  /** Re-reading one guest PTE and rewriting its SPTE during a sync. */
+  syncSpte: 30,
 } as const;
 
 export type CostItem = keyof typeof COST;

@@ -6,6 +6,7 @@ import type { Stats } from './stats.js';
 import type { CostItem } from './cost.js';
 import type { SpteCodec } from './spte.js';
 import type { RequestSet } from './kvm/requests.js';
+import type { CpuRole } from './role.js';
 
 /**
  * The pluggable MMU: what KVM's generic code asks of the shadow MMU, the legacy TDP MMU and the
@@ -15,7 +16,7 @@ import type { RequestSet } from './kvm/requests.js';
 export interface Mmu {
   readonly name: 'legacy-tdp' | 'tdp' | 'shadow';
   /** kvm_init_mmu: adopt new CPU and root roles (permission tables; no root changes). */
-  init(cpuRole: number, rootRole: number): void;
+  init(cpuRole: CpuRole, rootRole: number): void;
   /** kvm_mmu_unload: drop this vCPU's roots (current and previous). */
   unload(): void;
   /** kvm_mmu_load when no valid root is loaded: find or allocate one; returns its host address. */
@@ -24,10 +25,11 @@ export interface Mmu {
   currentRoot(): number;
   /** KVM_REQ_MMU_FREE_OBSOLETE_ROOTS: free loaded roots that are invalid or obsolete. */
   freeObsoleteRoots(): void;
-  /** The fault handler for a TDP exit (kvm_mmu_page_fault after the MMIO fast path declined). */
-  pageFault(exit: TdpExit): TdpOutcome;
-  /** The MMIO SPTE mapping a guest-physical address under the current root, as (lo, hi), or undefined. */
-  mmioSpte(gpa: number): [number, number] | undefined;
+  /**
+   * get_mmio_spte: the last SPTE on the path to an address under the current root, as (lo, hi),
+   * or undefined. The address is guest-physical under TDP, linear under shadow paging.
+   */
+  mmioSpte(lo: number, hi: number): [number, number] | undefined;
   /** kvm_mmu_zap_all_fast: every root obsolete or invalid; loaded roots are freed on next entry. */
   zapAllFast(): void;
   /** Incarnation of the root page at `root` (for the hardware TLB checker). */
@@ -36,6 +38,13 @@ export interface Mmu {
   validRoots(): number;
   /** Invariant checks over every structure; violations described in `out`. */
   audit(out: string[]): void;
+}
+
+/** The MMUs that serve TDP hardware (legacy TDP and the TDP MMU). */
+export interface TdpCapableMmu extends Mmu {
+  readonly name: 'legacy-tdp' | 'tdp';
+  /** The fault handler for a TDP exit (kvm_mmu_page_fault after the MMIO fast path declined). */
+  pageFault(exit: TdpExit): TdpOutcome;
 }
 
 /** What an MMU implementation uses from KVM around it. */

@@ -27,6 +27,11 @@ export class Stats {
   pf_fast = 0;
   pf_mmio_spte_created = 0;
   pf_guest = 0;
+  /** #PF intercepts (shadow paging). */
+  pf_exits = 0;
+  insn_emulation = 0;
+  invlpg_exits = 0;
+  invpcid_exits = 0;
   tlb_flush = 0;
   invlpg = 0;
   exits = 0;
@@ -35,6 +40,8 @@ export class Stats {
   msr_exits = 0;
   cpuid_exits = 0;
   cr_exits = 0;
+  /** MOV CR3 exits (shadow paging). */
+  cr3_writes = 0;
   halt_exits = 0;
   hypercalls = 0;
   irq_injections = 0;
@@ -49,11 +56,18 @@ export class Stats {
   kvm_init_mmu_only = 0;
   fast_pgd_switch_hit = 0;
   fast_pgd_switch_miss = 0;
+  // Shadow maintenance.
+  unsync_marked = 0;
+  unsync_to_sync = 0;
+  sync_page = 0;
+  sync_spte = 0;
+  write_protect_gfn = 0;
   // SPTEs.
   sptes_installed_leaf = 0;
   sptes_installed_nonleaf = 0;
   sptes_installed_mmio = 0;
   sptes_zapped = 0;
+  sptes_prefetched = 0;
   mmu_pages_allocated = 0;
   mmu_pages_freed = 0;
   // MMIO generations.
@@ -72,6 +86,7 @@ export class Stats {
   hw_flush_root = 0;
   hw_flush_combined = 0;
   hw_flush_all = 0;
+  hw_flush_gva = 0;
   hv_flush_guest_mapping = 0;
   stale_tlb_hits = 0;
   // Checker.

@@ -5,7 +5,7 @@ import { Seg } from '../arch/registers.js';
 import { SegAttr } from './segment-state.js';
 import { updateMode } from './segmentation.js';
 import { PagingMode } from '../../mmu/paging/format.js';
-import { ControlReg } from './platform.js';
+import { CR3_NOFLUSH, ControlReg } from './platform.js';
 
 /**
  * MOV to CR0/CR3/CR4/CR8 and WRMSR to EFER: the #GP conditions of the SDM (Vol. 2 "MOV—Move
@@ -20,8 +20,12 @@ const CR0_WRITABLE = Cr0.PE | Cr0.MP | Cr0.EM | Cr0.TS | Cr0.ET | Cr0.NE | Cr0.W
 /** CR4 bits this CPU model can set, given its features. */
 export function cr4Supported(cpu: Vcpu): number {
   const m = cpu.model;
-  let bits = Cr4.VME | Cr4.PVI | Cr4.TSD | Cr4.DE | Cr4.PSE | Cr4.PAE | Cr4.MCE | Cr4.PGE | Cr4.PCE |
-    Cr4.OSFXSR | Cr4.OSXMMEXCPT;
+  // VME/PVI, MCE, OSFXSR and OSXMMEXCPT only with the features CPUID reports for them.
+  let bits = Cr4.TSD | Cr4.DE | Cr4.PSE | Cr4.PAE | Cr4.PGE | Cr4.PCE;
+  if (m.has('vme')) bits |= Cr4.VME | Cr4.PVI;
+  if (m.has('mce')) bits |= Cr4.MCE;
+  if (m.has('fxsr')) bits |= Cr4.OSFXSR;
+  if (m.has('sse')) bits |= Cr4.OSXMMEXCPT;
   if (m.has('la57')) bits |= Cr4.LA57;
   if (m.has('fsgsbase')) bits |= Cr4.FSGSBASE;
   if (m.has('pcid')) bits |= Cr4.PCIDE;
@@ -40,13 +44,7 @@ export function pagingChanged(cpu: Vcpu): void {
 /** PAE paging outside IA-32e mode: the PDPTEs are loaded (and checked) at this point. */
 function loadPdptesIfPae(cpu: Vcpu): boolean {
   if (cpu.paging.ctx.format.mode !== PagingMode.PAE) return true;
-  cpu.paging.loadPdptes();
-  const ctx = cpu.paging.ctx;
-  const rsvdHi = ctx.reservedHigh | (1 << 31);
-  for (let i = 0; i < 4; i++) {
-    if ((ctx.pdpteLo[i] & 1) !== 0 && ((ctx.pdpteLo[i] & 0x1e6) !== 0 || (ctx.pdpteHi[i] & rsvdHi) !== 0)) return false;
-  }
-  return true;
+  return cpu.paging.loadPdptes();
 }
 
 export function writeCr0(cpu: Vcpu, lo: number, hi: number): boolean {
@@ -74,7 +72,7 @@ export function writeCr0(cpu: Vcpu, lo: number, hi: number): boolean {
     cpu.raiseGp(0);
     return false;
   }
-  if (((old ^ value) & Cr0.PG) !== 0) cpu.paging.flushAll();
+  if (((old ^ value) & Cr0.PG) !== 0) cpu.paging.archFlushAll();
   updateMode(cpu);
   cpu.platform.controlRegisterWritten(cpu, ControlReg.CR0, old, value);
   return true;
@@ -104,11 +102,8 @@ export function writeCr3(cpu: Vcpu, lo: number, hi: number): boolean {
     cpu.raiseGp(0);
     return false;
   }
-  if (!noFlush) {
-    if (pcide) cpu.paging.tlb.flushNonGlobal(lo & 0xfff);
-    else cpu.paging.flushNonGlobal();
-  }
-  cpu.platform.controlRegisterWritten(cpu, ControlReg.CR3, oldLo, lo);
+  if (!noFlush) cpu.paging.archFlushNonGlobal(pcide ? lo & 0xfff : -1);
+  cpu.platform.controlRegisterWritten(cpu, ControlReg.CR3, oldLo, lo, noFlush ? CR3_NOFLUSH : 0);
   return true;
 }
 
@@ -126,14 +121,15 @@ export function writeCr4(cpu: Vcpu, lo: number, hi: number): boolean {
   }
   cpu.cr4 = lo;
   pagingChanged(cpu);
-  if ((cpu.cr0 & Cr0.PG) !== 0 && (changed & (Cr4.PAE | Cr4.PSE | Cr4.PGE | Cr4.SMEP | Cr4.SMAP)) !== 0 && !loadPdptesIfPae(cpu)) {
+  // SDM 4.4.1: the PDPTEs are reloaded when PAE, PGE, PSE or SMEP change (not SMAP).
+  if ((cpu.cr0 & Cr0.PG) !== 0 && (changed & (Cr4.PAE | Cr4.PSE | Cr4.PGE | Cr4.SMEP)) !== 0 && !loadPdptesIfPae(cpu)) {
     cpu.cr4 = old;
     pagingChanged(cpu);
     cpu.raiseGp(0);
     return false;
   }
-  if ((changed & Cr4.PGE) !== 0 || ((old & Cr4.PCIDE) !== 0 && (lo & Cr4.PCIDE) === 0)) cpu.paging.flushAll();
-  else if ((changed & Cr4.PAE) !== 0 || ((lo & Cr4.SMEP) !== 0 && (old & Cr4.SMEP) === 0)) cpu.paging.flushNonGlobal();
+  if ((changed & Cr4.PGE) !== 0 || ((old & Cr4.PCIDE) !== 0 && (lo & Cr4.PCIDE) === 0)) cpu.paging.archFlushAll();
+  else if ((changed & Cr4.PAE) !== 0 || ((lo & Cr4.SMEP) !== 0 && (old & Cr4.SMEP) === 0)) cpu.paging.archFlushNonGlobal();
   cpu.platform.controlRegisterWritten(cpu, ControlReg.CR4, old, lo);
   return true;
 }

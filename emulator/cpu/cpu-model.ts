@@ -21,6 +21,7 @@ export const FEATURES = {
   tsc: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 4 },
   msr: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 5 },
   pae: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 6 },
+  mce: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 7 },
   cx8: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 8 },
   apic: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 9 },
   sep: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 11 },
@@ -29,6 +30,8 @@ export const FEATURES = {
   pat: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 16 },
   pse36: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 17 },
   clflush: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 19 },
+  fxsr: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 24 },
+  sse: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 25 },
   cx16: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 13 },
   pcid: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 17 },
   x2apic: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 21 },
@@ -80,6 +83,12 @@ export class CpuModel {
 
   has(feature: FeatureName): boolean {
     return this.enabled.has(feature);
+  }
+
+  /** The same model with some features removed (what a hypervisor does not offer its guests). */
+  without(features: readonly FeatureName[]): CpuModel {
+    const kept = [...this.enabled].filter((f) => !features.includes(f));
+    return new CpuModel({ vendor: this.vendor, features: kept, maxPhyAddr: this.maxPhyAddr });
   }
 
   /** Feature bits of one CPUID register, from the table. */

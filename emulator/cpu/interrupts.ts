@@ -34,8 +34,22 @@ class FrameWriter {
   width = 8;
   /** Segment base added outside IA-32e mode. */
   base = 0;
+  /**
+   * The privilege level the pushes are made at: the handler's (new) CPL. Delivery from user mode
+   * to a CPL0 handler writes the kernel stack with supervisor accesses, not user ones.
+   */
+  cpl = 0;
 
   push(size: number, v: number, vhi: number): boolean {
+    const cpu = this.cpu;
+    const saved = cpu.cpl;
+    cpu.cpl = this.cpl;
+    const ok = this.write(size, v, vhi);
+    cpu.cpl = saved;
+    return ok;
+  }
+
+  private write(size: number, v: number, vhi: number): boolean {
     const cpu = this.cpu;
     if (this.width === 8) {
       const s = (this.lo >>> 0) - size;
@@ -72,6 +86,7 @@ function deliverReal(cpu: Vcpu, vector: number): boolean {
   const v = cpu.mem.readImplicit32((cpu.idtr.baseLo + entry) | 0, 0);
   if (cpu.exc >= 0) return false;
   frame.cpu = cpu;
+  frame.cpl = 0;
   frame.lo = cpu.lo[Reg.RSP];
   frame.hi = 0;
   frame.width = 2;
@@ -140,6 +155,7 @@ function deliverLong(cpu: Vcpu, vector: number, errorCode: number, soft: boolean
   const newCpl = conforming ? cpu.cpl : target.dpl;
   const ist = gate.hi & 7;
   frame.cpu = cpu;
+  frame.cpl = newCpl;
   frame.width = 8;
   frame.base = 0;
   frame.lo = cpu.lo[Reg.RSP];
@@ -185,6 +201,7 @@ function deliverProtected(cpu: Vcpu, vector: number, errorCode: number, soft: bo
   const conforming = (target.type & 4) !== 0;
   const newCpl = conforming ? cpu.cpl : target.dpl;
   frame.cpu = cpu;
+  frame.cpl = newCpl;
   const outer = newCpl < cpu.cpl;
   let newSs = cpu.seg.selector[Seg.SS];
   const ssDesc = stackSegment;

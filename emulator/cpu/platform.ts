@@ -6,13 +6,16 @@ export const enum ExitReason {
   HLT = 1,
   RDMSR = 2,
   WRMSR = 3,
-  INVLPG = 4,
-  INVPCID = 5,
-  MOV_CR8 = 6,
 }
 
 /** Control registers whose writes a hypervisor follows (kvm_post_set_cr0/cr4, kvm_set_cr3, set_efer). */
 export const enum ControlReg { CR0 = 0, CR3 = 3, CR4 = 4, EFER = 8 }
+
+/** controlRegisterWritten flag: a MOV to CR3 with bit 63 set under CR4.PCIDE (no TLB flush). */
+export const CR3_NOFLUSH = 1;
+
+/** The INVPCID types (SDM Vol. 2). */
+export const enum InvpcidType { ADDRESS = 0, CONTEXT = 1, ALL_INCL_GLOBAL = 2, ALL_NON_GLOBAL = 3 }
 
 /**
  * What a vCPU asks of the machine around it. In `bare` mode the VM answers directly; in the
@@ -35,8 +38,15 @@ export interface Platform {
   setTpr(cpu: Vcpu, cr8: number): void;
   /** The vCPU executed an instruction a hypervisor may intercept; `detail` is e.g. the MSR index. */
   instructionExit(cpu: Vcpu, reason: ExitReason, detail: number): void;
-  /** A control register or EFER took a new value, after the architectural checks (low 32 bits; CR3 as its low half). */
-  controlRegisterWritten(cpu: Vcpu, reg: ControlReg, oldValue: number, newValue: number): void;
+  /**
+   * A control register or EFER took a new value, after the architectural checks (low 32 bits;
+   * CR3 as its low half, the whole value is in the vCPU; `flags` may carry CR3_NOFLUSH).
+   */
+  controlRegisterWritten(cpu: Vcpu, reg: ControlReg, oldValue: number, newValue: number, flags?: number): void;
+  /** INVLPG of a linear address, after the hardware's own effect (none when intercepted). */
+  invlpg(cpu: Vcpu, lo: number, hi: number): void;
+  /** INVPCID with a valid descriptor, after the hardware's own effect (none when intercepted). */
+  invpcid(cpu: Vcpu, type: InvpcidType, pcid: number, lo: number, hi: number): void;
 }
 
 export class MsrValue {

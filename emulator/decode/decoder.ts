@@ -206,7 +206,9 @@ function decodeBytes(store: DecodedStore, n: number, bytes: Uint8Array, avail: n
   let mem = false;
   let defaultSeg = Seg.DS;
   const byteRegs = (rex === 0);
-  if (info.modrm || invalid && modrm >= 0) {
+  // A ModRM byte a selector read (0F 01's register forms, groups) belongs to the instruction even
+  // when the row has no ModRM operand (SWAPGS, STAC, VMCALL, RDTSCP).
+  if (info.modrm || modrm >= 0) {
     if (modrm < 0) {
       if (p >= avail) return -1;
       modrm = bytes[p];

@@ -9,7 +9,7 @@ import { Vector } from '../arch/vectors.js';
 import { isCanonical } from '../arch/u64.js';
 import { writeCr0, writeCr3, writeCr4, writeCr8 } from '../cpu/control-regs.js';
 import { readMsr, writeMsr } from '../cpu/msr.js';
-import { ExitReason } from '../cpu/platform.js';
+import { ExitReason, InvpcidType } from '../cpu/platform.js';
 import { Descriptor, loadDataSegment, readDescriptor, readDescriptorUpper, setCpl, updateMode } from '../cpu/segmentation.js';
 import { SegAttr } from '../cpu/segment-state.js';
 
@@ -302,8 +302,9 @@ export const CLI_STI = family('cli-sti', (form) => {
 export const INVLPG = family('invlpg', () => (cpu, i) => {
   if (!privileged(cpu)) return;
   const lo = ea(cpu, i);
-  cpu.paging.invlpg(lo, cpu.eaHi);
-  cpu.platform.instructionExit(cpu, ExitReason.INVLPG, lo);
+  const hi = cpu.eaHi;
+  cpu.paging.archInvlpg(lo, hi);
+  cpu.platform.invlpg(cpu, lo, hi);
   cpu.stop |= Stop.CONTEXT;
 });
 
@@ -441,19 +442,20 @@ export const INVPCID = family('invpcid', (form) => {
     if (typeHi !== 0 || (type >>> 0) > 3 || (pcidWord & ~0xfff) !== 0 || pcidHi !== 0) { cpu.raiseGp(0); return; }
     const pcid = pcidWord & 0xfff;
     const pcide = (cpu.cr4 & Cr4.PCIDE) !== 0;
-    const tlb = cpu.paging.tlb;
+    const paging = cpu.paging;
     switch (type) {
-      case 0:
-        if (!isCanonical(addrLo, addrHi, cpu.paging.ctx.format.vaBits || 48) || (!pcide && pcid !== 0)) { cpu.raiseGp(0); return; }
-        tlb.flushPageOfPcid((addrHi >>> 0) * 1048576 + (addrLo >>> 12), pcid);
+      case InvpcidType.ADDRESS:
+        if (!isCanonical(addrLo, addrHi, paging.ctx.format.vaBits || 48) || (!pcide && pcid !== 0)) { cpu.raiseGp(0); return; }
+        paging.archInvpcidAddress(addrLo, addrHi, pcid);
         break;
-      case 1:
+      case InvpcidType.CONTEXT:
         if (!pcide && pcid !== 0) { cpu.raiseGp(0); return; }
-        tlb.flushPcid(pcid, true);
+        paging.archInvpcidContext(pcid);
         break;
-      case 2: tlb.flushAll(); break;
-      default: tlb.flushNonGlobal(); break;
+      case InvpcidType.ALL_INCL_GLOBAL: paging.archFlushAll(); break;
+      default: paging.archFlushNonGlobal(); break;
     }
+    cpu.platform.invpcid(cpu, type, pcid, addrLo, addrHi);
     cpu.stop |= Stop.CONTEXT;
   };
 });

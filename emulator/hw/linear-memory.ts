@@ -130,22 +130,24 @@ export class LinearMemory {
    * of a far return address, an XCHG with a page-crossing operand).
    */
   probeWrite(lo: number, hi: number, size: number): boolean {
-    const endLo = (lo + size - 1) | 0;
-    const endHi = (lo >>> 0) + size - 1 > 0xffffffff ? (hi + 1) | 0 : hi;
-    if (!this.unit.translate(lo, hi, this.accessKind(Access.WRITE))) return false;
-    if ((endLo >>> 12) !== (lo >>> 12) || endHi !== hi) {
-      if (!this.unit.translate(endLo, endHi, this.accessKind(Access.WRITE))) return false;
-    }
-    return true;
+    return this.probe(lo, hi, size, Access.WRITE);
   }
 
   /** Same as probeWrite for reads. */
   probeRead(lo: number, hi: number, size: number): boolean {
+    return this.probe(lo, hi, size, Access.READ);
+  }
+
+  /**
+   * Translates both pages of a possibly page-crossing access. The second page is translated at
+   * its first byte: that is the address a fault there reports in CR2.
+   */
+  private probe(lo: number, hi: number, size: number, kind: number): boolean {
     const endLo = (lo + size - 1) | 0;
     const endHi = (lo >>> 0) + size - 1 > 0xffffffff ? (hi + 1) | 0 : hi;
-    if (!this.unit.translate(lo, hi, this.accessKind(Access.READ))) return false;
+    if (!this.unit.translate(lo, hi, this.accessKind(kind))) return false;
     if ((endLo >>> 12) !== (lo >>> 12) || endHi !== hi) {
-      if (!this.unit.translate(endLo, endHi, this.accessKind(Access.READ))) return false;
+      if (!this.unit.translate(endLo & ~0xfff, endHi, this.accessKind(kind))) return false;
     }
     return true;
   }

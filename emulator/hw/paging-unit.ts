@@ -8,9 +8,14 @@ import { Access, permissionFault, type TableMemory, WalkContext, WalkResult, wal
 import { TLB_MASK, Tlb, TlbPerm } from './tlb.js';
 import type { TdpHardware } from './tdp-hardware.js';
 import { TdpAccess } from './tdp-walk.js';
+import { type ShadowHardware, ShadowOutcome } from './shadow-hardware.js';
 
 /** TDP permission bits of a TLB entry in bare mode, where nothing restricts the host mapping. */
 const TDP_ALL = TlbPerm.TR | TlbPerm.TW | TlbPerm.TX;
+/** A TLB entry for one access KVM emulates: everything allowed, but it goes to emulation. */
+const EMULATED = TlbPerm.W | TlbPerm.U | TlbPerm.X | TlbPerm.D | TDP_ALL | TlbPerm.MMIO | (12 << TlbPerm.SIZE_SHIFT);
+/** Retries of one access after which a shadow fault that keeps recurring is a bug in the MMU model. */
+const MAX_SHADOW_RETRIES = 64;
 
 /** What the paging unit needs from the CPU: its control state and a way to report faults. */
 export interface PagingCpu {
@@ -32,9 +37,11 @@ export interface CodeWatcher {
 }
 
 /**
- * The emulated hardware's address translation in `bare` mode: TLB lookup, then a walk of the
- * guest's own tables through the guest-physical memory map. Faults are reported to the CPU as #PF
- * (or #GP for a non-canonical address). Also owns guest-physical access (RAM or MMIO).
+ * The emulated hardware's address translation: TLB lookup, then a walk. In `bare` mode the walk
+ * reads the guest's own tables through the guest-physical memory map; under TDP each guest-physical
+ * address then goes through the TDP root (tdp-hardware.ts); in `shadow` mode the walk reads KVM's
+ * shadow tables instead (shadow-hardware.ts). Faults are reported to the CPU as #PF (or #GP for a
+ * non-canonical address). Also owns guest-physical access (RAM or MMIO).
  */
 export class PagingUnit implements TableMemory {
   readonly tlb = new Tlb();
@@ -52,6 +59,12 @@ export class PagingUnit implements TableMemory {
   walks = 0;
   /** In `legacy-tdp` and `tdp` modes: the TDP root, the guest-physical TLB, and exits. */
   tdp: TdpHardware | null = null;
+  /**
+   * In `shadow` mode: the shadow root and the hardware's own paging state. The instructions that
+   * flush the TLB (MOV CR3, INVLPG, INVPCID, CR0/CR4 writes) are then intercepted, so their
+   * architectural flushes are KVM's to do, not the hardware's.
+   */
+  shadow: ShadowHardware | null = null;
   /** Linear address being translated, reported with TDP exits caused by the guest walk. */
   private walkLo = 0;
   private walkHi = 0;
@@ -96,17 +109,37 @@ export class PagingUnit implements TableMemory {
     ctx.root = mode === PagingMode.BITS32 || mode === PagingMode.PAE
       ? (cpu.cr3Lo & rootMask) >>> 0
       : (cpu.cr3Hi & 0x000fffff) * 4294967296 + ((cpu.cr3Lo & 0xfffff000) >>> 0);
+    this.shadow?.updateMode(this.longMode, mode === PagingMode.LEVEL5, this.pagingOn, ctx.smep, ctx.smap);
     this.tlb.clearAllFast();
     this.tlb.selectPrivilege(cpu.cpl === 3);
   }
 
-  /** Loads PAE's PDPTE registers from the table CR3 points at. */
-  loadPdptes(): void {
-    for (let i = 0; i < 4; i++) {
-      this.ctx.pdpteLo[i] = this.readPhys32(this.ctx.root + 8 * i);
-      this.ctx.pdpteHi[i] = this.readPhys32(this.ctx.root + 8 * i + 4);
-    }
+  /** The context that decides what a cached translation permits: the guest's, or in shadow mode the hardware's. */
+  private get permCtx(): WalkContext {
+    return this.shadow === null ? this.ctx : this.shadow.ctx;
   }
+
+  /**
+   * Loads PAE's PDPTE registers from the table CR3 points at, checking their reserved bits (SDM
+   * Vol. 3 4.4.1). Returns false, leaving the registers as they were, if a present entry has one.
+   */
+  loadPdptes(): boolean {
+    const ctx = this.ctx;
+    const lo = this.pdpteScratch;
+    const rsvdHi = ctx.reservedHigh | (1 << 31);
+    for (let i = 0; i < 4; i++) {
+      lo[2 * i] = this.readPhys32(ctx.root + 8 * i);
+      lo[2 * i + 1] = this.readPhys32(ctx.root + 8 * i + 4);
+      if ((lo[2 * i] & 1) !== 0 && ((lo[2 * i] & 0x1e6) !== 0 || (lo[2 * i + 1] & rsvdHi) !== 0)) return false;
+    }
+    for (let i = 0; i < 4; i++) {
+      ctx.pdpteLo[i] = lo[2 * i];
+      ctx.pdpteHi[i] = lo[2 * i + 1];
+    }
+    return true;
+  }
+
+  private readonly pdpteScratch = new Int32Array(8);
 
   /**
    * Makes sure the TLB slot of (lo, hi) holds a translation permitting `access`, walking if needed.
@@ -121,8 +154,10 @@ export class PagingUnit implements TableMemory {
       return false;
     }
     const tdp = this.tdp;
+    const virtualized = tdp !== null || this.shadow !== null;
     if (tlb.vpn[slot] === vpn && (tlb.pcid[slot] === this.pcid || (tlb.perm[slot] & TlbPerm.G) !== 0) &&
-      (tdp === null || (tlb.root[slot] === tdp.root && (tlb.perm[slot] & TlbPerm.MMIO) === 0))) {
+      // Virtualized, an MMIO access exits every time: such entries serve one access only.
+      (!virtualized || (tlb.perm[slot] & TlbPerm.MMIO) === 0) && (tdp === null || tlb.root[slot] === tdp.root)) {
       const perm = tlb.perm[slot];
       const needsDirty = (access & Access.WRITE) !== 0 && (perm & TlbPerm.D) === 0;
       if (!needsDirty && this.permitted(perm, access)) {
@@ -131,6 +166,7 @@ export class PagingUnit implements TableMemory {
         return true;
       }
     }
+    if (this.shadow !== null) return this.translateShadow(slot, vpn, lo, hi, access);
     if (!this.pagingOn) {
       const gpaPage = (lo & ~0xfff) >>> 0;
       this.fillSlot(slot, vpn, gpaPage, TlbPerm.W | TlbPerm.U | TlbPerm.X | TlbPerm.D | (12 << TlbPerm.SIZE_SHIFT), access, lo, hi);
@@ -150,11 +186,53 @@ export class PagingUnit implements TableMemory {
     return true;
   }
 
+  /**
+   * Shadow mode: walk KVM's shadow tables. A fault is a #PF intercept: KVM fixes the shadow tables
+   * (walk again), injects the guest's own #PF, or emulates the access at a guest-physical page.
+   */
+  private translateShadow(slot: number, vpn: number, lo: number, hi: number, access: number): boolean {
+    const hw = this.shadow!;
+    const out = this.result;
+    for (let attempt = 0; attempt < MAX_SHADOW_RETRIES; attempt++) {
+      this.walks++;
+      hw.walks++;
+      if (walk(hw.ctx, hw.tables, lo, hi, access, out)) {
+        // SPTEs map 4 KiB pieces of host memory directly; out.gpa is the host page.
+        const perm = out.perm | TDP_ALL;
+        this.tlb.fill(slot, vpn, out.gpa, perm, this.pcid);
+        this.setFastTags(slot, vpn, perm);
+        return true;
+      }
+      this.tlb.invalidateSlot(slot);
+      const f = hw.fault;
+      f.lo = lo;
+      f.hi = hi;
+      f.errorCode = out.errorCode;
+      f.access = access;
+      hw.exits++;
+      const outcome = hw.hv.shadowFault(f);
+      if (outcome === ShadowOutcome.INJECT) {
+        this.cpu.raisePageFault(lo, hi, f.injectCode);
+        return false;
+      }
+      if (outcome === ShadowOutcome.EMULATE) {
+        this.tlb.fill(slot, vpn, f.gpaPage, EMULATED, this.pcid);
+        return true;
+      }
+    }
+    throw new Error(`shadow #PF at 0x${((hi >>> 0) * 4294967296 + (lo >>> 0)).toString(16)} recurs after ${MAX_SHADOW_RETRIES} exits: the MMU model does not fix it`);
+  }
+
+  /** Shadow mode: CR3 now holds `root` (a VM entry after KVM loaded it). */
+  loadShadowRoot(root: number): void {
+    this.shadow!.loadRoot(root);
+  }
+
   /** Whether a cached translation permits the access (guest rules, and under TDP the root's). */
   private permitted(perm: number, access: number): boolean {
     const tdpNeeded = (access & Access.WRITE) !== 0 ? TlbPerm.TW : (access & Access.FETCH) !== 0 ? TlbPerm.TX : TlbPerm.TR;
     if ((perm & tdpNeeded) === 0) return false;
-    return permissionFault(this.ctx, access, (perm & TlbPerm.W) !== 0, (perm & TlbPerm.U) !== 0,
+    return permissionFault(this.permCtx, access, (perm & TlbPerm.W) !== 0, (perm & TlbPerm.U) !== 0,
       (perm & TlbPerm.X) === 0, (perm & TlbPerm.PK_MASK) >>> TlbPerm.PK_SHIFT) === 0;
   }
 
@@ -197,7 +275,7 @@ export class PagingUnit implements TableMemory {
   private setFastTags(slot: number, vpn: number, perm: number): void {
     if ((perm & TlbPerm.MMIO) !== 0) return;
     const tlb = this.tlb;
-    const ctx = this.ctx;
+    const ctx = this.permCtx;
     const user = this.cpu.cpl === 3;
     const userPage = (perm & TlbPerm.U) !== 0;
     if (user && !userPage) return;
@@ -239,7 +317,7 @@ export class PagingUnit implements TableMemory {
   readTranslated(lo: number, size: number): number {
     const slot = (lo >>> 12) & TLB_MASK;
     const base = this.tlb.host[slot] + (lo & 0xfff);
-    if ((this.tlb.perm[slot] & TlbPerm.MMIO) !== 0) return this.bus.mmioRead(base, size);
+    if ((this.tlb.perm[slot] & TlbPerm.MMIO) !== 0) return this.emulatedRead(base, size);
     const view = this.arena.view;
     switch (size) {
       case 1: return view.getUint8(base);
@@ -252,10 +330,38 @@ export class PagingUnit implements TableMemory {
     const slot = (lo >>> 12) & TLB_MASK;
     const base = this.tlb.host[slot] + (lo & 0xfff);
     if ((this.tlb.perm[slot] & TlbPerm.MMIO) !== 0) {
-      this.bus.mmioWrite(base, size, v);
+      this.emulatedWrite(base, size, v);
       return;
     }
     this.writeHost(base, size, v);
+  }
+
+  /**
+   * A read the hardware did not complete on its own: MMIO goes to the device bus; in shadow mode a
+   * guest-physical page of RAM can also come here (an access KVM emulates).
+   */
+  private emulatedRead(gpa: number, size: number): number {
+    if (this.shadow !== null) {
+      const host = this.memslots.gpaToHpa(gpa);
+      if (host >= 0) {
+        const view = this.arena.view;
+        return size === 1 ? view.getUint8(host) : size === 2 ? view.getUint16(host, true) : view.getInt32(host, true);
+      }
+    }
+    return this.bus.mmioRead(gpa, size);
+  }
+
+  /** The same for writes: KVM writes guest RAM (not a read-only slot) and then follows up on shadowed tables. */
+  private emulatedWrite(gpa: number, size: number, v: number): void {
+    if (this.shadow !== null) {
+      const slot = this.memslots.find(Math.floor(gpa / 4096));
+      if (slot !== undefined && !slot.readOnly) {
+        this.writeHost(this.memslots.gpaToHpa(gpa) as number, size, v);
+        this.shadow.hv.emulatedWrite(gpa, size);
+        return;
+      }
+    }
+    this.bus.mmioWrite(gpa, size, v);
   }
 
   /** Writes to host memory, invalidating decoded code on the page first. */
@@ -309,7 +415,30 @@ export class PagingUnit implements TableMemory {
     this.tlb.flushNonGlobal();
   }
 
-  invlpg(lo: number, hi: number): void {
-    this.tlb.flushPage((hi >>> 0) * 1048576 + (lo >>> 12));
+  // The TLB effects of the guest's own instructions (SDM Vol. 3 4.10.4.1). In shadow mode these
+  // instructions are intercepted and KVM does the flushing, so the hardware does nothing here.
+
+  /** MOV CR3 without NOFLUSH: non-global entries of `pcid` (of every PCID when pcid < 0). */
+  archFlushNonGlobal(pcid = -1): void {
+    if (this.shadow === null) this.tlb.flushNonGlobal(pcid);
+  }
+
+  /** CR0.PG or CR4.PGE/PCIDE changes, INVPCID type 2: everything. */
+  archFlushAll(): void {
+    if (this.shadow === null) this.tlb.flushAll();
+  }
+
+  /** INVLPG. */
+  archInvlpg(lo: number, hi: number): void {
+    if (this.shadow === null) this.tlb.flushPage((hi >>> 0) * 1048576 + (lo >>> 12));
+  }
+
+  /** INVPCID type 0 (one address of one PCID) and type 1 (one PCID). */
+  archInvpcidAddress(lo: number, hi: number, pcid: number): void {
+    if (this.shadow === null) this.tlb.flushPageOfPcid((hi >>> 0) * 1048576 + (lo >>> 12), pcid);
+  }
+
+  archInvpcidContext(pcid: number): void {
+    if (this.shadow === null) this.tlb.flushPcid(pcid, true);
   }
 }

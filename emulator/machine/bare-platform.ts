@@ -1,4 +1,4 @@
-import type { ControlReg, ExitReason, Platform, MsrValue } from '../cpu/platform.js';
+import type { ControlReg, ExitReason, InvpcidType, Platform, MsrValue } from '../cpu/platform.js';
 import type { Vcpu } from '../cpu/vcpu.js';
 import type { Bus } from './bus.js';
 
@@ -64,4 +64,8 @@ export class BarePlatform implements Platform {
   instructionExit(_cpu: Vcpu, _reason: ExitReason, _detail: number): void {}
 
   controlRegisterWritten(_cpu: Vcpu, _reg: ControlReg, _oldValue: number, _newValue: number): void {}
+
+  invlpg(_cpu: Vcpu, _lo: number, _hi: number): void {}
+
+  invpcid(_cpu: Vcpu, _type: InvpcidType, _pcid: number, _lo: number, _hi: number): void {}
 }

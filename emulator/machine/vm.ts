@@ -23,8 +23,6 @@ import { gfn, hfn } from '../arch/address.js';
 import { Kvm, KvmRunError } from '../../mmu/kvm/kvm.js';
 import type { Vendor } from '../../mmu/kvm/vendor.js';
 import { CURRENT, type Knobs } from '../../mmu/knobs.js';
-import { TdpMmu } from '../../mmu/tdp/tdp-mmu.js';
-import { LegacyTdpMmu } from '../../mmu/legacy/legacy-tdp-mmu.js';
 
 export interface VmOptions {
   /** Guest RAM in bytes (default 128 MiB, QEMU's default). */
@@ -52,8 +50,8 @@ export interface VmOptions {
 export type Backing = '4k' | '2m' | '1g';
 export const BACKINGS: Readonly<Record<Backing, number>> = { '4k': 1, '2m': 2, '1g': 3 };
 
-export type MmuMode = 'bare' | 'legacy-tdp' | 'tdp';
-export const MMU_MODES: readonly MmuMode[] = ['bare', 'legacy-tdp', 'tdp'];
+export type MmuMode = 'bare' | 'shadow' | 'legacy-tdp' | 'tdp';
+export const MMU_MODES: readonly MmuMode[] = ['bare', 'shadow', 'legacy-tdp', 'tdp'];
 
 export type RunOutcome = 'exit' | 'triple-fault' | 'insn-limit' | 'unsupported' | 'halted' | 'kvm-error';
 
@@ -111,7 +109,9 @@ export class Vm {
     this.paging = new PagingUnit(this.arena, this.memslots, this.bus);
     this.code = new CodeCache(this.arena.bytes, this.paging.tlb);
     this.platform = new BarePlatform(this.bus);
-    this.cpu = new Vcpu(this.paging, this.code.store, this.platform, opts.model ?? new CpuModel());
+    // KVM offers no protection keys with shadow paging (kvm_set_cpu_caps clears PKU without TDP).
+    const model = opts.model ?? new CpuModel();
+    this.cpu = new Vcpu(this.paging, this.code.store, this.platform, this.mmuMode === 'shadow' ? model.without(['pku']) : model);
     this.paging.attach(this.cpu, this.code);
     const cpu = this.cpu;
     this.clock = new Clock(() => cpu.cycles());
@@ -134,7 +134,6 @@ export class Vm {
         audit: opts.audit ?? false,
         hostPhysBits: opts.hostPhysBits ?? 46,
         hostMaxLevel: BACKINGS[opts.backing ?? '2m'],
-        makeMmu: (ctx) => (this.mmuMode === 'tdp' ? new TdpMmu(ctx) : new LegacyTdpMmu(ctx)),
       });
       cpu.platform = this.kvm;
     }

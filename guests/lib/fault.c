@@ -8,11 +8,13 @@
 #include "x86/context.h"
 #include "x86/desc.h"
 #include "x86/processor.h"
+#include "x86/vm.h"
 
 #define NR_VECTORS 256
 #define NR_EXCEPTIONS 32
 
 struct fault_info ex_last = { .vector = -1 };
+unsigned long user_alias_offset;
 
 static exception_handler handlers[NR_VECTORS];
 
@@ -142,7 +144,8 @@ bool run_in_user(void (*fn)(void *), void *arg, struct fault_info *info)
 	info->vector = -1;
 	if (save_context(&c.ctx) == 0) {
 		catchers = &c;
-		enter_user(fn, arg, user_stack_top());
+		enter_user((void (*)(void *))((unsigned long)fn + user_alias_offset),
+			   arg, user_stack_top() + user_alias_offset);
 	}
 	catchers = c.outer;
 	restore_kernel_segments();

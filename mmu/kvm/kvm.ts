@@ -1,43 +1,48 @@
 import type { Vm } from '../../emulator/machine/vm.js';
 import type { BarePlatform } from '../../emulator/machine/bare-platform.js';
-import { ControlReg, ExitReason, type MsrValue, type Platform } from '../../emulator/cpu/platform.js';
+import { ControlReg, ExitReason, type InvpcidType, type MsrValue, type Platform } from '../../emulator/cpu/platform.js';
 import type { Vcpu } from '../../emulator/cpu/vcpu.js';
 import { type TdpExit, TdpHardware, type TdpHypervisor, TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
 import { TdpFaultKind, TdpFormat, NpfCode } from '../../emulator/hw/tdp-walk.js';
+import { ShadowHardware } from '../../emulator/hw/shadow-hardware.js';
 import type { MemslotChange } from '../../emulator/machine/memslots.js';
-import { Cr0, Cr4, Efer, Msr } from '../../emulator/arch/control.js';
+import { Cr4, Msr } from '../../emulator/arch/control.js';
 import { Reg } from '../../emulator/arch/registers.js';
+import type { WalkContext } from '../paging/walker.js';
 import { COST, type CostItem } from '../cost.js';
 import type { Knobs } from '../knobs.js';
 import { Stats } from '../stats.js';
 import { Request, RequestSet } from './requests.js';
 import { type Vendor, VendorTlb } from './vendor.js';
-import type { Mmu, MmuContext } from '../mmu.js';
+import type { Mmu, MmuContext, TdpCapableMmu } from '../mmu.js';
 import { SpteCodec } from '../spte.js';
-import { type CpuRole, cpuRoleFromRegisters, tdpRootRole } from '../role.js';
+import { cpuRoleFromRegisters, shadowRootRole, tdpRootRole } from '../role.js';
+import { TdpMmu } from '../tdp/tdp-mmu.js';
+import { LegacyTdpMmu } from '../legacy/legacy-tdp-mmu.js';
+import { ShadowMmu } from '../shadow/shadow-mmu.js';
+import { ShadowExits } from './shadow-exits.js';
+import { ControlRegisterExits } from './cr-exits.js';
 
 /**
- * KVM, modeled: the exit handlers of a VMX or SVM host running the guest with TDP (EPT/NPT),
- * request servicing before each entry in KVM's order, the control-register decision tables of
- * current KVM (kvm_post_set_cr0, kvm_post_set_cr4, set_efer) with the historical behaviours behind
- * knobs, the MMIO fast path, memslot updates, and the cost of all of it on the guest's TSC.
+ * KVM, modeled: the exit handlers of a VMX or SVM host running the guest with TDP (EPT/NPT) or
+ * with shadow paging, request servicing before each entry in KVM's order, the control-register
+ * decision tables of current KVM with the historical behaviours behind knobs (cr-exits.ts), the
+ * MMIO fast path, memslot updates, and the cost of all of it on the guest's TSC.
  *
  * Exits are handled synchronously: the vCPU is inside an instruction (or between two) when the
  * hardware reports an exit; KVM's handler runs, services requests, and the vCPU continues, which
  * is what entering the guest again does.
  */
-export type TdpMmuMode = 'legacy-tdp' | 'tdp';
+export type KvmMmuMode = 'legacy-tdp' | 'tdp' | 'shadow';
 
 export interface KvmConfig {
-  readonly mode: TdpMmuMode;
+  readonly mode: KvmMmuMode;
   readonly vendor: Vendor;
   readonly knobs: Knobs;
   /** Run the invariant checker after every exit. */
   readonly audit: boolean;
   /** Host MAXPHYADDR (SPTE reserved bits, MMIO SPTEs). */
   readonly hostPhysBits: number;
-  /** Builds the MMU for the mode. */
-  readonly makeMmu: (ctx: MmuContext) => Mmu;
   /** Largest host page backing guest memory: 1 (4 KiB), 2 (2 MiB), 3 (1 GiB). */
   readonly hostMaxLevel: number;
 }
@@ -48,39 +53,40 @@ export class KvmRunError extends Error {}
 /** KVM's hypercall return for an unknown hypercall number: -KVM_ENOSYS. */
 const KVM_ENOSYS = 1000;
 
-/** CR0 bits whose change is a role change (KVM_MMU_CR0_ROLE_BITS). */
-const CR0_ROLE_BITS = Cr0.PG | Cr0.WP;
-/** CR4 bits whose change is a role change (KVM_MMU_CR4_ROLE_BITS). */
-const CR4_ROLE_BITS = Cr4.PSE | Cr4.PAE | Cr4.LA57 | Cr4.SMEP | Cr4.SMAP | Cr4.PKE;
-/** EFER bits whose change is a role change (KVM_MMU_EFER_ROLE_BITS). */
-const EFER_ROLE_BITS = Efer.LME | Efer.NXE;
-/** CR4 bits the guest owns under EPT (KVM_POSSIBLE_CR4_GUEST_BITS): changing only these does not exit. */
-const VMX_CR4_GUEST_OWNED = Cr4.PVI | Cr4.DE | Cr4.PCE | Cr4.OSFXSR | Cr4.OSXMMEXCPT | Cr4.PGE | Cr4.TSD | Cr4.FSGSBASE;
 /** MSRs VMX passes through to the guest without an exit (KVM's default MSR bitmap). */
 const VMX_PASSTHROUGH_MSRS = new Set<number>([Msr.FS_BASE, Msr.GS_BASE, Msr.KERNEL_GS_BASE, Msr.SYSENTER_CS,
   Msr.SYSENTER_ESP, Msr.SYSENTER_EIP, Msr.TSC, Msr.SPEC_CTRL, Msr.PRED_CMD]);
+
+/** Request-servicing rounds before an entry: servicing one request may raise another. */
+const MAX_ENTRY_ROUNDS = 8;
 
 export class Kvm implements Platform, TdpHypervisor {
   readonly stats = new Stats();
   readonly requests = new RequestSet();
   readonly codec: SpteCodec;
   readonly mmu: Mmu;
-  readonly hardware: TdpHardware;
+  readonly cfg: KvmConfig;
+  /** TDP hardware (legacy-tdp and tdp modes). */
+  readonly hardware: TdpHardware | null = null;
+  /** Shadow-paging hardware and KVM's shadow MMU (shadow mode). */
+  readonly shadowHardware: ShadowHardware | null = null;
+  readonly shadowMmu: ShadowMmu | null = null;
+  readonly vendorTlb: VendorTlb;
   readonly violations: string[] = [];
+  private readonly tdpMmu: TdpCapableMmu | null = null;
+  private readonly shadowExits: ShadowExits | null = null;
+  private readonly crExits: ControlRegisterExits;
   private readonly vm: Vm;
   private readonly devices: BarePlatform;
-  private readonly cfg: KvmConfig;
-  private readonly vendorTlb: VendorTlb;
-  private cpuRole: CpuRole | undefined;
-  private rootRole = -1;
 
   constructor(vm: Vm, devices: BarePlatform, cfg: KvmConfig) {
     this.vm = vm;
     this.devices = devices;
     this.cfg = cfg;
-    const format = cfg.vendor === 'vmx' ? 'ept' : 'x86';
+    const shadow = cfg.mode === 'shadow';
+    // Shadow paging uses the x86 PTE format whatever the vendor; TDP uses EPT on VMX.
     this.codec = new SpteCodec({
-      format,
+      format: cfg.vendor === 'vmx' && !shadow ? 'ept' : 'x86',
       hostPhysBits: cfg.hostPhysBits,
       eptAdBits: true,
       mmioCaching: true,
@@ -101,21 +107,42 @@ export class Kvm implements Platform, TdpHypervisor {
       charge: (item, times) => kvm.charge(item, times),
       mmioGeneration: () => vm.memslots.generation,
     };
-    this.mmu = cfg.makeMmu(ctx);
-    this.hardware = new TdpHardware(vm.arena, {
-      format: cfg.vendor === 'vmx' ? TdpFormat.EPT : TdpFormat.NPT,
-      levels: tdpLevel,
-      hostPhysBits: cfg.hostPhysBits,
-      adEnabled: true,
-    }, this);
-    vm.paging.tdp = this.hardware;
-    this.vendorTlb = new VendorTlb(cfg.vendor, vm.paging, this.stats, cfg.knobs.hvFlushOnFlushCurrent);
+    if (shadow) {
+      const cpu = vm.cpu;
+      const mmu = new ShadowMmu(ctx, {
+        paging: vm.paging.ctx,
+        tables: vm.paging,
+        cr3: () => (cpu.cr3Hi >>> 0) * 4294967296 + (cpu.cr3Lo >>> 0),
+        pcide: () => (cpu.cr4 & Cr4.PCIDE) !== 0,
+      });
+      this.mmu = this.shadowMmu = mmu;
+      this.shadowExits = new ShadowExits(this, mmu);
+      this.shadowHardware = new ShadowHardware(vm.arena, cfg.hostPhysBits, this.shadowExits);
+      vm.paging.shadow = this.shadowHardware;
+    } else {
+      this.mmu = this.tdpMmu = cfg.mode === 'tdp' ? new TdpMmu(ctx) : new LegacyTdpMmu(ctx);
+      this.hardware = new TdpHardware(vm.arena, {
+        format: cfg.vendor === 'vmx' ? TdpFormat.EPT : TdpFormat.NPT,
+        levels: tdpLevel,
+        hostPhysBits: cfg.hostPhysBits,
+        adEnabled: true,
+      }, this);
+      vm.paging.tdp = this.hardware;
+    }
+    this.vendorTlb = new VendorTlb(cfg.vendor, vm.paging, this.stats, cfg.knobs.hvFlushOnFlushCurrent, shadow);
+    this.crExits = new ControlRegisterExits(this, vm.cpu, this.shadowMmu);
     vm.memslots.onChange((c) => this.memslotsChanged(c));
+    this.updatePageLimit();
     this.initMmu();
   }
 
   private get cpu(): Vcpu {
     return this.vm.cpu;
+  }
+
+  /** The guest's paging state as KVM's software walker reads it. */
+  guestPaging(): WalkContext {
+    return this.vm.paging.ctx;
   }
 
   /** Adds the modeled cost of some work to the vCPU's time. */
@@ -126,7 +153,7 @@ export class Kvm implements Platform, TdpHypervisor {
   }
 
   /** The common part of every exit: count it, pay the round trip and the dispatch. */
-  private exitBegin(): void {
+  exitBegin(): void {
     this.stats.exits++;
     this.charge('exitRoundTrip');
     this.charge('exitDispatch');
@@ -207,95 +234,21 @@ export class Kvm implements Platform, TdpHypervisor {
         this.charge('simpleExitHandler');
         this.enterGuest();
         break;
-      default:
-        // INVLPG, INVPCID, MOV CR8: not intercepted with TDP.
-        break;
     }
   }
 
-  controlRegisterWritten(_cpu: Vcpu, reg: ControlReg, oldValue: number, newValue: number): void {
-    const changed = (oldValue ^ newValue) | 0;
-    switch (reg) {
-      case ControlReg.CR0: {
-        // VMX owns CR0.TS (and, in current KVM with EPT, CR0.WP); SVM's selective CR0 intercept
-        // lets TS and MP through. Changing only guest-owned bits does not exit.
-        const guestOwned = this.cfg.vendor === 'vmx'
-          ? Cr0.TS | (this.cfg.knobs.cr0WpGuestOwned ? Cr0.WP : 0)
-          : Cr0.TS | Cr0.MP;
-        if ((changed & ~guestOwned) === 0) return;
-        this.crExit();
-        this.postSetCr0(oldValue, newValue);
-        this.enterGuest();
-        break;
-      }
-      case ControlReg.CR4:
-        if (this.cfg.vendor === 'vmx' && (changed & ~VMX_CR4_GUEST_OWNED) === 0) {
-          // A PGE toggle the guest owns: the hardware flushes its own TLB; KVM does not see it.
-          return;
-        }
-        this.crExit();
-        this.postSetCr4(oldValue, newValue);
-        this.enterGuest();
-        break;
-      case ControlReg.EFER:
-        // The WRMSR exit was counted by instructionExit; this is set_efer's MMU part.
-        if ((changed & EFER_ROLE_BITS) !== 0) this.resetContext();
-        this.enterGuest();
-        break;
-      default:
-        // MOV CR3 is not intercepted with EPT/NPT.
-        break;
-    }
+  controlRegisterWritten(_cpu: Vcpu, reg: ControlReg, oldValue: number, newValue: number, flags = 0): void {
+    this.crExits.written(reg, oldValue, newValue, flags);
   }
 
-  private crExit(): void {
-    this.exitBegin();
-    this.stats.cr_exits++;
-    this.charge('crWrite');
+  /** INVLPG: intercepted only under shadow paging; with TDP the hardware handles it alone. */
+  invlpg(cpu: Vcpu, lo: number, hi: number): void {
+    this.shadowExits?.invlpg(cpu, lo, hi, (cpu.cr4 & Cr4.LA57) !== 0);
   }
 
-  /** kvm_post_set_cr0 of current KVM, with the role-change policy knob. */
-  private postSetCr0(old: number, cr0: number): void {
-    const changed = old ^ cr0;
-    const policy = this.cfg.knobs.roleChangePolicy;
-    if (changed === Cr0.WP && policy !== 'unload-always') {
-      // 01b31714bd90: with paging off nothing depends on WP; with TDP only the permission tables do.
-      if ((cr0 & Cr0.PG) === 0) return;
-      this.stats.kvm_init_mmu_only++;
-      this.initMmu();
-      return;
-    }
-    if ((changed & Cr0.PG) !== 0 && (cr0 & Cr0.PG) === 0) this.requests.make(Request.TLB_FLUSH_GUEST);
-    if ((changed & CR0_ROLE_BITS) !== 0) {
-      const pgOff = (changed & Cr0.PG) !== 0 && (cr0 & Cr0.PG) === 0;
-      this.roleChanged(pgOff);
-    }
-  }
-
-  /** kvm_post_set_cr4 of current KVM. */
-  private postSetCr4(old: number, cr4: number): void {
-    const changed = old ^ cr4;
-    const smepOn = (old & Cr4.SMEP) === 0 && (cr4 & Cr4.SMEP) !== 0;
-    if ((changed & CR4_ROLE_BITS) !== 0) this.roleChanged(smepOn);
-    if ((changed & Cr4.PGE) !== 0 || ((old & Cr4.PCIDE) !== 0 && (cr4 & Cr4.PCIDE) === 0)) {
-      this.requests.make(Request.TLB_FLUSH_GUEST);
-    } else if ((changed & Cr4.PAE) !== 0 || (smepOn && !this.cfg.knobs.skipSmep0to1Flush)) {
-      this.requests.make(Request.TLB_FLUSH_CURRENT);
-    }
-  }
-
-  /**
-   * A role bit changed. Current KVM and the pre-(a) kernels reset the MMU context (unloading all
-   * roots); Paolo's proposal keeps roots except where correctness needs an unload (`mustUnload`:
-   * CR0.PG 1 -> 0, CR4.SMEP 0 -> 1; CPUID changes never happen at run time here).
-   */
-  private roleChanged(mustUnload: boolean): void {
-    if (this.cfg.knobs.roleChangePolicy === 'keep-roots' && !mustUnload) {
-      this.stats.kvm_init_mmu_only++;
-      this.initMmu();
-      return;
-    }
-    this.resetContext();
+  /** INVPCID: likewise intercepted only under shadow paging. */
+  invpcid(cpu: Vcpu, type: InvpcidType, pcid: number, lo: number, hi: number): void {
+    this.shadowExits?.invpcid(cpu, type, pcid, lo, hi);
   }
 
   /** kvm_mmu_reset_context: unload every root, then kvm_init_mmu. */
@@ -304,67 +257,98 @@ export class Kvm implements Platform, TdpHypervisor {
     this.stats.mmu_unload++;
     this.mmu.unload();
     this.initMmu();
+    this.crExits.registersSet();
   }
 
   /** kvm_init_mmu: recompute the CPU role and the root role from the vCPU's registers. */
-  private initMmu(): void {
+  initMmu(): void {
     const cpu = this.cpu;
     this.charge('initMmu');
     const cpuRole = cpuRoleFromRegisters(cpu.cr0, cpu.cr4, cpu.efer);
-    this.cpuRole = cpuRole;
-    this.rootRole = tdpRootRole(cpuRole, { tdpLevel: this.hardware.config.levels, adDisabled: false });
-    this.mmu.init(cpuRole.base, this.rootRole);
+    const rootRole = this.hardware === null
+      ? shadowRootRole(cpuRole)
+      : tdpRootRole(cpuRole, { tdpLevel: this.hardware.config.levels, adDisabled: false });
+    this.mmu.init(cpuRole, rootRole);
   }
 
   /**
    * Everything KVM does between handling an exit and entering the guest (vcpu_enter_guest):
-   * requests in KVM's order, then kvm_mmu_reload, then (in tests) the invariant checker.
+   * requests in KVM's order, then kvm_mmu_reload, then (in tests) the invariant checker. Servicing
+   * may raise new requests (a sync that zaps a root); they are serviced before entering.
    */
   enterGuest(): void {
     if (this.cfg.knobs.forceResetContextOnEveryExit) this.resetContext();
-    const req = this.requests;
+    for (let round = 0; round < MAX_ENTRY_ROUNDS; round++) {
+      this.serviceRequests();
+      this.reloadMmu();
+      if (this.requests.bits === 0) break;
+    }
     const stats = this.stats;
-    if (req.bits !== 0) {
-      if (req.check(Request.FREE_OBSOLETE_ROOTS)) { stats.req_free_obsolete_roots++; this.mmu.freeObsoleteRoots(); }
-      if (req.check(Request.MMU_SYNC)) stats.req_mmu_sync++; // nothing to sync under TDP
-      if (req.check(Request.LOAD_MMU_PGD)) { stats.req_load_pgd++; this.loadRoot(this.mmu.currentRoot()); }
-      if (req.check(Request.TLB_FLUSH)) {
-        stats.req_tlb_flush++;
-        this.charge('tlbFlush');
-        this.vendorTlb.flushAll();
-        req.clear(Request.TLB_FLUSH_CURRENT | Request.TLB_FLUSH_GUEST);
-      }
-      if (req.check(Request.TLB_FLUSH_CURRENT)) {
-        stats.req_tlb_flush_current++;
-        this.charge('tlbFlush');
-        if (this.mmu.currentRoot() >= 0) this.vendorTlb.flushCurrent(this.mmu.currentRoot());
-      }
-      if (req.check(Request.TLB_FLUSH_GUEST)) {
-        stats.req_tlb_flush_guest++;
-        this.charge('tlbFlush');
-        this.vendorTlb.flushGuest();
-      }
-    }
-    // kvm_mmu_reload: with no valid root, load one and flush what the hardware cached for it.
-    if (this.mmu.currentRoot() < 0) {
-      const root = this.mmu.load();
-      this.loadRoot(root);
-      this.charge('tlbFlush');
-      this.vendorTlb.flushCurrent(root);
-    }
     stats.roots_max = Math.max(stats.roots_max, this.mmu.validRoots());
     if (this.cfg.audit) this.audit();
   }
 
+  private serviceRequests(): void {
+    const req = this.requests;
+    const stats = this.stats;
+    if (req.bits === 0) return;
+    if (req.check(Request.FREE_OBSOLETE_ROOTS)) { stats.req_free_obsolete_roots++; this.mmu.freeObsoleteRoots(); }
+    if (req.check(Request.MMU_SYNC)) {
+      stats.req_mmu_sync++;
+      this.shadowMmu?.syncRoots();
+    }
+    if (req.check(Request.LOAD_MMU_PGD)) {
+      stats.req_load_pgd++;
+      if (this.mmu.currentRoot() >= 0) this.loadRoot(this.mmu.currentRoot());
+    }
+    // Flushing "all" also flushes "current", so it clears that request (not the guest flush).
+    if (req.check(Request.TLB_FLUSH)) {
+      stats.req_tlb_flush++;
+      stats.tlb_flush++;
+      this.charge('tlbFlush');
+      this.vendorTlb.flushAll();
+      req.clear(Request.TLB_FLUSH_CURRENT);
+    }
+    if (req.check(Request.TLB_FLUSH_CURRENT)) {
+      stats.req_tlb_flush_current++;
+      stats.tlb_flush++;
+      this.charge('tlbFlush');
+      if (this.mmu.currentRoot() >= 0) this.vendorTlb.flushCurrent(this.mmu.currentRoot());
+    }
+    if (req.check(Request.TLB_FLUSH_GUEST)) {
+      stats.req_tlb_flush_guest++;
+      stats.tlb_flush++;
+      this.charge('tlbFlush');
+      // A guest TLB flush is also a sync point of the shadow page tables.
+      this.shadowMmu?.flushGuest();
+      this.vendorTlb.flushGuest();
+    }
+  }
+
+  /** kvm_mmu_reload: with no valid root, load one and flush what the hardware cached for it. */
+  private reloadMmu(): void {
+    const current = this.mmu.currentRoot();
+    if (current >= 0) {
+      // Without EPT, a VM entry in PAE mode reloads the PDPTEs from the table CR3 points at.
+      if (this.shadowHardware !== null) this.vm.paging.loadShadowRoot(current);
+      return;
+    }
+    const root = this.mmu.load();
+    this.loadRoot(root);
+    this.charge('tlbFlush');
+    this.vendorTlb.flushCurrent(root);
+  }
+
   private loadRoot(root: number): void {
-    this.vm.paging.loadTdpRoot(root);
+    if (this.shadowHardware !== null) this.vm.paging.loadShadowRoot(root);
+    else this.vm.paging.loadTdpRoot(root);
   }
 
   /** Runs the invariant checker; violations are kept in order and counted. */
   audit(): void {
     const found: string[] = [];
     this.mmu.audit(found);
-    if (this.mmu.validRoots() > 4) found.push(`16: ${this.mmu.validRoots()} valid TDP roots (at most one per role)`);
+    if (this.mmu.validRoots() > 4) found.push(`16: ${this.mmu.validRoots()} valid roots (at most current and three previous, or one per role)`);
     for (const v of found) this.recordViolation(v);
   }
 
@@ -378,13 +362,17 @@ export class Kvm implements Platform, TdpHypervisor {
   tdpFault(exit: TdpExit): TdpOutcome {
     this.exitBegin();
     const rsvd = exit.kind === TdpFaultKind.EPT_MISCONFIG || (exit.kind === TdpFaultKind.NPF && (exit.code & NpfCode.RSVD) !== 0);
-    if (rsvd && this.mmioFastPath(exit.gpa)) {
+    if (rsvd && this.checkMmioSpte(this.mmu.mmioSpte(exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296)), exit.gpa, 0) !== undefined) {
+      this.stats.mmio_fast_hit++;
+      this.stats.mmio_exits++;
+      this.charge('mmioFastPath');
+      this.charge('mmioEmulate');
       this.enterGuest();
       return TdpOutcome.EMULATE_MMIO;
     }
     this.stats.pf_taken++;
     this.charge('pageFault');
-    const outcome = this.mmu.pageFault(exit);
+    const outcome = this.tdpMmu!.pageFault(exit);
     if (outcome === TdpOutcome.EMULATE_MMIO) {
       this.stats.pf_emulate++;
       this.stats.mmio_exits++;
@@ -395,31 +383,26 @@ export class Kvm implements Platform, TdpHypervisor {
   }
 
   /**
-   * handle_mmio_page_fault: a reserved-bit fault on an MMIO SPTE whose generation is current is
-   * emulated at once. A stale generation falls through to the fault path (RET_PF_INVALID). A
-   * reserved-bit fault on an SPTE that is not MMIO is KVM's "detect reserved bits" failure.
+   * handle_mmio_page_fault's check of the SPTE a reserved-bit fault hit: an MMIO SPTE whose
+   * generation is current is returned (emulate at once); a stale generation returns undefined
+   * (RET_PF_INVALID: the fault path rebuilds it). A reserved-bit fault on an SPTE that is not
+   * MMIO is KVM's "detect reserved bits" failure: KVM_RUN fails.
    */
-  private mmioFastPath(gpa: number): boolean {
-    const spte = this.mmu.mmioSpte(gpa);
-    if (spte === undefined) return false;
+  checkMmioSpte(spte: [number, number] | undefined, addrLo: number, addrHi: number): [number, number] | undefined {
+    if (spte === undefined) return undefined;
     const codec = this.codec;
     if (!codec.isMmio(spte[0], spte[1])) {
       const value = (BigInt(spte[1] >>> 0) << 32n) | BigInt(spte[0] >>> 0);
-      const v = `reserved bits set in a non-MMIO SPTE 0x${value.toString(16)} for gpa 0x${gpa.toString(16)}`;
+      const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
+      const v = `reserved bits set in a non-MMIO SPTE 0x${value.toString(16)} for address 0x${addr.toString(16)}`;
       this.recordViolation(`1: ${v}`);
       throw new KvmRunError(`KVM_RUN failed: Invalid argument (${v})`);
     }
     const memslots = this.vm.memslots;
     const current = memslots.generation % codec.genModulus;
-    if (!memslots.updateInProgress && codec.mmioGeneration(spte[0], spte[1]) === current) {
-      this.stats.mmio_fast_hit++;
-      this.stats.mmio_exits++;
-      this.charge('mmioFastPath');
-      this.charge('mmioEmulate');
-      return true;
-    }
+    if (!memslots.updateInProgress && codec.mmioGeneration(spte[0], spte[1]) === current) return spte;
     this.stats.mmio_gen_mismatch++;
-    return false;
+    return undefined;
   }
 
   rootIncarnation(root: number): number {
@@ -440,17 +423,24 @@ export class Kvm implements Platform, TdpHypervisor {
    */
   private memslotsChanged(change: MemslotChange): void {
     this.stats.memslot_updates++;
-    if (change.kind !== 'add') {
-      this.mmu.zapAllFast();
-      this.requests.make(Request.FREE_OBSOLETE_ROOTS);
-    }
+    this.updatePageLimit();
+    if (change.kind !== 'add') this.mmu.zapAllFast();
     // kvm_mmu_invalidate_mmio_sptes: the generation as stored, without the address-space bit.
     const gen = (this.vm.memslots.generation % this.codec.genModulus) & ~1;
     if (gen === 0) {
       this.stats.mmio_gen_wrap_zaps++;
       this.mmu.zapAllFast();
-      this.requests.make(Request.FREE_OBSOLETE_ROOTS);
     }
     this.enterGuest();
   }
+
+  /** kvm_mmu_change_mmu_pages at memslot commit: the default shadow-page limit follows guest memory. */
+  private updatePageLimit(): void {
+    const cache = this.shadowMmu?.cache ?? (this.tdpMmu instanceof LegacyTdpMmu ? this.tdpMmu.cache : undefined);
+    if (cache === undefined) return;
+    let pages = 0;
+    for (const slot of this.vm.memslots.all) pages += slot.npages;
+    cache.setDefaultLimit(pages);
+  }
 }
+

@@ -18,6 +18,11 @@ export class VendorTlb {
     private readonly stats: Stats,
     /** svm-hv: whether flush_tlb_current also asks Hyper-V to flush the root (the lkml (d) fix). */
     private readonly hvFlushOnFlushCurrent: boolean,
+    /**
+     * Shadow paging: no guest-physical TLB, and linear translations are tagged by VPID/ASID and
+     * PCID only, so flushing "the current root" is flushing the vCPU's whole context.
+     */
+    private readonly shadow = false,
   ) {}
 
   private get gpaTlb() {
@@ -26,6 +31,10 @@ export class VendorTlb {
 
   /** flush_tlb_current(root). */
   flushCurrent(root: number): void {
+    if (this.shadow) {
+      this.flushEverything();
+      return;
+    }
     switch (this.vendor) {
       case 'vmx':
         this.paging.tlb.flushRoot(root);
@@ -45,7 +54,7 @@ export class VendorTlb {
 
   /** flush_tlb_guest: the guest's linear translations. */
   flushGuest(): void {
-    if (this.vendor === 'svm') {
+    if (this.vendor === 'svm' || this.shadow) {
       this.flushEverything();
       return;
     }
@@ -58,6 +67,12 @@ export class VendorTlb {
     this.flushEverything();
   }
 
+  /** flush_tlb_gva: one linear address in every PCID (INVVPID individual-address, INVLPGA). */
+  flushGva(lo: number, hi: number): void {
+    this.paging.tlb.flushPage((hi >>> 0) * 1048576 + (lo >>> 12));
+    this.stats.hw_flush_gva++;
+  }
+
   /** HvFlushGuestPhysicalAddressSpace for one root (svm-hv only). */
   hvFlushGuestMapping(root: number): void {
     this.gpaTlb.flushRoot(root);
@@ -67,7 +82,7 @@ export class VendorTlb {
 
   private flushEverything(): void {
     this.paging.tlb.flushAll();
-    this.gpaTlb.flushAll();
+    this.paging.tdp?.gpaTlb.flushAll();
     this.stats.hw_flush_all++;
   }
 }

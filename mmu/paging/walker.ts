@@ -52,10 +52,15 @@ export class WalkContext {
   gbPages = true;
   maxPhyAddr = 40;
 
-  /** Reserved bits of every 8-byte entry's high half: bits 51:MAXPHYADDR (and XD when NXE=0). */
+  /**
+   * Reserved bits of every 8-byte entry's high half: bits 51:MAXPHYADDR in 4- and 5-level paging,
+   * where 62:52 are ignored (or protection keys); bits 62:MAXPHYADDR in PAE paging; and XD when
+   * NXE=0 (SDM Vol. 3 4.4.2, 4.5.4).
+   */
   get reservedHigh(): number {
     let mask = 0;
-    for (let bit = this.maxPhyAddr; bit < 52; bit++) mask |= 1 << (bit - 32);
+    const top = this.format.mode === PagingMode.PAE ? 63 : 52;
+    for (let bit = this.maxPhyAddr; bit < top; bit++) mask |= 1 << (bit - 32);
     if (!this.nxe) mask |= PTE_HI_XD;
     return mask;
   }
@@ -73,6 +78,14 @@ export class WalkResult {
   errorCode = 0;
   /** Level at which the walk stopped (1 = PTE). */
   level = 0;
+  /**
+   * The entries the walk read, by level (1 = PTE; PAE's PDPTE register at 3): the guest-physical
+   * address of each entry and its value. KVM's software walker builds shadow pages from these.
+   * Valid for levels from the top down to `level`, also after a fault.
+   */
+  readonly pteAddr = new Float64Array(6);
+  readonly pteLo = new Int32Array(6);
+  readonly pteHi = new Int32Array(6);
 }
 
 const LARGE_2M_RESERVED = 0x001fe000; // bits 20:13 of a 2 MiB leaf
@@ -113,6 +126,9 @@ export function walk(ctx: WalkContext, mem: TableMemory, lo: number, hi: number,
     const i = lo >>> 30;
     entry = ctx.pdpteLo[i];
     entryHi = ctx.pdpteHi[i];
+    out.pteAddr[3] = -1;
+    out.pteLo[3] = entry;
+    out.pteHi[3] = entryHi;
     if ((entry & Pte.P) === 0) return fail(ctx, out, access, 0, 3);
     if ((entry & PDPTE_REG_RESERVED) !== 0 || (entryHi & (rsvdHigh | PTE_HI_XD)) !== 0) {
       return fail(ctx, out, access, Pfec.P | Pfec.RSVD, 3);
@@ -125,6 +141,9 @@ export function walk(ctx: WalkContext, mem: TableMemory, lo: number, hi: number,
     const addr = table + index * format.entryBytes;
     entry = mem.readPhys32(addr);
     entryHi = wide ? mem.readPhys32(addr + 4) : 0;
+    out.pteAddr[level] = addr;
+    out.pteLo[level] = entry;
+    out.pteHi[level] = entryHi;
     if ((entry & Pte.P) === 0) return fail(ctx, out, access, 0, level);
     entryAddr[used] = addr;
     entryLo[used] = entry;
@@ -165,6 +184,7 @@ export function walk(ctx: WalkContext, mem: TableMemory, lo: number, hi: number,
       if ((entryLo[k] & want) !== want) {
         entryLo[k] |= want;
         mem.writePhys32(entryAddr[k], entryLo[k]);
+        out.pteLo[format.levels - k] = entryLo[k];
       }
     }
     entry = entryLo[used - 1];

@@ -1,4 +1,5 @@
-import type { Mmu, MmuContext } from '../mmu.js';
+import type { MmuContext, TdpCapableMmu } from '../mmu.js';
+import type { CpuRole } from '../role.js';
 import { type TdpExit, TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
 import { TdpAccess } from '../../emulator/hw/tdp-walk.js';
 import type { Memslot } from '../../emulator/machine/memslots.js';
@@ -24,7 +25,7 @@ interface TdpRoot {
   invalid: boolean;
 }
 
-export class TdpMmu implements Mmu {
+export class TdpMmu implements TdpCapableMmu {
   readonly name = 'tdp';
   private readonly ctx: MmuContext;
   private readonly roots: TdpRoot[] = [];
@@ -41,7 +42,7 @@ export class TdpMmu implements Mmu {
     this.iter = new TdpIter(this.view, ctx.codec);
   }
 
-  init(_cpuRole: number, rootRole: number): void {
+  init(_cpuRole: CpuRole, rootRole: number): void {
     this.rootRole = rootRole;
   }
 
@@ -268,10 +269,10 @@ export class TdpMmu implements Mmu {
     this.ctx.stats.mmu_pages_freed++;
   }
 
-  mmioSpte(gpa: number): [number, number] | undefined {
+  mmioSpte(lo: number, hi: number): [number, number] | undefined {
     if (this.current === null) return undefined;
     const { codec } = this.ctx;
-    const gfn = Math.floor(gpa / 4096);
+    const gfn = (hi >>> 0) * 1048576 + (lo >>> 12);
     const it = this.iter;
     it.start(this.current.hpa, this.ctx.tdpLevel, gfn, gfn + 1);
     let last: [number, number] | undefined;

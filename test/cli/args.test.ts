@@ -69,7 +69,7 @@ describe('mmulab run options', () => {
   test('unknown options, commands and extra arguments', async () => {
     expect(await usageError('run', 'k.elf', '--frobnicate', 'tdp')).toMatch(/^unknown option --frobnicate$/);
     expect(await usageError('frob', 'k.elf')).toBe('unknown command "frob" (commands: run, compare)');
-    expect(await usageError('run', 'k.elf', '--mmu', 'ept')).toBe('--mmu: expected one of bare, legacy-tdp, tdp, got "ept"');
+    expect(await usageError('run', 'k.elf', '--mmu', 'ept')).toBe('--mmu: expected one of bare, shadow, legacy-tdp, tdp, got "ept"');
     expect(await usageError('run', 'k.elf', '--vendor', 'arm')).toBe('--vendor: expected vmx, svm or svm-hv, got "arm"');
     expect(await usageError('run', 'k.elf', '--preset', 'kvm-2.6')).toMatch(/^--preset: unknown preset "kvm-2.6"/);
     expect(await usageError('run', 'k.elf', '--knob', 'mmioGenBits=40')).toMatch(/^--knob: knob mmioGenBits is a whole number/);

@@ -111,6 +111,7 @@ gdt:
 	.quad 0x00cff3000000ffff	/* 0x28 USER_DS: flat 4 GiB, DPL3, r/w */
 	.quad 0x00affb000000ffff	/* 0x30 USER_CS64: L=1, DPL3 */
 	.quad 0, 0			/* 0x38 TSS (16 bytes) */
+	.fill GDT_SPARE_COUNT, 8, 0	/* 0x48... spare slots for tests */
 gdt_end:
 
 /* 10 bytes: lgdtl in 32-bit mode reads the first 6, lgdt in 64-bit all 10. */

@@ -59,6 +59,7 @@ enter_user:
 	andq $~0x47500, (%rsp)		/* AC|NT|IOPL|DF|TF */
 	pushq $USER_CS64		/* CS */
 	lea user_trampoline(%rip), %rax
+	add user_alias_offset(%rip), %rax
 	push %rax			/* RIP */
 	mov %rdi, %rax
 	mov %rsi, %rdi

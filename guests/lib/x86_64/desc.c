@@ -63,19 +63,61 @@ void set_idt_entry(u8 vector, void *addr, int dpl)
 
 void set_idt_dpl(u8 vector, int dpl)
 {
-	idt[vector].type_attr = GATE_PRESENT | (dpl & 3) << 5 | GATE_INTERRUPT;
+	idt[vector].type_attr = (idt[vector].type_attr & ~0x60) | (dpl & 3) << 5;
+}
+
+void set_idt_type(u8 vector, int type)
+{
+	idt[vector].type_attr = (idt[vector].type_attr & ~0x0f) | (type & 0x0f);
+}
+
+void set_idt_sel(u8 vector, u16 sel)
+{
+	idt[vector].selector = sel;
+}
+
+void set_idt_present(u8 vector, bool present)
+{
+	if (present)
+		idt[vector].type_attr |= GATE_PRESENT;
+	else
+		idt[vector].type_attr &= ~GATE_PRESENT;
+}
+
+void set_idt_ist(u8 vector, int ist)
+{
+	idt[vector].ist = ist & 7;
+}
+
+static int default_dpl(int v)
+{
+	return v == BP_VECTOR || v == OF_VECTOR || v == USER_RET_VECTOR ? 3 : 0;
+}
+
+void restore_idt_entry(u8 vector)
+{
+	set_gate(vector, isr_stub_table[vector], default_dpl(vector),
+		 vector == DF_VECTOR ? IST_DF : 0);
+}
+
+void set_tss_ist(int n, unsigned long sp)
+{
+	tss.ist[n - 1] = sp;
+}
+
+unsigned long get_tss_ist(int n)
+{
+	return tss.ist[n - 1];
 }
 
 void setup_idt(void)
 {
 	static struct descriptor_table_ptr idtr;
 
-	for (int v = 0; v < 256; v++)
-		set_gate(v, isr_stub_table[v], 0, 0);
 	/* int3 and into are meant to be usable from user mode. */
-	set_idt_dpl(BP_VECTOR, 3);
-	set_idt_dpl(OF_VECTOR, 3);
-	idt[DF_VECTOR].ist = IST_DF;
+	for (int v = 0; v < 256; v++)
+		set_gate(v, isr_stub_table[v], v == BP_VECTOR || v == OF_VECTOR ? 3 : 0,
+			 v == DF_VECTOR ? IST_DF : 0);
 
 	idtr.limit = sizeof(idt) - 1;
 	idtr.base = (unsigned long)idt;

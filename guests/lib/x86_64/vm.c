@@ -76,3 +76,50 @@ pteval_t *get_pte_4k(const volatile void *vaddr)
 	}
 	return &table[index_of(va, 1)];
 }
+
+#define TEST_POOL_TABLES 96
+
+static pteval_t test_pool[TEST_POOL_TABLES][PT_ENTRIES] __aligned(4096);
+static int test_pool_used;
+
+pteval_t *alloc_pt_page(void)
+{
+	pteval_t *p;
+
+	if (test_pool_used == TEST_POOL_TABLES) {
+		printf("alloc_pt_page: page-table pool exhausted\n");
+		abort();
+	}
+	p = test_pool[test_pool_used++];
+	memset(p, 0, PAGE_SIZE);
+	return p;
+}
+
+pteval_t *pt_entry(pteval_t *root, int levels, unsigned long va, int level,
+		   pteval_t table_flags)
+{
+	pteval_t *table = root;
+
+	for (int l = levels; l > level; l--) {
+		pteval_t *e = &table[index_of(va, l)];
+
+		if (!(*e & PT_PRESENT_MASK))
+			*e = (unsigned long)alloc_pt_page() | table_flags;
+		else if (*e & PT_PAGE_SIZE_MASK) {
+			printf("pt_entry: %lx is in a large page at level %d\n", va, l);
+			abort();
+		}
+		table = table_of(*e);
+	}
+	return &table[index_of(va, level)];
+}
+
+pteval_t *current_root(void)
+{
+	return (pteval_t *)(read_cr3() & PT_ADDR_MASK);
+}
+
+int paging_levels(void)
+{
+	return read_cr4() & X86_CR4_LA57 ? 5 : 4;
+}

@@ -58,8 +58,10 @@ function reference(cpu: Cpu, mem: Phys, va: bigint, access: number): Expect {
   const wide = cpu.mode !== PagingMode.BITS32;
   const bytes: 4 | 8 = wide ? 8 : 4;
   const physMask = (1n << BigInt(cpu.maxPhyAddr)) - 1n;
-  // Reserved in every 8-byte entry: bits 51:MAXPHYADDR, and bit 63 without NXE.
-  const rsvdHigh = ((1n << 52n) - 1n) & ~physMask | (cpu.nxe ? 0n : 1n << 63n);
+  // Reserved in every 8-byte entry: bits 51:MAXPHYADDR (62:MAXPHYADDR in PAE paging, where bits
+  // 62:52 are not ignored), and bit 63 without NXE.
+  const top = cpu.mode === PagingMode.PAE ? 63n : 52n;
+  const rsvdHigh = ((1n << top) - 1n) & ~physMask | (cpu.nxe ? 0n : 1n << 63n);
   const levels = cpu.mode === PagingMode.BITS32 ? 2 : cpu.mode === PagingMode.PAE ? 2 : cpu.mode === PagingMode.LEVEL4 ? 4 : 5;
   const path: Array<{ addr: number; e: bigint; level: number }> = [];
   let table = BigInt(cpu.root);

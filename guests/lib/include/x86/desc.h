@@ -73,6 +73,42 @@ exception_handler handle_exception(uint8_t vector, exception_handler handler);
 void set_idt_dpl(uint8_t vector, int dpl);
 /* Point a gate at raw code (no common stub), for tests that want that. */
 void set_idt_entry(uint8_t vector, void *addr, int dpl);
+/*
+ * Gate details, for tests of event delivery. Type: GATE_TYPE_INTERRUPT
+ * (clears IF) or GATE_TYPE_TRAP (keeps IF); the 32-bit build's gates
+ * are 32-bit gates, the 64-bit build's 64-bit gates. set_idt_present(v,
+ * false) clears P (delivery then raises #NP). set_idt_ist (64-bit only)
+ * picks the IST stack (0 = none; 1 is the library's #DF stack).
+ * restore_idt_entry(v) puts back the library's default gate for v.
+ */
+#define GATE_TYPE_INTERRUPT	0xe
+#define GATE_TYPE_TRAP		0xf
+void set_idt_type(uint8_t vector, int type);
+/* The code-segment selector of a gate (KERNEL_CS by default). */
+void set_idt_sel(uint8_t vector, uint16_t sel);
+void set_idt_present(uint8_t vector, bool present);
+void restore_idt_entry(uint8_t vector);
+#ifdef __x86_64__
+void set_idt_ist(uint8_t vector, int ist);
+/* IST stack n (1-7) of the TSS; 1 is used by #DF. */
+void set_tss_ist(int n, unsigned long sp);
+unsigned long get_tss_ist(int n);
+#endif
+/*
+ * The GDT (x86/segments.h). Only the spare slots from GDT_SPARE_SEL on
+ * are for tests; gdt_code_data() builds an 8-byte code/data descriptor
+ * from base, 20-bit limit, access byte (P DPL S type) and flags nibble
+ * (G D/B L AVL).
+ */
+extern uint64_t gdt[GDT_ENTRIES];
+static inline uint64_t gdt_code_data(uint32_t base, uint32_t limit,
+				     unsigned access, unsigned flags)
+{
+	return (limit & 0xffffull) | (uint64_t)(base & 0xffffff) << 16 |
+	       (uint64_t)(access & 0xff) << 40 |
+	       (uint64_t)((limit >> 16) & 0xf) << 48 |
+	       (uint64_t)(flags & 0xf) << 52 | (uint64_t)(base >> 24) << 56;
+}
 /* The kernel stack the CPU switches to on an event from CPL3. */
 void set_tss_rsp0(unsigned long rsp0);
 unsigned long get_tss_rsp0(void);

@@ -39,4 +39,36 @@ typedef uint64_t pteval_t;
  */
 pteval_t *get_pte_4k(const volatile void *va);
 
+#ifdef __x86_64__
+/*
+ * General page-table building for tests (64-bit build). Tables are used
+ * through their physical addresses as pointers, so they and the tables
+ * they hang off must lie in the identity map (the boot map covers
+ * 0-4 GiB).
+ *
+ * alloc_pt_page(): a zeroed 4 KiB page from a static pool (aborts when
+ * the pool is exhausted).
+ * pt_entry(root, levels, va, level, table_flags): pointer to the entry
+ * at `level` (1 = PTE, 2 = PDE, 3 = PDPTE, 4 = PML4E, 5 = PML5E) that
+ * maps va in the `levels`-level hierarchy whose top table is root,
+ * creating missing tables on the way (their parent entries get
+ * table_flags, which must include PT_PRESENT_MASK). Aborts if a large
+ * page is in the way.
+ * current_root()/paging_levels(): the hierarchy CR3/CR4.LA57 select.
+ */
+pteval_t *alloc_pt_page(void);
+pteval_t *pt_entry(pteval_t *root, int levels, unsigned long va, int level,
+		   pteval_t table_flags);
+pteval_t *current_root(void);
+int paging_levels(void);
+#endif
+
+/*
+ * run_in_user() runs fn at fn + user_alias_offset on the user stack at
+ * user_stack_top() + user_alias_offset (0 by default). Tests that make
+ * the kernel's own mapping supervisor-only (SMEP, SMAP, PKU) map an
+ * alias of the image with user rights at this offset.
+ */
+extern unsigned long user_alias_offset;
+
 #endif

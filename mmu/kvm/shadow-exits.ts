@@ -1,0 +1,131 @@
+import type { Vcpu } from '../../emulator/cpu/vcpu.js';
+import { InvpcidType } from '../../emulator/cpu/platform.js';
+import { type ShadowFault, ShadowOutcome, type ShadowHypervisor } from '../../emulator/hw/shadow-hardware.js';
+import { isCanonical } from '../../emulator/arch/u64.js';
+import { Pfec } from '../../emulator/arch/vectors.js';
+import { Access, permissionFault } from '../paging/walker.js';
+import { ACC_USER_MASK, ACC_WRITE_MASK } from '../spte.js';
+import type { ShadowMmu } from '../shadow/shadow-mmu.js';
+import { PfResult } from '../shadow-pages/map.js';
+import { Request } from './requests.js';
+import type { Kvm } from './kvm.js';
+
+/**
+ * The exits only shadow paging has (ept=0/npt=0): the #PF intercept (kvm_mmu_page_fault with the
+ * MMIO fast path and emulation of writes to write-protected guest tables), INVLPG and INVPCID
+ * (kvm_mmu_invlpg, kvm_handle_invpcid), and the follow-up to an emulated write
+ * (kvm_mmu_track_write).
+ */
+export class ShadowExits implements ShadowHypervisor {
+  private readonly kvm: Kvm;
+  private readonly mmu: ShadowMmu;
+
+  constructor(kvm: Kvm, mmu: ShadowMmu) {
+    this.kvm = kvm;
+    this.mmu = mmu;
+  }
+
+  /** kvm_mmu_page_fault for a #PF the hardware raised on the shadow tables. */
+  shadowFault(f: ShadowFault): ShadowOutcome {
+    const kvm = this.kvm;
+    const stats = kvm.stats;
+    kvm.exitBegin();
+    stats.pf_exits++;
+    if ((f.errorCode & Pfec.RSVD) !== 0 && this.mmioFastPath(f)) {
+      kvm.enterGuest();
+      return ShadowOutcome.EMULATE;
+    }
+    stats.pf_taken++;
+    kvm.charge('pageFault');
+    const r = this.mmu.pageFault(f.lo, f.hi, f.errorCode & ~Pfec.RSVD, f.access);
+    const fault = this.mmu.fault;
+    let outcome = ShadowOutcome.RETRY;
+    if (fault.injectCode >= 0) {
+      // The guest's own tables deny the access: its #PF, as KVM injects it.
+      f.injectCode = fault.injectCode;
+      kvm.charge('exceptionInjection');
+      outcome = ShadowOutcome.INJECT;
+    } else if (r === PfResult.EMULATE || r === PfResult.WRITE_PROTECTED) {
+      stats.pf_emulate++;
+      if (r === PfResult.EMULATE) {
+        stats.mmio_exits++;
+        kvm.charge('mmioEmulate');
+      } else {
+        stats.insn_emulation++;
+        kvm.charge('emulateInsn');
+      }
+      f.gpaPage = fault.gfn * 4096;
+      outcome = ShadowOutcome.EMULATE;
+    } else if (r === PfResult.FIXED) {
+      stats.pf_fixed++;
+    } else if (r === PfResult.SPURIOUS) {
+      stats.pf_spurious++;
+    }
+    kvm.enterGuest();
+    return outcome;
+  }
+
+  /**
+   * handle_mmio_page_fault under shadow paging: the MMIO SPTE for the linear address gives the
+   * guest frame and the guest's U/W rights; with a current generation and rights that allow the
+   * access, the access is emulated at once. Otherwise the slow path walks the guest's tables.
+   */
+  private mmioFastPath(f: ShadowFault): boolean {
+    const kvm = this.kvm;
+    const spte = kvm.checkMmioSpte(this.mmu.mmioSpte(f.lo, f.hi), f.lo, f.hi);
+    if (spte === undefined) return false;
+    const codec = kvm.codec;
+    const access = codec.mmioAccess(spte[0]);
+    const guest = kvm.guestPaging();
+    const code = permissionFault(guest, f.access & ~Access.FETCH, (access & ACC_WRITE_MASK) !== 0,
+      (access & ACC_USER_MASK) !== 0, false, 0);
+    if (code !== 0 || (f.access & Access.FETCH) !== 0) return false;
+    f.gpaPage = codec.mmioGfn(spte[0], spte[1]) * 4096;
+    kvm.stats.mmio_fast_hit++;
+    kvm.stats.mmio_exits++;
+    kvm.charge('mmioFastPath');
+    kvm.charge('mmioEmulate');
+    return true;
+  }
+
+  /** After KVM's emulator wrote guest RAM: zap what shadowed the written guest entries. */
+  emulatedWrite(gpa: number, bytes: number): void {
+    this.mmu.trackWrite(gpa, bytes);
+    if (this.kvm.requests.bits !== 0) this.kvm.enterGuest();
+  }
+
+  /** INVLPG exit: flush the address from the hardware TLB, then sync it in every root. */
+  invlpg(_cpu: Vcpu, lo: number, hi: number, la57: boolean): void {
+    const kvm = this.kvm;
+    kvm.exitBegin();
+    kvm.stats.invlpg_exits++;
+    kvm.charge('simpleExitHandler');
+    // INVLPG of a non-canonical address is a no-op (SDM).
+    if (isCanonical(lo, hi, la57 ? 57 : 48)) {
+      kvm.vendorTlb.flushGva(lo, hi);
+      this.mmu.invlpg(lo, hi);
+    }
+    kvm.enterGuest();
+  }
+
+  /** INVPCID exit (kvm_handle_invpcid): the descriptor was checked by the instruction. */
+  invpcid(_cpu: Vcpu, type: InvpcidType, pcid: number, lo: number, hi: number): void {
+    const kvm = this.kvm;
+    kvm.exitBegin();
+    kvm.stats.invpcid_exits++;
+    kvm.charge('simpleExitHandler');
+    switch (type) {
+      case InvpcidType.ADDRESS:
+        if (this.mmu.invpcidGva(lo, hi, pcid)) kvm.vendorTlb.flushGva(lo, hi);
+        break;
+      case InvpcidType.CONTEXT:
+        this.mmu.invalidatePcid(pcid);
+        break;
+      default:
+        // KVM does not mark global SPTEs, so "all but global" is a full guest flush too.
+        kvm.requests.make(Request.TLB_FLUSH_GUEST);
+        break;
+    }
+    kvm.enterGuest();
+  }
+}

@@ -1,0 +1,268 @@
+import type { MmuContext } from '../mmu.js';
+import type { Memslot } from '../../emulator/machine/memslots.js';
+import { u64 } from '../../emulator/arch/u64.js';
+import { ACC_ALL, ACC_WRITE_MASK } from '../spte.js';
+import { RoleBit } from '../role.js';
+import type { ShadowPage, ShadowPageCache } from './page-cache.js';
+import { ShadowWalk } from './shadow-walk.js';
+
+/** KVM's RET_PF_* results of a page-fault handler (mmu_internal.h). */
+export const enum PfResult {
+  RETRY = 0,
+  FIXED = 1,
+  SPURIOUS = 2,
+  /** Emulate the instruction: MMIO, a write to a read-only memslot. */
+  EMULATE = 3,
+  /** A write to a frame KVM keeps read-only because it shadows a guest page table. */
+  WRITE_PROTECTED = 4,
+}
+
+/** PTE_PREFETCH_NUM: neighbours filled in around a 4 KiB fault. */
+export const PTE_PREFETCH_NUM = 8;
+
+/**
+ * Installing SPTEs in shadow pages, as both cache-based MMUs do it (mmu.c): make_spte with the
+ * unsync decision (mmu_try_to_unsync_pages), mmu_set_spte with its rmap and flush rules, child
+ * pages found or made per level (kvm_mmu_get_child_sp), direct_map and its prefetch, and the
+ * huge-page level (kvm_mmu_hugepage_adjust).
+ */
+export class ShadowMapper {
+  private readonly ctx: MmuContext;
+  private readonly cache: ShadowPageCache;
+  readonly walk: ShadowWalk;
+
+  constructor(ctx: MmuContext, cache: ShadowPageCache) {
+    this.ctx = ctx;
+    this.cache = cache;
+    this.walk = new ShadowWalk(ctx.arena.view, ctx.codec);
+  }
+
+  /** The host frame backing a guest frame of a memslot. */
+  static pfn(slot: Memslot, gfn: number): number {
+    return slot.hostHfn + (gfn - slot.baseGfn);
+  }
+
+  /**
+   * mmu_try_to_unsync_pages: whether a leaf mapping `gfn` may be writable. A write-tracked frame
+   * (an upper-level guest table) may not; a frame shadowed by level-1 pages may, once those pages
+   * are marked unsync, unless this is a sync or a speculative (prefetch) fill.
+   */
+  tryUnsync(gfn: number, synchronizing: boolean, prefetch: boolean): boolean {
+    const cache = this.cache;
+    if (cache.isWriteTracked(gfn)) return false;
+    for (const sp of cache.indirectPages(gfn)) {
+      if (synchronizing) return false;
+      if (sp.unsync) continue;
+      if (prefetch) return false;
+      cache.markPageUnsync(sp);
+    }
+    return true;
+  }
+
+  /**
+   * make_spte for a leaf at `level` replacing (oldLo, oldHi): W only if the frame may be
+   * writable (not shadowed, or its level-1 shadow pages can go unsync). Returns the low half
+   * (high half in u64.hi); `wrprot` tells whether W was withheld.
+   */
+  makeLeaf(level: number, access: number, gfn: number, slot: Memslot, oldLo: number, prefetch: boolean,
+    synchronizing: boolean): number {
+    const { codec } = this.ctx;
+    const hostWritable = !slot.readOnly;
+    let mmuWritable = true;
+    this.wrprot = false;
+    if ((access & ACC_WRITE_MASK) !== 0 && hostWritable && !codec.isWritable(oldLo)) {
+      if (!this.tryUnsync(gfn, synchronizing, prefetch)) {
+        this.wrprot = true;
+        mmuWritable = false;
+      }
+    }
+    return codec.makeSpte(ShadowMapper.pfn(slot, gfn), level, access, hostWritable, mmuWritable, prefetch && !synchronizing);
+  }
+
+  /** Set by makeLeaf: the SPTE was made read-only to keep a shadowed guest table write-protected. */
+  wrprot = false;
+
+  /**
+   * mmu_set_spte: installs the leaf (or MMIO) SPTE for `gfn` at `sptep`, replacing what was
+   * there, with its rmap and flush. `slot` undefined means no memslot: an MMIO SPTE, and the
+   * access is emulated.
+   */
+  setSpte(sptep: number, access: number, gfn: number, slot: Memslot | undefined, writeFault: boolean, prefetch: boolean): PfResult {
+    const { codec, stats } = this.ctx;
+    const cache = this.cache;
+    const sp = cache.pageOf(sptep);
+    const k = (sptep % 4096) / 8;
+    const level = sp.level;
+    if (slot === undefined) {
+      const lo = codec.makeMmioSpte(gfn, access, this.ctx.mmioGeneration());
+      cache.writeSpte(sptep, lo, u64.hi);
+      stats.pf_mmio_spte_created++;
+      stats.sptes_installed_mmio++;
+      this.ctx.charge('spteWrite');
+      return PfResult.EMULATE;
+    }
+    const pfn = ShadowMapper.pfn(slot, gfn);
+    const oldLo = cache.readSpteLo(sptep);
+    const oldHi = cache.readSpteHi(sptep);
+    let flush = false;
+    let wasRmapped = false;
+    if (codec.isShadowPresent(oldLo, oldHi)) {
+      if (prefetch && codec.isLeaf(oldLo, oldHi, level) && pfn === codec.pfn(oldLo, oldHi)) return PfResult.SPURIOUS;
+      if (level > 1 && !codec.isLarge(oldLo)) {
+        // A huge page where a table was: unlink the table (mmu_page_zap_pte of the child).
+        const child = cache.child(oldLo, oldHi);
+        if (child !== undefined) cache.dropParentPte(child, sptep);
+        else cache.clearSpte(sptep);
+        stats.mmu_pde_zapped++;
+        flush = true;
+      } else if (pfn !== codec.pfn(oldLo, oldHi)) {
+        cache.dropSpte(sptep);
+        flush = true;
+      } else {
+        wasRmapped = true;
+      }
+    }
+    const curLo = cache.readSpteLo(sptep);
+    const curHi = cache.readSpteHi(sptep);
+    const lo = this.makeLeaf(level, access, gfn, slot, curLo, prefetch, false);
+    const hi = u64.hi;
+    let result: PfResult = PfResult.FIXED;
+    if (curLo === lo && curHi === hi) {
+      result = PfResult.SPURIOUS;
+    } else {
+      if (wasRmapped) flush = flush || this.updateNeedsFlush(curLo, curHi, lo, hi);
+      cache.writeSpte(sptep, lo, hi);
+      stats.sptes_installed_leaf++;
+      this.ctx.charge('spteWrite');
+    }
+    if (this.wrprot && writeFault) result = PfResult.WRITE_PROTECTED;
+    if (flush) cache.remoteFlush();
+    if (!wasRmapped) cache.rmapAdd(gfn, level, sptep);
+    if (sp.gfns !== null) {
+      sp.gfns[k] = gfn;
+      sp.access![k] = access;
+    }
+    return result;
+  }
+
+  /**
+   * mmu_spte_update: rewrites a present leaf in place; returns whether the change needs a TLB
+   * flush (losing W, A or D).
+   */
+  updateSpte(sptep: number, lo: number, hi: number): boolean {
+    const cache = this.cache;
+    const oldLo = cache.readSpteLo(sptep);
+    const oldHi = cache.readSpteHi(sptep);
+    cache.writeSpte(sptep, lo, hi);
+    return this.updateNeedsFlush(oldLo, oldHi, lo, hi);
+  }
+
+  /** mmu_spte_update's flush rule: losing W, A or D in place needs a TLB flush. */
+  private updateNeedsFlush(oldLo: number, oldHi: number, lo: number, hi: number): boolean {
+    const codec = this.ctx.codec;
+    if (codec.isMmuWritable(oldLo, oldHi) && !codec.isWritable(lo)) return true;
+    if (codec.isAccessed(oldLo, oldHi) && !codec.isAccessed(lo, hi)) return true;
+    return codec.isDirty(oldLo) && !codec.isDirty(lo);
+  }
+
+  /**
+   * kvm_mmu_get_child_sp: null when the SPTE already points to a table (the walk continues into
+   * it); otherwise the page one level down for (gfn, child role), found or created.
+   */
+  childSp(sptep: number, gfn: number, direct: boolean, access: number): ShadowPage | null {
+    const { codec } = this.ctx;
+    const cache = this.cache;
+    const lo = cache.readSpteLo(sptep);
+    const hi = cache.readSpteHi(sptep);
+    const parent = cache.pageOf(sptep);
+    if (codec.isShadowPresent(lo, hi) && !codec.isLarge(lo)) return null;
+    // kvm_mmu_child_role: one level down, the given access and directness, never passthrough; a
+    // page under 4-byte guest entries records which half of the guest table it shadows.
+    let role = parent.role;
+    role = (role & ~0xf) | (parent.level - 1);
+    role = (role & ~(7 << RoleBit.ACCESS)) | (access << RoleBit.ACCESS);
+    role = direct ? role | (1 << RoleBit.DIRECT) : role & ~(1 << RoleBit.DIRECT);
+    role &= ~(1 << RoleBit.PASSTHROUGH);
+    if ((role & (1 << RoleBit.HAS_4_BYTE_GPTE)) !== 0) {
+      role = (role & ~(3 << RoleBit.QUADRANT)) | ((((sptep % 4096) / 8) & 1) << RoleBit.QUADRANT);
+    }
+    return cache.get(gfn, role >>> 0).sp;
+  }
+
+  /**
+   * validate_direct_spte: a direct child made for other access rights (a guest large page whose
+   * permissions or dirty bit changed) is unlinked so a new one is made.
+   */
+  validateDirect(sptep: number, access: number): void {
+    const { codec } = this.ctx;
+    const cache = this.cache;
+    const lo = cache.readSpteLo(sptep);
+    const hi = cache.readSpteHi(sptep);
+    if (!codec.isShadowPresent(lo, hi) || codec.isLarge(lo)) return;
+    const child = cache.child(lo, hi);
+    if (child === undefined || ((child.role >>> RoleBit.ACCESS) & 7) === access) return;
+    cache.dropParentPte(child, sptep);
+    cache.remoteFlush();
+  }
+
+  /**
+   * kvm_mmu_max_mapping_level: the largest level (up to `maxLevel`) at which `gfn` can be mapped
+   * by one SPTE: the memslot covers the aligned range with the same alignment in host memory,
+   * the host backs it with pages at least that large, and no shadowed guest table lies inside.
+   */
+  mappingLevel(slot: Memslot, gfn: number, maxLevel: number): number {
+    for (let level = Math.min(maxLevel, 3); level > 1; level--) {
+      if (level > this.ctx.hostMaxLevel || this.cache.lpageDisallowed(gfn, level)) continue;
+      const span = 512 ** (level - 1);
+      const base = gfn - (gfn % span);
+      if (base >= slot.baseGfn && base + span <= slot.baseGfn + slot.npages &&
+        (slot.hostHfn + (base - slot.baseGfn)) % span === 0) return level;
+    }
+    return 1;
+  }
+
+  /**
+   * direct_map: from the root down to the goal level, linking a direct page per level (found in
+   * the hash or made), then the leaf; 4 KiB leaves get their neighbours prefetched.
+   */
+  directMap(root: number, rootLevel: number, lo: number, hi: number, gfn: number, maxLevel: number,
+    writeFault: boolean, slot: Memslot | undefined): PfResult {
+    const goal = slot === undefined ? 1 : this.mappingLevel(slot, gfn, maxLevel);
+    const it = this.walk.init(root, rootLevel, lo, hi);
+    let baseGfn = gfn;
+    for (; it.okay(); it.next()) {
+      baseGfn = gfn - (gfn % 512 ** (it.level - 1));
+      if (it.level === goal) break;
+      const child = this.childSp(it.sptep, baseGfn, true, ACC_ALL);
+      if (child !== null) this.cache.link(it.sptep, child);
+    }
+    if (it.level !== goal) throw new Error(`direct map of gfn 0x${gfn.toString(16)} stopped at level ${it.level}, goal ${goal}`);
+    const sptep = it.sptep;
+    const r = this.setSpte(sptep, ACC_ALL, baseGfn, slot, writeFault, false);
+    if (r === PfResult.SPURIOUS) return r;
+    this.directPrefetch(sptep);
+    return r;
+  }
+
+  /**
+   * direct_pte_prefetch: fill the empty SPTEs of the aligned group of 8 around a new 4 KiB leaf
+   * in a direct page, for frames of the same memslot, as not-yet-accessed mappings.
+   */
+  directPrefetch(sptep: number): void {
+    const cache = this.cache;
+    const { codec } = this.ctx;
+    const sp = cache.pageOf(sptep);
+    if (sp.level > 1 || codec.adDisabled || !sp.direct) return;
+    const access = (sp.role >>> RoleBit.ACCESS) & 7;
+    const first = ((sptep % 4096) / 8) & ~(PTE_PREFETCH_NUM - 1);
+    for (let k = first; k < first + PTE_PREFETCH_NUM; k++) {
+      const p = sp.hpa + 8 * k;
+      if (p === sptep || codec.isShadowPresent(cache.readSpteLo(p), cache.readSpteHi(p))) continue;
+      const gfn = cache.leafGfn(sp, k);
+      const slot = this.ctx.memslots.find(gfn);
+      if (slot === undefined) return;
+      this.setSpte(p, access, gfn, slot, false, true);
+      this.ctx.stats.sptes_prefetched++;
+    }
+  }
+}

@@ -1,0 +1,201 @@
+import type { MmuContext } from '../mmu.js';
+import type { Memslot } from '../../emulator/machine/memslots.js';
+import type { ShadowPageCache } from '../shadow-pages/page-cache.js';
+import { PfResult, PTE_PREFETCH_NUM, type ShadowMapper } from '../shadow-pages/map.js';
+import { ShadowWalk } from '../shadow-pages/shadow-walk.js';
+import { Pfec } from '../../emulator/arch/vectors.js';
+import { ACC_EXEC_MASK, ACC_USER_MASK, ACC_WRITE_MASK } from '../spte.js';
+import { RoleBit } from '../role.js';
+import { Pte } from '../paging/format.js';
+import { GuestWalk, gpteAccess, gpteGfn, gpteInvalidForPrefetch, physHighMask } from './guest-walk.js';
+import type { ShadowGuest } from './shadow-guest.js';
+import type { ShadowSync } from './sync.js';
+
+/** The MMU state the fault handler reads. */
+export interface FaultState {
+  /** Root to walk and its level (3: the pae_root). */
+  rootHpa(): number;
+  rootLevel(): number;
+  /** The guest pages with paging off: KVM maps guest-physical addresses directly. */
+  nonpaging(): boolean;
+  /** mmu->cpu_role: CR0.WP and CR4.SMEP. */
+  cr0Wp(): boolean;
+  smep(): boolean;
+}
+
+/**
+ * The shadow MMU's #PF handler (paging_tmpl.h FNAME(page_fault) and FNAME(fetch); nonpaging_page_fault
+ * for paging off): walk the guest's tables in software; a guest-level failure is the guest's own
+ * #PF; otherwise build the shadow path for the address, a shadow page per guest table (with
+ * the access of the path above it in its role), and install the leaf with the guest's rights
+ * adjusted for dirty-bit tracking and CR0.WP=0, then prefetch neighbouring guest PTEs.
+ */
+export class ShadowPageFault {
+  private readonly ctx: MmuContext;
+  private readonly cache: ShadowPageCache;
+  private readonly mapper: ShadowMapper;
+  private readonly sync: ShadowSync;
+  private readonly guest: ShadowGuest;
+  private readonly state: FaultState;
+  readonly gw = new GuestWalk();
+  private readonly walk: ShadowWalk;
+  /** Set when the result is that the guest gets #PF: its error code. */
+  injectCode = -1;
+  /** For EMULATE and WRITE_PROTECTED: the guest frame the access goes to. */
+  gfn = 0;
+
+  constructor(ctx: MmuContext, cache: ShadowPageCache, mapper: ShadowMapper, sync: ShadowSync, guest: ShadowGuest, state: FaultState) {
+    this.ctx = ctx;
+    this.cache = cache;
+    this.mapper = mapper;
+    this.sync = sync;
+    this.guest = guest;
+    this.state = state;
+    this.walk = new ShadowWalk(ctx.arena.view, ctx.codec);
+  }
+
+  /**
+   * Handles a hardware #PF at (lo, hi). `errorCode` is the hardware's (without RSVD), `access`
+   * the Access bits of the attempt. Returns RET_PF_*; `injectCode` >= 0 means inject #PF.
+   */
+  handle(lo: number, hi: number, errorCode: number, access: number): PfResult {
+    this.injectCode = -1;
+    const write = (errorCode & Pfec.W) !== 0;
+    const present = (errorCode & Pfec.P) !== 0;
+    if (this.state.nonpaging()) {
+      // nonpaging_page_fault: the guest-physical address is the linear address; PAE tables, so 2 MiB at most.
+      const gfn = lo >>> 12;
+      this.gfn = gfn;
+      if (this.pageTracked(present, write, gfn)) return PfResult.WRITE_PROTECTED;
+      const slot = this.ctx.memslots.find(gfn);
+      const early = this.faultinPfn(slot, write);
+      if (early !== undefined) return early;
+      this.cache.makePagesAvailable();
+      return this.mapper.directMap(this.state.rootHpa(), this.state.rootLevel(), lo, hi, gfn, 2, write, slot);
+    }
+    const gw = this.gw;
+    if (!gw.run(this.guest.paging, this.guest.tables, lo, hi, access)) {
+      this.injectCode = gw.errorCode;
+      this.ctx.stats.pf_guest++;
+      return PfResult.RETRY;
+    }
+    const gfn = gw.gfn;
+    this.gfn = gfn;
+    const slot = this.ctx.memslots.find(gfn);
+    if (this.pageTracked(present, write, gfn)) {
+      this.clearFlooding(lo, hi);
+      return PfResult.WRITE_PROTECTED;
+    }
+    this.cache.makePagesAvailable();
+    const early = this.faultinPfn(slot, write);
+    if (early !== undefined) return early;
+    let pteAccess = gw.pteAccess;
+    // CR0.WP=0: a supervisor write to a read-only page maps it writable but supervisor-only, and
+    // not executable under SMEP (it would otherwise be a supervisor-executable user page).
+    if (write && (pteAccess & ACC_WRITE_MASK) === 0 && !this.state.cr0Wp() && (errorCode & Pfec.U) === 0 && slot !== undefined) {
+      pteAccess = (pteAccess | ACC_WRITE_MASK) & ~ACC_USER_MASK;
+      if (this.state.smep()) pteAccess &= ~ACC_EXEC_MASK;
+    }
+    return this.fetch(lo, hi, gfn, slot, write, pteAccess);
+  }
+
+  /** page_fault_handle_page_track: a write to a write-tracked frame can only be emulated. */
+  private pageTracked(present: boolean, write: boolean, gfn: number): boolean {
+    return present && write && this.cache.isWriteTracked(gfn);
+  }
+
+  /** kvm_mmu_faultin_pfn's early exits: no memslot with MMIO caching off, or a write to a read-only slot. */
+  private faultinPfn(slot: Memslot | undefined, write: boolean): PfResult | undefined {
+    if (slot === undefined && !this.ctx.codec.mmioCachingEnabled) return PfResult.EMULATE;
+    if (slot !== undefined && slot.readOnly && write) return PfResult.EMULATE;
+    return undefined;
+  }
+
+  /** shadow_page_table_clear_flood: the pages on the path to the address are in use, not flooded. */
+  private clearFlooding(lo: number, hi: number): void {
+    const root = this.state.rootHpa();
+    if (root < 0) return;
+    for (const it = this.walk.init(root, this.state.rootLevel(), lo, hi); it.okay(); it.next()) {
+      this.cache.pageOf(it.sptep).writeFlooding = 0;
+    }
+  }
+
+  /**
+   * FNAME(fetch): down the shadow levels that shadow guest tables, find or make each page (its
+   * role carrying the access of the guest path above it) and link it, syncing what is unsync
+   * below a page before linking it; then, for a guest large page, direct pages down to the level
+   * the host allows; then the leaf, and prefetch.
+   */
+  private fetch(lo: number, hi: number, gfn: number, slot: Memslot | undefined, write: boolean, pteAccess: number): PfResult {
+    const gw = this.gw;
+    const cache = this.cache;
+    const mapper = this.mapper;
+    const it = this.walk.init(this.state.rootHpa(), this.state.rootLevel(), lo, hi);
+    for (; it.okay(); it.next()) {
+      cache.pageOf(it.sptep).writeFlooding = 0;
+      if (it.level === gw.level) break;
+      const childLevel = it.level - 1;
+      const sp = mapper.childSp(it.sptep, gw.tableGfn[childLevel], false, gw.ptAccess[childLevel]);
+      if (sp === null) continue;
+      if (sp.unsyncChildren > 0) this.sync.syncChildren(sp);
+      cache.link(it.sptep, sp);
+    }
+    const goal = slot === undefined ? 1 : mapper.mappingLevel(slot, gfn, gw.level);
+    let baseGfn = gfn;
+    for (; it.okay(); it.next()) {
+      baseGfn = gfn - (gfn % 512 ** (it.level - 1));
+      if (it.level === goal) break;
+      mapper.validateDirect(it.sptep, pteAccess);
+      const sp = mapper.childSp(it.sptep, baseGfn, true, pteAccess);
+      if (sp !== null) cache.link(it.sptep, sp);
+    }
+    if (it.level !== goal) throw new Error(`shadow fetch of gfn 0x${gfn.toString(16)} stopped at level ${it.level}, goal ${goal}`);
+    const sptep = it.sptep;
+    const r = mapper.setSpte(sptep, pteAccess, baseGfn, slot, write, false);
+    if (r === PfResult.SPURIOUS) return r;
+    this.prefetch(sptep);
+    return r;
+  }
+
+  /**
+   * FNAME(pte_prefetch): around a new 4 KiB leaf, map the other guest PTEs of its aligned group of
+   * 8 that are present and accessed, stopping at the first that is not; direct pages prefetch
+   * consecutive frames instead.
+   */
+  private prefetch(sptep: number): void {
+    const cache = this.cache;
+    const sp = cache.pageOf(sptep);
+    if (sp.level > 1) return;
+    if (sp.direct) {
+      this.mapper.directPrefetch(sptep);
+      return;
+    }
+    const { codec, stats } = this.ctx;
+    const paging = this.guest.paging;
+    const wide = paging.format.wide;
+    const size = wide ? 8 : 4;
+    const leafGpa = this.gw.pteGpa[1];
+    const windowGpa = leafGpa - (leafGpa % (PTE_PREFETCH_NUM * size));
+    const first = ((sptep % 4096) / 8) & ~(PTE_PREFETCH_NUM - 1);
+    const spAccess = (sp.role >>> RoleBit.ACCESS) & 7;
+    const physHigh = physHighMask(paging);
+    for (let j = 0; j < PTE_PREFETCH_NUM; j++) {
+      const p = sp.hpa + 8 * (first + j);
+      if (p === sptep || codec.isShadowPresent(cache.readSpteLo(p), cache.readSpteHi(p))) continue;
+      const gLo = this.guest.tables.readPhys32(windowGpa + j * size);
+      const gHi = wide ? this.guest.tables.readPhys32(windowGpa + j * size + 4) : 0;
+      if (gpteInvalidForPrefetch(paging, gLo, gHi)) {
+        cache.dropSpte(p);
+        break;
+      }
+      const gfn = gpteGfn(gLo, gHi, wide, physHigh);
+      let access = spAccess & gpteAccess(gLo, gHi, wide, paging.nxe);
+      if ((gLo & Pte.D) === 0) access &= ~ACC_WRITE_MASK;
+      const slot = this.ctx.memslots.find(gfn);
+      if (slot === undefined) break;
+      this.mapper.setSpte(p, access, gfn, slot, false, true);
+      stats.sptes_prefetched++;
+    }
+  }
+}
+
