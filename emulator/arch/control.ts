@@ -23,6 +23,8 @@ export const enum Msr {
   TSC_ADJUST = 0x3b,
   SPEC_CTRL = 0x48,
   PRED_CMD = 0x49,
+  /** IA32_BIOS_SIGN_ID: the loaded microcode revision (bits 63:32). */
+  BIOS_SIGN_ID = 0x8b,
   ARCH_CAPABILITIES = 0x10a,
   SYSENTER_CS = 0x174,
   SYSENTER_ESP = 0x175,

@@ -73,7 +73,7 @@ async function execute(o: CompareOptions): Promise<number> {
 
 export const COMPARE_COMMAND: Command<CompareOptions> = {
   name: 'compare',
-  spec: 'compare <image>',
+  spec: 'compare [image]',
   usage: 'mmulab compare IMAGE [options]',
   describe: 'run a guest in several MMU modes and print one table of what each did',
   valueOptions: COMPARE_VALUE_OPTIONS,

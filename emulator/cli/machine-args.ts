@@ -11,7 +11,10 @@ import { BACKINGS, type Backing } from '../machine/vm.js';
  * model, image arguments, the virtualization hardware and KVM's knobs.
  */
 export interface MachineOptions {
-  /** Path of the multiboot image, as given (the guest sees it as argv[0], as under QEMU). */
+  /**
+   * Path of the kernel, as given (IMAGE or --kernel): a multiboot image (the guest sees the path as
+   * argv[0], as under QEMU) or a vmlinux with a PVH entry note.
+   */
   readonly image: string;
   /** Kernel command-line words after the image name (QEMU's -append). */
   readonly append: string;
@@ -39,11 +42,12 @@ export const MAX_MEM_MIB = 3072;
 /** Guest RAM below this cannot hold the boot information, the image and its stack. */
 export const MIN_MEM_MIB = 2;
 
-export const MACHINE_VALUE_OPTIONS = ['append', 'initrd', 'mem', 'cpu', 'phys-bits', 'max-insns', 'vendor', 'preset', 'knob', 'backing'] as const;
+export const MACHINE_VALUE_OPTIONS = ['kernel', 'append', 'initrd', 'mem', 'cpu', 'phys-bits', 'max-insns', 'vendor', 'preset', 'knob', 'backing'] as const;
 
 export function machineBuilder(y: Argv): Argv {
   return y
-    .positional('image', { type: 'string', describe: 'multiboot (v1) kernel image, e.g. build/guests/hello.flat' })
+    .positional('image', { type: 'string', describe: 'kernel: a multiboot (v1) image, e.g. build/guests/hello.flat, or a vmlinux with a PVH note' })
+    .option('kernel', { type: 'string', requiresArg: true, describe: 'the kernel instead of IMAGE (like QEMU -kernel): multiboot image or PVH vmlinux' })
     .option('append', { type: 'string', requiresArg: true, describe: 'kernel command line after the image name (like QEMU -append)', defaultDescription: 'none' })
     .option('initrd', { type: 'string', requiresArg: true, describe: 'file to load as multiboot module 0 (like QEMU -initrd)' })
     .option('mem', { requiresArg: true, describe: `guest RAM in MiB (${MIN_MEM_MIB}-${MAX_MEM_MIB})`, default: DEFAULT_MEM_MIB })
@@ -58,8 +62,11 @@ export function machineBuilder(y: Argv): Argv {
 }
 
 export function machineOptions(argv: Record<string, unknown>): MachineOptions {
-  const image = optionalString('image', argv.image);
-  if (image === undefined || image === '') throw new UsageError('missing IMAGE');
+  const positional = optionalString('image', argv.image);
+  const kernel = optionalString('kernel', argv.kernel);
+  if (positional !== undefined && kernel !== undefined) throw new UsageError('give the kernel either as IMAGE or with --kernel, not both');
+  const image = kernel ?? positional;
+  if (image === undefined || image === '') throw new UsageError('missing IMAGE (or --kernel FILE)');
   const extra = (argv._ as unknown[]).slice(1);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${String(extra[0])}"`);
   const vendor = optionalString('vendor', argv.vendor) ?? 'vmx';

@@ -51,7 +51,7 @@ export async function executeRun(o: RunOptions): Promise<number> {
 
 export const RUN_COMMAND: Command<RunOptions> = {
   name: 'run',
-  spec: 'run <image>',
+  spec: 'run [image]',
   usage: 'mmulab run IMAGE [options]',
   describe: 'boot a multiboot image: guest serial output to stdout, report to stderr, exit with the guest\'s status',
   valueOptions: RUN_VALUE_OPTIONS,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type MmuMode, Vm } from '../machine/vm.js';
 import { CpuModel } from '../cpu/cpu-model.js';
+import { hasPvhNote } from '../machine/pvh.js';
 import type { MachineOptions } from './machine-args.js';
 import { UsageError, fileError } from './errors.js';
 
@@ -31,6 +32,8 @@ export function createVm(o: MachineOptions, mmu: MmuMode, inputs: { image: Uint8
     }
     throw err;
   }
-  vm.loadMultiboot(inputs.image, o.image, o.append, inputs.initrd);
+  // Like QEMU's -kernel: a vmlinux with a PVH entry note boots through PVH, anything else as multiboot.
+  if (hasPvhNote(inputs.image)) vm.loadPvh(inputs.image, o.image, o.append, inputs.initrd);
+  else vm.loadMultiboot(inputs.image, o.image, o.append, inputs.initrd);
   return vm;
 }

@@ -30,8 +30,10 @@ export const FEATURES = {
   pat: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 16 },
   pse36: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 17 },
   clflush: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 19 },
+  mmx: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 23 },
   fxsr: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 24 },
   sse: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 25 },
+  sse2: { leaf: 1, subleaf: 0, reg: CpuidReg.EDX, bit: 26 },
   cx16: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 13 },
   pcid: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 17 },
   x2apic: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 21 },
@@ -66,7 +68,7 @@ export type Vendor = 'GenuineIntel' | 'AuthenticAMD';
 
 /** Features of the default model: what the interpreter implements. */
 export const DEFAULT_FEATURES: readonly FeatureName[] = [
-  'de', 'pse', 'tsc', 'msr', 'pae', 'cx8', 'apic', 'sep', 'pge', 'cmov', 'pat', 'pse36', 'clflush',
+  'fpu', 'de', 'pse', 'tsc', 'msr', 'pae', 'cx8', 'apic', 'sep', 'pge', 'cmov', 'pat', 'pse36', 'clflush', 'fxsr', 'sse', 'sse2',
   'cx16', 'movbe', 'popcnt', 'bmi1', 'erms', 'lahf_lm', 'abm', 'syscall', 'nx', 'pdpe1gb', 'rdtscp', 'lm',
 ];
 

@@ -23,6 +23,8 @@ const STORED: ReadonlyArray<[number, (cpu: Vcpu) => boolean]> = [
   [Msr.SYSENTER_EIP, () => true],
   [Msr.MISC_ENABLE, () => true],
   [Msr.FEATURE_CONTROL, () => true],
+  // Microcode revision: Linux writes 0 and reads it back on Intel CPUs; no microcode, so 0.
+  [Msr.BIOS_SIGN_ID, () => true],
   [Msr.SPEC_CTRL, (cpu) => cpu.model.has('spec-ctrl')],
   [Msr.TSC_AUX, (cpu) => cpu.model.has('rdtscp') || cpu.model.has('rdpid')],
 ];
@@ -31,6 +33,9 @@ function stored(cpu: Vcpu, index: number): boolean {
   for (const [msr, present] of STORED) if (msr === index) return present(cpu);
   return false;
 }
+
+/** IA32_MISC_ENABLE as firmware leaves it (and QEMU reports): fast string operations enabled. */
+const MISC_ENABLE_RESET: [number, number] = [1, 0];
 
 /** The PAT resets to WB, WT, UC-, UC repeated (SDM Vol. 3 13.12.4). */
 const PAT_RESET: [number, number] = [0x00070406, 0x00070406];
@@ -64,7 +69,7 @@ export function readMsr(cpu: Vcpu, index: number): MsrValue | undefined {
     }
     default:
       if (stored(cpu, index)) {
-        const v = cpu.msrs.get(index) ?? [0, 0];
+        const v = cpu.msrs.get(index) ?? (index === Msr.MISC_ENABLE ? MISC_ENABLE_RESET : [0, 0]);
         out.lo = v[0]; out.hi = v[1];
         return out;
       }

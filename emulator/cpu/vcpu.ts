@@ -9,6 +9,7 @@ import type { DecodedStore } from '../decode/store.js';
 import type { Platform } from './platform.js';
 import type { CpuModel } from './cpu-model.js';
 import { LfOp, materializeFlags, loadArithFlags } from '../exec/flags.js';
+import { FpuState } from '../exec/fpu-state.js';
 
 /** Operating mode, which decides how instructions decode (SDM Vol. 3 2.2). */
 export const enum CpuMode {
@@ -88,6 +89,8 @@ export class Vcpu {
   efer = 0;
   readonly drLo = new Int32Array(8);
   readonly drHi = new Int32Array(8);
+  /** x87 and SSE registers (exec/fpu-state.ts). */
+  readonly fpu = new FpuState();
   pkru = 0;
   /** IA32_APIC_BASE.EN, kept here by the local APIC because CPUID.1:EDX.APIC reports it. */
   apicEnabled = true;

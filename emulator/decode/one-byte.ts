@@ -9,6 +9,8 @@ import { STRING, StrOp } from '../exec/string.js';
 import { IN, OUT } from '../exec/io.js';
 import { CLI_STI, HLT, MOV_FROM_SEG, MOV_TO_SEG } from '../exec/system.js';
 import { Seg } from '../arch/registers.js';
+import { X87_ESCAPES } from './x87-table.js';
+import { FWAIT } from '../exec/x87.js';
 
 /** The one-byte opcode map (SDM Vol. 2 Table A-2). Prefix bytes are handled by the decoder. */
 
@@ -115,7 +117,7 @@ export const ONE_BYTE = map([
   [0x98, op('cbw', CBW)],
   [0x99, op('cwd', CWD)],
   [0x9a, op('call Ap', CALL_FAR, 0, F.I64 | F.END)],
-  [0x9b, op('fwait')],
+  [0x9b, op('fwait', FWAIT)],
   [0x9c, op('pushf', PUSHF, 0, F.D64)],
   [0x9d, op('popf', POPF, 0, F.D64 | F.SYS)],
   [0x9e, op('sahf', SAHF)],
@@ -161,7 +163,7 @@ export const ONE_BYTE = map([
   [0xd4, op('aam Ib', undefined, 0, F.I64)],
   [0xd5, op('aad Ib', undefined, 0, F.I64)],
   [0xd7, op('xlat', XLAT)],
-  ...range(0xd8, (k) => op(`x87-escape-${(0xd8 + k).toString(16)}`, undefined, 0, F.MODRM)),
+  ...X87_ESCAPES.map((e, k): [number, Entry] => [0xd8 + k, e]),
   [0xe0, op('loopne Jb', LOOP, LoopOp.LOOPNE, F.F64 | F.END)],
   [0xe1, op('loope Jb', LOOP, LoopOp.LOOPE, F.F64 | F.END)],
   [0xe2, op('loop Jb', LOOP, LoopOp.LOOP, F.F64 | F.END)],

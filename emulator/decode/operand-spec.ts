@@ -30,6 +30,8 @@ export interface OperandSpec {
 const SIZE_LETTERS: Record<string, SizeCode> = {
   b: SizeCode.B, w: SizeCode.W, d: SizeCode.D, q: SizeCode.Q, v: SizeCode.V, z: SizeCode.Z, y: SizeCode.Y,
   p: SizeCode.P, s: SizeCode.NONE, a: SizeCode.NONE, dq: SizeCode.NONE, '': SizeCode.NONE,
+  // XMM operands: their width never follows the operand size (66 is a mandatory prefix there).
+  x: SizeCode.NONE, ss: SizeCode.NONE, sd: SizeCode.NONE,
 };
 
 const FIXED: Record<string, [number, SizeCode]> = {
@@ -54,7 +56,9 @@ export function parseOperands(text: string): OperandSpec[] {
       case 'E': return mk(OpKind.MODRM_RM, Slot.E);
       case 'M': return mk(OpKind.MODRM_RM_MEM_ONLY, Slot.E);
       case 'R': return mk(OpKind.MODRM_RM_REG_ONLY, Slot.E);
-      case 'G': case 'S': case 'C': case 'D': return mk(OpKind.MODRM_REG, Slot.G);
+      case 'G': case 'S': case 'C': case 'D': case 'V': return mk(OpKind.MODRM_REG, Slot.G);
+      // W: XMM register or memory; U: XMM register (its rows sit under a mod selector).
+      case 'W': case 'U': return mk(OpKind.MODRM_RM, Slot.E);
       case 'Z': return mk(OpKind.OPCODE_REG, Slot.E);
       case 'I': return mk(OpKind.IMM, Slot.IMM);
       case 'J': return mk(OpKind.REL, Slot.IMM);

@@ -10,8 +10,10 @@ import type { FeatureName } from '../cpu/cpu-model.js';
  * Operand letters: E (ModRM r/m), G (ModRM reg), M (memory-only r/m), R (register-only r/m),
  * I (immediate), J (relative offset), O (moffs), Z (register in the opcode's low bits),
  * S (segment register in reg), C/D (control/debug register in reg), A (far pointer immediate),
- * X/Y (string source/destination, implicit). Sizes: b w d q, v (operand size), z (16 or 32),
- * y (32 or 64), p (far pointer), s (descriptor-table pseudo-descriptor).
+ * X/Y (string source/destination, implicit), V (XMM register in reg), W (XMM register or memory
+ * in r/m), U (XMM register in r/m, under a mod selector). Sizes: b w d q, v (operand size), z (16 or 32),
+ * y (32 or 64), p (far pointer), s (descriptor-table pseudo-descriptor), x (128 bits), ss/sd
+ * (scalar single/double: they never follow the operand size).
  * Fixed registers: AL, CL, DX, AX, eAX, rAX; "1" is the constant shift count.
  */
 export const enum RowFlag {

@@ -11,8 +11,9 @@ import {
   RDPID, RDTSC, SMSW, STORE_DT, STORE_SYSSEG, SWAPGS, SYSCALL, SYSRET, UD, WRMSR, INVPCID, STAC_CLAC,
 } from '../exec/system.js';
 import { Seg } from '../arch/registers.js';
+import { FXRSTOR_ROW, FXSAVE_ROW, LDMXCSR_ROW, SSE_ROWS, STMXCSR_ROW } from './sse-table.js';
 
-/** The two-byte (0F) opcode map (SDM Vol. 2 Table A-3), integer and system instructions. */
+/** The two-byte (0F) opcode map (SDM Vol. 2 Table A-3): integer and system rows here, SSE rows in sse-table.ts. */
 
 const S = F.SYS;
 const none = undefined;
@@ -36,10 +37,10 @@ const group7 = grp([
 /** 0F AE: FXSAVE and friends, fences, CLFLUSH; with F3 and a register operand, RD/WR FS/GS base. */
 const group15 = pfx({
   none: grp([
-    mod(op('fxsave M'), none),
-    mod(op('fxrstor M'), none),
-    mod(op('ldmxcsr Md'), none),
-    mod(op('stmxcsr Md'), none),
+    mod(FXSAVE_ROW, none),
+    mod(FXRSTOR_ROW, none),
+    mod(LDMXCSR_ROW, none),
+    mod(STMXCSR_ROW, none),
     mod(op('xsave M'), none),
     mod(op('xrstor M'), op('lfence', NOP, 0, F.MODRM)),
     mod(op('xsaveopt M'), op('mfence', NOP, 0, F.MODRM)),
@@ -65,31 +66,10 @@ const jcc32: Array<[number, Entry]> = CONDITIONS.map((c, k) => [0x80 + k, op(`j$
 const cmovcc: Array<[number, Entry]> = CONDITIONS.map((c, k) => [0x40 + k, op(`cmov${c} Gv,Ev`, CMOV, k, 0, 'cmov')]);
 const setcc: Array<[number, Entry]> = CONDITIONS.map((c, k) => [0x90 + k, op(`set${c} Eb`, SETCC, k, F.MODRM)]);
 
-/** SSE/MMX rows, listed by name so that a guest using them gets a clear "not implemented" report. */
+/** SSSE3/SSE4 rows, listed by name so that a guest using them gets a clear "not implemented" report. */
 function sse(name: string, imm = false): Entry {
   return op(imm ? `${name} Ib` : name, undefined, 0, F.MODRM);
 }
-
-function sseSpan(first: number, count: number, prefix: string): Array<[number, Entry]> {
-  return range(first, (k) => sse(`${prefix}-0f${(first + k).toString(16)}`), count);
-}
-
-const sseRows: Array<[number, Entry]> = [
-  [0x10, sse('movups/movss/movupd/movsd')], [0x11, sse('movups/movss/movupd/movsd')],
-  [0x12, sse('movlps/movhlps')], [0x13, sse('movlps')], [0x14, sse('unpcklps')], [0x15, sse('unpckhps')],
-  [0x16, sse('movhps/movlhps')], [0x17, sse('movhps')],
-  [0x28, sse('movaps/movapd')], [0x29, sse('movaps/movapd')], [0x2a, sse('cvtpi2ps/cvtsi2ss')],
-  [0x2b, sse('movntps')], [0x2c, sse('cvttps2pi/cvttss2si')], [0x2d, sse('cvtps2pi/cvtss2si')],
-  [0x2e, sse('ucomiss/ucomisd')], [0x2f, sse('comiss/comisd')],
-  ...sseSpan(0x50, 32, 'sse'),
-  [0x70, sse('pshufw/pshufd', true)], [0x71, sse('psrlw/psraw/psllw', true)], [0x72, sse('psrld/psrad/pslld', true)],
-  [0x73, sse('psrlq/psllq', true)], ...sseSpan(0x74, 3, 'mmx'), [0x77, op('emms')],
-  [0x78, sse('vmread')], [0x79, sse('vmwrite')], [0x7c, sse('haddpd/haddps')], [0x7d, sse('hsubpd/hsubps')],
-  [0x7e, sse('movd/movq')], [0x7f, sse('movq/movdqa/movdqu')],
-  [0xc2, sse('cmpps/cmpss', true)], [0xc3, sse('movnti')], [0xc4, sse('pinsrw', true)], [0xc5, sse('pextrw', true)],
-  [0xc6, sse('shufps', true)],
-  ...sseSpan(0xd0, 47, 'mmx'),
-];
 
 /** 0F 38 and 0F 3A escape to the three-byte maps; the decoder handles them before reaching here. */
 export const TWO_BYTE = map([
@@ -105,7 +85,7 @@ export const TWO_BYTE = map([
   [0x09, op('wbinvd', CACHE_FLUSH, 0, S)],
   [0x0b, op('ud2', UD, 0, F.END)],
   [0x0d, op('prefetchw Eb', NOP)],
-  ...sseRows,
+  ...SSE_ROWS,
   [0x18, op('prefetch Eb', NOP)],
   ...range(0x19, () => op('nop Ev', NOP), 5),
   [0x1e, pfx({ none: op('nop Ev', NOP), p66: op('nop Ev', NOP), pF2: op('nop Ev', NOP), pF3: op('endbr/rdssp Ev', NOP) })],

@@ -12,14 +12,22 @@ export interface LoadSegment {
   readonly memSize: number;
 }
 
+/** A PT_NOTE segment's place in the file (its notes are parsed by whoever needs them). */
+export interface NoteSegment {
+  readonly fileOffset: number;
+  readonly fileSize: number;
+}
+
 export interface ElfImage {
   readonly class: 32 | 64;
   readonly machine: number;
   readonly entry: number;
   readonly segments: readonly LoadSegment[];
+  readonly notes: readonly NoteSegment[];
 }
 
 const PT_LOAD = 1;
+const PT_NOTE = 4;
 const EM_386 = 3;
 const EM_X86_64 = 62;
 const ET_EXEC = 2;
@@ -50,9 +58,19 @@ export function parseElf(file: Uint8Array, name: string): ElfImage {
   if (phentsize < (is64 ? 56 : 32)) throw new ImageError(`${name}: program header entries too small (${phentsize})`);
   need(phoff + phnum * phentsize, 'the program headers');
   const segments: LoadSegment[] = [];
+  const notes: NoteSegment[] = [];
   for (let k = 0; k < phnum; k++) {
     const o = phoff + k * phentsize;
-    if (view.getUint32(o, true) !== PT_LOAD) continue;
+    const ptype = view.getUint32(o, true);
+    if (ptype === PT_NOTE) {
+      const note = is64
+        ? { fileOffset: Number(view.getBigUint64(o + 8, true)), fileSize: Number(view.getBigUint64(o + 32, true)) }
+        : { fileOffset: view.getUint32(o + 4, true), fileSize: view.getUint32(o + 16, true) };
+      need(note.fileOffset + note.fileSize, `note segment ${k}`);
+      notes.push(note);
+      continue;
+    }
+    if (ptype !== PT_LOAD) continue;
     const seg: LoadSegment = is64
       ? {
         fileOffset: Number(view.getBigUint64(o + 8, true)),
@@ -73,5 +91,5 @@ export function parseElf(file: Uint8Array, name: string): ElfImage {
     segments.push(seg);
   }
   if (segments.length === 0) throw new ImageError(`${name}: no loadable segments`);
-  return { class: is64 ? 64 : 32, machine, entry, segments };
+  return { class: is64 ? 64 : 32, machine, entry, segments, notes };
 }

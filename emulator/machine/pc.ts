@@ -9,12 +9,17 @@ import { type AcpiTables, buildAcpiTables } from './devices/acpi-tables.js';
 import { PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_DATA_PORT, PciHost } from './devices/pci-host.js';
 import { IOAPIC_BASE, IOAPIC_MMIO_SIZE, IoApic } from './devices/ioapic.js';
 import { APIC_DEFAULT_BASE, APIC_MMIO_SIZE, LocalApic } from './devices/local-apic.js';
+import { PIT_BASE, PIT_IRQ, PIT_PORTS, PORT_B, Pit8254 } from './devices/pit.js';
+import { RTC_IRQ, RTC_PORT, RTC_PORTS, CmosRtc } from './devices/rtc.js';
+import type { InterruptController } from './bare-platform.js';
+import { Stop } from '../cpu/vcpu.js';
 
 /**
  * The PC platform around the CPU: every device a guest may rely on (DESIGN section 6), registered
  * on the VM's bus, MSR list and interrupt wiring. One place lists them all.
  *
  *   ports 0x020-0x021, 0x0a0-0x0a1  8259 PICs (all masked)     0x4d0-0x4d1  ELCR
+ *         0x040-0x043, 0x061        8254 PIT, port B            0x070-0x071  CMOS RTC
  *         0x080                     POST code                   0x0f4        debug exit
  *         0x3f8-0x3ff               COM1 16550                  0x510-0x511  fw_cfg
  *         0x600-0x60b               ACPI PM1 block, PM timer    0xcf8, 0xcfc PCI config (empty bus)
@@ -24,7 +29,9 @@ import { APIC_DEFAULT_BASE, APIC_MMIO_SIZE, LocalApic } from './devices/local-ap
  * Every other port reads as all ones and ignores writes (the bus's rule), so probing never faults.
  * Interrupt wiring: the local APIC is the vCPU's interrupt controller; the IOAPIC sends to it and
  * hears its EOIs for level-triggered vectors; ISA IRQs go to both the PICs and the IOAPIC pin the
- * MADT names (IRQ0 on GSI2). The PICs' INTR output is not connected yet (no ExtINT path).
+ * MADT names (IRQ0 on GSI2). The PICs' INTR output reaches the CPU through the local APIC's LINT0
+ * in ExtINT mode (virtual wire), or directly when the CPU has no APIC or it is disabled; the
+ * local APIC's own interrupts come first. IRQ0 is the PIT's channel 0, IRQ4 the UART, IRQ8 the RTC.
  */
 export interface PcDevices {
   readonly serial: Serial16550;
@@ -36,6 +43,8 @@ export interface PcDevices {
   readonly pci: PciHost;
   readonly ioapic: IoApic;
   readonly lapic: LocalApic;
+  readonly pit: Pit8254;
+  readonly rtc: CmosRtc;
   /** Drives ISA IRQ line `irq` (0-15) at both interrupt controllers. */
   setIsaIrq(irq: number, level: boolean): void;
 }
@@ -49,7 +58,11 @@ export function attachPcDevices(vm: Vm, serialOut: (bytes: Uint8Array) => void):
   const bus = vm.bus;
   const now = (): number => vm.clock.now();
 
-  const serial = new Serial16550(serialOut);
+  // The ISA IRQ lines, wired below once both interrupt controllers exist.
+  const isaIrq = (irq: number, level: boolean): void => setIsaIrq(irq, level);
+  const pulseIsaIrq = (irq: number): void => { setIsaIrq(irq, true); setIsaIrq(irq, false); };
+
+  const serial = new Serial16550(serialOut, (level) => isaIrq(4, level));
   bus.registerPorts(0x3f8, 8, serial);
   bus.registerPorts(0xf4, 4, new DebugExit((status) => vm.requestExit(status)));
 
@@ -57,6 +70,14 @@ export function attachPcDevices(vm: Vm, serialOut: (bytes: Uint8Array) => void):
   bus.registerPorts(PIC_MASTER_PORT, 2, pic.masterPorts);
   bus.registerPorts(PIC_SLAVE_PORT, 2, pic.slavePorts);
   bus.registerPorts(ELCR_PORT, 2, pic.elcrPorts);
+  pic.onOutput = (level) => { if (level) vm.cpu.stop |= Stop.EVENT; };
+
+  const pit = new Pit8254(vm.clock, () => pulseIsaIrq(PIT_IRQ));
+  bus.registerPorts(PIT_BASE, PIT_PORTS, pit.pitPorts);
+  bus.registerPorts(PORT_B, 1, pit.portBPorts);
+
+  const rtc = new CmosRtc(vm.clock, () => pulseIsaIrq(RTC_IRQ));
+  bus.registerPorts(RTC_PORT, RTC_PORTS, rtc);
 
   const postCode = new PostCode();
   bus.registerPorts(POST_CODE_PORT, 1, postCode);
@@ -76,16 +97,25 @@ export function attachPcDevices(vm: Vm, serialOut: (bytes: Uint8Array) => void):
   const lapic = new LocalApic(vm.cpu, vm.clock);
   bus.registerMmio(APIC_DEFAULT_BASE, APIC_MMIO_SIZE, lapic);
   vm.platform.msrDevices.push(lapic);
-  vm.platform.interruptController = lapic;
+  // The local APIC's vectors first, then the 8259's through ExtINT (INTA acknowledges it).
+  const controller: InterruptController = {
+    pendingVector: (ack) => {
+      const v = lapic.pendingVector(ack);
+      if (v >= 0 || !pic.intr || !lapic.passesExtInt) return v;
+      return ack ? pic.acknowledge() : pic.master.base;
+    },
+    setTprFromCr8: (cr8) => lapic.setTprFromCr8(cr8),
+  };
+  vm.platform.interruptController = controller;
 
   const ioapic = new IoApic((msg) => lapic.receiveMessage(msg));
   bus.registerMmio(IOAPIC_BASE, IOAPIC_MMIO_SIZE, ioapic);
   lapic.onLevelEoi = (vector) => ioapic.eoi(vector);
 
-  const setIsaIrq = (irq: number, level: boolean): void => {
+  function setIsaIrq(irq: number, level: boolean): void {
     pic.setIrq(irq, level);
     ioapic.setIrq(isaIrqToGsi(irq), level);
-  };
+  }
 
-  return { serial, pic, postCode, fwCfg, acpiPm, acpiTables, pci, ioapic, lapic, setIsaIrq };
+  return { serial, pic, postCode, fwCfg, acpiPm, acpiTables, pci, ioapic, lapic, pit, rtc, setIsaIrq };
 }

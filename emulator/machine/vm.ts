@@ -7,6 +7,7 @@ import { TEST_DEVICE_BASE, TEST_DEVICE_PORTS, TestDevice } from './devices/test-
 import { BarePlatform } from './bare-platform.js';
 import { Clock } from './clock.js';
 import { type BootInfo, type GuestMemory, loadMultiboot } from './multiboot.js';
+import { type PvhBootInfo, loadPvh } from './pvh.js';
 import { PagingUnit } from '../hw/paging-unit.js';
 import { CodeCache } from '../decode/code-cache.js';
 import { CpuModel } from '../cpu/cpu-model.js';
@@ -182,6 +183,15 @@ export class Vm {
     return info;
   }
 
+  /** Loads a vmlinux by its PVH note and sets the CPU to the state the PVH boot ABI hands over. */
+  loadPvh(file: Uint8Array, name: string, cmdline: string, initrd?: Uint8Array): PvhBootInfo {
+    const info = loadPvh(file, { ...this.guestMemory, size: this.memBytes }, { name, cmdline, initrd });
+    this.enterProtectedMode(info.entry);
+    this.kvm?.resetContext();
+    this.cpu.set32(Reg.RBX, info.startInfoAddr);
+    return info;
+  }
+
   /** Flat 32-bit protected mode, paging off: CS = 0x08, data segments = 0x10 (the multiboot contract). */
   enterProtectedMode(entry: number): void {
     const cpu = this.cpu;
@@ -258,6 +268,8 @@ export class Vm {
           const idle = Math.max(0, deadline - clock.now());
           cpu.extraCycles += idle;
           cpu.haltedCycles += idle;
+          // Still halted: the next slice must look for an interrupt before running anything.
+          cpu.stop |= Stop.EVENT;
           continue;
         }
         outcome = 'halted';

@@ -77,7 +77,8 @@ describe('mmulab run options', () => {
     expect(await usageError('compare', 'k.elf', '--mmu', 'bare,ept')).toMatch(/^--mmu: unknown mode "ept"/);
     expect(await usageError('run', 'k.elf', 'k2.elf')).toBe('unexpected argument "k2.elf"');
     expect(await usageError('run', 'k.elf', '--', 'k2.elf')).toBe('unexpected argument "k2.elf"');
-    expect(await usageError('run')).toBe('missing argument; usage: mmulab run IMAGE [options]');
+    expect(await usageError('run')).toBe('missing IMAGE (or --kernel FILE)');
+    expect(await usageError('run', 'k.elf', '--kernel', 'v')).toBe('give the kernel either as IMAGE or with --kernel, not both');
     expect(await usageError()).toBe('no command given (commands: run, compare)');
   });
 });

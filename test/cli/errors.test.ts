@@ -103,7 +103,7 @@ describe('help and version', () => {
     const r = runCli(['--help']);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/Usage: mmulab <command>/);
-    expect(r.stdout).toMatch(/mmulab run <image>/);
+    expect(r.stdout).toMatch(/mmulab run \[image\]/);
     expect(r.stderr).toBe('');
   });
 

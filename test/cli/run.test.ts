@@ -152,7 +152,7 @@ describe('abnormal ends', () => {
     expect(r.status).toBe(ExitStatus.UNIMPLEMENTED);
     expect(r.stderrLines).toHaveLength(1);
     const at = ENTRY.toString(16).padStart(8, '0');
-    expect(r.stderrLines[0]).toBe(`mmulab: unimplemented: instruction "x87-escape-d9" is not implemented at 0x${at}: d9 ee (fldz)`);
+    expect(r.stderrLines[0]).toBe(`mmulab: unimplemented: instruction "fsin" is not implemented at 0x${at}: d9 fe (fsin)`);
   });
 
   test('--json describes the stop instruction', () => {
@@ -164,9 +164,9 @@ describe('abnormal ends', () => {
       outcome: 'unsupported',
       status: ExitStatus.UNIMPLEMENTED,
       guestStatus: null,
-      stop: { address: '0x' + ENTRY.toString(16).padStart(8, '0'), bits: 32, bytes: 'd9 ee', disassembly: 'fldz' },
+      stop: { address: '0x' + ENTRY.toString(16).padStart(8, '0'), bits: 32, bytes: 'd9 fe', disassembly: 'fsin' },
     });
-    expect(report.trace.at(-1)).toMatchObject({ bytes: 'd9 ee', disassembly: 'fldz', bits: 32 });
+    expect(report.trace.at(-1)).toMatchObject({ bytes: 'd9 fe', disassembly: 'fsin', bits: 32 });
     expect(report.trace.at(-1).registers.eax).toBe('0x2badb002');
   });
 

@@ -65,9 +65,9 @@ export function tripleFaultCode(): Uint8Array {
 /** Offset of the int3 in tripleFaultCode(). */
 export const INT3_OFFSET = 7;
 
-/** `fldz`: a valid x87 instruction mmulab does not implement. */
+/** `fsin`: a valid x87 instruction mmulab does not implement (the transcendentals). */
 export function x87Code(): Uint8Array {
-  return Uint8Array.from([0xd9, 0xee, 0xf4]);
+  return Uint8Array.from([0xd9, 0xfe, 0xf4]);
 }
 
 /** Exits through the debug port with the multiboot mods_count: 1 with an --initrd, else 0. */

@@ -95,8 +95,13 @@ export function runSnippet(input: SnippetInput): SnippetOutput {
   if (input.stack !== undefined) stack.set(input.stack.subarray(0, STACK_SIZE));
   vm.writePhysical(STACK, stack);
 
-  cpu.cr0 = Cr0.PE | Cr0.ET | Cr0.PG | Cr0.WP;
-  cpu.cr4 = Cr4.PAE;
+  // As Linux runs user programs: x87 errors native (NE), FWAIT checks TS (MP), SSE enabled.
+  cpu.cr0 = Cr0.PE | Cr0.ET | Cr0.PG | Cr0.WP | Cr0.MP | Cr0.NE;
+  cpu.cr4 = Cr4.PAE | Cr4.OSFXSR | Cr4.OSXMMEXCPT;
+  // Fresh x87/SSE state per snippet (a snippet sets what it reads, as on the host).
+  cpu.fpu.initX87();
+  cpu.fpu.xmmBytes.fill(0);
+  cpu.fpu.mxcsr = 0x1f80;
   cpu.efer = Efer.LME | Efer.LMA | Efer.NXE;
   cpu.cr3Lo = PML4;
   cpu.cr3Hi = 0;

@@ -28,9 +28,13 @@ import { ApicTimer, LVT_TIMER_MODE, LVT_TIMER_PERIODIC } from './apic-timer.js';
  * (enabled, BSP), SPIV 0x1FF (software-enabled), LINT0 0x8700 (ExtINT), LINT1 0x8400 (NMI), every
  * other LVT masked.
  *
+ * The 8259's INTR output reaches the CPU through LINT0 when its LVT entry is unmasked in ExtINT
+ * mode, and straight to the core when the APIC is absent or hardware-disabled (`passesExtInt`;
+ * the machine asks the PIC for the vector then).
+ *
  * Left out: relocating the APIC page (a new base is stored but the registers stay at 0xFEE00000,
- * and accesses there then read as all ones), the LINT0/LINT1 pins and ExtINT (nothing drives
- * them yet), thermal/performance/CMCI sources, directed EOI, arbitration between CPUs, the
+ * and accesses there then read as all ones), LINT0/LINT1 in modes other than ExtINT (nothing
+ * drives them as fixed or NMI inputs), thermal/performance/CMCI sources, directed EOI, arbitration between CPUs, the
  * remote-read register (reads 0).
  */
 export const APIC_DEFAULT_BASE = 0xfee00000;
@@ -188,6 +192,16 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
       setBit(this.isr, v);
     }
     return v;
+  }
+
+  /**
+   * Whether the 8259's INTR reaches the CPU now: directly when the APIC is absent or
+   * hardware-disabled (SDM 10.4.3), through LINT0 when it is unmasked in ExtINT mode.
+   */
+  get passesExtInt(): boolean {
+    if (!this.enabled) return true;
+    const lvt = this.lvt[Lvt.LINT0];
+    return this.softwareEnabled && (lvt & LVT_MASKED) === 0 && ((lvt >> 8) & 7) === DeliveryMode.EXTINT;
   }
 
   setTprFromCr8(cr8: number): void {

@@ -1,0 +1,74 @@
+/**
+ * Boots the tiny Linux guest (guests/linux: tinyconfig vmlinux by PVH, initramfs with a static
+ * /init) in bare mode to the /init marker, and compares the console with QEMU TCG on the same
+ * vmlinux and initramfs.
+ *
+ * The machine is the legacy PC Linux needs least of (linux-boot.md's "P1"): a CPU without a local
+ * APIC (--cpu base,-apic), so the 8259 delivers the PIT tick and the UART's IRQ4. QEMU runs the
+ * same devices (microvm with PIT, PIC, RTC, ISA serial, no ACPI) and is given mmulab's CPUID
+ * identity (vendor, family/model/stepping, brand string, 1 GiB pages), so the kernel takes the
+ * same paths. What still differs is listed in IGNORED with the reason for each line.
+ *
+ * build/linux is made by guests/linux/build-kernel.sh (a few minutes; CI runs it): without it
+ * the tests are skipped with a message saying so.
+ */
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { REPO, runCli } from '../cli/cli.js';
+import { QEMU_BINARY, qemuAvailable } from '../helpers/qemu.js';
+
+const LINUX = join(REPO, 'build/linux');
+const VMLINUX = join(LINUX, 'vmlinux');
+const INITRAMFS = join(LINUX, 'initramfs.cpio');
+const haveKernel = existsSync(VMLINUX) && existsSync(INITRAMFS);
+if (!haveKernel) console.log('linux.test: build/linux/vmlinux or initramfs.cpio missing: run guests/linux/build-kernel.sh to enable the Linux boot tests');
+
+/** A known TSC rate for both (mmulab's TSC counts 1 GHz modeled cycles). */
+const APPEND = 'console=ttyS0 earlyprintk=ttyS0 panic=-1 reboot=t tsc_early_khz=1000000';
+const MARKER = 'mmulab-init: marker';
+
+/** Console lines that legitimately differ, each with why. */
+const IGNORED: ReadonlyArray<[RegExp, string]> = [
+  [/^tsc: /, 'timing: TSC calibration against the PIT, wall clock under QEMU, modeled time in mmulab'],
+  [/^sched_clock: /, 'timing: clock offsets at boot'],
+  [/^Unpacking initramfs\.\.\.$/, 'timing: printed by asynchronous work, its position depends on scheduling'],
+  [/MP-table|MultiProcessor Specification|^MPTABLE: |^Processor #|APIC version mismatch|^IOAPIC\[|^Processors: /, "firmware: QEMU's qboot writes an MP table, mmulab has none"],
+  [/^No local APIC present$|^APIC: disable apic facility$|^APIC: switched to apic NOOP$/, 'firmware: without an MP table the kernel reports the missing APIC itself'],
+  [/^NR_IRQS: /, "firmware: qboot's MP table lists an IOAPIC, which adds interrupt numbers"],
+];
+
+function normalize(console: string): string[] {
+  return console.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l !== '' && !IGNORED.some(([re]) => re.test(l)));
+}
+
+describe.skipIf(!haveKernel)('tiny Linux (PVH vmlinux + initramfs)', () => {
+  let mmulab: ReturnType<typeof runCli> | undefined;
+  const boot = (): ReturnType<typeof runCli> => (mmulab ??= runCli(['run', '--kernel', VMLINUX, '--initrd', INITRAMFS, '--append', APPEND, '--cpu', 'base,-apic', '--stats']));
+
+  test('boots to the /init marker in bare mode and powers off through the debug-exit port (status 1)', () => {
+    const r = boot();
+    console.log(r.stderr.trim());
+    expect(r.stdout).toContain('Run /init as init process');
+    expect(r.stdout).toContain('mmulab-init: user space reached, pid 1, 1/3 = 0.333333');
+    expect(r.stdout).toContain(MARKER);
+    expect(r.status).toBe(1);
+  }, 120_000);
+
+  test.skipIf(!qemuAvailable())('prints the same console as QEMU TCG, apart from timing and firmware lines', () => {
+    const started = performance.now();
+    const q = spawnSync(QEMU_BINARY, [
+      '-accel', 'tcg', '-m', '128', '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
+      '-M', 'microvm,x-option-roms=off,pit=on,pic=on,rtc=on,isa-serial=on,acpi=off',
+      '-cpu', 'qemu64,-apic,+pdpe1gb,vendor=GenuineIntel,family=6,model=85,stepping=4,model-id=mmulab virtual CPU',
+      '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x4',
+      '-kernel', VMLINUX, '-initrd', INITRAMFS, '-append', APPEND,
+    ], { encoding: 'utf8', timeout: 60_000 });
+    console.log(`qemu: status ${q.status} in ${Math.round(performance.now() - started)} ms`);
+    expect(q.stdout).toContain(MARKER);
+    expect(q.status).toBe(1);
+    const r = boot();
+    expect(normalize(r.stdout)).toEqual(normalize(q.stdout));
+  }, 120_000);
+});
