@@ -33,7 +33,7 @@ function best<T extends { wallMs: number }>(runs: T[]): T {
   return runs.reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
 }
 
-const MODES: readonly MmuMode[] = ['bare', 'legacy-tdp', 'tdp'];
+const MODES: readonly MmuMode[] = ['bare', 'shadow', 'legacy-tdp', 'tdp'];
 const runs = new Map<MmuMode, MmulabRun>(MODES.map((m) => [m, best(Array.from({ length: repeats }, () => runMmulab(m)))]));
 const mm = runs.get('bare')!;
 const lines: string[] = [];

@@ -37,6 +37,11 @@ export interface Knobs {
    * bit", 6.5): toggling it does not exit at all. Before, every CR0.WP write exited.
    */
   cr0WpGuestOwned: boolean;
+  /**
+   * KVM_SET_NR_MMU_PAGES: the shadow-page limit of the shadow and legacy TDP MMUs, beyond which
+   * the oldest pages are recycled. 0: KVM's default, 2% of guest memory and at least 64.
+   */
+  nrMmuPages: number;
 }
 
 export const CURRENT: Readonly<Knobs> = {
@@ -49,6 +54,7 @@ export const CURRENT: Readonly<Knobs> = {
   forceResetContextOnEveryExit: false,
   skipSmep0to1Flush: false,
   cr0WpGuestOwned: true,
+  nrMmuPages: 0,
 };
 
 /** Named sets of knobs, each the behaviour of a KVM release (or a proposal). */
@@ -86,6 +92,13 @@ export function resolveKnobs(preset = 'current', overrides: readonly string[] = 
   return knobs;
 }
 
+/** Numeric knobs: allowed range and how to say it. */
+const RANGES = {
+  mmioGenBits: [1, 19, 'a whole number from 1 to 19'],
+  // KVM_SET_NR_MMU_PAGES refuses fewer than KVM_MIN_ALLOC_MMU_PAGES.
+  nrMmuPages: [64, 1 << 20, '0 (the default) or a whole number of pages from 64'],
+} as const;
+
 const CHOICES: Partial<Record<keyof Knobs, readonly string[]>> = {
   roleChangePolicy: ['unload-always', 'current', 'keep-roots'],
   tdpRootLifetime: ['vcpu-refcount', 'persistent'],
@@ -100,7 +113,10 @@ function setKnob(knobs: Knobs, name: keyof Knobs, value: string): void {
     (knobs[name] as boolean) = value === 'true';
   } else if (typeof current === 'number') {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > 19) throw new KnobError(`knob ${name} is a whole number from 1 to 19, got "${value}"`);
+    const [min, max, what] = RANGES[name as keyof typeof RANGES];
+    if (!Number.isInteger(n) || ((n < min || n > max) && !(name === 'nrMmuPages' && n === 0))) {
+      throw new KnobError(`knob ${name} is ${what}, got "${value}"`);
+    }
     (knobs[name] as number) = n;
   } else {
     const choices = CHOICES[name] ?? [];

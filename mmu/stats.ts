@@ -62,6 +62,9 @@ export class Stats {
   sync_page = 0;
   sync_spte = 0;
   write_protect_gfn = 0;
+  /** Shadow pages made for 32-bit guest tables (4-byte gptes), and of those with a quadrant above 0. */
+  sp_4byte_gpte = 0;
+  sp_quadrant = 0;
   // SPTEs.
   sptes_installed_leaf = 0;
   sptes_installed_nonleaf = 0;

@@ -438,6 +438,10 @@ export class Kvm implements Platform, TdpHypervisor {
   private updatePageLimit(): void {
     const cache = this.shadowMmu?.cache ?? (this.tdpMmu instanceof LegacyTdpMmu ? this.tdpMmu.cache : undefined);
     if (cache === undefined) return;
+    if (this.cfg.knobs.nrMmuPages > 0) {
+      cache.maxPages = this.cfg.knobs.nrMmuPages;
+      return;
+    }
     let pages = 0;
     for (const slot of this.vm.memslots.all) pages += slot.npages;
     cache.setDefaultLimit(pages);

@@ -104,6 +104,8 @@ export class ShadowExits implements ShadowHypervisor {
     if (isCanonical(lo, hi, la57 ? 57 : 48)) {
       kvm.vendorTlb.flushGva(lo, hi);
       this.mmu.invlpg(lo, hi);
+    } else {
+      kvm.stats.invlpg++;
     }
     kvm.enterGuest();
   }

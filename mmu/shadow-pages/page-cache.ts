@@ -168,6 +168,10 @@ export class ShadowPageCache {
     this.byHpa.set(hpa, sp);
     this.active.push(sp);
     if (sp.hasGptes) this.accountShadowed(sp);
+    if ((role & (1 << RoleBit.HAS_4_BYTE_GPTE)) !== 0) {
+      stats.sp_4byte_gpte++;
+      if (((role >>> RoleBit.QUADRANT) & 3) !== 0) stats.sp_quadrant++;
+    }
     return { sp, created: true };
   }
 

@@ -259,9 +259,22 @@ export class ShadowMmu implements Mmu {
     return 0;
   }
 
+  /** Roots in use that are not obsolete; a pae_root counts when its level-2 roots are all valid. */
   validRoots(): number {
     let n = 0;
-    for (const r of [this.roots.current, ...this.roots.prev]) if (r.hpa >= 0 && !this.isObsoleteRoot(r.hpa)) n++;
+    for (const r of [this.roots.current, ...this.roots.prev]) {
+      if (r.hpa < 0) continue;
+      if (r.hpa !== this.roots.paeRoot) {
+        if (!this.isObsoleteRoot(r.hpa)) n++;
+        continue;
+      }
+      let valid = true;
+      for (let i = 0; i < 4; i++) {
+        const sp = this.roots.paeRootSp(i);
+        if (sp !== undefined && this.cache.isObsolete(sp)) valid = false;
+      }
+      if (valid) n++;
+    }
     return n;
   }
 

@@ -1,37 +1,16 @@
 import { describe, expect, test } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { type Backing, type MmuMode, Vm } from '../../emulator/machine/vm.js';
-import type { Vendor } from '../../mmu/kvm/vendor.js';
-import { resolveKnobs } from '../../mmu/knobs.js';
+import { type GuestRun, infoNumbers, runGuest } from '../helpers/guest.js';
 
 /**
  * The MMU behaviours issue 4 asks to see, through guests: MMIO SPTE caching with memslot changes
  * and generation wraps, and CR0.WP toggling under the root-lifetime and role-change policies of
  * KVM before and after lkml threads (a) and (c).
  */
-interface Run { output: string; status: number | undefined; vm: Vm }
-
-function run(guest: string, args: string, mmu: MmuMode, opts: { preset?: string; knobs?: string[]; vendor?: Vendor; backing?: Backing } = {}): Run {
-  const path = `build/guests/${guest}.flat`;
-  const out: Uint8Array[] = [];
-  const vm = new Vm({
-    mmu, audit: true, vendor: opts.vendor ?? 'vmx', backing: opts.backing,
-    knobs: resolveKnobs(opts.preset ?? 'current', opts.knobs ?? []),
-    serialOut: (b) => { out.push(b); },
-  });
-  vm.loadMultiboot(readFileSync(path), path, args);
-  const r = vm.run(1e9);
-  return { output: Buffer.concat(out).toString('latin1'), status: r.exitStatus, vm };
-}
-
-function info(output: string, pattern: RegExp): number[] {
-  const m = pattern.exec(output);
-  if (m === null) throw new Error(`no line matching ${pattern} in:\n${output}`);
-  return m.slice(1).map(Number);
-}
+const run = runGuest;
+const info = infoNumbers;
 
 describe('MMIO caching', () => {
-  test.each(['legacy-tdp', 'tdp'] as const)('%s: MMIO SPTE, fast path, memslot add and remove, all checks pass', (mmu) => {
+  test.each(['shadow', 'legacy-tdp', 'tdp'] as const)('%s: MMIO SPTE, fast path, memslot add and remove, all checks pass', (mmu) => {
     const r = run('mmio-cache', '', mmu);
     expect(r.output).not.toMatch(/FAIL/);
     expect(r.status).toBe(1);
@@ -41,7 +20,7 @@ describe('MMIO caching', () => {
     expect(r.vm.kvm!.violations).toEqual([]);
   });
 
-  test.each(['legacy-tdp', 'tdp'] as const)('%s with a 3-bit generation: wraps zap everything and the data stays right', (mmu) => {
+  test.each(['shadow', 'legacy-tdp', 'tdp'] as const)('%s with a 3-bit generation: wraps zap everything and the data stays right', (mmu) => {
     const r = run('mmio-cache', '20', mmu, { knobs: ['mmioGenBits=3'] });
     expect(r.status).toBe(1);
     const [updates, wraps] = info(r.output, /memslot updates (\d+), MMIO generation wrap zaps (\d+)/);
@@ -60,8 +39,8 @@ describe('MMIO caching', () => {
 
 describe('CR0.WP toggling (lkml (a) and (c))', () => {
   const ITER = 200;
-  const cycles = (r: Run): number => info(r.output, /toggle_cr0_wp (\d+)/)[0];
-  const roots = (r: Run): [number, number] => info(r.output, /roots allocated (\d+) freed (\d+)/) as [number, number];
+  const cycles = (r: GuestRun): number => info(r.output, /toggle_cr0_wp (\d+)/)[0];
+  const roots = (r: GuestRun): [number, number] => info(r.output, /roots allocated (\d+) freed (\d+)/) as [number, number];
 
   test('current KVM: the TDP root count stays at the number of roles in use', () => {
     for (const vendor of ['vmx', 'svm'] as const) {

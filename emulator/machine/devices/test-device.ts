@@ -23,6 +23,8 @@ const SIGNATURE = 0x424c4d4d;
 export const COUNTERS = [
   'pf_mmio_spte_created', 'mmio_fast_hit', 'mmio_gen_mismatch', 'mmio_gen_wrap_zaps', 'root_alloc', 'root_freed',
   'root_reuse', 'exits', 'pf_fixed', 'mmio_exits', 'memslot_updates', 'invariant_violations',
+  'cr3_writes', 'fast_pgd_switch_hit', 'fast_pgd_switch_miss', 'req_mmu_sync', 'unsync_marked', 'unsync_to_sync',
+  'sync_page', 'invlpg',
 ] as const;
 
 export class TestDevice implements IoDevice {
