@@ -18,6 +18,11 @@ interface Guest {
   readonly args: readonly string[];
   /** Checks of the output beyond "no FAIL line" and a SUMMARY line. */
   readonly check: (out: string) => void;
+  /**
+   * Lines where QEMU 7.2 TCG differs from the hardware, with the reason: left out of the QEMU
+   * comparison (mmulab's values are asserted by `check`).
+   */
+  readonly qemuDiffers?: { readonly lines: RegExp; readonly why: string };
 }
 
 const SIEVE_ROUNDS = 2;
@@ -63,6 +68,20 @@ const GUEST_LIST: readonly Guest[] = [
     args: ['4'],
     // Without mmulab's hypervisor the KVM counter checks do not run; QEMU -cpu qemu64 has no PCID.
     check: (out) => { expect(out).toMatch(/^PASS: root-cache: 5 spaces round robin: every switch sees its page$/m); },
+  },
+  {
+    name: 'mmio-sizes',
+    args: [],
+    check: (out) => {
+      // Unclaimed physical addresses read as all ones on a PC (a PCI master abort).
+      expect(out).toMatch(/^INFO: mmio-sizes: reads: byte 0xff word 0xffff dword 0xffffffff qword 0xffffffffffffffff$/m);
+      expect(out).toMatch(/^INFO: mmio-sizes: 8-byte read across the end of RAM: 0xffffffffcafef00d$/m);
+    },
+    qemuDiffers: {
+      lines: /^INFO: mmio-sizes: (reads|8-byte read across|rep movsb)/,
+      why: 'QEMU returns 0 for reads of unassigned guest-physical memory; PC hardware returns all ones '
+        + '(PCI Local Bus 3.0, 3.3.3.1: a master abort completes a read with all ones), which mmulab gives',
+    },
   },
   {
     name: 'memtouch',
@@ -124,6 +143,13 @@ describe('guests print the same output under QEMU TCG', () => {
       expect(theirs.match(INT80_INFO)?.[1], q.stdout).toMatch(/^0x[48]02$/);
       ours = ours.replace(INT80_INFO, '<int $0x80 error code>');
       theirs = theirs.replace(INT80_INFO, '<int $0x80 error code>');
+    }
+    if (g.qemuDiffers !== undefined) {
+      const d = g.qemuDiffers;
+      console.log(`NOTICE: ${g.name}: lines left out of the QEMU comparison: ${d.why}`);
+      expect(theirs.split('\n').some((l) => d.lines.test(l)), `${g.name}: QEMU no longer prints the differing lines`).toBe(true);
+      ours = ours.split('\n').filter((l) => !d.lines.test(l)).join('\n');
+      theirs = theirs.split('\n').filter((l) => !d.lines.test(l)).join('\n');
     }
     expect(ours.split('\n')).toEqual(theirs.split('\n'));
     expect(m.status).toBe(q.status);

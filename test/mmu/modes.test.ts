@@ -24,6 +24,7 @@ const GUESTS: readonly Guest[] = [
   { name: 'exceptions', args: '' },
   { name: 'insn-selftest', args: '' },
   { name: 'sieve', args: '2' },
+  { name: 'mmio-sizes', args: '' },
   { name: 'platform', args: '', cpu: 'max', verdictsOnly: true },
   { name: 'apic', args: '', cpu: 'max', verdictsOnly: true },
   { name: 'cr0wp', args: '50', verdictsOnly: true },
