@@ -28,7 +28,10 @@ export interface Knobs {
   tdpFreeFlush: 'flush-on-free' | 'defer-to-alloc';
   /** The fix for lkml (d) on Hyper-V: none, or a Hyper-V flush of the root in flush_tlb_current. */
   hvFlushOnFlushCurrent: boolean;
-  /** lkml (c)'s stress test: reset the MMU context on every exit. */
+  /**
+   * lkml (c)'s stress test: reset the MMU context on every exit except page faults (after a fault
+   * a reset that frees the root undoes the fix, and the guest never makes progress).
+   */
   forceResetContextOnEveryExit: boolean;
   /** Negative control for lkml (a): omit the TLB flush on CR4.SMEP 0 -> 1. */
   skipSmep0to1Flush: boolean;

@@ -40,6 +40,8 @@ export interface VmOptions {
   readonly knobs?: Knobs;
   /** Run KVM's invariant checker after every exit (virtualized modes). */
   readonly audit?: boolean;
+  /** With audit: check after every N-th exit only (long guests such as Linux). */
+  readonly auditEvery?: number;
   /** Host MAXPHYADDR seen by KVM (default 46, a common server value). */
   readonly hostPhysBits?: number;
   /** Host memory for the MMU's page-table pages, beyond guest RAM (default 64 MiB). */
@@ -133,6 +135,7 @@ export class Vm {
         vendor: opts.vendor ?? 'vmx',
         knobs: opts.knobs ?? CURRENT,
         audit: opts.audit ?? false,
+        auditEvery: opts.auditEvery,
         hostPhysBits: opts.hostPhysBits ?? 46,
         hostMaxLevel: BACKINGS[opts.backing ?? '2m'],
       });

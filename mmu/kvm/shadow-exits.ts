@@ -32,7 +32,7 @@ export class ShadowExits implements ShadowHypervisor {
     kvm.exitBegin();
     stats.pf_exits++;
     if ((f.errorCode & Pfec.RSVD) !== 0 && this.mmioFastPath(f)) {
-      kvm.enterGuest();
+      kvm.enterGuest(true);
       return ShadowOutcome.EMULATE;
     }
     stats.pf_taken++;
@@ -61,7 +61,7 @@ export class ShadowExits implements ShadowHypervisor {
     } else if (r === PfResult.SPURIOUS) {
       stats.pf_spurious++;
     }
-    kvm.enterGuest();
+    kvm.enterGuest(true);
     return outcome;
   }
 
@@ -91,7 +91,7 @@ export class ShadowExits implements ShadowHypervisor {
   /** After KVM's emulator wrote guest RAM: zap what shadowed the written guest entries. */
   emulatedWrite(gpa: number, bytes: number): void {
     this.mmu.trackWrite(gpa, bytes);
-    if (this.kvm.requests.bits !== 0) this.kvm.enterGuest();
+    if (this.kvm.requests.bits !== 0) this.kvm.enterGuest(true);
   }
 
   /** INVLPG exit: flush the address from the hardware TLB, then sync it in every root. */
