@@ -30,6 +30,8 @@ export class Stats {
   /** #PF intercepts (shadow paging). */
   pf_exits = 0;
   insn_emulation = 0;
+  /** Writes to write-protected guest tables retried after zapping their shadow pages (kvm_mmu_unprotect_gfn_and_retry). */
+  pf_unprotect_retry = 0;
   invlpg_exits = 0;
   invpcid_exits = 0;
   tlb_flush = 0;

@@ -121,6 +121,12 @@ export class Vcpu {
   halted = false;
   /** Interrupts are inhibited for one instruction after STI or MOV SS/POP SS. */
   interruptShadow = false;
+  /**
+   * A string instruction (MOVS, STOS, INS...) is executing. KVM's emulator does not count these
+   * as page-table writes (x86_page_table_writing_insn), which decides how a write to a
+   * write-protected guest table is handled under shadow paging.
+   */
+  stringInsn = false;
   nmiPending = false;
   nmiBlocked = false;
   /** Retired instructions. */

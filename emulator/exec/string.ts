@@ -63,6 +63,16 @@ export const STRING = family('string', (form) => {
   const size = form.size;
   const asize = form.asize;
   const op = form.variant as StrOp;
+  const run = repeated(size, asize, op);
+  return (cpu, i) => {
+    cpu.stringInsn = true;
+    run(cpu, i);
+    cpu.stringInsn = false;
+  };
+});
+
+/** The body of one string instruction (with or without REP). */
+function repeated(size: number, asize: number, op: StrOp): (cpu: Vcpu, i: number) => void {
   return (cpu, i) => {
     const d = cpu.dec;
     const prefix = d.prefix[i];
@@ -90,7 +100,7 @@ export const STRING = family('string', (form) => {
       if (left > 0 && --budget === 0) { repeatInstruction(cpu, i); return; }
     }
   };
-});
+}
 
 /** One iteration; returns false if it faulted (registers unchanged for this iteration). */
 function once(cpu: Vcpu, op: StrOp, size: number, asize: number, srcSeg: number, delta: number): boolean {

@@ -117,7 +117,7 @@ export class Kvm implements Platform, TdpHypervisor {
         pcide: () => (cpu.cr4 & Cr4.PCIDE) !== 0,
       });
       this.mmu = this.shadowMmu = mmu;
-      this.shadowExits = new ShadowExits(this, mmu);
+      this.shadowExits = new ShadowExits(this, mmu, vm.cpu);
       this.shadowHardware = new ShadowHardware(vm.arena, cfg.hostPhysBits, this.shadowExits);
       vm.paging.shadow = this.shadowHardware;
     } else {

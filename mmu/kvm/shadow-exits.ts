@@ -19,10 +19,14 @@ import type { Kvm } from './kvm.js';
 export class ShadowExits implements ShadowHypervisor {
   private readonly kvm: Kvm;
   private readonly mmu: ShadowMmu;
+  private readonly cpu: Vcpu;
+  /** last_retry_addr: the linear address last unprotected for a retry (-1: none). */
+  private lastRetry = -1;
 
-  constructor(kvm: Kvm, mmu: ShadowMmu) {
+  constructor(kvm: Kvm, mmu: ShadowMmu, cpu: Vcpu) {
     this.kvm = kvm;
     this.mmu = mmu;
+    this.cpu = cpu;
   }
 
   /** kvm_mmu_page_fault for a #PF the hardware raised on the shadow tables. */
@@ -45,6 +49,8 @@ export class ShadowExits implements ShadowHypervisor {
       f.injectCode = fault.injectCode;
       kvm.charge('exceptionInjection');
       outcome = ShadowOutcome.INJECT;
+    } else if (r === PfResult.WRITE_PROTECTED && this.unprotectAndRetry(f)) {
+      outcome = ShadowOutcome.RETRY;
     } else if (r === PfResult.EMULATE || r === PfResult.WRITE_PROTECTED) {
       stats.pf_emulate++;
       if (r === PfResult.EMULATE) {
@@ -63,6 +69,25 @@ export class ShadowExits implements ShadowHypervisor {
     }
     kvm.enterGuest(true);
     return outcome;
+  }
+
+  /**
+   * kvm_mmu_write_protect_fault and the emulator's retry: a write to a shadowed guest table by
+   * an instruction that does not write page tables (string instructions: not PageTable in KVM's
+   * emulator table) means the guest has stopped using the frame as a table, so KVM zaps its
+   * shadow pages and lets the guest run the instruction again, unless the same address was just
+   * retried (the instruction would fault forever: emulate it then).
+   */
+  private unprotectAndRetry(f: ShadowFault): boolean {
+    const addr = (f.hi >>> 0) * 4294967296 + (f.lo >>> 0);
+    if (!this.cpu.stringInsn || addr === this.lastRetry) {
+      this.lastRetry = -1;
+      return false;
+    }
+    if (!this.mmu.unprotectGfn(this.mmu.fault.gfn)) return false;
+    this.lastRetry = addr;
+    this.kvm.stats.pf_unprotect_retry++;
+    return true;
   }
 
   /**

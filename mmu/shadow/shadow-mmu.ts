@@ -229,6 +229,18 @@ export class ShadowMmu implements Mmu {
     return this.fault.handle(lo, hi, errorCode, access);
   }
 
+  /** kvm_mmu_unprotect_gfn: zap every shadow page of a guest frame. Returns whether any was. */
+  unprotectGfn(gfn: number): boolean {
+    let zapped = false;
+    for (const sp of [...this.cache.indirectPages(gfn)]) {
+      if (sp.invalid) continue;
+      this.cache.zap(sp);
+      zapped = true;
+    }
+    this.cache.commit();
+    return zapped;
+  }
+
   /** kvm_mmu_track_write after an emulated write to guest RAM. */
   trackWrite(gpa: number, bytes: number): void {
     trackWrite(this.ctx, this.cache, gpa, bytes);
