@@ -172,24 +172,39 @@ export const LOOP = family('loop', (form) => {
   };
 });
 
+/** A far pointer operand, read by farTarget: offset (lo, hi) and selector. */
+let targetOffLo = 0;
+let targetOffHi = 0;
+let targetSel = 0;
+
+/**
+ * Reads the far pointer of JMP/CALL FAR: ptr16:16/32 from the instruction ("Ap") or m16:16/32/64
+ * from memory ("Mp"). Returns false if reading it faulted.
+ */
+function farTarget(cpu: Vcpu, i: number, size: number, fromMem: boolean): boolean {
+  const d = cpu.dec;
+  targetOffHi = 0;
+  if (fromMem) {
+    const lo = ea(cpu, i);
+    const hi = cpu.eaHi;
+    targetOffLo = readMem(cpu, lo, hi, size);
+    if (size === 8) targetOffHi = cpu.mem.hi;
+    targetSel = cpu.mem.read16((lo + size) | 0, hi);
+    if (cpu.exc >= 0) return false;
+  } else {
+    targetOffLo = d.imm[i];
+    targetSel = d.imm2[i] & 0xffff;
+  }
+  if (size === 2) targetOffLo &= 0xffff;
+  return true;
+}
+
 /** JMP FAR ptr16:16/32 ("Ap") and JMP FAR m16:16/32/64 ("Mp"). */
 export const JMP_FAR = family('jmp-far', (form) => {
   const size = form.size;
   const fromMem = form.operands === 'Mp';
   return (cpu, i) => {
-    const d = cpu.dec;
-    let offLo: number, offHi = 0, sel: number;
-    if (fromMem) {
-      const lo = ea(cpu, i); const hi = cpu.eaHi;
-      offLo = readMem(cpu, lo, hi, size);
-      if (size === 8) offHi = cpu.mem.hi;
-      sel = cpu.mem.read16((lo + size) | 0, hi);
-      if (cpu.exc >= 0) return;
-    } else {
-      offLo = d.imm[i]; sel = d.imm2[i] & 0xffff;
-    }
-    if (size === 2) offLo &= 0xffff;
-    farJump(cpu, sel, offLo, offHi, size);
+    if (farTarget(cpu, i, size, fromMem)) farJump(cpu, targetSel, targetOffLo, targetOffHi, size);
   };
 });
 
@@ -198,19 +213,7 @@ export const CALL_FAR = family('call-far', (form) => {
   const size = form.size;
   const fromMem = form.operands === 'Mp';
   return (cpu, i) => {
-    const d = cpu.dec;
-    let offLo: number, offHi = 0, sel: number;
-    if (fromMem) {
-      const lo = ea(cpu, i); const hi = cpu.eaHi;
-      offLo = readMem(cpu, lo, hi, size);
-      if (size === 8) offHi = cpu.mem.hi;
-      sel = cpu.mem.read16((lo + size) | 0, hi);
-      if (cpu.exc >= 0) return;
-    } else {
-      offLo = d.imm[i]; sel = d.imm2[i] & 0xffff;
-    }
-    if (size === 2) offLo &= 0xffff;
-    farCall(cpu, sel, offLo, offHi, size);
+    if (farTarget(cpu, i, size, fromMem)) farCall(cpu, targetSel, targetOffLo, targetOffHi, size);
   };
 });
 
