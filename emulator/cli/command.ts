@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 
 /**
  * A subcommand of mmulab. The parser (args.ts) registers each one with yargs, validates its
- * arguments into typed options, and main.ts runs it. `compare` and `test` will be further entries.
+ * arguments into typed options, and main.ts runs it (commands.ts lists them: run, compare, test).
  */
 export interface Command<Options = unknown> {
   /** The word on the command line. */
@@ -29,5 +29,5 @@ export const EXIT_STATUS_HELP = [
   'Exit status: the guest\'s own for an exit through the debug port 0xf4 ((value << 1) | 1: 1 pass,',
   '3 fail, 77 skip), else 2 usage error, 4 bad image, 6 triple fault, 8 --max-insns reached,',
   '10 unimplemented instruction, 12 halted for good, 14 internal error, 16 KVM_RUN failed,',
-  '18 compare: the MMU modes disagree.',
+  '18 compare: the MMU modes disagree, 20 test: a result the test table does not expect.',
 ].join(' ');

@@ -1,46 +1,58 @@
 import type { Argv } from 'yargs';
 import type { Command } from './command.js';
 import { EXIT_STATUS_HELP } from './command.js';
-import { UsageError } from './errors.js';
-import { flag, optionalString } from './values.js';
+import { flag } from './values.js';
+import { mmuModeList } from './kvm-args.js';
 import { writeErr, writeOut } from './output.js';
 import { MACHINE_VALUE_OPTIONS, type MachineOptions, machineBuilder, machineOptions } from './machine-args.js';
 import { createVm, readInputs } from './vm-factory.js';
 import { exitStatusOf } from './report.js';
-import { type ModeRun, compareJson, compareTable } from './compare-report.js';
+import { type ModeRun, compareJson, compareTable, outputsAgree } from './compare-report.js';
 import { MMU_MODES, type MmuMode } from '../machine/vm.js';
 import { ExitStatus } from './exit-status.js';
+import { UsageError } from './errors.js';
+import { comparableOutput } from './guest-values.js';
 
 /**
  * `mmulab compare IMAGE`: the same guest, with the same options, in every MMU mode asked for
  * (default: all of them), and one table of what each did: outcome, output, instructions, modeled
- * cycles, wall time, and KVM's counters. The exit status is the guests' common status when every
- * mode agrees on it and on the output, else MODES_DIFFER.
+ * cycles, wall time, KVM's counters, and the guest's own measurements ("NAME VALUE" lines, such as
+ * vmexit's cycles per iteration). The exit status is the guests' common status when every mode
+ * agrees on it and on the output (measurements aside), else MODES_DIFFER.
  */
 export interface CompareOptions extends MachineOptions {
   readonly modes: readonly MmuMode[];
+  /** Output lines left out when checking that the modes agree (--ignore-lines). */
+  readonly ignore: readonly RegExp[];
   readonly json: boolean;
   readonly showOutput: boolean;
 }
 
-export const COMPARE_VALUE_OPTIONS = [...MACHINE_VALUE_OPTIONS, 'mmu'] as const;
+export const COMPARE_VALUE_OPTIONS = [...MACHINE_VALUE_OPTIONS, 'mmu', 'ignore-lines'] as const;
 
 function builder(y: Argv): Argv {
   return machineBuilder(y.usage('Usage: mmulab compare IMAGE [options]\n\nRun one guest in several MMU modes and print one table of what each did.'))
     .option('mmu', { type: 'string', requiresArg: true, describe: 'comma-separated MMU modes', default: MMU_MODES.join(',') })
     .option('json', { type: 'boolean', describe: 'print the comparison as one JSON object on stdout instead of a table' })
     .option('show-output', { type: 'boolean', describe: 'also print each mode\'s guest output' })
+    .option('ignore-lines', {
+      type: 'string', requiresArg: true,
+      describe: 'a regular expression: output lines it matches may differ between modes (repeatable; e.g. timing lines)',
+    })
     .epilogue(EXIT_STATUS_HELP);
 }
 
 function options(argv: Record<string, unknown>): CompareOptions {
   const machine = machineOptions(argv);
-  const list = (optionalString('mmu', argv.mmu) ?? MMU_MODES.join(',')).split(',').map((m) => m.trim()).filter((m) => m !== '');
-  for (const m of list) {
-    if (!(MMU_MODES as readonly string[]).includes(m)) throw new UsageError(`--mmu: unknown mode "${m}" (modes: ${MMU_MODES.join(', ')})`);
-  }
-  if (list.length === 0) throw new UsageError('--mmu: no mode given');
-  return { ...machine, modes: [...new Set(list)] as MmuMode[], json: flag(argv.json), showOutput: flag(argv['show-output']) };
+  const raw = argv['ignore-lines'] === undefined ? [] : (Array.isArray(argv['ignore-lines']) ? argv['ignore-lines'] : [argv['ignore-lines']]);
+  const ignore = raw.map((r) => {
+    try {
+      return new RegExp(String(r));
+    } catch {
+      throw new UsageError(`--ignore-lines: not a regular expression: ${String(r)}`);
+    }
+  });
+  return { ...machine, modes: mmuModeList(argv.mmu), ignore, json: flag(argv.json), showOutput: flag(argv['show-output']) };
 }
 
 async function execute(o: CompareOptions): Promise<number> {
@@ -50,11 +62,13 @@ async function execute(o: CompareOptions): Promise<number> {
     const out: Uint8Array[] = [];
     const vm = createVm(o, mode, inputs, (b) => { out.push(b); });
     const result = vm.run(o.maxInsns);
+    const output = Buffer.concat(out).toString('latin1');
     runs.push({
       mode,
       result,
       status: exitStatusOf(result),
-      output: Buffer.concat(out).toString('latin1'),
+      output,
+      comparable: comparableOutput(output, o.ignore),
       cycles: vm.cpu.tsc(),
       kvm: vm.kvm === undefined ? undefined : Object.fromEntries(vm.kvm.stats.entries()),
       violations: vm.kvm?.violations ?? [],
@@ -66,7 +80,7 @@ async function execute(o: CompareOptions): Promise<number> {
     writeOut(Buffer.from(compareTable(o, runs)));
   }
   const first = runs[0];
-  const agree = runs.every((r) => r.status === first.status && r.output === first.output);
+  const agree = runs.every((r) => r.status === first.status) && outputsAgree(runs);
   if (!agree && !o.json) writeErr('mmulab: the modes disagree (status or guest output)');
   return agree ? first.status : ExitStatus.MODES_DIFFER;
 }

@@ -1,5 +1,6 @@
 import type { MachineOptions } from './machine-args.js';
 import type { MmuMode, RunResult } from '../machine/vm.js';
+import { guestValues, valueNames } from './guest-values.js';
 
 /** One mode's run, as `compare` collects it. */
 export interface ModeRun {
@@ -7,6 +8,8 @@ export interface ModeRun {
   readonly result: RunResult;
   readonly status: number;
   readonly output: string;
+  /** The output as the modes must agree on it (guest-values.ts comparableOutput). */
+  readonly comparable: string;
   readonly cycles: number;
   readonly kvm: Record<string, number> | undefined;
   readonly violations: readonly string[];
@@ -19,6 +22,7 @@ const KVM_ROWS: ReadonlyArray<[string, string]> = [
   ['halt_exits', '  HLT'], ['hypercalls', '  hypercall'], ['mmio_exits', '  MMIO'], ['irq_injections', 'interrupts injected'],
   ['pf_taken', 'MMU faults (pf_taken)'], ['pf_fixed', '  pf_fixed'], ['pf_spurious', '  pf_spurious'], ['pf_emulate', '  pf_emulate'],
   ['pf_guest', '  injected into the guest'], ['insn_emulation', 'writes to shadowed tables emulated'],
+  ['pf_unprotect_retry', '  unprotected and retried'],
   ['pf_mmio_spte_created', '  pf_mmio_spte_created'], ['mmio_fast_hit', 'MMIO fast path hits'], ['mmio_gen_mismatch', 'MMIO generation mismatches'],
   ['mmio_gen_wrap_zaps', 'MMIO generation wrap zaps'], ['memslot_updates', 'memslot updates'],
   ['root_alloc', 'roots allocated'], ['root_reuse', 'roots reused'], ['root_freed', 'roots freed'], ['root_invalidated', 'roots invalidated'],
@@ -44,12 +48,33 @@ function table(rows: string[][]): string {
 
 const n = (v: number): string => Math.round(v).toLocaleString('en');
 
+/** "same", "values differ" (only the measurements' numbers do), or "DIFFERS". */
+function sameOutput(r: ModeRun, first: ModeRun): string {
+  if (r.output === first.output) return 'same';
+  return r.comparable === first.comparable ? 'values differ' : 'DIFFERS';
+}
+
+/** Whether the modes agree on the output, measurements, timestamps and ignored lines aside. */
+export function outputsAgree(runs: readonly ModeRun[]): boolean {
+  return runs.every((r) => r.comparable === runs[0].comparable);
+}
+
+/** The guest's own measurements ("NAME VALUE" lines, e.g. vmexit's cycles per iteration), one row each. */
+function valueRows(runs: readonly ModeRun[]): string[][] {
+  const values = runs.map((r) => guestValues(r.output));
+  const names = valueNames(values);
+  if (names.length === 0) return [];
+  const rows: string[][] = [['guest-reported values', ...runs.map(() => '')]];
+  for (const name of names) rows.push([`  ${name}`, ...values.map((v) => (v.has(name) ? n(v.get(name)!) : '-'))]);
+  return rows;
+}
+
 export function compareTable(o: MachineOptions, runs: readonly ModeRun[]): string {
   const first = runs[0];
   const rows: string[][] = [['', ...runs.map((r) => r.mode)]];
   rows.push(['outcome', ...runs.map((r) => r.result.outcome)]);
   rows.push(['exit status', ...runs.map((r) => String(r.status))]);
-  rows.push([`output vs ${first.mode}`, ...runs.map((r) => (r === first ? '-' : r.output === first.output ? 'same' : 'DIFFERS'))]);
+  rows.push([`output vs ${first.mode}`, ...runs.map((r) => (r === first ? '-' : sameOutput(r, first)))]);
   rows.push(['instructions', ...runs.map((r) => n(r.result.instructions))]);
   rows.push(['modeled cycles', ...runs.map((r) => n(r.cycles))]);
   rows.push(['cycles / instruction', ...runs.map((r) => (r.cycles / Math.max(1, r.result.instructions)).toFixed(2))]);
@@ -60,6 +85,7 @@ export function compareTable(o: MachineOptions, runs: readonly ModeRun[]): strin
     if (values.every((v) => v === undefined || v === 0)) continue;
     rows.push([label, ...values.map((v) => (v === undefined ? '-' : n(v)))]);
   }
+  rows.push(...valueRows(runs));
   const header = `${o.image}${o.append ? ' ' + o.append : ''}  (vendor ${o.vendor}, preset ${o.preset}${o.audit ? ', checker on' : ''})`;
   const notes = runs.flatMap((r) => r.violations.slice(0, 5).map((v) => `${r.mode}: invariant violation: ${v}`));
   return [header, table(rows), ...notes].join('\n') + '\n';
@@ -78,6 +104,8 @@ export function compareJson(o: MachineOptions, runs: readonly ModeRun[]): string
       status: r.status,
       detail: r.result.outcome === 'exit' ? null : r.result.detail,
       sameOutputAsFirst: r.output === runs[0].output,
+      sameOutputExceptValues: r.comparable === runs[0].comparable,
+      values: Object.fromEntries(guestValues(r.output)),
       instructions: r.result.instructions,
       modeledCycles: r.cycles,
       wallMs: Math.round(r.result.wallMs),

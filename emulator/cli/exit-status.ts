@@ -24,6 +24,8 @@ export const enum ExitStatus {
   KVM_ERROR = 16,
   /** `mmulab compare`: the MMU modes disagree on the guest's status or output. */
   MODES_DIFFER = 18,
+  /** `mmulab test`: a run gave another verdict than the test table expects (or broke an invariant). */
+  TESTS_UNEXPECTED = 20,
 }
 
 /** The exit status for a run that did not end through the debug-exit port. */

@@ -2,15 +2,14 @@ import type { Argv } from 'yargs';
 import { UsageError } from './errors.js';
 import { optionalString, wholeNumber } from './values.js';
 import { CpuSpecError, parseCpuSpec, type CpuSpec } from '../cpu/cpu-spec.js';
-import { KnobError, PRESETS, resolveKnobs, type Knobs } from '../../mmu/knobs.js';
-import type { Vendor } from '../../mmu/kvm/vendor.js';
-import { BACKINGS, type Backing } from '../machine/vm.js';
+import { KVM_VALUE_OPTIONS, type KvmOptions, kvmBuilder, kvmOptions } from './kvm-args.js';
 
 /**
  * Options that describe the machine and the guest, shared by `run` and `compare`: memory, CPU
- * model, image arguments, the virtualization hardware and KVM's knobs.
+ * model, image arguments, and the hypervisor's (kvm-args.ts: vendor, preset and knobs, backing,
+ * checker).
  */
-export interface MachineOptions {
+export interface MachineOptions extends KvmOptions {
   /**
    * Path of the kernel, as given (IMAGE or --kernel): a multiboot image (the guest sees the path as
    * argv[0], as under QEMU) or a vmlinux with a PVH entry note.
@@ -23,14 +22,7 @@ export interface MachineOptions {
   readonly memMiB: number;
   /** The guest CPU model (QEMU -cpu syntax, with --phys-bits applied). */
   readonly cpu: CpuSpec;
-  readonly vendor: Vendor;
-  readonly preset: string;
-  readonly knobs: Knobs;
-  /** Run KVM's invariant checker after every exit. */
-  readonly audit: boolean;
   readonly maxInsns: number | undefined;
-  /** Host page size backing guest memory (caps KVM's mapping size). */
-  readonly backing: Backing;
 }
 
 export const DEFAULT_MEM_MIB = 128;
@@ -42,22 +34,18 @@ export const MAX_MEM_MIB = 3072;
 /** Guest RAM below this cannot hold the boot information, the image and its stack. */
 export const MIN_MEM_MIB = 2;
 
-export const MACHINE_VALUE_OPTIONS = ['kernel', 'append', 'initrd', 'mem', 'cpu', 'phys-bits', 'max-insns', 'vendor', 'preset', 'knob', 'backing'] as const;
+export const MACHINE_VALUE_OPTIONS = ['kernel', 'append', 'initrd', 'mem', 'cpu', 'phys-bits', 'max-insns', ...KVM_VALUE_OPTIONS] as const;
 
 export function machineBuilder(y: Argv): Argv {
-  return y
+  const machine = y
     .positional('image', { type: 'string', describe: 'kernel: a multiboot (v1) image, e.g. build/guests/hello.flat, or a vmlinux with a PVH note' })
     .option('kernel', { type: 'string', requiresArg: true, describe: 'the kernel instead of IMAGE (like QEMU -kernel): multiboot image or PVH vmlinux' })
     .option('append', { type: 'string', requiresArg: true, describe: 'kernel command line after the image name (like QEMU -append)', defaultDescription: 'none' })
     .option('initrd', { type: 'string', requiresArg: true, describe: 'file to load as multiboot module 0 (like QEMU -initrd)' })
     .option('mem', { requiresArg: true, describe: `guest RAM in MiB (${MIN_MEM_MIB}-${MAX_MEM_MIB})`, default: DEFAULT_MEM_MIB })
     .option('cpu', { type: 'string', requiresArg: true, describe: 'guest CPU model in QEMU -cpu syntax: base|max, then +feat/-feat, vendor=, phys-bits= (e.g. max,-pku)', default: 'base' })
-    .option('phys-bits', { requiresArg: true, describe: 'guest MAXPHYADDR (32-52)', defaultDescription: '40' })
-    .option('vendor', { type: 'string', requiresArg: true, describe: 'virtualization hardware: vmx (EPT), svm (NPT), svm-hv (NPT under Hyper-V\'s enlightened TLB)', default: 'vmx' })
-    .option('preset', { type: 'string', requiresArg: true, describe: `KVM behaviour to model: ${Object.keys(PRESETS).join(', ')}`, default: 'current' })
-    .option('knob', { type: 'string', requiresArg: true, describe: 'override one KVM policy knob, name=value (repeatable)' })
-    .option('backing', { type: 'string', requiresArg: true, describe: 'host page size backing guest memory: 4k, 2m (transparent huge pages), 1g (hugetlbfs)', default: '2m' })
-    .option('audit', { type: 'boolean', describe: 'run KVM\'s MMU invariant checker after every exit' })
+    .option('phys-bits', { requiresArg: true, describe: 'guest MAXPHYADDR (32-52)', defaultDescription: '40' });
+  return kvmBuilder(machine)
     .option('max-insns', { requiresArg: true, describe: 'stop after N instructions', defaultDescription: 'no limit' });
 }
 
@@ -69,35 +57,27 @@ export function machineOptions(argv: Record<string, unknown>): MachineOptions {
   if (image === undefined || image === '') throw new UsageError('missing IMAGE (or --kernel FILE)');
   const extra = (argv._ as unknown[]).slice(1);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${String(extra[0])}"`);
-  const vendor = optionalString('vendor', argv.vendor) ?? 'vmx';
-  if (vendor !== 'vmx' && vendor !== 'svm' && vendor !== 'svm-hv') throw new UsageError(`--vendor: expected vmx, svm or svm-hv, got "${vendor}"`);
-  const preset = optionalString('preset', argv.preset) ?? 'current';
-  const knobArgs = argv.knob === undefined ? [] : (Array.isArray(argv.knob) ? argv.knob : [argv.knob]).map(String);
-  let knobs: Knobs;
-  try {
-    knobs = resolveKnobs(preset, knobArgs);
-  } catch (err) {
-    if (err instanceof KnobError) throw new UsageError(err.message.startsWith('unknown preset') ? `--preset: ${err.message}` : `--knob: ${err.message}`);
-    throw err;
-  }
-  const backing = optionalString('backing', argv.backing) ?? '2m';
-  if (!(backing in BACKINGS)) throw new UsageError(`--backing: expected 4k, 2m or 1g, got "${backing}"`);
   return {
     image,
-    backing: backing as Backing,
+    ...kvmOptions(argv),
     append: optionalString('append', argv.append) ?? '',
     initrd: optionalString('initrd', argv.initrd),
-    memMiB: wholeNumber('mem', argv.mem, MIN_MEM_MIB, MAX_MEM_MIB, ' of MiB'),
+    memMiB: memMiB(argv.mem),
     cpu: cpuSpec(argv.cpu, argv['phys-bits']),
-    vendor,
-    preset,
-    knobs,
-    audit: argv.audit === true,
-    maxInsns: argv['max-insns'] === undefined ? undefined : wholeNumber('max-insns', argv['max-insns'], 1, Number.MAX_SAFE_INTEGER),
+    maxInsns: maxInsns(argv['max-insns']),
   };
 }
 
-function cpuSpec(text: unknown, physBits: unknown): CpuSpec {
+export function memMiB(value: unknown): number {
+  return wholeNumber('mem', value ?? DEFAULT_MEM_MIB, MIN_MEM_MIB, MAX_MEM_MIB, ' of MiB');
+}
+
+export function maxInsns(value: unknown): number | undefined {
+  return value === undefined ? undefined : wholeNumber('max-insns', value, 1, Number.MAX_SAFE_INTEGER);
+}
+
+/** A CPU model in QEMU's -cpu syntax (UsageError naming --cpu when it is not one). */
+export function cpuSpec(text: unknown, physBits?: unknown): CpuSpec {
   const bits = physBits === undefined ? undefined : wholeNumber('phys-bits', physBits, 32, 52);
   try {
     return parseCpuSpec(optionalString('cpu', text) ?? 'base', bits);

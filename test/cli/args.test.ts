@@ -68,7 +68,7 @@ describe('mmulab run options', () => {
 
   test('unknown options, commands and extra arguments', async () => {
     expect(await usageError('run', 'k.elf', '--frobnicate', 'tdp')).toMatch(/^unknown option --frobnicate$/);
-    expect(await usageError('frob', 'k.elf')).toBe('unknown command "frob" (commands: run, compare)');
+    expect(await usageError('frob', 'k.elf')).toBe('unknown command "frob" (commands: run, compare, test)');
     expect(await usageError('run', 'k.elf', '--mmu', 'ept')).toBe('--mmu: expected one of bare, shadow, legacy-tdp, tdp, got "ept"');
     expect(await usageError('run', 'k.elf', '--vendor', 'arm')).toBe('--vendor: expected vmx, svm or svm-hv, got "arm"');
     expect(await usageError('run', 'k.elf', '--preset', 'kvm-2.6')).toMatch(/^--preset: unknown preset "kvm-2.6"/);
@@ -79,7 +79,7 @@ describe('mmulab run options', () => {
     expect(await usageError('run', 'k.elf', '--', 'k2.elf')).toBe('unexpected argument "k2.elf"');
     expect(await usageError('run')).toBe('missing IMAGE (or --kernel FILE)');
     expect(await usageError('run', 'k.elf', '--kernel', 'v')).toBe('give the kernel either as IMAGE or with --kernel, not both');
-    expect(await usageError()).toBe('no command given (commands: run, compare)');
+    expect(await usageError()).toBe('no command given (commands: run, compare, test)');
   });
 });
 

@@ -25,6 +25,10 @@ const DEFAULT_TIMEOUT_MS = 90_000;
 export interface QemuRunOptions {
   /** Kill QEMU after this many milliseconds (default 90 s, upstream's default). */
   timeoutMs?: number;
+  /** The -cpu model (default max). */
+  cpu?: string;
+  /** Further QEMU options (e.g. -device pci-testdev). */
+  extraArgs?: readonly string[];
 }
 
 export interface QemuRunResult {
@@ -39,13 +43,13 @@ export interface QemuRunResult {
 }
 
 /** The QEMU command line (without the binary) for an image and its arguments. */
-export function qemuArgs(image: string, args: readonly string[] = []): string[] {
+export function qemuArgs(image: string, args: readonly string[] = [], cpu = 'max', extraArgs: readonly string[] = []): string[] {
   const argv = [
     '-nodefaults',
     '-no-reboot',
     '-display', 'none',
     '-accel', 'tcg',
-    '-cpu', 'max',
+    '-cpu', cpu,
     '-m', '128',
     '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x4',
     '-serial', 'stdio',
@@ -53,6 +57,7 @@ export function qemuArgs(image: string, args: readonly string[] = []): string[] 
   ];
   // The guest sees "<image> <args...>" as its multiboot command line.
   if (args.length > 0) argv.push('-append', args.join(' '));
+  argv.push(...extraArgs);
   return argv;
 }
 
@@ -85,7 +90,7 @@ export function runInQemu(
 
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(QEMU_BINARY, qemuArgs(image, args), {
+    const child = spawn(QEMU_BINARY, qemuArgs(image, args, opts.cpu, opts.extraArgs), {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];

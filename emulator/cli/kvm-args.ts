@@ -1,0 +1,58 @@
+import type { Argv } from 'yargs';
+import { UsageError } from './errors.js';
+import { optionalString } from './values.js';
+import { KnobError, PRESETS, resolveKnobs, type Knobs } from '../../mmu/knobs.js';
+import type { Vendor } from '../../mmu/kvm/vendor.js';
+import { BACKINGS, MMU_MODES, type Backing, type MmuMode } from '../machine/vm.js';
+
+/**
+ * The hypervisor side of a machine, shared by `run`, `compare` and `test`: virtualization
+ * hardware, KVM's knobs (a preset and overrides), the host page size and the invariant checker.
+ */
+export interface KvmOptions {
+  readonly vendor: Vendor;
+  readonly preset: string;
+  readonly knobs: Knobs;
+  /** Run KVM's invariant checker after every exit. */
+  readonly audit: boolean;
+  /** Host page size backing guest memory (caps KVM's mappings). */
+  readonly backing: Backing;
+}
+
+export const KVM_VALUE_OPTIONS = ['vendor', 'preset', 'knob', 'backing'] as const;
+
+export function kvmBuilder(y: Argv): Argv {
+  return y
+    .option('vendor', { type: 'string', requiresArg: true, describe: 'virtualization hardware: vmx (EPT), svm (NPT), svm-hv (NPT under Hyper-V\'s enlightened TLB)', default: 'vmx' })
+    .option('preset', { type: 'string', requiresArg: true, describe: `KVM behaviour to model: ${Object.keys(PRESETS).join(', ')}`, default: 'current' })
+    .option('knob', { type: 'string', requiresArg: true, describe: 'override one KVM policy knob, name=value (repeatable)' })
+    .option('backing', { type: 'string', requiresArg: true, describe: 'host page size backing guest memory: 4k, 2m (transparent huge pages), 1g (hugetlbfs)', default: '2m' })
+    .option('audit', { type: 'boolean', describe: 'run KVM\'s MMU invariant checker after every exit' });
+}
+
+export function kvmOptions(argv: Record<string, unknown>): KvmOptions {
+  const vendor = optionalString('vendor', argv.vendor) ?? 'vmx';
+  if (vendor !== 'vmx' && vendor !== 'svm' && vendor !== 'svm-hv') throw new UsageError(`--vendor: expected vmx, svm or svm-hv, got "${vendor}"`);
+  const preset = optionalString('preset', argv.preset) ?? 'current';
+  const knobArgs = argv.knob === undefined ? [] : (Array.isArray(argv.knob) ? argv.knob : [argv.knob]).map(String);
+  let knobs: Knobs;
+  try {
+    knobs = resolveKnobs(preset, knobArgs);
+  } catch (err) {
+    if (err instanceof KnobError) throw new UsageError(err.message.startsWith('unknown preset') ? `--preset: ${err.message}` : `--knob: ${err.message}`);
+    throw err;
+  }
+  const backing = optionalString('backing', argv.backing) ?? '2m';
+  if (!(backing in BACKINGS)) throw new UsageError(`--backing: expected 4k, 2m or 1g, got "${backing}"`);
+  return { vendor, preset, knobs, audit: argv.audit === true, backing: backing as Backing };
+}
+
+/** `--mmu a,b,...`: a list of distinct MMU modes (all of them by default), in the order given. */
+export function mmuModeList(value: unknown): MmuMode[] {
+  const list = (optionalString('mmu', value) ?? MMU_MODES.join(',')).split(',').map((m) => m.trim()).filter((m) => m !== '');
+  for (const m of list) {
+    if (!(MMU_MODES as readonly string[]).includes(m)) throw new UsageError(`--mmu: unknown mode "${m}" (modes: ${MMU_MODES.join(', ')})`);
+  }
+  if (list.length === 0) throw new UsageError('--mmu: no mode given');
+  return [...new Set(list)] as MmuMode[];
+}
