@@ -45,6 +45,14 @@ export const enum TlbPerm {
 
 const INVALID = -1;
 
+/**
+ * One exact number per (large page, size): the large page's number (vpn below 2^52, so below 2^43
+ * for 2 MiB pages) and its log2 size.
+ */
+function regionKey(vpn: number, shift: number): number {
+  return Math.floor(vpn / 2 ** (shift - 12)) * 64 + shift;
+}
+
 export class Tlb {
   readonly vpn = new Float64Array(TLB_SIZE).fill(INVALID);
   /** Host arena offset of the 4 KiB page, or the guest-physical page address for MMIO. */
@@ -71,6 +79,12 @@ export class Tlb {
 
   /** Number of valid slots holding a piece of a large page (lets INVLPG skip the large-page scan). */
   private largePieces = 0;
+  /**
+   * Valid large-page pieces per large page (key: regionKey), so INVLPG scans for pieces only when
+   * the page it names lies in a large page the TLB holds pieces of; a guest with large pages
+   * mapped elsewhere (kernels, kvm-unit-tests) pays three lookups per INVLPG, not a TLB scan.
+   */
+  private readonly piecesOfRegion = new Map<number, number>();
 
   /** Counters for reports. */
   flushes = 0;
@@ -85,7 +99,7 @@ export class Tlb {
   }
 
   fill(slot: number, vpn: number, host: number, perm: number, pcid: number, root = 0, incarnation = 0): void {
-    if (this.vpn[slot] !== INVALID && this.isLargePiece(slot)) this.largePieces--;
+    if (this.vpn[slot] !== INVALID && this.isLargePiece(slot)) this.forgetPiece(slot);
     this.vpn[slot] = vpn;
     this.host[slot] = host;
     this.perm[slot] = perm;
@@ -94,12 +108,29 @@ export class Tlb {
     this.incarnation[slot] = incarnation;
     this.fastHost[slot] = (perm & TlbPerm.MMIO) !== 0 ? 0 : host;
     this.clearFast(slot);
-    if (this.isLargePiece(slot)) this.largePieces++;
+    if (this.isLargePiece(slot)) {
+      this.largePieces++;
+      const key = regionKey(vpn, this.sizeShift(slot));
+      this.piecesOfRegion.set(key, (this.piecesOfRegion.get(key) ?? 0) + 1);
+    }
     this.fills++;
   }
 
+  private sizeShift(slot: number): number {
+    return (this.perm[slot] & TlbPerm.SIZE_MASK) >>> TlbPerm.SIZE_SHIFT;
+  }
+
   private isLargePiece(slot: number): boolean {
-    return ((this.perm[slot] & TlbPerm.SIZE_MASK) >>> TlbPerm.SIZE_SHIFT) > 12;
+    return this.sizeShift(slot) > 12;
+  }
+
+  /** Bookkeeping for a valid large-page piece leaving its slot. */
+  private forgetPiece(slot: number): void {
+    this.largePieces--;
+    const key = regionKey(this.vpn[slot], this.sizeShift(slot));
+    const n = (this.piecesOfRegion.get(key) ?? 1) - 1;
+    if (n === 0) this.piecesOfRegion.delete(key);
+    else this.piecesOfRegion.set(key, n);
   }
 
   clearFast(slot: number): void {
@@ -109,7 +140,7 @@ export class Tlb {
 
   invalidateSlot(slot: number): void {
     if (this.vpn[slot] === INVALID) return;
-    if (this.isLargePiece(slot)) this.largePieces--;
+    if (this.isLargePiece(slot)) this.forgetPiece(slot);
     this.vpn[slot] = INVALID;
     this.clearFast(slot);
   }
@@ -134,6 +165,7 @@ export class Tlb {
     this.vpn.fill(INVALID);
     this.clearAllFast();
     this.largePieces = 0;
+    this.piecesOfRegion.clear();
     this.flushes++;
   }
 
@@ -171,14 +203,20 @@ export class Tlb {
     const s = vpn & TLB_MASK;
     if (this.vpn[s] === vpn && this.matchesPcid(s, pcid)) this.invalidateSlot(s);
     if (this.largePieces === 0) return;
-    for (const shift of [21, 22, 30]) {
-      const pieces = 1 << (shift - 12);
-      const base = vpn - (vpn % pieces);
-      if (pieces >= TLB_SIZE) {
-        for (let t = 0; t < TLB_SIZE; t++) this.dropLargePiece(t, base, pieces, shift, pcid);
-      } else {
-        for (let k = 0; k < pieces; k++) this.dropLargePiece((base + k) & TLB_MASK, base, pieces, shift, pcid);
-      }
+    this.flushLargePage(vpn, 21, pcid);
+    this.flushLargePage(vpn, 22, pcid);
+    this.flushLargePage(vpn, 30, pcid);
+  }
+
+  /** INVLPG's part for pieces of a 2^shift-byte page containing vpn. */
+  private flushLargePage(vpn: number, shift: number, pcid: number): void {
+    if (!this.piecesOfRegion.has(regionKey(vpn, shift))) return;
+    const pieces = 2 ** (shift - 12);
+    const base = vpn - (vpn % pieces);
+    if (pieces >= TLB_SIZE) {
+      for (let t = 0; t < TLB_SIZE; t++) this.dropLargePiece(t, base, pieces, shift, pcid);
+    } else {
+      for (let k = 0; k < pieces; k++) this.dropLargePiece((base + k) & TLB_MASK, base, pieces, shift, pcid);
     }
   }
 

@@ -32,6 +32,29 @@ describe('Tlb', () => {
     expect(tlb.vpn[(base + 512) % TLB_SIZE]).toBe(base + 512);
   });
 
+  test('INVLPG finds large-page pieces after evictions and refills, at high-half and 1 GiB pages', () => {
+    const PERM_1G = TlbPerm.W | TlbPerm.X | TlbPerm.D | (30 << TlbPerm.SIZE_SHIFT);
+    const tlb = new Tlb();
+    const high = 0xffff923400000; // page number of 0xffff923400000000, 2 MiB aligned
+    fill(tlb, high + 5, PERM_2M);
+    fill(tlb, high + 5 + TLB_SIZE, PERM_4K); // evicts the piece from its slot
+    fill(tlb, high + 6, PERM_2M);
+    const giant = 0x7fc0000; // a 1 GiB page (2^18 pieces)
+    fill(tlb, giant + 0x3ffff, PERM_1G);
+    fill(tlb, giant + 0x2a, PERM_1G);
+    tlb.flushPage(high + 0x1ff); // last 4 KiB of the 2 MiB page
+    expect(tlb.vpn[(high + 6) % TLB_SIZE]).toBe(-1);
+    expect(tlb.vpn[(high + 5) % TLB_SIZE]).toBe(high + 5 + TLB_SIZE);
+    expect(tlb.vpn[(giant + 0x2a) % TLB_SIZE]).toBe(giant + 0x2a);
+    tlb.flushPage(giant + 0x12345);
+    expect(tlb.vpn[(giant + 0x3ffff) % TLB_SIZE]).toBe(-1);
+    expect(tlb.vpn[(giant + 0x2a) % TLB_SIZE]).toBe(-1);
+    // Nothing of either page is left: refilling one piece and flushing again still finds it.
+    fill(tlb, high + 7, PERM_2M);
+    tlb.flushPage(high);
+    expect(tlb.vpn[(high + 7) % TLB_SIZE]).toBe(-1);
+  });
+
   test('INVLPG of a 4 KiB page leaves neighbours alone', () => {
     const tlb = new Tlb();
     fill(tlb, 0x500, PERM_4K);
