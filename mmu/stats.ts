@@ -42,8 +42,9 @@ export class Stats {
   msr_exits = 0;
   cpuid_exits = 0;
   cr_exits = 0;
-  /** MOV CR3 exits (shadow paging). */
+  /** MOV CR3 exits (shadow paging): writes, and reads (CR3-store exiting / the CR3 read intercept). */
   cr3_writes = 0;
+  cr3_reads = 0;
   halt_exits = 0;
   hypercalls = 0;
   irq_injections = 0;

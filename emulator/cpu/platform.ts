@@ -6,6 +6,8 @@ export const enum ExitReason {
   HLT = 1,
   RDMSR = 2,
   WRMSR = 3,
+  /** MOV from CR3 (intercepted by a hypervisor that shadows the guest's page tables). */
+  CR3_READ = 4,
 }
 
 /** Control registers whose writes a hypervisor follows (kvm_post_set_cr0/cr4, kvm_set_cr3, set_efer). */

@@ -190,6 +190,11 @@ const SERVICE_CONTINUE = -1 as SliceEnd;
 function serviceEvents(cpu: Vcpu, state: RunState): SliceEnd {
   const deadline = (cpu.stop & Stop.DEADLINE) !== 0;
   cpu.stop = 0;
+  if (cpu.insnEmulated) {
+    // The instruction the hypervisor emulated is over (or faulted): the VM entry after it.
+    cpu.insnEmulated = false;
+    cpu.paging.endInstructionEmulation();
+  }
   if (cpu.exc >= 0) {
     if (cpu.exc === UNSUPPORTED) {
       state.stopReason = StopReason.UNSUPPORTED;

@@ -127,6 +127,8 @@ export class Vcpu {
    * write-protected guest table is handled under shadow paging.
    */
   stringInsn = false;
+  /** The hypervisor is emulating the current instruction; tell the paging unit when it is over. */
+  insnEmulated = false;
   nmiPending = false;
   nmiBlocked = false;
   /** Retired instructions. */
@@ -209,6 +211,12 @@ export class Vcpu {
 
   raiseSs(errorCode: number): void {
     this.raise(Vector.SS, errorCode);
+  }
+
+  /** PagingCpu: the run loop calls paging.endInstructionEmulation after this instruction. */
+  emulationPending(): void {
+    this.insnEmulated = true;
+    this.stop |= Stop.EVENT;
   }
 
   raisePageFault(lo: number, hi: number, errorCode: number): void {

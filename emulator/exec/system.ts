@@ -173,7 +173,7 @@ export const MOV_CR = family('mov-cr', (form) => {
       switch (cr) {
         case 0: lo = cpu.cr0; break;
         case 2: lo = cpu.cr2Lo; hi = cpu.cr2Hi; break;
-        case 3: lo = cpu.cr3Lo; hi = cpu.cr3Hi; break;
+        case 3: lo = cpu.cr3Lo; hi = cpu.cr3Hi; cpu.platform.instructionExit(cpu, ExitReason.CR3_READ, 0); break;
         case 4: lo = cpu.cr4; break;
         default: lo = cpu.cr8; break;
       }

@@ -28,6 +28,8 @@ export interface PagingCpu {
   pkru: number;
   raisePageFault(lo: number, hi: number, errorCode: number): void;
   raiseGp(errorCode: number): void;
+  /** Ask to be told (endInstructionEmulation) when the current instruction is over. */
+  emulationPending(): void;
 }
 
 /** Watches host pages holding decoded instructions, so writes to them invalidate the decode cache. */
@@ -140,6 +142,8 @@ export class PagingUnit implements TableMemory {
   }
 
   private readonly pdpteScratch = new Int32Array(8);
+  /** TLB slot of the page whose writes KVM is emulating for the current instruction, or -1. */
+  private emulatedSlot = -1;
 
   /**
    * Makes sure the TLB slot of (lo, hi) holds a translation permitting `access`, walking if needed.
@@ -156,8 +160,10 @@ export class PagingUnit implements TableMemory {
     const tdp = this.tdp;
     const virtualized = tdp !== null || this.shadow !== null;
     if (tlb.vpn[slot] === vpn && (tlb.pcid[slot] === this.pcid || (tlb.perm[slot] & TlbPerm.G) !== 0) &&
-      // Virtualized, an MMIO access exits every time: such entries serve one access only.
-      (!virtualized || (tlb.perm[slot] & TlbPerm.MMIO) === 0) && (tdp === null || tlb.root[slot] === tdp.root)) {
+      // Virtualized, an MMIO access exits every time: such entries serve one access only, but for
+      // the page of a write KVM emulates, which serves the rest of the instruction (below).
+      (!virtualized || (tlb.perm[slot] & TlbPerm.MMIO) === 0 || slot === this.emulatedSlot) &&
+      (tdp === null || tlb.root[slot] === tdp.root)) {
       const perm = tlb.perm[slot];
       const needsDirty = (access & Access.WRITE) !== 0 && (perm & TlbPerm.D) === 0;
       if (!needsDirty && this.permitted(perm, access)) {
@@ -217,10 +223,32 @@ export class PagingUnit implements TableMemory {
       }
       if (outcome === ShadowOutcome.EMULATE) {
         this.tlb.fill(slot, vpn, f.gpaPage, EMULATED, this.pcid);
+        if (f.wholeInstruction) this.emulateRestOfInstruction(slot);
         return true;
       }
     }
     throw new Error(`shadow #PF at 0x${((hi >>> 0) * 4294967296 + (lo >>> 0)).toString(16)} recurs after ${MAX_SHADOW_RETRIES} exits: the MMU model does not fix it`);
+  }
+
+  /**
+   * KVM emulates a whole instruction, not one access: every iteration of a REP string instruction
+   * (up to its re-entry point) runs in the emulator within the same exit, and the requests its
+   * writes raise (zapped shadow pages, TLB flushes) are served at the next VM entry, after the
+   * instruction. So the page's emulated entry stays usable until the instruction completes; the
+   * run loop then calls endInstructionEmulation.
+   */
+  private emulateRestOfInstruction(slot: number): void {
+    this.emulatedSlot = slot;
+    this.cpu.emulationPending();
+  }
+
+  /** The emulated instruction completed (or faulted): drop its page and enter the guest. */
+  endInstructionEmulation(): void {
+    const slot = this.emulatedSlot;
+    if (slot < 0) return;
+    this.emulatedSlot = -1;
+    if ((this.tlb.perm[slot] & TlbPerm.MMIO) !== 0) this.tlb.invalidateSlot(slot);
+    this.shadow!.hv.emulationDone();
   }
 
   /** Shadow mode: CR3 now holds `root` (a VM entry after KVM loaded it). */

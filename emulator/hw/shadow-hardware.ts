@@ -23,6 +23,8 @@ export class ShadowFault {
   injectCode = 0;
   /** Out, for EMULATE: the guest-physical page the access goes to. */
   gpaPage = 0;
+  /** Out, for EMULATE: KVM's emulator runs the rest of the instruction (a write to a guest table; not MMIO). */
+  wholeInstruction = false;
 }
 
 export const enum ShadowOutcome {
@@ -39,6 +41,8 @@ export interface ShadowHypervisor {
   shadowFault(fault: ShadowFault): ShadowOutcome;
   /** A write KVM emulated to guest RAM has been done: follow up on shadowed tables (kvm_mmu_track_write). */
   emulatedWrite(gpa: number, bytes: number): void;
+  /** The instruction KVM was emulating has completed: the VM entry after it (pending requests). */
+  emulationDone(): void;
 }
 
 /** Host memory as the hardware walker's table memory: SPTEs are read and A/D set in place. */

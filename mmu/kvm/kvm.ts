@@ -228,6 +228,16 @@ export class Kvm implements Platform, TdpHypervisor {
         this.charge('simpleExitHandler');
         this.enterGuest();
         break;
+      case ExitReason.CR3_READ:
+        // Without TDP the guest's CR3 is not the one loaded (VMX sets CR3-store exiting, SVM
+        // intercepts CR3 reads) and KVM hands back its copy; with EPT or NPT the read runs alone.
+        if (this.shadowExits === null) return;
+        this.exitBegin();
+        this.stats.cr_exits++;
+        this.stats.cr3_reads++;
+        this.charge('simpleExitHandler');
+        this.enterGuest();
+        break;
       case ExitReason.RDMSR: case ExitReason.WRMSR:
         if (this.cfg.vendor === 'vmx' && VMX_PASSTHROUGH_MSRS.has(detail >>> 0)) return;
         this.exitBegin();

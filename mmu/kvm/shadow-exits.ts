@@ -35,6 +35,7 @@ export class ShadowExits implements ShadowHypervisor {
     const stats = kvm.stats;
     kvm.exitBegin();
     stats.pf_exits++;
+    f.wholeInstruction = false;
     if ((f.errorCode & Pfec.RSVD) !== 0 && this.mmioFastPath(f)) {
       kvm.enterGuest(true);
       return ShadowOutcome.EMULATE;
@@ -61,6 +62,7 @@ export class ShadowExits implements ShadowHypervisor {
         kvm.charge('emulateInsn');
       }
       f.gpaPage = fault.gfn * 4096;
+      f.wholeInstruction = r === PfResult.WRITE_PROTECTED;
       outcome = ShadowOutcome.EMULATE;
     } else if (r === PfResult.FIXED) {
       stats.pf_fixed++;
@@ -116,6 +118,10 @@ export class ShadowExits implements ShadowHypervisor {
   /** After KVM's emulator wrote guest RAM: zap what shadowed the written guest entries. */
   emulatedWrite(gpa: number, bytes: number): void {
     this.mmu.trackWrite(gpa, bytes);
+  }
+
+  /** The VM entry after an emulated instruction: serve what its writes requested. */
+  emulationDone(): void {
     if (this.kvm.requests.bits !== 0) this.kvm.enterGuest(true);
   }
 
