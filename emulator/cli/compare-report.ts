@@ -86,7 +86,7 @@ export function compareTable(o: MachineOptions, runs: readonly ModeRun[]): strin
     rows.push([label, ...values.map((v) => (v === undefined ? '-' : n(v)))]);
   }
   rows.push(...valueRows(runs));
-  const header = `${o.image}${o.append ? ' ' + o.append : ''}  (vendor ${o.vendor}, preset ${o.preset}${o.audit ? ', checker on' : ''})`;
+  const header = `${o.image}${o.append ? ' ' + o.append : ''}  (vendor ${o.vendor}, preset ${o.preset}${o.audit ? (o.auditEvery > 1 ? `, checker every ${o.auditEvery} exits` : ', checker on') : ''})`;
   const notes = runs.flatMap((r) => r.violations.slice(0, 5).map((v) => `${r.mode}: invariant violation: ${v}`));
   return [header, table(rows), ...notes].join('\n') + '\n';
 }

@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { UsageError } from './errors.js';
-import { optionalString } from './values.js';
+import { optionalString, wholeNumber } from './values.js';
 import { KnobError, PRESETS, resolveKnobs, type Knobs } from '../../mmu/knobs.js';
 import type { Vendor } from '../../mmu/kvm/vendor.js';
 import { BACKINGS, MMU_MODES, type Backing, type MmuMode } from '../machine/vm.js';
@@ -13,13 +13,15 @@ export interface KvmOptions {
   readonly vendor: Vendor;
   readonly preset: string;
   readonly knobs: Knobs;
-  /** Run KVM's invariant checker after every exit. */
+  /** Run KVM's invariant checker after exits ... */
   readonly audit: boolean;
+  /** ... every exit (1) or every auditEvery-th, for guests too long to check after each. */
+  readonly auditEvery: number;
   /** Host page size backing guest memory (caps KVM's mappings). */
   readonly backing: Backing;
 }
 
-export const KVM_VALUE_OPTIONS = ['vendor', 'preset', 'knob', 'backing'] as const;
+export const KVM_VALUE_OPTIONS = ['vendor', 'preset', 'knob', 'backing', 'audit-every'] as const;
 
 export function kvmBuilder(y: Argv): Argv {
   return y
@@ -27,7 +29,8 @@ export function kvmBuilder(y: Argv): Argv {
     .option('preset', { type: 'string', requiresArg: true, describe: `KVM behaviour to model: ${Object.keys(PRESETS).join(', ')}`, default: 'current' })
     .option('knob', { type: 'string', requiresArg: true, describe: 'override one KVM policy knob, name=value (repeatable)' })
     .option('backing', { type: 'string', requiresArg: true, describe: 'host page size backing guest memory: 4k, 2m (transparent huge pages), 1g (hugetlbfs)', default: '2m' })
-    .option('audit', { type: 'boolean', describe: 'run KVM\'s MMU invariant checker after every exit' });
+    .option('audit', { type: 'boolean', describe: 'run KVM\'s MMU invariant checker after every exit' })
+    .option('audit-every', { requiresArg: true, describe: 'run the checker after every Nth exit only (implies --audit; for long runs)' });
 }
 
 export function kvmOptions(argv: Record<string, unknown>): KvmOptions {
@@ -44,7 +47,8 @@ export function kvmOptions(argv: Record<string, unknown>): KvmOptions {
   }
   const backing = optionalString('backing', argv.backing) ?? '2m';
   if (!(backing in BACKINGS)) throw new UsageError(`--backing: expected 4k, 2m or 1g, got "${backing}"`);
-  return { vendor, preset, knobs, audit: argv.audit === true, backing: backing as Backing };
+  const auditEvery = argv['audit-every'] === undefined ? 1 : wholeNumber('audit-every', argv['audit-every'], 1, 1e9);
+  return { vendor, preset, knobs, audit: argv.audit === true || argv['audit-every'] !== undefined, auditEvery, backing: backing as Backing };
 }
 
 /** `--mmu a,b,...`: a list of distinct MMU modes (all of them by default), in the order given. */

@@ -24,7 +24,7 @@ export const RUN_VALUE_OPTIONS = [...MACHINE_VALUE_OPTIONS, 'mmu', 'trace'] as c
 
 export function runBuilder(y: Argv): Argv {
   return machineBuilder(y
-    .usage('Usage: mmulab run IMAGE [options]\n       mmulab run --kernel VMLINUX [--initrd FILE] [--append "..."] [options]\n\nBoot a multiboot image or a PVH vmlinux: guest serial output to stdout, the report to stderr, and the guest\'s\nexit status.'))
+    .usage('Usage: mmulab run IMAGE [options]\n       mmulab run --kernel VMLINUX [--initrd FILE] [--append "..."] [options]\n\nBoot a multiboot image or a PVH vmlinux: guest serial output to stdout, the report to\nstderr, and the guest\'s exit status.'))
     .option('mmu', { type: 'string', requiresArg: true, describe: `MMU mode: ${MMU_MODES.join(', ')}`, default: 'bare' })
     .option('trace', { requiresArg: true, describe: `keep the last N instructions; print them (disassembled, with registers) if the run ends abnormally (1-${MAX_TRACE})` })
     .option('trace-always', { type: 'boolean', describe: 'print the trace even after a normal exit (needs --trace)' })

@@ -24,7 +24,7 @@ export class TestReport {
 
   header(tablePath: string, o: KvmOptions): string {
     const settings = [`vendor ${o.vendor}`, `preset ${o.preset}`, `backing ${o.backing}`];
-    if (o.audit) settings.push('checker on');
+    if (o.audit) settings.push(o.auditEvery > 1 ? `checker every ${o.auditEvery} exits` : 'checker on');
     const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
     const title = `${count(this.entries.length, 'test')} x ${count(this.modes.length, 'mode')} from ${tablePath} (${settings.join(', ')})`;
     return `${title}\n${this.line('test', this.modes)}\n`;
@@ -54,10 +54,19 @@ export function unexpectedDetails(runs: readonly TestRun[], showOutput: boolean)
   return lines.join('\n') + '\n';
 }
 
+/** Wall time per mode, in the order the modes first appear: what a long table cost in each. */
+function timePerMode(runs: readonly TestRun[]): string {
+  const ms = new Map<MmuMode, number>();
+  for (const r of runs) ms.set(r.mode, (ms.get(r.mode) ?? 0) + r.wallMs);
+  const seconds = (t: number): string => (t < 10_000 ? (t / 1000).toFixed(2) : (t / 1000).toFixed(0));
+  return [...ms].map(([mode, t]) => `${mode} ${seconds(t)} s`).join(', ');
+}
+
 export function summary(runs: readonly TestRun[]): string {
   const counts = VERDICTS.map((v) => `${runs.filter((r) => r.verdict === v).length} ${v}`).join(', ');
   const unexpected = runs.filter((r) => r.unexpected).length;
-  return `SUMMARY: ${runs.length} run${runs.length === 1 ? '' : 's'}: ${counts}; ${unexpected === 0 ? 'all as expected' : `${unexpected} unexpected`}\n`;
+  const verdicts = `SUMMARY: ${runs.length} run${runs.length === 1 ? '' : 's'}: ${counts}; ${unexpected === 0 ? 'all as expected' : `${unexpected} unexpected`}`;
+  return runs.length === 0 ? `${verdicts}\n` : `${verdicts}\nTIME: ${timePerMode(runs)}\n`;
 }
 
 export function testJson(tablePath: string, o: KvmOptions, modes: readonly MmuMode[], runs: readonly TestRun[]): string {
@@ -68,6 +77,7 @@ export function testJson(tablePath: string, o: KvmOptions, modes: readonly MmuMo
     knobs: o.knobs,
     backing: o.backing,
     audit: o.audit,
+    auditEvery: o.auditEvery,
     modes,
     runs: runs.map((r) => ({
       test: r.test,

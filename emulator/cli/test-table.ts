@@ -147,15 +147,32 @@ function selects(name: string, entry: TableEntry): boolean {
   return re.test(entry.name);
 }
 
-/** The entries the names select, in table order (all of them without names); UsageError for a name that selects none. */
+/**
+ * Entries in this group (upstream's unittests.cfg has the same group) run only when asked for by
+ * name or by one of their groups: the long ones, such as the whole access matrix.
+ */
+export const NODEFAULT = 'nodefault';
+
+const explicitOnly = (entry: TableEntry): boolean => entry.groups.includes(NODEFAULT);
+
+/** Whether `name` selects `entry`, keeping nodefault entries to their names and groups. */
+function picks(name: string, entry: TableEntry): boolean {
+  if (explicitOnly(entry)) return name === entry.name || entry.groups.includes(name);
+  return selects(name, entry);
+}
+
+/**
+ * The entries the names select, in table order (without names, all but the nodefault ones);
+ * UsageError for a name that selects none.
+ */
 export function selectEntries(table: TestTable, names: readonly string[]): TableEntry[] {
-  if (names.length === 0) return [...table.entries];
+  if (names.length === 0) return table.entries.filter((e) => !explicitOnly(e));
   for (const name of names) {
-    if (!table.entries.some((e) => selects(name, e))) {
+    if (!table.entries.some((e) => picks(name, e))) {
       throw new UsageError(`no test or group "${name}" in ${table.path} (tests: ${table.entries.map((e) => e.name).join(', ')})`);
     }
   }
-  return table.entries.filter((e) => names.some((n) => selects(n, e)));
+  return table.entries.filter((e) => names.some((n) => picks(n, e)));
 }
 
 /**

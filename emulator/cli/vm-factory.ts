@@ -24,7 +24,7 @@ export function createVm(o: MachineOptions, mmu: MmuMode, inputs: { image: Uint8
   let vm: Vm;
   try {
     const model = new CpuModel({ vendor: o.cpu.vendor, features: o.cpu.features, maxPhyAddr: o.cpu.maxPhyAddr });
-    vm = new Vm({ memBytes: o.memMiB * 1024 * 1024, serialOut, traceSize, model, mmu, vendor: o.vendor, knobs: o.knobs, audit: o.audit, backing: o.backing });
+    vm = new Vm({ memBytes: o.memMiB * 1024 * 1024, serialOut, traceSize, model, mmu, vendor: o.vendor, knobs: o.knobs, audit: o.audit, auditEvery: o.auditEvery, backing: o.backing });
   } catch (err) {
     // The host could not allocate guest RAM: the --mem value cannot be honoured here.
     if (err instanceof RangeError && /Array buffer allocation failed/i.test(err.message)) {

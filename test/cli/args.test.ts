@@ -34,7 +34,7 @@ describe('mmulab run options', () => {
     expect(await runOptions('run', 'k.elf')).toEqual({
       image: 'k.elf', append: '', initrd: undefined, memMiB: 128, maxInsns: undefined,
       trace: 0, traceAlways: false, stats: false, json: false, cpu: parseCpuSpec('base'),
-      mmu: 'bare', vendor: 'vmx', preset: 'current', knobs: resolveKnobs('current'), audit: false, backing: '2m',
+      mmu: 'bare', vendor: 'vmx', preset: 'current', knobs: resolveKnobs('current'), audit: false, auditEvery: 1, backing: '2m',
     });
   });
 
@@ -44,8 +44,13 @@ describe('mmulab run options', () => {
       '--vendor', 'svm', '--preset', 'kvm-6.3', '--knob', 'mmioGenBits=3', '--knob', 'roleChangePolicy=current', '--audit', '--backing', '4k')).toEqual({
       image: 'k.elf', append: 'a b  c', initrd: 'm.bin', memMiB: 64, maxInsns: 1_000_000,
       trace: 20, traceAlways: true, stats: true, json: true, cpu: parseCpuSpec('max,-pku', 36),
-      mmu: 'tdp', vendor: 'svm', preset: 'kvm-6.3', knobs: resolveKnobs('kvm-6.3', ['mmioGenBits=3', 'roleChangePolicy=current']), audit: true, backing: '4k',
+      mmu: 'tdp', vendor: 'svm', preset: 'kvm-6.3', knobs: resolveKnobs('kvm-6.3', ['mmioGenBits=3', 'roleChangePolicy=current']), audit: true, auditEvery: 1, backing: '4k',
     });
+  });
+
+  test('--audit-every N turns the checker on for every Nth exit', async () => {
+    expect(await runOptions('run', 'k.elf', '--audit-every', '1000')).toMatchObject({ audit: true, auditEvery: 1000 });
+    expect(await usageError('run', 'k.elf', '--audit-every', '0')).toBe('--audit-every: expected a whole number from 1 to 1000000000, got "0"');
   });
 
   test('--append takes a value that looks like an option with =', async () => {

@@ -34,6 +34,7 @@ describe('mmulab test', () => {
       'pku            PASS    SKIP    PASS',
       'la57-max       PASS    PASS    PASS',
       'SUMMARY: 9 runs: 7 PASS, 0 FAIL, 2 SKIP, 0 ERROR; all as expected',
+      expect.stringMatching(/^TIME: bare \d+\.\d\d s, shadow \d+\.\d\d s, tdp \d+\.\d\d s$/),
       '',
     ]);
     expect(r.status).toBe(0);

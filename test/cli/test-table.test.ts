@@ -61,9 +61,24 @@ describe('the test table', () => {
     expect(() => selectEntries(t, ['access'])).toThrow(UsageError);
   });
 
+  test('nodefault entries run only when named or selected by one of their groups', () => {
+    const t = parseTable(table([
+      { name: 'access', image: 'a', groups: ['access'] },
+      { name: 'access-full', image: 'a', groups: ['access-full', 'nodefault'] },
+      { name: 'smap', image: 's' },
+    ]), 't.json');
+    const names = (sel: string[]): string[] => selectEntries(t, sel).map((e) => e.name);
+    expect(names([])).toEqual(['access', 'smap']);
+    expect(names(['access*'])).toEqual(['access']);
+    expect(names(['access'])).toEqual(['access']);
+    expect(names(['access-full'])).toEqual(['access-full']);
+    expect(names(['nodefault', 'smap'])).toEqual(['access-full', 'smap']);
+  });
+
   test('the repository\'s table loads, and every upstream-derived entry names its image and section', () => {
     const t = loadTable(repoPath(DEFAULT_TABLE));
-    expect(t.entries.length).toBeGreaterThanOrEqual(20);
+    expect(t.entries.length).toBeGreaterThanOrEqual(25);
+    expect(selectEntries(t, []).map((e) => e.name)).not.toContain("access-full");
     for (const e of t.entries) expect(e.upstream !== undefined || e.why !== undefined, e.name).toBe(true);
     expect(expectedIn(t.entries.find((e) => e.name === 'pku')!, 'shadow')).toBe('skip');
     expect(expectedIn(t.entries.find((e) => e.name === 'vmexit_vmcall')!, 'bare')).toBe('skip');
@@ -83,7 +98,7 @@ describe('verdicts and the report', () => {
   test('rows line up under the mode names; unexpected cells carry "!"', () => {
     const t = parseTable(table([{ name: 'smap', image: 's' }, { name: 'pcid-asymmetric', image: 'p' }]), 't.json');
     const r = new TestReport(t.entries, ['bare', 'legacy-tdp']);
-    const header = r.header('t.json', { vendor: 'vmx', preset: 'current', knobs: CURRENT, audit: true, backing: '2m' });
+    const header = r.header('t.json', { vendor: 'vmx', preset: 'current', knobs: CURRENT, audit: true, auditEvery: 1, backing: '2m' });
     expect(header).toBe('2 tests x 2 modes from t.json (vendor vmx, preset current, backing 2m, checker on)\n'
       + 'test             bare    legacy-tdp\n');
     expect(r.row('smap', [run({ mode: 'bare' }), run({ mode: 'legacy-tdp', verdict: 'FAIL', unexpected: true })]))
@@ -105,8 +120,14 @@ describe('verdicts and the report', () => {
       '',
     ].join('\n'));
     expect(unexpectedDetails([runs[0]], false)).toBe('');
-    expect(summary(runs)).toBe('SUMMARY: 3 runs: 1 PASS, 1 FAIL, 1 SKIP, 0 ERROR; 2 unexpected\n');
-    expect(summary([runs[0]])).toBe('SUMMARY: 1 run: 1 PASS, 0 FAIL, 0 SKIP, 0 ERROR; all as expected\n');
+    expect(summary(runs)).toBe('SUMMARY: 3 runs: 1 PASS, 1 FAIL, 1 SKIP, 0 ERROR; 2 unexpected\nTIME: shadow 0.00 s, tdp 0.00 s, bare 0.00 s\n');
+    expect(summary([runs[0]])).toBe('SUMMARY: 1 run: 1 PASS, 0 FAIL, 0 SKIP, 0 ERROR; all as expected\nTIME: shadow 0.00 s\n');
+    expect(summary([])).toBe('SUMMARY: 0 runs: 0 PASS, 0 FAIL, 0 SKIP, 0 ERROR; all as expected\n');
+  });
+
+  test('the time line adds up each mode\'s runs, whole seconds from 10 s', () => {
+    const runs = [run({ mode: 'bare', wallMs: 1500 }), run({ mode: 'tdp', wallMs: 9000 }), run({ mode: 'bare', wallMs: 2250 }), run({ mode: 'tdp', wallMs: 3000 })];
+    expect(summary(runs).split('\n')[1]).toBe('TIME: bare 3.75 s, tdp 12 s');
   });
 });
 

@@ -17,9 +17,10 @@
  * Tests may assume `npm run build` and `npm run build:guests` have run (npm test does both first).
  * Without qemu-system-x86_64 the QEMU half is skipped with a notice.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { type ChildRun, TIMEOUT_STATUS, runChild } from '../helpers/spawn.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const GUESTS = `${ROOT}build/guests/`;
@@ -28,7 +29,7 @@ const QEMU = 'qemu-system-x86_64';
 /** QEMU exit status after a guest shutdown (triple fault) with -no-reboot and no debug exit. */
 const QEMU_SHUTDOWN = 0;
 /** Status of a run killed at its time limit, as timeout(1) reports it. */
-const TIMEOUT = 124;
+const TIMEOUT = TIMEOUT_STATUS;
 /** mmulab's status for a triple fault (emulator/cli/exit-status.ts). */
 const MMULAB_TRIPLE_FAULT = 6;
 
@@ -378,28 +379,6 @@ const ROWS: readonly Row[] = [
   },
 ];
 
-interface Run { readonly out: string; readonly err: string; readonly status: number }
-
-function run(cmd: string, argv: readonly string[], timeoutMs: number): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let timedOut = false;
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({
-        out: Buffer.concat(out).toString('latin1'),
-        err: Buffer.concat(err).toString('latin1'),
-        status: timedOut ? TIMEOUT : code ?? 128,
-      });
-    });
-  });
-}
 
 const image = (r: Row): string => `${GUESTS}${r.guest}.flat`;
 const label = (r: Row): string => `${r.guest} --cpu ${r.cpu}${r.args?.length ? ` ${r.args.join(' ')}` : ''}`;
@@ -410,28 +389,28 @@ function lines(out: string): Line[] {
   return [...out.matchAll(re)].map((m) => ({ verdict: m[1] as Verdict, name: m[2] }));
 }
 
-const mmulabRuns = new Map<string, Promise<Run>>();
-function runMmulab(r: Row, mmu = 'bare'): Promise<Run> {
+const mmulabRuns = new Map<string, Promise<ChildRun>>();
+function runMmulab(r: Row, mmu = 'bare'): Promise<ChildRun> {
   const key = `${label(r)} ${mmu}`;
   let p = mmulabRuns.get(key);
   if (p === undefined) {
     const argv = [CLI, 'run', image(r), '--cpu', r.cpu];
     if (mmu !== 'bare') argv.push('--mmu', mmu, '--audit');
     if (r.args?.length) argv.push('--append', r.args.join(' '));
-    p = run(process.execPath, argv, 120_000);
+    p = runChild(process.execPath, argv, 120_000);
     mmulabRuns.set(key, p);
   }
   return p;
 }
 
-function runQemu(r: Row, q: QemuSide): Promise<Run> {
+function runQemu(r: Row, q: QemuSide): Promise<ChildRun> {
   const argv = [
     '-nodefaults', '-no-reboot', '-display', 'none', '-accel', 'tcg', '-cpu', q.cpu, '-m', '128',
     '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x4', '-serial', 'stdio', '-kernel', image(r),
   ];
   if (r.args?.length) argv.push('-append', r.args.join(' '));
   // A run that is expected to hang needs only a short limit.
-  return run(QEMU, argv, q.stops?.status === TIMEOUT ? 15_000 : 90_000);
+  return runChild(QEMU, argv, q.stops?.status === TIMEOUT ? 15_000 : 90_000);
 }
 
 function matches(name: string, p: string | RegExp): boolean {
