@@ -13,6 +13,11 @@ export const COST = {
   exitDispatch: 150,
   /** Emulating CPUID, a port access to an in-kernel device, an MSR access. */
   simpleExitHandler: 200,
+  /**
+   * A port or MMIO access to a device the VMM emulates: KVM_RUN returns to userspace, QEMU
+   * dispatches the access and calls KVM_RUN again (vmexit's inl_from_qemu against inl_from_kernel).
+   */
+  userspaceExit: 4500,
   /** kvm_set_cr0/cr4/efer bookkeeping. */
   crWrite: 250,
   /** kvm_init_mmu: recomputing the CPU role, root role and permission tables. */

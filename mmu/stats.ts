@@ -39,6 +39,8 @@ export class Stats {
   exits = 0;
   mmio_exits = 0;
   io_exits = 0;
+  /** Port and MMIO exits KVM handed to the VMM (devices not in the kernel). */
+  userspace_exits = 0;
   msr_exits = 0;
   cpuid_exits = 0;
   cr_exits = 0;

@@ -18,8 +18,9 @@ export interface ModeRun {
 /** KVM counters shown in the table, grouped, in this order (rows that are zero everywhere are left out). */
 const KVM_ROWS: ReadonlyArray<[string, string]> = [
   ['exits', 'VM exits'], ['io_exits', '  port I/O'], ['cpuid_exits', '  CPUID'], ['msr_exits', '  MSR'], ['cr_exits', '  CR access'],
-  ['cr3_writes', '    of them MOV CR3'], ['pf_exits', '  #PF'], ['invlpg_exits', '  INVLPG'], ['invpcid_exits', '  INVPCID'],
-  ['halt_exits', '  HLT'], ['hypercalls', '  hypercall'], ['mmio_exits', '  MMIO'], ['irq_injections', 'interrupts injected'],
+  ['cr3_writes', '    of them MOV to CR3'], ['cr3_reads', '    of them MOV from CR3'], ['pf_exits', '  #PF'], ['invlpg_exits', '  INVLPG'], ['invpcid_exits', '  INVPCID'],
+  ['halt_exits', '  HLT'], ['hypercalls', '  hypercall'], ['mmio_exits', '  MMIO'],
+  ['userspace_exits', 'port and MMIO exits to the VMM'], ['irq_injections', 'interrupts injected'],
   ['pf_taken', 'MMU faults (pf_taken)'], ['pf_fixed', '  pf_fixed'], ['pf_spurious', '  pf_spurious'], ['pf_emulate', '  pf_emulate'],
   ['pf_guest', '  injected into the guest'], ['insn_emulation', 'writes to shadowed tables emulated'],
   ['pf_unprotect_retry', '  unprotected and retried'],

@@ -9,6 +9,7 @@ import type { MemslotChange } from '../../emulator/machine/memslots.js';
 import { Cr4, Msr } from '../../emulator/arch/control.js';
 import { Reg } from '../../emulator/arch/registers.js';
 import type { WalkContext } from '../paging/walker.js';
+import { portInKernel, mmioInKernel } from './in-kernel-devices.js';
 import { COST, type CostItem } from '../cost.js';
 import type { Knobs } from '../knobs.js';
 import { Stats } from '../stats.js';
@@ -147,6 +148,26 @@ export class Kvm implements Platform, TdpHypervisor {
   }
 
   /** Adds the modeled cost of some work to the vCPU's time. */
+  /** A port access: emulated in KVM, or (not an in-kernel device) by the VMM after a return to userspace. */
+  private chargePortExit(port: number): void {
+    this.stats.io_exits++;
+    this.charge('simpleExitHandler');
+    if (!portInKernel(port)) {
+      this.stats.userspace_exits++;
+      this.charge('userspaceExit');
+    }
+  }
+
+  /** The emulation of one MMIO access at gpa, in KVM or through the VMM. */
+  chargeMmioEmulation(gpa: number): void {
+    this.stats.mmio_exits++;
+    this.charge('mmioEmulate');
+    if (!mmioInKernel(gpa)) {
+      this.stats.userspace_exits++;
+      this.charge('userspaceExit');
+    }
+  }
+
   charge(item: CostItem, times = 1): void {
     const cycles = COST[item] * times;
     this.cpu.extraCycles += cycles;
@@ -164,8 +185,7 @@ export class Kvm implements Platform, TdpHypervisor {
 
   ioRead(port: number, size: number): number {
     this.exitBegin();
-    this.stats.io_exits++;
-    this.charge('simpleExitHandler');
+    this.chargePortExit(port);
     const v = this.devices.ioRead(port, size);
     this.enterGuest();
     return v;
@@ -173,8 +193,7 @@ export class Kvm implements Platform, TdpHypervisor {
 
   ioWrite(port: number, size: number, value: number): void {
     this.exitBegin();
-    this.stats.io_exits++;
-    this.charge('simpleExitHandler');
+    this.chargePortExit(port);
     this.devices.ioWrite(port, size, value);
     this.enterGuest();
   }
@@ -384,9 +403,8 @@ export class Kvm implements Platform, TdpHypervisor {
     const rsvd = exit.kind === TdpFaultKind.EPT_MISCONFIG || (exit.kind === TdpFaultKind.NPF && (exit.code & NpfCode.RSVD) !== 0);
     if (rsvd && this.checkMmioSpte(this.mmu.mmioSpte(exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296)), exit.gpa, 0) !== undefined) {
       this.stats.mmio_fast_hit++;
-      this.stats.mmio_exits++;
       this.charge('mmioFastPath');
-      this.charge('mmioEmulate');
+      this.chargeMmioEmulation(exit.gpa);
       this.enterGuest(true);
       return TdpOutcome.EMULATE_MMIO;
     }
@@ -395,8 +413,7 @@ export class Kvm implements Platform, TdpHypervisor {
     const outcome = this.tdpMmu!.pageFault(exit);
     if (outcome === TdpOutcome.EMULATE_MMIO) {
       this.stats.pf_emulate++;
-      this.stats.mmio_exits++;
-      this.charge('mmioEmulate');
+      this.chargeMmioEmulation(exit.gpa);
     }
     this.enterGuest(true);
     return outcome;

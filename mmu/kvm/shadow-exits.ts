@@ -55,8 +55,7 @@ export class ShadowExits implements ShadowHypervisor {
     } else if (r === PfResult.EMULATE || r === PfResult.WRITE_PROTECTED) {
       stats.pf_emulate++;
       if (r === PfResult.EMULATE) {
-        stats.mmio_exits++;
-        kvm.charge('mmioEmulate');
+        kvm.chargeMmioEmulation(fault.gfn * 4096);
       } else {
         stats.insn_emulation++;
         kvm.charge('emulateInsn');
@@ -109,9 +108,8 @@ export class ShadowExits implements ShadowHypervisor {
     if (code !== 0 || (f.access & Access.FETCH) !== 0) return false;
     f.gpaPage = codec.mmioGfn(spte[0], spte[1]) * 4096;
     kvm.stats.mmio_fast_hit++;
-    kvm.stats.mmio_exits++;
     kvm.charge('mmioFastPath');
-    kvm.charge('mmioEmulate');
+    kvm.chargeMmioEmulation(f.gpaPage);
     return true;
   }
 
