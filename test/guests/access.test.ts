@@ -16,8 +16,8 @@
  * - The full matrix once in bare mode, for a CPU without PKU and LA57 (1,916,928 cases, upstream's
  *   matrix for such a CPU; about a minute). The complete matrices with --cpu max (38,338,560 cases
  *   in 4- and 5-level paging, 2,211,840 in 32-bit and PAE paging; 3,833,856 and 1,105,920 under
- *   shadow paging) take minutes per mode and are the table's nodefault entries, a long command
- *   outside npm test: `mmulab test access-full --audit-every 1000` (README, "kvm-unit-tests").
+ *   shadow paging) take about 20 minutes per mode and are the table's nodefault entries, a long command
+ *   outside npm test: `mmulab test access-full --audit-every 100` (README, "kvm-unit-tests").
  * - QEMU TCG on the same images and arguments: QEMU must fail exactly the cases that expect a
  *   reserved-bit page fault (the guest counts them), each with the error code the SDM gives minus
  *   the P bit, and nothing else (QEMU_RSVD_WITHOUT_P).
