@@ -1,6 +1,7 @@
 import type { MachineOptions } from './machine-args.js';
 import type { MmuMode, RunResult } from '../machine/vm.js';
 import { guestValues, valueNames } from './guest-values.js';
+import { checkerSetting } from './kvm-args.js';
 
 /** One mode's run, as `compare` collects it. */
 export interface ModeRun {
@@ -87,7 +88,8 @@ export function compareTable(o: MachineOptions, runs: readonly ModeRun[]): strin
     rows.push([label, ...values.map((v) => (v === undefined ? '-' : n(v)))]);
   }
   rows.push(...valueRows(runs));
-  const header = `${o.image}${o.append ? ' ' + o.append : ''}  (vendor ${o.vendor}, preset ${o.preset}${o.audit ? (o.auditEvery > 1 ? `, checker every ${o.auditEvery} exits` : ', checker on') : ''})`;
+  const checker = checkerSetting(o);
+  const header = `${o.image}${o.append ? ' ' + o.append : ''}  (vendor ${o.vendor}, preset ${o.preset}${checker === undefined ? '' : `, ${checker}`})`;
   const notes = runs.flatMap((r) => r.violations.slice(0, 5).map((v) => `${r.mode}: invariant violation: ${v}`));
   return [header, table(rows), ...notes].join('\n') + '\n';
 }

@@ -51,6 +51,12 @@ export function kvmOptions(argv: Record<string, unknown>): KvmOptions {
   return { vendor, preset, knobs, audit: argv.audit === true || argv['audit-every'] !== undefined, auditEvery, backing: backing as Backing };
 }
 
+/** How a report's header names the checker setting: undefined when it is off. */
+export function checkerSetting(o: KvmOptions): string | undefined {
+  if (!o.audit) return undefined;
+  return o.auditEvery > 1 ? `checker every ${o.auditEvery} exits` : 'checker on';
+}
+
 /** `--mmu a,b,...`: a list of distinct MMU modes (all of them by default), in the order given. */
 export function mmuModeList(value: unknown): MmuMode[] {
   const list = (optionalString('mmu', value) ?? MMU_MODES.join(',')).split(',').map((m) => m.trim()).filter((m) => m !== '');

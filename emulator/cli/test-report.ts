@@ -1,5 +1,5 @@
 import type { MmuMode } from '../machine/vm.js';
-import type { KvmOptions } from './kvm-args.js';
+import { type KvmOptions, checkerSetting } from './kvm-args.js';
 import type { TableEntry } from './test-table.js';
 import type { TestRun, Verdict } from './test-runner.js';
 
@@ -24,7 +24,8 @@ export class TestReport {
 
   header(tablePath: string, o: KvmOptions): string {
     const settings = [`vendor ${o.vendor}`, `preset ${o.preset}`, `backing ${o.backing}`];
-    if (o.audit) settings.push(o.auditEvery > 1 ? `checker every ${o.auditEvery} exits` : 'checker on');
+    const checker = checkerSetting(o);
+    if (checker !== undefined) settings.push(checker);
     const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
     const title = `${count(this.entries.length, 'test')} x ${count(this.modes.length, 'mode')} from ${tablePath} (${settings.join(', ')})`;
     return `${title}\n${this.line('test', this.modes)}\n`;

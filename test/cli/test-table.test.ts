@@ -101,6 +101,8 @@ describe('verdicts and the report', () => {
     const header = r.header('t.json', { vendor: 'vmx', preset: 'current', knobs: CURRENT, audit: true, auditEvery: 1, backing: '2m' });
     expect(header).toBe('2 tests x 2 modes from t.json (vendor vmx, preset current, backing 2m, checker on)\n'
       + 'test             bare    legacy-tdp\n');
+    expect(r.header('t.json', { vendor: 'svm', preset: 'kvm-6.3', knobs: CURRENT, audit: true, auditEvery: 100, backing: '4k' }).split('\n')[0])
+      .toBe('2 tests x 2 modes from t.json (vendor svm, preset kvm-6.3, backing 4k, checker every 100 exits)');
     expect(r.row('smap', [run({ mode: 'bare' }), run({ mode: 'legacy-tdp', verdict: 'FAIL', unexpected: true })]))
       .toBe('smap             PASS    FAIL!\n');
   });
