@@ -4,7 +4,7 @@ import { Cr0, Cr4, Efer } from '../arch/control.js';
 import { Seg } from '../arch/registers.js';
 import { SegAttr } from './segment-state.js';
 import { updateMode } from './segmentation.js';
-import { PagingMode } from '../../mmu/paging/format.js';
+import { PagingMode } from '../paging/format.js';
 import { CR3_NOFLUSH, ControlReg } from './platform.js';
 
 /**

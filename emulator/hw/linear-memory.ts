@@ -1,6 +1,6 @@
 import { Flag } from '../arch/eflags.js';
 import type { Vcpu } from '../cpu/vcpu.js';
-import { Access } from '../../mmu/paging/walker.js';
+import { Access } from '../paging/walker.js';
 import { TLB_MASK, TlbPerm } from './tlb.js';
 import type { PagingUnit } from './paging-unit.js';
 

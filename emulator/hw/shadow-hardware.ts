@@ -1,6 +1,6 @@
 import type { Arena } from '../machine/arena.js';
-import { FORMATS, PagingMode } from '../../mmu/paging/format.js';
-import { type TableMemory, WalkContext } from '../../mmu/paging/walker.js';
+import { FORMATS, PagingMode } from '../paging/format.js';
+import { type TableMemory, WalkContext } from '../paging/walker.js';
 
 /**
  * The hardware in `shadow` mode (KVM with ept=0/npt=0): CR3 holds the shadow root KVM built and
@@ -17,7 +17,7 @@ export class ShadowFault {
   hi = 0;
   /** The hardware error code (P, W, U, RSVD, I/D). */
   errorCode = 0;
-  /** Access bits of the attempt (mmu/paging/walker Access: also IMPLICIT and AC for SMAP). */
+  /** Access bits of the attempt (emulator/paging/walker Access: also IMPLICIT and AC for SMAP). */
   access = 0;
   /** Out, for INJECT: the error code the guest's #PF gets. */
   injectCode = 0;

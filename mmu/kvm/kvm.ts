@@ -8,7 +8,7 @@ import { ShadowHardware } from '../../emulator/hw/shadow-hardware.js';
 import type { MemslotChange } from '../../emulator/machine/memslots.js';
 import { Cr4, Msr } from '../../emulator/arch/control.js';
 import { Reg } from '../../emulator/arch/registers.js';
-import type { WalkContext } from '../paging/walker.js';
+import type { WalkContext } from '../../emulator/paging/walker.js';
 import { portInKernel, mmioInKernel } from './in-kernel-devices.js';
 import { COST, type CostItem } from '../cost.js';
 import type { Knobs } from '../knobs.js';

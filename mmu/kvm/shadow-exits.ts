@@ -3,7 +3,7 @@ import { InvpcidType } from '../../emulator/cpu/platform.js';
 import { type ShadowFault, ShadowOutcome, type ShadowHypervisor } from '../../emulator/hw/shadow-hardware.js';
 import { isCanonical } from '../../emulator/arch/u64.js';
 import { Pfec } from '../../emulator/arch/vectors.js';
-import { Access, permissionFault } from '../paging/walker.js';
+import { Access, permissionFault } from '../../emulator/paging/walker.js';
 import { ACC_USER_MASK, ACC_WRITE_MASK } from '../spte.js';
 import type { ShadowMmu } from '../shadow/shadow-mmu.js';
 import { PfResult } from '../shadow-pages/map.js';

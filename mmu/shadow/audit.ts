@@ -1,7 +1,7 @@
 import type { MmuContext } from '../mmu.js';
 import type { ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
 import { RoleBit } from '../role.js';
-import { Pte } from '../paging/format.js';
+import { Pte } from '../../emulator/paging/format.js';
 import type { ShadowGuest } from './shadow-guest.js';
 import { ShadowSync } from './sync.js';
 

@@ -1,5 +1,5 @@
-import { Access, type TableMemory, type WalkContext, WalkResult, walk } from '../paging/walker.js';
-import { PagingMode, Pte, PTE_HI_XD } from '../paging/format.js';
+import { Access, type TableMemory, type WalkContext, WalkResult, walk } from '../../emulator/paging/walker.js';
+import { PagingMode, Pte, PTE_HI_XD } from '../../emulator/paging/format.js';
 import { ACC_EXEC_MASK, ACC_USER_MASK, ACC_WRITE_MASK, ACC_ALL } from '../spte.js';
 
 /**

@@ -6,7 +6,7 @@ import { ShadowWalk } from '../shadow-pages/shadow-walk.js';
 import { Pfec } from '../../emulator/arch/vectors.js';
 import { ACC_EXEC_MASK, ACC_USER_MASK, ACC_WRITE_MASK } from '../spte.js';
 import { RoleBit } from '../role.js';
-import { Pte } from '../paging/format.js';
+import { Pte } from '../../emulator/paging/format.js';
 import { GuestWalk, gpteAccess, gpteGfn, gpteInvalidForPrefetch, physHighMask } from './guest-walk.js';
 import type { ShadowGuest } from './shadow-guest.js';
 import type { ShadowSync } from './sync.js';

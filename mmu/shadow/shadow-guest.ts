@@ -1,4 +1,4 @@
-import type { TableMemory, WalkContext } from '../paging/walker.js';
+import type { TableMemory, WalkContext } from '../../emulator/paging/walker.js';
 
 /**
  * What the shadow MMU reads of the vCPU it serves: the guest's paging state as KVM's software

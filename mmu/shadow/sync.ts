@@ -5,7 +5,7 @@ import { ShadowWalk } from '../shadow-pages/shadow-walk.js';
 import { u64 } from '../../emulator/arch/u64.js';
 import { RoleBit } from '../role.js';
 import { gpteAccess, gpteGfn, gpteInvalidForPrefetch, physHighMask } from './guest-walk.js';
-import { Pte } from '../paging/format.js';
+import { Pte } from '../../emulator/paging/format.js';
 import { ACC_WRITE_MASK } from '../spte.js';
 import { NUM_PREV_ROOTS, ROOT_CURRENT, type RootCache, rootPrevious } from './roots.js';
 import type { ShadowGuest } from './shadow-guest.js';

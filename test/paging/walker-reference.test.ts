@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { Access, type TableMemory, WalkContext, WalkResult, walk } from '../../../mmu/paging/walker.js';
-import { FORMATS, PagingMode } from '../../../mmu/paging/format.js';
+import { Access, type TableMemory, WalkContext, WalkResult, walk } from '../../emulator/paging/walker.js';
+import { FORMATS, PagingMode } from '../../emulator/paging/format.js';
 
 /**
  * The paging unit against an independent reference model on random page-table trees, in every

@@ -1,5 +1,5 @@
-import { Pfec } from '../../emulator/arch/vectors.js';
-import { TlbPerm } from '../../emulator/hw/tlb.js';
+import { Pfec } from '../arch/vectors.js';
+import { TlbPerm } from '../hw/tlb.js';
 import { FORMATS, PagingMode, type PagingFormat, Pte, PTE_HI_XD } from './format.js';
 
 /**

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, test } from 'vitest';
-import { Access, type TableMemory, WalkContext, WalkResult, walk } from '../../../mmu/paging/walker.js';
-import { FORMATS, PagingMode } from '../../../mmu/paging/format.js';
-import { TlbPerm } from '../../../emulator/hw/tlb.js';
+import { Access, type TableMemory, WalkContext, WalkResult, walk } from '../../emulator/paging/walker.js';
+import { FORMATS, PagingMode } from '../../emulator/paging/format.js';
+import { TlbPerm } from '../../emulator/hw/tlb.js';
 
 /** Guest-physical memory for page tables: 64 MiB, little-endian. */
 class Phys implements TableMemory {
