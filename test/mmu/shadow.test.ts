@@ -12,10 +12,16 @@ import { RoleBit, packRole } from '../../mmu/role.js';
  * guests shadowed through quadrants, the lkml (a) role-change policies, and the index arithmetic
  * between 4-byte guest entries and 8-byte SPTEs. Every run has the invariant checker on.
  */
-const have = (g: string): boolean => existsSync(`build/guests/${g}.flat`);
+const GUESTS = ['root-cache', 'paging', 'pcid', 'global', 'paging-32', 'pae-32', 'cr0wp', 'memtouch'];
+
+/** A missing image is a failure, not a skip: `npm test` builds them first (npm run build:guests). */
+test('the guest images these tests run are built', () => {
+  const missing = GUESTS.filter((g) => !existsSync(`build/guests/${g}.flat`));
+  expect(missing, `missing in build/guests (run npm run build:guests): ${missing.join(', ')}`).toEqual([]);
+});
 
 describe('root cache: round robin over address spaces (guests/root-cache)', () => {
-  test.skipIf(!have('root-cache'))('4 spaces hit, 5 miss, NOFLUSH switches do not sync; every switch sees its page', () => {
+  test('4 spaces hit, 5 miss, NOFLUSH switches do not sync; every switch sees its page', () => {
     const r = runGuest('root-cache', '8', 'shadow', { cpu: 'max' });
     expect(r.output).not.toMatch(/FAIL/);
     expect(r.status).toBe(1);
@@ -27,7 +33,7 @@ describe('root cache: round robin over address spaces (guests/root-cache)', () =
     expect(r.vm.kvm!.violations).toEqual([]);
   });
 
-  test.skipIf(!have('root-cache'))('bare and TDP run the same switches with the same verdicts (MOV CR3 does not exit there)', () => {
+  test('bare and TDP run the same switches with the same verdicts (MOV CR3 does not exit there)', () => {
     for (const mmu of ['bare', 'tdp', 'legacy-tdp'] as const) {
       const r = runGuest('root-cache', '8', mmu, { cpu: 'max' });
       expect(r.output, mmu).not.toMatch(/FAIL/);
@@ -39,7 +45,6 @@ describe('root cache: round robin over address spaces (guests/root-cache)', () =
 
 describe('guests that edit their own page tables and flush', () => {
   test.each(['paging', 'pcid', 'global'])('%s: unsync and sync are counted, and the guest sees every new translation', (guest) => {
-    if (!have(guest)) return;
     const r = runGuest(guest, '', 'shadow', { cpu: 'max' });
     const s = r.vm.kvm!.stats;
     expect(r.vm.kvm!.violations).toEqual([]);
@@ -55,7 +60,6 @@ describe('guests that edit their own page tables and flush', () => {
   });
 
   test('INVLPG exits and syncs under shadow paging only', () => {
-    if (!have('paging')) return;
     const shadow = runGuest('paging', '', 'shadow', { cpu: 'max' }).vm.kvm!.stats;
     const tdp = runGuest('paging', '', 'tdp', { cpu: 'max' }).vm.kvm!.stats;
     expect(shadow.invlpg_exits).toBeGreaterThan(0);
@@ -65,7 +69,7 @@ describe('guests that edit their own page tables and flush', () => {
 });
 
 describe('32-bit guests: PAE shadow tables through pae_root', () => {
-  test.skipIf(!have('paging-32'))('2-level paging is shadowed by pages for 4-byte gptes, using quadrants', () => {
+  test('2-level paging is shadowed by pages for 4-byte gptes, using quadrants', () => {
     const r = runGuest('paging-32', '', 'shadow', { cpu: 'max' });
     const s = r.vm.kvm!.stats;
     expect(r.vm.kvm!.violations).toEqual([]);
@@ -73,7 +77,7 @@ describe('32-bit guests: PAE shadow tables through pae_root', () => {
     expect(s.sp_quadrant).toBeGreaterThan(0);
   });
 
-  test.skipIf(!have('pae-32'))('PAE paging: 8-byte gptes, no quadrants', () => {
+  test('PAE paging: 8-byte gptes, no quadrants', () => {
     const r = runGuest('pae-32', '', 'shadow', { cpu: 'max' });
     const s = r.vm.kvm!.stats;
     expect(r.status).toBe(1);
@@ -85,7 +89,7 @@ describe('32-bit guests: PAE shadow tables through pae_root', () => {
 
 describe('lkml (a) under shadow paging: CR0.WP toggles reset the context, or keep roots', () => {
   const ITER = 200;
-  test.skipIf(!have('cr0wp'))('current KVM unloads and finds the same pages again; Paolo\'s policy keeps roots and is cheaper', () => {
+  test('current KVM unloads and finds the same pages again; Paolo\'s policy keeps roots and is cheaper', () => {
     const current = runGuest('cr0wp', String(ITER), 'shadow');
     const keep = runGuest('cr0wp', String(ITER), 'shadow', { preset: 'lkml-a' });
     const [before] = infoNumbers(current.output, /toggle_cr0_wp (\d+)/);
@@ -107,7 +111,7 @@ describe('lkml (a) under shadow paging: CR0.WP toggles reset the context, or kee
 });
 
 describe('the shadow-page limit (KVM_SET_NR_MMU_PAGES)', () => {
-  test.skipIf(!have('memtouch')).each(['shadow', 'legacy-tdp'] as const)('%s: past 64 pages the oldest are recycled and every page keeps its data', (mmu) => {
+  test.each(['shadow', 'legacy-tdp'] as const)('%s: past 64 pages the oldest are recycled and every page keeps its data', (mmu) => {
     const r = runGuest('memtouch', '1', mmu, { backing: '4k', knobs: ['nrMmuPages=64'], audit: false });
     expect(r.output).toMatch(/PASS: memtouch: every page reads back the tag written \(0 wrong\)/);
     expect(r.status).toBe(1);

@@ -45,8 +45,10 @@ function vecName(v: number | null): string {
 
 const MAX_SHOWN = 4;
 
-/** Runs `cases` on both sides; throws a descriptive error if any case differs. */
+/** Runs `cases` on both sides; throws a descriptive error if any case differs, or if there are none. */
 export function runDiff(testName: string, cases: readonly TestCase[]): void {
+  // A test whose generator produced nothing compares nothing: a bug in the test, not a pass.
+  if (cases.length === 0) throw new Error(`${testName}: no cases to compare (the form list or case generator is empty)`);
   const host = runNative(cases);
   recordStats(testName, cases, host);
   const failures: string[] = [];
