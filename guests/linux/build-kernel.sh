@@ -6,8 +6,8 @@
 #   guests/linux/build-kernel.sh            build what is missing or stale
 #   guests/linux/build-kernel.sh --force    rebuild the kernel even if cached
 #
-# Debian's linux-source package provides the source (installed with apt-get
-# when missing, with the kernel build's host tools). The kernel is rebuilt
+# Debian's linux-source package provides the source (scripts/setup-host.sh
+# linux installs it when missing, with the kernel build's host tools). The kernel is rebuilt
 # only when build/linux/vmlinux is missing or its stamp (source tarball,
 # config fragment, this script) changed; the initramfs is cheap and follows
 # init.c. Uses every core (make -j$(nproc)); about 6 minutes on 2 cores.
@@ -21,22 +21,9 @@ force=0
 
 log() { echo "linux: $*" >&2; }
 
-install_packages() {
-	local missing=() pkg
-	for pkg in "$@"; do
-		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-	done
-	[ "${#missing[@]}" -eq 0 ] && return 0
-	local sudo=""
-	[ "$(id -u)" -ne 0 ] && sudo="sudo"
-	log "installing ${missing[*]}"
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
-# Host tools of the kernel build (objtool needs libelf), the static libc
-# for /init, and the source itself.
-install_packages linux-source flex bison bc libelf-dev gcc make libc6-dev xz-utils
+# The kernel build's host tools, the static libc for /init and the source itself: the one
+# list of host packages is scripts/setup-host.sh's (its "linux" group).
+bash "$root/scripts/setup-host.sh" linux
 
 tarball=$(ls /usr/src/linux-source-*.tar.xz 2>/dev/null | sort -V | tail -n1)
 [ -n "$tarball" ] || { log "no /usr/src/linux-source-*.tar.xz after installing linux-source"; exit 1; }
