@@ -262,7 +262,9 @@ int vprintf(const char *fmt, va_list ap)
 {
 	struct sink s = { .console = true };
 
+	console_lock();
 	format(&s, fmt, ap);
+	console_unlock();
 	return (int)s.len;
 }
 

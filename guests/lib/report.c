@@ -29,6 +29,7 @@ void report_prefix_pop(void)
 	prefixes[n] = '\0';
 }
 
+/* Under the console lock: one whole line, and the counters, per CPU at a time. */
 static void print_line(const char *verdict, const char *fmt, va_list ap)
 {
 	printf("%s: %s", verdict, prefixes);
@@ -40,6 +41,7 @@ static bool va_report(bool xfail, bool pass, const char *fmt, va_list ap)
 {
 	const char *verdict;
 
+	console_lock();
 	tests++;
 	if (pass) {
 		verdict = xfail ? "XPASS" : "PASS";
@@ -53,6 +55,7 @@ static bool va_report(bool xfail, bool pass, const char *fmt, va_list ap)
 		failures++;
 	}
 	print_line(verdict, fmt, ap);
+	console_unlock();
 	return pass;
 }
 
@@ -80,20 +83,24 @@ void report_skip(const char *fmt, ...)
 {
 	va_list ap;
 
+	console_lock();
 	tests++;
 	skipped++;
 	va_start(ap, fmt);
 	print_line("SKIP", fmt, ap);
 	va_end(ap);
+	console_unlock();
 }
 
 void report_info(const char *fmt, ...)
 {
 	va_list ap;
 
+	console_lock();
 	va_start(ap, fmt);
 	print_line("INFO", fmt, ap);
 	va_end(ap);
+	console_unlock();
 }
 
 int report_summary(void)

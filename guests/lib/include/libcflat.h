@@ -33,6 +33,18 @@ int printf(const char *fmt, ...) __printf(1, 2);
 int vprintf(const char *fmt, va_list ap);
 int snprintf(char *buf, size_t size, const char *fmt, ...) __printf(3, 4);
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
+/*
+ * Console lock (smp.c): printf and report() hold it so that lines from
+ * several CPUs do not interleave. Recursive per CPU; a no-op until
+ * smp_init() has started other CPUs.
+ */
+#ifdef NATIVE	/* insn-selftest's Linux twin: one thread */
+static inline void console_lock(void) {}
+static inline void console_unlock(void) {}
+#else
+void console_lock(void);
+void console_unlock(void);
+#endif
 
 /*
  * exit(code) stops the machine through isa-debug-exit: the host sees
