@@ -1,7 +1,7 @@
 import { readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { type MmuMode, MMU_MODES, Vm } from '../emulator/machine/vm.js';
+import { type MmuMode, MMU_MODES, Machine } from '../vmm/machine.js';
 import { cpuModelFromSpec } from '../emulator/cpu/cpu-spec.js';
 import { qemuPresent } from './qemu.js';
 
@@ -29,7 +29,7 @@ interface ModeRun {
 
 function runMode(mmu: MmuMode, file: Uint8Array): ModeRun {
   const out: Uint8Array[] = [];
-  const vm = new Vm({ mmu, memBytes: MEM_MIB << 20, model: cpuModelFromSpec('base,-apic'), serialOut: (b) => { out.push(b); } });
+  const vm = new Machine({ mmu, memBytes: MEM_MIB << 20, model: cpuModelFromSpec('base,-apic'), serialOut: (b) => { out.push(b); } });
   vm.loadPvh(file, vmlinux, APPEND);
   const r = vm.run(2e9);
   const console = Buffer.concat(out).toString('latin1');

@@ -1,6 +1,6 @@
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type MmuMode, Vm } from '../emulator/machine/vm.js';
+import { type MmuMode, Machine } from '../vmm/machine.js';
 import { qemuPresent, timeQemu } from './qemu.js';
 
 /**
@@ -20,7 +20,7 @@ interface MmulabRun { wallMs: number; instructions: number; mips: number; status
 
 function runMmulab(mmu: MmuMode): MmulabRun {
   const out: Uint8Array[] = [];
-  const vm = new Vm({ serialOut: (b) => { out.push(b); }, mmu });
+  const vm = new Machine({ serialOut: (b) => { out.push(b); }, mmu });
   vm.loadMultiboot(readFileSync(image), image, rounds);
   const r = vm.run();
   if (r.outcome !== 'exit' || r.exitStatus !== 1) {

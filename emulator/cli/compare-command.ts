@@ -8,7 +8,7 @@ import { MACHINE_VALUE_OPTIONS, type MachineOptions, machineBuilder, machineOpti
 import { createVm, readInputs } from './vm-factory.js';
 import { exitStatusOf } from './report.js';
 import { type ModeRun, compareJson, compareTable, outputsAgree } from './compare-report.js';
-import { MMU_MODES, type MmuMode } from '../machine/vm.js';
+import { MMU_MODES, type MmuMode } from '../../vmm/machine.js';
 import { ExitStatus } from './exit-status.js';
 import { UsageError } from './errors.js';
 import { comparableOutput } from './guest-values.js';

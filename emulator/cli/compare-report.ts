@@ -1,5 +1,6 @@
 import type { MachineOptions } from './machine-args.js';
-import type { MmuMode, RunResult } from '../machine/vm.js';
+import type { RunResult } from '../machine/vm.js';
+import type { MmuMode } from '../../vmm/machine.js';
 import { guestValues, valueNames } from './guest-values.js';
 import { checkerSetting } from './kvm-args.js';
 

@@ -3,7 +3,7 @@ import { UsageError } from './errors.js';
 import { optionalString, wholeNumber } from './values.js';
 import { KnobError, PRESETS, resolveKnobs, type Knobs } from '../../mmu/knobs.js';
 import type { Vendor } from '../../mmu/kvm/vendor.js';
-import { BACKINGS, MMU_MODES, type Backing, type MmuMode } from '../machine/vm.js';
+import { BACKINGS, MMU_MODES, type Backing, type MmuMode } from '../../vmm/machine.js';
 
 /**
  * The hypervisor side of a machine, shared by `run`, `compare` and `test`: virtualization

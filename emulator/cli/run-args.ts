@@ -3,7 +3,7 @@ import { EXIT_STATUS_HELP } from './command.js';
 import { UsageError } from './errors.js';
 import { flag, optionalString, wholeNumber } from './values.js';
 import { MACHINE_VALUE_OPTIONS, type MachineOptions, machineBuilder, machineOptions } from './machine-args.js';
-import { MMU_MODES, type MmuMode } from '../machine/vm.js';
+import { MMU_MODES, type MmuMode } from '../../vmm/machine.js';
 
 export { DEFAULT_MEM_MIB, MAX_MEM_MIB, MIN_MEM_MIB } from './machine-args.js';
 

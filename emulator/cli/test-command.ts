@@ -11,7 +11,7 @@ import { DEFAULT_IMAGES, DEFAULT_TABLE, TableError, type TableEntry, expectedIn,
 import { type TestRun, runEntry } from './test-runner.js';
 import { TestReport, summary, testJson, unexpectedDetails } from './test-report.js';
 import { UsageError } from './errors.js';
-import type { MmuMode } from '../machine/vm.js';
+import type { MmuMode } from '../../vmm/machine.js';
 
 /**
  * `mmulab test [NAME...]`: the ported kvm-unit-tests, each entry of the test table in each MMU

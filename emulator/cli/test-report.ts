@@ -1,4 +1,4 @@
-import type { MmuMode } from '../machine/vm.js';
+import type { MmuMode } from '../../vmm/machine.js';
 import { type KvmOptions, checkerSetting } from './kvm-args.js';
 import type { TableEntry } from './test-table.js';
 import type { TestRun, Verdict } from './test-runner.js';

@@ -5,7 +5,7 @@ import { cpuSpec } from './machine-args.js';
 import type { KvmOptions } from './kvm-args.js';
 import { oneLine } from './errors.js';
 import { type Expected, type TableEntry, expectedIn } from './test-table.js';
-import type { MmuMode } from '../machine/vm.js';
+import type { MmuMode } from '../../vmm/machine.js';
 
 /**
  * One table entry in one MMU mode: build the machine the entry describes, run the guest, and turn

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, UsageError, fileError } from './errors.js';
-import { MMU_MODES, type MmuMode } from '../machine/vm.js';
+import { MMU_MODES, type MmuMode } from '../../vmm/machine.js';
 
 /**
  * The test table of `mmulab test` (kvm-unit-tests-port/unittests.json), the counterpart of

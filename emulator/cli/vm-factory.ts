@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type MmuMode, Vm } from '../machine/vm.js';
+import { type MmuMode, Machine } from '../../vmm/machine.js';
 import { CpuModel } from '../cpu/cpu-model.js';
 import { hasPvhNote } from '../machine/pvh.js';
 import type { MachineOptions } from './machine-args.js';
@@ -20,11 +20,11 @@ function readInput(what: string, path: string): Uint8Array {
 
 /** Builds the VM the options describe in one MMU mode, with the guest loaded. */
 export function createVm(o: MachineOptions, mmu: MmuMode, inputs: { image: Uint8Array; initrd: Uint8Array | undefined },
-  serialOut: (bytes: Uint8Array) => void, traceSize = 0): Vm {
-  let vm: Vm;
+  serialOut: (bytes: Uint8Array) => void, traceSize = 0): Machine {
+  let vm: Machine;
   try {
     const model = new CpuModel({ vendor: o.cpu.vendor, features: o.cpu.features, maxPhyAddr: o.cpu.maxPhyAddr });
-    vm = new Vm({ memBytes: o.memMiB * 1024 * 1024, serialOut, traceSize, model, mmu, vendor: o.vendor, knobs: o.knobs, audit: o.audit, auditEvery: o.auditEvery, backing: o.backing });
+    vm = new Machine({ memBytes: o.memMiB * 1024 * 1024, serialOut, traceSize, model, mmu, vendor: o.vendor, knobs: o.knobs, audit: o.audit, auditEvery: o.auditEvery, backing: o.backing });
   } catch (err) {
     // The host could not allocate guest RAM: the --mem value cannot be honoured here.
     if (err instanceof RangeError && /Array buffer allocation failed/i.test(err.message)) {

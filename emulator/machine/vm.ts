@@ -21,9 +21,8 @@ import { Cr0 } from '../arch/control.js';
 import { Reg, Seg } from '../arch/registers.js';
 import { Flag } from '../arch/eflags.js';
 import { gfn, hfn } from '../arch/address.js';
-import { Kvm, KvmRunError } from '../../mmu/kvm/kvm.js';
-import type { Vendor } from '../../mmu/kvm/vendor.js';
-import { CURRENT, type Knobs } from '../../mmu/knobs.js';
+import type { Platform } from '../cpu/platform.js';
+import { type Hypervisor, HypervisorError } from './hypervisor.js';
 
 export interface VmOptions {
   /** Guest RAM in bytes (default 128 MiB, QEMU's default). */
@@ -33,28 +32,12 @@ export interface VmOptions {
   readonly serialOut?: (bytes: Uint8Array) => void;
   /** Keep the last N instructions for a trace (0: no tracing). */
   readonly traceSize?: number;
-  /** The MMU mode (default bare): the hardware walks the guest's tables, or KVM's structures. */
-  readonly mmu?: MmuMode;
-  /** Virtualization hardware flavour for the virtualized modes (default vmx). */
-  readonly vendor?: Vendor;
-  readonly knobs?: Knobs;
-  /** Run KVM's invariant checker after every exit (virtualized modes). */
-  readonly audit?: boolean;
-  /** With audit: check after every N-th exit only (long guests such as Linux). */
-  readonly auditEvery?: number;
-  /** Host MAXPHYADDR seen by KVM (default 46, a common server value). */
-  readonly hostPhysBits?: number;
-  /** Host memory for the MMU's page-table pages, beyond guest RAM (default 64 MiB). */
-  readonly mmuPoolBytes?: number;
-  /** Host page size backing guest memory (default 2m, transparent huge pages): caps KVM's mappings. */
-  readonly backing?: Backing;
+  /**
+   * Host memory beyond guest RAM (default 16 MiB): memslots added at run time, and the page-table
+   * pages a hypervisor builds.
+   */
+  readonly hostPoolBytes?: number;
 }
-
-export type Backing = '4k' | '2m' | '1g';
-export const BACKINGS: Readonly<Record<Backing, number>> = { '4k': 1, '2m': 2, '1g': 3 };
-
-export type MmuMode = 'bare' | 'shadow' | 'legacy-tdp' | 'tdp';
-export const MMU_MODES: readonly MmuMode[] = ['bare', 'shadow', 'legacy-tdp', 'tdp'];
 
 export type RunOutcome = 'exit' | 'triple-fault' | 'insn-limit' | 'unsupported' | 'halted' | 'kvm-error';
 
@@ -77,8 +60,9 @@ export interface RunResult {
 const SLICE = 1 << 20;
 
 /**
- * A virtual machine: host arena, memslots, device bus, one vCPU, and its devices. This is the
- * `bare` configuration: the hardware walks the guest's own page tables.
+ * A virtual machine: host arena, memslots, device bus, one vCPU, and its devices. As built it is
+ * the `bare` configuration: the hardware walks the guest's own page tables. A hypervisor attaches
+ * through attachHypervisor (the VMM in vmm/ does that for the virtualized modes).
  */
 export class Vm {
   readonly arena: Arena;
@@ -93,9 +77,7 @@ export class Vm {
   readonly state = new RunState();
   readonly tracer: Tracer | null;
   readonly memBytes: number;
-  readonly mmuMode: MmuMode;
-  /** The hypervisor in the virtualized modes. */
-  readonly kvm: Kvm | undefined;
+  private hv: Hypervisor | undefined;
   /** Modeled time: devices schedule their events on it. */
   readonly clock: Clock;
   private exitStatus: number | undefined;
@@ -103,18 +85,14 @@ export class Vm {
   constructor(opts: VmOptions = {}) {
     this.memBytes = opts.memBytes ?? 128 << 20;
     if (this.memBytes % 4096 !== 0 || this.memBytes < 2 << 20) throw new Error('guest memory must be a multiple of 4 KiB and at least 2 MiB');
-    this.mmuMode = opts.mmu ?? 'bare';
-    // Host memory beyond guest RAM: the MMU's page tables, and memslots added at run time.
-    const pool = opts.mmuPoolBytes ?? (this.mmuMode === 'bare' ? 16 << 20 : 64 << 20);
+    const pool = opts.hostPoolBytes ?? 16 << 20;
     this.arena = new Arena(this.memBytes + pool);
     const ramHost = this.arena.reserveContiguous(this.memBytes / 4096);
     this.memslots.add({ id: 0, baseGfn: gfn(0), npages: this.memBytes / 4096, hostHfn: hfn(ramHost), readOnly: false });
     this.paging = new PagingUnit(this.arena, this.memslots, this.bus);
     this.code = new CodeCache(this.arena.bytes, this.paging.tlb);
     this.platform = new BarePlatform(this.bus);
-    // KVM offers no protection keys with shadow paging (kvm_set_cpu_caps clears PKU without TDP).
-    const model = opts.model ?? new CpuModel();
-    this.cpu = new Vcpu(this.paging, this.code.store, this.platform, this.mmuMode === 'shadow' ? model.without(['pku']) : model);
+    this.cpu = new Vcpu(this.paging, this.code.store, this.platform, opts.model ?? new CpuModel());
     this.paging.attach(this.cpu, this.code);
     const cpu = this.cpu;
     this.clock = new Clock(() => cpu.cycles());
@@ -125,22 +103,23 @@ export class Vm {
     this.serial = this.devices.serial;
     this.bus.registerPorts(TEST_DEVICE_BASE, TEST_DEVICE_PORTS, new TestDevice(this));
     this.tracer = opts.traceSize !== undefined && opts.traceSize > 0 ? new Tracer(opts.traceSize) : null;
-    if (this.mmuMode === 'bare') {
-      this.kvm = undefined;
-      // The bare TLB caches host addresses of guest-physical pages: a new memory map voids them.
-      this.memslots.onChange(() => { this.paging.flushAll(); });
-    } else {
-      this.kvm = new Kvm(this, this.platform, {
-        mode: this.mmuMode,
-        vendor: opts.vendor ?? 'vmx',
-        knobs: opts.knobs ?? CURRENT,
-        audit: opts.audit ?? false,
-        auditEvery: opts.auditEvery,
-        hostPhysBits: opts.hostPhysBits ?? 46,
-        hostMaxLevel: BACKINGS[opts.backing ?? '2m'],
-      });
-      cpu.platform = this.kvm;
-    }
+    // Without a hypervisor the TLB caches host addresses of guest-physical pages, so a new memory
+    // map voids them. Under a hypervisor, invalidating what the hardware cached is its job.
+    this.memslots.onChange(() => { if (this.hv === undefined) this.paging.flushAll(); });
+  }
+
+  /**
+   * Puts a hypervisor between the vCPU and the machine: the vCPU then asks `platform` (the
+   * hypervisor's exit handlers) instead of the devices, and runs begin with `hv.enterGuest`.
+   */
+  attachHypervisor(hv: Hypervisor, platform: Platform): void {
+    if (this.hv !== undefined) throw new Error('a hypervisor is already attached');
+    this.hv = hv;
+    this.cpu.platform = platform;
+  }
+
+  get hypervisor(): Hypervisor | undefined {
+    return this.hv;
   }
 
   /** Guest-physical RAM access for loaders and tests. */
@@ -180,7 +159,7 @@ export class Vm {
     const info = loadMultiboot(file, mem, { name, cmdline: append === '' ? name : `${name} ${append}`, module });
     this.enterProtectedMode(info.entry);
     // Setting the vCPU's registers from outside (KVM_SET_SREGS) resets KVM's MMU context.
-    this.kvm?.resetContext();
+    this.hv?.registersSet();
     this.cpu.set32(Reg.RAX, 0x2badb002);
     this.cpu.set32(Reg.RBX, info.mbiAddr);
     return info;
@@ -190,7 +169,7 @@ export class Vm {
   loadPvh(file: Uint8Array, name: string, cmdline: string, initrd?: Uint8Array): PvhBootInfo {
     const info = loadPvh(file, { ...this.guestMemory, size: this.memBytes }, { name, cmdline, initrd });
     this.enterProtectedMode(info.entry);
-    this.kvm?.resetContext();
+    this.hv?.registersSet();
     this.cpu.set32(Reg.RBX, info.startInfoAddr);
     return info;
   }
@@ -226,10 +205,10 @@ export class Vm {
     let detail = '';
     const clock = this.clock;
     try {
-      this.kvm?.enterGuest();
+      this.hv?.enterGuest();
       outcome = this.runLoop(maxInsns, clock);
     } catch (err) {
-      if (!(err instanceof KvmRunError)) throw err;
+      if (!(err instanceof HypervisorError)) throw err;
       outcome = 'kvm-error';
       detail = err.message;
     }

@@ -1,5 +1,8 @@
-import type { Vm } from '../../emulator/machine/vm.js';
 import type { BarePlatform } from '../../emulator/machine/bare-platform.js';
+import type { Arena } from '../../emulator/machine/arena.js';
+import type { Memslots } from '../../emulator/machine/memslots.js';
+import type { PagingUnit } from '../../emulator/hw/paging-unit.js';
+import { type Hypervisor, HypervisorError } from '../../emulator/machine/hypervisor.js';
 import { ControlReg, ExitReason, type InvpcidType, type MsrValue, type Platform } from '../../emulator/cpu/platform.js';
 import type { Vcpu } from '../../emulator/cpu/vcpu.js';
 import { type TdpExit, TdpHardware, type TdpHypervisor, TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
@@ -50,7 +53,15 @@ export interface KvmConfig {
 }
 
 /** KVM_RUN failed: the model found what KVM would refuse to continue with (lkml (e)). */
-export class KvmRunError extends Error {}
+export class KvmRunError extends HypervisorError {}
+
+/** The machine KVM runs: its vCPU, host memory, memory map and paging hardware. */
+export interface KvmHost {
+  readonly cpu: Vcpu;
+  readonly arena: Arena;
+  readonly memslots: Memslots;
+  readonly paging: PagingUnit;
+}
 
 /** KVM's hypercall return for an unknown hypercall number: -KVM_ENOSYS. */
 const KVM_ENOSYS = 1000;
@@ -62,7 +73,7 @@ const VMX_PASSTHROUGH_MSRS = new Set<number>([Msr.FS_BASE, Msr.GS_BASE, Msr.KERN
 /** Request-servicing rounds before an entry: servicing one request may raise another. */
 const MAX_ENTRY_ROUNDS = 8;
 
-export class Kvm implements Platform, TdpHypervisor {
+export class Kvm implements Platform, TdpHypervisor, Hypervisor {
   readonly stats = new Stats();
   readonly requests = new RequestSet();
   readonly codec: SpteCodec;
@@ -78,10 +89,10 @@ export class Kvm implements Platform, TdpHypervisor {
   private readonly tdpMmu: TdpCapableMmu | null = null;
   private readonly shadowExits: ShadowExits | null = null;
   private readonly crExits: ControlRegisterExits;
-  private readonly vm: Vm;
+  private readonly vm: KvmHost;
   private readonly devices: BarePlatform;
 
-  constructor(vm: Vm, devices: BarePlatform, cfg: KvmConfig) {
+  constructor(vm: KvmHost, devices: BarePlatform, cfg: KvmConfig) {
     this.vm = vm;
     this.devices = devices;
     this.cfg = cfg;
@@ -279,6 +290,17 @@ export class Kvm implements Platform, TdpHypervisor {
   /** INVPCID: likewise intercepted only under shadow paging. */
   invpcid(cpu: Vcpu, type: InvpcidType, pcid: number, lo: number, hi: number): void {
     this.shadowExits?.invpcid(cpu, type, pcid, lo, hi);
+  }
+
+  /** Hypervisor: registers set from outside (KVM_SET_SREGS) reset the MMU context. */
+  registersSet(): void {
+    this.resetContext();
+  }
+
+  counter(name: string): number | undefined {
+    const stats = this.stats as unknown as Record<string, unknown>;
+    const v = stats[name];
+    return typeof v === 'number' ? v : undefined;
   }
 
   /** kvm_mmu_reset_context: unload every root, then kvm_init_mmu. */

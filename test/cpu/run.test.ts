@@ -1,11 +1,11 @@
 import { describe, expect, test } from 'vitest';
-import { Vm } from '../../emulator/machine/vm.js';
+import { Machine } from '../../vmm/machine.js';
 import { buildElf32 } from '../helpers/elf32.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/#.*$/gm, '').replace(/\s+/g, ''), 'hex'));
 
-function boot(code: Uint8Array): Vm {
-  const vm = new Vm({ memBytes: 8 << 20, serialOut: () => {} });
+function boot(code: Uint8Array): Machine {
+  const vm = new Machine({ memBytes: 8 << 20, serialOut: () => {} });
   vm.loadMultiboot(buildElf32({ code }), 'test', '');
   return vm;
 }

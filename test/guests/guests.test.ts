@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { Vm } from '../../emulator/machine/vm.js';
+import { Machine } from '../../vmm/machine.js';
 import { qemuAvailable, runInQemu } from '../helpers/qemu.js';
 
 const GUESTS = fileURLToPath(new URL('../../build/guests/', import.meta.url));
@@ -100,7 +100,7 @@ function runInMmulab(g: Guest): Outcome {
   let r = runs.get(g.name);
   if (r === undefined) {
     const chunks: Buffer[] = [];
-    const vm = new Vm({ serialOut: (bytes) => { chunks.push(Buffer.from(bytes)); } });
+    const vm = new Machine({ serialOut: (bytes) => { chunks.push(Buffer.from(bytes)); } });
     vm.loadMultiboot(readFileSync(imagePath(g)), imagePath(g), g.args.join(' '));
     const result = vm.run(MAX_INSNS);
     r = { out: Buffer.concat(chunks).toString('latin1'), status: result.exitStatus, outcome: result.outcome, instructions: result.instructions, wallMs: result.wallMs };

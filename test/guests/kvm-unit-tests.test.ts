@@ -14,7 +14,7 @@ import { DEFAULT_IMAGES, DEFAULT_TABLE, type TableEntry, loadTable, repoPath, se
 import { type RunSettings, type TestRun, runEntry } from '../../emulator/cli/test-runner.js';
 import { guestValues } from '../../emulator/cli/guest-values.js';
 import { CURRENT } from '../../mmu/knobs.js';
-import { MMU_MODES, type MmuMode } from '../../emulator/machine/vm.js';
+import { MMU_MODES, type MmuMode } from '../../vmm/machine.js';
 import { QEMU_BINARY, qemuAvailable, runInQemu } from '../helpers/qemu.js';
 
 const TABLE = loadTable(repoPath(DEFAULT_TABLE));

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { REPO, runCli } from '../cli/cli.js';
 import { QEMU_BINARY, qemuAvailable } from '../helpers/qemu.js';
-import { type MmuMode, Vm } from '../../emulator/machine/vm.js';
+import { type MmuMode, Machine } from '../../vmm/machine.js';
 import { cpuModelFromSpec } from '../../emulator/cpu/cpu-spec.js';
 import { resolveKnobs } from '../../mmu/knobs.js';
 
@@ -67,7 +67,7 @@ describe.skipIf(!haveKernel)('tiny Linux (PVH vmlinux + initramfs)', () => {
    */
   test.each(['shadow', 'legacy-tdp', 'tdp'] as MmuMode[])('boots under --mmu %s to the same console, checker clean', (mmu) => {
     const out: Uint8Array[] = [];
-    const vm = new Vm({ mmu, audit: true, auditEvery: 500, model: cpuModelFromSpec('base,-apic'), serialOut: (b) => { out.push(b); } });
+    const vm = new Machine({ mmu, audit: true, auditEvery: 500, model: cpuModelFromSpec('base,-apic'), serialOut: (b) => { out.push(b); } });
     vm.loadPvh(readFileSync(VMLINUX), VMLINUX, APPEND, readFileSync(INITRAMFS));
     const r = vm.run(1e9);
     const kvm = vm.kvm!;
@@ -106,7 +106,7 @@ describe.skipIf(!haveKernel)('tiny Linux (PVH vmlinux + initramfs)', () => {
   test('lkml (c): forced resets allocate a root per exit before 6.4, one root with persistent roots', () => {
     const boot4k = (lifetime: string) => {
       const out: Uint8Array[] = [];
-      const vm = new Vm({
+      const vm = new Machine({
         mmu: 'tdp', backing: '4k', model: cpuModelFromSpec('base,-apic'), serialOut: (b) => { out.push(b); },
         knobs: resolveKnobs('current', [`tdpRootLifetime=${lifetime}`, 'forceResetContextOnEveryExit=true']),
       });

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { Vm } from '../../emulator/machine/vm.js';
+import { Machine } from '../../vmm/machine.js';
 import { cpuModelFromSpec } from '../../emulator/cpu/cpu-spec.js';
 import { qemuAvailable, runInQemu } from '../helpers/qemu.js';
 
@@ -29,7 +29,7 @@ function runInMmulab(name: string, cpu: string): Outcome {
   let r = runs.get(key);
   if (r === undefined) {
     const chunks: Buffer[] = [];
-    const vm = new Vm({ model: cpuModelFromSpec(cpu), serialOut: (bytes) => { chunks.push(Buffer.from(bytes)); } });
+    const vm = new Machine({ model: cpuModelFromSpec(cpu), serialOut: (bytes) => { chunks.push(Buffer.from(bytes)); } });
     vm.loadMultiboot(readFileSync(image(name)), image(name), '');
     const result = vm.run(MAX_INSNS);
     r = { out: Buffer.concat(chunks).toString('latin1'), status: result.exitStatus, outcome: result.outcome, instructions: result.instructions, wallMs: result.wallMs };

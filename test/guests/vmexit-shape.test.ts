@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { type Backing, type MmuMode, Vm } from '../../emulator/machine/vm.js';
+import { type Backing, type MmuMode, Machine } from '../../vmm/machine.js';
 import type { Vendor } from '../../mmu/kvm/vendor.js';
 import { resolveKnobs } from '../../mmu/knobs.js';
 import { cpuModelFromSpec } from '../../emulator/cpu/cpu-spec.js';
@@ -39,7 +39,7 @@ function toggle(mode: MmuMode, preset: string, vendor: Vendor = 'vmx', backing: 
   let t = cache.get(key);
   if (t !== undefined) return t;
   const out: Uint8Array[] = [];
-  const vm = new Vm({
+  const vm = new Machine({
     mmu: mode, vendor, backing, audit: true, knobs: resolveKnobs(preset), model: cpuModelFromSpec('max'),
     serialOut: (b) => { out.push(Uint8Array.from(b)); },
   });
@@ -52,7 +52,7 @@ function toggle(mode: MmuMode, preset: string, vendor: Vendor = 'vmx', backing: 
   const values = guestValues(output);
   const roots = (vm.kvm?.stats.root_alloc ?? 0) - before;
   // toggle_cr4_pge is measured separately so the root count above is CR0.WP's alone.
-  const pge = new Vm({ mmu: mode, vendor, backing, knobs: resolveKnobs(preset), model: cpuModelFromSpec('max'), serialOut: (b) => { out.push(Uint8Array.from(b)); } });
+  const pge = new Machine({ mmu: mode, vendor, backing, knobs: resolveKnobs(preset), model: cpuModelFromSpec('max'), serialOut: (b) => { out.push(Uint8Array.from(b)); } });
   out.length = 0;
   pge.loadMultiboot(readFileSync(IMAGE), IMAGE, `toggle_cr4_pge iterations=${ITERATIONS}`);
   pge.run(1e8);

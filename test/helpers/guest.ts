@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type Backing, type MmuMode, Vm } from '../../emulator/machine/vm.js';
+import { type Backing, type MmuMode, Machine } from '../../vmm/machine.js';
 import type { Vendor } from '../../mmu/kvm/vendor.js';
 import { resolveKnobs } from '../../mmu/knobs.js';
 import { cpuModelFromSpec } from '../../emulator/cpu/cpu-spec.js';
@@ -9,7 +9,7 @@ export interface GuestRun {
   readonly output: string;
   readonly status: number | undefined;
   readonly outcome: string;
-  readonly vm: Vm;
+  readonly vm: Machine;
 }
 
 export interface GuestOptions {
@@ -27,7 +27,7 @@ export interface GuestOptions {
 export function runGuest(guest: string, args: string, mmu: MmuMode, opts: GuestOptions = {}): GuestRun {
   const path = `build/guests/${guest}.flat`;
   const out: Uint8Array[] = [];
-  const vm = new Vm({
+  const vm = new Machine({
     mmu, audit: opts.audit ?? true, vendor: opts.vendor ?? 'vmx', backing: opts.backing,
     knobs: resolveKnobs(opts.preset ?? 'current', [...(opts.knobs ?? [])]),
     model: opts.cpu === undefined ? undefined : cpuModelFromSpec(opts.cpu),

@@ -11,7 +11,7 @@
  * that stopped the snippet is read off RIP. A case that may fault must point RSP into the stack
  * page, since delivering the exception pushes a frame there.
  */
-import { Vm } from '../../emulator/machine/vm.js';
+import { Machine } from '../../vmm/machine.js';
 import { SegAttr } from '../../emulator/cpu/segment-state.js';
 import { updateMode } from '../../emulator/cpu/segmentation.js';
 import { pagingChanged } from '../../emulator/cpu/control-regs.js';
@@ -49,10 +49,10 @@ export interface SnippetOutput {
   readonly exception: number | null;
 }
 
-let shared: Vm | undefined;
+let shared: Machine | undefined;
 
-function setup(): Vm {
-  const vm = new Vm({ memBytes: 8 << 20, serialOut: () => {} });
+function setup(): Machine {
+  const vm = new Machine({ memBytes: 8 << 20, serialOut: () => {} });
   const w64 = (gpa: number, lo: number, hi = 0): void => {
     const b = new Uint8Array(8);
     new DataView(b.buffer).setUint32(0, lo >>> 0, true);

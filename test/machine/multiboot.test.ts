@@ -1,20 +1,20 @@
 import { describe, expect, test } from 'vitest';
-import { Vm } from '../../emulator/machine/vm.js';
+import { Machine } from '../../vmm/machine.js';
 import { ImageError } from '../../emulator/machine/elf.js';
 import { buildElf32 } from '../helpers/elf32.js';
 
-function u32(vm: Vm, gpa: number): number {
+function u32(vm: Machine, gpa: number): number {
   return new DataView(vm.readPhysical(gpa, 4).buffer).getUint32(0, true);
 }
 
-function cString(vm: Vm, gpa: number): string {
+function cString(vm: Machine, gpa: number): string {
   const bytes = vm.readPhysical(gpa, 256);
   return Buffer.from(bytes.subarray(0, bytes.indexOf(0))).toString('latin1');
 }
 
 describe('multiboot loader', () => {
   test('loads the segment, zeroes .bss and hands over EAX/EBX as the spec says', () => {
-    const vm = new Vm({ memBytes: 16 << 20, serialOut: () => {} });
+    const vm = new Machine({ memBytes: 16 << 20, serialOut: () => {} });
     vm.writePhysical(0x200100, new Uint8Array(64).fill(0xee)); // stale data where .bss will be
     const image = buildElf32({ code: new Uint8Array([0xf4]), bssBytes: 0x200 });
     const info = vm.loadMultiboot(image, 'img.flat', 'a b');
@@ -28,7 +28,7 @@ describe('multiboot loader', () => {
   });
 
   test('fills the information structure like QEMU: flags, memory, command line, memory map', () => {
-    const vm = new Vm({ memBytes: 32 << 20, serialOut: () => {} });
+    const vm = new Machine({ memBytes: 32 << 20, serialOut: () => {} });
     const { mbiAddr } = vm.loadMultiboot(buildElf32({ code: new Uint8Array([0xf4]) }), 'x86/t.flat', 'force_emulation');
     const flags = u32(vm, mbiAddr);
     for (const bit of [0, 2, 6]) expect(flags & (1 << bit)).not.toBe(0);
@@ -44,7 +44,7 @@ describe('multiboot loader', () => {
   });
 
   test('passes a module (the kvm-unit-tests environment) as module 0', () => {
-    const vm = new Vm({ memBytes: 16 << 20, serialOut: () => {} });
+    const vm = new Machine({ memBytes: 16 << 20, serialOut: () => {} });
     const env = Buffer.from('NR_CPUS=1\n');
     const { mbiAddr } = vm.loadMultiboot(buildElf32({ code: new Uint8Array([0xf4]) }), 'k', '', env);
     expect(u32(vm, mbiAddr + 20)).toBe(1);
@@ -61,7 +61,7 @@ describe('multiboot loader', () => {
     ['an ELF without a multiboot header', buildElf32({ code: new Uint8Array([0xf4]), noMultiboot: true }), /no multiboot header/],
     ['a segment beyond RAM', buildElf32({ code: new Uint8Array([0xf4]), loadAddr: 0x3000000 }), /does not fit/],
   ])('refuses %s with an ImageError', (_what, file, message) => {
-    const vm = new Vm({ memBytes: 16 << 20, serialOut: () => {} });
+    const vm = new Machine({ memBytes: 16 << 20, serialOut: () => {} });
     let caught: unknown;
     try { vm.loadMultiboot(file, 'img', ''); } catch (e) { caught = e; }
     expect(caught).toBeInstanceOf(ImageError);

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { Vm } from '../../emulator/machine/vm.js';
+import { Machine } from '../../vmm/machine.js';
 import { ImageError } from '../../emulator/machine/elf.js';
 import { HVM_START_MAGIC, hasPvhNote } from '../../emulator/machine/pvh.js';
 import { CpuModel } from '../../emulator/cpu/cpu-model.js';
@@ -51,12 +51,12 @@ function vmlinux(opts: { paddr?: number; code?: number[]; bss?: number; note?: b
   return file;
 }
 
-const u32 = (vm: Vm, gpa: number): number => new DataView(vm.readPhysical(gpa, 4).buffer).getUint32(0, true);
-const u64 = (vm: Vm, gpa: number): number => Number(new DataView(vm.readPhysical(gpa, 8).buffer).getBigUint64(0, true));
+const u32 = (vm: Machine, gpa: number): number => new DataView(vm.readPhysical(gpa, 4).buffer).getUint32(0, true);
+const u64 = (vm: Machine, gpa: number): number => Number(new DataView(vm.readPhysical(gpa, 8).buffer).getBigUint64(0, true));
 
 describe('PVH loader', () => {
   test('finds the entry in the Xen note, loads the segment and starts in flat 32-bit mode with EBX = start_info', () => {
-    const vm = new Vm({ memBytes: 32 << 20, serialOut: () => {} });
+    const vm = new Machine({ memBytes: 32 << 20, serialOut: () => {} });
     const info = vm.loadPvh(vmlinux({ code: [0x90, 0xf4], entry: 0x1000001, bss: 0x100 }), 'vmlinux', 'console=ttyS0');
     expect(info.entry).toBe(0x1000001);
     expect([...vm.readPhysical(0x1000000, 2)]).toEqual([0x90, 0xf4]);
@@ -69,7 +69,7 @@ describe('PVH loader', () => {
   });
 
   test('hvm_start_info: magic, version 1, command line, memory map, no modules', () => {
-    const vm = new Vm({ memBytes: 64 << 20, serialOut: () => {} });
+    const vm = new Machine({ memBytes: 64 << 20, serialOut: () => {} });
     const { startInfoAddr: s } = vm.loadPvh(vmlinux(), 'vmlinux', 'console=ttyS0 panic=-1');
     expect(u32(vm, s)).toBe(HVM_START_MAGIC);
     expect(u32(vm, s + 4)).toBe(1);
@@ -88,7 +88,7 @@ describe('PVH loader', () => {
   });
 
   test('the initrd is module 0, page-aligned at the top of RAM', () => {
-    const vm = new Vm({ memBytes: 32 << 20, serialOut: () => {} });
+    const vm = new Machine({ memBytes: 32 << 20, serialOut: () => {} });
     const initrd = Uint8Array.from({ length: 5000 }, (_, k) => k & 0xff);
     const { startInfoAddr: s, initrdAddr } = vm.loadPvh(vmlinux(), 'vmlinux', '', initrd);
     expect(u32(vm, s + 12)).toBe(1);
@@ -108,7 +108,7 @@ describe('PVH loader', () => {
   });
 
   test('bad images are ImageErrors with a reason', () => {
-    const vm = new Vm({ memBytes: 32 << 20, serialOut: () => {} });
+    const vm = new Machine({ memBytes: 32 << 20, serialOut: () => {} });
     expect(() => vm.loadPvh(vmlinux({ note: false }), 'k', '')).toThrow(/no PVH entry note/);
     expect(() => vm.loadPvh(vmlinux({ paddr: 0x20000000 }), 'k', '')).toThrow(ImageError);
     expect(() => vm.loadPvh(vmlinux({ paddr: 0x80000 }), 'k', '')).toThrow(/below 1 MiB/);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { existsSync } from 'node:fs';
-import type { MmuMode } from '../../emulator/machine/vm.js';
+import type { MmuMode } from '../../vmm/machine.js';
 import type { Vendor } from '../../mmu/kvm/vendor.js';
 import { runGuest } from '../helpers/guest.js';
 

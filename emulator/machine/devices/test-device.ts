@@ -43,10 +43,9 @@ export class TestDevice implements IoDevice {
   ioRead(offset: number): number {
     switch (offset) {
       case 0x04: {
-        const stats = this.vm.kvm?.stats;
-        if (stats === undefined) return 0xffffffff;
         const name = COUNTERS[this.counter];
-        return name === undefined ? 0xffffffff : stats[name] >>> 0;
+        const value = name === undefined ? undefined : this.vm.hypervisor?.counter(name);
+        return value === undefined ? 0xffffffff : value >>> 0;
       }
       case 0x10: return SIGNATURE;
       case 0x14: return this.status;

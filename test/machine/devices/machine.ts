@@ -2,18 +2,18 @@
  * A small VM for device tests: the real PC assembly (emulator/machine/pc.ts) on 2 MiB of RAM,
  * with helpers to move modeled time and to talk to the devices the way the CPU would.
  */
-import { Vm } from '../../../emulator/machine/vm.js';
+import { Machine } from '../../../vmm/machine.js';
 import { CpuModel, DEFAULT_FEATURES, type FeatureName } from '../../../emulator/cpu/cpu-model.js';
 import { MsrValue } from '../../../emulator/cpu/platform.js';
 
 export class TestMachine {
-  readonly vm: Vm;
+  readonly vm: Machine;
 
   /** `features` are added to the default CPU model, `without` removed from it. */
   constructor(opts: { features?: readonly FeatureName[]; without?: readonly FeatureName[]; memBytes?: number } = {}) {
     const features = [...DEFAULT_FEATURES, ...(opts.features ?? [])].filter((f) => !(opts.without ?? []).includes(f));
     const model = new CpuModel({ features });
-    this.vm = new Vm({ memBytes: opts.memBytes ?? 2 << 20, model, serialOut: () => {} });
+    this.vm = new Machine({ memBytes: opts.memBytes ?? 2 << 20, model, serialOut: () => {} });
   }
 
   get devices() {
