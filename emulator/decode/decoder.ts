@@ -55,11 +55,16 @@ export const EVEX_ROW = outcome('(EVEX-encoded instruction)', RowFlag.MODRM);
 const UD_HANDLER = registerHandler('decode:#UD', (cpu) => { cpu.raiseUd(); });
 const TOO_LONG_HANDLER = registerHandler('decode:too-long', (cpu) => { cpu.raiseGp(0); });
 
-/** The handler of a valid instruction mmulab does not implement: stop the run and name it. */
+/**
+ * The handler of a valid instruction mmulab does not implement: stop the run and name it, after
+ * the row's own fault checks (an MMX instruction with CR0.EM set is #UD, not a report).
+ */
 function unimplementedHandler(row: OpRow): number {
-  return registerHandler(`unimplemented:${row.id}`, (cpu) => {
-    cpu.unsupported(`instruction "${row.mnemonic}${row.operands ? ' ' + row.operands : ''}" is not implemented`);
-  });
+  const what = `instruction "${row.mnemonic}${row.operands ? ' ' + row.operands : ''}" is not implemented`;
+  const guard = row.guard;
+  return registerHandler(`unimplemented:${row.id}`, guard === undefined
+    ? (cpu) => { cpu.unsupported(what); }
+    : (cpu) => { if (guard(cpu)) cpu.unsupported(what); });
 }
 
 export { HANDLERS };

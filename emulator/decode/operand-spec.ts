@@ -59,6 +59,9 @@ export function parseOperands(text: string): OperandSpec[] {
       case 'G': case 'S': case 'C': case 'D': case 'V': return mk(OpKind.MODRM_REG, Slot.G);
       // W: XMM register or memory; U: XMM register (its rows sit under a mod selector).
       case 'W': case 'U': return mk(OpKind.MODRM_RM, Slot.E);
+      // MMX: P a register in ModRM.reg, Q a register or memory in r/m, N a register in r/m.
+      case 'P': return mk(OpKind.MODRM_REG, Slot.G);
+      case 'Q': case 'N': return mk(OpKind.MODRM_RM, Slot.E);
       case 'Z': return mk(OpKind.OPCODE_REG, Slot.E);
       case 'I': return mk(OpKind.IMM, Slot.IMM);
       case 'J': return mk(OpKind.REL, Slot.IMM);

@@ -1,6 +1,7 @@
-import { type Entry, RowFlag as F, grp, mod, op, pfx } from './table.js';
+import { type Entry, RowFlag as F, grp, mod, op, pfx, unimplemented } from './table.js';
 import {
   Cvt, MOVD, MOVMSK, MOVNTI, MOV_X, MXCSR_OP, MovX, SSE_BINARY, SSE_CMP, SSE_COMI, SSE_CVT, SSE_SHIFT, SSE_SHUF, SseOp,
+  mmxReady, sseReady,
 } from '../exec/sse.js';
 import { FXSAVE } from '../exec/x87.js';
 import type { FeatureName } from '../cpu/cpu-model.js';
@@ -10,8 +11,10 @@ import type { FeatureName } from '../cpu/cpu-model.js';
  * none (packed single, SSE), 66 (packed double and 128-bit integer, SSE2), F3 (scalar single),
  * F2 (scalar double). Operand letters: V an XMM register in ModRM.reg, W an XMM register or memory
  * in ModRM.r/m, U an XMM register in ModRM.r/m; sizes x (128 bits), ss, sd (scalar), q, d, y.
- * MMX forms (no prefix, integer) and SSE3+ rows are listed by name, without an implementation, so
- * a guest using them gets a report naming the instruction.
+ * MMX forms (no prefix, integer: P an MMX register in ModRM.reg, Q an MMX register or memory, N an
+ * MMX register in r/m) and SSE3+ rows are listed by name, without an implementation, so a guest
+ * using them gets a report naming the instruction, after the checks (CR0.EM, CR0.TS, CR4.OSFXSR)
+ * that would fault first on hardware.
  */
 
 const none = undefined;
@@ -20,9 +23,19 @@ function sse(text: string, exec: Parameters<typeof op>[1], variant: number, feat
   return op(text, exec, variant, flags, feature);
 }
 
-/** A named row mmulab does not implement (MMX, SSE3 and later). */
-function later(name: string): Entry {
-  return op(name, undefined, 0, F.MODRM);
+/** A named SSE row mmulab does not implement (SSE3 and later): SSE's #UD/#NM rules apply first. */
+export function later(name: string): Entry {
+  return unimplemented(name, sseReady, F.MODRM);
+}
+
+/**
+ * A named MMX row (not implemented): #UD with CR0.EM, #NM with CR0.TS, then the report. Not gated
+ * on CPUID's MMX bit, which the default model leaves clear because MMX is not implemented: every
+ * x86-64 processor has MMX, so a guest using it is reported rather than shown a #UD it would not
+ * get on hardware (as the SSE3 rows are).
+ */
+function mmx(text: string): Entry {
+  return unimplemented(text, mmxReady, F.MODRM);
 }
 
 /** One 0F opcode with its four prefix forms: packed single, packed double, scalar single, scalar double. */
@@ -37,7 +50,7 @@ function arith(name: string, ps: SseOp, pd: SseOp, ss: SseOp, sd: SseOp): Entry 
 
 /** A 66-prefixed 128-bit integer operation (the unprefixed MMX form is named, not implemented). */
 function int(name: string, operation: SseOp): Entry {
-  return pfx({ none: later(`${name} (mmx)`), p66: sse(`${name} Vx,Wx`, SSE_BINARY, operation) });
+  return pfx({ none: mmx(`${name} Pq,Qq`), p66: sse(`${name} Vx,Wx`, SSE_BINARY, operation) });
 }
 
 /** PS and PD forms of a logic operation, which act on the bits like the integer ones. */
@@ -47,14 +60,19 @@ function logic(name: string, operation: SseOp): Entry {
 
 /** Shift by XMM count: variant = element size * 4 + kind (0 srl, 1 sra, 2 sll). */
 function shift(name: string, size: number, kind: number): Entry {
-  return pfx({ none: later(`${name} (mmx)`), p66: sse(`${name} Vx,Wx`, SSE_SHIFT, size * 4 + kind) });
+  return pfx({ none: mmx(`${name} Pq,Qq`), p66: sse(`${name} Vx,Wx`, SSE_SHIFT, size * 4 + kind) });
 }
 
 /** Shift groups 12-14 (0F 71-73): register-only, by imm8. */
 function shiftImm(entries: ReadonlyArray<readonly [number, string, number, number]>): Entry {
   const rows: (Entry | undefined)[] = new Array(8).fill(undefined);
-  for (const [reg, name, size, kind] of entries) rows[reg] = mod(none, sse(`${name} Ux,Ib`, SSE_SHIFT, size * 4 + kind));
-  return pfx({ none: later('mmx-shift-imm Ib'), p66: grp(rows) });
+  const mmxRows: (Entry | undefined)[] = new Array(8).fill(undefined);
+  for (const [reg, name, size, kind] of entries) {
+    rows[reg] = mod(none, sse(`${name} Ux,Ib`, SSE_SHIFT, size * 4 + kind));
+    // PSRLDQ/PSLLDQ have no MMX form.
+    if (size !== 16) mmxRows[reg] = mod(none, mmx(`${name} Nq,Ib`));
+  }
+  return pfx({ none: grp(mmxRows), p66: grp(rows) });
 }
 
 export const SSE_ROWS: Array<[number, Entry]> = [
@@ -83,16 +101,16 @@ export const SSE_ROWS: Array<[number, Entry]> = [
   [0x28, pfx({ none: sse('movaps Vx,Wx', MOV_X, MovX.LOAD_ALIGNED, 'sse'), p66: sse('movapd Vx,Wx', MOV_X, MovX.LOAD_ALIGNED) })],
   [0x29, pfx({ none: sse('movaps Wx,Vx', MOV_X, MovX.STORE_ALIGNED, 'sse'), p66: sse('movapd Wx,Vx', MOV_X, MovX.STORE_ALIGNED) })],
   [0x2a, pfx({
-    none: later('cvtpi2ps'), p66: later('cvtpi2pd'),
+    none: later('cvtpi2ps Vx,Qq'), p66: later('cvtpi2pd Vx,Qq'),
     pF3: sse('cvtsi2ss Vx,Ey', SSE_CVT, Cvt.SI2SS, 'sse'), pF2: sse('cvtsi2sd Vx,Ey', SSE_CVT, Cvt.SI2SD),
   })],
   [0x2b, pfx({ none: mod(sse('movntps Mx,Vx', MOV_X, MovX.STORE_ALIGNED, 'sse'), none), p66: mod(sse('movntpd Mx,Vx', MOV_X, MovX.STORE_ALIGNED), none) })],
   [0x2c, pfx({
-    none: later('cvttps2pi'), p66: later('cvttpd2pi'),
+    none: later('cvttps2pi Pq,Wq'), p66: later('cvttpd2pi Pq,Wx'),
     pF3: sse('cvttss2si Gy,Wss', SSE_CVT, Cvt.TSS2SI, 'sse'), pF2: sse('cvttsd2si Gy,Wsd', SSE_CVT, Cvt.TSD2SI),
   })],
   [0x2d, pfx({
-    none: later('cvtps2pi'), p66: later('cvtpd2pi'),
+    none: later('cvtps2pi Pq,Wq'), p66: later('cvtpd2pi Pq,Wx'),
     pF3: sse('cvtss2si Gy,Wss', SSE_CVT, Cvt.SS2SI, 'sse'), pF2: sse('cvtsd2si Gy,Wsd', SSE_CVT, Cvt.SD2SI),
   })],
   [0x2e, pfx({ none: sse('ucomiss Vx,Wss', SSE_COMI, 0, 'sse'), p66: sse('ucomisd Vx,Wsd', SSE_COMI, 1) })],
@@ -133,10 +151,10 @@ export const SSE_ROWS: Array<[number, Entry]> = [
   [0x6b, int('packssdw', SseOp.PACKSSDW)],
   [0x6c, pfx({ p66: sse('punpcklqdq Vx,Wx', SSE_BINARY, SseOp.PUNPCKLQDQ) })],
   [0x6d, pfx({ p66: sse('punpckhqdq Vx,Wx', SSE_BINARY, SseOp.PUNPCKHQDQ) })],
-  [0x6e, pfx({ none: later('movd/movq (mmx)'), p66: sse('movd/movq Vx,Ey', MOVD, 0) })],
-  [0x6f, pfx({ none: later('movq (mmx)'), p66: sse('movdqa Vx,Wx', MOV_X, MovX.LOAD_ALIGNED), pF3: sse('movdqu Vx,Wx', MOV_X, MovX.LOAD) })],
+  [0x6e, pfx({ none: mmx('movd/movq Pq,Ey'), p66: sse('movd/movq Vx,Ey', MOVD, 0) })],
+  [0x6f, pfx({ none: mmx('movq Pq,Qq'), p66: sse('movdqa Vx,Wx', MOV_X, MovX.LOAD_ALIGNED), pF3: sse('movdqu Vx,Wx', MOV_X, MovX.LOAD) })],
   [0x70, pfx({
-    none: later('pshufw Ib'), p66: sse('pshufd Vx,Wx,Ib', SSE_SHUF, 0),
+    none: mmx('pshufw Pq,Qq,Ib'), p66: sse('pshufd Vx,Wx,Ib', SSE_SHUF, 0),
     pF3: sse('pshufhw Vx,Wx,Ib', SSE_SHUF, 1), pF2: sse('pshuflw Vx,Wx,Ib', SSE_SHUF, 2),
   })],
   [0x71, shiftImm([[2, 'psrlw', 2, 0], [4, 'psraw', 2, 1], [6, 'psllw', 2, 2]])],
@@ -145,20 +163,20 @@ export const SSE_ROWS: Array<[number, Entry]> = [
   [0x74, int('pcmpeqb', SseOp.PCMPEQB)],
   [0x75, int('pcmpeqw', SseOp.PCMPEQW)],
   [0x76, int('pcmpeqd', SseOp.PCMPEQD)],
-  [0x77, op('emms')],
-  [0x78, later('vmread')],
-  [0x79, later('vmwrite')],
+  [0x77, mmx('emms')],
+  [0x78, op('vmread Ey,Gy')],
+  [0x79, op('vmwrite Gy,Ey')],
   [0x7c, later('haddpd/haddps')],
   [0x7d, later('hsubpd/hsubps')],
-  [0x7e, pfx({ none: later('movd/movq (mmx)'), p66: sse('movd/movq Ey,Vx', MOVD, 1), pF3: sse('movq Vx,Wq', MOV_X, MovX.MOVQ_LOAD) })],
-  [0x7f, pfx({ none: later('movq (mmx)'), p66: sse('movdqa Wx,Vx', MOV_X, MovX.STORE_ALIGNED), pF3: sse('movdqu Wx,Vx', MOV_X, MovX.STORE) })],
+  [0x7e, pfx({ none: mmx('movd/movq Ey,Pq'), p66: sse('movd/movq Ey,Vx', MOVD, 1), pF3: sse('movq Vx,Wq', MOV_X, MovX.MOVQ_LOAD) })],
+  [0x7f, pfx({ none: mmx('movq Qq,Pq'), p66: sse('movdqa Wx,Vx', MOV_X, MovX.STORE_ALIGNED), pF3: sse('movdqu Wx,Vx', MOV_X, MovX.STORE) })],
   [0xc2, pfx({
     none: sse('cmpps Vx,Wx,Ib', SSE_CMP, 0, 'sse'), p66: sse('cmppd Vx,Wx,Ib', SSE_CMP, 1),
     pF3: sse('cmpss Vx,Wss,Ib', SSE_CMP, 2, 'sse'), pF2: sse('cmpsd Vx,Wsd,Ib', SSE_CMP, 3),
   })],
   [0xc3, pfx({ none: mod(sse('movnti My,Gy', MOVNTI, 0), none) })],
-  [0xc4, later('pinsrw Ib')],
-  [0xc5, later('pextrw Ib')],
+  [0xc4, pfx({ none: mmx('pinsrw Pq,Ed,Ib'), p66: later('pinsrw Vx,Ed,Ib') })],
+  [0xc5, pfx({ none: mod(none, mmx('pextrw Gd,Nq,Ib')), p66: mod(none, later('pextrw Gd,Ux,Ib')) })],
   [0xc6, pfx({ none: sse('shufps Vx,Wx,Ib', SSE_SHUF, 3, 'sse'), p66: sse('shufpd Vx,Wx,Ib', SSE_SHUF, 4) })],
   [0xd0, later('addsubpd/addsubps')],
   [0xd1, shift('psrlw', 2, 0)],
@@ -166,8 +184,10 @@ export const SSE_ROWS: Array<[number, Entry]> = [
   [0xd3, shift('psrlq', 8, 0)],
   [0xd4, int('paddq', SseOp.PADDQ)],
   [0xd5, int('pmullw', SseOp.PMULLW)],
-  [0xd6, pfx({ p66: sse('movq Wq,Vx', MOV_X, MovX.MOVQ_STORE), pF3: later('movq2dq'), pF2: later('movdq2q') })],
-  [0xd7, pfx({ none: later('pmovmskb (mmx)'), p66: mod(none, sse('pmovmskb Gd,Ux', MOVMSK, 0)) })],
+  [0xd6, pfx({
+    p66: sse('movq Wq,Vx', MOV_X, MovX.MOVQ_STORE), pF3: mod(none, later('movq2dq Vx,Nq')), pF2: mod(none, later('movdq2q Pq,Ux')),
+  })],
+  [0xd7, pfx({ none: mod(none, mmx('pmovmskb Gd,Nq')), p66: mod(none, sse('pmovmskb Gd,Ux', MOVMSK, 0)) })],
   [0xd8, int('psubusb', SseOp.PSUBUSB)],
   [0xd9, int('psubusw', SseOp.PSUBUSW)],
   [0xda, int('pminub', SseOp.PMINUB)],
@@ -186,7 +206,7 @@ export const SSE_ROWS: Array<[number, Entry]> = [
     p66: sse('cvttpd2dq Vx,Wx', SSE_CVT, Cvt.TPD2DQ), pF3: sse('cvtdq2pd Vx,Wq', SSE_CVT, Cvt.DQ2PD),
     pF2: sse('cvtpd2dq Vx,Wx', SSE_CVT, Cvt.PD2DQ),
   })],
-  [0xe7, pfx({ none: later('movntq (mmx)'), p66: mod(sse('movntdq Mx,Vx', MOV_X, MovX.STORE_ALIGNED), none) })],
+  [0xe7, pfx({ none: mod(mmx('movntq Mq,Pq'), none), p66: mod(sse('movntdq Mx,Vx', MOV_X, MovX.STORE_ALIGNED), none) })],
   [0xe8, int('psubsb', SseOp.PSUBSB)],
   [0xe9, int('psubsw', SseOp.PSUBSW)],
   [0xea, int('pminsw', SseOp.PMINSW)],
@@ -202,7 +222,7 @@ export const SSE_ROWS: Array<[number, Entry]> = [
   [0xf4, int('pmuludq', SseOp.PMULUDQ)],
   [0xf5, int('pmaddwd', SseOp.PMADDWD)],
   [0xf6, int('psadbw', SseOp.PSADBW)],
-  [0xf7, later('maskmovdqu')],
+  [0xf7, pfx({ none: mod(none, mmx('maskmovq Pq,Nq')), p66: mod(none, later('maskmovdqu Vx,Ux')) })],
   [0xf8, int('psubb', SseOp.PSUBB)],
   [0xf9, int('psubw', SseOp.PSUBW)],
   [0xfa, int('psubd', SseOp.PSUBD)],
@@ -211,6 +231,15 @@ export const SSE_ROWS: Array<[number, Entry]> = [
   [0xfd, int('paddw', SseOp.PADDW)],
   [0xfe, int('paddd', SseOp.PADDD)],
 ];
+
+/**
+ * The 0F 38 and 0F 3A rows with an MMX form (SSSE3's PSHUFB..PABSD, PALIGNR): unprefixed on MMX
+ * registers, with 66 on XMM registers; named, not implemented.
+ */
+export function ssse3Pair(name: string, imm: boolean): Entry {
+  const i = imm ? ',Ib' : '';
+  return pfx({ none: mmx(`${name} Pq,Qq${i}`), p66: later(`${name} Vx,Wx${i}`) });
+}
 
 /** 0F AE /0-/3 with a memory operand: FXSAVE, FXRSTOR, LDMXCSR, STMXCSR. */
 export const FXSAVE_ROW = op('fxsave M', FXSAVE, 0, F.SYS, 'fxsr');

@@ -1,5 +1,14 @@
 import type { Exec } from '../exec/registry.js';
 import type { FeatureName } from '../cpu/cpu-model.js';
+import type { Vcpu } from '../cpu/vcpu.js';
+
+/**
+ * The checks an instruction makes before anything else (device-not-available and friends: the
+ * x87's CR0.EM/TS, SSE's CR4.OSFXSR, MMX's CR0.EM). A row mmulab does not implement runs them
+ * before stopping the machine, so a guest sees the #UD or #NM it would see on hardware and only an
+ * instruction that would really execute is reported. Returns false after raising the fault.
+ */
+export type Guard = (cpu: Vcpu) => boolean;
 
 /**
  * The opcode tables' vocabulary. A row names an instruction as the SDM does ("add Ev,Gv": operand
@@ -11,9 +20,10 @@ import type { FeatureName } from '../cpu/cpu-model.js';
  * I (immediate), J (relative offset), O (moffs), Z (register in the opcode's low bits),
  * S (segment register in reg), C/D (control/debug register in reg), A (far pointer immediate),
  * X/Y (string source/destination, implicit), V (XMM register in reg), W (XMM register or memory
- * in r/m), U (XMM register in r/m, under a mod selector). Sizes: b w d q, v (operand size), z (16 or 32),
- * y (32 or 64), p (far pointer), s (descriptor-table pseudo-descriptor), x (128 bits), ss/sd
- * (scalar single/double: they never follow the operand size).
+ * in r/m), U (XMM register in r/m, under a mod selector), P/Q/N (the same three for MMX
+ * registers). Sizes: b w d q, v (operand size), z (16 or 32), y (32 or 64), p (far pointer),
+ * s (descriptor-table pseudo-descriptor), x (128 bits), ss/sd (scalar single/double: they never
+ * follow the operand size).
  * Fixed registers: AL, CL, DX, AX, eAX, rAX; "1" is the constant shift count.
  */
 export const enum RowFlag {
@@ -46,6 +56,8 @@ export interface OpRow {
   readonly variant: number;
   readonly flags: number;
   readonly feature: FeatureName | undefined;
+  /** For a row without an exec: the checks to make before reporting it (see Guard). */
+  readonly guard?: Guard;
   /** Row number, for reports and the decoded store. */
   id: number;
 }
@@ -97,6 +109,13 @@ export function op(text: string, exec?: Exec, variant = 0, flags = 0, feature?: 
   };
   ROWS.push(row);
   return row;
+}
+
+/** A valid instruction mmulab does not implement, whose fault checks (`guard`) still apply. */
+export function unimplemented(text: string, guard: Guard, flags = 0, feature?: FeatureName): OpRow {
+  const row = op(text, undefined, 0, flags, feature);
+  ROWS[row.id] = { ...row, guard };
+  return ROWS[row.id];
 }
 
 /** A row that is not an instruction but a decode outcome ("undefined opcode"); no operands. */

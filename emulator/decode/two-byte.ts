@@ -11,7 +11,7 @@ import {
   RDPID, RDTSC, SMSW, STORE_DT, STORE_SYSSEG, SWAPGS, SYSCALL, SYSRET, UD, WRMSR, INVPCID, STAC_CLAC,
 } from '../exec/system.js';
 import { Seg } from '../arch/registers.js';
-import { FXRSTOR_ROW, FXSAVE_ROW, LDMXCSR_ROW, SSE_ROWS, STMXCSR_ROW } from './sse-table.js';
+import { FXRSTOR_ROW, FXSAVE_ROW, LDMXCSR_ROW, SSE_ROWS, STMXCSR_ROW, later, ssse3Pair } from './sse-table.js';
 
 /** The two-byte (0F) opcode map (SDM Vol. 2 Table A-3): integer and system rows here, SSE rows in sse-table.ts. */
 
@@ -66,10 +66,12 @@ const jcc32: Array<[number, Entry]> = CONDITIONS.map((c, k) => [0x80 + k, op(`j$
 const cmovcc: Array<[number, Entry]> = CONDITIONS.map((c, k) => [0x40 + k, op(`cmov${c} Gv,Ev`, CMOV, k, 0, 'cmov')]);
 const setcc: Array<[number, Entry]> = CONDITIONS.map((c, k) => [0x90 + k, op(`set${c} Eb`, SETCC, k, F.MODRM)]);
 
-/** SSSE3/SSE4 rows, listed by name so that a guest using them gets a clear "not implemented" report. */
-function sse(name: string, imm = false): Entry {
-  return op(imm ? `${name} Ib` : name, undefined, 0, F.MODRM);
-}
+/** SSSE3's 0F 38 rows with MMX and XMM forms (SDM Vol. 2 Table A-4), listed by name, not implemented. */
+const SSSE3_38: Array<[number, string]> = [
+  [0x00, 'pshufb'], [0x01, 'phaddw'], [0x02, 'phaddd'], [0x03, 'phaddsw'], [0x04, 'pmaddubsw'], [0x05, 'phsubw'],
+  [0x06, 'phsubd'], [0x07, 'phsubsw'], [0x08, 'psignb'], [0x09, 'psignw'], [0x0a, 'psignd'], [0x0b, 'pmulhrsw'],
+  [0x1c, 'pabsb'], [0x1d, 'pabsw'], [0x1e, 'pabsd'],
+];
 
 /** 0F 38 and 0F 3A escape to the three-byte maps; the decoder handles them before reaching here. */
 export const TWO_BYTE = map([
@@ -150,11 +152,14 @@ export const THREE_BYTE_38 = map([
   [0xf1, pfx({ none: op('movbe Mv,Gv', MOVBE, 0, 0, 'movbe'), p66: op('movbe Mv,Gv', MOVBE, 0, 0, 'movbe'), pF2: op('crc32 Gd,Ev') })],
   [0xf6, pfx({ p66: op('adcx Gy,Ey'), pF3: op('adox Gy,Ey') })],
   [0x82, pfx({ p66: op('invpcid Gy,Mdq', INVPCID, 0, F.F64 | S, 'invpcid') })],
-  ...range(0x00, (k) => sse(`ssse3-0f38${k.toString(16).padStart(2, '0')}`)),
+  ...SSSE3_38.map(([opcode, name]): [number, Entry] => [opcode, ssse3Pair(name, false)]),
 ]);
+
+/** SSE4.1's 0F 3A 08-0E (66 only). */
+const SSE41_3A = ['roundps', 'roundpd', 'roundss', 'roundsd', 'blendps', 'blendpd', 'pblendw'];
 
 /** 0F 3A map: all SSE; listed for reporting. */
 export const THREE_BYTE_3A = map([
-  ...range(0x08, (k) => op(`sse4-0f3a${(0x08 + k).toString(16)} Ib`, undefined, 0, F.MODRM), 7),
-  [0x0f, op('palignr Ib', undefined, 0, F.MODRM)],
+  ...range(0x08, (k) => pfx({ p66: later(`${SSE41_3A[k]} Vx,Wx,Ib`) }), 7),
+  [0x0f, ssse3Pair('palignr', true)],
 ]);

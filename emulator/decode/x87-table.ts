@@ -1,5 +1,5 @@
-import { type Entry, RowFlag as F, grp, mod, op, rm } from './table.js';
-import { ArithKind, X87, X87_OP } from '../exec/x87.js';
+import { type Entry, RowFlag as F, grp, mod, op, rm, unimplemented } from './table.js';
+import { ArithKind, X87, X87_OP, x87Ready } from '../exec/x87.js';
 
 /**
  * The x87 escape opcodes D8-DF (SDM Vol. 2 Tables A-7 to A-22): with a memory operand ModRM.reg
@@ -15,8 +15,9 @@ function x(text: string, variant: number): Entry {
   return op(text.split(' ')[0], X87_OP, variant, F.MODRM, 'fpu');
 }
 
+/** A named row mmulab does not implement: the x87's #NM (CR0.EM or CR0.TS) comes first. */
 function later(text: string): Entry {
-  return op(text.split(' ')[0], undefined, 0, F.MODRM);
+  return unimplemented(text.split(' ')[0], x87Ready, F.MODRM);
 }
 
 const ARITH_NAMES = ['fadd', 'fmul', 'fcom', 'fcomp', 'fsub', 'fsubr', 'fdiv', 'fdivr'];

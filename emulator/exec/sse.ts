@@ -45,6 +45,16 @@ export function sseReady(cpu: Vcpu): boolean {
   return true;
 }
 
+/**
+ * The MMX preconditions (SDM Vol. 1 12.1, Vol. 3 Table 2-3): #UD with CR0.EM, #NM with CR0.TS;
+ * CR4.OSFXSR does not matter. (A pending x87 exception would raise #MF: not modeled.)
+ */
+export function mmxReady(cpu: Vcpu): boolean {
+  if ((cpu.cr0 & Cr0.EM) !== 0) { cpu.raiseUd(); return false; }
+  if ((cpu.cr0 & Cr0.TS) !== 0) { cpu.raise(Vector.NM); return false; }
+  return true;
+}
+
 /** Linear address of the memory operand, with the 16-byte alignment check when `aligned`. */
 function address(cpu: Vcpu, i: number, aligned: boolean): number {
   const lo = ea(cpu, i);
