@@ -18,8 +18,11 @@
  *   wr/rd_tsc_adjust_msr        IA32_TSC_ADJUST: exits
  *   toggle_cr0_wp, toggle_cr4_pge  CR writes that change the MMU role or
  *                               flush the TLB (lkml thread (a))
- * ipi and ipi_halt need a second CPU; the guest library runs one, so they
- * are skipped with a reason, like upstream does on a one-CPU machine.
+ *   ipi, ipi_halt               on_cpu() to CPU 1: an ICR write, the wake
+ *                               IPI's injection there, HLT (ipi_halt waits
+ *                               2000 TSC ticks, so CPU 1 is halted again)
+ * ipi and ipi_halt start the other CPUs (smp_init) when first asked, and are
+ * skipped with a reason on a one-CPU machine, like upstream's.
  */
 #include "vmexit.h"
 #include "x86/acpi.h"
@@ -27,6 +30,7 @@
 #include "x86/desc.h"
 #include "x86/io.h"
 #include "x86/processor.h"
+#include "x86/smp.h"
 
 #define TEST_VECTOR		0xb0
 #define MSR_IA32_TSC_ADJUST	0x3b
@@ -251,14 +255,50 @@ static bool x2apic_usable(const char **why)
 
 /* --- two CPUs ------------------------------------------------------------- */
 
+/* Only the runs that ask for ipi or ipi_halt start the APs (fw_cfg reads, INIT/SIPI). */
 static bool smp_usable(const char **why)
 {
-	*why = "needs a second CPU; this guest runs on one";
-	return false;
+	static int cpus;
+
+	if (!cpus)
+		cpus = smp_init();
+	*why = "needs a second CPU; this machine has one";
+	return cpus > 1;
 }
 
-static void do_nothing(void)
+static volatile unsigned long ipi_calls;	/* functions CPU 1 ran for on_cpu() */
+static unsigned long ipi_calls_before;
+
+static void count_call(void *data)
 {
+	(void)data;
+	ipi_calls++;
+}
+
+static void ipi_prepare(void)
+{
+	ipi_calls_before = ipi_calls;
+}
+
+static void do_ipi(void)
+{
+	on_cpu(1, count_call, NULL);
+}
+
+static void do_ipi_halt(void)
+{
+	uint64_t until;
+
+	on_cpu(1, count_call, NULL);
+	until = rdtsc() + 2000;
+	while (rdtsc() < until)
+		;
+}
+
+/* CPU 1 ran the function once per call. */
+static bool one_call_each(unsigned long calls)
+{
+	return ipi_calls - ipi_calls_before == calls;
 }
 
 /* --- PAUSE ---------------------------------------------------------------- */
@@ -369,8 +409,8 @@ const struct subtest subtests[] = {
 	{ "x2apic_self_ipi_tpr", x2apic_self_ipi_tpr, x2apic_usable, count_from_here, one_irq_each },
 	{ "x2apic_self_ipi_tpr_sti_nop", x2apic_self_ipi_tpr_sti_nop, x2apic_usable, count_from_here, one_irq_each },
 	{ "x2apic_self_ipi_tpr_sti_hlt", x2apic_self_ipi_tpr_sti_hlt, x2apic_usable, count_from_here, one_irq_each },
-	{ "ipi", do_nothing, smp_usable },
-	{ "ipi_halt", do_nothing, smp_usable },
+	{ "ipi", do_ipi, smp_usable, ipi_prepare, one_call_each },
+	{ "ipi_halt", do_ipi_halt, smp_usable, ipi_prepare, one_call_each },
 	{ "ple_round_robin", do_ple_round_robin },
 	{ "wr_kernel_gs_base", do_wr_kernel_gs_base },
 	{ "wr_ibrs_msr", do_wr_ibrs, spec_ctrl_usable },
