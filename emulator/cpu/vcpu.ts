@@ -6,7 +6,7 @@ import { SegAttr, SegmentState, TableRegister } from './segment-state.js';
 import type { PagingUnit } from '../hw/paging-unit.js';
 import { LinearMemory } from '../hw/linear-memory.js';
 import type { DecodedStore } from '../decode/store.js';
-import type { Platform } from './platform.js';
+import type { ControlReg, ExitReason, InvpcidType, MsrValue } from './platform.js';
 import type { CpuModel } from './cpu-model.js';
 import { LfOp, materializeFlags, loadArithFlags } from '../exec/flags.js';
 import { FpuState } from '../exec/fpu-state.js';
@@ -40,6 +40,38 @@ export const enum Stop {
   HLT = 1 << 5,
   /** A device scheduled an event before the end of the running slice: end the slice now. */
   DEADLINE = 1 << 6,
+}
+
+/**
+ * What a vCPU asks of the machine around it. In `bare` mode the VM answers directly; in the
+ * virtualized modes the hypervisor layer stands in between and turns these into counted exits.
+ */
+export interface Platform {
+  ioRead(port: number, size: number): number;
+  ioWrite(port: number, size: number, value: number): void;
+  /**
+   * MSRs owned by the platform (local APIC, TSC deadline, ...). Returns true if handled, with the
+   * value in msrValue; false makes RDMSR raise #GP.
+   */
+  readMsr(cpu: Vcpu, index: number, out: MsrValue): boolean;
+  writeMsr(cpu: Vcpu, index: number, lo: number, hi: number): boolean;
+  /** VMCALL/VMMCALL. Returns false when there is no hypervisor (the instruction then raises #UD). */
+  hypercall(cpu: Vcpu): boolean;
+  /** Highest-priority deliverable external interrupt vector, or -1. Acknowledges it when `ack`. */
+  pendingInterrupt(cpu: Vcpu, ack: boolean): number;
+  /** Writes to CR8 go to the local APIC's TPR. */
+  setTpr(cpu: Vcpu, cr8: number): void;
+  /** The vCPU executed an instruction a hypervisor may intercept; `detail` is e.g. the MSR index. */
+  instructionExit(cpu: Vcpu, reason: ExitReason, detail: number): void;
+  /**
+   * A control register or EFER took a new value, after the architectural checks (low 32 bits;
+   * CR3 as its low half, the whole value is in the vCPU; `flags` may carry CR3_NOFLUSH).
+   */
+  controlRegisterWritten(cpu: Vcpu, reg: ControlReg, oldValue: number, newValue: number, flags?: number): void;
+  /** INVLPG of a linear address, after the hardware's own effect (none when intercepted). */
+  invlpg(cpu: Vcpu, lo: number, hi: number): void;
+  /** INVPCID with a valid descriptor, after the hardware's own effect (none when intercepted). */
+  invpcid(cpu: Vcpu, type: InvpcidType, pcid: number, lo: number, hi: number): void;
 }
 
 /**

@@ -1,8 +1,16 @@
 import { Flag } from '../arch/eflags.js';
-import type { Vcpu } from '../cpu/vcpu.js';
 import { Access } from '../paging/walker.js';
 import { TLB_MASK, TlbPerm } from './tlb.js';
 import type { PagingUnit } from './paging-unit.js';
+
+/** What linear-memory access needs of its vCPU: privilege, RFLAGS.AC, and where faults go. */
+export interface MemoryCpu {
+  /** The vector of the exception the current instruction raised, or -1. */
+  readonly exc: number;
+  readonly cpl: number;
+  readonly flags: number;
+  raisePageFault(lo: number, hi: number, errorCode: number): void;
+}
 
 /**
  * Linear-memory access for instruction handlers: the hot path of every load and store.
@@ -21,10 +29,10 @@ export class LinearMemory {
   readonly bytes: Uint8Array;
   /** High half of the last 8-byte read. */
   hi = 0;
-  private readonly cpu: Vcpu;
+  private readonly cpu: MemoryCpu;
   private readonly unit: PagingUnit;
 
-  constructor(cpu: Vcpu, unit: PagingUnit) {
+  constructor(cpu: MemoryCpu, unit: PagingUnit) {
     this.cpu = cpu;
     this.unit = unit;
     this.view = unit.arena.view;

@@ -1,5 +1,5 @@
-import type { ControlReg, ExitReason, InvpcidType, Platform, MsrValue } from '../cpu/platform.js';
-import type { Vcpu } from '../cpu/vcpu.js';
+import type { ControlReg, ExitReason, InvpcidType, MsrValue } from '../cpu/platform.js';
+import type { Platform, Vcpu } from '../cpu/vcpu.js';
 import type { Bus } from './bus.js';
 
 /** A device that owns some MSRs (the local APIC, ...). Each call returns false for MSRs it does not own. */

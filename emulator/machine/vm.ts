@@ -21,7 +21,7 @@ import { Cr0 } from '../arch/control.js';
 import { Reg, Seg } from '../arch/registers.js';
 import { Flag } from '../arch/eflags.js';
 import { gfn, hfn } from '../arch/address.js';
-import type { Platform } from '../cpu/platform.js';
+import type { Platform } from '../cpu/vcpu.js';
 import { type Hypervisor, HypervisorError } from './hypervisor.js';
 
 export interface VmOptions {
