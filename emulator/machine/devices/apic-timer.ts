@@ -138,6 +138,18 @@ export class ApicTimer {
     else this.event = this.host.clock.at(at, () => this.deadlinePassed());
   }
 
+  /** INIT (SDM 11.4.7.3): initial count, divide configuration and TSC deadline back to 0, stopped. */
+  reset(): void {
+    this.cancel();
+    this.running = false;
+    this.initialCount = 0;
+    this.countBase = 0;
+    this.tdcr = 0;
+    this.divisor = 2;
+    this.deadlineLo = 0;
+    this.deadlineHi = 0;
+  }
+
   /** Schedules (or drops) the next one-shot/periodic expiry after anything that affects it. */
   rearm(): void {
     if (this.tscDeadlineMode) return;

@@ -1,5 +1,6 @@
 import type { MmioDevice } from '../bus.js';
 import type { InterruptMessage } from './local-apic.js';
+import { ApicBus } from './apic-bus.js';
 
 /**
  * An 82093AA-style I/O APIC at 0xFEC00000 with 24 pins (version 0x11, QEMU's): IOREGSEL at offset
@@ -11,7 +12,12 @@ import type { InterruptMessage } from './local-apic.js';
  * each assertion; a level-triggered one sends it while the line is asserted and remote IRR is
  * clear, sets remote IRR, and resends when the local APIC's EOI for that vector finds the line
  * still asserted (`eoi(vector)`). Polarity bit 13 = active low. Messages go out at once, so the
- * delivery-status bit reads 0. Nothing drives the pins yet: the PIT and serial interrupts will.
+ * delivery-status bit reads 0.
+ *
+ * Built on the APIC bus (`new IoApic(bus)`), messages reach any destination the entry names
+ * (physical, logical, broadcast, lowest priority: see apic-bus.ts), and the IOAPIC hears the EOI
+ * of a level-triggered vector from whichever local APIC accepted it (the bus's `onLevelEoi`).
+ * Built on a callback, it hands each message to that callback (the one-CPU wiring of old).
  *
  * Left out: ExtINT delivery through the IOAPIC (needs the 8259 acknowledge path), the
  * version-0x20 EOI register, extended destination IDs (high-half bits other than 63:56 are
@@ -43,8 +49,13 @@ export class IoApic implements MmioDevice {
   /** Electrical level of each pin. */
   private readonly lines = new Uint8Array(IOAPIC_PINS);
 
-  constructor(deliver: (msg: InterruptMessage) => void) {
-    this.deliver = deliver;
+  constructor(target: ApicBus | ((msg: InterruptMessage) => void)) {
+    if (target instanceof ApicBus) {
+      this.deliver = (msg) => target.deliverMessage(msg);
+      target.onLevelEoi = (vector) => this.eoi(vector);
+    } else {
+      this.deliver = target;
+    }
   }
 
   private asserted(pin: number): boolean {

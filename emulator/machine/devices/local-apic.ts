@@ -4,10 +4,16 @@ import type { InterruptController, MsrDevice } from '../bare-platform.js';
 import type { MsrValue } from '../../cpu/platform.js';
 import { type Vcpu, Stop } from '../../cpu/vcpu.js';
 import { ApicTimer, LVT_TIMER_MODE, LVT_TIMER_PERIODIC } from './apic-timer.js';
+import { ApicBus, DeliveryMode, MAX_APIC_ID, Shorthand, X2APIC_BROADCAST, XAPIC_BROADCAST } from './apic-bus.js';
 
 /**
- * The local APIC of the one vCPU (SDM Vol. 3 chapter 11), in xAPIC mode through the MMIO page at
+ * The local APIC of one vCPU (SDM Vol. 3 chapter 11), in xAPIC mode through the MMIO page at
  * 0xFEE00000 and in x2APIC mode through MSRs 0x800-0x8FF.
+ *
+ * Identity: the APIC ID is the CPU index given at construction (`options.id`, 0 by default): the
+ * xAPIC ID register holds it in bits 31:24 (the guest may rewrite it in xAPIC mode, as KVM
+ * allows), the x2APIC ID is it whole and the x2APIC LDR is derived from it (SDM 11.12.10.2).
+ * IA32_APIC_BASE has the BSP flag on APIC ID 0 only.
  *
  * Priority (SDM 11.8.3): PPR is TPR when TPR[7:4] >= the class of the highest in-service vector,
  * else that class; the highest requested vector is delivered only if its class is above PPR's
@@ -15,18 +21,24 @@ import { ApicTimer, LVT_TIMER_MODE, LVT_TIMER_PERIODIC } from './apic-timer.js';
  * a level-triggered one, tells the IOAPIC). CR8 is TPR[7:4] (SDM 11.8.6.1): a MOV to CR8 writes
  * TPR[7:4] and clears TPR[3:0]; a TPR write updates the vCPU's CR8 mirror.
  *
- * IPIs (ICR, and SELF_IPI in x2APIC mode) reach this CPU when the shorthand or destination names
- * it; there is no other CPU, so "all excluding self" goes nowhere. Fixed and lowest-priority
- * messages set IRR, NMI raises the vCPU's NMI, INIT and SIPI are accepted and ignored (a one-CPU
- * machine: the BSP is never in wait-for-SIPI, and resetting it by a self-INIT is not modeled),
- * SMI is ignored (no SMM). Delivery is instant, so the ICR's delivery-status bit always reads 0.
+ * IPIs: an ICR write (or SELF_IPI in x2APIC mode) goes out on the APIC bus (apic-bus.ts), which
+ * picks the destination CPUs (shorthands, physical and logical destinations, lowest priority) and
+ * hands each the message. A CPU built without a bus gets one of its own, so the one-CPU machine
+ * works unchanged. A fixed or lowest-priority vector below 16 is not sent and sets "send illegal
+ * vector" (SDM 11.5.3); received, such a vector sets "receive illegal vector" instead of IRR.
+ * Accepted: fixed and lowest-priority set IRR (not while software-disabled), NMI raises the
+ * vCPU's NMI, INIT resets this APIC to its power-up state except the APIC ID and IA32_APIC_BASE
+ * (SDM 11.4.7.3; x2APIC mode survives, SDM 11.12.5.1) and then tells the CPU (`ApicCpuLink`,
+ * which puts an AP into wait-for-SIPI), STARTUP passes its vector to the CPU. Without a link
+ * (a CPU that cannot be reset) INIT and STARTUP are accepted and ignored. SMI is ignored (no SMM).
+ * Delivery is instant, so the ICR's delivery-status bit always reads 0.
  *
  * The timer (apic-timer.ts) counts at a 1 GHz bus clock in modeled time, in one-shot, periodic
  * or (when CPUID advertises it) TSC-deadline mode.
  *
  * The state at start is the one SeaBIOS leaves (QEMU's -kernel path): APIC_BASE 0xFEE00900
- * (enabled, BSP), SPIV 0x1FF (software-enabled), LINT0 0x8700 (ExtINT), LINT1 0x8400 (NMI), every
- * other LVT masked.
+ * (enabled, BSP; 0xFEE00800 on the others), SPIV 0x1FF (software-enabled), LINT0 0x8700 (ExtINT),
+ * LINT1 0x8400 (NMI), every other LVT masked.
  *
  * The 8259's INTR output reaches the CPU through LINT0 when its LVT entry is unmasked in ExtINT
  * mode, and straight to the core when the APIC is absent or hardware-disabled (`passesExtInt`;
@@ -34,8 +46,9 @@ import { ApicTimer, LVT_TIMER_MODE, LVT_TIMER_PERIODIC } from './apic-timer.js';
  *
  * Left out: relocating the APIC page (a new base is stored but the registers stay at 0xFEE00000,
  * and accesses there then read as all ones), LINT0/LINT1 in modes other than ExtINT (nothing
- * drives them as fixed or NMI inputs), thermal/performance/CMCI sources, directed EOI, arbitration between CPUs, the
- * remote-read register (reads 0).
+ * drives them as fixed or NMI inputs), thermal/performance/CMCI sources, directed EOI, the
+ * focus-processor check, KVM's quirk that re-enables LINT0 as ExtINT when the BSP takes an INIT,
+ * the remote-read register (reads 0).
  */
 export const APIC_DEFAULT_BASE = 0xfee00000;
 export const APIC_MMIO_SIZE = 0x1000;
@@ -81,8 +94,6 @@ export const enum ApicError {
   ILLEGAL_REGISTER = 1 << 7,
 }
 
-const enum DeliveryMode { FIXED = 0, LOWEST = 1, SMI = 2, NMI = 4, INIT = 5, STARTUP = 6, EXTINT = 7 }
-const enum Shorthand { NONE = 0, SELF = 1, ALL_INCLUDING_SELF = 2, ALL_EXCLUDING_SELF = 3 }
 
 /** ICR low bits that hold state: vector, delivery mode, destination mode, level, trigger, shorthand. */
 const ICR_WRITABLE = 0x000ccfff;
@@ -99,17 +110,50 @@ export interface InterruptMessage {
   readonly levelTriggered: boolean;
 }
 
+/** What the local APIC needs of its vCPU (a Vcpu is one). */
+export type ApicCpu = Pick<Vcpu, 'model' | 'tscOffset' | 'raiseNmi' | 'stop' | 'cr8' | 'apicEnabled'>;
+
+/**
+ * How INIT and STARTUP messages reach the CPU core (the machine implements it on the vCPU).
+ * Both are called after the APIC accepted the message; the APIC has already reset itself for INIT.
+ */
+export interface ApicCpuLink {
+  /** INIT: the BSP resets; an AP resets and waits for a STARTUP (wait-for-SIPI). */
+  receiveInit(): void;
+  /**
+   * STARTUP with its vector: a CPU in wait-for-SIPI starts in real mode at CS = vector << 8
+   * (base vector << 12), IP = 0; a CPU not waiting for one ignores it (SDM 9.4.4, KVM).
+   */
+  receiveStartup(vector: number): void;
+}
+
+export interface LocalApicOptions {
+  /** APIC ID, the CPU index (0-254): 0 is the BSP. Default 0. */
+  readonly id?: number;
+  /** The APIC bus shared by every CPU's local APIC; default a bus of this APIC alone. */
+  readonly bus?: ApicBus;
+  /** Where INIT and STARTUP go; without it they are ignored. */
+  readonly link?: ApicCpuLink;
+}
+
 export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
   readonly name = 'local-apic';
-  private readonly cpu: Vcpu;
-  /** Called with the vector when a level-triggered interrupt is retired by EOI. */
+  private readonly cpu: ApicCpu;
+  readonly bus: ApicBus;
+  private readonly link: ApicCpuLink | undefined;
+  /** The APIC ID given at construction: the x2APIC ID, and the xAPIC ID after reset. */
+  readonly initialId: number;
+  /**
+   * Called with the vector when a level-triggered interrupt is retired by EOI. When unset, the
+   * bus's `onLevelEoi` is called instead (a machine with N CPUs sets that one, through the IOAPIC).
+   */
   onLevelEoi: ((vector: number) => void) | undefined;
 
   // IA32_APIC_BASE as (lo, hi).
-  private baseLo = (APIC_DEFAULT_BASE | BASE_BSP | BASE_EN) | 0;
+  private baseLo: number;
   private baseHi = 0;
 
-  private id = 0;
+  private id: number;
   private tpr = 0;
   private ldr = 0;
   private dfr = 0xffffffff | 0;
@@ -130,8 +174,14 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
   private readonly hasX2apic: boolean;
   private readonly hasTscDeadline: boolean;
 
-  constructor(cpu: Vcpu, clock: Clock) {
+  constructor(cpu: ApicCpu, clock: Clock, options: LocalApicOptions = {}) {
+    const id = options.id ?? 0;
+    if (!Number.isInteger(id) || id < 0 || id > MAX_APIC_ID) throw new Error(`APIC ID ${id} is not in 0-${MAX_APIC_ID}`);
     this.cpu = cpu;
+    this.initialId = id;
+    this.id = id;
+    this.link = options.link;
+    this.baseLo = (APIC_DEFAULT_BASE | (id === 0 ? BASE_BSP : 0) | BASE_EN) | 0;
     this.hasApic = cpu.model.has('apic');
     this.hasX2apic = cpu.model.has('x2apic');
     this.hasTscDeadline = cpu.model.has('tsc-deadline');
@@ -143,6 +193,8 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
       tscOffset: () => cpu.tscOffset,
       expired: () => this.deliverLvt(Lvt.TIMER),
     });
+    this.bus = options.bus ?? new ApicBus();
+    this.bus.attach(this);
   }
 
   // Modes.
@@ -157,7 +209,7 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
   }
 
   /** Software-enabled: SPIV bit 8 (SDM 11.4.7.2). */
-  private get softwareEnabled(): boolean {
+  get softwareEnabled(): boolean {
     return (this.spiv & SPIV_ENABLE) !== 0;
   }
 
@@ -218,7 +270,7 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
     const v = highestBit(this.isr);
     if (v < 0) return;
     clearBit(this.isr, v);
-    if (testBit(this.tmr, v)) this.onLevelEoi?.(v);
+    if (testBit(this.tmr, v)) (this.onLevelEoi ?? this.bus.onLevelEoi)?.(v);
     this.cpu.stop |= Stop.EVENT;
   }
 
@@ -259,34 +311,48 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
     else if (mode === DeliveryMode.FIXED) this.accept(lvt & LVT_VECTOR, false);
   }
 
-  /** An interrupt message from the IOAPIC. */
+  /**
+   * An interrupt message from the IOAPIC: it goes out on this APIC's bus, which delivers it to
+   * the CPUs it names (on a one-CPU machine, this one or none).
+   */
   receiveMessage(msg: InterruptMessage): void {
-    if (!this.enabled || !this.matchesXapicDestination(msg.destination, msg.logical)) return;
-    this.receive(msg.deliveryMode, msg.vector, msg.levelTriggered);
+    this.bus.deliverMessage(msg);
   }
 
-  private receive(mode: number, vector: number, levelTriggered: boolean): void {
+  /** The APIC bus hands this APIC a message that names it (and that it was chosen for). */
+  acceptMessage(mode: number, vector: number, levelTriggered: boolean): void {
     switch (mode) {
       case DeliveryMode.FIXED: case DeliveryMode.LOWEST: this.accept(vector, levelTriggered); break;
       case DeliveryMode.NMI: this.cpu.raiseNmi(); break;
-      default: break; // SMI, INIT, STARTUP, ExtINT: see the class comment
+      case DeliveryMode.INIT:
+        if (this.link === undefined) break;
+        this.resetForInit();
+        this.link.receiveInit();
+        break;
+      case DeliveryMode.STARTUP: this.link?.receiveStartup(vector & 0xff); break;
+      default: break; // SMI (no SMM), ExtINT and the reserved mode 3 are dropped, as in KVM
     }
   }
 
-  private matchesXapicDestination(dest: number, logical: boolean): boolean {
-    dest &= 0xff;
-    if (dest === 0xff) return true; // broadcast, physical or logical
-    if (!logical) return dest === (this.x2apicMode ? this.id : this.id & 0xff);
-    const ldr = this.x2apicMode ? this.x2apicLdr() & 0xff : this.ldr >>> 24;
-    if (this.x2apicMode || (this.dfr >>> 28) === 0xf) return (dest & ldr) !== 0; // flat model
-    return (dest >> 4) === (ldr >> 4) && (dest & ldr & 0xf) !== 0; // cluster model
-  }
-
-  private matchesX2apicDestination(dest: number, logical: boolean): boolean {
-    if (dest === -1) return true; // 0xFFFFFFFF: broadcast
-    if (!logical) return (dest >>> 0) === this.id;
-    const ldr = this.x2apicLdr();
-    return (dest >>> 16) === (ldr >>> 16) && (dest & ldr & 0xffff) !== 0;
+  /**
+   * Whether destination `mda` names this APIC (SDM 11.6.2; KVM's kvm_apic_match_physical_addr and
+   * kvm_apic_match_logical_addr): it is compared in the format of this APIC's mode.
+   */
+  matchesDestination(mda: number, logical: boolean): boolean {
+    mda >>>= 0;
+    const x2 = this.x2apicMode;
+    if (mda === (x2 ? X2APIC_BROADCAST : XAPIC_BROADCAST)) return true;
+    if (!logical) return mda === (x2 ? this.id : this.id & 0xff);
+    if (x2) {
+      const ldr = this.x2apicLdr();
+      return (mda >>> 16) === (ldr >>> 16) && (mda & ldr & 0xffff) !== 0;
+    }
+    const ldr = this.ldr >>> 24;
+    switch (this.dfr >>> 28) {
+      case 0xf: return (mda & ldr) !== 0; // flat model
+      case 0x0: return (mda >>> 4) === (ldr >> 4) && (mda & ldr & 0xf) !== 0; // cluster model
+      default: return false; // an undefined model names nobody (KVM)
+    }
   }
 
   /** x2APIC logical ID, derived from the x2APIC ID (SDM 11.12.10.2): cluster and bit. */
@@ -294,25 +360,35 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
     return (((this.id >>> 4) << 16) | (1 << (this.id & 0xf))) >>> 0;
   }
 
-  /** Sends the IPI the ICR describes; `dest` is the destination field (8 or 32 bits). */
+  /** Sends the IPI the ICR describes; `dest` is the destination field (ICR2 or ICR[63:32]). */
   private sendIpi(lo: number, dest: number): void {
-    const vector = lo & 0xff;
     const mode = (lo >> 8) & 7;
-    const shorthand = (lo >> 18) & 3;
-    if ((mode === DeliveryMode.FIXED || mode === DeliveryMode.LOWEST) && vector < 16) {
+    if ((mode === DeliveryMode.FIXED || mode === DeliveryMode.LOWEST) && (lo & 0xff) < 16) {
       this.error(ApicError.SEND_ILLEGAL_VECTOR);
       return;
     }
-    const logical = (lo & 0x800) !== 0;
-    let toSelf: boolean;
-    switch (shorthand) {
-      case Shorthand.SELF: case Shorthand.ALL_INCLUDING_SELF: toSelf = true; break;
-      case Shorthand.ALL_EXCLUDING_SELF: toSelf = false; break;
-      default:
-        toSelf = this.x2apicMode ? this.matchesX2apicDestination(dest, logical) : this.matchesXapicDestination(dest >>> 24, logical);
-        break;
-    }
-    if (toSelf) this.receive(mode, vector, (lo & 0x8000) !== 0);
+    this.bus.sendIpi(this, lo, this.x2apicMode ? dest : dest >>> 24);
+  }
+
+  /**
+   * INIT: the power-up state except the APIC ID and IA32_APIC_BASE (SDM 11.4.7.3, KVM's
+   * kvm_lapic_reset with init_event): TPR, LDR, ESR, ICR, IRR, ISR, TMR and the timer cleared,
+   * DFR all ones, SPIV 0xFF (software-disabled), every LVT entry masked.
+   */
+  private resetForInit(): void {
+    this.writeTpr(0);
+    this.ldr = 0;
+    this.dfr = 0xffffffff | 0;
+    this.spiv = 0xff;
+    this.esr = 0;
+    this.esrPending = 0;
+    this.icrLo = 0;
+    this.icrHi = 0;
+    this.isr.fill(0);
+    this.tmr.fill(0);
+    this.irr.fill(0);
+    this.lvt.fill(LVT_MASKED);
+    this.timer.reset();
   }
 
   // Register access shared by both modes. `read` returns undefined for a register that does not
@@ -464,7 +540,10 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
 
   // MSRs: IA32_APIC_BASE, IA32_TSC_DEADLINE, and the x2APIC range.
 
-  readMsr(_cpu: Vcpu, index: number, out: MsrValue): boolean {
+  // With N CPUs every local APIC is on the platform's MSR list: each answers for its own CPU only.
+
+  readMsr(cpu: ApicCpu, index: number, out: MsrValue): boolean {
+    if (cpu !== this.cpu) return false;
     if (index === MSR_APIC_BASE) {
       if (!this.hasApic) return false;
       out.lo = this.baseLo;
@@ -485,7 +564,8 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
     return true;
   }
 
-  writeMsr(_cpu: Vcpu, index: number, lo: number, hi: number): boolean {
+  writeMsr(cpu: ApicCpu, index: number, lo: number, hi: number): boolean {
+    if (cpu !== this.cpu) return false;
     if (index === MSR_APIC_BASE) return this.hasApic && this.writeApicBase(lo, hi);
     if (index === MSR_TSC_DEADLINE) {
       if (!this.hasTscDeadline) return false;
@@ -526,7 +606,8 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
     if (!wasEnabled && en && extd) return false;
     this.baseLo = ((lo & ~BASE_BSP) | (this.baseLo & BASE_BSP)) | 0;
     this.baseHi = hi;
-    if (en && !wasEnabled) this.id = 0; // the xAPIC ID restarts as the initial APIC ID
+    // The xAPIC ID restarts as the initial APIC ID, and x2APIC mode always uses it (SDM 11.12.5.1).
+    if ((en && !wasEnabled) || (extd && !wasX2)) this.id = this.initialId;
     if (en !== wasEnabled || extd !== wasX2) {
       this.timer.rearm();
       this.cpu.stop |= Stop.EVENT;

@@ -1,0 +1,133 @@
+import type { MmioDevice } from '../bus.js';
+import type { InterruptMessage, LocalApic } from './local-apic.js';
+
+/**
+ * The APIC bus (the system bus of SDM 11.6): joins the local APICs of every CPU and carries the
+ * interrupt messages an ICR write, the IOAPIC or (later) an MSI sends, to the destination set the
+ * message names. Delivery is instant, so a sender's delivery-status bit always reads 0.
+ *
+ * Who is named (KVM's kvm_apic_match_dest and kvm_apic_mda, which follow SDM 11.6.2):
+ *   shorthand  self / all including self / all excluding self; the destination field is ignored
+ *   physical   the APIC ID: 8 bits against the xAPIC ID, 32 against the x2APIC ID; 0xFF (xAPIC)
+ *              and 0xFFFFFFFF (x2APIC) are broadcasts
+ *   logical    xAPIC flat (DFR 0xFFFFFFFF: any common bit with LDR[31:24]) or cluster (DFR
+ *              0x0FFFFFFF: same high nibble and a common low bit); x2APIC: the same cluster
+ *              (bits 31:16) and a common bit in the 16-bit mask
+ * A destination is compared in the format of the target's mode, as KVM does: an 8-bit
+ * destination from the IOAPIC (or an xAPIC-mode sender) reaches an x2APIC-mode APIC as that
+ * number, except that the IOAPIC's 0xFF still broadcasts (KVM's x2APIC broadcast quirk).
+ * Hardware-disabled APICs hear nothing.
+ *
+ * Lowest priority (SDM 11.6.2.4 leaves the choice among the named CPUs to the platform): the
+ * (vector mod n)-th of the n software-enabled APICs named, in APIC-ID order. That is KVM's rule
+ * with its default vector_hashing=1 (kvm_vector_to_index in kvm_irq_delivery_to_apic), so a
+ * guest sees the CPU it would see under KVM; it depends only on the message and the destination
+ * set, never on when the message is sent relative to TPR and ISR changes. Like KVM, a physical
+ * lowest-priority message to 0xFF goes to everyone as a fixed one.
+ *
+ * INIT with trigger=level and level=0 (the old INIT level de-assert) is dropped, as current
+ * processors and KVM do (SDM 11.6.1).
+ */
+
+export const enum DeliveryMode { FIXED = 0, LOWEST = 1, SMI = 2, NMI = 4, INIT = 5, STARTUP = 6, EXTINT = 7 }
+export const enum Shorthand { NONE = 0, SELF = 1, ALL_INCLUDING_SELF = 2, ALL_EXCLUDING_SELF = 3 }
+
+/** The xAPIC broadcast destination; the x2APIC one is 0xFFFFFFFF. */
+export const XAPIC_BROADCAST = 0xff;
+export const X2APIC_BROADCAST = 0xffffffff;
+
+/** Largest xAPIC ID a CPU can have: 0xFF is the broadcast destination. */
+export const MAX_APIC_ID = 0xfe;
+
+export class ApicBus {
+  private readonly apics: LocalApic[] = [];
+  /** Scratch list of lowest-priority candidates (indices into `apics`), so a send allocates nothing. */
+  private candidates = new Int32Array(8);
+  /**
+   * Called with the vector when any local APIC retires a level-triggered interrupt by EOI (the
+   * IOAPIC sets it when it is built on this bus, to clear remote IRR).
+   */
+  onLevelEoi: ((vector: number) => void) | undefined;
+
+  /** Joins `apic` (the LocalApic constructor does this); the bus keeps them in APIC-ID order. */
+  attach(apic: LocalApic): void {
+    const id = apic.initialId;
+    if (this.apics.some((a) => a.initialId === id)) throw new Error(`APIC ID ${id} is already on this bus`);
+    let k = this.apics.length;
+    while (k > 0 && this.apics[k - 1].initialId > id) k--;
+    this.apics.splice(k, 0, apic);
+    if (this.candidates.length < this.apics.length) this.candidates = new Int32Array(this.apics.length * 2);
+  }
+
+  /** The local APICs on the bus, in APIC-ID order. */
+  get members(): readonly LocalApic[] {
+    return this.apics;
+  }
+
+  /**
+   * An IPI from `source`'s ICR. `lo` is ICR[31:0]; `dest` the destination field in the sender's
+   * format (ICR[63:56] in xAPIC mode, ICR[63:32] in x2APIC mode).
+   */
+  sendIpi(source: LocalApic, lo: number, dest: number): void {
+    this.dispatch(source, (lo >> 18) & 3, (lo >> 8) & 7, lo & 0xff, (lo & 0x800) !== 0, dest >>> 0,
+      (lo & 0x4000) !== 0, (lo & 0x8000) !== 0);
+  }
+
+  /** A message from the IOAPIC (or an MSI): always an assert, never a shorthand. */
+  deliverMessage(msg: InterruptMessage): void {
+    this.dispatch(undefined, Shorthand.NONE, msg.deliveryMode, msg.vector, msg.logical, msg.destination & 0xff,
+      true, msg.levelTriggered);
+  }
+
+  private dispatch(source: LocalApic | undefined, shorthand: number, mode: number, vector: number,
+    logical: boolean, dest: number, assert: boolean, levelTriggered: boolean): void {
+    if (mode === DeliveryMode.INIT && levelTriggered && !assert) return; // INIT level de-assert
+    let lowest = mode === DeliveryMode.LOWEST;
+    if (lowest && shorthand === Shorthand.NONE && !logical && dest === XAPIC_BROADCAST) lowest = false;
+    let n = 0;
+    for (let k = 0; k < this.apics.length; k++) {
+      const apic = this.apics[k];
+      if (!apic.enabled || !this.names(apic, source, shorthand, logical, dest)) continue;
+      if (!lowest) apic.acceptMessage(mode, vector, levelTriggered);
+      else if (apic.softwareEnabled) this.candidates[n++] = k;
+    }
+    if (n > 0) this.apics[this.candidates[vector % n]].acceptMessage(mode, vector, levelTriggered);
+  }
+
+  private names(apic: LocalApic, source: LocalApic | undefined, shorthand: number, logical: boolean, dest: number): boolean {
+    switch (shorthand) {
+      case Shorthand.SELF: return apic === source;
+      case Shorthand.ALL_INCLUDING_SELF: return true;
+      case Shorthand.ALL_EXCLUDING_SELF: return apic !== source;
+      default: {
+        // KVM's kvm_apic_mda: the IOAPIC's broadcast is a broadcast in x2APIC mode too.
+        const mda = source === undefined && dest === XAPIC_BROADCAST && apic.x2apicMode ? X2APIC_BROADCAST : dest;
+        return apic.matchesDestination(mda, logical);
+      }
+    }
+  }
+}
+
+/**
+ * The xAPIC page at 0xFEE00000 as the machine's bus sees it: one MMIO region whose accesses go
+ * to the local APIC of the CPU making them (`current()` returns its index on the APIC bus, which
+ * is its APIC ID order; for CPUs numbered 0..N-1 that is the CPU index).
+ */
+export class ApicMmioRouter implements MmioDevice {
+  readonly name = 'local-apic';
+  private readonly bus: ApicBus;
+  private readonly current: () => number;
+
+  constructor(bus: ApicBus, current: () => number) {
+    this.bus = bus;
+    this.current = current;
+  }
+
+  mmioRead(offset: number, size: number): number {
+    return this.bus.members[this.current()].mmioRead(offset, size);
+  }
+
+  mmioWrite(offset: number, size: number, value: number): void {
+    this.bus.members[this.current()].mmioWrite(offset, size, value);
+  }
+}
