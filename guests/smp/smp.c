@@ -14,6 +14,10 @@
  * before it, and an STI window on this CPU. Then the per-CPU counts must
  * be exactly what the destination names. Runs with any CPU count
  * (QEMU: -smp 1, 2, 4); checks that need two CPUs are skipped with one.
+ *
+ * The same source is the -m32 guest smp-32: there it first turns on 32-bit
+ * paging (4 MiB pages, identity, with the TLB window's 4 MiB split into a
+ * page table), so the APs' trampoline must restore paging too.
  */
 #include "libcflat.h"
 #include "x86/apic.h"
@@ -116,6 +120,7 @@ static void check_delivery(const char *what, int from, uint32_t icr, uint32_t de
 struct ids {
 	uint32_t reg, initial;
 	bool bsp;
+	unsigned long cr0, cr3, cr4;
 };
 static struct ids ids[SMP_MAX_CPUS];
 
@@ -126,6 +131,9 @@ static void read_ids(void *data)
 	r->reg = apic_id();
 	r->initial = cpuid(1).b >> 24;
 	r->bsp = (rdmsr(MSR_IA32_APICBASE) & APIC_BSP) != 0;
+	r->cr0 = read_cr0();
+	r->cr3 = read_cr3();
+	r->cr4 = read_cr4();
 }
 
 static void check_online(void)
@@ -136,6 +144,9 @@ static void check_online(void)
 		       smp_apic_id(i) == (uint32_t)i && ids[i].bsp == (i == 0),
 		       "CPU %d online: APIC ID register %u, CPUID.1 initial ID %u, IA32_APIC_BASE.BSP %d",
 		       i, ids[i].reg, ids[i].initial, ids[i].bsp);
+		report(ids[i].cr0 == read_cr0() && ids[i].cr3 == read_cr3() && ids[i].cr4 == read_cr4(),
+		       "CPU %d runs on CPU 0's paging: CR0 %#lx, CR3 %#lx, CR4 %#lx", i, ids[i].cr0,
+		       ids[i].cr3, ids[i].cr4);
 	}
 }
 
@@ -282,7 +293,52 @@ static void check_shared_memory(void)
 
 static volatile uint32_t window[1024] __aligned(4096);
 static uint32_t page_a[1024] __aligned(4096), page_b[1024] __aligned(4096);
-static pteval_t *window_pte;
+
+#ifdef __x86_64__
+typedef pteval_t pte_t;
+
+static void setup_paging(void)
+{
+}
+
+/* Splits the boot map's 2 MiB page around va (and flushes this CPU). */
+static pte_t *pte_of(volatile void *va)
+{
+	return get_pte_4k(va);
+}
+#else
+typedef uint32_t pte_t;
+
+#define PDE_4M (PT_PRESENT_MASK | PT_WRITABLE_MASK | PT_ACCESSED_MASK | PT_DIRTY_MASK | \
+		PT_PAGE_SIZE_MASK)
+
+static pte_t page_dir[1024] __aligned(4096);
+static pte_t window_table[1024] __aligned(4096);
+
+/* 32-bit paging, identity: 4 MiB pages, but 4 KiB ones around the window. */
+static void setup_paging(void)
+{
+	unsigned long w = (unsigned long)window;
+
+	for (unsigned i = 0; i < 1024; i++)
+		page_dir[i] = (pte_t)(i << 22) | PDE_4M;
+	for (unsigned i = 0; i < 1024; i++)
+		window_table[i] = (pte_t)((w & ~0x3ffffful) + (i << 12)) | PT_PRESENT_MASK |
+				  PT_WRITABLE_MASK | PT_ACCESSED_MASK | PT_DIRTY_MASK;
+	page_dir[w >> 22] = (pte_t)(unsigned long)window_table | PT_PRESENT_MASK |
+			    PT_WRITABLE_MASK | PT_ACCESSED_MASK;
+	write_cr4(read_cr4() | X86_CR4_PSE);
+	write_cr3((unsigned long)page_dir);
+	write_cr0(read_cr0() | X86_CR0_PG);
+}
+
+static pte_t *pte_of(volatile void *va)
+{
+	return &window_table[((unsigned long)va >> 12) & 1023];
+}
+#endif
+
+static pte_t *window_pte;
 
 #define OLD_VALUE 0xa11a0001u
 #define NEW_VALUE 0xb22b0002u
@@ -320,8 +376,8 @@ static void reader(void *data)
 
 static void map_window(void *page)
 {
-	*window_pte = ((unsigned long)page & PT_ADDR_MASK) | PT_PRESENT_MASK | PT_WRITABLE_MASK |
-		      PT_ACCESSED_MASK | PT_DIRTY_MASK;
+	*window_pte = (pte_t)(((unsigned long)page & ~0xffful) | PT_PRESENT_MASK |
+			      PT_WRITABLE_MASK | PT_ACCESSED_MASK | PT_DIRTY_MASK);
 }
 
 static void flush_window(void *data)
@@ -364,8 +420,8 @@ static void check_tlb_shootdown(void)
 	}
 	page_a[0] = OLD_VALUE;
 	page_b[0] = NEW_VALUE;
-	/* Split the 2 MiB page around the window (flushes here), then everywhere. */
-	window_pte = get_pte_4k(window);
+	/* The window's own PTE (64-bit: split out of its 2 MiB page), flushed everywhere. */
+	window_pte = pte_of(window);
 	map_window(page_a);
 	on_cpus(flush_window, NULL);
 
@@ -482,6 +538,7 @@ int main(void)
 	unsigned want = fwcfg_get_nb_cpus();
 	int n;
 
+	setup_paging();
 	mask_pic_interrupts();
 	handle_exception(FIXED_VECTOR, fixed_isr);
 	handle_exception(SHOOT_VECTOR, shoot_isr);
