@@ -313,8 +313,14 @@ static void start_aps(void)
 
 int smp_init(void)
 {
-	int want = count_cpus(), bsp = smp_id(), n = 0;
+	static bool done;
+	int want, bsp = smp_id(), n = 0;
 
+	/* Once only: a second INIT would reset APs that are running. */
+	if (done)
+		return nr_cpus;
+	done = true;
+	want = count_cpus();
 	if (bsp >= SMP_MAX_CPUS || want > SMP_MAX_CPUS) {
 		printf("smp: BSP APIC ID %d or %d CPUs beyond the limit of %d\n", bsp, want,
 		       SMP_MAX_CPUS);

@@ -53,7 +53,7 @@ static inline void spin_unlock(struct spinlock *l)
  * Counts the CPUs (fw_cfg FW_CFG_NB_CPUS, else the MADT's enabled local
  * APICs), starts the APs and waits until they are online. Returns the
  * number online; a CPU that never arrives is reported with printf and left
- * out of cpu_count().
+ * out of cpu_count(). Later calls only return the count.
  */
 int smp_init(void);
 /* CPUs online (1 before smp_init()). */
