@@ -11,14 +11,16 @@
  *         the X_ generic-address fields; FIRMWARE_CTRL/DSDT point at the FACS and DSDT
  *   FACS  64 bytes, 64-byte aligned (no checksum, by definition)
  *   DSDT  a definition block with no AML in it (valid, and all mmulab needs)
- *   APIC  (MADT) local APIC at 0xFEE00000, PCAT_COMPAT (the 8259 pair exists), one processor
- *         local APIC (UID 0, APIC ID 0, enabled), the IOAPIC (ID 0, 0xFEC00000, GSI base 0),
+ *   APIC  (MADT) local APIC at 0xFEE00000, PCAT_COMPAT (the 8259 pair exists), a processor
+ *         local APIC entry per CPU (CPU i: UID i, APIC ID i, enabled; QEMU lists them the same
+ *         way), the IOAPIC (ID 0, 0xFEC00000, GSI base 0),
  *         QEMU's interrupt source overrides (ISA IRQ0 -> GSI2 for the PIT; IRQ9, the SCI,
  *         level-triggered active-high) and the local APIC NMI on LINT1
  *
  * Every table's bytes sum to 0 mod 256.
  */
 import { APIC_DEFAULT_BASE } from './local-apic.js';
+import { MAX_APIC_ID } from './apic-bus.js';
 import { IOAPIC_BASE } from './ioapic.js';
 import { ACPI_PM_BASE, PM1_CNT_OFFSET, PM_TMR_OFFSET, SCI_IRQ } from './acpi-pm.js';
 
@@ -36,8 +38,8 @@ export interface AcpiTables {
   readonly addresses: ReadonlyMap<string, number>;
 }
 
-/** A little-endian byte writer over one table. */
-class TableWriter {
+/** A little-endian byte writer over one table (the MP table in mp-table.ts uses it too). */
+export class TableWriter {
   readonly bytes: Uint8Array;
   private readonly view: DataView;
 
@@ -56,6 +58,11 @@ class TableWriter {
 
   text(offset: number, s: string, length: number): void {
     for (let k = 0; k < length; k++) this.bytes[offset + k] = k < s.length ? s.charCodeAt(k) : 0x20;
+  }
+
+  /** Copies `bytes` in at `offset`. */
+  raw(offset: number, bytes: readonly number[]): void {
+    this.bytes.set(bytes, offset);
   }
 
   /** ACPI generic address structure: an I/O port `width` bits wide. */
@@ -147,12 +154,25 @@ function dsdt(): Uint8Array {
   return t.seal();
 }
 
-function madt(): Uint8Array {
+/**
+ * How ISA IRQs differ from "IRQ n on IOAPIC pin n, bus-conforming polarity and trigger": IRQ0
+ * (the PIT) arrives on GSI 2, and the SCI is level-triggered active high. `flags` are MPS INTI
+ * flags (polarity bits 1:0, trigger bits 3:2), the same encoding in the MADT and the MP table.
+ */
+export const ISA_IRQ_OVERRIDES: ReadonlyArray<{ readonly irq: number; readonly gsi: number; readonly flags: number }> = [
+  { irq: 0, gsi: 2, flags: 0 },
+  { irq: SCI_IRQ, gsi: SCI_IRQ, flags: 0x0d },
+];
+
+/** Processor local APIC entry flag: the CPU is there and usable. */
+const MADT_LAPIC_ENABLED = 1;
+
+function madt(cpus: number): Uint8Array {
   const entries: number[][] = [
-    [0, 8, 0, 0, 1, 0, 0, 0], // processor local APIC: UID 0, APIC ID 0, enabled
+    ...Array.from({ length: cpus }, (_, i) => [0, 8, i, i, MADT_LAPIC_ENABLED, 0, 0, 0]), // UID i, APIC ID i
     [1, 12, 0, 0, ...le32(IOAPIC_BASE), ...le32(0)], // IOAPIC ID 0 at 0xFEC00000, GSI base 0
-    [2, 10, 0, 0, ...le32(2), 0, 0], // ISA IRQ0 -> GSI2, bus-conforming polarity and trigger
-    [2, 10, 0, SCI_IRQ, ...le32(SCI_IRQ), 0x0d, 0], // ISA IRQ9 (SCI): active high, level
+    // Interrupt source overrides: bus 0 (ISA), the IRQ, its GSI, INTI flags.
+    ...ISA_IRQ_OVERRIDES.map((o) => [2, 10, 0, o.irq, ...le32(o.gsi), o.flags & 0xff, o.flags >> 8]),
     [4, 6, 0xff, 0, 0, 1], // local APIC NMI: all processors, LINT1
   ];
   const length = 44 + entries.reduce((n, e) => n + e.length, 0);
@@ -162,13 +182,13 @@ function madt(): Uint8Array {
   t.u32(40, 1); // PCAT_COMPAT
   let o = 44;
   for (const e of entries) {
-    t.bytes.set(e, o);
+    t.raw(o, e);
     o += e.length;
   }
   return t.seal();
 }
 
-function le32(v: number): number[] {
+export function le32(v: number): number[] {
   return [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff];
 }
 
@@ -199,13 +219,24 @@ function rsdp(rsdtAddr: number, xsdtAddr: number): Uint8Array {
   return t.bytes;
 }
 
-/** Builds every table and lays them out from ACPI_TABLES_BASE. */
-export function buildAcpiTables(): AcpiTables {
+/** The most CPUs the tables can describe: APIC IDs 0 to 254 (0xFF is the broadcast). */
+export const MAX_FIRMWARE_CPUS = MAX_APIC_ID + 1;
+
+/** Throws on a CPU count firmware tables cannot describe (a caller's mistake, not guest input). */
+export function checkCpuCount(cpus: number): void {
+  if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_FIRMWARE_CPUS) {
+    throw new Error(`CPU count ${cpus} is not in 1-${MAX_FIRMWARE_CPUS}`);
+  }
+}
+
+/** Builds every table for a machine of `cpus` CPUs (APIC IDs 0..cpus-1) and lays them out from ACPI_TABLES_BASE. */
+export function buildAcpiTables(cpus = 1): AcpiTables {
+  checkCpuCount(cpus);
   const base = ACPI_TABLES_BASE;
   const addresses = new Map<string, number>();
   // Fixed layout: each table on a 16-byte boundary, the FACS on a 64-byte one.
   const at = { rsdp: base, facs: base + 0x40, dsdt: base + 0x80, fadt: base + 0xc0 };
-  const madtBytes = madt();
+  const madtBytes = madt(cpus);
   const madtAddr = align(at.fadt + FADT_LENGTH, 16);
   const rsdtAddr = align(madtAddr + madtBytes.length, 16);
   const described = [at.fadt, madtAddr];

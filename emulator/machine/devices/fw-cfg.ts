@@ -1,11 +1,13 @@
 import type { IoDevice } from '../bus.js';
+import { checkCpuCount } from './acpi-tables.js';
 
 /**
  * QEMU's firmware configuration device (fw_cfg), the traditional I/O interface at 0x510: a
  * 16-bit OUT to the selector picks an item by key and rewinds it; each byte IN from the data port
  * returns the next byte of the item, and 0 past its end or for a key without an item. That is how
- * kvm-unit-tests learns the CPU count (key 5, read before it waits for its APs) and QEMU's
- * firmware the RAM size. mmulab keeps QEMU's keys and byte order (little-endian integers).
+ * kvm-unit-tests learns the CPU count (key 5, NB_CPUS: the only per-CPU item its smp code reads;
+ * it then waits for that many CPUs to come up after its INIT/SIPI broadcast) and QEMU's firmware
+ * the RAM size. NB_CPUS and MAX_CPUS are both the machine's CPU count, as for QEMU's -smp N. mmulab keeps QEMU's keys and byte order (little-endian integers).
  *
  * Like QEMU's combined I/O region, both ports decode both roles: any 16-bit write selects, any
  * byte read reads data. Byte writes to the data port are ignored (QEMU dropped the write channel
@@ -54,6 +56,7 @@ export class FwCfg implements IoDevice {
   private offset = 0;
 
   constructor(config: FwCfgConfig) {
+    checkCpuCount(config.cpus);
     this.items.set(FwCfgKey.SIGNATURE, Uint8Array.from(Buffer.from('QEMU', 'latin1')));
     this.items.set(FwCfgKey.ID, le(FW_CFG_VERSION_TRADITIONAL, 4));
     this.items.set(FwCfgKey.UUID, new Uint8Array(16));

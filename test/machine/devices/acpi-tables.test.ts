@@ -105,3 +105,47 @@ describe('ACPI tables', () => {
     expect(tables.base + tables.bytes.length).toBeLessThanOrEqual(0xf0000);
   });
 });
+
+describe('ACPI tables for N CPUs', () => {
+  /** The MADT of a machine with `cpus` CPUs, its entries split by their length bytes. */
+  function madtOf(cpus: number): { bytes: Buffer; entries: number[][] } {
+    const t = buildAcpiTables(cpus);
+    const a = t.addresses.get('APIC');
+    if (a === undefined) throw new Error('no MADT');
+    const view = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.length);
+    const bytes = view.subarray(a - t.base, a - t.base + view.readUInt32LE(a - t.base + 4));
+    const entries: number[][] = [];
+    for (let o = 44; o < bytes.length; o += bytes[o + 1]) entries.push([...bytes.subarray(o, o + bytes[o + 1])]);
+    return { bytes, entries };
+  }
+
+  test('MADT with 4 CPUs: a processor local APIC entry each (UID i, APIC ID i, enabled), then the rest as for one', () => {
+    const { bytes, entries } = madtOf(4);
+    expect(byteSum(bytes)).toBe(0);
+    expect(bytes.length).toBe(44 + 4 * 8 + 12 + 2 * 10 + 6);
+    expect(entries.filter((e) => e[0] === 0)).toEqual([
+      [0, 8, 0, 0, 1, 0, 0, 0],
+      [0, 8, 1, 1, 1, 0, 0, 0],
+      [0, 8, 2, 2, 1, 0, 0, 0],
+      [0, 8, 3, 3, 1, 0, 0, 0],
+    ]);
+    expect(entries.slice(4)).toEqual(madtOf(1).entries.slice(1));
+  });
+
+  test('64 CPUs: 64 entries with IDs 0-63, every table still sums to 0 and fits below 0xF0000', () => {
+    const t = buildAcpiTables(64);
+    const { bytes, entries } = madtOf(64);
+    expect(byteSum(bytes)).toBe(0);
+    expect(entries.filter((e) => e[0] === 0).map((e) => e[3])).toEqual(Array.from({ length: 64 }, (_, i) => i));
+    expect(t.base + t.bytes.length).toBeLessThanOrEqual(0xf0000);
+    // The MADT grew, so the RSDT and XSDT moved: they must still point at the tables.
+    const view = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.length);
+    const rsdt = t.addresses.get('RSDT')! - t.base;
+    expect(view.readUInt32LE(rsdt + 40)).toBe(t.addresses.get('APIC'));
+    expect(byteSum(view.subarray(rsdt, rsdt + view.readUInt32LE(rsdt + 4)))).toBe(0);
+  });
+
+  test('a CPU count outside 1-255 is refused', () => {
+    for (const n of [0, -1, 1.5, 256]) expect(() => buildAcpiTables(n), String(n)).toThrow(/CPU count/);
+  });
+});

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { FwCfg } from '../../../emulator/machine/devices/fw-cfg.js';
 import { TestMachine } from './machine.js';
 
 const SEL = 0x510;
@@ -55,5 +56,26 @@ describe('fw_cfg (QEMU traditional interface at 0x510)', () => {
   test('the DMA port 0x514 is not there (all ones)', () => {
     const m = new TestMachine();
     expect(m.in(0x514, 4)).toBe(0xffffffff);
+  });
+});
+
+describe('fw_cfg for N CPUs', () => {
+  /** Reads item `key` (n bytes) from a bare FwCfg the way a guest does. */
+  function item(f: FwCfg, key: number, n: number): number[] {
+    f.ioWrite(0, 2, key);
+    return Array.from({ length: n }, () => f.ioRead(1, 1));
+  }
+
+  test('NB_CPUS and MAX_CPUS report the CPU count (what kvm-unit-tests waits for)', () => {
+    for (const cpus of [2, 4, 64]) {
+      const f = new FwCfg({ ramBytes: 2 << 20, cpus });
+      expect(item(f, 0x0005, 2), `${cpus}`).toEqual([cpus, 0]);
+      expect(item(f, 0x000f, 2)).toEqual([cpus, 0]);
+    }
+  });
+
+  test('a CPU count outside 1-255 is refused', () => {
+    expect(() => new FwCfg({ ramBytes: 2 << 20, cpus: 0 })).toThrow(/CPU count/);
+    expect(() => new FwCfg({ ramBytes: 2 << 20, cpus: 300 })).toThrow(/CPU count/);
   });
 });
