@@ -6,9 +6,11 @@
  *
  * Running: `npx vitest run test/exec` (needs gcc; the native harness is built on first use).
  * Environment: MMULAB_EXEC_SEED=<string> draws other random inputs (default: fixed seeds);
- * MMULAB_EXEC_STATS=<file> and MMULAB_EXEC_DUMP=<file> record case counts and encodings.
+ * MMULAB_EXEC_STATS=<file> and MMULAB_EXEC_DUMP=<file> record case counts and encodings;
+ * MMULAB_EXEC_COLLECT=<file> records the cases without running them (coverage.test.ts).
  */
 import { appendFileSync } from 'node:fs';
+import { expect } from 'vitest';
 import { runNative } from '../../helpers/native.js';
 import { DATA, STACK, runSnippet, type SnippetInput, type SnippetOutput } from '../../helpers/snippet.js';
 import { bytesHex, regName } from './asm.js';
@@ -49,6 +51,8 @@ const MAX_SHOWN = 4;
 export function runDiff(testName: string, cases: readonly TestCase[]): void {
   // A test whose generator produced nothing compares nothing: a bug in the test, not a pass.
   if (cases.length === 0) throw new Error(`${testName}: no cases to compare (the form list or case generator is empty)`);
+  const collect = process.env.MMULAB_EXEC_COLLECT;
+  if (collect) collectCases(collect, testName, cases);
   const host = runNative(cases);
   recordStats(testName, cases, host);
   const failures: string[] = [];
@@ -78,6 +82,18 @@ export function runDiff(testName: string, cases: readonly TestCase[]): void {
       failures.join('\n'),
     );
   }
+}
+
+/**
+ * MMULAB_EXEC_COLLECT=file: the mode test/exec/coverage.test.ts runs these tests in to learn which
+ * opcode rows they cover. Each case's test file, test name, code bytes and whether it may fault
+ * are appended to the file, and nothing is compared: runDiff then throws, so a collecting run can
+ * never pass for a differential one.
+ */
+function collectCases(path: string, testName: string, cases: readonly TestCase[]): never {
+  const file = expect.getState().testPath ?? '?';
+  appendFileSync(path, cases.map((c) => `${file}\t${testName}\t${bytesHex(c.code).replace(/ /g, '')}\t${c.mayFault ? 1 : 0}\n`).join(''));
+  throw new Error(`MMULAB_EXEC_COLLECT: ${cases.length} cases of ${testName} recorded, not compared`);
 }
 
 /**
