@@ -36,9 +36,10 @@ import { ApicBus, DeliveryMode, MAX_APIC_ID, Shorthand, X2APIC_BROADCAST, XAPIC_
  * The timer (apic-timer.ts) counts at a 1 GHz bus clock in modeled time, in one-shot, periodic
  * or (when CPUID advertises it) TSC-deadline mode.
  *
- * The state at start is the one SeaBIOS leaves (QEMU's -kernel path): APIC_BASE 0xFEE00900
- * (enabled, BSP; 0xFEE00800 on the others), SPIV 0x1FF (software-enabled), LINT0 0x8700 (ExtINT),
- * LINT1 0x8400 (NMI), every other LVT masked.
+ * The state at start is the one SeaBIOS leaves (QEMU's -kernel path): on the BSP APIC_BASE
+ * 0xFEE00900 (enabled, BSP), SPIV 0x1FF (software-enabled), LINT0 0x8700 (ExtINT), LINT1 0x8400
+ * (NMI), every other LVT masked; on an AP, which SeaBIOS leaves alone, APIC_BASE 0xFEE00800 and
+ * the power-up state (SPIV 0xFF, every LVT masked).
  *
  * The 8259's INTR output reaches the CPU through LINT0 when its LVT entry is unmasked in ExtINT
  * mode, and straight to the core when the APIC is absent or hardware-disabled (`passesExtInt`;
@@ -195,6 +196,8 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
     });
     this.bus = options.bus ?? new ApicBus();
     this.bus.attach(this);
+    // SeaBIOS programs the BSP's APIC only: an AP is in the power-up state until the OS's INIT.
+    if (id !== 0) this.powerUpState();
   }
 
   // Modes.
@@ -326,7 +329,7 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
       case DeliveryMode.NMI: this.cpu.raiseNmi(); break;
       case DeliveryMode.INIT:
         if (this.link === undefined) break;
-        this.resetForInit();
+        this.powerUpState();
         this.link.receiveInit();
         break;
       case DeliveryMode.STARTUP: this.link?.receiveStartup(vector & 0xff); break;
@@ -371,11 +374,11 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
   }
 
   /**
-   * INIT: the power-up state except the APIC ID and IA32_APIC_BASE (SDM 11.4.7.3, KVM's
-   * kvm_lapic_reset with init_event): TPR, LDR, ESR, ICR, IRR, ISR, TMR and the timer cleared,
-   * DFR all ones, SPIV 0xFF (software-disabled), every LVT entry masked.
+   * The power-up state, which INIT also restores except for the APIC ID and IA32_APIC_BASE
+   * (SDM 11.4.7.3, KVM's kvm_lapic_reset with init_event): TPR, LDR, ESR, ICR, IRR, ISR, TMR and
+   * the timer cleared, DFR all ones, SPIV 0xFF (software-disabled), every LVT entry masked.
    */
-  private resetForInit(): void {
+  private powerUpState(): void {
     this.writeTpr(0);
     this.ldr = 0;
     this.dfr = 0xffffffff | 0;

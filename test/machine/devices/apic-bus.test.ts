@@ -50,7 +50,10 @@ class FakeLink implements ApicCpuLink {
   receiveStartup(vector: number): void { this.events.push(`SIPI ${vector.toString(16)}`); }
 }
 
-/** `n` CPUs with APIC IDs 0..n-1 on one bus. */
+/**
+ * `n` CPUs with APIC IDs 0..n-1 on one bus; unless `asBooted`, every APIC is software-enabled
+ * (SPIV 0x1FF) as an OS does on each CPU it brings up.
+ */
 class Smp {
   now = 0;
   readonly clock = new Clock(() => this.now);
@@ -59,13 +62,14 @@ class Smp {
   readonly links: FakeLink[] = [];
   readonly apics: LocalApic[] = [];
 
-  constructor(n: number) {
+  constructor(n: number, asBooted = false) {
     for (let i = 0; i < n; i++) {
       const cpu = new FakeCpu();
       const link = new FakeLink();
       this.cpus.push(cpu);
       this.links.push(link);
       this.apics.push(new LocalApic(cpu, this.clock, { id: i, bus: this.bus, link }));
+      if (!asBooted) this.write(i, R.SPIV, 0x1ff);
     }
   }
 
@@ -132,6 +136,15 @@ describe('APIC bus: identity of each CPU', () => {
     }
     s.toX2apic();
     for (let i = 0; i < 20; i++) expect(s.rdmsr(i, X2(R.ID))).toBe(BigInt(i));
+  });
+
+  test('the BSP starts as SeaBIOS leaves it, an AP in the power-up state (SeaBIOS programs the BSP only)', () => {
+    const s = new Smp(2, true);
+    expect([s.read(0, R.SPIV), s.read(0, R.LVT0), s.read(0, R.LVT1), s.read(0, R.LVTT)]).toEqual([0x1ff, 0x8700, 0x8400, 0x10000]);
+    expect([s.read(1, R.SPIV), s.read(1, R.LVT0), s.read(1, R.LVT1), s.read(1, R.LVTT)]).toEqual([0xff, 0x10000, 0x10000, 0x10000]);
+    expect([s.read(1, R.DFR), s.read(1, R.TPR)]).toEqual([0xffffffff, 0]);
+    expect(s.apics[0].passesExtInt).toBe(true);
+    expect(s.apics[1].passesExtInt).toBe(false); // the 8259 reaches the BSP only
   });
 
   test('x2APIC LDR is derived from the ID (cluster ID[19:4] in 31:16, bit ID[3:0]) and read-only', () => {
