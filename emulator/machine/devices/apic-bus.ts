@@ -23,7 +23,10 @@ import type { InterruptMessage, LocalApic } from './local-apic.js';
  * with its default vector_hashing=1 (kvm_vector_to_index in kvm_irq_delivery_to_apic), so a
  * guest sees the CPU it would see under KVM; it depends only on the message and the destination
  * set, never on when the message is sent relative to TPR and ISR changes. Like KVM, a physical
- * lowest-priority message to 0xFF goes to everyone as a fixed one.
+ * lowest-priority message to 0xFF goes to everyone as a fixed one. (KVM's fast path, through its
+ * logical-ID map, counts candidates in LDR-bit order and does not skip software-disabled APICs;
+ * that is the same choice whenever LDR bits follow APIC IDs, as Linux and kvm-unit-tests set
+ * them, and a software-disabled APIC drops what it is given anyway. This is its slow path.)
  *
  * INIT with trigger=level and level=0 (the old INIT level de-assert) is dropped, as current
  * processors and KVM do (SDM 11.6.1).
