@@ -24,9 +24,9 @@ import type { InterruptMessage, LocalApic } from './local-apic.js';
  * guest sees the CPU it would see under KVM; it depends only on the message and the destination
  * set, never on when the message is sent relative to TPR and ISR changes. Like KVM, a physical
  * lowest-priority message to 0xFF goes to everyone as a fixed one. (KVM's fast path, through its
- * logical-ID map, counts candidates in LDR-bit order and does not skip software-disabled APICs;
- * that is the same choice whenever LDR bits follow APIC IDs, as Linux and kvm-unit-tests set
- * them, and a software-disabled APIC drops what it is given anyway. This is its slow path.)
+ * logical-ID map, counts candidates in LDR-bit order, the same order whenever LDR bits follow
+ * APIC IDs as Linux and kvm-unit-tests set them, and does not skip software-disabled APICs, so
+ * an interrupt it hands one is lost; this is its slow path, which skips them.)
  *
  * INIT with trigger=level and level=0 (the old INIT level de-assert) is dropped, as current
  * processors and KVM do (SDM 11.6.1).
