@@ -50,9 +50,43 @@ static bool boot_x2apic;
 extern const char smp_trampoline_start[], smp_trampoline_end[], smp_trampoline_gdtr[];
 extern char end[];
 
-int smp_id(void)
+/*
+ * smp_id() is called for every printf and on_cpu(), so in 64-bit mode it
+ * reads the CPU's tag through GS (upstream keeps its per-CPU data there
+ * too) instead of executing CPUID, which exits to the hypervisor. A test
+ * that reloads GS (user mode) or swaps it leaves a base without the magic,
+ * and then CPUID answers; the 32-bit build always asks CPUID.
+ */
+#define PERCPU_MAGIC 0x55504353u
+
+static struct percpu_tag {
+	uint32_t magic, apic_id;
+} tags[SMP_MAX_CPUS];
+
+static int initial_apic_id(void)
 {
 	return (int)(cpuid(1).b >> 24);
+}
+
+int smp_id(void)
+{
+#ifdef __x86_64__
+	uint32_t magic, id;
+
+	asm volatile("movl %%gs:0, %0; movl %%gs:4, %1" : "=r"(magic), "=r"(id));
+	if (magic == PERCPU_MAGIC)
+		return (int)id;
+#endif
+	return initial_apic_id();
+}
+
+static void set_percpu_tag(int id)
+{
+	tags[id].magic = PERCPU_MAGIC;
+	tags[id].apic_id = (uint32_t)id;
+#ifdef __x86_64__
+	wrmsr(MSR_GS_BASE, (unsigned long)&tags[id]);
+#endif
 }
 
 int cpu_count(void)
@@ -225,11 +259,12 @@ void smp_ap_main(void)
 	if (boot_x2apic)
 		enable_x2apic();
 	apic_write(APIC_SPIV, APIC_SPIV_APIC_ENABLED | 0xff);
-	id = smp_id();
+	id = initial_apic_id();
 	if (id >= SMP_MAX_CPUS) {
 		printf("smp: APIC ID %d is not below %d\n", id, SMP_MAX_CPUS);
 		abort();
 	}
+	set_percpu_tag(id);
 	s = &slots[id];
 	__atomic_store_n(&s->online, true, __ATOMIC_RELEASE);
 	__atomic_add_fetch(&nr_online, 1, __ATOMIC_RELEASE);
@@ -314,7 +349,7 @@ static void start_aps(void)
 int smp_init(void)
 {
 	static bool done;
-	int want, bsp = smp_id(), n = 0;
+	int want, bsp = initial_apic_id(), n = 0;
 
 	/* Once only: a second INIT would reset APs that are running. */
 	if (done)
@@ -326,6 +361,7 @@ int smp_init(void)
 		       SMP_MAX_CPUS);
 		abort();
 	}
+	set_percpu_tag(bsp);
 	slots[bsp].online = true;
 	nr_online = 1;
 	/* The BSP also takes fixed IPIs (tests send them to CPU 0). */

@@ -58,7 +58,11 @@ static inline void spin_unlock(struct spinlock *l)
 int smp_init(void);
 /* CPUs online (1 before smp_init()). */
 int cpu_count(void);
-/* This CPU's APIC ID (CPUID.1:EBX[31:24], valid in any APIC mode or state). */
+/*
+ * This CPU's APIC ID: its initial APIC ID (CPUID.1:EBX[31:24]), valid in
+ * any APIC mode or state; 64-bit, smp_init() sets GS base to a per-CPU tag
+ * holding it, read without an exit (a GS reload falls back to CPUID).
+ */
 int smp_id(void);
 /* The APIC ID of CPU `cpu`. */
 uint32_t smp_apic_id(int cpu);
