@@ -29,5 +29,6 @@ export const EXIT_STATUS_HELP = [
   'Exit status: the guest\'s own for an exit through the debug port 0xf4 ((value << 1) | 1: 1 pass,',
   '3 fail, 77 skip), else 2 usage error, 4 bad image, 6 triple fault, 8 --max-insns reached,',
   '10 unimplemented instruction, 12 halted for good, 14 internal error, 16 KVM_RUN failed,',
-  '18 compare: the MMU modes disagree, 20 test: a result the test table does not expect.',
+  '18 compare: the MMU modes disagree, 20 test: a result the test table does not expect,',
+  '22 an image of this project is not built and could not be built here.',
 ].join(' ');

@@ -4,6 +4,7 @@ import { EXIT_STATUS_HELP } from './command.js';
 import { flag } from './values.js';
 import { mmuModeList } from './kvm-args.js';
 import { writeErr, writeOut } from './output.js';
+import { buildNotice } from './image-build.js';
 import { MACHINE_VALUE_OPTIONS, type MachineOptions, machineBuilder, machineOptions } from './machine-args.js';
 import { createVm, readInputs } from './vm-factory.js';
 import { exitStatusOf } from './report.js';
@@ -56,7 +57,7 @@ function options(argv: Record<string, unknown>): CompareOptions {
 }
 
 async function execute(o: CompareOptions): Promise<number> {
-  const inputs = readInputs(o);
+  const inputs = readInputs(o, buildNotice(o.json));
   const runs: ModeRun[] = [];
   for (const mode of o.modes) {
     const out: Uint8Array[] = [];

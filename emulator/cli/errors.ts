@@ -14,6 +14,12 @@ export class UsageError extends Error {}
 /** The image (or another input file) cannot be read or is not a bootable image. */
 export class InputError extends Error {}
 
+/**
+ * An image of this project (build/guests/, build/kvm-unit-tests/, build/linux/) that is not built
+ * and could not be built here: the message names the command that builds it.
+ */
+export class ImageNotBuiltError extends Error {}
+
 /** A file-system error from reading `path`, as one line: "cannot read image x: no such file or directory". */
 export function fileError(what: string, path: string, err: unknown): InputError {
   const e = err as NodeJS.ErrnoException;
@@ -47,7 +53,7 @@ export function oneLine(text: string): string {
 export interface Failure {
   readonly status: ExitStatus;
   /** Short machine-readable kind for --json. */
-  readonly kind: 'usage' | 'bad-image' | 'internal';
+  readonly kind: 'usage' | 'bad-image' | 'not-built' | 'internal';
   /** One line, without the "mmulab: " prefix. */
   readonly message: string;
 }
@@ -55,6 +61,7 @@ export interface Failure {
 /** How an exception that ended a command is reported. */
 export function classify(err: unknown): Failure {
   if (err instanceof UsageError) return { status: ExitStatus.USAGE, kind: 'usage', message: `${oneLine(err.message)} (see mmulab --help)` };
+  if (err instanceof ImageNotBuiltError) return { status: ExitStatus.IMAGE_NOT_BUILT, kind: 'not-built', message: oneLine(err.message) };
   if (err instanceof InputError || err instanceof ImageError) return { status: ExitStatus.BAD_IMAGE, kind: 'bad-image', message: oneLine(err.message) };
   const text = err instanceof Error ? `${err.name === 'Error' ? '' : err.name + ': '}${err.message}` : String(err);
   return { status: ExitStatus.INTERNAL, kind: 'internal', message: `internal error: ${oneLine(text)}` };

@@ -26,6 +26,8 @@ export const enum ExitStatus {
   MODES_DIFFER = 18,
   /** `mmulab test`: a run gave another verdict than the test table expects (or broke an invariant). */
   TESTS_UNEXPECTED = 20,
+  /** One of the project's images is missing and could not be built here (no toolchain, or make failed). */
+  IMAGE_NOT_BUILT = 22,
 }
 
 /** The exit status for a run that did not end through the debug-exit port. */

@@ -2,6 +2,7 @@ import { createVm, readInputs } from './vm-factory.js';
 import { type Disassembler, loadDisassembler } from '../decode/disasm.js';
 import type { Command } from './command.js';
 import { writeErr, writeOut } from './output.js';
+import { buildNotice } from './image-build.js';
 import { RUN_VALUE_OPTIONS, type RunOptions, runBuilder, runOptions } from './run-args.js';
 import { exitStatusOf, jsonReport, kvmStatsLines, reasonLine, statsLine, stopInstruction } from './report.js';
 import { formatTrace, traceEntries, traceJson } from './trace.js';
@@ -21,7 +22,7 @@ async function disassembler(): Promise<Disassembler | null> {
 }
 
 export async function executeRun(o: RunOptions): Promise<number> {
-  const vm = createVm(o, o.mmu, readInputs(o), writeOut, o.trace);
+  const vm = createVm(o, o.mmu, readInputs(o, buildNotice(o.json)), writeOut, o.trace);
 
   const result = vm.run(o.maxInsns);
   const status = exitStatusOf(result);

@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from './command.js';
 import { EXIT_STATUS_HELP } from './command.js';
 import { flag, optionalString } from './values.js';
@@ -11,6 +11,7 @@ import { DEFAULT_IMAGES, DEFAULT_TABLE, TableError, type TableEntry, expectedIn,
 import { type TestRun, runEntry } from './test-runner.js';
 import { TestReport, summary, testJson, unexpectedDetails } from './test-report.js';
 import { UsageError } from './errors.js';
+import { buildNotice, ensureImages, shortPath } from './image-build.js';
 import type { MmuMode } from '../../vmm/machine.js';
 
 /**
@@ -67,12 +68,6 @@ function options(argv: Record<string, unknown>): TestOptions {
   };
 }
 
-/** A path relative to the working directory when it lies below it. */
-function shortPath(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
-}
-
 /** A CPU model the table gives must parse; checked before anything runs. */
 function checkCpuModels(entries: readonly TableEntry[], table: string): void {
   for (const e of entries) {
@@ -104,6 +99,9 @@ async function execute(o: TestOptions): Promise<number> {
     writeOut(Buffer.from(listing(entries, o.modes)));
     return 0;
   }
+  // Missing images of this checkout are built (or named, with the command that builds them) once
+  // here, rather than reported by every run.
+  ensureImages([...new Set(entries.map((e) => join(o.images, e.image)))], buildNotice(o.json));
   const report = new TestReport(entries, o.modes);
   if (!o.json) writeOut(Buffer.from(report.header(shortPath(o.table), o)));
   const runs: TestRun[] = [];

@@ -4,9 +4,14 @@ import { CpuModel } from '../cpu/cpu-model.js';
 import { hasPvhNote } from '../machine/pvh.js';
 import type { MachineOptions } from './machine-args.js';
 import { UsageError, fileError } from './errors.js';
+import { ensureImages } from './image-build.js';
 
-/** Reads the image and initrd named on the command line (file errors are BAD_IMAGE). */
-export function readInputs(o: MachineOptions): { image: Uint8Array; initrd: Uint8Array | undefined } {
+/**
+ * Reads the image and initrd named on the command line (file errors are BAD_IMAGE), first building
+ * them when they are this project's and missing (image-build.ts; `notice` hears of a build).
+ */
+export function readInputs(o: MachineOptions, notice?: (line: string) => void): { image: Uint8Array; initrd: Uint8Array | undefined } {
+  ensureImages(o.initrd === undefined ? [o.image] : [o.image, o.initrd], notice);
   return { image: readInput('image', o.image), initrd: o.initrd === undefined ? undefined : readInput('initrd', o.initrd) };
 }
 
