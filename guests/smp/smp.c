@@ -78,41 +78,74 @@ static void send_ipi(void *data)
 	apic_icr_write(ipi->icr, ipi->dest);
 }
 
-static bool all_arrived(volatile unsigned *hits, uint64_t want)
+/* Whether every CPU in `want` (any one of them, with `any`) took the interrupt. */
+static bool arrived(volatile unsigned *hits, uint64_t want, bool any)
 {
-	for (int i = 0; i < cpu_count(); i++)
-		if ((want >> i & 1) && !hits[smp_apic_id(i)])
-			return false;
-	return true;
+	for (int i = 0; i < cpu_count(); i++) {
+		bool hit = hits[smp_apic_id(i)] != 0;
+
+		if ((want >> i & 1) && hit == any)
+			return any;
+	}
+	return !any;
 }
 
 /*
- * CPU `from` sends the IPI; the CPUs in `want` (CPU numbers) must each take
- * it exactly once and no other CPU at all.
+ * CPU `from` sends the IPI; then the interrupts taken, per CPU, once every
+ * CPU in `want` (or one of them, with `any`) took it and the rest settled.
  */
-static void check_delivery(const char *what, int from, uint32_t icr, uint32_t dest, uint64_t want)
+static volatile unsigned *deliver(int from, uint32_t icr, uint32_t dest, uint64_t want, bool any)
 {
 	bool nmi = (icr & 0x700) == APIC_DM_NMI;
 	volatile unsigned *hits = nmi ? nmi_hits : fixed_hits;
 	struct ipi ipi = { icr | APIC_INT_ASSERT | (nmi ? 0 : FIXED_VECTOR), dest };
-	bool ok = true;
 
 	for (int i = 0; i < SMP_MAX_CPUS; i++)
 		hits[i] = 0;
 	on_cpu(from, send_ipi, &ipi);
 	asm volatile("sti" ::: "memory");
-	for (unsigned long n = 0; n < WAIT_SPINS && !all_arrived(hits, want); n++)
+	for (unsigned long n = 0; n < WAIT_SPINS && !arrived(hits, want, any); n++)
 		pause();
 	asm volatile("cli" ::: "memory");
 	settle();
+	return hits;
+}
+
+static void print_hits(volatile unsigned *hits)
+{
+	for (int i = 0; i < cpu_count(); i++)
+		printf("  CPU %d: %u taken\n", i, hits[smp_apic_id(i)]);
+}
+
+/* The CPUs in `want` (CPU numbers) must each take the IPI exactly once, no other CPU at all. */
+static void check_delivery(const char *what, int from, uint32_t icr, uint32_t dest, uint64_t want)
+{
+	volatile unsigned *hits = deliver(from, icr, dest, want, false);
+	bool ok = true;
+
 	for (int i = 0; i < cpu_count(); i++)
 		if (hits[smp_apic_id(i)] != (want >> i & 1))
 			ok = false;
 	if (!ok)
-		for (int i = 0; i < cpu_count(); i++)
-			printf("  CPU %d: %u taken, %u expected\n", i, hits[smp_apic_id(i)],
-			       (unsigned)(want >> i & 1));
+		print_hits(hits);
 	report(ok, "%s", what);
+}
+
+/* Lowest priority (all TPRs equal): exactly one CPU of `set` takes it, none outside. */
+static void check_lowest_priority(const char *what, int from, uint32_t dest, uint64_t set)
+{
+	volatile unsigned *hits = deliver(from, APIC_DEST_LOGICAL | APIC_DM_LOWEST, dest, set, true);
+	unsigned inside = 0, outside = 0;
+
+	for (int i = 0; i < cpu_count(); i++) {
+		if (set >> i & 1)
+			inside += hits[smp_apic_id(i)];
+		else
+			outside += hits[smp_apic_id(i)];
+	}
+	if (inside != 1 || outside)
+		print_hits(hits);
+	report(inside == 1 && !outside, "%s", what);
 }
 
 /* --- online --------------------------------------------------------------- */
@@ -197,6 +230,8 @@ static void check_ipis(bool x2apic)
 			       APIC_DEST_LOGICAL | APIC_DM_FIXED, (uint32_t)set, set);
 		check_delivery("fixed IPI, flat logical set of all CPUs, from the last CPU", last,
 			       APIC_DEST_LOGICAL | APIC_DM_FIXED, (uint32_t)all, all);
+		check_lowest_priority("lowest-priority IPI, flat logical set {0, odd CPUs}: one CPU of the set",
+				      0, (uint32_t)set, set);
 	} else if (x2apic && n <= 16) {
 		/* Cluster model (LDR read-only): cluster 0, bit i for CPU i. */
 		uint32_t dest = 0;
@@ -218,6 +253,8 @@ static void check_ipis(bool x2apic)
 		report(ldr_ok, "x2APIC LDR on every CPU: cluster ID << 16 | 1 << (APIC ID & 15)");
 		check_delivery("fixed IPI, cluster logical set {0, odd CPUs}, from CPU 0", 0,
 			       APIC_DEST_LOGICAL | APIC_DM_FIXED, dest, set);
+		check_lowest_priority("lowest-priority IPI, cluster logical set {0, odd CPUs}: one CPU of the set",
+				      0, dest, set);
 	}
 
 	check_delivery("fixed IPI, shorthand self", 0, APIC_DEST_SELF | APIC_DM_FIXED, 0, 1);

@@ -46,6 +46,8 @@ describe.skipIf(NO_QEMU)('SMP guests under QEMU TCG -smp N', () => {
       expect(out).toContain(`PASS: xapic: NMI IPI, physical destination ${i}, from CPU 0\n`);
       expect(out).toContain(`PASS: TLB shootdown: CPU ${i} read 0xa11a0001 through the old mapping, 0xb22b0002 after the IPI\n`);
     }
+    expect(out).toContain('PASS: xapic: fixed IPI, flat logical set {0, odd CPUs}, from CPU 0\n');
+    expect(out).toContain('PASS: xapic: lowest-priority IPI, flat logical set {0, odd CPUs}: one CPU of the set\n');
     expect(out).toContain(`PASS: code written by one CPU runs on the next one (${2 * n + 2} rounds, 0 wrong)\n`);
     expect(lines(out, /^SKIP: /)).toEqual([...(n === 1 ? ONE_CPU_SKIPS : []), 'SKIP: x2APIC: not in CPUID']);
   });
