@@ -28,6 +28,8 @@ struct cpu_slot {
 	void *volatile data;
 	volatile unsigned queued, done;
 	volatile bool online;
+	bool in_idle_loop;		/* an AP: runs its work in ap_idle() */
+	bool in_handler;		/* running work from wake_isr() */
 };
 
 /* Indexed by APIC ID. */
@@ -215,29 +217,51 @@ void on_cpus(void (*fn)(void *), void *data)
 		pause();
 }
 
+/* Takes the slot's work, if any, and runs it (interrupts as the caller has them). */
+static bool run_pending(struct cpu_slot *s)
+{
+	void (*fn)(void *) = __atomic_load_n(&s->fn, __ATOMIC_ACQUIRE);
+	void *data;
+
+	if (!fn)
+		return false;
+	data = s->data;
+	__atomic_store_n(&s->fn, NULL, __ATOMIC_RELEASE);
+	fn(data);
+	__atomic_add_fetch(&s->done, 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+/*
+ * An AP runs its work in ap_idle(), so here it only acknowledges. A CPU
+ * that is not in that loop (the BSP) runs the work in the handler, as
+ * upstream runs every on_cpu() function, when it has interrupts on; never
+ * nested in work it is already running.
+ */
 static void wake_isr(struct ex_regs *regs)
 {
+	struct cpu_slot *s = &slots[smp_id()];
+
 	(void)regs;
 	eoi();
+	if (s->in_idle_loop || s->in_handler)
+		return;
+	s->in_handler = true;
+	/* Work queued while earlier work ran (with interrupts on) is run too. */
+	do
+		asm volatile("cli" ::: "memory");
+	while (run_pending(s));
+	s->in_handler = false;
 }
 
 static void __noreturn ap_idle(struct cpu_slot *s)
 {
+	s->in_idle_loop = true;
 	for (;;) {
-		void (*fn)(void *);
-		void *data;
-
 		asm volatile("cli" ::: "memory");
-		fn = __atomic_load_n(&s->fn, __ATOMIC_ACQUIRE);
-		if (!fn) {
-			/* STI's one-instruction shadow: a wake IPI can only arrive in HLT. */
+		/* STI's one-instruction shadow: a wake IPI can only arrive in HLT. */
+		if (!run_pending(s))
 			asm volatile("sti; hlt" ::: "memory");
-			continue;
-		}
-		data = s->data;
-		__atomic_store_n(&s->fn, NULL, __ATOMIC_RELEASE);
-		fn(data);
-		__atomic_add_fetch(&s->done, 1, __ATOMIC_RELEASE);
 	}
 }
 

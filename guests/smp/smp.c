@@ -283,6 +283,39 @@ static void check_ipis(bool x2apic)
 	}
 }
 
+/* --- on_cpu to CPU 0 ---------------------------------------------------- */
+
+static volatile int ran_on;
+
+static void mark_cpu(void *data)
+{
+	(void)data;
+	ran_on = smp_id();
+}
+
+static void call_cpu0(void *data)
+{
+	(void)data;
+	on_cpu(0, mark_cpu, NULL);
+}
+
+/* CPU 0 has no idle loop: it runs the work in the wake IPI's handler once it enables interrupts. */
+static void check_on_cpu0(void)
+{
+	if (cpu_count() < 2) {
+		report_skip("on_cpu to CPU 0 from another CPU: one CPU");
+		return;
+	}
+	ran_on = -1;
+	on_cpu_async(cpu_count() - 1, call_cpu0, NULL);
+	asm volatile("sti" ::: "memory");
+	for (unsigned long n = 0; n < WAIT_SPINS && cpus_active() > 1; n++)
+		pause();
+	asm volatile("cli" ::: "memory");
+	report(ran_on == (int)smp_apic_id(0), "on_cpu to CPU 0 from CPU %d ran on APIC ID %d",
+	       cpu_count() - 1, ran_on);
+}
+
 /* --- shared memory -------------------------------------------------------- */
 
 static uint32_t pages[SMP_MAX_CPUS][1024] __aligned(4096);
@@ -588,6 +621,7 @@ int main(void)
 	check_ipis(false);
 	report_prefix_pop();
 
+	check_on_cpu0();
 	check_shared_memory();
 	check_tlb_shootdown();
 	check_cross_modifying_code();

@@ -70,7 +70,9 @@ uint32_t smp_apic_id(int cpu);
 int smp_cpu_of(uint32_t apic_id);
 /*
  * Runs fn(data) on CPU `cpu` with interrupts disabled and returns when it
- * has returned (runs it directly when `cpu` is this CPU).
+ * has returned (runs it directly when `cpu` is this CPU). An AP runs it
+ * from its idle loop, after the work queued before; the BSP, which has no
+ * idle loop, runs it in the wake IPI's handler once it enables interrupts.
  */
 void on_cpu(int cpu, void (*fn)(void *), void *data);
 /* The same, but returns once the work is queued (one at a time per CPU). */
