@@ -315,9 +315,9 @@ function arithRow(cpu: Vcpu, f: FpuState, v: number, lo: number, hi: number, sti
     default: src = f.get(sti); break;
   }
   if (cpu.exc >= 0) return;
-  if (op === 2 || op === 3) { // FCOM, FCOMP
+  if (op === 2 || op === 3) { // FCOM, FCOMP; DE D0+i (FCOMP5) is the popping form's alias too
     compare(f, f.get(0), src);
-    if (op === 3) f.pop();
+    if (op === 3 || kind === ArithKind.STI_ST0_POP) f.pop();
     return;
   }
   if (kind >= ArithKind.STI_ST0) {
