@@ -100,6 +100,8 @@ function mmulabMemory(cpus: number): Dump {
   return new Dump([[acpi.base, Buffer.from(acpi.bytes)], [mp.base, Buffer.from(mp.bytes)]]);
 }
 
+if (!qemuAvailable()) console.log(`firmware-qemu.test: ${QEMU_BINARY} not found: the comparison with QEMU's firmware tables is skipped`);
+
 const processors = (entries: number[][]): number[][] => entries.filter((e) => e[0] === 0);
 const ioapics = (entries: number[][]): number[][] => entries.filter((e) => e[0] === 1);
 
