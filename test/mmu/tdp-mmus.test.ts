@@ -11,6 +11,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { TdpMmu } from '../../mmu/tdp/tdp-mmu.js';
+import { TdpIter } from '../../mmu/tdp/iter.js';
 import { LegacyTdpMmu } from '../../mmu/legacy/legacy-tdp-mmu.js';
 import type { MmuContext, TdpCapableMmu } from '../../mmu/mmu.js';
 import { TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
@@ -534,3 +535,55 @@ describe('legacy-tdp: roots are shadow pages in the hash', () => {
     expect(auditOf(mmu).some((v) => v.startsWith('inv11:'))).toBe(true);
   });
 });
+
+describe('tdp_iter: the pre-order walk over one root', () => {
+  test('visits the entries of a range in GPA order, stepping into tables and not past the range', () => {
+    const b = bench();
+    addSlot(b, 1, 0, 2 * FRAMES_2M);
+    const { mmu, root } = loaded(b, (ctx) => new TdpMmu(ctx));
+    for (const gfn of [3, 4, 700, 5]) mmu.pageFault(tdpExit(gfn * PAGE));
+    const it = new TdpIter(b.arena.view, b.codec);
+    const leaves: number[] = [];
+    const levels = new Set<number>();
+    for (it.start(root, 4, 4, 701); it.valid; it.next()) {
+      levels.add(it.level);
+      expect(it.sptep).toBe(leafOrTableAt(b, root, it.gfn, it.level));
+      if (it.level === 1 && b.codec.big.isShadowPresent(BigInt.asUintN(64, BigInt(it.hi) << 32n | BigInt(it.lo >>> 0)))) leaves.push(it.gfn);
+    }
+    expect(leaves).toEqual([4, 5, 700]); // gfn 3 is before the range
+    expect([...levels].sort()).toEqual([1, 2, 3, 4]);
+  });
+
+  test('with a minimum level it does not step below it', () => {
+    const b = bench();
+    addSlot(b, 1, 0, 64);
+    const { mmu, root } = loaded(b, (ctx) => new TdpMmu(ctx));
+    mmu.pageFault(tdpExit(0x5000));
+    const it = new TdpIter(b.arena.view, b.codec);
+    let lowest = 5;
+    for (it.start(root, 4, 0, 512, 2); it.valid; it.next()) lowest = Math.min(lowest, it.level);
+    expect(lowest).toBe(2);
+  });
+});
+
+describe('MMIO generation in few bits (mmioGenBits)', () => {
+  test('the generation stamped in an MMIO SPTE wraps with the field width', () => {
+    const b = bench({ knobs: { mmioGenBits: 3 } });
+    addSlot(b, 1, 0, 16);
+    for (let k = 2; k <= 4; k++) addSlot(b, k, 0x100 * k, 1, { hostAlign: 1 }); // generation 8
+    expect(b.memslots.generation).toBe(8);
+    const { mmu, root } = loaded(b, (ctx) => new TdpMmu(ctx));
+    mmu.pageFault(tdpExit(0x80000000));
+    expect(b.codec.big.mmioGeneration(leafOf(b, root, 0x80000000).spte)).toBe(0);
+  });
+});
+
+/** Host address of the entry at `level` on the path to `gfn` (tables as written). */
+function leafOrTableAt(b: Bench, root: number, gfn: number, level: number): number {
+  let table = root;
+  for (let l = 4; ; l--) {
+    const sptep = table + (Math.floor(gfn / 512 ** (l - 1)) % 512) * 8;
+    if (l === level) return sptep;
+    table = b.codec.big.pfn(b.arena.view.getBigUint64(sptep, true)) * PAGE;
+  }
+}
