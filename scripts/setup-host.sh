@@ -48,8 +48,9 @@ if ! command -v dpkg-query >/dev/null 2>&1; then
 	exit 0
 fi
 
-# One dpkg-query for all: it prints the packages it knows; "ii" is installed and configured.
-installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${wanted[@]}" 2>/dev/null | awk '$2 == "ii" { print $1 }' || true)
+# One dpkg-query for all: it prints the packages it knows; the second letter of the status is
+# "i" when the package is installed and configured (whether wanted "i" or held "h").
+installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${wanted[@]}" 2>/dev/null | awk 'substr($2, 2, 1) == "i" { print $1 }' || true)
 missing=()
 for pkg in "${wanted[@]}"; do
 	grep -qxF -- "$pkg" <<<"$installed" || missing+=("$pkg")
