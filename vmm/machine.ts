@@ -35,6 +35,9 @@ export interface MachineOptions extends Omit<VmOptions, 'hostPoolBytes'> {
   readonly backing?: Backing;
 }
 
+/** Options that name a machine this model cannot build (a usage error to the CLI). */
+export class MachineConfigError extends Error {}
+
 /** A machine in one MMU mode: the hardware, and KVM when the mode is a virtualized one. */
 export class Machine extends Vm {
   readonly mmuMode: MmuMode;
@@ -51,6 +54,9 @@ export class Machine extends Vm {
       hostPoolBytes: opts.mmuPoolBytes ?? (mode === 'bare' ? 16 << 20 : 64 << 20),
     });
     this.mmuMode = mode;
+    if (mode !== 'bare' && this.vcpus.length > 1) {
+      throw new MachineConfigError(`--smp ${this.vcpus.length} needs per-vCPU KVM state, which the ${mode} mode does not model yet: use --mmu bare`);
+    }
     if (mode === 'bare') {
       this.kvm = undefined;
       return;
@@ -64,7 +70,7 @@ export class Machine extends Vm {
       hostPhysBits: opts.hostPhysBits ?? 46,
       hostMaxLevel: BACKINGS[opts.backing ?? '2m'],
     });
-    this.attachHypervisor(this.kvm, this.kvm);
+    this.attachHypervisor(this.kvm, [this.kvm]);
   }
 }
 

@@ -3,6 +3,7 @@ import { UsageError } from './errors.js';
 import { optionalString, wholeNumber } from './values.js';
 import { CpuSpecError, parseCpuSpec, type CpuSpec } from '../cpu/cpu-spec.js';
 import { KVM_VALUE_OPTIONS, type KvmOptions, kvmBuilder, kvmOptions } from './kvm-args.js';
+import { DEFAULT_QUANTUM, MAX_CPUS } from '../machine/vm.js';
 
 /**
  * Options that describe the machine and the guest, shared by `run` and `compare`: memory, CPU
@@ -23,6 +24,10 @@ export interface MachineOptions extends KvmOptions {
   /** The guest CPU model (QEMU -cpu syntax, with --phys-bits applied). */
   readonly cpu: CpuSpec;
   readonly maxInsns: number | undefined;
+  /** vCPUs (QEMU's -smp N). */
+  readonly smp: number;
+  /** Modeled cycles per scheduling round with more than one vCPU. */
+  readonly quantum: number;
 }
 
 export const DEFAULT_MEM_MIB = 128;
@@ -34,7 +39,7 @@ export const MAX_MEM_MIB = 3072;
 /** Guest RAM below this cannot hold the boot information, the image and its stack. */
 export const MIN_MEM_MIB = 2;
 
-export const MACHINE_VALUE_OPTIONS = ['kernel', 'append', 'initrd', 'mem', 'cpu', 'phys-bits', 'max-insns', ...KVM_VALUE_OPTIONS] as const;
+export const MACHINE_VALUE_OPTIONS = ['kernel', 'append', 'initrd', 'mem', 'cpu', 'phys-bits', 'max-insns', 'smp', 'quantum', ...KVM_VALUE_OPTIONS] as const;
 
 export function machineBuilder(y: Argv): Argv {
   const machine = y
@@ -44,7 +49,9 @@ export function machineBuilder(y: Argv): Argv {
     .option('initrd', { type: 'string', requiresArg: true, describe: 'file to load as multiboot module 0 (like QEMU -initrd)' })
     .option('mem', { requiresArg: true, describe: `guest RAM in MiB (${MIN_MEM_MIB}-${MAX_MEM_MIB})`, default: DEFAULT_MEM_MIB })
     .option('cpu', { type: 'string', requiresArg: true, describe: 'guest CPU model in QEMU -cpu syntax: base|max, then +feat/-feat, vendor=, phys-bits= (e.g. max,-pku)', default: 'base' })
-    .option('phys-bits', { requiresArg: true, describe: 'guest MAXPHYADDR (32-52)', defaultDescription: '40' });
+    .option('phys-bits', { requiresArg: true, describe: 'guest MAXPHYADDR (32-52)', defaultDescription: '40' })
+    .option('smp', { requiresArg: true, describe: `vCPUs (1-${MAX_CPUS}, like QEMU -smp N; also cpus=N)`, default: 1 })
+    .option('quantum', { requiresArg: true, describe: 'with --smp: modeled cycles each vCPU runs per round-robin turn', default: DEFAULT_QUANTUM });
   return kvmBuilder(machine)
     .option('max-insns', { requiresArg: true, describe: 'stop after N instructions', defaultDescription: 'no limit' });
 }
@@ -65,11 +72,21 @@ export function machineOptions(argv: Record<string, unknown>): MachineOptions {
     memMiB: memMiB(argv.mem),
     cpu: cpuSpec(argv.cpu, argv['phys-bits']),
     maxInsns: maxInsns(argv['max-insns']),
+    smp: smp(argv.smp),
+    quantum: wholeNumber('quantum', argv.quantum ?? DEFAULT_QUANTUM, 1, 1 << 30),
   };
 }
 
 export function memMiB(value: unknown): number {
   return wholeNumber('mem', value ?? DEFAULT_MEM_MIB, MIN_MEM_MIB, MAX_MEM_MIB, ' of MiB');
+}
+
+/** QEMU's -smp value: N or cpus=N (sockets, cores and threads are not modeled). */
+export function smp(value: unknown): number {
+  const text = String(value ?? 1);
+  const m = /^(?:cpus=)?(\d+)$/.exec(text);
+  if (m === null) throw new UsageError(`--smp: expected N or cpus=N (1-${MAX_CPUS}), got "${text}"`);
+  return wholeNumber('smp', m[1], 1, MAX_CPUS);
 }
 
 export function maxInsns(value: unknown): number | undefined {

@@ -6,6 +6,7 @@ import type { KvmOptions } from './kvm-args.js';
 import { oneLine } from './errors.js';
 import { type Expected, type TableEntry, expectedIn } from './test-table.js';
 import type { MmuMode } from '../../vmm/machine.js';
+import { DEFAULT_QUANTUM } from '../machine/vm.js';
 
 /**
  * One table entry in one MMU mode: build the machine the entry describes, run the guest, and turn
@@ -64,6 +65,8 @@ export function runEntry(entry: TableEntry, mode: MmuMode, s: RunSettings): Test
       memMiB: entry.memMiB,
       cpu: cpuSpec(entry.cpu),
       maxInsns: s.maxInsns ?? entry.maxInsns,
+      smp: entry.smp,
+      quantum: DEFAULT_QUANTUM,
     };
     const vm = createVm(o, mode, readInputs(o), (b) => { chunks.push(Uint8Array.from(b)); });
     const result = vm.run(o.maxInsns);

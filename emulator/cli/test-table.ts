@@ -35,6 +35,8 @@ export interface TableEntry {
   readonly memMiB: number;
   /** Instruction limit of one run (the harness's timeout). */
   readonly maxInsns: number;
+  /** vCPUs (upstream's `smp = N`; default 1). */
+  readonly smp: number;
 }
 
 export interface TestTable {
@@ -51,7 +53,7 @@ export class TableError extends InputError {}
  */
 export const DEFAULT_MAX_INSNS = 100_000_000;
 
-const FIELDS = new Set(['name', 'image', 'cpu', 'append', 'expect', 'modes', 'groups', 'upstream', 'why', 'mem', 'maxInsns']);
+const FIELDS = new Set(['name', 'image', 'cpu', 'append', 'expect', 'modes', 'groups', 'upstream', 'why', 'mem', 'maxInsns', 'smp']);
 
 export function expectedIn(entry: TableEntry, mode: MmuMode): Expected {
   return entry.modes[mode] ?? entry.expect;
@@ -102,6 +104,7 @@ function entryOf(raw: unknown, index: number): TableEntry {
     why: r.why === undefined ? undefined : str(where, 'why', r.why),
     memMiB: whole(where, 'mem', r.mem, 128, 2),
     maxInsns: whole(where, 'maxInsns', r.maxInsns, DEFAULT_MAX_INSNS, 1),
+    smp: whole(where, 'smp', r.smp, 1, 1),
   };
 }
 

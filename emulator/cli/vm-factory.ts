@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type MmuMode, Machine } from '../../vmm/machine.js';
+import { type MmuMode, Machine, MachineConfigError } from '../../vmm/machine.js';
 import { CpuModel } from '../cpu/cpu-model.js';
 import { hasPvhNote } from '../machine/pvh.js';
 import type { MachineOptions } from './machine-args.js';
@@ -29,9 +29,10 @@ export function createVm(o: MachineOptions, mmu: MmuMode, inputs: { image: Uint8
   let vm: Machine;
   try {
     const model = new CpuModel({ vendor: o.cpu.vendor, features: o.cpu.features, maxPhyAddr: o.cpu.maxPhyAddr });
-    vm = new Machine({ memBytes: o.memMiB * 1024 * 1024, serialOut, traceSize, model, mmu, vendor: o.vendor, knobs: o.knobs, audit: o.audit, auditEvery: o.auditEvery, backing: o.backing });
+    vm = new Machine({ memBytes: o.memMiB * 1024 * 1024, serialOut, traceSize, model, mmu, vendor: o.vendor, knobs: o.knobs, audit: o.audit, auditEvery: o.auditEvery, backing: o.backing, cpus: o.smp, quantum: o.quantum });
   } catch (err) {
     // The host could not allocate guest RAM: the --mem value cannot be honoured here.
+    if (err instanceof MachineConfigError) throw new UsageError(err.message);
     if (err instanceof RangeError && /Array buffer allocation failed/i.test(err.message)) {
       throw new UsageError(`--mem ${o.memMiB}: cannot allocate ${o.memMiB} MiB of guest memory on this host`);
     }

@@ -4,6 +4,7 @@ import { HANDLERS } from '../exec/registry.js';
 import { CROSSES_PAGE, type CodeCache } from '../decode/code-cache.js';
 import type { DecodeContext } from '../decode/decoder.js';
 import { deliverEvent } from './interrupts.js';
+import { applyInit, applyStartup } from './init-reset.js';
 import { Flag } from '../arch/eflags.js';
 import { Seg } from '../arch/registers.js';
 import { FaultClass, Vector, faultClass } from '../arch/vectors.js';
@@ -194,6 +195,16 @@ function serviceEvents(cpu: Vcpu, state: RunState): SliceEnd {
     // The instruction the hypervisor emulated is over (or faulted): the VM entry after it.
     cpu.insnEmulated = false;
     cpu.paging.endInstructionEmulation();
+  }
+  // INIT and STARTUP from the APIC, taken at this instruction boundary. A CPU in wait-for-SIPI
+  // runs nothing and takes no other event until a STARTUP arrives.
+  if (cpu.initPending) {
+    cpu.initPending = false;
+    applyInit(cpu);
+  }
+  if (cpu.waitForSipi) {
+    if (cpu.sipiVector < 0) return SliceEnd.HALTED;
+    applyStartup(cpu, cpu.sipiVector);
   }
   if (cpu.exc >= 0) {
     if (cpu.exc === UNSUPPORTED) {

@@ -72,6 +72,11 @@ export interface Platform {
   invlpg(cpu: Vcpu, lo: number, hi: number): void;
   /** INVPCID with a valid descriptor, after the hardware's own effect (none when intercepted). */
   invpcid(cpu: Vcpu, type: InvpcidType, pcid: number, lo: number, hi: number): void;
+  /**
+   * The vCPU took an INIT and its registers now hold their INIT values (KVM: kvm_vcpu_reset with
+   * init_event, which resets the MMU context).
+   */
+  initReceived(cpu: Vcpu): void;
 }
 
 /**
@@ -151,6 +156,15 @@ export class Vcpu {
   trapInsnLo = 0;
   trapInsnHi = 0;
   halted = false;
+  /**
+   * Wait-for-SIPI: after INIT (and from power-on for an application processor) the CPU runs
+   * nothing and takes no interrupts until a STARTUP IPI (SDM Vol. 3 9.4.2).
+   */
+  waitForSipi = false;
+  /** An INIT arrived from the APIC; the vCPU takes it at its next instruction boundary. */
+  initPending = false;
+  /** The vector of a STARTUP IPI that arrived in wait-for-SIPI, or -1. */
+  sipiVector = -1;
   /** Interrupts are inhibited for one instruction after STI or MOV SS/POP SS. */
   interruptShadow = false;
   /**
@@ -185,7 +199,11 @@ export class Vcpu {
   /** MSRs kept by the CPU itself (KERNEL_GS_BASE, STAR, PAT, ...), keyed by index, as (lo, hi). */
   readonly msrs = new Map<number, [number, number]>();
 
-  constructor(paging: PagingUnit, dec: DecodedStore, platform: Platform, model: CpuModel) {
+  /** The CPU's number in the machine, which is also its initial APIC ID; CPU 0 is the bootstrap processor. */
+  readonly index: number;
+
+  constructor(paging: PagingUnit, dec: DecodedStore, platform: Platform, model: CpuModel, index = 0) {
+    this.index = index;
     this.paging = paging;
     this.dec = dec;
     this.platform = platform;
@@ -194,7 +212,23 @@ export class Vcpu {
     this.resetSegments();
   }
 
-  private resetSegments(): void {
+  /** ApicCpuLink: an INIT from the APIC, taken between instructions (run.ts serviceEvents). */
+  receiveInit(): void {
+    this.initPending = true;
+    // A STARTUP that came before this INIT has been overtaken by it.
+    this.sipiVector = -1;
+    this.stop |= Stop.EVENT;
+  }
+
+  /** ApicCpuLink: a STARTUP IPI, which only a CPU in wait-for-SIPI heeds. */
+  receiveStartup(vector: number): void {
+    if (!this.waitForSipi && !this.initPending) return;
+    this.sipiVector = vector & 0xff;
+    this.stop |= Stop.EVENT;
+  }
+
+  /** The segment registers at power-on and INIT: real mode, CS = F000 with base FFFF0000. */
+  resetSegments(): void {
     for (let s = 0; s < 6; s++) this.seg.set(s, 0, 0, 0, 0xffff, SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED);
     this.seg.set(Seg.CS, 0xf000, 0xffff0000, 0, 0xffff,
       SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED);

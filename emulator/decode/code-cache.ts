@@ -34,7 +34,8 @@ export class CodeCache implements CodeWatcher {
   private nextBlock = 1;
   private readonly bytes = new Uint8Array(16);
   private readonly arena: Uint8Array;
-  private readonly tlb: Tlb;
+  /** Every vCPU's TLB: a page that becomes code loses its cached write permission in all of them. */
+  private readonly tlbs: readonly Tlb[];
   /** Called when a page's decoded code is dropped (the run loop stops the current block). */
   onInvalidate: () => void = () => {};
   // Counters for reports.
@@ -44,11 +45,11 @@ export class CodeCache implements CodeWatcher {
   blocksCompiled = 0;
   compileMs = 0;
 
-  constructor(arena: Uint8Array, tlb: Tlb, opts: { slots?: number; blocks?: number; records?: number } = {}) {
+  constructor(arena: Uint8Array, tlbs: readonly Tlb[], opts: { slots?: number; blocks?: number; records?: number } = {}) {
     const slots = opts.slots ?? 1024;
     const blocks = opts.blocks ?? 65536;
     this.arena = arena;
-    this.tlb = tlb;
+    this.tlbs = tlbs;
     this.store = new DecodedStore(opts.records ?? 262144);
     this.pageSlot = new Int32Array(arena.length / 4096).fill(-1);
     this.slotPage = new Int32Array(slots).fill(-1);
@@ -126,7 +127,7 @@ export class CodeCache implements CodeWatcher {
       this.pageSlot[page] = slot;
       this.slotPage[slot] = page;
       // From now on writes to this page must take the slow path.
-      this.tlb.revokeWrites(page * 4096);
+      for (const tlb of this.tlbs) tlb.revokeWrites(page * 4096);
     }
     const first = store.used;
     let n = first;

@@ -68,4 +68,6 @@ export class BarePlatform implements Platform {
   invlpg(_cpu: Vcpu, _lo: number, _hi: number): void {}
 
   invpcid(_cpu: Vcpu, _type: InvpcidType, _pcid: number, _lo: number, _hi: number): void {}
+
+  initReceived(_cpu: Vcpu): void {}
 }

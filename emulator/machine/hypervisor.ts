@@ -6,10 +6,10 @@
  * names KVM.
  */
 export interface Hypervisor {
-  /** KVM_RUN: before guest code runs, pending requests are served and an MMU root is loaded. */
-  enterGuest(): void;
-  /** The vCPU's registers were set from outside (a loader, KVM_SET_SREGS): reset its MMU context. */
-  registersSet(): void;
+  /** KVM_RUN on vCPU `cpu`: before guest code runs, pending requests are served and an MMU root is loaded. */
+  startVcpu(cpu: number): void;
+  /** vCPU `cpu`'s registers were set from outside (a loader, KVM_SET_SREGS): reset its MMU context. */
+  registersSet(cpu: number): void;
   /** A statistic by its KVM name (the test device shows them to guests); undefined if unknown. */
   counter(name: string): number | undefined;
 }

@@ -1,4 +1,7 @@
-import type { Vm } from './vm.js';
+import type { Bus, MmioDevice } from './bus.js';
+import type { Clock } from './clock.js';
+import type { BarePlatform } from './bare-platform.js';
+import type { Vcpu } from '../cpu/vcpu.js';
 import { Serial16550 } from './devices/serial.js';
 import { DebugExit } from './devices/debug-exit.js';
 import { DualPic, ELCR_PORT, PIC_MASTER_PORT, PIC_SLAVE_PORT } from './devices/pic.js';
@@ -9,6 +12,8 @@ import { type AcpiTables, buildAcpiTables } from './devices/acpi-tables.js';
 import { PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_DATA_PORT, PciHost } from './devices/pci-host.js';
 import { IOAPIC_BASE, IOAPIC_MMIO_SIZE, IoApic } from './devices/ioapic.js';
 import { APIC_DEFAULT_BASE, APIC_MMIO_SIZE, LocalApic } from './devices/local-apic.js';
+import { ApicBus } from './devices/apic-bus.js';
+import { buildMpTable } from './devices/mp-table.js';
 import { PIT_BASE, PIT_IRQ, PIT_PORTS, PORT_B, Pit8254 } from './devices/pit.js';
 import { RTC_IRQ, RTC_PORT, RTC_PORTS, CmosRtc } from './devices/rtc.js';
 import type { InterruptController } from './bare-platform.js';
@@ -42,6 +47,9 @@ export interface PcDevices {
   readonly acpiTables: AcpiTables;
   readonly pci: PciHost;
   readonly ioapic: IoApic;
+  /** Each vCPU's local APIC, by CPU index, on one APIC bus. */
+  readonly lapics: readonly LocalApic[];
+  /** The bootstrap processor's local APIC. */
   readonly lapic: LocalApic;
   readonly pit: Pit8254;
   readonly rtc: CmosRtc;
@@ -54,7 +62,38 @@ export function isaIrqToGsi(irq: number): number {
   return irq === 0 ? 2 : irq;
 }
 
-export function attachPcDevices(vm: Vm, serialOut: (bytes: Uint8Array) => void): PcDevices {
+/** What the PC's devices are attached to: the machine's bus, clock, memory and vCPUs. */
+export interface PcBoard {
+  readonly bus: Bus;
+  readonly clock: Clock;
+  readonly memBytes: number;
+  readonly vcpus: readonly Vcpu[];
+  /** Each vCPU's bare platform, which gets its local APIC as MSR device and interrupt controller. */
+  readonly platforms: readonly BarePlatform[];
+  /** The vCPU whose turn it is: the one whose accesses reach the local APIC page. */
+  readonly running: Vcpu;
+  writePhysical(gpa: number, bytes: Uint8Array): void;
+  requestExit(value: number): void;
+}
+
+/**
+ * The local APIC page: every CPU sees its own APIC at the same address, so an access goes to the
+ * APIC of the vCPU that makes it.
+ */
+class BankedApicPage implements MmioDevice {
+  readonly name = 'local-apic';
+  constructor(private readonly board: PcBoard, private readonly lapics: readonly LocalApic[]) {}
+  mmioRead(offset: number, size: number): number {
+    return this.lapics[this.board.running.index].mmioRead(offset, size);
+  }
+  mmioWrite(offset: number, size: number, value: number): void {
+    this.lapics[this.board.running.index].mmioWrite(offset, size, value);
+  }
+}
+
+export function attachPcDevices(vm: PcBoard, serialOut: (bytes: Uint8Array) => void): PcDevices {
+  const cpus = vm.vcpus.length;
+  const bsp = vm.vcpus[0];
   const bus = vm.bus;
   const now = (): number => vm.clock.now();
 
@@ -70,7 +109,8 @@ export function attachPcDevices(vm: Vm, serialOut: (bytes: Uint8Array) => void):
   bus.registerPorts(PIC_MASTER_PORT, 2, pic.masterPorts);
   bus.registerPorts(PIC_SLAVE_PORT, 2, pic.slavePorts);
   bus.registerPorts(ELCR_PORT, 2, pic.elcrPorts);
-  pic.onOutput = (level) => { if (level) vm.cpu.stop |= Stop.EVENT; };
+  // The 8259's INTR is wired to the bootstrap processor (LINT0 in virtual-wire mode).
+  pic.onOutput = (level) => { if (level) bsp.stop |= Stop.EVENT; };
 
   const pit = new Pit8254(vm.clock, () => pulseIsaIrq(PIT_IRQ));
   bus.registerPorts(PIT_BASE, PIT_PORTS, pit.pitPorts);
@@ -82,40 +122,46 @@ export function attachPcDevices(vm: Vm, serialOut: (bytes: Uint8Array) => void):
   const postCode = new PostCode();
   bus.registerPorts(POST_CODE_PORT, 1, postCode);
 
-  const fwCfg = new FwCfg({ ramBytes: vm.memBytes, cpus: 1 });
+  const fwCfg = new FwCfg({ ramBytes: vm.memBytes, cpus });
   bus.registerPorts(FW_CFG_PORT, 2, fwCfg);
 
   const acpiPm = new AcpiPm(now);
   bus.registerPorts(ACPI_PM_BASE, ACPI_PM_PORTS, acpiPm);
-  const acpiTables = buildAcpiTables();
+  const acpiTables = buildAcpiTables(cpus);
   vm.writePhysical(acpiTables.base, acpiTables.bytes);
+  const leaf1 = bsp.model.cpuid(1, 0, 0);
+  const mpTable = buildMpTable(cpus, { cpuSignature: leaf1[0], cpuFeatures: leaf1[3] });
+  vm.writePhysical(mpTable.base, mpTable.bytes);
 
   const pci = new PciHost();
   bus.registerPorts(PCI_CONFIG_ADDRESS_PORT, 4, pci.addressPorts);
   bus.registerPorts(PCI_CONFIG_DATA_PORT, 4, pci.dataPorts);
 
-  const lapic = new LocalApic(vm.cpu, vm.clock);
-  bus.registerMmio(APIC_DEFAULT_BASE, APIC_MMIO_SIZE, lapic);
-  vm.platform.msrDevices.push(lapic);
-  // The local APIC's vectors first, then the 8259's through ExtINT (INTA acknowledges it).
-  const controller: InterruptController = {
-    pendingVector: (ack) => {
-      const v = lapic.pendingVector(ack);
-      if (v >= 0 || !pic.intr || !lapic.passesExtInt) return v;
-      return ack ? pic.acknowledge() : pic.master.base;
-    },
-    setTprFromCr8: (cr8) => lapic.setTprFromCr8(cr8),
-  };
-  vm.platform.interruptController = controller;
+  const apicBus = new ApicBus();
+  const lapics = vm.vcpus.map((cpu) => new LocalApic(cpu, vm.clock, { id: cpu.index, bus: apicBus, link: cpu }));
+  bus.registerMmio(APIC_DEFAULT_BASE, APIC_MMIO_SIZE, cpus === 1 ? lapics[0] : new BankedApicPage(vm, lapics));
+  lapics.forEach((lapic, i) => {
+    const platform = vm.platforms[i];
+    platform.msrDevices.push(lapic);
+    // The local APIC's vectors first, then (on the BSP) the 8259's through ExtINT (INTA acknowledges it).
+    const controller: InterruptController = {
+      pendingVector: (ack) => {
+        const v = lapic.pendingVector(ack);
+        if (v >= 0 || i !== 0 || !pic.intr || !lapic.passesExtInt) return v;
+        return ack ? pic.acknowledge() : pic.master.base;
+      },
+      setTprFromCr8: (cr8) => lapic.setTprFromCr8(cr8),
+    };
+    platform.interruptController = controller;
+  });
 
-  const ioapic = new IoApic((msg) => lapic.receiveMessage(msg));
+  const ioapic = new IoApic(apicBus);
   bus.registerMmio(IOAPIC_BASE, IOAPIC_MMIO_SIZE, ioapic);
-  lapic.onLevelEoi = (vector) => ioapic.eoi(vector);
 
   function setIsaIrq(irq: number, level: boolean): void {
     pic.setIrq(irq, level);
     ioapic.setIrq(isaIrqToGsi(irq), level);
   }
 
-  return { serial, pic, postCode, fwCfg, acpiPm, acpiTables, pci, ioapic, lapic, pit, rtc, setIsaIrq };
+  return { serial, pic, postCode, fwCfg, acpiPm, acpiTables, pci, ioapic, lapics, lapic: lapics[0], pit, rtc, setIsaIrq };
 }

@@ -12,7 +12,8 @@ import { PagingUnit } from '../hw/paging-unit.js';
 import { CodeCache } from '../decode/code-cache.js';
 import { CpuModel } from '../cpu/cpu-model.js';
 import { Vcpu, Stop } from '../cpu/vcpu.js';
-import { RunState, SliceEnd, StopReason, runSlice } from '../cpu/run.js';
+import { RunState, StopReason } from '../cpu/run.js';
+import { Scheduler } from './scheduler.js';
 import { Tracer } from '../cpu/tracer.js';
 import { SegAttr } from '../cpu/segment-state.js';
 import { updateMode } from '../cpu/segmentation.js';
@@ -22,6 +23,7 @@ import { Reg, Seg } from '../arch/registers.js';
 import { Flag } from '../arch/eflags.js';
 import { gfn, hfn } from '../arch/address.js';
 import type { Platform } from '../cpu/vcpu.js';
+import type { Tlb } from '../hw/tlb.js';
 import { type Hypervisor, HypervisorError } from './hypervisor.js';
 
 export interface VmOptions {
@@ -37,7 +39,15 @@ export interface VmOptions {
    * pages a hypervisor builds.
    */
   readonly hostPoolBytes?: number;
+  /** vCPUs (QEMU's -smp; 1-64, default 1). CPU 0 is the bootstrap processor, the others wait for SIPI. */
+  readonly cpus?: number;
+  /** With more than one vCPU: modeled cycles per scheduling round (default 1,000; see scheduler.ts). */
+  readonly quantum?: number;
 }
+
+/** Most vCPUs a machine may have (as the issue's QEMU -smp range; xAPIC IDs stay below 0xff). */
+export const MAX_CPUS = 64;
+export const DEFAULT_QUANTUM = 1000;
 
 export type RunOutcome = 'exit' | 'triple-fault' | 'insn-limit' | 'unsupported' | 'halted' | 'kvm-error';
 
@@ -56,25 +66,34 @@ export interface RunResult {
   readonly stopBits?: number;
 }
 
-/** Instructions per run-loop slice between checks of the machine's own limits. */
-const SLICE = 1 << 20;
-
 /**
- * A virtual machine: host arena, memslots, device bus, one vCPU, and its devices. As built it is
- * the `bare` configuration: the hardware walks the guest's own page tables. A hypervisor attaches
- * through attachHypervisor (the VMM in vmm/ does that for the virtualized modes).
+ * A virtual machine: host arena, memslots, device bus, N vCPUs, and their devices. Each vCPU has
+ * its own registers, paging unit (TLB), local APIC and run state; they share memory, the bus and
+ * the decoded-code cache, and take turns under the deterministic scheduler (scheduler.ts). As
+ * built it is the `bare` configuration: the hardware walks the guest's own page tables. A
+ * hypervisor attaches through attachHypervisor (the VMM in vmm/ does that for the virtualized
+ * modes).
  */
 export class Vm {
   readonly arena: Arena;
   readonly memslots = new Memslots();
   readonly bus = new Bus();
-  readonly paging: PagingUnit;
-  readonly code: CodeCache;
+  /** The vCPUs, by index (= initial APIC ID). */
+  readonly vcpus: readonly Vcpu[];
+  /** Each vCPU's platform in bare mode: the bus, and its own local APIC for MSRs and interrupts. */
+  readonly platforms: readonly BarePlatform[];
+  /** The bootstrap processor (vcpus[0]), its paging unit and platform. */
   readonly cpu: Vcpu;
+  readonly paging: PagingUnit;
   readonly platform: BarePlatform;
+  readonly code: CodeCache;
   readonly devices: PcDevices;
   readonly serial: Serial16550;
-  readonly state = new RunState();
+  /** Each vCPU's run-loop state. */
+  readonly states: readonly RunState[];
+  /** The BSP's run state. */
+  readonly state: RunState;
+  readonly scheduler: Scheduler;
   readonly tracer: Tracer | null;
   readonly memBytes: number;
   private hv: Hypervisor | undefined;
@@ -89,33 +108,62 @@ export class Vm {
     this.arena = new Arena(this.memBytes + pool);
     const ramHost = this.arena.reserveContiguous(this.memBytes / 4096);
     this.memslots.add({ id: 0, baseGfn: gfn(0), npages: this.memBytes / 4096, hostHfn: hfn(ramHost), readOnly: false });
-    this.paging = new PagingUnit(this.arena, this.memslots, this.bus);
-    this.code = new CodeCache(this.arena.bytes, this.paging.tlb);
-    this.platform = new BarePlatform(this.bus);
-    this.cpu = new Vcpu(this.paging, this.code.store, this.platform, opts.model ?? new CpuModel());
-    this.paging.attach(this.cpu, this.code);
-    const cpu = this.cpu;
-    this.clock = new Clock(() => cpu.cycles());
-    this.clock.onEarlierDeadline = () => { cpu.stop |= Stop.DEADLINE; };
-    this.code.onInvalidate = () => { this.cpu.stop |= Stop.CODE_WRITE; };
+    const n = opts.cpus ?? 1;
+    if (!Number.isInteger(n) || n < 1 || n > MAX_CPUS) throw new Error(`a machine has 1-${MAX_CPUS} CPUs, not ${n}`);
+    const tlbs: Tlb[] = [];
+    this.code = new CodeCache(this.arena.bytes, tlbs);
+    const model = opts.model ?? new CpuModel();
+    const vcpus: Vcpu[] = [];
+    const platforms: BarePlatform[] = [];
+    for (let i = 0; i < n; i++) {
+      const paging = new PagingUnit(this.arena, this.memslots, this.bus);
+      const platform = new BarePlatform(this.bus);
+      const cpu = new Vcpu(paging, this.code.store, platform, model, i);
+      // An application processor waits for a STARTUP IPI from power-on (SDM Vol. 3 9.4.1).
+      cpu.waitForSipi = i !== 0;
+      paging.attach(cpu, this.code);
+      tlbs.push(paging.tlb);
+      vcpus.push(cpu);
+      platforms.push(platform);
+    }
+    this.vcpus = vcpus;
+    this.platforms = platforms;
+    this.cpu = vcpus[0];
+    this.paging = vcpus[0].paging;
+    this.platform = platforms[0];
+    this.states = vcpus.map(() => new RunState());
+    this.state = this.states[0];
+    this.tracer = opts.traceSize !== undefined && opts.traceSize > 0 ? new Tracer(opts.traceSize) : null;
+    // Devices share one clock; it reads the time of the vCPU whose turn it is.
+    this.clock = new Clock(() => this.scheduler.running.cycles());
+    this.scheduler = new Scheduler(vcpus, this.states, this.code, this.clock, this.tracer, opts.quantum ?? DEFAULT_QUANTUM);
+    this.clock.onEarlierDeadline = () => { this.scheduler.running.stop |= Stop.DEADLINE; };
+    // Only the vCPU running can have been inside the code it overwrote: the others stopped
+    // between blocks and look their code up again when they next run.
+    this.code.onInvalidate = () => { this.scheduler.running.stop |= Stop.CODE_WRITE; };
     const out = opts.serialOut ?? ((bytes: Uint8Array) => { process.stdout.write(bytes); });
     this.devices = attachPcDevices(this, out);
     this.serial = this.devices.serial;
     this.bus.registerPorts(TEST_DEVICE_BASE, TEST_DEVICE_PORTS, new TestDevice(this));
-    this.tracer = opts.traceSize !== undefined && opts.traceSize > 0 ? new Tracer(opts.traceSize) : null;
-    // Without a hypervisor the TLB caches host addresses of guest-physical pages, so a new memory
+    // Without a hypervisor the TLBs cache host addresses of guest-physical pages, so a new memory
     // map voids them. Under a hypervisor, invalidating what the hardware cached is its job.
-    this.memslots.onChange(() => { if (this.hv === undefined) this.paging.flushAll(); });
+    this.memslots.onChange(() => { if (this.hv === undefined) for (const c of this.vcpus) c.paging.flushAll(); });
+  }
+
+  /** The vCPU whose turn it is (devices that belong to a CPU, such as its local APIC, ask). */
+  get running(): Vcpu {
+    return this.scheduler.running;
   }
 
   /**
-   * Puts a hypervisor between the vCPU and the machine: the vCPU then asks `platform` (the
-   * hypervisor's exit handlers) instead of the devices, and runs begin with `hv.enterGuest`.
+   * Puts a hypervisor between the vCPUs and the machine: vCPU i then asks `platforms[i]` (the
+   * hypervisor's exit handlers) instead of the devices, and runs begin with `hv.startVcpu`.
    */
-  attachHypervisor(hv: Hypervisor, platform: Platform): void {
+  attachHypervisor(hv: Hypervisor, platforms: readonly Platform[]): void {
     if (this.hv !== undefined) throw new Error('a hypervisor is already attached');
+    if (platforms.length !== this.vcpus.length) throw new Error(`the hypervisor serves ${platforms.length} vCPUs, the machine has ${this.vcpus.length}`);
     this.hv = hv;
-    this.cpu.platform = platform;
+    this.vcpus.forEach((cpu, i) => { cpu.platform = platforms[i]; });
   }
 
   get hypervisor(): Hypervisor | undefined {
@@ -159,7 +207,7 @@ export class Vm {
     const info = loadMultiboot(file, mem, { name, cmdline: append === '' ? name : `${name} ${append}`, module });
     this.enterProtectedMode(info.entry);
     // Setting the vCPU's registers from outside (KVM_SET_SREGS) resets KVM's MMU context.
-    this.hv?.registersSet();
+    this.hv?.registersSet(0);
     this.cpu.set32(Reg.RAX, 0x2badb002);
     this.cpu.set32(Reg.RBX, info.mbiAddr);
     return info;
@@ -169,7 +217,7 @@ export class Vm {
   loadPvh(file: Uint8Array, name: string, cmdline: string, initrd?: Uint8Array): PvhBootInfo {
     const info = loadPvh(file, { ...this.guestMemory, size: this.memBytes }, { name, cmdline, initrd });
     this.enterProtectedMode(info.entry);
-    this.hv?.registersSet();
+    this.hv?.registersSet(0);
     this.cpu.set32(Reg.RBX, info.startInfoAddr);
     return info;
   }
@@ -190,81 +238,61 @@ export class Vm {
     cpu.stop = 0;
   }
 
-  /** The debug-exit device asks the run to end with this process exit status. */
+  /** The debug-exit device asks the run to end with this process exit status (the running vCPU wrote it). */
   requestExit(value: number): void {
     this.exitStatus = value;
-    if (this.state.stopReason === StopReason.NONE) this.state.stopReason = StopReason.REQUESTED;
-    this.cpu.stop |= Stop.HALT_MACHINE;
+    const cpu = this.scheduler.running;
+    const state = this.states[cpu.index];
+    if (state.stopReason === StopReason.NONE) state.stopReason = StopReason.REQUESTED;
+    cpu.stop |= Stop.HALT_MACHINE;
   }
 
-  /** Runs until the guest exits, stops, halts for good, or `maxInsns` instructions retire. */
+  /** Runs until the guest exits, stops, halts for good, or `maxInsns` instructions retire (all vCPUs together). */
   run(maxInsns = Number.POSITIVE_INFINITY): RunResult {
     const start = performance.now();
-    const cpu = this.cpu;
-    let outcome: RunOutcome | undefined;
+    let outcome: RunOutcome;
     let detail = '';
-    const clock = this.clock;
+    let stopped = this.cpu;
     try {
-      this.hv?.enterGuest();
-      outcome = this.runLoop(maxInsns, clock);
+      if (this.hv !== undefined) for (let i = 0; i < this.vcpus.length; i++) this.hv.startVcpu(i);
+      const end = this.scheduler.run(maxInsns);
+      switch (end.kind) {
+        case 'insn-limit':
+          outcome = 'insn-limit';
+          detail = `instruction limit of ${maxInsns} reached`;
+          break;
+        case 'halted':
+          outcome = 'halted';
+          detail = end.detail;
+          break;
+        case 'stopped': {
+          stopped = this.vcpus[end.cpu];
+          const state = this.states[end.cpu];
+          const who = this.vcpus.length > 1 ? `CPU ${end.cpu}: ` : '';
+          switch (state.stopReason) {
+            case StopReason.REQUESTED: outcome = 'exit'; break;
+            case StopReason.TRIPLE_FAULT:
+              outcome = 'triple-fault';
+              detail = `${who}triple fault (exceptions ${state.tripleFaultVectors.join(', ')})`;
+              break;
+            default: outcome = 'unsupported'; detail = who + state.detail; break;
+          }
+          break;
+        }
+      }
     } catch (err) {
       if (!(err instanceof HypervisorError)) throw err;
       outcome = 'kvm-error';
       detail = err.message;
     }
-    if (outcome !== 'kvm-error') detail = this.stopDetail;
     this.serial.flush();
-    const result: RunResult = { outcome, exitStatus: this.exitStatus, instructions: cpu.instructions, wallMs: performance.now() - start, detail };
-    if (outcome === 'unsupported' || outcome === 'triple-fault') return { ...result, ...this.instructionAtRip() };
+    const result: RunResult = { outcome, exitStatus: this.exitStatus, instructions: this.scheduler.instructions(), wallMs: performance.now() - start, detail };
+    if (outcome === 'unsupported' || outcome === 'triple-fault') return { ...result, ...this.instructionAtRip(stopped) };
     return result;
   }
 
-  private stopDetail = '';
-
-  private runLoop(maxInsns: number, clock: Clock): RunOutcome {
-    const cpu = this.cpu;
-    let outcome: RunOutcome | undefined;
-    let detail = '';
-    while (outcome === undefined) {
-      clock.fireDue();
-      const left = maxInsns - cpu.instructions;
-      if (left <= 0) { outcome = 'insn-limit'; detail = `instruction limit of ${maxInsns} reached`; break; }
-      // Run no further than the next device deadline, so timers fire on time.
-      const untilEvent = Math.max(1, Math.ceil(clock.nextDeadline() - clock.now()));
-      const end = runSlice(cpu, this.code, this.state, Math.min(SLICE, left, untilEvent), this.tracer);
-      if (end === SliceEnd.STOPPED) {
-        switch (this.state.stopReason) {
-          case StopReason.REQUESTED: outcome = 'exit'; break;
-          case StopReason.TRIPLE_FAULT:
-            outcome = 'triple-fault';
-            detail = `triple fault (exceptions ${this.state.tripleFaultVectors.join(', ')})`;
-            break;
-          default: outcome = 'unsupported'; detail = this.state.detail; break;
-        }
-      } else if (end === SliceEnd.HALTED) {
-        // Idle until the next device event; with none pending, nothing can ever wake the CPU.
-        // With IF=0 only an NMI could wake it, and no device here raises one on a timer: a
-        // periodic timer behind CLI; HLT would otherwise skip idle time forever.
-        const deadline = clock.nextDeadline();
-        if (deadline !== Number.POSITIVE_INFINITY && (cpu.flags & Flag.IF) !== 0) {
-          const idle = Math.max(0, deadline - clock.now());
-          cpu.extraCycles += idle;
-          cpu.haltedCycles += idle;
-          // Still halted: the next slice must look for an interrupt before running anything.
-          cpu.stop |= Stop.EVENT;
-          continue;
-        }
-        outcome = 'halted';
-        detail = (cpu.flags & Flag.IF) !== 0 ? 'HLT with interrupts enabled but no interrupt source' : 'HLT with interrupts disabled';
-      }
-    }
-    this.stopDetail = detail;
-    return outcome;
-  }
-
   /** Linear address and up to 15 bytes at RIP, read without side effects (for stop reports). */
-  instructionAtRip(): { stopAddress: bigint; stopBytes: Uint8Array; stopBits: number } {
-    const cpu = this.cpu;
+  instructionAtRip(cpu: Vcpu = this.cpu): { stopAddress: bigint; stopBytes: Uint8Array; stopBits: number } {
     let lo = cpu.ripLo;
     let hi = cpu.ripHi;
     if (cpu.codeBits !== 64) { lo = (lo + cpu.seg.baseLo[Seg.CS]) | 0; hi = 0; }
@@ -272,7 +300,7 @@ export class Vm {
     for (let k = 0; k < 15; k++) {
       const blo = (lo + k) | 0;
       const bhi = (lo >>> 0) + k > 0xffffffff ? hi + 1 : hi;
-      const gpa = this.paging.probe(blo, bhi);
+      const gpa = cpu.paging.probe(blo, bhi);
       const host = gpa < 0 ? -1 : this.memslots.gpaToHpa(gpa);
       if (host < 0) break;
       bytes.push(this.arena.bytes[host]);

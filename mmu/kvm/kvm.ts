@@ -292,9 +292,19 @@ export class Kvm implements Platform, TdpHypervisor, Hypervisor {
     this.shadowExits?.invpcid(cpu, type, pcid, lo, hi);
   }
 
-  /** Hypervisor: registers set from outside (KVM_SET_SREGS) reset the MMU context. */
-  registersSet(): void {
+  /** kvm_vcpu_reset(init_event): an INIT resets the vCPU's MMU context. */
+  initReceived(_cpu: Vcpu): void {
     this.resetContext();
+  }
+
+  /** Hypervisor: registers set from outside (KVM_SET_SREGS) reset the MMU context. */
+  registersSet(_cpu = 0): void {
+    this.resetContext();
+  }
+
+  /** Hypervisor: KVM_RUN begins with the work of an entry (requests, root load). */
+  startVcpu(_cpu: number): void {
+    this.enterGuest();
   }
 
   counter(name: string): number | undefined {

@@ -1,5 +1,7 @@
 import type { IoDevice } from '../bus.js';
-import type { Vm } from '../vm.js';
+import type { Arena } from '../arena.js';
+import type { Memslots } from '../memslots.js';
+import type { Hypervisor } from '../hypervisor.js';
 import { gfn, hfn } from '../../arch/address.js';
 
 /**
@@ -27,16 +29,23 @@ export const COUNTERS = [
   'sync_page', 'invlpg',
 ] as const;
 
+/** What the test device works on: the memory map, host memory for new slots, and the hypervisor. */
+export interface TestDeviceHost {
+  readonly memslots: Memslots;
+  readonly arena: Arena;
+  readonly hypervisor: Hypervisor | undefined;
+}
+
 export class TestDevice implements IoDevice {
   readonly name = 'mmulab-test';
-  private readonly vm: Vm;
+  private readonly vm: TestDeviceHost;
   private counter = 0;
   private id = 0;
   private gpa = 0;
   private pages = 0;
   private status = 0;
 
-  constructor(vm: Vm) {
+  constructor(vm: TestDeviceHost) {
     this.vm = vm;
   }
 

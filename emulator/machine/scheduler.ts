@@ -1,0 +1,131 @@
+import type { Vcpu } from '../cpu/vcpu.js';
+import { Stop } from '../cpu/vcpu.js';
+import { type RunState, SliceEnd, runSlice } from '../cpu/run.js';
+import type { CodeCache } from '../decode/code-cache.js';
+import type { Tracer } from '../cpu/tracer.js';
+import type { Clock } from './clock.js';
+import { Flag } from '../arch/eflags.js';
+
+/**
+ * The deterministic scheduler: the vCPUs take turns in a fixed order, each running until its own
+ * modeled time (its TSC: instructions plus modeled costs) reaches the end of the current round,
+ * `quantum` cycles after the last. Every vCPU's clock therefore stays within one quantum of the
+ * others, and the interleaving depends only on the guest and the options, never on the host: the
+ * same run gives the same output and statistics every time.
+ *
+ * Devices share one clock, which reads the running vCPU's time; a vCPU's turn also ends at the
+ * next device deadline, so timers fire on time. A vCPU halted (HLT) or waiting for a STARTUP IPI
+ * runs nothing: its clock idles to the end of the round or the next deadline. When every vCPU is
+ * idle, time skips to the next deadline; with none that could wake anyone (no deadline, or every
+ * halted vCPU has interrupts disabled), the machine has halted for good.
+ *
+ * With one vCPU there are no rounds: it runs in slices up to the next deadline, as a lone CPU.
+ */
+
+/** Instructions per turn at most, so the machine checks its own limits now and then. */
+const MAX_TURN = 1 << 20;
+
+export type SchedulerEnd =
+  | { readonly kind: 'stopped'; readonly cpu: number }
+  | { readonly kind: 'insn-limit' }
+  | { readonly kind: 'halted'; readonly detail: string };
+
+export class Scheduler {
+  private readonly vcpus: readonly Vcpu[];
+  private readonly states: readonly RunState[];
+  private readonly code: CodeCache;
+  private readonly clock: Clock;
+  private readonly tracer: Tracer | null;
+  private readonly quantum: number;
+  /** The vCPU whose turn it is (the clock reads its time). */
+  running: Vcpu;
+  /** Turns taken, for reports. */
+  turns = 0;
+
+  constructor(vcpus: readonly Vcpu[], states: readonly RunState[], code: CodeCache, clock: Clock, tracer: Tracer | null, quantum: number) {
+    this.vcpus = vcpus;
+    this.states = states;
+    this.code = code;
+    this.clock = clock;
+    this.tracer = tracer;
+    this.quantum = vcpus.length === 1 ? Number.POSITIVE_INFINITY : quantum;
+    this.running = vcpus[0];
+  }
+
+  /** Instructions retired by every vCPU. */
+  instructions(): number {
+    let n = 0;
+    for (const c of this.vcpus) n += c.instructions;
+    return n;
+  }
+
+  /** Runs until a vCPU stops the machine, every vCPU halts for good, or `maxInsns` retire in all. */
+  run(maxInsns: number): SchedulerEnd {
+    const vcpus = this.vcpus;
+    const clock = this.clock;
+    let roundEnd = this.roundStart() + this.quantum;
+    for (;;) {
+      let idle = 0;
+      for (let k = 0; k < vcpus.length; k++) {
+        const cpu = vcpus[k];
+        this.running = cpu;
+        for (;;) {
+          clock.fireDue();
+          const left = maxInsns - this.instructions();
+          if (left <= 0) return { kind: 'insn-limit' };
+          const now = cpu.cycles();
+          if (now >= roundEnd) break;
+          const untilEvent = Math.max(1, Math.ceil(clock.nextDeadline() - now));
+          const untilRound = Math.max(1, Math.ceil(roundEnd - now));
+          this.turns++;
+          const end = runSlice(cpu, this.code, this.states[k], Math.min(MAX_TURN, left, untilEvent, untilRound), this.tracer);
+          if (end === SliceEnd.STOPPED) return { kind: 'stopped', cpu: k };
+          if (end === SliceEnd.HALTED) {
+            // Idle to the end of the round or the next deadline; the next turn looks for a wake-up.
+            const until = Math.min(roundEnd, clock.nextDeadline());
+            if (until === Number.POSITIVE_INFINITY) { idle++; break; }
+            if (vcpus.length === 1 && (cpu.flags & Flag.IF) === 0) { idle++; break; }
+            this.idle(cpu, until);
+            if (until >= roundEnd) { idle++; break; }
+          }
+        }
+      }
+      if (idle === vcpus.length) {
+        // Every vCPU is idle and time could not move them on: skip to the next deadline if some
+        // halted vCPU could take an interrupt then, else nothing can ever wake the machine.
+        const deadline = clock.nextDeadline();
+        if (deadline === Number.POSITIVE_INFINITY || !vcpus.some((c) => !c.waitForSipi && (c.flags & Flag.IF) !== 0)) {
+          return { kind: 'halted', detail: this.haltDetail() };
+        }
+        for (const c of vcpus) this.idle(c, deadline);
+        if (vcpus.length > 1) roundEnd = deadline;
+      }
+      roundEnd += this.quantum;
+    }
+  }
+
+  /** Where the first round starts: the earliest vCPU clock. */
+  private roundStart(): number {
+    let t = Number.POSITIVE_INFINITY;
+    for (const c of this.vcpus) t = Math.min(t, c.cycles());
+    return t;
+  }
+
+  /** Advances a halted or waiting vCPU's clock to `until` without running it. */
+  private idle(cpu: Vcpu, until: number): void {
+    const cycles = Math.max(0, until - cpu.cycles());
+    cpu.extraCycles += cycles;
+    cpu.haltedCycles += cycles;
+    // Still halted: the next turn must look for an interrupt before running anything.
+    cpu.stop |= Stop.EVENT;
+  }
+
+  private haltDetail(): string {
+    const cpu = this.vcpus[0];
+    if (this.vcpus.length === 1) {
+      return (cpu.flags & Flag.IF) !== 0 ? 'HLT with interrupts enabled but no interrupt source' : 'HLT with interrupts disabled';
+    }
+    return `every CPU is halted or waiting for a STARTUP IPI, and nothing can wake one (${this.vcpus.map((c) =>
+      `CPU ${c.index}: ${c.waitForSipi ? 'wait-for-SIPI' : (c.flags & Flag.IF) !== 0 ? 'HLT' : 'HLT, IF=0'}`).join('; ')})`;
+  }
+}
