@@ -1,4 +1,3 @@
-import type { MmioDevice } from '../bus.js';
 import type { InterruptMessage, LocalApic } from './local-apic.js';
 
 /**
@@ -108,29 +107,5 @@ export class ApicBus {
         return apic.matchesDestination(mda, logical);
       }
     }
-  }
-}
-
-/**
- * The xAPIC page at 0xFEE00000 as the machine's bus sees it: one MMIO region whose accesses go
- * to the local APIC of the CPU making them (`current()` returns its index on the APIC bus, which
- * is its APIC ID order; for CPUs numbered 0..N-1 that is the CPU index).
- */
-export class ApicMmioRouter implements MmioDevice {
-  readonly name = 'local-apic';
-  private readonly bus: ApicBus;
-  private readonly current: () => number;
-
-  constructor(bus: ApicBus, current: () => number) {
-    this.bus = bus;
-    this.current = current;
-  }
-
-  mmioRead(offset: number, size: number): number {
-    return this.bus.members[this.current()].mmioRead(offset, size);
-  }
-
-  mmioWrite(offset: number, size: number, value: number): void {
-    this.bus.members[this.current()].mmioWrite(offset, size, value);
   }
 }
