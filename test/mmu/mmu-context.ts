@@ -12,7 +12,7 @@ import type { MmuContext } from '../../mmu/mmu.js';
 import { CURRENT, type Knobs } from '../../mmu/knobs.js';
 import { Stats } from '../../mmu/stats.js';
 import { SpteCodec } from '../../mmu/spte.js';
-import { RequestSet } from '../../mmu/kvm/requests.js';
+import { Request, RequestSet } from '../../mmu/kvm/requests.js';
 import type { CostItem } from '../../mmu/cost.js';
 import { cpuRoleFromRegisters, tdpRootRole } from '../../mmu/role.js';
 import { Cr0, Cr4, Efer } from '../../emulator/arch/control.js';
@@ -29,6 +29,8 @@ export interface BenchOptions {
   readonly hostMaxLevel?: number;
   readonly tdpLevel?: number;
   readonly knobs?: Partial<Knobs>;
+  /** enable_ept_ad_bits (default true). */
+  readonly eptAdBits?: boolean;
   /** Arena size in pages (default 4 MiB worth plus room for tables). */
   readonly arenaPages?: number;
 }
@@ -53,17 +55,23 @@ export function bench(opts: BenchOptions = {}): Bench {
   const requests = new RequestSet();
   const knobs: Knobs = { ...CURRENT, ...opts.knobs };
   const codec = new SpteCodec({
-    format: opts.format ?? 'ept', hostPhysBits, eptAdBits: true, mmioCaching: true,
+    format: opts.format ?? 'ept', hostPhysBits, eptAdBits: opts.eptAdBits ?? true, mmioCaching: true,
     layout: knobs.spteLayout, mmioGenBits: knobs.mmioGenBits,
   });
   const charged = new Map<CostItem, number>();
-  const ctx: MmuContext = {
+  // One vCPU: its requests, the VM-wide requests and the remote flush all land in `requests`
+  // (both the per-vCPU RequestSet of the context and the request/requestAll/flushRemoteTlbs
+  // methods of the SMP context are provided, so the MMUs can use either).
+  const ctx = {
     arena, memslots, stats, knobs, codec, requests,
+    request: (r: number): void => { requests.make(r); },
+    requestAll: (r: number): void => { requests.make(r); },
+    flushRemoteTlbs: (): void => { stats.remote_tlb_flush++; requests.make(Request.TLB_FLUSH); },
     tdpLevel: opts.tdpLevel ?? 4,
     hostMaxLevel: opts.hostMaxLevel ?? 1,
-    charge: (item, times = 1) => { charged.set(item, (charged.get(item) ?? 0) + times); },
-    mmioGeneration: () => memslots.generation,
-  };
+    charge: (item: CostItem, times = 1): void => { charged.set(item, (charged.get(item) ?? 0) + times); },
+    mmioGeneration: (): number => memslots.generation,
+  } as MmuContext;
   return { ctx, arena, memslots, stats, requests, codec, charged, hostPhysBits };
 }
 

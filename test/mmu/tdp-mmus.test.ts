@@ -188,6 +188,23 @@ describe.each(MMUS)('%s', (_name, make) => {
       expect(hwWalk(b, root, 0x3000, RWX).ok).toBe(true);
     });
 
+    test('EPT without A/D bits: every SPTE is marked A/D-disabled, and 4 KiB faults prefetch nothing', () => {
+      const b = bench({ format: 'ept', eptAdBits: false });
+      const slot = addSlot(b, 1, 0, 64);
+      const { mmu, root } = loaded(b, make);
+      mmu.pageFault(tdpExit(0x3000, TdpAccess.WRITE));
+      const AD_DISABLED = 1n << 52n;
+      const { spte } = leafOf(b, root, 0x3000);
+      expect((spte >> 52n) & 3n).toBe(1n); // SPTE_TDP_AD_DISABLED
+      expect(b.codec.big.pfn(spte)).toBe(slot.hostHfn + 3);
+      const top = b.arena.view.getBigUint64(root, true);
+      expect(top & AD_DISABLED).toBe(AD_DISABLED);
+      // Without accessed bits a prefetched SPTE cannot be told from a used one (direct_pte_prefetch).
+      expect(b.stats.sptes_prefetched).toBe(0);
+      expect(b.codec.big.isShadowPresent(leafOf(b, root, 0x4000).spte)).toBe(false);
+      expect(auditOf(mmu)).toEqual([]);
+    });
+
     test('a read-only memslot: reads map without W; writes are emulated and install nothing', () => {
       for (const format of ['ept', 'x86'] as const) {
         const b = bench({ format });
