@@ -1,0 +1,90 @@
+import { Rng } from './rng.js';
+import { type StreamKind, STREAM_KINDS, instructionStream } from './insn-gen.js';
+import { type CaseOutcome, type CodeBits, CODE_BITS, InsnHarness } from './insn-harness.js';
+import { Cr0 } from '../../emulator/arch/control.js';
+
+/**
+ * The instruction fuzzer: cases round robin over the code sizes and stream kinds, each run on the
+ * InsnHarness of its size. Host exceptions are collected (with what is needed to replay the case),
+ * never rethrown; an 'unsupported' outcome must name the instruction.
+ */
+
+export interface InsnFailure {
+  readonly index: number;
+  readonly bits: CodeBits;
+  readonly kind: StreamKind;
+  readonly code: string;
+  readonly error: string;
+}
+
+export interface InsnSummary {
+  cases: number;
+  /** Outcome counts: "exception 6", "unsupported", "halt", ... */
+  readonly outcomes: Map<string, number>;
+  /** Instruction names from the unsupported reports, with counts. */
+  readonly unsupported: Map<string, number>;
+  readonly failures: InsnFailure[];
+}
+
+export function newInsnSummary(): InsnSummary {
+  return { cases: 0, outcomes: new Map(), unsupported: new Map(), failures: [] };
+}
+
+const harnesses = new Map<CodeBits, InsnHarness>();
+function harness(bits: CodeBits): InsnHarness {
+  let h = harnesses.get(bits);
+  if (h === undefined) { h = new InsnHarness(bits); harnesses.set(bits, h); }
+  return h;
+}
+
+/** The code size, stream kind, bytes and CR0 extras of case `index`; the same for a replay. */
+export function caseInput(seed: number, index: number): { bits: CodeBits; kind: StreamKind; code: Uint8Array; cr0: number; rng: Rng } {
+  const rng = Rng.forCase(seed, index);
+  const bits = CODE_BITS[index % 3];
+  const kind = STREAM_KINDS[Math.floor(index / 3) % STREAM_KINDS.length];
+  const code = instructionStream(rng, bits, kind);
+  // Now and then with CR0.EM or CR0.TS set: the x87/MMX/SSE fault rules before anything else.
+  const cr0 = rng.oneIn(16) ? rng.pick([Cr0.EM, Cr0.TS, Cr0.EM | Cr0.TS]) : 0;
+  return { bits, kind, code, cr0, rng };
+}
+
+export function runInsnCase(seed: number, index: number): CaseOutcome {
+  const c = caseInput(seed, index);
+  return harness(c.bits).run(c.code, c.rng, c.cr0);
+}
+
+export function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
+}
+
+/** Runs cases [from, to) and adds them to `sum`. */
+export function fuzzInstructions(seed: number, from: number, to: number, sum: InsnSummary): void {
+  for (let index = from; index < to; index++) {
+    sum.cases++;
+    let outcome: CaseOutcome;
+    try {
+      outcome = runInsnCase(seed, index);
+    } catch (err) {
+      const c = caseInput(seed, index);
+      sum.failures.push({ index, bits: c.bits, kind: c.kind, code: hex(c.code), error: err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err) });
+      // The harness may be left in any state: start that size afresh.
+      harnesses.delete(c.bits);
+      continue;
+    }
+    const key = outcome.kind === 'exception' ? `exception ${outcome.vector}` : outcome.kind;
+    sum.outcomes.set(key, (sum.outcomes.get(key) ?? 0) + 1);
+    if (outcome.kind === 'unsupported') {
+      const m = /"([^"]+)"/.exec(outcome.detail ?? '');
+      const name = m !== null ? m[1] : (outcome.detail ?? '');
+      if (name === '') {
+        const c = caseInput(seed, index);
+        sum.failures.push({ index, bits: c.bits, kind: c.kind, code: hex(c.code), error: 'unsupported stop without a name' });
+      }
+      sum.unsupported.set(name, (sum.unsupported.get(name) ?? 0) + 1);
+    }
+    if (outcome.kind === 'kvm-error') {
+      const c = caseInput(seed, index);
+      sum.failures.push({ index, bits: c.bits, kind: c.kind, code: hex(c.code), error: `KVM_RUN failed in bare mode: ${outcome.detail}` });
+    }
+  }
+}

@@ -1,0 +1,359 @@
+import { Machine, type MmuMode } from '../../vmm/machine.js';
+import { CpuModel, DEFAULT_FEATURES } from '../../emulator/cpu/cpu-model.js';
+import { SegAttr } from '../../emulator/cpu/segment-state.js';
+import { updateMode } from '../../emulator/cpu/segmentation.js';
+import { pagingChanged } from '../../emulator/cpu/control-regs.js';
+import { Cr0, Cr4, Efer } from '../../emulator/arch/control.js';
+import { Seg } from '../../emulator/arch/registers.js';
+import { Flag } from '../../emulator/arch/eflags.js';
+import { StopReason } from '../../emulator/cpu/run.js';
+import type { Rng } from './rng.js';
+
+/**
+ * Differential page-table fuzzing: 64-bit guest accesses (loads, stores, fetches) through random
+ * 4-level tables, run in each MMU mode, whose guest-visible results (vector, error code, CR2, the
+ * value loaded, and every byte of the tables and data pages afterwards: A/D bits and the stores)
+ * must be the same in all of them, with KVM's invariant checker clean. A case is one access, or
+ * a sequence in which the guest rewrites a table entry and reloads CR3 before each access, so
+ * KVM's write tracking, unsync and sync of shadowed tables are exercised too.
+ *
+ * The random tables hang off PML4 entries 1-511 (entry 0 maps the runner: code, GDT/TSS, IDT,
+ * stubs, stacks, identity 4 KiB pages in the first 64 KiB); their entries point at the table
+ * pages themselves (loops, self-reference, the root), at data pages, at RAM 2 MiB or 1 GiB
+ * aligned with PS set, at unbacked guest-physical memory, at the local APIC's and IOAPIC's MMIO
+ * pages, or past MAXPHYADDR, with random permission, PS, NX, protection-key and reserved bits;
+ * CR0.WP, CR4.SMEP/SMAP/PKE, EFER.NXE, EFLAGS.AC, PKRU and the CPL are random too.
+ *
+ * Each mode keeps one machine for the whole run; before a case the harness writes guest memory
+ * (as QEMU would), zaps KVM's MMU and resets its context (KVM_SET_SREGS), and flushes the TLB and
+ * the decoded code, so cases do not see each other.
+ */
+
+const MEM = 4 << 20;
+const CODE = 0x1000;
+const GDT = 0x2000;
+const TSS = 0x2800;
+const IDT = 0x3000;
+const STUBS = 0x4000;
+const KSTACK_TOP = 0x6000;
+const USTACK_TOP = 0x7000;
+const FIXED_PDPT = 0x8000;
+const FIXED_PD = 0x9000;
+const FIXED_PT = 0xa000;
+/** Table pages T0 (the root, CR3) .. T7 and data pages D0 .. D7. */
+const TABLES = 0x200000;
+const NTABLES = 8;
+const DATAP = 0x208000;
+const NDATA = 8;
+const UNBACKED = 0x40000000;
+const MMIO = [0xfee00000, 0xfec00000];
+const STORE_VALUE = 0x5a5a5a5a;
+/** Where the runner sees the table pages (a supervisor 2 MiB page in PML4 slot 0). */
+const TABLES_VA = 0x200000;
+
+/** mov [rdi], rsi; mov rdx, cr3; mov cr3, rdx: a sequence step's table write and TLB flush. */
+const WRITE_AND_FLUSH = [0x48, 0x89, 0x37, 0x0f, 0x20, 0xda, 0x0f, 0x22, 0xda];
+/** The three runners' offsets in the code page; each is WRITE_AND_FLUSH, the access, HLT. */
+const RUNNER: Readonly<Record<Access, number>> = { load: 0x00, store: 0x20, fetch: 0x40 };
+const ACCESS_BYTES: Readonly<Record<Access, number[]>> = { load: [0x8b, 0x03, 0xf4], store: [0x89, 0x0b, 0xf4], fetch: [0xff, 0xe3] };
+
+const SEL_CODE0 = 0x08;
+const SEL_DATA0 = 0x10;
+const SEL_DATA3 = 0x18 | 3;
+const SEL_CODE3 = 0x20 | 3;
+const SEL_TSS = 0x28;
+
+export type Access = 'load' | 'store' | 'fetch';
+
+/**
+ * One access of a case. In a sequence the guest first writes `entry` (8 bytes at a byte offset in
+ * the table pages, through a supervisor mapping of them) and reloads CR3, then makes the access.
+ */
+export interface PagingStep {
+  readonly access: Access;
+  readonly va: [number, number];
+  readonly write?: { readonly offset: number; readonly lo: number; readonly hi: number };
+}
+
+/** One case: tables and control bits, the same for every mode. */
+export interface PagingCase {
+  readonly tables: Uint8Array;
+  readonly data: Uint8Array;
+  /** One access, or (CPL 0, no global pages) a sequence with table writes between them. */
+  readonly steps: readonly PagingStep[];
+  readonly cpl: 0 | 3;
+  readonly cr0wp: boolean;
+  readonly cr4: number;
+  readonly nxe: boolean;
+  readonly ac: boolean;
+  readonly pkru: number;
+}
+
+/** What the guest can see after one access. */
+export interface StepResult {
+  /** 'done' (the access completed and the runner halted), 'exception', or another run outcome. */
+  readonly outcome: string;
+  readonly vector: number;
+  /** The word on top of the handler's stack: the error code for #PF/#GP. */
+  readonly errorCode: number;
+  readonly cr2: string;
+  readonly rax: number;
+}
+
+/** What the guest can see after a case. */
+export interface PagingResult {
+  readonly steps: StepResult[];
+  /** The runner's memory, the table and the data pages after the run (A/D bits, the stored value). */
+  readonly memory: Uint8Array;
+}
+
+/**
+ * A random case. `globalInSequences` lets sequences set CR4.PGE: only for showing that the
+ * comparison sees the global-page difference README lists (bare keeps a global translation
+ * across the CR3 reload, the shadow MMU rebuilds it); the fuzzer leaves it off.
+ */
+export function randomCase(rng: Rng, maxPhyAddr: number, globalInSequences = false): PagingCase {
+  const tables = new Uint8Array(NTABLES * 4096);
+  const tv = new DataView(tables.buffer);
+  for (let t = 0; t < NTABLES; t++) {
+    for (let e = 0; e < 512; e++) {
+      if (t === 0 && e === 0) continue; // the runner's PML4E, set by the harness
+      // Sparse tables (most entries empty) keep the walks varied; otherwise a random entry.
+      if (rng.oneIn(8)) continue;
+      const [lo, hi] = randomEntry(rng, maxPhyAddr);
+      tv.setUint32(t * 4096 + 8 * e, lo >>> 0, true);
+      tv.setUint32(t * 4096 + 8 * e + 4, hi >>> 0, true);
+    }
+  }
+  const data = new Uint8Array(NDATA * 4096);
+  const dv = new DataView(data.buffer);
+  for (let k = 0; k < data.length; k += 4) dv.setUint32(k, rng.u32());
+  // Each data page starts with "mov eax, id; hlt", so a fetch shows which page it reached.
+  for (let p = 0; p < NDATA; p++) {
+    data.set([0xb8, p + 1, 0xd0, 0xd0, 0xd0, 0xf4], p * 4096);
+  }
+  // Half the cases are sequences: CPL 0, and CR4.PGE clear, since a global translation may
+  // survive the CR3 reload on hardware (bare keeps it) while KVM's shadow MMU rebuilds it (README's
+  // first listed deviation): with PGE set the two would legitimately differ.
+  const sequence = rng.oneIn(2);
+  const steps: PagingStep[] = [];
+  // The tables as they will be at each step, to aim writes at the entries a walk uses.
+  const now = Uint8Array.from(tables);
+  const nv = new DataView(now.buffer);
+  for (let n = sequence ? 2 + rng.below(5) : 1; n > 0; n--) {
+    const prev = steps[steps.length - 1];
+    // Sequences revisit the previous address half the time (a stale translation would show).
+    const step = prev !== undefined && rng.oneIn(2) ? { access: rng.pick<Access>(['load', 'store', 'fetch']), va: prev.va } : randomStep(rng);
+    if (!sequence) { steps.push(step); continue; }
+    // Mostly an entry on the walk of the previous or this address, else any entry but the
+    // runner's own PML4E.
+    const path = walkPath(nv, (prev !== undefined && rng.oneIn(2) ? prev : step).va);
+    let offset = rng.oneIn(4) || path.length === 0 ? 8 * (1 + rng.below(NTABLES * 512 - 1)) : rng.pick(path);
+    if (offset === 0) offset = 8;
+    const [lo, hi] = rng.oneIn(4) ? [0, 0] : rng.oneIn(3) ? flipBit(rng, nv, offset) : randomEntry(rng, maxPhyAddr);
+    nv.setUint32(offset, lo >>> 0, true);
+    nv.setUint32(offset + 4, hi >>> 0, true);
+    steps.push({ ...step, write: { offset, lo, hi } });
+  }
+  const cr4 = (rng.oneIn(2) ? Cr4.SMEP : 0) | (rng.oneIn(2) ? Cr4.SMAP : 0) | (rng.oneIn(3) ? Cr4.PKE : 0) |
+    ((!sequence || globalInSequences) && rng.oneIn(2) ? Cr4.PGE : 0);
+  return {
+    tables, data, steps, cpl: !sequence && rng.oneIn(2) ? 3 : 0, cr0wp: rng.oneIn(2), cr4,
+    nxe: !rng.oneIn(4), ac: rng.oneIn(2), pkru: rng.oneIn(2) ? 0 : rng.u32() & 0xfffffffc,
+  };
+}
+
+/** Byte offsets (in the table pages) of the entries a 4-level walk of `va` reads, while it stays in them. */
+function walkPath(t: DataView, va: readonly [number, number]): number[] {
+  const [lo, hi] = va;
+  const indexes = [(hi >>> 7) & 511, ((hi & 0x7f) << 2) | (lo >>> 30), (lo >>> 21) & 511, (lo >>> 12) & 511];
+  const out: number[] = [];
+  let page = 0;
+  for (let level = 0; level < 4; level++) {
+    const off = page * 4096 + 8 * indexes[level];
+    out.push(off);
+    const e = t.getUint32(off, true);
+    if ((e & 1) === 0 || (level > 0 && (e & 0x80) !== 0) || t.getUint32(off + 4, true) !== 0) break;
+    const next = (e & ~0xfff) - TABLES;
+    if (next < 0 || next >= NTABLES * 4096) break;
+    page = next >> 12;
+  }
+  return out;
+}
+
+/** The entry at `offset` with one of its low 12 bits or XD flipped (permission changes). */
+function flipBit(rng: Rng, t: DataView, offset: number): [number, number] {
+  const lo = t.getUint32(offset, true);
+  const hi = t.getUint32(offset + 4, true);
+  return rng.oneIn(6) ? [lo, (hi ^ 0x80000000) | 0] : [(lo ^ (1 << rng.below(9))) | 0, hi];
+}
+
+function randomStep(rng: Rng): PagingStep {
+  const access = rng.pick<Access>(['load', 'store', 'fetch']);
+  // A canonical address outside PML4 slot 0: lower half slots 1-255, or the upper half.
+  const slot = 1 + rng.below(511);
+  const offset = access === 'fetch' ? 0 : rng.below(1024) * 4;
+  const pdpt = rng.below(512);
+  const lo = ((pdpt & 3) << 30 | (rng.below(1 << 18) << 12) | offset) >>> 0;
+  let hi = (slot << 7) | (pdpt >> 2);
+  if (slot >= 256) hi |= 0xffff0000;
+  return { access, va: [lo | 0, hi | 0] };
+}
+
+function randomEntry(rng: Rng, maxPhyAddr: number): [number, number] {
+  // P RW US PWT PCD A D G and the ignored bits at random, mostly present, writable and user.
+  let flags = rng.u32() & 0xf7f;
+  if (!rng.oneIn(16)) flags |= 1;
+  if (!rng.oneIn(4)) flags |= 2;
+  if (!rng.oneIn(4)) flags |= 4;
+  let addrLo: number;
+  let addrHi = 0;
+  const k = rng.below(16);
+  if (k < 9) { addrLo = TABLES + 4096 * rng.below(NTABLES); flags &= ~0x80; }
+  else if (k < 10) { addrLo = DATAP + 4096 * rng.below(NDATA); flags &= ~0x80; }
+  else if (k < 11) { addrLo = rng.oneIn(2) ? 0 : 0x200000; flags |= 0x80; } // a 2 MiB or 1 GiB page over RAM
+  else if (k < 12) addrLo = UNBACKED + 4096 * rng.below(4);
+  else if (k < 13) addrLo = rng.pick(MMIO);
+  else if (k < 14) addrLo = FIXED_PDPT + 4096 * rng.below(3); // the runner's own tables
+  else if (k < 15 && rng.oneIn(2)) { addrLo = TABLES + 4096 * rng.below(NTABLES); addrHi = 1 << (maxPhyAddr - 32 + rng.below(52 - maxPhyAddr)); }
+  else addrLo = (rng.u32() & 0x3ff000) >>> 0; // anywhere in RAM
+  // Large-page reserved bits (bits 20:13 of a 2 MiB PDE) now and then.
+  if ((flags & 0x80) !== 0 && rng.oneIn(8)) addrLo |= 1 << (13 + rng.below(8));
+  let hi = addrHi;
+  if (rng.oneIn(5)) hi |= 0x80000000; // XD
+  if (rng.oneIn(4)) hi |= rng.below(16) << 27; // protection key (bits 62:59)
+  return [(addrLo & ~0xfff) | flags, hi];
+}
+
+export class PagingHarness {
+  readonly machine: Machine;
+  private readonly image: Uint8Array;
+
+  constructor(readonly mode: MmuMode) {
+    const model = new CpuModel({ features: [...DEFAULT_FEATURES, 'smep', 'smap', 'pku'] });
+    this.machine = new Machine({ mmu: mode, audit: true, memBytes: MEM, model, serialOut: () => {}, mmuPoolBytes: 8 << 20 });
+    this.image = runnerImage();
+  }
+
+  get violations(): number {
+    return this.machine.kvm?.stats.invariant_violations ?? 0;
+  }
+
+  run(c: PagingCase): PagingResult {
+    const m = this.machine;
+    const cpu = m.cpu;
+    m.guestMemory.write(0, this.image);
+    m.guestMemory.write(TABLES, c.tables);
+    // The runner's PML4E: user-accessible so CPL 3 can reach its code; the PT decides per page.
+    m.guestMemory.write(TABLES, le64(FIXED_PDPT | 7, 0));
+    m.guestMemory.write(DATAP, c.data);
+    for (let page = 0; page < MEM / 4096; page++) m.code.invalidateCodePage(page);
+    // The runner's code page: user for CPL 3, supervisor for CPL 0 (SMEP would refuse a user page).
+    m.guestMemory.write(FIXED_PT + 8 * (CODE >> 12), le64(CODE | (c.cpl === 3 ? 7 : 3), 0));
+
+    const user = c.cpl === 3;
+    cpu.cr0 = Cr0.PE | Cr0.ET | Cr0.PG | Cr0.MP | Cr0.NE | (c.cr0wp ? Cr0.WP : 0);
+    cpu.cr4 = Cr4.PAE | Cr4.OSFXSR | c.cr4;
+    cpu.efer = Efer.LME | Efer.LMA | (c.nxe ? Efer.NXE : 0);
+    cpu.cr3Lo = TABLES; cpu.cr3Hi = 0;
+    cpu.cr2Lo = 0; cpu.cr2Hi = 0;
+    cpu.pkru = (c.cr4 & Cr4.PKE) !== 0 ? c.pkru : 0;
+    cpu.gdtr.baseLo = GDT; cpu.gdtr.baseHi = 0; cpu.gdtr.limit = 0x37;
+    cpu.idtr.baseLo = IDT; cpu.idtr.baseHi = 0; cpu.idtr.limit = 256 * 16 - 1;
+    cpu.tr.selector = SEL_TSS; cpu.tr.baseLo = TSS; cpu.tr.baseHi = 0; cpu.tr.limit = 0x67; cpu.tr.attr = 0x8b;
+    const code = SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED | SegAttr.L | SegAttr.G;
+    const data = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G;
+    const dpl = user ? 3 << SegAttr.DPL_SHIFT : 0;
+    cpu.seg.set(Seg.CS, user ? SEL_CODE3 : SEL_CODE0, 0, 0, 0xffffffff, code | dpl);
+    for (const s of [Seg.DS, Seg.ES, Seg.FS, Seg.GS]) cpu.seg.set(s, 0, 0, 0, 0xffffffff, data);
+    cpu.seg.set(Seg.SS, user ? SEL_DATA3 : SEL_DATA0, 0, 0, 0xffffffff, data | dpl);
+    cpu.cpl = c.cpl;
+    updateMode(cpu);
+    pagingChanged(cpu);
+    m.paging.flushAll();
+    // KVM_SET_SREGS after QEMU rewrote memory: a fresh MMU context, nothing shadowed kept.
+    m.kvm?.mmu.zapAllFast();
+    m.kvm?.registersSet();
+
+    const steps = c.steps.map((step) => this.step(c, step));
+    return { steps, memory: Buffer.concat([m.readPhysical(0, 0x10000), m.readPhysical(TABLES, NTABLES * 4096 + NDATA * 4096)]) };
+  }
+
+  /** One access: registers set as KVM_SET_REGS would (the MMU keeps what it built), then the run. */
+  private step(c: PagingCase, s: PagingStep): StepResult {
+    const m = this.machine;
+    const cpu = m.cpu;
+    const user = c.cpl === 3;
+    cpu.lo.fill(0); cpu.hi.fill(0);
+    cpu.lo[3] = s.va[0]; cpu.hi[3] = s.va[1]; // RBX: the address
+    cpu.lo[1] = STORE_VALUE; // RCX: the value stored
+    cpu.lo[0] = 0x11111111; // RAX: replaced by a load or a fetched page's id
+    cpu.lo[4] = user ? USTACK_TOP : KSTACK_TOP;
+    if (s.write !== undefined) {
+      cpu.lo[7] = TABLES_VA + s.write.offset; // RDI, RSI: the entry and its new value
+      cpu.lo[6] = s.write.lo; cpu.hi[6] = s.write.hi;
+    }
+    cpu.setFlags(Flag.FIXED1 | (c.ac ? Flag.AC : 0));
+    cpu.ripLo = CODE + RUNNER[s.access] + (s.write === undefined ? WRITE_AND_FLUSH.length : 0); cpu.ripHi = 0;
+    cpu.halted = false; cpu.stop = 0; cpu.exc = -1; cpu.interruptShadow = false;
+    cpu.unsupportedReason = undefined;
+    m.state.stopReason = StopReason.NONE;
+    m.state.detail = '';
+    m.state.tripleFaultVectors = [];
+    const r = m.run(cpu.instructions + 50);
+
+    let outcome: string = r.outcome;
+    let vector = -1;
+    let errorCode = 0;
+    if (r.outcome === 'halted') {
+      const rip = cpu.ripLo >>> 0;
+      if (cpu.ripHi === 0 && rip > STUBS && rip <= STUBS + 256 * 16 && (rip - STUBS - 1) % 16 === 0) {
+        outcome = 'exception';
+        vector = (rip - STUBS - 1) / 16;
+        errorCode = new DataView(m.readPhysical(cpu.lo[4] >>> 0, 4).buffer).getUint32(0, true);
+      } else {
+        outcome = 'done';
+      }
+    } else if (r.outcome === 'unsupported' || r.outcome === 'kvm-error' || r.outcome === 'triple-fault') {
+      outcome = `${r.outcome}: ${r.detail}`;
+    }
+    return {
+      outcome, vector, errorCode,
+      cr2: `${(cpu.cr2Hi >>> 0).toString(16)}:${(cpu.cr2Lo >>> 0).toString(16)}`,
+      rax: cpu.lo[0] >>> 0,
+    };
+  }
+}
+
+function le64(lo: number, hi: number): Uint8Array {
+  const b = new Uint8Array(8);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, lo >>> 0, true);
+  v.setUint32(4, hi >>> 0, true);
+  return b;
+}
+
+/** The runner's memory below 64 KiB: GDT, TSS, IDT, stubs and the fixed tables mapping it. */
+function runnerImage(): Uint8Array {
+  const img = new Uint8Array(0x10000);
+  const v = new DataView(img.buffer);
+  const w64 = (at: number, lo: number, hi: number): void => { v.setUint32(at, lo >>> 0, true); v.setUint32(at + 4, hi >>> 0, true); };
+  w64(GDT + 0x08, 0x0000ffff, 0x00af9b00); // 64-bit code, DPL 0
+  w64(GDT + 0x10, 0x0000ffff, 0x00cf9300); // data, DPL 0
+  w64(GDT + 0x18, 0x0000ffff, 0x00cff300); // data, DPL 3
+  w64(GDT + 0x20, 0x0000ffff, 0x00affb00); // 64-bit code, DPL 3
+  w64(GDT + 0x28, 0x00000067 | (TSS << 16), 0x00008b00); // 64-bit TSS (busy)
+  v.setUint32(TSS + 4, KSTACK_TOP, true); // RSP0
+  for (let vec = 0; vec < 256; vec++) {
+    const stub = STUBS + 16 * vec;
+    img[stub] = 0xf4;
+    w64(IDT + 16 * vec, (SEL_CODE0 << 16) | (stub & 0xffff), (stub & 0xffff0000) | 0x8e00);
+  }
+  // PML4[0] -> FIXED_PDPT -> FIXED_PD -> FIXED_PT: the first 16 pages, supervisor but the user stack.
+  w64(FIXED_PDPT, FIXED_PD | 7, 0);
+  w64(FIXED_PD, FIXED_PT | 7, 0);
+  w64(FIXED_PD + 8, TABLES_VA | 0x83, 0); // the table and data pages, supervisor, writable
+  for (const a of ['load', 'store', 'fetch'] as const) img.set([...WRITE_AND_FLUSH, ...ACCESS_BYTES[a]], CODE + RUNNER[a]);
+  for (let p = 0; p < 16; p++) w64(FIXED_PT + 8 * p, (p << 12) | (p === (USTACK_TOP >> 12) - 1 ? 7 : 3), 0);
+  return img;
+}
