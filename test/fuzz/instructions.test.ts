@@ -10,7 +10,7 @@ import { Rng } from '../../bench/fuzz/rng.js';
  * same cases (seed 1) by the million.
  */
 
-const CASES = 3000;
+const CASES = 2500;
 
 describe('instruction-stream fuzzing', () => {
   test(`${CASES} cases, seed 1: no host exception, every unimplemented stop named`, () => {
