@@ -23,6 +23,7 @@
 #include "x86/desc.h"
 #include "x86/io.h"
 #include "x86/processor.h"
+#include "x86/safe.h"
 
 #define IPI_VECTOR	0xb0
 #define LOW_VECTOR	0x90
@@ -60,23 +61,6 @@ static void pm_wait(u32 ticks)
 static u64 pm_to_ns(u64 ticks)
 {
 	return ticks * 1000000000ull / PM_HZ;
-}
-
-static int rdmsr_safe(u32 index, u64 *value)
-{
-	u32 lo = 0, hi = 0;
-
-	asm volatile(ASM_TRY("1f") "rdmsr\n\t" "1:"
-		     : "=a"(lo), "=d"(hi) : "c"(index) : "memory");
-	*value = lo | ((u64)hi << 32);
-	return exception_vector();
-}
-
-static int wrmsr_safe(u32 index, u64 value)
-{
-	asm volatile(ASM_TRY("1f") "wrmsr\n\t" "1:"
-		     : : "c"(index), "a"((u32)value), "d"((u32)(value >> 32)) : "memory");
-	return exception_vector();
 }
 
 /* Handler bookkeeping: runs per vector, and the order they ran in. */

@@ -16,53 +16,10 @@
 #include "libcflat.h"
 #include "x86/desc.h"
 #include "x86/processor.h"
-#include "../cr-rules/cr4-bits.h"
+#include "x86/cr4-bits.h"
+#include "x86/safe.h"
 
 static u32 pd[1024] __aligned(4096);
-
-static bool gp0(int v)
-{
-	return v == GP_VECTOR && exception_error_code() == 0;
-}
-
-static int try_cr0(unsigned long v)
-{
-	asm volatile(ASM_TRY("1f") "mov %0, %%cr0\n\t1:" : : "r"(v) : "memory");
-	return exception_vector();
-}
-
-static int try_cr3(unsigned long v)
-{
-	asm volatile(ASM_TRY("1f") "mov %0, %%cr3\n\t1:" : : "r"(v) : "memory");
-	return exception_vector();
-}
-
-static int try_wrmsr(u32 msr, u64 v)
-{
-	asm volatile(ASM_TRY("1f") "wrmsr\n\t1:"
-		     : : "c"(msr), "a"((u32)v), "d"((u32)(v >> 32)) : "memory");
-	return exception_vector();
-}
-
-static bool cr0_gp(unsigned long cr0, unsigned long bad)
-{
-	int v = try_cr0(bad);
-	bool ok = gp0(v) && read_cr0() == cr0;
-
-	if (v < 0)
-		write_cr0(cr0);
-	return ok;
-}
-
-static bool cr4_gp(unsigned long cr4, unsigned long bad)
-{
-	int v = cr4_try_write(bad);
-	bool ok = gp0(v) && read_cr4() == cr4;
-
-	if (v < 0)
-		write_cr4(cr4);
-	return ok;
-}
 
 /* Identity map with 4 MiB pages, so that paging turned on by mistake still works. */
 static void prepare_32bit_paging(void)
@@ -97,23 +54,23 @@ int main(int argc, char **argv)
 	       "32-bit protected mode, paging off, EFER.LMA=0");
 
 	/* CR0 */
-	report(cr0_gp(cr0, cr0 | X86_CR0_NW), "CR0.NW=1 with CR0.CD=0: #GP(0)");
-	report(cr0_gp(cr0, (cr0 | X86_CR0_PG) & ~X86_CR0_PE), "CR0.PG=1 with CR0.PE=0: #GP(0)");
-	report(try_cr0(cr0 | (1ul << 6) | (1ul << 15) | (1ul << 17) | (1ul << 28)) < 0 &&
+	report(write_cr0_gp0(cr0, cr0 | X86_CR0_NW), "CR0.NW=1 with CR0.CD=0: #GP(0)");
+	report(write_cr0_gp0(cr0, (cr0 | X86_CR0_PG) & ~X86_CR0_PE), "CR0.PG=1 with CR0.PE=0: #GP(0)");
+	report(write_cr0_safe(cr0 | (1ul << 6) | (1ul << 15) | (1ul << 17) | (1ul << 28)) < 0 &&
 	       read_cr0() == cr0, "CR0 reserved bits 6, 15, 17, 28: ignored (no #GP, not stored)");
 	write_cr0(cr0);
 
 	/* IA-32e activation rules. */
 	if (have_lm) {
-		report(try_wrmsr(MSR_EFER, efer | EFER_LME) < 0 && (rdmsr(MSR_EFER) & EFER_LME),
+		report(wrmsr_safe(MSR_EFER, efer | EFER_LME) < 0 && (rdmsr(MSR_EFER) & EFER_LME),
 		       "EFER.LME set with paging off");
 		write_cr3((unsigned long)pd);
-		report(cr0_gp(cr0, cr0 | X86_CR0_PG) && !(rdmsr(MSR_EFER) & EFER_LMA),
+		report(write_cr0_gp0(cr0, cr0 | X86_CR0_PG) && !(rdmsr(MSR_EFER) & EFER_LMA),
 		       "CR0.PG=1 with EFER.LME=1 and CR4.PAE=0: #GP(0), IA-32e not entered");
-		report(try_wrmsr(MSR_EFER, efer) < 0 && !(rdmsr(MSR_EFER) & EFER_LME),
+		report(wrmsr_safe(MSR_EFER, efer) < 0 && !(rdmsr(MSR_EFER) & EFER_LME),
 		       "EFER.LME cleared with paging off");
 	} else {
-		report(gp0(try_wrmsr(MSR_EFER, efer | EFER_LME)), "EFER.LME without long mode: #GP(0)");
+		report(is_gp0(wrmsr_safe(MSR_EFER, efer | EFER_LME)), "EFER.LME without long mode: #GP(0)");
 		report_skip("CR0.PG with LME and no PAE: no long mode");
 		report_skip("EFER.LME cleared: no long mode");
 	}
@@ -121,39 +78,39 @@ int main(int argc, char **argv)
 	write_cr0(read_cr0() | X86_CR0_PG);
 	report(read_cr0() & X86_CR0_PG, "32-bit paging on");
 	if (have_lm)
-		report(gp0(try_wrmsr(MSR_EFER, efer | EFER_LME)) && rdmsr(MSR_EFER) == efer,
+		report(is_gp0(wrmsr_safe(MSR_EFER, efer | EFER_LME)) && rdmsr(MSR_EFER) == efer,
 		       "setting EFER.LME with paging on: #GP(0)");
 	else
 		report_skip("EFER.LME with paging on: no long mode");
-	report(try_cr3((unsigned long)pd | 0xfe7) < 0 && try_cr3((unsigned long)pd) < 0,
+	report(write_cr3_safe((unsigned long)pd | 0xfe7) < 0 && write_cr3_safe((unsigned long)pd) < 0,
 	       "CR3 low bits (PWT, PCD, ignored ones) accepted with 32-bit paging");
-	report(cr4_gp(read_cr4(), read_cr4() | X86_CR4_PCIDE),
+	report(write_cr4_gp0(read_cr4(), read_cr4() | X86_CR4_PCIDE),
 	       "CR4.PCIDE outside IA-32e mode (paging on): #GP(0)");
 	write_cr0(read_cr0() & ~X86_CR0_PG);
-	report(cr4_gp(read_cr4(), read_cr4() | X86_CR4_PCIDE),
+	report(write_cr4_gp0(read_cr4(), read_cr4() | X86_CR4_PCIDE),
 	       "CR4.PCIDE outside IA-32e mode (paging off): #GP(0)");
-	report(try_cr3(0xfffff000) < 0, "CR3 = 0xfffff000 accepted with paging off");
+	report(write_cr3_safe(0xfffff000) < 0, "CR3 = 0xfffff000 accepted with paging off");
 	write_cr3((unsigned long)pd);
 	write_cr4(cr4);
 
 	/* EFER feature bits. */
 	efer = rdmsr(MSR_EFER);
 	if (have_nx)
-		report(try_wrmsr(MSR_EFER, efer | EFER_NX) < 0 && (rdmsr(MSR_EFER) & EFER_NX),
+		report(wrmsr_safe(MSR_EFER, efer | EFER_NX) < 0 && (rdmsr(MSR_EFER) & EFER_NX),
 		       "EFER.NXE settable iff CPUID reports NX");
 	else
-		report(gp0(try_wrmsr(MSR_EFER, efer | EFER_NX)), "EFER.NXE settable iff CPUID reports NX");
+		report(is_gp0(wrmsr_safe(MSR_EFER, efer | EFER_NX)), "EFER.NXE settable iff CPUID reports NX");
 	wrmsr(MSR_EFER, efer);
 	if (have_sc)
-		report(try_wrmsr(MSR_EFER, efer | EFER_SCE) < 0 && (rdmsr(MSR_EFER) & EFER_SCE),
+		report(wrmsr_safe(MSR_EFER, efer | EFER_SCE) < 0 && (rdmsr(MSR_EFER) & EFER_SCE),
 		       "EFER.SCE settable iff CPUID reports SYSCALL");
 	else
-		report(gp0(try_wrmsr(MSR_EFER, efer | EFER_SCE)),
+		report(is_gp0(wrmsr_safe(MSR_EFER, efer | EFER_SCE)),
 		       "EFER.SCE settable iff CPUID reports SYSCALL");
 	wrmsr(MSR_EFER, efer);
-	report(gp0(try_wrmsr(MSR_EFER, efer | (1ull << 1))) && rdmsr(MSR_EFER) == efer,
+	report(is_gp0(wrmsr_safe(MSR_EFER, efer | (1ull << 1))) && rdmsr(MSR_EFER) == efer,
 	       "EFER bit 1 (reserved): #GP(0)");
-	report(gp0(try_wrmsr(MSR_EFER, efer | (1ull << 63))), "EFER bit 63 (reserved): #GP(0)");
+	report(is_gp0(wrmsr_safe(MSR_EFER, efer | (1ull << 63))), "EFER bit 63 (reserved): #GP(0)");
 	wrmsr(MSR_EFER, efer);
 
 	run_in_user(user_mov_cr0, NULL, &fi);
@@ -162,16 +119,16 @@ int main(int argc, char **argv)
 	/* Last: QEMU 7.2 TCG loops in its SVM #VMEXIT path on reserved CR4 bits. */
 	cr4 = read_cr4();
 	if (have_la57) {
-		report(cr4_try_write(cr4 | X86_CR4_LA57) < 0 && (read_cr4() & X86_CR4_LA57),
+		report(write_cr4_safe(cr4 | X86_CR4_LA57) < 0 && (read_cr4() & X86_CR4_LA57),
 		       "CR4.LA57 outside IA-32e mode: settable iff CPUID reports LA57");
 		write_cr4(cr4);
 	} else {
-		report(cr4_gp(cr4, cr4 | X86_CR4_LA57),
+		report(write_cr4_gp0(cr4, cr4 | X86_CR4_LA57),
 		       "CR4.LA57 outside IA-32e mode: settable iff CPUID reports LA57");
 	}
-	report(cr4_gp(cr4, cr4 | (1ul << 15)), "CR4 bit 15 (reserved) set: #GP(0)");
-	report(cr4_gp(cr4, cr4 | (1ul << 31)), "CR4 bit 31 (reserved) set: #GP(0)");
-	cr4_feature_bits();
+	report(write_cr4_gp0(cr4, cr4 | (1ul << 15)), "CR4 bit 15 (reserved) set: #GP(0)");
+	report(write_cr4_gp0(cr4, cr4 | (1ul << 31)), "CR4 bit 31 (reserved) set: #GP(0)");
+	report_cr4_feature_bits();
 	report_prefix_pop();
 	return report_summary();
 }

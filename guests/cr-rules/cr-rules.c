@@ -23,78 +23,35 @@
 #include "x86/desc.h"
 #include "x86/processor.h"
 #include "x86/vm.h"
-#include "cr4-bits.h"
+#include "x86/cr4-bits.h"
+#include "x86/safe.h"
 
 #define MSR_SYSENTER_ESP 0x175
 #define MSR_SYSENTER_EIP 0x176
 
 static unsigned maxphy;
 
-static bool gp0(int v)
-{
-	return v == GP_VECTOR && exception_error_code() == 0;
-}
-
-static int try_cr0(unsigned long v)
-{
-	asm volatile(ASM_TRY("1f") "mov %0, %%cr0\n\t1:" : : "r"(v) : "memory");
-	return exception_vector();
-}
-
-static int try_cr3(unsigned long v)
-{
-	asm volatile(ASM_TRY("1f") "mov %0, %%cr3\n\t1:" : : "r"(v) : "memory");
-	return exception_vector();
-}
-
-static int try_cr8(unsigned long v)
-{
-	asm volatile(ASM_TRY("1f") "mov %0, %%cr8\n\t1:" : : "r"(v) : "memory");
-	return exception_vector();
-}
-
-static int try_wrmsr(u32 msr, u64 v)
-{
-	asm volatile(ASM_TRY("1f") "wrmsr\n\t1:"
-		     : : "c"(msr), "a"((u32)v), "d"((u32)(v >> 32)) : "memory");
-	return exception_vector();
-}
-
-/*
- * A MOV to CR0 that must #GP; if it does not, CR0 is put back at once (an
- * emulator that takes PE=0 in long mode would not get much further).
- */
-static bool cr0_gp(unsigned long cr0, unsigned long bad)
-{
-	int v = try_cr0(bad);
-	bool ok = gp0(v) && read_cr0() == cr0;
-
-	if (v < 0)
-		write_cr0(cr0);
-	return ok;
-}
-
 static void test_cr0(void)
 {
 	unsigned long cr0 = read_cr0();
 
-	report(cr0_gp(cr0, cr0 | (1ul << 32)), "CR0 bit 32 set: #GP(0)");
-	report(cr0_gp(cr0, cr0 | (1ul << 63)), "CR0 bit 63 set: #GP(0)");
-	report(cr0_gp(cr0, cr0 | X86_CR0_NW), "CR0.NW=1 with CR0.CD=0: #GP(0)");
-	report(cr0_gp(cr0, cr0 & ~X86_CR0_PE), "CR0.PG=1 with CR0.PE=0: #GP(0)");
-	report(try_cr0(cr0 | X86_CR0_CD) < 0 && try_cr0(cr0 | X86_CR0_CD | X86_CR0_NW) < 0 &&
+	report(write_cr0_gp0(cr0, cr0 | (1ul << 32)), "CR0 bit 32 set: #GP(0)");
+	report(write_cr0_gp0(cr0, cr0 | (1ul << 63)), "CR0 bit 63 set: #GP(0)");
+	report(write_cr0_gp0(cr0, cr0 | X86_CR0_NW), "CR0.NW=1 with CR0.CD=0: #GP(0)");
+	report(write_cr0_gp0(cr0, cr0 & ~X86_CR0_PE), "CR0.PG=1 with CR0.PE=0: #GP(0)");
+	report(write_cr0_safe(cr0 | X86_CR0_CD) < 0 && write_cr0_safe(cr0 | X86_CR0_CD | X86_CR0_NW) < 0 &&
 	       (read_cr0() & (X86_CR0_CD | X86_CR0_NW)) == (X86_CR0_CD | X86_CR0_NW),
 	       "CR0.CD=1, NW=1 accepted");
 	write_cr0(cr0 | X86_CR0_CD);
 	write_cr0(cr0);
-	report(try_cr0(cr0 & ~X86_CR0_ET) < 0 && (read_cr0() & X86_CR0_ET),
+	report(write_cr0_safe(cr0 & ~X86_CR0_ET) < 0 && (read_cr0() & X86_CR0_ET),
 	       "CR0.ET cleared: no #GP, still reads 1");
 	write_cr0(cr0);
-	report(try_cr0(cr0 | (1ul << 6) | (1ul << 15) | (1ul << 17) | (1ul << 28)) < 0 &&
+	report(write_cr0_safe(cr0 | (1ul << 6) | (1ul << 15) | (1ul << 17) | (1ul << 28)) < 0 &&
 	       read_cr0() == cr0,
 	       "CR0 reserved bits 6, 15, 17, 28 set: ignored (no #GP, not stored)");
 	write_cr0(cr0);
-	report(try_cr0(cr0 ^ X86_CR0_WP) < 0 && read_cr0() == (cr0 ^ X86_CR0_WP),
+	report(write_cr0_safe(cr0 ^ X86_CR0_WP) < 0 && read_cr0() == (cr0 ^ X86_CR0_WP),
 	       "CR0.WP toggles");
 	write_cr0(cr0);
 	asm volatile("lmsw %w0" : : "r"(0) : "memory");
@@ -102,26 +59,15 @@ static void test_cr0(void)
 	write_cr0(cr0);
 }
 
-/* A MOV to CR4 that must #GP(0) and leave CR4 alone; CR4 is put back if it did not. */
-static bool cr4_gp(unsigned long cr4, unsigned long bad)
-{
-	int v = cr4_try_write(bad);
-	bool ok = gp0(v) && read_cr4() == cr4;
-
-	if (v < 0)
-		write_cr4(cr4);
-	return ok;
-}
-
 static void test_cr4_reserved(void)
 {
 	unsigned long cr4 = read_cr4();
 
-	report(cr4_gp(cr4, cr4 | (1ul << 32)), "CR4 bit 32 set: #GP(0)");
-	report(cr4_gp(cr4, cr4 | (1ul << 63)), "CR4 bit 63 set: #GP(0)");
-	report(cr4_gp(cr4, cr4 | (1ul << 15)), "CR4 bit 15 (reserved) set: #GP(0)");
-	report(cr4_gp(cr4, cr4 | (1ul << 31)), "CR4 bit 31 (reserved) set: #GP(0)");
-	cr4_feature_bits();
+	report(write_cr4_gp0(cr4, cr4 | (1ul << 32)), "CR4 bit 32 set: #GP(0)");
+	report(write_cr4_gp0(cr4, cr4 | (1ul << 63)), "CR4 bit 63 set: #GP(0)");
+	report(write_cr4_gp0(cr4, cr4 | (1ul << 15)), "CR4 bit 15 (reserved) set: #GP(0)");
+	report(write_cr4_gp0(cr4, cr4 | (1ul << 31)), "CR4 bit 31 (reserved) set: #GP(0)");
+	report_cr4_feature_bits();
 }
 
 static void test_cr4(void)
@@ -130,18 +76,18 @@ static void test_cr4(void)
 	bool have_pcid = cpuid(1).c & (1u << 17);
 
 	write_cr3(cr3 | 0x008);	/* PWT: CR3[11:0] != 0 */
-	report(cr4_gp(cr4, cr4 | X86_CR4_PCIDE), "setting CR4.PCIDE with CR3[11:0] != 0: #GP(0)");
+	report(write_cr4_gp0(cr4, cr4 | X86_CR4_PCIDE), "setting CR4.PCIDE with CR3[11:0] != 0: #GP(0)");
 	write_cr3(cr3);
 	if (have_pcid) {
-		report(cr4_try_write(cr4 | X86_CR4_PCIDE) < 0,
+		report(write_cr4_safe(cr4 | X86_CR4_PCIDE) < 0,
 		       "setting CR4.PCIDE with CR3[11:0] = 0: allowed iff CPUID.1:ECX.PCID");
 		write_cr4(cr4);
 	} else {
-		report(cr4_gp(cr4, cr4 | X86_CR4_PCIDE),
+		report(write_cr4_gp0(cr4, cr4 | X86_CR4_PCIDE),
 		       "setting CR4.PCIDE with CR3[11:0] = 0: allowed iff CPUID.1:ECX.PCID");
 	}
-	report(cr4_gp(cr4, cr4 ^ X86_CR4_LA57), "changing CR4.LA57 in IA-32e mode: #GP(0)");
-	report(cr4_gp(cr4, cr4 & ~X86_CR4_PAE), "clearing CR4.PAE in 64-bit mode: #GP(0)");
+	report(write_cr4_gp0(cr4, cr4 ^ X86_CR4_LA57), "changing CR4.LA57 in IA-32e mode: #GP(0)");
+	report(write_cr4_gp0(cr4, cr4 & ~X86_CR4_PAE), "clearing CR4.PAE in 64-bit mode: #GP(0)");
 }
 
 static void test_cr3(void)
@@ -149,14 +95,14 @@ static void test_cr3(void)
 	unsigned long cr3 = read_cr3();
 
 	if (maxphy < 52)
-		report(gp0(try_cr3(cr3 | (1ul << maxphy))) && read_cr3() == cr3,
+		report(is_gp0(write_cr3_safe(cr3 | (1ul << maxphy))) && read_cr3() == cr3,
 		       "CR3 bit MAXPHYADDR set: #GP(0)");
 	else
 		report_skip("CR3 bit MAXPHYADDR: MAXPHYADDR is 52");
-	report(gp0(try_cr3(cr3 | (1ul << 62))), "CR3 bit 62 set: #GP(0)");
-	report(gp0(try_cr3(cr3 | (1ul << 63))), "CR3 bit 63 set with CR4.PCIDE=0: #GP(0)");
-	report(try_cr3(cr3 | 0x18) < 0, "CR3 bits 4:3 (PWT, PCD) accepted");
-	report(try_cr3(cr3 | 0xfe7) < 0, "CR3 bits 11:5 and 2:0 (ignored with PCIDE=0) accepted");
+	report(is_gp0(write_cr3_safe(cr3 | (1ul << 62))), "CR3 bit 62 set: #GP(0)");
+	report(is_gp0(write_cr3_safe(cr3 | (1ul << 63))), "CR3 bit 63 set with CR4.PCIDE=0: #GP(0)");
+	report(write_cr3_safe(cr3 | 0x18) < 0, "CR3 bits 4:3 (PWT, PCD) accepted");
+	report(write_cr3_safe(cr3 | 0xfe7) < 0, "CR3 bits 11:5 and 2:0 (ignored with PCIDE=0) accepted");
 	write_cr3(cr3);
 }
 
@@ -164,9 +110,9 @@ static void test_cr8(void)
 {
 	unsigned long cr8 = read_cr8();
 
-	report(try_cr8(15) < 0 && read_cr8() == 15, "CR8 = 15 accepted, reads back");
-	report(gp0(try_cr8(16)) && read_cr8() == 15, "CR8 bit 4 set: #GP(0)");
-	report(gp0(try_cr8(1ul << 63)), "CR8 bit 63 set: #GP(0)");
+	report(write_cr8_safe(15) < 0 && read_cr8() == 15, "CR8 = 15 accepted, reads back");
+	report(is_gp0(write_cr8_safe(16)) && read_cr8() == 15, "CR8 bit 4 set: #GP(0)");
+	report(is_gp0(write_cr8_safe(1ul << 63)), "CR8 bit 63 set: #GP(0)");
 	write_cr8(cr8);
 }
 
@@ -229,28 +175,28 @@ static void test_efer(void)
 	bool have_nx = e.d & (1u << 20), have_sc = e.d & (1u << 11);
 
 	report((efer & (EFER_LME | EFER_LMA)) == (EFER_LME | EFER_LMA), "EFER.LME and LMA set");
-	report(gp0(try_wrmsr(MSR_EFER, efer | (1ull << 1))) && rdmsr(MSR_EFER) == efer,
+	report(is_gp0(wrmsr_safe(MSR_EFER, efer | (1ull << 1))) && rdmsr(MSR_EFER) == efer,
 	       "EFER bit 1 (reserved): #GP(0)");
-	report(gp0(try_wrmsr(MSR_EFER, efer | (1ull << 9))), "EFER bit 9 (reserved): #GP(0)");
-	report(gp0(try_wrmsr(MSR_EFER, efer | (1ull << 32))), "EFER bit 32 (reserved): #GP(0)");
-	report(gp0(try_wrmsr(MSR_EFER, efer | (1ull << 63))), "EFER bit 63 (reserved): #GP(0)");
-	report(gp0(try_wrmsr(MSR_EFER, efer & ~EFER_LME)) && rdmsr(MSR_EFER) == efer,
+	report(is_gp0(wrmsr_safe(MSR_EFER, efer | (1ull << 9))), "EFER bit 9 (reserved): #GP(0)");
+	report(is_gp0(wrmsr_safe(MSR_EFER, efer | (1ull << 32))), "EFER bit 32 (reserved): #GP(0)");
+	report(is_gp0(wrmsr_safe(MSR_EFER, efer | (1ull << 63))), "EFER bit 63 (reserved): #GP(0)");
+	report(is_gp0(wrmsr_safe(MSR_EFER, efer & ~EFER_LME)) && rdmsr(MSR_EFER) == efer,
 	       "clearing EFER.LME with paging on: #GP(0)");
-	report(try_wrmsr(MSR_EFER, efer) < 0, "writing EFER unchanged (LME=1, paging on)");
+	report(wrmsr_safe(MSR_EFER, efer) < 0, "writing EFER unchanged (LME=1, paging on)");
 	if (have_nx) {
-		report(try_wrmsr(MSR_EFER, efer ^ EFER_NX) < 0 &&
+		report(wrmsr_safe(MSR_EFER, efer ^ EFER_NX) < 0 &&
 		       rdmsr(MSR_EFER) == (efer ^ EFER_NX), "EFER.NXE settable iff CPUID reports NX");
 	} else {
-		report(gp0(try_wrmsr(MSR_EFER, efer | EFER_NX)),
+		report(is_gp0(wrmsr_safe(MSR_EFER, efer | EFER_NX)),
 		       "EFER.NXE settable iff CPUID reports NX");
 	}
 	wrmsr(MSR_EFER, efer);
 	if (have_sc) {
-		report(try_wrmsr(MSR_EFER, efer ^ EFER_SCE) < 0 &&
+		report(wrmsr_safe(MSR_EFER, efer ^ EFER_SCE) < 0 &&
 		       rdmsr(MSR_EFER) == (efer ^ EFER_SCE),
 		       "EFER.SCE settable iff CPUID reports SYSCALL");
 	} else {
-		report(gp0(try_wrmsr(MSR_EFER, efer | EFER_SCE)),
+		report(is_gp0(wrmsr_safe(MSR_EFER, efer | EFER_SCE)),
 		       "EFER.SCE settable iff CPUID reports SYSCALL");
 	}
 	wrmsr(MSR_EFER, efer);
@@ -267,10 +213,10 @@ static void test_canonical_msrs(void)
 	for (unsigned i = 0; i < ARRAY_SIZE(msrs); i++) {
 		u64 old = rdmsr(msrs[i].msr);
 
-		report(gp0(try_wrmsr(msrs[i].msr, 0x0000800000000000ull)) &&
+		report(is_gp0(wrmsr_safe(msrs[i].msr, 0x0000800000000000ull)) &&
 		       rdmsr(msrs[i].msr) == old,
 		       "WRMSR %s = 0x0000800000000000 (not canonical): #GP(0)", msrs[i].name);
-		report(try_wrmsr(msrs[i].msr, 0xffff800000001000ull) < 0 &&
+		report(wrmsr_safe(msrs[i].msr, 0xffff800000001000ull) < 0 &&
 		       rdmsr(msrs[i].msr) == 0xffff800000001000ull,
 		       "WRMSR %s = 0xffff800000001000 (canonical) accepted", msrs[i].name);
 		wrmsr(msrs[i].msr, old);
@@ -278,29 +224,16 @@ static void test_canonical_msrs(void)
 }
 
 /*
- * Compatibility mode at CPL0: far return to KERNEL_CS32, run one MOV to
- * CR4 with ECX, far jump back. A fault is taken through the 64-bit IDT
- * and resumes at the fixup label (still in compatibility mode).
+ * One MOV to CR4 with ECX in compatibility mode at CPL0 (the stack pointer
+ * kept in RBX across the mode switches).
  */
 static int compat_write_cr4(u32 value)
 {
 	asm volatile(
 		"push %%rbx\n\t"
 		"mov %%rsp, %%rbx\n\t"
-		"lea 1f(%%rip), %%rax\n\t"
-		"pushq $" "0x18" "\n\t"
-		"push %%rax\n\t"
-		"lretq\n\t"
-		".code32\n"
-		"1:\tmovl $-1, ex_last\n\t"
-		".pushsection .data.ex, \"aw\"\n\t"
-		".balign 8\n\t"
-		".quad 2f, 3f\n\t"
-		".popsection\n"
-		"2:\tmov %%ecx, %%cr4\n"
-		"3:\tljmp $0x08, $4f\n\t"
-		".code64\n"
-		"4:\tmov %%rbx, %%rsp\n\t"
+		ASM_TRY_COMPAT("mov %%ecx, %%cr4")
+		"mov %%rbx, %%rsp\n\t"
 		"pop %%rbx\n\t"
 		: : "c"(value) : "rax", "memory");
 	return exception_vector();
@@ -310,9 +243,9 @@ static void test_compat_mode(void)
 {
 	unsigned long cr4 = read_cr4();
 
-	report(gp0(compat_write_cr4((u32)cr4 & ~X86_CR4_PAE)) && read_cr4() == cr4,
+	report(is_gp0(compat_write_cr4((u32)cr4 & ~X86_CR4_PAE)) && read_cr4() == cr4,
 	       "compatibility mode: clearing CR4.PAE: #GP(0)");
-	report(gp0(compat_write_cr4((u32)cr4 ^ X86_CR4_LA57)) && read_cr4() == cr4,
+	report(is_gp0(compat_write_cr4((u32)cr4 ^ X86_CR4_LA57)) && read_cr4() == cr4,
 	       "compatibility mode: changing CR4.LA57: #GP(0)");
 	report(compat_write_cr4((u32)cr4) < 0, "compatibility mode: MOV to CR4 (unchanged) works");
 }
@@ -343,7 +276,7 @@ int main(int argc, char **argv)
 	 */
 	test_cr3();
 	test_cr4_reserved();
-	report(gp0(try_cr0(read_cr0() & ~X86_CR0_PG)) && (read_cr0() & X86_CR0_PG),
+	report(is_gp0(write_cr0_safe(read_cr0() & ~X86_CR0_PG)) && (read_cr0() & X86_CR0_PG),
 	       "clearing CR0.PG in 64-bit mode: #GP(0)");
 	report_prefix_pop();
 	return report_summary();

@@ -16,7 +16,9 @@
  */
 #include "libcflat.h"
 #include "x86/desc.h"
+#include "x86/access.h"
 #include "x86/processor.h"
+#include "x86/safe.h"
 #include "x86/vm.h"
 
 #define P	PT_PRESENT_MASK
@@ -27,22 +29,11 @@
 
 /* Bits 56:48 = 1: PML5 slot 1, not canonical with 4-level paging. */
 #define TVA57	0x0001234500000000ul
-#define OFF_DATA 0x800
+#define OFF_DATA ACCESS_DATA_OFFSET
 
 static u64 pml5[512] __aligned(PAGE_SIZE);
 static u8 page_a[PAGE_SIZE] __aligned(PAGE_SIZE), page_b[PAGE_SIZE] __aligned(PAGE_SIZE);
 static pteval_t *pte57;
-
-static bool gp0(int v)
-{
-	return v == GP_VECTOR && exception_error_code() == 0;
-}
-
-static int try_cr4(unsigned long v)
-{
-	asm volatile(ASM_TRY("1f") "mov %0, %%cr4\n\t1:" : : "r"(v) : "memory");
-	return exception_vector();
-}
 
 static int try_read(unsigned long va)
 {
@@ -61,13 +52,6 @@ static int try_read_rbp(unsigned long va)
 		     "mov (%%rbp), %%rax\n"
 		     "1:\tmov %%r11, %%rbp"
 		     : : "r"(va) : "rax", "r11", "memory");
-	return exception_vector();
-}
-
-static int try_wrmsr(u32 msr, u64 v)
-{
-	asm volatile(ASM_TRY("1f") "wrmsr\n\t1:"
-		     : : "c"(msr), "a"((u32)v), "d"((u32)(v >> 32)) : "memory");
 	return exception_vector();
 }
 
@@ -99,21 +83,16 @@ static void switch_paging(unsigned long cr3, unsigned long cr4_set, unsigned lon
 		     : : "D"(cr3), "S"(cr4_set), "d"(~cr4_clear) : "rax", "memory");
 }
 
-static void do_read(void *p)
-{
-	(void)*(volatile u8 *)((unsigned long)p + OFF_DATA);
-}
-
 static void checks_in_4level(void)
 {
 	unsigned long cr4 = read_cr4();
 
-	report(gp0(try_cr4(cr4 | X86_CR4_LA57)) && !(read_cr4() & X86_CR4_LA57),
+	report(is_gp0(write_cr4_safe(cr4 | X86_CR4_LA57)) && !(read_cr4() & X86_CR4_LA57),
 	       "4-level: setting CR4.LA57 in IA-32e mode: #GP(0)");
-	report(gp0(try_read(TVA57)), "4-level: read at 0x0001234500000000 (not canonical at 48 bits): #GP(0)");
+	report(is_gp0(try_read(TVA57)), "4-level: read at 0x0001234500000000 (not canonical at 48 bits): #GP(0)");
 	report(try_read_rbp(0x0001234500000000ul) == SS_VECTOR && exception_error_code() == 0,
 	       "4-level: (%%rbp) reference, not canonical: #SS(0)");
-	report(gp0(try_wrmsr(MSR_FS_BASE, TVA57)), "4-level: WRMSR FS_BASE = 0x0001234500000000: #GP(0)");
+	report(is_gp0(wrmsr_safe(MSR_FS_BASE, TVA57)), "4-level: WRMSR FS_BASE = 0x0001234500000000: #GP(0)");
 }
 
 static void checks_in_5level(void)
@@ -141,41 +120,41 @@ static void checks_in_5level(void)
 	asm volatile(ASM_TRY("1f") "mov (%0), %%rax\n\t1:" : : "r"(0xff00000000000000ul) : "rax", "memory");
 	report(ex_last.vector == PF_VECTOR && ex_last.cr2 == 0xff00000000000000ul,
 	       "5-level: read at 0xff00000000000000 (canonical): #PF, not #GP");
-	report(gp0(try_read(0x0100000000000000ul)),
+	report(is_gp0(try_read(0x0100000000000000ul)),
 	       "5-level: read at 0x0100000000000000 (bit 56 set, 63:57 clear): #GP(0)");
-	report(gp0(try_read(0xfe00000000000000ul)),
+	report(is_gp0(try_read(0xfe00000000000000ul)),
 	       "5-level: read at 0xfe00000000000000 (bit 56 clear, 63:57 set): #GP(0)");
 	report(try_read_rbp(0x0100000000000000ul) == SS_VECTOR && exception_error_code() == 0,
 	       "5-level: (%%rbp) reference, not canonical at 57 bits: #SS(0)");
 
 	pml5[1] |= PS;
 	invlpg((void *)TVA57);
-	catch_fault(do_read, (void *)TVA57, &fi);
+	catch_fault(access_read, (void *)TVA57, &fi);
 	report(fi.vector == PF_VECTOR && fi.error_code == (PFERR_PRESENT | PFERR_RSVD) &&
 	       fi.cr2 == TVA57 + OFF_DATA, "5-level: PML5E bit 7 (PS) is reserved: #PF 0x9");
 	pml5[1] &= ~PS;
 	pml5[1] &= ~US;
 	invlpg((void *)TVA57);
-	run_in_user(do_read, (void *)TVA57, &fi);
+	run_in_user(access_read, (void *)TVA57, &fi);
 	report(fi.vector == PF_VECTOR && fi.error_code == (PFERR_PRESENT | PFERR_USER) &&
 	       fi.cr2 == TVA57 + OFF_DATA, "5-level: PML5E.US=0: CPL3 read #PF 0x5");
 	pml5[1] |= US;
 	pml5[1] &= ~P;
 	invlpg((void *)TVA57);
-	catch_fault(do_read, (void *)TVA57, &fi);
+	catch_fault(access_read, (void *)TVA57, &fi);
 	report(fi.vector == PF_VECTOR && fi.error_code == 0, "5-level: PML5E.P=0: #PF 0x0");
 	pml5[1] |= P;
 	invlpg((void *)TVA57);
-	run_in_user(do_read, (void *)TVA57, &fi);
+	run_in_user(access_read, (void *)TVA57, &fi);
 	report(fi.vector < 0, "5-level: CPL3 read through PML5 slot 1");
 
-	report(try_wrmsr(MSR_FS_BASE, TVA57) < 0 && rdmsr(MSR_FS_BASE) == TVA57,
+	report(wrmsr_safe(MSR_FS_BASE, TVA57) < 0 && rdmsr(MSR_FS_BASE) == TVA57,
 	       "5-level: WRMSR FS_BASE = 0x0001234500000000 (canonical at 57 bits) accepted");
-	report(gp0(try_wrmsr(MSR_FS_BASE, 0x0100000000000000ul)),
+	report(is_gp0(wrmsr_safe(MSR_FS_BASE, 0x0100000000000000ul)),
 	       "5-level: WRMSR FS_BASE = 0x0100000000000000 (not canonical): #GP(0)");
 	wrmsr(MSR_FS_BASE, 0);
 
-	report(gp0(try_cr4(cr4 & ~X86_CR4_LA57)) && (read_cr4() & X86_CR4_LA57),
+	report(is_gp0(write_cr4_safe(cr4 & ~X86_CR4_LA57)) && (read_cr4() & X86_CR4_LA57),
 	       "5-level: clearing CR4.LA57 in IA-32e mode: #GP(0)");
 }
 
@@ -200,7 +179,7 @@ int main(int argc, char **argv)
 	checks_in_5level();
 	switch_paging(root4, 0, X86_CR4_LA57);
 	report(!(read_cr4() & X86_CR4_LA57) && (rdmsr(MSR_EFER) & EFER_LMA) &&
-	       gp0(try_read(TVA57)), "back to 4-level paging the same way");
+	       is_gp0(try_read(TVA57)), "back to 4-level paging the same way");
 	report_prefix_pop();
 	return report_summary();
 }

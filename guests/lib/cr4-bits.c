@@ -2,16 +2,15 @@
  * CR4 bits and the CPUID flags that make them settable (SDM Vol. 3 2.5,
  * Vol. 2 MOV CR: "#GP(0) if an attempt is made to write a 1 to any
  * reserved bit in CR4"; a bit whose feature CPUID does not report is
- * reserved). Shared by cr-rules and cr-rules-32. `safe`: the bit can be
- * set and cleared again here without changing how this guest runs (SMEP and
+ * reserved). Used by cr-rules and cr-rules-32. `safe`: the bit can be
+ * set and cleared again without changing how the guest runs (SMEP and
  * SMAP would fault on the kernel's own user-accessible pages, LA57 and
  * PCIDE have rules of their own, CET needs more setup).
  */
-#ifndef CR4_BITS_H
-#define CR4_BITS_H
-
 #include "libcflat.h"
+#include "x86/cr4-bits.h"
 #include "x86/processor.h"
+#include "x86/safe.h"
 
 enum cpuid_reg { EAX_, EBX_, ECX_, EDX_ };
 
@@ -46,7 +45,7 @@ static const struct cr4_bit cr4_bits[] = {
 	{ "PKS", 24, 7, ECX_, 31, false },
 };
 
-static inline bool cr4_bit_supported(const struct cr4_bit *b)
+static bool cr4_bit_supported(const struct cr4_bit *b)
 {
 	struct cpuid c = b->leaf == 1 ? cpuid(1) : cpuid_checked(b->leaf, 0);
 	u32 r = b->reg == EAX_ ? c.a : b->reg == EBX_ ? c.b : b->reg == ECX_ ? c.c : c.d;
@@ -54,24 +53,12 @@ static inline bool cr4_bit_supported(const struct cr4_bit *b)
 	return r & (1u << b->cpuid_bit);
 }
 
-static inline int cr4_try_write(unsigned long v)
-{
-	asm volatile(ASM_TRY("1f") "mov %0, %%cr4\n\t1:" : : "r"(v) : "memory");
-	return exception_vector();
-}
-
-/*
- * One line per bit: absent -> #GP(0) and CR4 unchanged; present and safe ->
- * accepted, reads back, cleared again; present but not safe here -> SKIP
- * (cr-rules' other cases and the feature guests cover those).
- */
-static inline void cr4_feature_bits(void)
+void report_cr4_feature_bits(void)
 {
 	for (unsigned i = 0; i < ARRAY_SIZE(cr4_bits); i++) {
 		const struct cr4_bit *b = &cr4_bits[i];
 		unsigned long cr4 = read_cr4(), bit = 1ul << b->bit;
-		bool have = cr4_bit_supported(b);
-		int v;
+		bool have = cr4_bit_supported(b), ok;
 
 		if (cr4 & bit) {
 			report_skip("CR4.%s (bit %d): already set", b->name, b->bit);
@@ -82,20 +69,12 @@ static inline void cr4_feature_bits(void)
 				    b->name, b->bit);
 			continue;
 		}
-		v = cr4_try_write(cr4 | bit);
 		if (have) {
-			bool ok = v < 0 && (read_cr4() & bit);
-
+			ok = write_cr4_safe(cr4 | bit) < 0 && (read_cr4() & bit);
 			write_cr4(cr4);
-			report(ok, "CR4.%s (bit %d) settable iff CPUID reports it", b->name, b->bit);
 		} else {
-			bool ok = v == 13 && exception_error_code() == 0 && read_cr4() == cr4;
-
-			if (v < 0)
-				write_cr4(cr4);
-			report(ok, "CR4.%s (bit %d) settable iff CPUID reports it", b->name, b->bit);
+			ok = write_cr4_gp0(cr4, cr4 | bit);
 		}
+		report(ok, "CR4.%s (bit %d) settable iff CPUID reports it", b->name, b->bit);
 	}
 }
-
-#endif

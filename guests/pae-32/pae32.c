@@ -22,7 +22,10 @@
  */
 #include "libcflat.h"
 #include "x86/desc.h"
+#include "x86/access.h"
+#include "x86/fault-check.h"
 #include "x86/processor.h"
+#include "x86/safe.h"
 #include "x86/vm.h"
 
 #define P	0x001ull
@@ -38,7 +41,7 @@
 #define TVA	0x40000000ul
 #define TVA_2M	0x40200000ul
 #define PHYS_2M	0x01000000ul
-#define OFF_DATA 0x800
+#define OFF_DATA ACCESS_DATA_OFFSET
 
 static u64 pdpt_page[512] __aligned(4096);
 static u64 *const pdpt = &pdpt_page[4];		/* 32-byte aligned, not 4 KiB */
@@ -48,38 +51,6 @@ static u64 pt1[512] __aligned(4096), pt1b[512] __aligned(4096);
 static u8 target[2][4096] __aligned(4096);
 static unsigned maxphy;
 static bool have_nx, have_smep, have_smap, have_pge;
-
-static void do_read(void *p)
-{
-	(void)*(volatile u8 *)((unsigned long)p + OFF_DATA);
-}
-
-static void do_write(void *p)
-{
-	*(volatile u8 *)((unsigned long)p + OFF_DATA) = 0x5a;
-}
-
-static void do_fetch(void *p)
-{
-	((void (*)(void))p)();
-}
-
-static bool pf(const struct fault_info *fi, unsigned long ec, unsigned long cr2)
-{
-	return fi->vector == PF_VECTOR && fi->error_code == ec && fi->cr2 == cr2;
-}
-
-static void describe(const struct fault_info *fi)
-{
-	if (fi->vector < 0)
-		report_info("  no fault");
-	else
-		report_info("  vector %d error code %#lx cr2 %#lx", fi->vector,
-			    fi->error_code, fi->cr2);
-}
-
-#define REPORT_FI(ok, fi, ...) \
-	do { if (!report((ok), __VA_ARGS__)) describe(fi); } while (0)
 
 static volatile int tva_byte;
 
@@ -98,30 +69,6 @@ static int read_tva(void)
 		return -1;
 	}
 	return tva_byte;
-}
-
-/* MOV to a control register under ASM_TRY; returns the vector (-1: none). */
-static int try_write_cr0(unsigned long v)
-{
-	asm volatile(ASM_TRY("1f") "mov %0, %%cr0\n\t1:" : : "r"(v) : "memory");
-	return exception_vector();
-}
-
-static int try_write_cr3(unsigned long v)
-{
-	asm volatile(ASM_TRY("1f") "mov %0, %%cr3\n\t1:" : : "r"(v) : "memory");
-	return exception_vector();
-}
-
-static int try_write_cr4(unsigned long v)
-{
-	asm volatile(ASM_TRY("1f") "mov %0, %%cr4\n\t1:" : : "r"(v) : "memory");
-	return exception_vector();
-}
-
-static bool gp0(int vector)
-{
-	return vector == GP_VECTOR && exception_error_code() == 0;
 }
 
 static void reset_tables(void)
@@ -164,11 +111,11 @@ static void test_basics(void)
 	report(read_tva() == 0x11, "4 KiB page through PDPTE 1 reads target 0");
 	pt1[0] &= ~(A | D);
 	invlpg((void *)TVA);
-	catch_fault(do_write, (void *)TVA, &fi);
+	catch_fault(access_write, (void *)TVA, &fi);
 	report(fi.vector < 0 && (pt1[0] & (A | D)) == (A | D) && (pd1[0] & A),
 	       "write sets A and D in the PTE, A in the PDE");
 	write_cr3((unsigned long)pdpt | 0x18);
-	report(read_tva() == 0x5a, "CR3 bits 4:3 (PWT, PCD) do not move the PDPT");
+	report(read_tva() == ACCESS_WRITE_VALUE, "CR3 bits 4:3 (PWT, PCD) do not move the PDPT");
 	target[0][OFF_DATA] = 0x11;
 	write_cr3((unsigned long)pdpt);
 
@@ -176,8 +123,8 @@ static void test_basics(void)
 	       (pd1[1] & A), "2 MiB page maps physical 16 MiB, A set");
 	pd1[1] |= BIT(13);
 	invlpg((void *)TVA_2M);
-	catch_fault(do_read, (void *)TVA_2M, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA_2M + OFF_DATA), &fi,
+	catch_fault(access_read, (void *)TVA_2M, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA_2M + OFF_DATA), &fi,
 		  "2 MiB PDE bit 13: reserved, #PF 0x9");
 	pd1[1] &= ~BIT(13);
 	invlpg((void *)TVA_2M);
@@ -194,23 +141,23 @@ static void test_reserved_entries(void)
 	for (unsigned i = 0; i < ARRAY_SIZE(bits); i++) {
 		pt1[0] |= BIT(bits[i].bit);
 		invlpg((void *)TVA);
-		catch_fault(do_read, (void *)TVA, &fi);
+		catch_fault(access_read, (void *)TVA, &fi);
 		snprintf(name, sizeof(name), "PTE %s: reserved in PAE paging, #PF 0x9", bits[i].name);
-		REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA + OFF_DATA), &fi, "%s", name);
+		REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA + OFF_DATA), &fi, "%s", name);
 		pt1[0] &= ~BIT(bits[i].bit);
 		pd1[0] |= BIT(bits[i].bit);
 		invlpg((void *)TVA);
-		catch_fault(do_read, (void *)TVA, &fi);
+		catch_fault(access_read, (void *)TVA, &fi);
 		snprintf(name, sizeof(name), "PDE %s: reserved in PAE paging, #PF 0x9", bits[i].name);
-		REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA + OFF_DATA), &fi, "%s", name);
+		REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA + OFF_DATA), &fi, "%s", name);
 		pd1[0] &= ~BIT(bits[i].bit);
 		invlpg((void *)TVA);
 	}
 	if (maxphy < 52) {
 		pt1[0] |= BIT(maxphy);
 		invlpg((void *)TVA);
-		catch_fault(do_read, (void *)TVA, &fi);
-		REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA + OFF_DATA), &fi,
+		catch_fault(access_read, (void *)TVA, &fi);
+		REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA + OFF_DATA), &fi,
 			  "PTE bit MAXPHYADDR: #PF 0x9");
 		pt1[0] &= ~BIT(maxphy);
 	} else {
@@ -218,7 +165,7 @@ static void test_reserved_entries(void)
 	}
 	pt1[0] |= BIT(9) | BIT(10) | BIT(11);
 	invlpg((void *)TVA);
-	catch_fault(do_read, (void *)TVA, &fi);
+	catch_fault(access_read, (void *)TVA, &fi);
 	report(fi.vector < 0, "PTE bits 11:9 (ignored): no fault");
 	pt1[0] &= ~(BIT(9) | BIT(10) | BIT(11));
 	invlpg((void *)TVA);
@@ -231,8 +178,8 @@ static void test_nx(void)
 	if (!have_nx) {
 		pt1[0] |= XD;
 		invlpg((void *)TVA);
-		catch_fault(do_read, (void *)TVA, &fi);
-		REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA + OFF_DATA), &fi,
+		catch_fault(access_read, (void *)TVA, &fi);
+		REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA + OFF_DATA), &fi,
 			  "PTE.XD without NX support: reserved, #PF 0x9");
 		pt1[0] &= ~XD;
 		report_skip("EFER.NXE=1: no NX");
@@ -241,18 +188,18 @@ static void test_nx(void)
 	}
 	pt1[0] |= XD;
 	invlpg((void *)TVA);
-	catch_fault(do_read, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA + OFF_DATA), &fi,
+	catch_fault(access_read, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA + OFF_DATA), &fi,
 		  "PTE.XD with EFER.NXE=0: reserved, #PF 0x9");
 	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NX);
 	invlpg((void *)TVA);
-	catch_fault(do_fetch, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_FETCH, TVA) && fi.ip == TVA, &fi,
+	catch_fault(access_fetch, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_FETCH, TVA) && fi.ip == TVA, &fi,
 		  "PTE.XD with EFER.NXE=1: fetch #PF 0x11, CR2 = EIP = target");
 	pt1[0] &= ~(XD | P);
 	invlpg((void *)TVA);
-	catch_fault(do_fetch, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_FETCH, TVA), &fi,
+	catch_fault(access_fetch, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_FETCH, TVA), &fi,
 		  "EFER.NXE=1: fetch from a not-present page #PF 0x10 (I/D with PAE)");
 	pt1[0] |= P;
 	invlpg((void *)TVA);
@@ -277,8 +224,8 @@ static void test_pdpte_registers(void)
 	report(read_tva() == 0x22,
 	       "PDPTE 1 cleared in memory, INVLPG: the loaded PDPTE still translates");
 	write_cr3(read_cr3());
-	catch_fault(do_read, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, 0, TVA + OFF_DATA), &fi,
+	catch_fault(access_read, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, 0, TVA + OFF_DATA), &fi,
 		  "after MOV CR3 with PDPTE 1 not present: #PF 0x0");
 	reset_tables();
 }
@@ -297,26 +244,26 @@ static void test_reserved_pdptes(void)
 		pdpt[1] = (unsigned long)pd1b | P | cases[i].bits;
 		snprintf(name, sizeof(name), "MOV CR3 with PDPTE 1 %s set: #GP(0), CR3 and PDPTEs kept",
 			 cases[i].name);
-		int v = try_write_cr3(cr3);
+		int v = write_cr3_safe(cr3);
 		int t = read_tva();
 
-		if (!report(gp0(v) && read_cr3() == cr3 && t == 0x11, "%s", name))
+		if (!report(is_gp0(v) && read_cr3() == cr3 && t == 0x11, "%s", name))
 			report_info("  MOV CR3: vector %d, CR3 %#lx, TVA reads %d", v, read_cr3(), t);
 		pdpt[1] = (unsigned long)pd1 | P;
 		write_cr3(cr3);
 	}
 	if (maxphy < 52) {
 		pdpt[1] = (unsigned long)pd1b | P | BIT(maxphy);
-		report(gp0(try_write_cr3(cr3)) && read_cr3() == cr3,
+		report(is_gp0(write_cr3_safe(cr3)) && read_cr3() == cr3,
 		       "MOV CR3 with PDPTE 1 bit MAXPHYADDR set: #GP(0)");
 	} else {
 		report_skip("MOV CR3 with PDPTE 1 bit MAXPHYADDR: MAXPHYADDR is 52");
 	}
 	pdpt[1] = (unsigned long)pd1 | P | BIT(3) | BIT(4) | BIT(9) | BIT(10) | BIT(11);
-	report(try_write_cr3(cr3) < 0, "PDPTE bits 4:3 (PWT, PCD) and 11:9: not reserved, no #GP");
+	report(write_cr3_safe(cr3) < 0, "PDPTE bits 4:3 (PWT, PCD) and 11:9: not reserved, no #GP");
 	pdpt[1] = (unsigned long)pd1 | P;
 	pdpt[3] = BIT(1) | BIT(5) | BIT(52) | XD;
-	report(try_write_cr3(cr3) < 0, "reserved bits in a PDPTE with P=0: not checked, no #GP");
+	report(write_cr3_safe(cr3) < 0, "reserved bits in a PDPTE with P=0: not checked, no #GP");
 	pdpt[3] = 0;
 	write_cr3(cr3);
 }
@@ -329,43 +276,43 @@ static void test_pdpte_load_points(void)
 	pdpt[1] = (unsigned long)pd1b | P | BIT(5);
 
 	write_cr0(cr0 & ~X86_CR0_PG);
-	report(gp0(try_write_cr0(cr0)) && !(read_cr0() & X86_CR0_PG),
+	report(is_gp0(write_cr0_safe(cr0)) && !(read_cr0() & X86_CR0_PG),
 	       "MOV CR0 setting PG with a reserved PDPTE bit: #GP(0), paging stays off");
 	pdpt[1] = (unsigned long)pd1 | P;
-	report(try_write_cr0(cr0) < 0 && read_tva() == 0x11, "MOV CR0 setting PG with valid PDPTEs");
+	report(write_cr0_safe(cr0) < 0 && read_tva() == 0x11, "MOV CR0 setting PG with valid PDPTEs");
 	pdpt[1] = (unsigned long)pd1b | P | BIT(5);
 
-	report(gp0(try_write_cr0(cr0 | X86_CR0_CD)) && !(read_cr0() & X86_CR0_CD),
+	report(is_gp0(write_cr0_safe(cr0 | X86_CR0_CD)) && !(read_cr0() & X86_CR0_CD),
 	       "MOV CR0 setting CD (PAE paging on) loads PDPTEs: #GP(0)");
-	report(try_write_cr0(cr0 ^ X86_CR0_WP) < 0 && read_tva() == 0x11,
+	report(write_cr0_safe(cr0 ^ X86_CR0_WP) < 0 && read_tva() == 0x11,
 	       "MOV CR0 toggling WP does not load PDPTEs: no #GP, old translation");
 	write_cr0(cr0);
 
 	if (have_pge)
-		report(gp0(try_write_cr4(cr4 | X86_CR4_PGE)) && read_cr4() == cr4,
+		report(is_gp0(write_cr4_safe(cr4 | X86_CR4_PGE)) && read_cr4() == cr4,
 		       "MOV CR4 setting PGE loads PDPTEs: #GP(0), CR4 kept");
 	else
 		report_skip("MOV CR4 setting PGE: no PGE");
-	report(gp0(try_write_cr4(cr4 ^ X86_CR4_PSE)) && read_cr4() == cr4,
+	report(is_gp0(write_cr4_safe(cr4 ^ X86_CR4_PSE)) && read_cr4() == cr4,
 	       "MOV CR4 toggling PSE loads PDPTEs: #GP(0), CR4 kept");
 	if (have_smep)
-		report(gp0(try_write_cr4(cr4 | X86_CR4_SMEP)) && read_cr4() == cr4,
+		report(is_gp0(write_cr4_safe(cr4 | X86_CR4_SMEP)) && read_cr4() == cr4,
 		       "MOV CR4 setting SMEP loads PDPTEs: #GP(0), CR4 kept");
 	else
 		report_skip("MOV CR4 setting SMEP: no SMEP");
 	if (have_smap) {
 		/* TVA is a user page: with SMAP on, a supervisor read of it faults, so read it after. */
-		int gp = try_write_cr4(cr4 | X86_CR4_SMAP);
+		int gp = write_cr4_safe(cr4 | X86_CR4_SMAP);
 
 		write_cr4(cr4);
 		report(gp < 0 && read_tva() == 0x11, "MOV CR4 setting SMAP does not load PDPTEs: no #GP");
 	} else {
 		report_skip("MOV CR4 setting SMAP: no SMAP");
 	}
-	report(try_write_cr4(cr4 | X86_CR4_TSD) < 0 && read_tva() == 0x11,
+	report(write_cr4_safe(cr4 | X86_CR4_TSD) < 0 && read_tva() == 0x11,
 	       "MOV CR4 setting TSD does not load PDPTEs: no #GP");
 	write_cr4(cr4);
-	report(gp0(try_write_cr3(cr3)), "MOV CR3 still #GPs with the reserved bit");
+	report(is_gp0(write_cr3_safe(cr3)), "MOV CR3 still #GPs with the reserved bit");
 	pdpt[1] = (unsigned long)pd1 | P;
 	write_cr3(cr3);
 	report(read_tva() == 0x11, "valid PDPTE again after MOV CR3");
@@ -376,18 +323,18 @@ static void test_user(void)
 {
 	struct fault_info fi;
 
-	run_in_user(do_write, (void *)TVA, &fi);
-	report(fi.vector < 0 && target[0][OFF_DATA] == 0x5a, "CPL3 write to a user page");
+	run_in_user(access_write, (void *)TVA, &fi);
+	report(fi.vector < 0 && target[0][OFF_DATA] == ACCESS_WRITE_VALUE, "CPL3 write to a user page");
 	pt1[0] &= ~US;
 	invlpg((void *)TVA);
-	run_in_user(do_read, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_USER, TVA + OFF_DATA), &fi,
+	run_in_user(access_read, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_USER, TVA + OFF_DATA), &fi,
 		  "CPL3 read of a supervisor page #PF 0x5");
 	pt1[0] |= US;
 	pd1[0] &= ~RW;
 	invlpg((void *)TVA);
-	run_in_user(do_write, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER, TVA + OFF_DATA), &fi,
+	run_in_user(access_write, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER, TVA + OFF_DATA), &fi,
 		  "CPL3 write below a read-only PDE #PF 0x7");
 	pd1[0] |= RW;
 	invlpg((void *)TVA);

@@ -16,6 +16,8 @@
  */
 #include "libcflat.h"
 #include "x86/desc.h"
+#include "x86/access.h"
+#include "x86/fault-check.h"
 #include "x86/processor.h"
 #include "x86/vm.h"
 
@@ -34,7 +36,7 @@ typedef u32 pte32_t;
 #define TVA_PS		0x40800000ul
 #define TVA_PSE36	0x40c00000ul
 #define PHYS_8M		0x00800000ul
-#define OFF_DATA	0x800
+#define OFF_DATA	ACCESS_DATA_OFFSET
 
 static pte32_t pd[1024] __aligned(4096);
 static pte32_t pt_low[4][1024] __aligned(4096);
@@ -43,50 +45,8 @@ static u8 target[2][4096] __aligned(4096);
 static unsigned maxphy;
 static bool have_pse36, have_smep, have_smap, have_nx;
 
-enum kind { READ, WRITE, FETCH };
-
-static void do_read(void *p)
-{
-	(void)*(volatile u8 *)((unsigned long)p + OFF_DATA);
-}
-
-static void do_write(void *p)
-{
-	*(volatile u8 *)((unsigned long)p + OFF_DATA) = 0x5a;
-}
-
-static void do_fetch(void *p)
-{
-	((void (*)(void))p)();
-}
-
-static void (*const access_fn[])(void *) = { do_read, do_write, do_fetch };
-
-static bool access(unsigned long va, enum kind kind, bool user, struct fault_info *fi)
-{
-	if (user)
-		return run_in_user(access_fn[kind], (void *)va, fi);
-	return catch_fault(access_fn[kind], (void *)va, fi);
-}
-
-static bool pf(const struct fault_info *fi, unsigned long ec, unsigned long cr2)
-{
-	return fi->vector == PF_VECTOR && fi->error_code == ec && fi->cr2 == cr2;
-}
-
-static void describe(const struct fault_info *fi)
-{
-	if (fi->vector < 0)
-		report_info("  no fault");
-	else
-		report_info("  vector %d error code %#lx cr2 %#lx", fi->vector,
-			    fi->error_code, fi->cr2);
-}
 
 /* report(), plus what the fault looked like when the check fails. */
-#define REPORT_FI(ok, fi, ...) \
-	do { if (!report((ok), __VA_ARGS__)) describe(fi); } while (0)
-
 static void flush(void)
 {
 	write_cr3(read_cr3());
@@ -131,58 +91,58 @@ static void test_basics(void)
 	pd[0x100] &= ~A;
 	pt_test[0] &= ~(A | D);
 	flush();
-	access(TVA, READ, false, &fi);
+	access_caught(ACCESS_READ, TVA, false, &fi);
 	report(fi.vector < 0 && (pd[0x100] & A) && (pt_test[0] & A) && !(pt_test[0] & D),
 	       "4 KiB page read: A set in PDE and PTE, D clear");
-	access(TVA, WRITE, true, &fi);
-	report(fi.vector < 0 && (pt_test[0] & D) && target[0][OFF_DATA] == 0x5a,
+	access_caught(ACCESS_WRITE, TVA, true, &fi);
+	report(fi.vector < 0 && (pt_test[0] & D) && target[0][OFF_DATA] == ACCESS_WRITE_VALUE,
 	       "4 KiB page CPL3 write: D set");
 
 	pt_test[0] &= ~(P | A | D);
 	flush();
-	access(TVA, READ, false, &fi);
-	REPORT_FI(pf(&fi, 0, TVA + OFF_DATA), &fi, "PTE.P=0: read #PF 0x0, CR2");
-	access(TVA, WRITE, true, &fi);
-	REPORT_FI(pf(&fi, PFERR_WRITE | PFERR_USER, TVA + OFF_DATA), &fi,
+	access_caught(ACCESS_READ, TVA, false, &fi);
+	REPORT_FI(fault_is_pf(&fi, 0, TVA + OFF_DATA), &fi, "PTE.P=0: read #PF 0x0, CR2");
+	access_caught(ACCESS_WRITE, TVA, true, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_WRITE | PFERR_USER, TVA + OFF_DATA), &fi,
 	       "PTE.P=0: CPL3 write #PF 0x6");
 	pt_test[0] |= P;
 	pd[0x100] &= ~P;
 	flush();
-	access(TVA, READ, true, &fi);
-	REPORT_FI(pf(&fi, PFERR_USER, TVA + OFF_DATA), &fi,
+	access_caught(ACCESS_READ, TVA, true, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_USER, TVA + OFF_DATA), &fi,
 	       "PDE.P=0: CPL3 read #PF 0x4");
 	pd[0x100] |= P;
 
 	pt_test[0] &= ~US;
 	flush();
-	access(TVA, READ, true, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_USER, TVA + OFF_DATA), &fi,
+	access_caught(ACCESS_READ, TVA, true, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_USER, TVA + OFF_DATA), &fi,
 	       "PTE.US=0: CPL3 read #PF 0x5");
 	pt_test[0] |= US;
 	pd[0x100] &= ~US;
 	flush();
-	access(TVA, READ, true, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_USER, TVA + OFF_DATA), &fi,
+	access_caught(ACCESS_READ, TVA, true, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_USER, TVA + OFF_DATA), &fi,
 	       "PDE.US=0: CPL3 read #PF 0x5");
 	pd[0x100] |= US;
 
 	pt_test[0] &= ~(RW | D);
 	flush();
-	access(TVA, WRITE, false, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_WRITE, TVA + OFF_DATA) &&
+	access_caught(ACCESS_WRITE, TVA, false, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_WRITE, TVA + OFF_DATA) &&
 	       !(pt_test[0] & D), &fi, "PTE.RW=0, CR0.WP=1: CPL0 write #PF 0x3, D clear");
 	write_cr0(read_cr0() & ~X86_CR0_WP);
-	access(TVA, WRITE, false, &fi);
+	access_caught(ACCESS_WRITE, TVA, false, &fi);
 	report(fi.vector < 0 && (pt_test[0] & D), "PTE.RW=0, CR0.WP=0: CPL0 write allowed, D set");
-	access(TVA, WRITE, true, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER, TVA + OFF_DATA), &fi,
+	access_caught(ACCESS_WRITE, TVA, true, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER, TVA + OFF_DATA), &fi,
 	       "PTE.RW=0, CR0.WP=0: CPL3 write #PF 0x7");
 	write_cr0(read_cr0() | X86_CR0_WP);
 	pt_test[0] |= RW;
 	pd[0x100] &= ~RW;
 	flush();
-	access(TVA, WRITE, true, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER, TVA + OFF_DATA), &fi,
+	access_caught(ACCESS_WRITE, TVA, true, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER, TVA + OFF_DATA), &fi,
 	       "PDE.RW=0: CPL3 write #PF 0x7");
 	pd[0x100] |= RW;
 	flush();
@@ -204,17 +164,17 @@ static void test_4m_pages(void)
 	       "4 MiB page: write at offset 0x3ffffc lands there, D set in the PDE");
 	pd[0x101] &= ~(US | A | D);
 	flush();
-	access(TVA_4M, READ, true, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_USER, TVA_4M + OFF_DATA) &&
+	access_caught(ACCESS_READ, TVA_4M, true, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_USER, TVA_4M + OFF_DATA) &&
 	       !(pd[0x101] & A), &fi, "4 MiB page US=0: CPL3 read #PF 0x5, A stays clear");
 	pd[0x101] = PHYS_8M | P | RW | US | PS | (1u << 21);
 	flush();
-	access(TVA_4M, READ, false, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA_4M + OFF_DATA), &fi,
+	access_caught(ACCESS_READ, TVA_4M, false, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA_4M + OFF_DATA), &fi,
 	       "4 MiB page with bit 21 set: reserved, #PF 0x9");
 	pd[0x101] = PHYS_8M | P | RW | US | PS | (1u << 12);
 	flush();
-	access(TVA_4M, READ, false, &fi);
+	access_caught(ACCESS_READ, TVA_4M, false, &fi);
 	report(fi.vector < 0, "4 MiB page with bit 12 (PAT) set: no fault");
 	pd[0x101] = 0;
 	flush();
@@ -264,22 +224,22 @@ static void test_pse36(void)
 	/* Bit 13 is physical-address bit 32: 4 GiB + 8 MiB, not RAM here. */
 	pd[0x103] = PHYS_8M | (1u << 13) | P | RW | US | PS;
 	flush();
-	access(TVA_PSE36, READ, false, &fi);
+	access_caught(ACCESS_READ, TVA_PSE36, false, &fi);
 	v = *(volatile u32 *)(TVA_PSE36 + 0x100);
 	report(fi.vector < 0 && v != 0x36363636,
 	       "PSE-36: PDE bit 13 is address bit 32 (no fault, no alias of low memory)");
 	if (maxphy < 40) {
 		pd[0x103] = PHYS_8M | (1u << (13 + maxphy - 32)) | P | RW | US | PS;
 		flush();
-		access(TVA_PSE36, READ, false, &fi);
-		REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA_PSE36 + OFF_DATA), &fi,
+		access_caught(ACCESS_READ, TVA_PSE36, false, &fi);
+		REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA_PSE36 + OFF_DATA), &fi,
 		       "PSE-36: PDE bit for address bit MAXPHYADDR is reserved, #PF 0x9");
 	} else {
 		report_skip("PSE-36: bit MAXPHYADDR: MAXPHYADDR >= 40");
 	}
 	pd[0x103] = PHYS_8M | (1u << (13 + (maxphy < 40 ? maxphy : 40) - 1 - 32)) | P | RW | US | PS;
 	flush();
-	access(TVA_PSE36, READ, false, &fi);
+	access_caught(ACCESS_READ, TVA_PSE36, false, &fi);
 	report(fi.vector < 0, "PSE-36: highest address bit below MAXPHYADDR: no fault");
 	pd[0x103] = 0;
 	flush();
@@ -293,15 +253,15 @@ static void test_fetch_error_codes(void)
 	flush();
 	if (have_nx) {
 		wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NX);
-		access(TVA, FETCH, false, &fi);
-		REPORT_FI(pf(&fi, 0, TVA) && fi.ip == TVA, &fi,
+		access_caught(ACCESS_FETCH, TVA, false, &fi);
+		REPORT_FI(fault_is_pf(&fi, 0, TVA) && fi.ip == TVA, &fi,
 		       "EFER.NXE=1 without PAE: fetch from a not-present page #PF 0x0 (no I/D)");
 		wrmsr(MSR_EFER, rdmsr(MSR_EFER) & ~EFER_NX);
 	} else {
 		report_skip("EFER.NXE=1 without PAE: no NX");
 	}
-	access(TVA, FETCH, false, &fi);
-	REPORT_FI(pf(&fi, 0, TVA), &fi, "EFER.NXE=0: fetch from a not-present page #PF 0x0");
+	access_caught(ACCESS_FETCH, TVA, false, &fi);
+	REPORT_FI(fault_is_pf(&fi, 0, TVA), &fi, "EFER.NXE=0: fetch from a not-present page #PF 0x0");
 	pt_test[0] |= P;
 	flush();
 
@@ -312,13 +272,13 @@ static void test_fetch_error_codes(void)
 	}
 	kernel_supervisor_only(true);
 	write_cr4(read_cr4() | X86_CR4_SMEP);
-	access(TVA, FETCH, false, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_FETCH, TVA), &fi,
+	access_caught(ACCESS_FETCH, TVA, false, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_FETCH, TVA), &fi,
 	       "SMEP: CPL0 fetch from a user page #PF 0x11 (I/D set by SMEP)");
 	pt_test[0] &= ~P;
 	flush();
-	access(TVA, FETCH, false, &fi);
-	REPORT_FI(pf(&fi, PFERR_FETCH, TVA), &fi,
+	access_caught(ACCESS_FETCH, TVA, false, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_FETCH, TVA), &fi,
 	       "SMEP: fetch from a not-present page #PF 0x10");
 	pt_test[0] |= P;
 	flush();
@@ -338,18 +298,18 @@ static void test_user_with_supervisor_kernel(void)
 	struct fault_info fi;
 
 	kernel_supervisor_only(true);
-	access(TVA, READ, true, &fi);
+	access_caught(ACCESS_READ, TVA, true, &fi);
 	report(fi.vector < 0, "supervisor-only kernel: CPL3 read of a user page, back via int $0x7f");
 	pt_test[0] &= ~US;
 	flush();
-	access(TVA, READ, true, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_USER, TVA + OFF_DATA), &fi,
+	access_caught(ACCESS_READ, TVA, true, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_USER, TVA + OFF_DATA), &fi,
 		  "supervisor-only kernel: CPL3 read of a supervisor page #PF 0x5 onto ESP0");
 	pt_test[0] |= US;
 	flush();
 	if (have_smep) {
 		write_cr4(read_cr4() | X86_CR4_SMEP);
-		access(TVA, FETCH, true, &fi);
+		access_caught(ACCESS_FETCH, TVA, true, &fi);
 		report(fi.vector < 0, "SMEP: CPL3 fetch from a user page allowed");
 		write_cr4(read_cr4() & ~X86_CR4_SMEP);
 	} else {
@@ -369,11 +329,11 @@ static void test_smap(void)
 	}
 	kernel_supervisor_only(true);
 	write_cr4(read_cr4() | X86_CR4_SMAP);
-	access(TVA, READ, false, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT, TVA + OFF_DATA), &fi,
+	access_caught(ACCESS_READ, TVA, false, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT, TVA + OFF_DATA), &fi,
 	       "SMAP: CPL0 read of a user page with AC=0 #PF 0x1");
 	asm volatile("stac" ::: "memory");
-	access(TVA, WRITE, false, &fi);
+	access_caught(ACCESS_WRITE, TVA, false, &fi);
 	asm volatile("clac" ::: "memory");
 	report(fi.vector < 0, "SMAP: CPL0 write of a user page with AC=1 (STAC) allowed");
 	write_cr4(read_cr4() & ~X86_CR4_SMAP);

@@ -16,6 +16,8 @@
  */
 #include "libcflat.h"
 #include "x86/desc.h"
+#include "x86/access.h"
+#include "x86/fault-check.h"
 #include "x86/processor.h"
 #include "x86/vm.h"
 
@@ -32,61 +34,16 @@
 #define TVA_1G		0x0000123500000000ul	/* 1 GiB page (own PDPTE) */
 #define PHYS_2M		0x01000000ul		/* 16 MiB: free RAM, 2 MiB aligned */
 
-#define OFF_FETCH	0x000	/* a 'ret' lives here */
-#define OFF_DATA	0x800	/* reads and writes go here */
+/* Test pages (x86/access.h): a 'ret' at offset 0, reads and writes at OFF_DATA. */
+#define OFF_DATA	ACCESS_DATA_OFFSET
 
-enum kind { READ, WRITE, FETCH };
 static const char *const kind_name[] = { "read", "write", "fetch" };
 
 static u8 target[2][PAGE_SIZE] __aligned(PAGE_SIZE);
 static pteval_t *root;
 static pteval_t *pml4e, *pdpte, *pde, *pte, *pte2;
 
-/* --- accesses ---------------------------------------------------------- */
-
-static void do_read(void *p)
-{
-	(void)*(volatile u8 *)((unsigned long)p + OFF_DATA);
-}
-
-static void do_write(void *p)
-{
-	*(volatile u8 *)((unsigned long)p + OFF_DATA) = 0x5a;
-}
-
-static void do_fetch(void *p)
-{
-	((void (*)(void))((unsigned long)p + OFF_FETCH))();
-}
-
-static void (*const access_fn[])(void *) = { do_read, do_write, do_fetch };
-
-/* One access of `kind` to page va, from CPL3 if user; fills *fi. */
-static bool access(unsigned long va, enum kind kind, bool user, struct fault_info *fi)
-{
-	if (user)
-		return run_in_user(access_fn[kind], (void *)va, fi);
-	return catch_fault(access_fn[kind], (void *)va, fi);
-}
-
-static unsigned long fault_addr(unsigned long va, enum kind kind)
-{
-	return va + (kind == FETCH ? OFF_FETCH : OFF_DATA);
-}
-
-static bool is_pf(const struct fault_info *fi, unsigned long ec, unsigned long cr2)
-{
-	return fi->vector == PF_VECTOR && fi->error_code == ec && fi->cr2 == cr2;
-}
-
-static void describe(const struct fault_info *fi)
-{
-	if (fi->vector < 0)
-		report_info("  no fault");
-	else
-		report_info("  vector %d error code %#lx cr2 %#lx ip %#lx",
-			    fi->vector, fi->error_code, fi->cr2, fi->ip);
-}
+/* --- control bits ------------------------------------------------------ */
 
 static void set_wp(bool on)
 {
@@ -112,7 +69,7 @@ static void init_target(void)
 {
 	for (int i = 0; i < 2; i++) {
 		memset(target[i], 0, PAGE_SIZE);
-		target[i][OFF_FETCH] = 0xc3;	/* ret */
+		target[i][0] = 0xc3;	/* ret */
 	}
 }
 
@@ -172,10 +129,10 @@ static void combo_of(unsigned n, struct combo *c)
 }
 
 /* Expected error code, or -1 for no fault. */
-static long expect(const struct combo *c, enum kind kind, bool user, bool wp, bool nxe)
+static long expect(const struct combo *c, enum access_kind kind, bool user, bool wp, bool nxe)
 {
-	unsigned long ec = (kind == WRITE ? PFERR_WRITE : 0) | (user ? PFERR_USER : 0) |
-			   (kind == FETCH && nxe ? PFERR_FETCH : 0);
+	unsigned long ec = (kind == ACCESS_WRITE ? PFERR_WRITE : 0) | (user ? PFERR_USER : 0) |
+			   (kind == ACCESS_FETCH && nxe ? PFERR_FETCH : 0);
 	bool us, rw, nx, fault;
 
 	if (c->pde_nx && !nxe)
@@ -187,12 +144,12 @@ static long expect(const struct combo *c, enum kind kind, bool user, bool wp, bo
 	us = c->pde_us && c->pte_us;
 	rw = c->pde_rw && c->pte_rw;
 	nx = c->pde_nx || c->pte_nx;
-	fault = (user && !us) || (kind == WRITE && !rw && (user || wp)) ||
-		(kind == FETCH && nxe && nx);
+	fault = (user && !us) || (kind == ACCESS_WRITE && !rw && (user || wp)) ||
+		(kind == ACCESS_FETCH && nxe && nx);
 	return fault ? (long)(ec | PFERR_PRESENT) : -1;
 }
 
-static void matrix_row(bool wp, bool nxe, bool user, enum kind kind)
+static void matrix_row(bool wp, bool nxe, bool user, enum access_kind kind)
 {
 	int bad = 0, bad_rsvd = 0, n_rsvd = 0;
 
@@ -213,17 +170,17 @@ static void matrix_row(bool wp, bool nxe, bool user, enum kind kind)
 		       (c.pte_rw ? RW : 0) | (c.pte_us ? US : 0) | (c.pte_nx ? NX : 0);
 		invlpg((void *)TVA);
 		want = expect(&c, kind, user, wp, nxe);
-		access(TVA, kind, user, &fi);
+		access_caught(kind, TVA, user, &fi);
 		pte_after = *pte;
 		pde_after = *pde;
 		pdpte_after = *pdpte;
 		pml4e_after = *pml4e;
 		if (want < 0)
 			ok = fi.vector < 0 && (pte_after & A) &&
-			     !!(pte_after & D) == (kind == WRITE) &&
+			     !!(pte_after & D) == (kind == ACCESS_WRITE) &&
 			     (pde_after & A) && (pdpte_after & A) && (pml4e_after & A);
 		else
-			ok = is_pf(&fi, want, fault_addr(TVA, kind)) &&
+			ok = fault_is_pf(&fi, want, access_addr(kind, TVA)) &&
 			     !(pte_after & (A | D));
 		if (want >= 0 && (want & PFERR_RSVD))
 			n_rsvd++;
@@ -234,7 +191,7 @@ static void matrix_row(bool wp, bool nxe, bool user, enum kind kind)
 				    c.pde_rw, c.pde_us, c.pde_nx, c.pte_p, c.pte_rw,
 				    c.pte_us, c.pte_nx, want < 0 ? "no fault" : "#PF",
 				    want < 0 ? 0ul : (unsigned long)want);
-			describe(&fi);
+			report_fault(&fi);
 			report_info("  pte %#llx pde %#llx pdpte %#llx pml4e %#llx after",
 				    (unsigned long long)pte_after, (unsigned long long)pde_after,
 				    (unsigned long long)pdpte_after, (unsigned long long)pml4e_after);
@@ -256,7 +213,7 @@ static void test_matrix(void)
 			if (nxe && !nx_supported)
 				continue;
 			for (int user = 0; user < 2; user++)
-				for (int k = READ; k <= FETCH; k++)
+				for (int k = ACCESS_READ; k <= ACCESS_FETCH; k++)
 					matrix_row(wp, nxe, user, k);
 		}
 	set_wp(true);
@@ -270,25 +227,25 @@ static void test_accessed_dirty(void)
 	struct fault_info fi;
 
 	reset_mapping();
-	access(TVA, READ, false, &fi);
+	access_caught(ACCESS_READ, TVA, false, &fi);
 	report(fi.vector < 0 && (*pml4e & A) && (*pdpte & A) && (*pde & A) &&
 	       (*pte & A) && !(*pte & D),
 	       "read sets A in PML4E, PDPTE, PDE and PTE, not D");
 
-	access(TVA, WRITE, false, &fi);
+	access_caught(ACCESS_WRITE, TVA, false, &fi);
 	report(fi.vector < 0 && (*pte & D),
 	       "write after a read (translation cached without D) sets D in memory");
 
 	*pte &= ~(A | D);
 	invlpg((void *)TVA);
-	access(TVA, WRITE, true, &fi);
+	access_caught(ACCESS_WRITE, TVA, true, &fi);
 	report(fi.vector < 0 && (*pte & (A | D)) == (A | D),
 	       "CPL3 write sets A and D again after software cleared them and INVLPG");
 
 	*pte = (*pte & ~(A | D)) & ~RW;
 	invlpg((void *)TVA);
-	access(TVA, WRITE, true, &fi);
-	report(is_pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER, TVA + OFF_DATA) &&
+	access_caught(ACCESS_WRITE, TVA, true, &fi);
+	report(fault_is_pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER, TVA + OFF_DATA) &&
 	       !(*pte & (A | D)),
 	       "CPL3 write to a read-only page: #PF 0x7, CR2, A and D stay clear");
 	reset_mapping();
@@ -305,15 +262,15 @@ static void test_not_present_levels(void)
 		reset_mapping();
 		*entries[level] &= ~P;
 		invlpg((void *)TVA);
-		access(TVA, READ, false, &fi);
-		report(is_pf(&fi, 0, TVA + OFF_DATA), "%s.P=0: supervisor read #PF 0x0 with CR2",
+		access_caught(ACCESS_READ, TVA, false, &fi);
+		report(fault_is_pf(&fi, 0, TVA + OFF_DATA), "%s.P=0: supervisor read #PF 0x0 with CR2",
 		       names[level]);
-		access(TVA, WRITE, true, &fi);
-		report(is_pf(&fi, PFERR_WRITE | PFERR_USER, TVA + OFF_DATA),
+		access_caught(ACCESS_WRITE, TVA, true, &fi);
+		report(fault_is_pf(&fi, PFERR_WRITE | PFERR_USER, TVA + OFF_DATA),
 		       "%s.P=0: user write #PF 0x6 with CR2", names[level]);
 		if (nx_supported) {
-			access(TVA, FETCH, false, &fi);
-			report(is_pf(&fi, PFERR_FETCH, TVA) && fi.ip == TVA,
+			access_caught(ACCESS_FETCH, TVA, false, &fi);
+			report(fault_is_pf(&fi, PFERR_FETCH, TVA) && fi.ip == TVA,
 			       "%s.P=0: fetch #PF 0x10 (EFER.NXE=1), CR2 = RIP = target",
 			       names[level]);
 		}
@@ -328,24 +285,24 @@ static void test_upper_level_rights(void)
 	reset_mapping();
 	*pml4e &= ~US;
 	invlpg((void *)TVA);
-	access(TVA, READ, true, &fi);
-	report(is_pf(&fi, PFERR_PRESENT | PFERR_USER, TVA + OFF_DATA),
+	access_caught(ACCESS_READ, TVA, true, &fi);
+	report(fault_is_pf(&fi, PFERR_PRESENT | PFERR_USER, TVA + OFF_DATA),
 	       "PML4E.US=0: CPL3 read #PF 0x5");
-	access(TVA, READ, false, &fi);
+	access_caught(ACCESS_READ, TVA, false, &fi);
 	report(fi.vector < 0, "PML4E.US=0: CPL0 read allowed");
 
 	reset_mapping();
 	*pdpte &= ~RW;
 	invlpg((void *)TVA);
 	set_wp(true);
-	access(TVA, WRITE, false, &fi);
-	report(is_pf(&fi, PFERR_PRESENT | PFERR_WRITE, TVA + OFF_DATA),
+	access_caught(ACCESS_WRITE, TVA, false, &fi);
+	report(fault_is_pf(&fi, PFERR_PRESENT | PFERR_WRITE, TVA + OFF_DATA),
 	       "PDPTE.RW=0, CR0.WP=1: CPL0 write #PF 0x3");
 	set_wp(false);
-	access(TVA, WRITE, false, &fi);
+	access_caught(ACCESS_WRITE, TVA, false, &fi);
 	report(fi.vector < 0 && (*pte & D), "PDPTE.RW=0, CR0.WP=0: CPL0 write allowed, sets D");
-	access(TVA, WRITE, true, &fi);
-	report(is_pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER, TVA + OFF_DATA),
+	access_caught(ACCESS_WRITE, TVA, true, &fi);
+	report(fault_is_pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER, TVA + OFF_DATA),
 	       "PDPTE.RW=0, CR0.WP=0: CPL3 write #PF 0x7");
 	set_wp(true);
 
@@ -353,18 +310,18 @@ static void test_upper_level_rights(void)
 		reset_mapping();
 		*pml4e |= NX;
 		invlpg((void *)TVA);
-		access(TVA, FETCH, false, &fi);
-		report(is_pf(&fi, PFERR_PRESENT | PFERR_FETCH, TVA) && fi.ip == TVA,
+		access_caught(ACCESS_FETCH, TVA, false, &fi);
+		report(fault_is_pf(&fi, PFERR_PRESENT | PFERR_FETCH, TVA) && fi.ip == TVA,
 		       "PML4E.XD=1, EFER.NXE=1: fetch #PF 0x11, CR2 = RIP = target");
-		access(TVA, READ, true, &fi);
+		access_caught(ACCESS_READ, TVA, true, &fi);
 		report(fi.vector < 0, "PML4E.XD=1: CPL3 read allowed");
 		/* WRMSR is not a TLB invalidation (SDM 4.10.4.1): INVLPG. */
 		set_nxe(false);
 		invlpg((void *)TVA);
-		access(TVA, READ, false, &fi);
-		if (!report(is_pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA + OFF_DATA),
+		access_caught(ACCESS_READ, TVA, false, &fi);
+		if (!report(fault_is_pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA + OFF_DATA),
 			    "PML4E.XD=1, EFER.NXE=0: XD is reserved, read #PF 0x9"))
-			describe(&fi);
+			report_fault(&fi);
 		set_nxe(true);
 	}
 	reset_mapping();
@@ -393,28 +350,28 @@ static void test_split_accesses(void)
 	*pte2 &= ~P;
 	invlpg((void *)(TVA + PAGE_SIZE));
 	catch_fault(read8_at, (void *)(TVA + PAGE_SIZE - 4), &fi);
-	report(is_pf(&fi, 0, TVA + PAGE_SIZE),
+	report(fault_is_pf(&fi, 0, TVA + PAGE_SIZE),
 	       "8-byte read across into a not-present page: #PF 0x0, CR2 = start of that page");
 
 	catch_fault(read4_at, (void *)(TVA + PAGE_SIZE - 1), &fi);
-	if (!report(is_pf(&fi, 0, TVA + PAGE_SIZE),
+	if (!report(fault_is_pf(&fi, 0, TVA + PAGE_SIZE),
 		    "4-byte read at page end - 1 into a not-present page: CR2 = start of that page"))
-		describe(&fi);
+		report_fault(&fi);
 
 	reset_mapping();
 	*pte &= ~P;
 	invlpg((void *)TVA);
 	catch_fault(read8_at, (void *)(TVA + PAGE_SIZE - 4), &fi);
-	report(is_pf(&fi, 0, TVA + PAGE_SIZE - 4),
+	report(fault_is_pf(&fi, 0, TVA + PAGE_SIZE - 4),
 	       "8-byte read from a not-present page into a present one: CR2 = the address");
 
 	reset_mapping();
 	*pte2 &= ~RW;
 	invlpg((void *)(TVA + PAGE_SIZE));
 	catch_fault(write4_at, (void *)(TVA + PAGE_SIZE - 2), &fi);
-	if (!report(is_pf(&fi, PFERR_PRESENT | PFERR_WRITE, TVA + PAGE_SIZE) && !(*pte2 & D),
+	if (!report(fault_is_pf(&fi, PFERR_PRESENT | PFERR_WRITE, TVA + PAGE_SIZE) && !(*pte2 & D),
 		    "4-byte write across into a read-only page (WP=1): #PF 0x3, CR2 = page start"))
-		describe(&fi);
+		report_fault(&fi);
 	reset_mapping();
 }
 
@@ -437,15 +394,15 @@ static void test_2m_page(void)
 
 	*pde2 &= ~(A | D | RW);
 	invlpg((void *)(TVA_2M + 0x1ff000));
-	access(TVA_2M + 0x100000, WRITE, false, &fi);
-	report(is_pf(&fi, PFERR_PRESENT | PFERR_WRITE, TVA_2M + 0x100000 + OFF_DATA) &&
+	access_caught(ACCESS_WRITE, TVA_2M + 0x100000, false, &fi);
+	report(fault_is_pf(&fi, PFERR_PRESENT | PFERR_WRITE, TVA_2M + 0x100000 + OFF_DATA) &&
 	       !(*pde2 & (A | D)),
 	       "2 MiB page, RW=0 (INVLPG of another 4 KiB of it): write #PF 0x3, A/D clear");
 
 	*pde2 = PHYS_2M | P | RW | PS;
 	invlpg((void *)TVA_2M);
-	access(TVA_2M, READ, true, &fi);
-	report(is_pf(&fi, PFERR_PRESENT | PFERR_USER, TVA_2M + OFF_DATA),
+	access_caught(ACCESS_READ, TVA_2M, true, &fi);
+	report(fault_is_pf(&fi, PFERR_PRESENT | PFERR_USER, TVA_2M + OFF_DATA),
 	       "2 MiB page, US=0: CPL3 read #PF 0x5");
 	*pde2 = 0;
 	invlpg((void *)TVA_2M);
@@ -477,8 +434,8 @@ static void test_1g_page(void)
 	       "1 GiB page: write lands in physical memory and sets D in the PDPTE");
 	*pdpte1g = P | RW | PS;
 	invlpg((void *)(TVA_1G + 0x3ffff000));
-	access(TVA_1G + (unsigned long)target[0], READ, true, &fi);
-	report(is_pf(&fi, PFERR_PRESENT | PFERR_USER, TVA_1G + (unsigned long)target[0] + OFF_DATA),
+	access_caught(ACCESS_READ, TVA_1G + (unsigned long)target[0], true, &fi);
+	report(fault_is_pf(&fi, PFERR_PRESENT | PFERR_USER, TVA_1G + (unsigned long)target[0] + OFF_DATA),
 	       "1 GiB page, US=0 (INVLPG of its last 4 KiB): CPL3 read #PF 0x5");
 	*pdpte1g = 0;
 	invlpg((void *)TVA_1G);
@@ -523,8 +480,8 @@ static void test_invlpg_takes_effect(void)
 	report(*(volatile u8 *)(TVA + OFF_DATA) == 2, "after PTE edit and INVLPG, TVA reads page 1");
 	*pte &= ~P;
 	invlpg((void *)TVA);
-	access(TVA, READ, false, &fi);
-	report(is_pf(&fi, 0, TVA + OFF_DATA), "after P=0 and INVLPG, TVA faults");
+	access_caught(ACCESS_READ, TVA, false, &fi);
+	report(fault_is_pf(&fi, 0, TVA + OFF_DATA), "after P=0 and INVLPG, TVA faults");
 	*pte |= P;
 	write_cr3(read_cr3());
 	report(*(volatile u8 *)(TVA + OFF_DATA) == 2, "after P=1 and MOV CR3, TVA reads page 1 again");

@@ -22,6 +22,7 @@
 #include "libcflat.h"
 #include "x86/desc.h"
 #include "x86/processor.h"
+#include "x86/safe.h"
 #include "x86/vm.h"
 
 #define P	PT_PRESENT_MASK
@@ -36,11 +37,6 @@ static u8 page_a[PAGE_SIZE] __aligned(PAGE_SIZE), page_b[PAGE_SIZE] __aligned(PA
 static pteval_t *pte;
 static unsigned long root;
 static bool have_pcid, have_invpcid;
-
-struct invpcid_desc {
-	u64 pcid;
-	u64 addr;
-} __aligned(16);
 
 static volatile int rd_value;
 
@@ -65,38 +61,12 @@ static void map(void *page, pteval_t flags)
 	*pte = (unsigned long)page | P | RW | US | flags;
 }
 
-static int try_cr4(unsigned long v)
-{
-	asm volatile(ASM_TRY("1f") "mov %0, %%cr4\n\t1:" : : "r"(v) : "memory");
-	return exception_vector();
-}
-
-static int try_cr3(unsigned long v)
-{
-	asm volatile(ASM_TRY("1f") "mov %0, %%cr3\n\t1:" : : "r"(v) : "memory");
-	return exception_vector();
-}
-
-static int try_invpcid(unsigned long type, unsigned long pcid, unsigned long addr)
-{
-	struct invpcid_desc d = { .pcid = pcid, .addr = addr };
-
-	asm volatile(ASM_TRY("1f") "invpcid %0, %1\n\t1:"
-		     : : "m"(d), "r"(type) : "memory");
-	return exception_vector();
-}
-
 static void invpcid(unsigned long type, unsigned long pcid, unsigned long addr)
 {
-	int v = try_invpcid(type, pcid, addr);
+	int v = invpcid_safe(type, pcid, addr);
 
 	if (v >= 0)
 		report_info("  INVPCID type %lu: vector %d", type, v);
-}
-
-static bool gp0(int v)
-{
-	return v == GP_VECTOR && exception_error_code() == 0;
 }
 
 static void user_invpcid(void *unused)
@@ -122,16 +92,16 @@ static void test_enable(void)
 	unsigned long cr4 = read_cr4();
 
 	write_cr3(root | 1);
-	report(gp0(try_cr4(cr4 | X86_CR4_PCIDE)) && !(read_cr4() & X86_CR4_PCIDE),
+	report(is_gp0(write_cr4_safe(cr4 | X86_CR4_PCIDE)) && !(read_cr4() & X86_CR4_PCIDE),
 	       "setting CR4.PCIDE with CR3[11:0] = 1: #GP(0)");
 	write_cr3(root);
-	report(try_cr4(cr4 | X86_CR4_PCIDE) < 0 && (read_cr4() & X86_CR4_PCIDE),
+	report(write_cr4_safe(cr4 | X86_CR4_PCIDE) < 0 && (read_cr4() & X86_CR4_PCIDE),
 	       "setting CR4.PCIDE with CR3[11:0] = 0 in IA-32e mode");
 	write_cr3(root | 0x123);
 	report(read_cr3() == (root | 0x123), "CR3[11:0] holds the PCID (0x123)");
 	write_cr3(root | 0x45 | NOFLUSH);
 	report(read_cr3() == (root | 0x45), "MOV CR3 with bit 63 (NOFLUSH): bit 63 is not stored");
-	report(try_cr3(root | (1ul << 62)) == GP_VECTOR,
+	report(write_cr3_safe(root | (1ul << 62)) == GP_VECTOR,
 	       "MOV CR3 with bit 62 set (reserved, PCIDE=1): #GP");
 	write_cr3(root);
 }
@@ -225,21 +195,21 @@ static void test_invpcid_faults(void)
 	struct fault_info fi;
 	unsigned long cr4 = read_cr4();
 
-	report(gp0(try_invpcid(4, 0, 0)), "INVPCID type 4: #GP(0)");
-	report(gp0(try_invpcid((1ul << 32) | 2, 0, 0)),
+	report(is_gp0(invpcid_safe(4, 0, 0)), "INVPCID type 4: #GP(0)");
+	report(is_gp0(invpcid_safe((1ul << 32) | 2, 0, 0)),
 	       "INVPCID type 0x100000002 (register operand is 64-bit): #GP(0)");
-	report(gp0(try_invpcid(1, 0x1000, 0)), "INVPCID descriptor bit 12 set: #GP(0)");
-	report(gp0(try_invpcid(1, 1ul << 63, 0)), "INVPCID descriptor bit 63 set: #GP(0)");
-	report(gp0(try_invpcid(0, 1, 0x0000800000000000ul)),
+	report(is_gp0(invpcid_safe(1, 0x1000, 0)), "INVPCID descriptor bit 12 set: #GP(0)");
+	report(is_gp0(invpcid_safe(1, 1ul << 63, 0)), "INVPCID descriptor bit 63 set: #GP(0)");
+	report(is_gp0(invpcid_safe(0, 1, 0x0000800000000000ul)),
 	       "INVPCID type 0 with a non-canonical address: #GP(0)");
-	report(try_invpcid(1, 0, 0x0000800000000000ul) < 0,
+	report(invpcid_safe(1, 0, 0x0000800000000000ul) < 0,
 	       "INVPCID type 1 ignores the address field");
 	write_cr4(cr4 & ~X86_CR4_PCIDE);
-	report(gp0(try_invpcid(0, 1, TVA)), "CR4.PCIDE=0: INVPCID type 0 with PCID 1: #GP(0)");
-	report(gp0(try_invpcid(1, 1, 0)), "CR4.PCIDE=0: INVPCID type 1 with PCID 1: #GP(0)");
-	report(try_invpcid(1, 0, 0) < 0 && try_invpcid(0, 0, TVA) < 0,
+	report(is_gp0(invpcid_safe(0, 1, TVA)), "CR4.PCIDE=0: INVPCID type 0 with PCID 1: #GP(0)");
+	report(is_gp0(invpcid_safe(1, 1, 0)), "CR4.PCIDE=0: INVPCID type 1 with PCID 1: #GP(0)");
+	report(invpcid_safe(1, 0, 0) < 0 && invpcid_safe(0, 0, TVA) < 0,
 	       "CR4.PCIDE=0: INVPCID types 0 and 1 with PCID 0 are allowed");
-	report(try_invpcid(2, 0, 0) < 0 && try_invpcid(3, 0, 0) < 0,
+	report(invpcid_safe(2, 0, 0) < 0 && invpcid_safe(3, 0, 0) < 0,
 	       "CR4.PCIDE=0: INVPCID types 2 and 3 are allowed");
 	write_cr4(cr4);
 	run_in_user(user_invpcid, NULL, &fi);
@@ -257,14 +227,14 @@ int main(int argc, char **argv)
 
 	report_prefix_push("pcid");
 	if (!have_invpcid) {
-		int v = try_invpcid(2, 0, 0);
+		int v = invpcid_safe(2, 0, 0);
 
 		report(v == UD_VECTOR, "INVPCID without CPUID.7.0:EBX.INVPCID: #UD");
 	} else {
 		report_skip("INVPCID #UD: INVPCID supported");
 	}
 	if (!have_pcid) {
-		report(gp0(try_cr4(read_cr4() | X86_CR4_PCIDE)),
+		report(is_gp0(write_cr4_safe(read_cr4() | X86_CR4_PCIDE)),
 		       "CR4.PCIDE without CPUID.1:ECX.PCID: #GP(0)");
 		report_prefix_pop();
 		return report_summary();

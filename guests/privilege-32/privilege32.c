@@ -13,6 +13,7 @@
  */
 #include "libcflat.h"
 #include "x86/desc.h"
+#include "x86/fault-check.h"
 #include "x86/io.h"
 #include "x86/processor.h"
 
@@ -39,22 +40,6 @@ static void record(struct ex_regs *r)
 	rec.sp = r->sp;
 	rec.ss = r->ss;
 	rec.flags_inside = read_flags();
-}
-
-static void describe(const struct fault_info *fi)
-{
-	if (fi->vector < 0)
-		report_info("  no exception");
-	else
-		report_info("  vector %d error code %#lx ip %#lx", fi->vector, fi->error_code, fi->ip);
-}
-
-#define REPORT_FI(ok, fi, ...) \
-	do { if (!report((ok), __VA_ARGS__)) describe(fi); } while (0)
-
-static bool fi_is(const struct fault_info *fi, int vector, unsigned long ec)
-{
-	return fi->vector == vector && fi->error_code == ec;
 }
 
 /* A raw gate target: remember ESP on entry (the CPU frame) and return. */
@@ -132,10 +117,10 @@ static void test_gates(void)
 	struct fault_info fi;
 
 	run_in_user(user_int72, NULL, &fi);
-	REPORT_FI(fi_is(&fi, GP_VECTOR, 0x72 * 8 + 2), &fi, "int $0x72 from CPL3, gate DPL0: #GP(0x392)");
+	REPORT_FI(fault_is(&fi, GP_VECTOR, 0x72 * 8 + 2), &fi, "int $0x72 from CPL3, gate DPL0: #GP(0x392)");
 	set_idt_dpl(BP_VECTOR, 0);
 	run_in_user(user_int3, NULL, &fi);
-	REPORT_FI(fi_is(&fi, GP_VECTOR, 3 * 8 + 2), &fi, "int3 from CPL3, gate DPL0: #GP(0x1a)");
+	REPORT_FI(fault_is(&fi, GP_VECTOR, 3 * 8 + 2), &fi, "int3 from CPL3, gate DPL0: #GP(0x1a)");
 	set_idt_dpl(BP_VECTOR, 3);
 
 	handle_exception(OF_VECTOR, record);
@@ -227,7 +212,7 @@ static void test_segmentation(void)
 	       "MOV SS, NULL selector in protected mode: #GP(0)");
 
 	run_in_user(user_push_small_stack, NULL, &fi);
-	REPORT_FI(fi_is(&fi, SS_VECTOR, 0), &fi, "CPL3 push beyond the SS limit: #SS(0)");
+	REPORT_FI(fault_is(&fi, SS_VECTOR, 0), &fi, "CPL3 push beyond the SS limit: #SS(0)");
 	memset(&gdt[GDT_SPARE_SEL / 8], 0, GDT_SPARE_COUNT * 8);
 }
 

@@ -22,8 +22,10 @@
  */
 #include "libcflat.h"
 #include "x86/desc.h"
+#include "x86/fault-check.h"
 #include "x86/io.h"
 #include "x86/processor.h"
+#include "x86/safe.h"
 #include "x86/vm.h"
 
 #define MSR_FMASK	0xc0000084
@@ -70,27 +72,6 @@ static void clear_rec(void)
 {
 	memset(&rec, 0, sizeof(rec));
 }
-
-static bool gp(int v, unsigned long ec)
-{
-	return v == GP_VECTOR && exception_error_code() == ec;
-}
-
-static bool fi_is(const struct fault_info *fi, int vector, unsigned long ec)
-{
-	return fi->vector == vector && fi->error_code == ec;
-}
-
-static void describe(const struct fault_info *fi)
-{
-	if (fi->vector < 0)
-		report_info("  no exception");
-	else
-		report_info("  vector %d error code %#lx ip %#lx", fi->vector, fi->error_code, fi->ip);
-}
-
-#define REPORT_FI(ok, fi, ...) \
-	do { if (!report((ok), __VA_ARGS__)) describe(fi); } while (0)
 
 /* --- CPL3 entry, RSP0, IST ---------------------------------------------- */
 
@@ -222,11 +203,11 @@ static void test_gates(void)
 	struct fault_info fi;
 
 	run_in_user(user_int72, NULL, &fi);
-	REPORT_FI(fi_is(&fi, GP_VECTOR, 0x72 * 8 + 2), &fi,
+	REPORT_FI(fault_is(&fi, GP_VECTOR, 0x72 * 8 + 2), &fi,
 		  "int $0x72 from CPL3, gate DPL0: #GP(0x392) (vector*8 + IDT bit)");
 	set_idt_dpl(BP_VECTOR, 0);
 	run_in_user(user_int3, NULL, &fi);
-	REPORT_FI(fi_is(&fi, GP_VECTOR, 3 * 8 + 2), &fi, "int3 from CPL3, gate DPL0: #GP(0x1a)");
+	REPORT_FI(fault_is(&fi, GP_VECTOR, 3 * 8 + 2), &fi, "int3 from CPL3, gate DPL0: #GP(0x1a)");
 	set_idt_dpl(BP_VECTOR, 3);
 
 	handle_exception(BP_VECTOR, record);
@@ -245,11 +226,11 @@ static void test_gates(void)
 	run_in_user(user_int1_at, NULL, &fi);
 	if (!report(fi.vector < 0 && rec.count == 1 && rec.ip == trap_after && rec.cs == USER_CS64,
 		    "int1 (F1) from CPL3, gate DPL0: #DB delivered (no DPL check), RIP after"))
-		describe(&fi);
+		report_fault(&fi);
 	handle_exception(DB_VECTOR, NULL);
 
 	run_in_user(user_ud2, NULL, &fi);
-	REPORT_FI(fi_is(&fi, UD_VECTOR, 0), &fi, "ud2 at CPL3, gate DPL0: #UD delivered (no DPL check)");
+	REPORT_FI(fault_is(&fi, UD_VECTOR, 0), &fi, "ud2 at CPL3, gate DPL0: #UD delivered (no DPL check)");
 
 	asm volatile(ASM_TRY("1f") ".byte 0xce\n\t1:" ::: "memory");
 	report(exception_vector() == UD_VECTOR, "into in 64-bit mode: #UD");
@@ -265,34 +246,34 @@ static void test_gates(void)
 	handle_exception(OF_VECTOR, NULL);
 	set_idt_dpl(OF_VECTOR, 0);
 	run_in_user(user_into_compat, (void *)1, &fi);
-	REPORT_FI(fi_is(&fi, GP_VECTOR, 4 * 8 + 2), &fi,
+	REPORT_FI(fault_is(&fi, GP_VECTOR, 4 * 8 + 2), &fi,
 		  "into from CPL3 (compatibility mode), gate DPL0: #GP(0x22)");
 	set_idt_dpl(OF_VECTOR, 3);
 
 	set_idt_dpl(0x74, 3);
 	set_idt_present(0x74, false);
 	run_in_user(user_int74, NULL, &fi);
-	REPORT_FI(fi_is(&fi, NP_VECTOR, 0x74 * 8 + 2), &fi,
+	REPORT_FI(fault_is(&fi, NP_VECTOR, 0x74 * 8 + 2), &fi,
 		  "int $0x74, gate DPL3 not present: #NP(0x3a2)");
 	set_idt_dpl(0x74, 0);
 	run_in_user(user_int74, NULL, &fi);
-	REPORT_FI(fi_is(&fi, GP_VECTOR, 0x74 * 8 + 2), &fi,
+	REPORT_FI(fault_is(&fi, GP_VECTOR, 0x74 * 8 + 2), &fi,
 		  "int $0x74 from CPL3, gate DPL0 not present: #GP(0x3a2) (DPL checked before P)");
 	restore_idt_entry(0x74);
 
 	set_idt_dpl(0x75, 3);
 	set_idt_type(0x75, 0x5);
 	run_in_user(user_int75, NULL, &fi);
-	REPORT_FI(fi_is(&fi, GP_VECTOR, 0x75 * 8 + 2), &fi,
+	REPORT_FI(fault_is(&fi, GP_VECTOR, 0x75 * 8 + 2), &fi,
 		  "int $0x75 through a task-gate type in IA-32e mode: #GP(0x3aa)");
 	restore_idt_entry(0x75);
 
 	set_idt_sel(0x76, KERNEL_DS);
 	asm volatile(ASM_TRY("1f") "int $0x76\n\t1:" ::: "memory");
-	report(gp(exception_vector(), KERNEL_DS), "gate to a data segment: #GP(selector 0x10)");
+	report(is_gp(exception_vector(), KERNEL_DS), "gate to a data segment: #GP(selector 0x10)");
 	set_idt_sel(0x76, KERNEL_CS32);
 	asm volatile(ASM_TRY("1f") "int $0x76\n\t1:" ::: "memory");
-	report(gp(exception_vector(), KERNEL_CS32),
+	report(is_gp(exception_vector(), KERNEL_CS32),
 	       "gate to a 32-bit code segment in IA-32e mode: #GP(selector 0x18)");
 	gdt[S_NOTPRESENT / 8] = gdt_code_data(0, 0xfffff, 0x1b, 0xa);	/* 64-bit code, P=0 */
 	set_idt_sel(0x76, S_NOTPRESENT);
@@ -310,7 +291,7 @@ static void test_gates(void)
 		lidt(&small);
 		asm volatile(ASM_TRY("1f") "int $0x80\n\t1:" ::: "memory");
 		lidt(&idtr);
-		report(gp(exception_vector(), 0x80 * 8 + 2), "int $0x80 beyond the IDT limit: #GP(0x402)");
+		report(is_gp(exception_vector(), 0x80 * 8 + 2), "int $0x80 beyond the IDT limit: #GP(0x402)");
 	}
 }
 
@@ -397,43 +378,43 @@ static void test_segment_loads(void)
 	setup_spare_descriptors();
 	sgdt(&gdtr);
 	report(try_ds(S_DATA0) < 0 && read_ds() == S_DATA0, "MOV DS, DPL0 data at CPL0");
-	report(gp(try_ds(S_DATA0 | 3), S_DATA0), "MOV DS, RPL3 > DPL0: #GP(selector)");
+	report(is_gp(try_ds(S_DATA0 | 3), S_DATA0), "MOV DS, RPL3 > DPL0: #GP(selector)");
 	report(try_ds(S_DATA3) < 0, "MOV DS, DPL3 data at CPL0");
 	report(try_ds(S_NOTPRESENT) == NP_VECTOR &&
 	       exception_error_code() == S_NOTPRESENT, "MOV DS, not-present data: #NP(selector)");
-	report(gp(try_ds(S_XONLY), S_XONLY), "MOV DS, execute-only code: #GP(selector)");
+	report(is_gp(try_ds(S_XONLY), S_XONLY), "MOV DS, execute-only code: #GP(selector)");
 	report(try_ds(S_CODE_R) < 0, "MOV DS, readable code segment");
-	report(gp(try_ds(TSS_SEL), TSS_SEL), "MOV DS, TSS (system) selector: #GP(selector)");
-	report(gp(try_ds((gdtr.limit + 1) & ~7), (gdtr.limit + 1) & ~7),
+	report(is_gp(try_ds(TSS_SEL), TSS_SEL), "MOV DS, TSS (system) selector: #GP(selector)");
+	report(is_gp(try_ds((gdtr.limit + 1) & ~7), (gdtr.limit + 1) & ~7),
 	       "MOV DS, selector beyond the GDT limit: #GP(selector)");
 	asm volatile("lldt %w0" : : "r"(0));	/* LDTR invalid from here on */
-	report(gp(try_ds(0x0c), 0x0c), "MOV DS, TI=1 after LLDT with a NULL selector: #GP(selector incl. TI)");
+	report(is_gp(try_ds(0x0c), 0x0c), "MOV DS, TI=1 after LLDT with a NULL selector: #GP(selector incl. TI)");
 	report(try_ds(0) < 0 && read_ds() == 0, "MOV DS, NULL selector at CPL0");
 	gdt[S_DATA_NA / 8] &= ~(1ull << 40);
 	report(try_ds(S_DATA_NA) < 0 && (gdt[S_DATA_NA / 8] & (1ull << 40)),
 	       "MOV DS sets the accessed bit in the descriptor");
 	/* Type checked before P: a not-present execute-only code segment. */
 	gdt[S_NOTPRESENT / 8] = gdt_code_data(0, 0xfffff, 0x19, 0xc);
-	report(gp(try_ds(S_NOTPRESENT), S_NOTPRESENT),
+	report(is_gp(try_ds(S_NOTPRESENT), S_NOTPRESENT),
 	       "MOV DS, not-present execute-only code: #GP (type before present)");
 	gdt[S_NOTPRESENT / 8] = gdt_code_data(0, 0xfffff, 0x13, 0xc);
 	asm volatile("mov %0, %%ds" : : "r"((u16)KERNEL_DS));
 
-	report(gp(try_ss(S_DATA_RO), S_DATA_RO), "MOV SS, read-only data: #GP(selector)");
+	report(is_gp(try_ss(S_DATA_RO), S_DATA_RO), "MOV SS, read-only data: #GP(selector)");
 	report(try_ss(S_NOTPRESENT) == SS_VECTOR && exception_error_code() == S_NOTPRESENT,
 	       "MOV SS, not-present writable data: #SS(selector)");
-	report(gp(try_ss(S_DATA3), S_DATA3), "MOV SS, DPL3 data at CPL0: #GP(selector)");
-	report(gp(try_ss(S_DATA0 | 3), S_DATA0), "MOV SS, RPL3 != CPL0: #GP(selector)");
-	report(gp(try_ss(S_CODE_R), S_CODE_R), "MOV SS, code segment: #GP(selector)");
+	report(is_gp(try_ss(S_DATA3), S_DATA3), "MOV SS, DPL3 data at CPL0: #GP(selector)");
+	report(is_gp(try_ss(S_DATA0 | 3), S_DATA0), "MOV SS, RPL3 != CPL0: #GP(selector)");
+	report(is_gp(try_ss(S_CODE_R), S_CODE_R), "MOV SS, code segment: #GP(selector)");
 	report(try_ss(0) < 0, "MOV SS, NULL selector with RPL=CPL=0 in 64-bit mode: allowed");
-	report(gp(try_ss(3), 0), "MOV SS, NULL selector with RPL3 at CPL0: #GP(0)");
+	report(is_gp(try_ss(3), 0), "MOV SS, NULL selector with RPL3 at CPL0: #GP(0)");
 	report(try_ss(S_DATA0) < 0, "MOV SS, DPL0 writable data at CPL0");
 
 	asm volatile(ASM_TRY("1f") ".byte 0x8e, 0xc8\n\t1:" : : "a"(KERNEL_CS64) : "memory");
 	report(exception_vector() == UD_VECTOR, "MOV CS, r16: #UD");
 
 	run_in_user(user_load_ds, (void *)(unsigned long)S_DATA0, &fi);
-	REPORT_FI(fi_is(&fi, GP_VECTOR, S_DATA0), &fi, "CPL3 MOV DS, DPL0 data: #GP(selector)");
+	REPORT_FI(fault_is(&fi, GP_VECTOR, S_DATA0), &fi, "CPL3 MOV DS, DPL0 data: #GP(selector)");
 	run_in_user(user_load_ds, (void *)(unsigned long)(S_DATA3 | 3), &fi);
 	report(fi.vector < 0, "CPL3 MOV DS, DPL3 data");
 	run_in_user(user_load_ds, (void *)(unsigned long)(S_CONFORMING | 3), &fi);
@@ -441,16 +422,16 @@ static void test_segment_loads(void)
 	run_in_user(user_load_ds, (void *)0, &fi);
 	report(fi.vector < 0, "CPL3 MOV DS, NULL selector: allowed");
 	run_in_user(user_load_ss, (void *)3, &fi);
-	REPORT_FI(fi_is(&fi, GP_VECTOR, 0), &fi, "CPL3 MOV SS, NULL selector: #GP(0)");
+	REPORT_FI(fault_is(&fi, GP_VECTOR, 0), &fi, "CPL3 MOV SS, NULL selector: #GP(0)");
 	run_in_user(user_iret_to_cpl0, NULL, &fi);
-	REPORT_FI(fi_is(&fi, GP_VECTOR, KERNEL_CS64), &fi,
+	REPORT_FI(fault_is(&fi, GP_VECTOR, KERNEL_CS64), &fi,
 		  "IRETQ at CPL3 to a CPL0 code segment: #GP(selector 0x08)");
 
 	{
 		struct { u32 offset; u16 sel; } __attribute__((packed)) target = { 0, S_DATA0 };
 
 		asm volatile(ASM_TRY("1f") "ljmpl *(%0)\n\t1:" : : "r"(&target) : "memory");
-		report(gp(exception_vector(), S_DATA0), "far JMP to a data segment: #GP(selector)");
+		report(is_gp(exception_vector(), S_DATA0), "far JMP to a data segment: #GP(selector)");
 		target.sel = S_NOTPRESENT;
 		gdt[S_NOTPRESENT / 8] = gdt_code_data(0, 0xfffff, 0x1b, 0xa);
 		asm volatile(ASM_TRY("1f") "ljmpl *(%0)\n\t1:" : : "r"(&target) : "memory");
@@ -530,20 +511,7 @@ static void sysret_noncanonical(void *unused)
 
 static int try_swapgs_compat(void)
 {
-	asm volatile("lea 1f(%%rip), %%rax\n\t"
-		     "pushq $0x18\n\t"
-		     "push %%rax\n\t"
-		     "lretq\n\t"
-		     ".code32\n"
-		     "1:\tmovl $-1, ex_last\n\t"
-		     ".pushsection .data.ex, \"aw\"\n\t"
-		     ".balign 8\n\t"
-		     ".quad 2f, 3f\n\t"
-		     ".popsection\n"
-		     "2:\t.byte 0x0f, 0x01, 0xf8\n"	/* swapgs */
-		     "3:\tljmp $0x08, $4f\n\t"
-		     ".code64\n"
-		     "4:"
+	asm volatile(ASM_TRY_COMPAT(".byte 0x0f, 0x01, 0xf8")	/* swapgs */
 		     : : : "rax", "memory");
 	return exception_vector();
 }
@@ -574,12 +542,12 @@ static void test_syscall(void)
 		asm volatile("swapgs" ::: "memory");
 	}
 	run_in_user(user_swapgs, NULL, &fi);
-	REPORT_FI(fi_is(&fi, GP_VECTOR, 0), &fi, "SWAPGS at CPL3: #GP(0)");
+	REPORT_FI(fault_is(&fi, GP_VECTOR, 0), &fi, "SWAPGS at CPL3: #GP(0)");
 	report(try_swapgs_compat() == UD_VECTOR, "SWAPGS in compatibility mode: #UD");
 
 	wrmsr(MSR_EFER, efer & ~EFER_SCE);
 	run_in_user(user_syscall_only, NULL, &fi);
-	REPORT_FI(fi_is(&fi, UD_VECTOR, 0), &fi, "SYSCALL with EFER.SCE=0: #UD");
+	REPORT_FI(fault_is(&fi, UD_VECTOR, 0), &fi, "SYSCALL with EFER.SCE=0: #UD");
 	asm volatile(ASM_TRY("1f") "sysretq\n\t1:" ::: "memory");
 	report(exception_vector() == UD_VECTOR, "SYSRET with EFER.SCE=0: #UD");
 	wrmsr(MSR_EFER, efer | EFER_SCE);
@@ -601,10 +569,10 @@ static void test_syscall(void)
 	       u_flags_after == sc_r11, "SYSRET: CS = STAR[63:48] + 16, SS = + 8, RFLAGS = R11");
 
 	run_in_user(user_sysret, NULL, &fi);
-	REPORT_FI(fi_is(&fi, GP_VECTOR, 0), &fi, "SYSRET at CPL3: #GP(0)");
+	REPORT_FI(fault_is(&fi, GP_VECTOR, 0), &fi, "SYSRET at CPL3: #GP(0)");
 	if (cpuid(0).b == 0x756e6547) {	/* "Genu": Intel behaviour */
 		catch_fault(sysret_noncanonical, NULL, &fi);
-		REPORT_FI(fi_is(&fi, GP_VECTOR, 0) && fi.ip == sysret_ip, &fi,
+		REPORT_FI(fault_is(&fi, GP_VECTOR, 0) && fi.ip == sysret_ip, &fi,
 			  "SYSRET to a non-canonical RCX (Intel): #GP(0) at CPL0, on the SYSRET");
 	} else {
 		report_skip("SYSRET to a non-canonical RCX: #GP at CPL0 is Intel behaviour");
@@ -649,13 +617,13 @@ static void test_double_faults(void)
 	set_idt_sel(PF_VECTOR, KERNEL_DS);
 	catch_fault(read_unmapped, NULL, &fi);
 	restore_idt_entry(PF_VECTOR);
-	REPORT_FI(fi_is(&fi, DF_VECTOR, 0), &fi, "#PF whose gate targets a data segment (-> #GP): #DF(0)");
+	REPORT_FI(fault_is(&fi, DF_VECTOR, 0), &fi, "#PF whose gate targets a data segment (-> #GP): #DF(0)");
 
 	/* Page fault + page fault: CPL3 #PF while TSS.RSP0 points at an unmapped page. */
 	set_tss_rsp0(UNMAPPED + 0x1000);
 	run_in_user(read_unmapped, NULL, &fi);
 	set_tss_rsp0(rsp0);
-	REPORT_FI(fi_is(&fi, DF_VECTOR, 0) && fi.cr2 == 0, &fi,
+	REPORT_FI(fault_is(&fi, DF_VECTOR, 0) && fi.cr2 == 0, &fi,
 		  "#PF from CPL3 with TSS.RSP0 unmapped (-> #PF): #DF(0)");
 	report(read_cr2() == UNMAPPED + 0x1000 - 8,
 	       "... and CR2 holds the address of the failed push (RSP0 - 8)");
@@ -665,7 +633,7 @@ static void test_double_faults(void)
 	set_tss_ist(3, TOP(stack_b));
 	catch_fault(gp_on_bad_stack, (void *)(UNMAPPED + 0x2000), &fi);
 	restore_idt_entry(PF_VECTOR);
-	REPORT_FI(fi_is(&fi, PF_VECTOR, PFERR_WRITE) && fi.cr2 == UNMAPPED + 0x2000 - 8, &fi,
+	REPORT_FI(fault_is(&fi, PF_VECTOR, PFERR_WRITE) && fi.cr2 == UNMAPPED + 0x2000 - 8, &fi,
 		  "#GP whose frame push faults: #PF (0x2, CR2 = push address), not #DF");
 
 	/* Benign: INT3 with the #BP gate not present -> #NP, no #DF. */
@@ -677,9 +645,9 @@ static void test_double_faults(void)
 
 	/* Privilege before memory: LIDT at CPL3 on an unmapped operand. */
 	run_in_user(user_lidt_unmapped, NULL, &fi);
-	REPORT_FI(fi_is(&fi, GP_VECTOR, 0), &fi, "LIDT at CPL3 with an unmapped operand: #GP(0), not #PF");
+	REPORT_FI(fault_is(&fi, GP_VECTOR, 0), &fi, "LIDT at CPL3 with an unmapped operand: #GP(0), not #PF");
 	asm volatile(ASM_TRY("1f") "mov (%1), %0\n\t1:" : "=r"(v) : "r"(0x8000123400000000ul) : "memory");
-	report(gp(exception_vector(), 0), "non-canonical address in an unmapped region: #GP(0), not #PF");
+	report(is_gp(exception_vector(), 0), "non-canonical address in an unmapped region: #GP(0), not #PF");
 }
 
 static void triple_fault(void)

@@ -16,6 +16,8 @@
  */
 #include "libcflat.h"
 #include "x86/desc.h"
+#include "x86/access.h"
+#include "x86/fault-check.h"
 #include "x86/processor.h"
 #include "x86/vm.h"
 
@@ -29,28 +31,13 @@
 #define TVA_2M	0x0000123440000000ul
 #define TVA_1G	0x0000123500000000ul
 #define PHYS_2M	0x01000000ul
-#define OFF_DATA 0x800
+#define OFF_DATA ACCESS_DATA_OFFSET
 
 static u8 target[PAGE_SIZE] __aligned(PAGE_SIZE);
 static pteval_t *root, *pml4e, *pdpte, *pde, *pte;
 static pteval_t *pde_2m, *pdpte_1g;
 static unsigned maxphy;
 static bool nx_supported, gb_supported;
-
-static void do_read(void *p)
-{
-	(void)*(volatile u8 *)((unsigned long)p + OFF_DATA);
-}
-
-static void do_write(void *p)
-{
-	*(volatile u8 *)((unsigned long)p + OFF_DATA) = 1;
-}
-
-static void do_fetch(void *p)
-{
-	((void (*)(void))p)();
-}
 
 /* The tables are in the identity map below 4 GiB: address bits 31:12. */
 #define TABLE_ADDR 0xfffff000ul
@@ -67,20 +54,6 @@ static void reset(void)
 	write_cr3(read_cr3());
 }
 
-static bool pf(const struct fault_info *fi, unsigned long ec, unsigned long cr2)
-{
-	return fi->vector == PF_VECTOR && fi->error_code == ec && fi->cr2 == cr2;
-}
-
-static void describe(const struct fault_info *fi)
-{
-	if (fi->vector < 0)
-		report_info("  no fault");
-	else
-		report_info("  vector %d error code %#lx cr2 %#lx", fi->vector,
-			    fi->error_code, fi->cr2);
-}
-
 /*
  * Set `bits` in *entry, read va (CPL0), expect RSVD or not, restore.
  */
@@ -93,13 +66,13 @@ static void check(pteval_t *entry, unsigned long va, pteval_t bits, bool rsvd,
 	reset();
 	*entry |= bits;
 	write_cr3(read_cr3());
-	catch_fault(do_read, (void *)va, &fi);
+	catch_fault(access_read, (void *)va, &fi);
 	if (rsvd)
-		ok = pf(&fi, PFERR_PRESENT | PFERR_RSVD, va + OFF_DATA);
+		ok = fault_is_pf(&fi, PFERR_PRESENT | PFERR_RSVD, va + OFF_DATA);
 	else
 		ok = fi.vector < 0;
 	if (!report(ok, "%s: %s", name, rsvd ? "read #PF P|RSVD (0x9)" : "no fault"))
-		describe(&fi);
+		report_fault(&fi);
 	reset();
 }
 
@@ -187,46 +160,46 @@ static void error_code_bits(void)
 	reset();
 	*pte |= BIT(51);
 	write_cr3(read_cr3());
-	run_in_user(do_write, (void *)TVA, &fi);
-	if (!report(pf(&fi, PFERR_PRESENT | PFERR_RSVD | PFERR_WRITE | PFERR_USER, TVA + OFF_DATA),
+	run_in_user(access_write, (void *)TVA, &fi);
+	if (!report(fault_is_pf(&fi, PFERR_PRESENT | PFERR_RSVD | PFERR_WRITE | PFERR_USER, TVA + OFF_DATA),
 		    "PTE bit 51: CPL3 write #PF 0xf"))
-		describe(&fi);
+		report_fault(&fi);
 	*pte &= ~US;
 	write_cr3(read_cr3());
-	run_in_user(do_read, (void *)TVA, &fi);
-	if (!report(pf(&fi, PFERR_PRESENT | PFERR_RSVD | PFERR_USER, TVA + OFF_DATA),
+	run_in_user(access_read, (void *)TVA, &fi);
+	if (!report(fault_is_pf(&fi, PFERR_PRESENT | PFERR_RSVD | PFERR_USER, TVA + OFF_DATA),
 		    "PTE bit 51 on a supervisor page: CPL3 read #PF 0xd (RSVD reported)"))
-		describe(&fi);
+		report_fault(&fi);
 	if (nx_supported) {
 		*pte |= US;
 		write_cr3(read_cr3());
-		catch_fault(do_fetch, (void *)TVA, &fi);
-		if (!report(pf(&fi, PFERR_PRESENT | PFERR_RSVD | PFERR_FETCH, TVA),
+		catch_fault(access_fetch, (void *)TVA, &fi);
+		if (!report(fault_is_pf(&fi, PFERR_PRESENT | PFERR_RSVD | PFERR_FETCH, TVA),
 			    "PTE bit 51: fetch #PF 0x19 (EFER.NXE=1)"))
-			describe(&fi);
+			report_fault(&fi);
 	}
 	reset();
 
 	*pde |= BIT(51);
 	*pte &= ~P;
 	write_cr3(read_cr3());
-	catch_fault(do_read, (void *)TVA, &fi);
-	if (!report(pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA + OFF_DATA),
+	catch_fault(access_read, (void *)TVA, &fi);
+	if (!report(fault_is_pf(&fi, PFERR_PRESENT | PFERR_RSVD, TVA + OFF_DATA),
 		    "PDE bit 51 and PTE.P=0: the PDE's reserved bit wins (0x9)"))
-		describe(&fi);
+		report_fault(&fi);
 	reset();
 
 	*pde = (*pde & ~P) | BIT(51) | BIT(13);
 	write_cr3(read_cr3());
-	catch_fault(do_read, (void *)TVA, &fi);
-	if (!report(pf(&fi, 0, TVA + OFF_DATA),
+	catch_fault(access_read, (void *)TVA, &fi);
+	if (!report(fault_is_pf(&fi, 0, TVA + OFF_DATA),
 		    "PDE.P=0 with reserved bits set: not checked, #PF 0x0"))
-		describe(&fi);
+		report_fault(&fi);
 	reset();
 
 	*pte |= BIT(51);
 	write_cr3(read_cr3());
-	catch_fault(do_write, (void *)TVA, &fi);
+	catch_fault(access_write, (void *)TVA, &fi);
 	report(!(*pte & (PT_ACCESSED_MASK | PT_DIRTY_MASK)),
 	       "PTE with a reserved bit: A and D stay clear after the faulting write");
 	reset();

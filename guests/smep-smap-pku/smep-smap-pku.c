@@ -22,6 +22,8 @@
  */
 #include "libcflat.h"
 #include "x86/desc.h"
+#include "x86/access.h"
+#include "x86/fault-check.h"
 #include "x86/processor.h"
 #include "x86/vm.h"
 
@@ -38,7 +40,7 @@
 #define TVA_2M	0x0000123440000000ul	/* 2 MiB user page */
 #define TVA_GDT	0x0000123480000000ul	/* 2-page GDT copy */
 #define PHYS_2M	0x01000000ul
-#define OFF_DATA 0x800
+#define OFF_DATA ACCESS_DATA_OFFSET
 
 #define SEL_USER_PAGE	0x1000	/* GDT index 512: on the GDT's second page */
 
@@ -47,38 +49,6 @@ static u64 gdt_pages[2][512] __aligned(PAGE_SIZE);
 static pteval_t *root, *pte, *pde, *pde_2m, *gdt_pte[2];
 static bool have_smep, have_smap, have_pku, have_nx;
 static struct descriptor_table_ptr boot_gdtr;
-
-static void do_read(void *p)
-{
-	(void)*(volatile u8 *)((unsigned long)p + OFF_DATA);
-}
-
-static void do_write(void *p)
-{
-	*(volatile u8 *)((unsigned long)p + OFF_DATA) = 0x5a;
-}
-
-static void do_fetch(void *p)
-{
-	((void (*)(void))p)();
-}
-
-static bool pf(const struct fault_info *fi, unsigned long ec, unsigned long cr2)
-{
-	return fi->vector == PF_VECTOR && fi->error_code == ec && fi->cr2 == cr2;
-}
-
-static void describe(const struct fault_info *fi)
-{
-	if (fi->vector < 0)
-		report_info("  no fault");
-	else
-		report_info("  vector %d error code %#lx cr2 %#lx ip %#lx", fi->vector,
-			    fi->error_code, fi->cr2, fi->ip);
-}
-
-#define REPORT_FI(ok, fi, ...) \
-	do { if (!report((ok), __VA_ARGS__)) describe(fi); } while (0)
 
 static void flush(void)
 {
@@ -120,16 +90,6 @@ static void set_wp(bool on)
 	write_cr0(on ? cr0 | X86_CR0_WP : cr0 & ~X86_CR0_WP);
 }
 
-static void stac(void)
-{
-	asm volatile("stac" ::: "memory");
-}
-
-static void clac(void)
-{
-	asm volatile("clac" ::: "memory");
-}
-
 /* --- SMEP ---------------------------------------------------------------- */
 
 static void test_smep(void)
@@ -148,35 +108,35 @@ static void test_smep(void)
 	set_cr4_bit(X86_CR4_SMEP, true);
 	report(read_cr4() & X86_CR4_SMEP, "SMEP: CR4.SMEP set, kernel on supervisor pages");
 	reset_target(US);
-	catch_fault(do_fetch, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_FETCH, TVA) && fi.ip == TVA, &fi,
+	catch_fault(access_fetch, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_FETCH, TVA) && fi.ip == TVA, &fi,
 		  "SMEP: CPL0 fetch from a user page #PF 0x11, CR2 = RIP = target");
 	if (have_nx) {
 		wrmsr(MSR_EFER, rdmsr(MSR_EFER) & ~EFER_NX);
-		catch_fault(do_fetch, (void *)TVA, &fi);
-		REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_FETCH, TVA), &fi,
+		catch_fault(access_fetch, (void *)TVA, &fi);
+		REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_FETCH, TVA), &fi,
 			  "SMEP with EFER.NXE=0: #PF 0x11 (I/D set because of SMEP)");
 		wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NX);
 	} else {
 		report_skip("SMEP with EFER.NXE=0: no NX");
 	}
-	catch_fault(do_read, (void *)TVA, &fi);
+	catch_fault(access_read, (void *)TVA, &fi);
 	report(fi.vector < 0, "SMEP: CPL0 read of a user page allowed");
 	reset_target(0);
-	catch_fault(do_fetch, (void *)TVA, &fi);
+	catch_fault(access_fetch, (void *)TVA, &fi);
 	report(fi.vector < 0, "SMEP: CPL0 fetch from a supervisor page allowed");
 	*pde &= ~US;
 	reset_target(US);
-	catch_fault(do_fetch, (void *)TVA, &fi);
+	catch_fault(access_fetch, (void *)TVA, &fi);
 	report(fi.vector < 0, "SMEP: PTE.US=1 under PDE.US=0 is a supervisor page: fetch allowed");
 	*pde |= US;
 	*pte &= ~P;
 	invlpg((void *)TVA);
-	catch_fault(do_fetch, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_FETCH, TVA), &fi, "SMEP: fetch from a not-present page #PF 0x10");
+	catch_fault(access_fetch, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_FETCH, TVA), &fi, "SMEP: fetch from a not-present page #PF 0x10");
 	*(volatile u8 *)(PHYS_2M + 0x3000) = 0xc3;
-	catch_fault(do_fetch, (void *)(TVA_2M + 0x3000), &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_FETCH, TVA_2M + 0x3000), &fi,
+	catch_fault(access_fetch, (void *)(TVA_2M + 0x3000), &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_FETCH, TVA_2M + 0x3000), &fi,
 		  "SMEP: CPL0 fetch from a 2 MiB user page #PF 0x11");
 
 	/* kvm-unit-tests' check_smep_andnot_wp. */
@@ -184,15 +144,15 @@ static void test_smep(void)
 	*pte &= ~RW;
 	invlpg((void *)TVA);
 	set_wp(false);
-	catch_fault(do_write, (void *)TVA, &fi);
+	catch_fault(access_write, (void *)TVA, &fi);
 	report(fi.vector < 0 && (*pte & D), "SMEP, CR0.WP=0: CPL0 write to a read-only user page allowed");
-	catch_fault(do_fetch, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_FETCH, TVA), &fi,
+	catch_fault(access_fetch, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_FETCH, TVA), &fi,
 		  "SMEP, CR0.WP=0: then fetching it still #PF 0x11");
 	set_wp(true);
 	reset_target(US);
 	set_cr4_bit(X86_CR4_SMEP, false);
-	catch_fault(do_fetch, (void *)TVA, &fi);
+	catch_fault(access_fetch, (void *)TVA, &fi);
 	report(fi.vector < 0, "CR4.SMEP cleared: CPL0 fetch from a user page allowed");
 }
 
@@ -247,19 +207,19 @@ static void test_smap(void)
 	reset_target(US);
 	*pte &= ~(A | D);
 	invlpg((void *)TVA);
-	catch_fault(do_read, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT, TVA + OFF_DATA) && !(*pte & A), &fi,
+	catch_fault(access_read, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT, TVA + OFF_DATA) && !(*pte & A), &fi,
 		  "SMAP: CPL0 read of a user page with AC=0 #PF 0x1, A stays clear");
-	catch_fault(do_write, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_WRITE, TVA + OFF_DATA) && !(*pte & D), &fi,
+	catch_fault(access_write, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_WRITE, TVA + OFF_DATA) && !(*pte & D), &fi,
 		  "SMAP: CPL0 write to a user page with AC=0 #PF 0x3, D stays clear");
-	catch_fault(do_fetch, (void *)TVA, &fi);
+	catch_fault(access_fetch, (void *)TVA, &fi);
 	report(fi.vector < 0, "SMAP does not apply to fetches (SMEP off): allowed");
-	catch_fault(do_read, (void *)(TVA_2M + 0x3000), &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT, TVA_2M + 0x3000 + OFF_DATA), &fi,
+	catch_fault(access_read, (void *)(TVA_2M + 0x3000), &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT, TVA_2M + 0x3000 + OFF_DATA), &fi,
 		  "SMAP: CPL0 read of a 2 MiB user page #PF 0x1");
 	write_flags(read_flags() | X86_EFLAGS_AC);
-	catch_fault(do_read, (void *)TVA, &fi);
+	catch_fault(access_read, (void *)TVA, &fi);
 	write_flags(read_flags() & ~X86_EFLAGS_AC);
 	report(fi.vector < 0, "SMAP: EFLAGS.AC set with POPF allows the access");
 
@@ -267,13 +227,13 @@ static void test_smap(void)
 	setup_gdt_copy();
 	catch_fault(load_ds, (void *)(unsigned long)SEL_USER_PAGE, &fi);
 	load_ds((void *)(unsigned long)KERNEL_DS);
-	REPORT_FI(pf(&fi, PFERR_PRESENT, TVA_GDT + SEL_USER_PAGE), &fi,
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT, TVA_GDT + SEL_USER_PAGE), &fi,
 		  "SMAP: descriptor read from a user page (MOV DS, AC=0) #PF 0x1, CR2 = descriptor");
 	write_flags(read_flags() | X86_EFLAGS_AC);
 	catch_fault(load_ds, (void *)(unsigned long)SEL_USER_PAGE, &fi);
 	write_flags(read_flags() & ~X86_EFLAGS_AC);
 	load_ds((void *)(unsigned long)KERNEL_DS);
-	REPORT_FI(pf(&fi, PFERR_PRESENT, TVA_GDT + SEL_USER_PAGE), &fi,
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT, TVA_GDT + SEL_USER_PAGE), &fi,
 		  "SMAP: descriptor read from a user page (MOV DS, AC=1) #PF 0x1: AC does not apply");
 	set_cr4_bit(X86_CR4_SMAP, false);
 	catch_fault(load_ds, (void *)(unsigned long)SEL_USER_PAGE, &fi);
@@ -293,27 +253,27 @@ static void test_smap_stac(void)
 	reset_target(US);
 	stac();
 	report(read_flags() & X86_EFLAGS_AC, "STAC sets EFLAGS.AC");
-	catch_fault(do_read, (void *)TVA, &fi);
+	catch_fault(access_read, (void *)TVA, &fi);
 	report(fi.vector < 0, "SMAP: CPL0 read of a user page after STAC allowed");
-	catch_fault(do_write, (void *)TVA, &fi);
+	catch_fault(access_write, (void *)TVA, &fi);
 	report(fi.vector < 0 && (*pte & D), "SMAP: CPL0 write after STAC allowed, D set");
 	clac();
 	report(!(read_flags() & X86_EFLAGS_AC), "CLAC clears EFLAGS.AC");
-	catch_fault(do_read, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT, TVA + OFF_DATA), &fi, "SMAP: after CLAC, #PF 0x1 again");
+	catch_fault(access_read, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT, TVA + OFF_DATA), &fi, "SMAP: after CLAC, #PF 0x1 again");
 
 	*pte &= ~RW;
 	invlpg((void *)TVA);
 	set_wp(false);
 	stac();
-	catch_fault(do_write, (void *)TVA, &fi);
+	catch_fault(access_write, (void *)TVA, &fi);
 	clac();
 	report(fi.vector < 0, "SMAP, CR0.WP=0, AC=1: write to a read-only user page allowed");
 	set_wp(true);
 	stac();
-	catch_fault(do_write, (void *)TVA, &fi);
+	catch_fault(access_write, (void *)TVA, &fi);
 	clac();
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_WRITE, TVA + OFF_DATA), &fi,
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_WRITE, TVA + OFF_DATA), &fi,
 		  "SMAP, CR0.WP=1, AC=1: write to a read-only user page #PF 0x3");
 	reset_target(US);
 	set_cr4_bit(X86_CR4_SMAP, false);
@@ -385,55 +345,55 @@ static void test_pku(void)
 
 	/* Key 1 on the (user) test page; the kernel's pages keep key 0. */
 	reset_target(US | PKEY(1));
-	catch_fault(do_read, (void *)TVA, &fi);
+	catch_fault(access_read, (void *)TVA, &fi);
 	report(fi.vector < 0, "PKU: key 1, PKRU=0: CPL0 read allowed (translation now cached)");
 	wrpkru(AD(1));
-	catch_fault(do_read, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_PK, TVA + OFF_DATA), &fi,
+	catch_fault(access_read, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_PK, TVA + OFF_DATA), &fi,
 		  "PKU: AD1 set by WRPKRU, no INVLPG: CPL0 read #PF 0x21");
-	run_in_user(do_read, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_USER | PFERR_PK, TVA + OFF_DATA), &fi,
+	run_in_user(access_read, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_USER | PFERR_PK, TVA + OFF_DATA), &fi,
 		  "PKU: AD1: CPL3 read #PF 0x25");
-	run_in_user(do_write, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER | PFERR_PK, TVA + OFF_DATA), &fi,
+	run_in_user(access_write, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER | PFERR_PK, TVA + OFF_DATA), &fi,
 		  "PKU: AD1: CPL3 write #PF 0x27");
-	run_in_user(do_fetch, (void *)TVA, &fi);
+	run_in_user(access_fetch, (void *)TVA, &fi);
 	report(fi.vector < 0, "PKU: AD1: CPL3 fetch allowed (keys apply to data only)");
 	wrpkru(AD(2) | WD(2));
-	catch_fault(do_read, (void *)TVA, &fi);
+	catch_fault(access_read, (void *)TVA, &fi);
 	report(fi.vector < 0, "PKU: AD2/WD2 do not affect key 1");
 
 	wrpkru(WD(1));
-	run_in_user(do_read, (void *)TVA, &fi);
+	run_in_user(access_read, (void *)TVA, &fi);
 	report(fi.vector < 0, "PKU: WD1: CPL3 read allowed");
-	run_in_user(do_write, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER | PFERR_PK, TVA + OFF_DATA), &fi,
+	run_in_user(access_write, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER | PFERR_PK, TVA + OFF_DATA), &fi,
 		  "PKU: WD1: CPL3 write #PF 0x27");
-	catch_fault(do_write, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_PK, TVA + OFF_DATA), &fi,
+	catch_fault(access_write, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_PK, TVA + OFF_DATA), &fi,
 		  "PKU: WD1, CR0.WP=1: CPL0 write #PF 0x23");
 	set_wp(false);
-	catch_fault(do_write, (void *)TVA, &fi);
+	catch_fault(access_write, (void *)TVA, &fi);
 	report(fi.vector < 0, "PKU: WD1, CR0.WP=0: CPL0 write allowed");
 	set_wp(true);
 
 	*pte &= ~(RW | A | D);
 	invlpg((void *)TVA);
-	run_in_user(do_write, (void *)TVA, &fi);
-	REPORT_FI(pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER | PFERR_PK, TVA + OFF_DATA) &&
+	run_in_user(access_write, (void *)TVA, &fi);
+	REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT | PFERR_WRITE | PFERR_USER | PFERR_PK, TVA + OFF_DATA) &&
 		  !(*pte & (A | D)), &fi,
 		  "PKU: WD1 and R/W=0: CPL3 write #PF 0x27 (PK set as well), A/D clear");
 	reset_target(US | PKEY(1));
 
 	wrpkru(AD(1) | WD(1));
 	reset_target(PKEY(1));
-	catch_fault(do_write, (void *)TVA, &fi);
+	catch_fault(access_write, (void *)TVA, &fi);
 	report(fi.vector < 0, "PKU: key 1 on a supervisor page: PKRU ignored, CPL0 write allowed");
 	reset_target(US | PKEY(1));
 
 	set_cr4_bit(X86_CR4_PKE, false);
 	invlpg((void *)TVA);
-	run_in_user(do_write, (void *)TVA, &fi);
+	run_in_user(access_write, (void *)TVA, &fi);
 	report(fi.vector < 0, "PKU: CR4.PKE=0: keys ignored, CPL3 write with AD1 in PKRU allowed");
 	set_cr4_bit(X86_CR4_PKE, true);
 	report(try_rdpkru(0, &v) < 0 && v == (AD(1) | WD(1)), "PKU: PKRU kept while CR4.PKE=0");
@@ -454,11 +414,11 @@ static void test_user_side(void)
 
 	kernel_supervisor_only(true);
 	reset_target(US);
-	run_in_user(do_read, (void *)TVA, &fi);
+	run_in_user(access_read, (void *)TVA, &fi);
 	report(fi.vector < 0, "supervisor-only kernel: CPL3 read of a user page and back (int $0x7f)");
 	if (have_smep) {
 		set_cr4_bit(X86_CR4_SMEP, true);
-		run_in_user(do_fetch, (void *)TVA, &fi);
+		run_in_user(access_fetch, (void *)TVA, &fi);
 		report(fi.vector < 0, "SMEP: CPL3 fetch from a user page allowed");
 		set_cr4_bit(X86_CR4_SMEP, false);
 	} else {
@@ -470,7 +430,7 @@ static void test_user_side(void)
 		report(fi.vector == UD_VECTOR, "SMAP: STAC at CPL3: #UD");
 		setup_gdt_copy();
 		run_in_user(load_ds, (void *)(unsigned long)(SEL_USER_PAGE + 8 + 3), &fi);
-		REPORT_FI(pf(&fi, PFERR_PRESENT, TVA_GDT + SEL_USER_PAGE + 8), &fi,
+		REPORT_FI(fault_is_pf(&fi, PFERR_PRESENT, TVA_GDT + SEL_USER_PAGE + 8), &fi,
 			  "SMAP: CPL3 MOV DS, descriptor on a user page: implicit supervisor access #PF 0x1");
 		set_cr4_bit(X86_CR4_SMAP, false);
 		restore_gdt();
@@ -486,7 +446,7 @@ static void test_user_side(void)
 	*gdt_pte[1] &= ~P;
 	invlpg((void *)(TVA_GDT + PAGE_SIZE));
 	run_in_user(load_ds, (void *)(unsigned long)(SEL_USER_PAGE + 8 + 3), &fi);
-	REPORT_FI(pf(&fi, 0, TVA_GDT + SEL_USER_PAGE + 8), &fi,
+	REPORT_FI(fault_is_pf(&fi, 0, TVA_GDT + SEL_USER_PAGE + 8), &fi,
 		  "CPL3 MOV DS, descriptor page not present: #PF 0x0 (U/S=0: supervisor access)");
 	restore_gdt();
 	kernel_supervisor_only(false);

@@ -11,21 +11,16 @@
 #include "libcflat.h"
 #include "x86/desc.h"
 #include "x86/processor.h"
+#include "x86/safe.h"
 
 #define CPUID_7_ECX_LA57	(1u << 16)
-
-static int cr4_write_vector(unsigned long v)
-{
-	asm volatile(ASM_TRY("1f") "mov %0, %%cr4\n\t1:" : : "r"(v) : "memory");
-	return exception_vector();
-}
 
 int main(void)
 {
 	unsigned long cr4 = read_cr4();
 	bool supported = cpuid_checked(7, 0).c & CPUID_7_ECX_LA57;
 	int expected = supported ? -1 : GP_VECTOR;
-	int vector = cr4_write_vector(cr4 | X86_CR4_LA57);
+	int vector = write_cr4_safe(cr4 | X86_CR4_LA57);
 
 	if (vector != expected)
 		report_info("MOV to CR4 with LA57: vector %d, expected %d", vector, expected);

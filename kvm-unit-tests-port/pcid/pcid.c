@@ -18,33 +18,10 @@
 #include "libcflat.h"
 #include "x86/desc.h"
 #include "x86/processor.h"
+#include "x86/safe.h"
 
 #define CPUID_1_ECX_PCID	(1u << 17)
 #define CPUID_7_EBX_INVPCID	(1u << 10)
-
-/* The 128-bit INVPCID descriptor: PCID in bits 11:0, bits 63:12 reserved, then the address. */
-struct invpcid_descriptor {
-	u64 pcid;
-	u64 address;
-};
-
-static int cr0_write_vector(unsigned long v)
-{
-	asm volatile(ASM_TRY("1f") "mov %0, %%cr0\n\t1:" : : "r"(v) : "memory");
-	return exception_vector();
-}
-
-static int cr4_write_vector(unsigned long v)
-{
-	asm volatile(ASM_TRY("1f") "mov %0, %%cr4\n\t1:" : : "r"(v) : "memory");
-	return exception_vector();
-}
-
-static int invpcid_vector(unsigned long type, struct invpcid_descriptor *d)
-{
-	asm volatile(ASM_TRY("1f") "invpcid (%0), %1\n\t1:" : : "r"(d), "r"(type) : "memory");
-	return exception_vector();
-}
 
 /* Returns NULL when every step behaved, else what did not. */
 static const char *pcid_supported(void)
@@ -52,16 +29,16 @@ static const char *pcid_supported(void)
 	unsigned long cr0 = read_cr0(), cr3 = read_cr3(), cr4 = read_cr4();
 	const char *bad = NULL;
 
-	if (cr4_write_vector(cr4 | X86_CR4_PCIDE) != -1)
+	if (write_cr4_safe(cr4 | X86_CR4_PCIDE) != -1)
 		return "setting CR4.PCIDE faulted";
-	if (cr0_write_vector(cr0 & ~X86_CR0_PG) != GP_VECTOR)
+	if (write_cr0_safe(cr0 & ~X86_CR0_PG) != GP_VECTOR)
 		bad = "clearing CR0.PG with CR4.PCIDE=1 was not #GP";
 	write_cr4(cr4);
 	if (bad)
 		return bad;
 
 	write_cr3(cr3 | 1);
-	if (cr4_write_vector(cr4 | X86_CR4_PCIDE) != GP_VECTOR)
+	if (write_cr4_safe(cr4 | X86_CR4_PCIDE) != GP_VECTOR)
 		bad = "setting CR4.PCIDE with CR3[11:0] = 1 was not #GP";
 	write_cr4(cr4);
 	write_cr3(cr3);
@@ -72,7 +49,7 @@ static const char *pcid_absent(void)
 {
 	unsigned long cr4 = read_cr4();
 
-	if (cr4_write_vector(cr4 | X86_CR4_PCIDE) != GP_VECTOR) {
+	if (write_cr4_safe(cr4 | X86_CR4_PCIDE) != GP_VECTOR) {
 		write_cr4(cr4);
 		return "setting CR4.PCIDE without PCID was not #GP";
 	}
@@ -81,24 +58,21 @@ static const char *pcid_absent(void)
 
 static const char *invpcid_supported(bool have_pcid)
 {
-	struct invpcid_descriptor d = { 0, 0 };
 	unsigned long cr4 = read_cr4();
 	const char *bad = NULL;
 
 	for (unsigned long type = 0; type < 4; type++)
-		if (invpcid_vector(type, &d) != -1)
+		if (invpcid_safe(type, 0, 0) != -1)
 			return "INVPCID for PCID 0 with CR4.PCIDE=0 faulted";
-	d.pcid = 1;
 	for (unsigned long type = 0; type < 2; type++)
-		if (invpcid_vector(type, &d) != GP_VECTOR)
+		if (invpcid_safe(type, 1, 0) != GP_VECTOR)
 			return "INVPCID type 0/1 for PCID 1 with CR4.PCIDE=0 was not #GP";
 	if (!have_pcid)
 		return NULL;
 
-	if (cr4_write_vector(cr4 | X86_CR4_PCIDE) != -1)
+	if (write_cr4_safe(cr4 | X86_CR4_PCIDE) != -1)
 		return "setting CR4.PCIDE faulted";
-	d.pcid = 10;
-	if (invpcid_vector(2, &d) != -1)
+	if (invpcid_safe(2, 10, 0) != -1)
 		bad = "INVPCID type 2 with CR4.PCIDE=1 faulted";
 	write_cr4(cr4);
 	return bad;
@@ -106,9 +80,7 @@ static const char *invpcid_supported(bool have_pcid)
 
 static const char *invpcid_absent(void)
 {
-	struct invpcid_descriptor d = { 0, 0 };
-
-	if (invpcid_vector(2, &d) != UD_VECTOR)
+	if (invpcid_safe(2, 0, 0) != UD_VECTOR)
 		return "INVPCID without the feature was not #UD";
 	return NULL;
 }

@@ -43,16 +43,6 @@ static void pf_handler(struct ex_regs *regs)
 	regs->flags |= X86_EFLAGS_AC;	/* retry as if STAC had run */
 }
 
-static void stac(void)
-{
-	asm volatile("stac" ::: "memory", "cc");
-}
-
-static void clac(void)
-{
-	asm volatile("clac" ::: "memory", "cc");
-}
-
 static void flush_tlb(void)
 {
 	write_cr3(read_cr3());

@@ -90,6 +90,7 @@ void set_idt_present(uint8_t vector, bool present);
 void restore_idt_entry(uint8_t vector);
 #ifdef __x86_64__
 void set_idt_ist(uint8_t vector, int ist);
+#define DF_IST		1	/* the IST stack the library gives #DF */
 /* IST stack n (1-7) of the TSS; 1 is used by #DF. */
 void set_tss_ist(int n, unsigned long sp);
 unsigned long get_tss_ist(int n);
@@ -151,6 +152,33 @@ extern struct fault_info ex_last;
 	".long 1111f, " fixup "\n\t"				\
 	".popsection\n\t"					\
 	"1111:\n\t"
+#endif
+
+#ifdef __x86_64__
+#define __ASM_STR(x)	#x
+#define ASM_STR(x)	__ASM_STR(x)
+/*
+ * ASM_TRY_COMPAT(insn): in a 64-bit extended asm, run the one 32-bit
+ * instruction insn in compatibility mode at CPL0: a far return to
+ * KERNEL_CS32, insn protected like ASM_TRY, a far jump back to KERNEL_CS64.
+ * A fault is delivered through the 64-bit IDT and resumes after insn,
+ * still in compatibility mode; ex_last describes it. Clobbers RAX.
+ */
+#define ASM_TRY_COMPAT(insn)					\
+	"lea 1120f(%%rip), %%rax\n\t"				\
+	"pushq $" ASM_STR(KERNEL_CS32) "\n\t"			\
+	"push %%rax\n\t"					\
+	"lretq\n\t"						\
+	".code32\n"						\
+	"1120:\tmovl $-1, ex_last\n\t"				\
+	".pushsection .data.ex, \"aw\"\n\t"			\
+	".balign 8\n\t"						\
+	".quad 1121f, 1122f\n\t"				\
+	".popsection\n"						\
+	"1121:\t" insn "\n"					\
+	"1122:\tljmp $" ASM_STR(KERNEL_CS64) ", $1123f\n\t"	\
+	".code64\n"						\
+	"1123:\t"
 #endif
 
 /* Shorthand for the common check after ASM_TRY. */

@@ -191,6 +191,17 @@ static inline void invlpg(const volatile void *va)
 	asm volatile("invlpg (%0)" : : "r"(va) : "memory");
 }
 
+/* SMAP's EFLAGS.AC: set (supervisor access to user pages allowed) and clear. */
+static inline void stac(void)
+{
+	asm volatile("stac" : : : "memory", "cc");
+}
+
+static inline void clac(void)
+{
+	asm volatile("clac" : : : "memory", "cc");
+}
+
 static inline void cli(void)
 {
 	asm volatile("cli" : : : "memory");
