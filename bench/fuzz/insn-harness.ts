@@ -7,6 +7,7 @@ import { Seg } from '../../emulator/arch/registers.js';
 import { Flag } from '../../emulator/arch/eflags.js';
 import { StopReason } from '../../emulator/cpu/run.js';
 import type { Rng } from './rng.js';
+import type { CpuModel } from '../../emulator/cpu/cpu-model.js';
 
 /**
  * A small machine for instruction fuzzing: 2 MiB of RAM laid out once per code size (16-bit real
@@ -57,8 +58,9 @@ export class InsnHarness {
   private readonly data = new Uint8Array(DATA_SIZE);
   private readonly dataView = new DataView(this.data.buffer);
 
-  constructor(readonly bits: CodeBits) {
-    this.vm = new Vm({ memBytes: MEM, serialOut: () => {} });
+  /** `model`: the CPU (default: the default model; the fuzzer also uses `--cpu max`'s). */
+  constructor(readonly bits: CodeBits, model?: CpuModel) {
+    this.vm = new Vm({ memBytes: MEM, serialOut: () => {}, model });
     this.image = buildImage(bits);
   }
 
