@@ -48,6 +48,11 @@ export const COST = {
   emulateInsn: 1500,
   /** Re-reading one guest PTE and rewriting its SPTE during a sync. */
   syncSpte: 30,
+  /**
+   * kvm_vcpu_kick of a vCPU in guest mode for a request (a remote TLB flush, freeing obsolete
+   * roots): the sender's IPI and its wait for the target to leave the guest.
+   */
+  remoteKick: 600,
 } as const;
 
 export type CostItem = keyof typeof COST;

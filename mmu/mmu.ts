@@ -5,13 +5,14 @@ import type { Knobs } from './knobs.js';
 import type { Stats } from './stats.js';
 import type { CostItem } from './cost.js';
 import type { SpteCodec } from './spte.js';
-import type { RequestSet } from './kvm/requests.js';
 import type { CpuRole } from './role.js';
 
 /**
  * The pluggable MMU: what KVM's generic code asks of the shadow MMU, the legacy TDP MMU and the
  * TDP MMU (kvm-mmu.md section 9). Implementations build SPTEs in the host arena; the hardware walks
- * what they build.
+ * what they build. One instance serves one vCPU (its roots and roles: vcpu->arch.mmu); the
+ * instances of a VM share the VM's structures (the TDP root list, the shadow-page hash), so the
+ * VM-wide operations (zapAllFast, validRoots, rootIncarnation, audit) see every vCPU's work.
  */
 export interface Mmu {
   readonly name: 'legacy-tdp' | 'tdp' | 'shadow';
@@ -47,15 +48,24 @@ export interface TdpCapableMmu extends Mmu {
   pageFault(exit: TdpExit): TdpOutcome;
 }
 
-/** What an MMU implementation uses from KVM around it. */
+/**
+ * What an MMU implementation uses from KVM around it. There is one per VM; `stats`, `charge` and
+ * `request` act for the vCPU KVM is running for (kvm_get_running_vcpu), which did the work.
+ */
 export interface MmuContext {
   readonly arena: Arena;
   readonly memslots: Memslots;
+  /** The running vCPU's statistics (KVM's totals are their sum). */
   readonly stats: Stats;
   readonly knobs: Knobs;
   readonly codec: SpteCodec;
-  readonly requests: RequestSet;
-  /** Adds the modeled cost of a piece of MMU work to the vCPU's time. */
+  /** kvm_make_request on the running vCPU. */
+  request(req: number): void;
+  /** kvm_make_all_cpus_request: every vCPU serves `req` before it next runs guest code. */
+  requestAll(req: number): void;
+  /** kvm_flush_remote_tlbs: every vCPU flushes its TLB before it next runs guest code (counted once). */
+  flushRemoteTlbs(): void;
+  /** Adds the modeled cost of a piece of MMU work to the running vCPU's time. */
   charge(item: CostItem, times?: number): void;
   /** The TDP level (4 or 5) roots are built with. */
   readonly tdpLevel: number;

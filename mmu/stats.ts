@@ -50,6 +50,10 @@ export class Stats {
   halt_exits = 0;
   hypercalls = 0;
   irq_injections = 0;
+  /** Exits forced by an IPI from another vCPU's KVM work (a kick: kvm_make_all_cpus_request). */
+  irq_exits = 0;
+  /** Kicks this vCPU sent to vCPUs in guest mode (kvm_vcpu_kick). */
+  kicks_sent = 0;
   // Model counters: roots.
   root_alloc = 0;
   root_reuse = 0;
@@ -105,4 +109,17 @@ export class Stats {
   entries(): Array<[string, number]> {
     return Object.entries(this).filter((e): e is [string, number] => typeof e[1] === 'number');
   }
+
+  /** Adds another vCPU's counters in: sums, except the maxima, which take the larger. */
+  add(other: Stats): void {
+    const self = this as unknown as Record<string, number>;
+    for (const [name, value] of other.entries()) {
+      self[name] = isMaximum(name) ? Math.max(self[name], value) : self[name] + value;
+    }
+  }
+}
+
+/** Counters that hold a maximum rather than a count. */
+function isMaximum(name: string): boolean {
+  return name.startsWith('max_') || name.endsWith('_max');
 }

@@ -54,14 +54,11 @@ export class Machine extends Vm {
       hostPoolBytes: opts.mmuPoolBytes ?? (mode === 'bare' ? 16 << 20 : 64 << 20),
     });
     this.mmuMode = mode;
-    if (mode !== 'bare' && this.vcpus.length > 1) {
-      throw new MachineConfigError(`--smp ${this.vcpus.length} needs per-vCPU KVM state, which the ${mode} mode does not model yet: use --mmu bare`);
-    }
     if (mode === 'bare') {
       this.kvm = undefined;
       return;
     }
-    this.kvm = new Kvm(this, this.platform, {
+    this.kvm = new Kvm(this, {
       mode,
       vendor: opts.vendor ?? 'vmx',
       knobs: opts.knobs ?? CURRENT,
@@ -70,7 +67,7 @@ export class Machine extends Vm {
       hostPhysBits: opts.hostPhysBits ?? 46,
       hostMaxLevel: BACKINGS[opts.backing ?? '2m'],
     });
-    this.attachHypervisor(this.kvm, [this.kvm]);
+    this.attachHypervisor(this.kvm, this.kvm.vcpus);
   }
 }
 

@@ -206,6 +206,10 @@ function serviceEvents(cpu: Vcpu, state: RunState): SliceEnd {
     if (cpu.sipiVector < 0) return SliceEnd.HALTED;
     applyStartup(cpu, cpu.sipiVector);
   }
+  if (cpu.forcedExitPending) {
+    cpu.forcedExitPending = false;
+    cpu.platform.forcedExit(cpu);
+  }
   if (cpu.exc >= 0) {
     if (cpu.exc === UNSUPPORTED) {
       state.stopReason = StopReason.UNSUPPORTED;

@@ -77,6 +77,11 @@ export interface Platform {
    * init_event, which resets the MMU context).
    */
   initReceived(cpu: Vcpu): void;
+  /**
+   * The hypervisor asked for this vCPU to leave the guest (an IPI from its work on another vCPU,
+   * requestForcedExit); called at the vCPU's next instruction boundary.
+   */
+  forcedExit(cpu: Vcpu): void;
 }
 
 /**
@@ -165,6 +170,8 @@ export class Vcpu {
   initPending = false;
   /** The vector of a STARTUP IPI that arrived in wait-for-SIPI, or -1. */
   sipiVector = -1;
+  /** The hypervisor kicked this vCPU (requestForcedExit): it exits at its next instruction boundary. */
+  forcedExitPending = false;
   /** Interrupts are inhibited for one instruction after STI or MOV SS/POP SS. */
   interruptShadow = false;
   /**
@@ -224,6 +231,12 @@ export class Vcpu {
   receiveStartup(vector: number): void {
     if (!this.waitForSipi && !this.initPending) return;
     this.sipiVector = vector & 0xff;
+    this.stop |= Stop.EVENT;
+  }
+
+  /** Asks for an exit to the hypervisor at this vCPU's next instruction boundary (kvm_vcpu_kick). */
+  requestForcedExit(): void {
+    this.forcedExitPending = true;
     this.stop |= Stop.EVENT;
   }
 

@@ -70,4 +70,6 @@ export class BarePlatform implements Platform {
   invpcid(_cpu: Vcpu, _type: InvpcidType, _pcid: number, _lo: number, _hi: number): void {}
 
   initReceived(_cpu: Vcpu): void {}
+
+  forcedExit(_cpu: Vcpu): void {}
 }

@@ -4,7 +4,7 @@ import { Cr0, Cr4, Efer } from '../../emulator/arch/control.js';
 import { Request } from './requests.js';
 import type { ShadowMmu } from '../shadow/shadow-mmu.js';
 import { ROOT_CURRENT } from '../shadow/roots.js';
-import type { Kvm } from './kvm.js';
+import type { ExitHost } from './exit-host.js';
 
 /** CR0 bits whose change is a role change (KVM_MMU_CR0_ROLE_BITS). */
 const CR0_ROLE_BITS = Cr0.PG | Cr0.WP;
@@ -31,7 +31,7 @@ const VMX_CR4_GUEST_OWNED_SHADOW = VMX_CR4_GUEST_OWNED & ~Cr4.PGE;
  * when the PDPTRs change. Historical behaviours are knobs.
  */
 export class ControlRegisterExits {
-  private readonly kvm: Kvm;
+  private readonly kvm: ExitHost;
   private readonly cpu: Vcpu;
   private readonly shadow: ShadowMmu | null;
   /** vcpu->arch.cr3 as KVM last saw it (without NOFLUSH). */
@@ -39,7 +39,7 @@ export class ControlRegisterExits {
   /** mmu->pdptrs: the PDPTRs KVM last loaded. */
   private readonly pdptrs = new Int32Array(8);
 
-  constructor(kvm: Kvm, cpu: Vcpu, shadow: ShadowMmu | null) {
+  constructor(kvm: ExitHost, cpu: Vcpu, shadow: ShadowMmu | null) {
     this.kvm = kvm;
     this.cpu = cpu;
     this.shadow = shadow;

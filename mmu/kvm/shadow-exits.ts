@@ -8,7 +8,7 @@ import { ACC_USER_MASK, ACC_WRITE_MASK } from '../spte.js';
 import type { ShadowMmu } from '../shadow/shadow-mmu.js';
 import { PfResult } from '../shadow-pages/map.js';
 import { Request } from './requests.js';
-import type { Kvm } from './kvm.js';
+import type { ExitHost } from './exit-host.js';
 
 /**
  * The exits only shadow paging has (ept=0/npt=0): the #PF intercept (kvm_mmu_page_fault with the
@@ -17,13 +17,13 @@ import type { Kvm } from './kvm.js';
  * (kvm_mmu_track_write).
  */
 export class ShadowExits implements ShadowHypervisor {
-  private readonly kvm: Kvm;
+  private readonly kvm: ExitHost;
   private readonly mmu: ShadowMmu;
   private readonly cpu: Vcpu;
   /** last_retry_addr: the linear address last unprotected for a retry (-1: none). */
   private lastRetry = -1;
 
-  constructor(kvm: Kvm, mmu: ShadowMmu, cpu: Vcpu) {
+  constructor(kvm: ExitHost, mmu: ShadowMmu, cpu: Vcpu) {
     this.kvm = kvm;
     this.mmu = mmu;
     this.cpu = cpu;

@@ -20,11 +20,11 @@ export class LegacyTdpMmu implements TdpCapableMmu {
   private readonly mapper: ShadowMapper;
   private root: ShadowPage | null = null;
   private rootRole = 0;
-  private readonly incarnations = new Map<number, number>();
 
-  constructor(ctx: MmuContext) {
+  /** One vCPU's legacy TDP MMU over the VM's shadow-page cache (a new one when none is given). */
+  constructor(ctx: MmuContext, cache = new ShadowPageCache(ctx)) {
     this.ctx = ctx;
-    this.cache = new ShadowPageCache(ctx);
+    this.cache = cache;
     this.mapper = new ShadowMapper(ctx, this.cache);
   }
 
@@ -44,7 +44,7 @@ export class LegacyTdpMmu implements TdpCapableMmu {
     if (created) {
       this.ctx.stats.root_alloc++;
       this.ctx.charge('rootAlloc');
-      this.incarnations.set(sp.hpa, (this.incarnations.get(sp.hpa) ?? 0) + 1);
+      this.cache.rootIncarnations.set(sp.hpa, (this.cache.rootIncarnations.get(sp.hpa) ?? 0) + 1);
     } else {
       this.ctx.stats.root_reuse++;
     }
@@ -74,11 +74,11 @@ export class LegacyTdpMmu implements TdpCapableMmu {
     this.ctx.stats.root_invalidated += this.root !== null ? 1 : 0;
     this.cache.zapObsolete();
     this.cache.remoteFlush();
-    this.ctx.requests.make(Request.FREE_OBSOLETE_ROOTS);
+    this.ctx.requestAll(Request.FREE_OBSOLETE_ROOTS);
   }
 
   rootIncarnation(root: number): number {
-    return this.incarnations.get(root) ?? 0;
+    return this.cache.rootIncarnations.get(root) ?? 0;
   }
 
   validRoots(): number {

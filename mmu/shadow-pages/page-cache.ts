@@ -102,6 +102,9 @@ export class ShadowPageCache {
   /** A zap or write-protect left SPTEs the hardware may have cached: flush before the next entry. */
   private flushPending = false;
 
+  /** Times a root (legacy TDP) was allocated at each host address, for the hardware TLB checker. */
+  readonly rootIncarnations = new Map<number, number>();
+
   constructor(ctx: MmuContext) {
     this.ctx = ctx;
     this.view = ctx.arena.view;
@@ -408,8 +411,7 @@ export class ShadowPageCache {
   /** kvm_flush_remote_tlbs: every vCPU flushes everything before it next enters the guest. */
   remoteFlush(): void {
     this.flushPending = false;
-    this.ctx.stats.remote_tlb_flush++;
-    this.ctx.requests.make(Request.TLB_FLUSH);
+    this.ctx.flushRemoteTlbs();
   }
 
   /** kvm_mmu_commit_zap_page / kvm_mmu_remote_flush_or_zap: flush if anything needs it. */
@@ -458,7 +460,7 @@ export class ShadowPageCache {
     if (at >= 0) this.active.splice(at, 1);
     sp.invalid = true;
     if (sp.rootCount > 0) {
-      if (!wasObsolete) this.ctx.requests.make(Request.FREE_OBSOLETE_ROOTS);
+      if (!wasObsolete) this.ctx.requestAll(Request.FREE_OBSOLETE_ROOTS);
       return zapped;
     }
     this.free(sp);

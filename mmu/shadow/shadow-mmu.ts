@@ -30,10 +30,15 @@ export class ShadowMmu implements Mmu {
   private cpuRole: CpuRole = { base: 0, ext: 0 };
   private rootRole = 0;
 
-  constructor(ctx: MmuContext, guest: ShadowGuest) {
+  /**
+   * One vCPU's shadow MMU over the VM's shadow-page cache (a new one when none is given). The
+   * cache asks the running vCPU's MMU to sync a page (`cache.syncPage`): KVM syncs with the
+   * vCPU at hand.
+   */
+  constructor(ctx: MmuContext, guest: ShadowGuest, cache?: ShadowPageCache) {
     this.ctx = ctx;
     this.guest = guest;
-    this.cache = new ShadowPageCache(ctx);
+    this.cache = cache ?? new ShadowPageCache(ctx);
     this.mapper = new ShadowMapper(ctx, this.cache);
     this.roots = new RootCache(ctx, this.cache);
     this.walk = new ShadowWalk(ctx.arena.view, ctx.codec);
@@ -175,7 +180,7 @@ export class ShadowMmu implements Mmu {
       return;
     }
     stats.fast_pgd_switch_hit++;
-    this.ctx.requests.make(Request.LOAD_MMU_PGD);
+    this.ctx.request(Request.LOAD_MMU_PGD);
     if (!direct) roots.rootSp(roots.current.hpa)!.writeFlooding = 0;
   }
 
@@ -185,7 +190,7 @@ export class ShadowMmu implements Mmu {
    */
   invalidatePcid(pcid: number): void {
     const guest = this.guest;
-    if (pcidOf(guest, guest.cr3()) === pcid) this.ctx.requests.make(Request.MMU_SYNC | Request.TLB_FLUSH_CURRENT);
+    if (pcidOf(guest, guest.cr3()) === pcid) this.ctx.request(Request.MMU_SYNC | Request.TLB_FLUSH_CURRENT);
     if (!guest.pcide()) return;
     let mask = 0;
     for (let i = 0; i < NUM_PREV_ROOTS; i++) {
@@ -263,7 +268,7 @@ export class ShadowMmu implements Mmu {
     this.ctx.stats.root_invalidated += this.roots.current.hpa >= 0 ? 1 : 0;
     this.cache.zapObsolete();
     this.cache.remoteFlush();
-    this.ctx.requests.make(Request.FREE_OBSOLETE_ROOTS);
+    this.ctx.requestAll(Request.FREE_OBSOLETE_ROOTS);
   }
 
   /** The shadow MMU's hardware TLB entries are not tagged by root (VPID/ASID and PCID only). */

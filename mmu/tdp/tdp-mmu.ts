@@ -25,19 +25,28 @@ interface TdpRoot {
   invalid: boolean;
 }
 
+/** The VM's TDP MMU roots (kvm->arch.tdp_mmu_roots), shared by every vCPU's TdpMmu. */
+export class TdpRootList {
+  readonly roots: TdpRoot[] = [];
+  /** Times a root was allocated at each host address (root page frame number). */
+  readonly incarnations = new Map<number, number>();
+}
+
 export class TdpMmu implements TdpCapableMmu {
   readonly name = 'tdp';
   private readonly ctx: MmuContext;
-  private readonly roots: TdpRoot[] = [];
+  private readonly roots: TdpRoot[];
   private current: TdpRoot | null = null;
   private rootRole = 0;
-  /** Times a root was allocated at each host address (root page frame number). */
-  private readonly incarnations = new Map<number, number>();
+  private readonly incarnations: Map<number, number>;
   private readonly iter: TdpIter;
   private readonly view: DataView;
 
-  constructor(ctx: MmuContext) {
+  /** One vCPU's TDP MMU over the VM's root list (a new list when none is given). */
+  constructor(ctx: MmuContext, vm = new TdpRootList()) {
     this.ctx = ctx;
+    this.roots = vm.roots;
+    this.incarnations = vm.incarnations;
     this.view = ctx.arena.view;
     this.iter = new TdpIter(this.view, ctx.codec);
   }
@@ -91,8 +100,7 @@ export class TdpMmu implements TdpCapableMmu {
     this.ctx.stats.root_freed++;
     if (this.ctx.knobs.tdpFreeFlush === 'flush-on-free') {
       // Before the Overhaul series: flush the hardware before the pages can be reused.
-      this.ctx.stats.remote_tlb_flush++;
-      this.ctx.requests.make(Request.TLB_FLUSH);
+      this.ctx.flushRemoteTlbs();
     }
   }
 
@@ -107,7 +115,7 @@ export class TdpMmu implements TdpCapableMmu {
       this.ctx.stats.root_invalidated++;
       if (this.ctx.knobs.tdpRootLifetime === 'persistent') this.put(r);
     }
-    this.ctx.requests.make(Request.FREE_OBSOLETE_ROOTS);
+    this.ctx.requestAll(Request.FREE_OBSOLETE_ROOTS);
   }
 
   rootIncarnation(root: number): number {

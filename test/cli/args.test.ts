@@ -32,7 +32,7 @@ import { resolveKnobs } from '../../mmu/knobs.js';
 describe('mmulab run options', () => {
   test('defaults', async () => {
     expect(await runOptions('run', 'k.elf')).toEqual({
-      image: 'k.elf', append: '', initrd: undefined, memMiB: 128, maxInsns: undefined,
+      image: 'k.elf', append: '', initrd: undefined, memMiB: 128, maxInsns: undefined, smp: 1, quantum: 1000,
       trace: 0, traceAlways: false, stats: false, json: false, cpu: parseCpuSpec('base'),
       mmu: 'bare', vendor: 'vmx', preset: 'current', knobs: resolveKnobs('current'), audit: false, auditEvery: 1, backing: '2m',
     });
@@ -41,11 +41,18 @@ describe('mmulab run options', () => {
   test('every option', async () => {
     expect(await runOptions('run', '--mem', '64', 'k.elf', '--append', 'a b  c', '--initrd', 'm.bin', '--max-insns', '1000000',
       '--trace', '20', '--trace-always', '--stats', '--json', '--cpu', 'max,-pku', '--phys-bits', '36', '--mmu', 'tdp',
-      '--vendor', 'svm', '--preset', 'kvm-6.3', '--knob', 'mmioGenBits=3', '--knob', 'roleChangePolicy=current', '--audit', '--backing', '4k')).toEqual({
-      image: 'k.elf', append: 'a b  c', initrd: 'm.bin', memMiB: 64, maxInsns: 1_000_000,
+      '--vendor', 'svm', '--preset', 'kvm-6.3', '--knob', 'mmioGenBits=3', '--knob', 'roleChangePolicy=current', '--audit', '--backing', '4k',
+      '--smp', 'cpus=4', '--quantum', '500')).toEqual({
+      image: 'k.elf', append: 'a b  c', initrd: 'm.bin', memMiB: 64, maxInsns: 1_000_000, smp: 4, quantum: 500,
       trace: 20, traceAlways: true, stats: true, json: true, cpu: parseCpuSpec('max,-pku', 36),
       mmu: 'tdp', vendor: 'svm', preset: 'kvm-6.3', knobs: resolveKnobs('kvm-6.3', ['mmioGenBits=3', 'roleChangePolicy=current']), audit: true, auditEvery: 1, backing: '4k',
     });
+  });
+
+  test('--smp takes N or cpus=N from 1 to 64', async () => {
+    expect((await runOptions('run', 'k.elf', '--smp', '64')).smp).toBe(64);
+    expect(await usageError('run', 'k.elf', '--smp', '65')).toBe('--smp: expected a whole number from 1 to 64, got "65"');
+    expect(await usageError('run', 'k.elf', '--smp', '2,sockets=2')).toBe('--smp: expected N or cpus=N (1-64), got "2,sockets=2"');
   });
 
   test('--audit-every N turns the checker on for every Nth exit', async () => {

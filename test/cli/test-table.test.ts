@@ -18,7 +18,7 @@ describe('the test table', () => {
     const t = parseTable(table([{ name: 'a', image: 'a.flat' }]), 't.json');
     expect(t.entries).toEqual([{
       name: 'a', image: 'a.flat', cpu: 'base', append: '', expect: 'pass', modes: {}, groups: [],
-      upstream: undefined, why: undefined, memMiB: 128, maxInsns: 100_000_000,
+      upstream: undefined, why: undefined, memMiB: 128, maxInsns: 100_000_000, smp: 1,
     }]);
   });
 

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Machine } from '../../vmm/machine.js';
+import { MMU_MODES, Machine, type MmuMode } from '../../vmm/machine.js';
 
 const COUNTER = 0x7000;
 const SEEN = 0x7010;
@@ -52,8 +52,8 @@ const AP_CODE = assemble(`
     jmp 1b
 `, 0x8000);
 
-function boot(cpus: number): { m: Machine; status: number | undefined; outcome: string; instructions: number } {
-  const m = new Machine({ cpus, memBytes: 16 << 20, serialOut: () => {} });
+function boot(cpus: number, mmu: MmuMode = 'bare'): { m: Machine; status: number | undefined; outcome: string; instructions: number } {
+  const m = new Machine({ cpus, mmu, audit: mmu !== 'bare', memBytes: 16 << 20, serialOut: () => {} });
   m.guestMemory.write(0x8000, AP_CODE);
   m.guestMemory.write(0x100000, bspCode(cpus - 1));
   m.enterProtectedMode(0x100000);
@@ -114,7 +114,21 @@ describe('SMP machine (bare)', () => {
     expect(r.detail).toMatch(/CPU 0: HLT, IF=0; CPU 1: HLT, IF=0/);
   });
 
-  test('the virtualized modes refuse more than one vCPU until KVM is per-vCPU', () => {
-    expect(() => new Machine({ cpus: 2, mmu: 'tdp', serialOut: () => {} })).toThrow(/--smp 2 needs per-vCPU KVM state/);
+  test.each(MMU_MODES)('under --mmu %s: 4 CPUs start, each with its own KVM vCPU, the checker clean', (mode) => {
+    const { m, status, outcome } = boot(4, mode);
+    expect(outcome).toBe('exit');
+    expect(status).toBe((3 << 1) | 1);
+    expect([...m.readPhysical(SEEN, 4)]).toEqual([0, 1, 1, 1]);
+    if (mode === 'bare') return;
+    const kvm = m.kvm!;
+    expect(kvm.violations).toEqual([]);
+    expect(kvm.vcpus).toHaveLength(4);
+    // Every AP took its INIT through KVM (a context reset) and exits of its own.
+    for (const v of kvm.vcpus.slice(1)) {
+      expect(v.stats.mmu_reset_context).toBeGreaterThan(0);
+      expect(v.stats.exits).toBeGreaterThan(0);
+    }
+    // The VM's statistics are the sum of the vCPUs'.
+    expect(kvm.stats.exits).toBe(kvm.vcpus.reduce((n, v) => n + v.stats.exits, 0));
   });
 });

@@ -1,0 +1,31 @@
+import type { Vcpu } from '../../emulator/cpu/vcpu.js';
+import type { WalkContext } from '../../emulator/paging/walker.js';
+import type { CostItem } from '../cost.js';
+import type { Mmu } from '../mmu.js';
+import type { SpteCodec } from '../spte.js';
+import type { Stats } from '../stats.js';
+import type { KvmConfig } from './kvm-config.js';
+import type { RequestSet } from './requests.js';
+import type { VendorTlb } from './vendor.js';
+
+/**
+ * What the exit handlers (cr-exits.ts, shadow-exits.ts) use of the vCPU they serve: its
+ * configuration, counters, requests, MMU and TLB, and the common steps of an exit. KvmVcpu
+ * (kvm-vcpu.ts) is one.
+ */
+export interface ExitHost {
+  readonly cfg: KvmConfig;
+  readonly stats: Stats;
+  readonly codec: SpteCodec;
+  readonly requests: RequestSet;
+  readonly mmu: Mmu;
+  readonly vendorTlb: VendorTlb;
+  readonly cpu: Vcpu;
+  charge(item: CostItem, times?: number): void;
+  chargeMmioEmulation(gpa: number): void;
+  checkMmioSpte(spte: [number, number] | undefined, addrLo: number, addrHi: number): [number, number] | undefined;
+  exitBegin(): void;
+  enterGuest(afterFault?: boolean): void;
+  guestPaging(): WalkContext;
+  initMmu(): void;
+}

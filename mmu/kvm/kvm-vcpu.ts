@@ -1,0 +1,444 @@
+import type { BarePlatform } from '../../emulator/machine/bare-platform.js';
+import { HypervisorError } from '../../emulator/machine/hypervisor.js';
+import { ControlReg, ExitReason, type InvpcidType, type MsrValue } from '../../emulator/cpu/platform.js';
+import type { Platform, Vcpu } from '../../emulator/cpu/vcpu.js';
+import { type TdpExit, TdpHardware, type TdpHypervisor, TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
+import { TdpFaultKind, TdpFormat, NpfCode } from '../../emulator/hw/tdp-walk.js';
+import { ShadowHardware } from '../../emulator/hw/shadow-hardware.js';
+import { Cr4, Msr } from '../../emulator/arch/control.js';
+import { Reg } from '../../emulator/arch/registers.js';
+import type { WalkContext } from '../../emulator/paging/walker.js';
+import { portInKernel, mmioInKernel } from './in-kernel-devices.js';
+import { COST, type CostItem } from '../cost.js';
+import { Stats } from '../stats.js';
+import { Request, RequestSet } from './requests.js';
+import { type Vendor, VendorTlb } from './vendor.js';
+import type { Mmu, TdpCapableMmu } from '../mmu.js';
+import type { SpteCodec } from '../spte.js';
+import { cpuRoleFromRegisters, shadowRootRole, tdpRootRole } from '../role.js';
+import { TdpMmu } from '../tdp/tdp-mmu.js';
+import { LegacyTdpMmu } from '../legacy/legacy-tdp-mmu.js';
+import { ShadowMmu } from '../shadow/shadow-mmu.js';
+import type { KvmConfig, SharedMmu } from './kvm-config.js';
+import type { MmuContext } from '../mmu.js';
+import type { Arena } from '../../emulator/machine/arena.js';
+import type { Memslots } from '../../emulator/machine/memslots.js';
+import { ShadowExits } from './shadow-exits.js';
+import { ControlRegisterExits } from './cr-exits.js';
+
+/** KVM's hypercall return for an unknown hypercall number: -KVM_ENOSYS. */
+const KVM_ENOSYS = 1000;
+
+/** MSRs VMX passes through to the guest without an exit (KVM's default MSR bitmap). */
+const VMX_PASSTHROUGH_MSRS = new Set<number>([Msr.FS_BASE, Msr.GS_BASE, Msr.KERNEL_GS_BASE, Msr.SYSENTER_CS,
+  Msr.SYSENTER_ESP, Msr.SYSENTER_EIP, Msr.TSC, Msr.SPEC_CTRL, Msr.PRED_CMD]);
+
+/** Request-servicing rounds before an entry: servicing one request may raise another. */
+const MAX_ENTRY_ROUNDS = 8;
+
+/** What a vCPU (kvm-vcpu.ts) asks of its VM (kvm.ts): struct kvm as the vCPU code sees it. */
+export interface KvmVm {
+  readonly cfg: KvmConfig;
+  readonly codec: SpteCodec;
+  readonly arena: Arena;
+  readonly memslots: Memslots;
+  readonly mmuContext: MmuContext;
+  readonly shared: SharedMmu;
+  /** The TDP level (4 or 5) roots are built with. */
+  readonly tdpLevel: number;
+  /** The vCPU KVM is working for (kvm_get_running_vcpu): MMU work is charged and counted to it. */
+  running: KvmVcpu;
+  /** Called at the end of every entry: the checker runs here. */
+  afterEntry(): void;
+  recordViolation(v: string): void;
+}
+
+/** KVM_RUN failed: the model found what KVM would refuse to continue with (lkml (e)). */
+export class KvmRunError extends HypervisorError {}
+
+/**
+ * One vCPU as KVM keeps it (struct kvm_vcpu): its exits and the handlers behind them, its
+ * requests and their servicing before each entry in KVM's order, its MMU context (roots, previous
+ * roots, roles: one Mmu instance over the VM's shared structures), its hardware TLB and its
+ * statistics. Everything VM-wide (memslots, the shadow-page hash or the TDP root list, the
+ * checker) is the Kvm's (kvm.ts).
+ *
+ * Exits are handled synchronously: the vCPU is inside an instruction (or between two) when the
+ * hardware reports an exit; KVM's handler runs, services requests, and the vCPU continues, which
+ * is what entering the guest again does.
+ */
+export class KvmVcpu implements Platform, TdpHypervisor {
+  readonly stats = new Stats();
+  readonly requests = new RequestSet();
+  readonly codec: SpteCodec;
+  readonly mmu: Mmu;
+  readonly cfg: KvmConfig;
+  readonly cpu: Vcpu;
+  /** TDP hardware (legacy-tdp and tdp modes). */
+  readonly hardware: TdpHardware | null = null;
+  /** Shadow-paging hardware and KVM's shadow MMU (shadow mode). */
+  readonly shadowHardware: ShadowHardware | null = null;
+  readonly shadowMmu: ShadowMmu | null = null;
+  readonly vendorTlb: VendorTlb;
+  readonly tdpMmu: TdpCapableMmu | null = null;
+  private readonly shadowExits: ShadowExits | null = null;
+  private readonly crExits: ControlRegisterExits;
+  private readonly vm: KvmVm;
+  private readonly devices: BarePlatform;
+
+  constructor(vm: KvmVm, cpu: Vcpu, devices: BarePlatform) {
+    this.vm = vm;
+    this.cpu = cpu;
+    this.devices = devices;
+    const cfg = vm.cfg;
+    this.cfg = cfg;
+    this.codec = vm.codec;
+    const ctx = vm.mmuContext;
+    const paging = cpu.paging;
+    if (cfg.mode === 'shadow') {
+      const mmu = new ShadowMmu(ctx, {
+        paging: paging.ctx,
+        tables: paging,
+        cr3: () => (cpu.cr3Hi >>> 0) * 4294967296 + (cpu.cr3Lo >>> 0),
+        pcide: () => (cpu.cr4 & Cr4.PCIDE) !== 0,
+      }, vm.shared.cache);
+      this.mmu = this.shadowMmu = mmu;
+      this.shadowExits = new ShadowExits(this, mmu, cpu);
+      this.shadowHardware = new ShadowHardware(vm.arena, cfg.hostPhysBits, this.shadowExits);
+      paging.shadow = this.shadowHardware;
+    } else {
+      this.mmu = this.tdpMmu = cfg.mode === 'tdp' ? new TdpMmu(ctx, vm.shared.tdpRoots) : new LegacyTdpMmu(ctx, vm.shared.cache);
+      this.hardware = new TdpHardware(vm.arena, {
+        format: cfg.vendor === 'vmx' ? TdpFormat.EPT : TdpFormat.NPT,
+        levels: vm.tdpLevel,
+        hostPhysBits: cfg.hostPhysBits,
+        adEnabled: true,
+      }, this);
+      paging.tdp = this.hardware;
+    }
+    this.vendorTlb = new VendorTlb(cfg.vendor, paging, this.stats, cfg.knobs.hvFlushOnFlushCurrent, cfg.mode === 'shadow');
+    this.crExits = new ControlRegisterExits(this, cpu, this.shadowMmu);
+  }
+
+  /** The guest's paging state as KVM's software walker reads it. */
+  guestPaging(): WalkContext {
+    return this.cpu.paging.ctx;
+  }
+
+  /** Adds the modeled cost of some work to the vCPU's time. */
+  /** A port access: emulated in KVM, or (not an in-kernel device) by the VMM after a return to userspace. */
+  private chargePortExit(port: number): void {
+    this.stats.io_exits++;
+    this.charge('simpleExitHandler');
+    if (!portInKernel(port)) {
+      this.stats.userspace_exits++;
+      this.charge('userspaceExit');
+    }
+  }
+
+  /** The emulation of one MMIO access at gpa, in KVM or through the VMM. */
+  chargeMmioEmulation(gpa: number): void {
+    this.stats.mmio_exits++;
+    this.charge('mmioEmulate');
+    if (!mmioInKernel(gpa)) {
+      this.stats.userspace_exits++;
+      this.charge('userspaceExit');
+    }
+  }
+
+  charge(item: CostItem, times = 1): void {
+    const cycles = COST[item] * times;
+    this.cpu.extraCycles += cycles;
+    this.stats.modeled_cycles += cycles;
+  }
+
+  /** The common part of every exit: count it, pay the round trip and the dispatch. */
+  exitBegin(): void {
+    this.vm.running = this;
+    this.stats.exits++;
+    this.charge('exitRoundTrip');
+    this.charge('exitDispatch');
+  }
+
+  // Platform: what the vCPU asks of the machine, seen through the hypervisor.
+
+  ioRead(port: number, size: number): number {
+    this.exitBegin();
+    this.chargePortExit(port);
+    const v = this.devices.ioRead(port, size);
+    this.enterGuest();
+    return v;
+  }
+
+  ioWrite(port: number, size: number, value: number): void {
+    this.exitBegin();
+    this.chargePortExit(port);
+    this.devices.ioWrite(port, size, value);
+    this.enterGuest();
+  }
+
+  readMsr(cpu: Vcpu, index: number, out: MsrValue): boolean {
+    return this.devices.readMsr(cpu, index, out);
+  }
+
+  writeMsr(cpu: Vcpu, index: number, lo: number, hi: number): boolean {
+    return this.devices.writeMsr(cpu, index, lo, hi);
+  }
+
+  /** VMCALL/VMMCALL: KVM's hypercall ABI; unknown numbers return -KVM_ENOSYS in RAX. */
+  hypercall(cpu: Vcpu): boolean {
+    this.exitBegin();
+    this.stats.hypercalls++;
+    this.charge('simpleExitHandler');
+    cpu.lo[Reg.RAX] = -KVM_ENOSYS;
+    cpu.hi[Reg.RAX] = -1;
+    this.enterGuest();
+    return true;
+  }
+
+  /** An interrupt delivered to the guest: the exit that noticed it and the injection on entry. */
+  pendingInterrupt(cpu: Vcpu, ack: boolean): number {
+    const v = this.devices.pendingInterrupt(cpu, ack);
+    if (ack && v >= 0) {
+      this.stats.irq_injections++;
+      this.exitBegin();
+      this.charge('interruptInjection');
+      this.enterGuest();
+    }
+    return v;
+  }
+
+  setTpr(cpu: Vcpu, cr8: number): void {
+    this.devices.setTpr(cpu, cr8);
+  }
+
+  instructionExit(_cpu: Vcpu, reason: ExitReason, detail: number): void {
+    switch (reason) {
+      case ExitReason.CPUID:
+        this.exitBegin();
+        this.stats.cpuid_exits++;
+        this.charge('simpleExitHandler');
+        this.enterGuest();
+        break;
+      case ExitReason.HLT:
+        this.exitBegin();
+        this.stats.halt_exits++;
+        this.charge('simpleExitHandler');
+        this.enterGuest();
+        break;
+      case ExitReason.CR3_READ:
+        // Without TDP the guest's CR3 is not the one loaded (VMX sets CR3-store exiting, SVM
+        // intercepts CR3 reads) and KVM hands back its copy; with EPT or NPT the read runs alone.
+        if (this.shadowExits === null) return;
+        this.exitBegin();
+        this.stats.cr_exits++;
+        this.stats.cr3_reads++;
+        this.charge('simpleExitHandler');
+        this.enterGuest();
+        break;
+      case ExitReason.RDMSR: case ExitReason.WRMSR:
+        if (this.cfg.vendor === 'vmx' && VMX_PASSTHROUGH_MSRS.has(detail >>> 0)) return;
+        this.exitBegin();
+        this.stats.msr_exits++;
+        this.charge('simpleExitHandler');
+        this.enterGuest();
+        break;
+    }
+  }
+
+  controlRegisterWritten(_cpu: Vcpu, reg: ControlReg, oldValue: number, newValue: number, flags = 0): void {
+    this.crExits.written(reg, oldValue, newValue, flags);
+  }
+
+  /** INVLPG: intercepted only under shadow paging; with TDP the hardware handles it alone. */
+  invlpg(cpu: Vcpu, lo: number, hi: number): void {
+    this.shadowExits?.invlpg(cpu, lo, hi, (cpu.cr4 & Cr4.LA57) !== 0);
+  }
+
+  /** INVPCID: likewise intercepted only under shadow paging. */
+  invpcid(cpu: Vcpu, type: InvpcidType, pcid: number, lo: number, hi: number): void {
+    this.shadowExits?.invpcid(cpu, type, pcid, lo, hi);
+  }
+
+  /** kvm_vcpu_reset(init_event): an INIT resets the vCPU's MMU context. */
+  initReceived(_cpu: Vcpu): void {
+    this.resetContext();
+    // KVM takes INIT in kvm_apic_accept_events on its way into the guest: the entry that follows
+    // loads a root for the reset state.
+    this.enterGuest();
+  }
+
+  /** IN_GUEST_MODE: the vCPU would be running guest code now (not halted, not waiting for SIPI). */
+  inGuestMode(): boolean {
+    return !this.cpu.halted && !this.cpu.waitForSipi;
+  }
+
+  /** kvm_vcpu_kick: the IPI that takes this vCPU out of the guest at its next instruction boundary. */
+  kick(): void {
+    this.cpu.requestForcedExit();
+  }
+
+  /**
+   * An IPI from KVM's work on another vCPU (kvm_vcpu_kick) forced this vCPU out of the guest:
+   * the exit of an external interrupt, after which it serves the requests it was sent.
+   */
+  forcedExit(_cpu: Vcpu): void {
+    this.exitBegin();
+    this.stats.irq_exits++;
+    this.enterGuest();
+  }
+
+  /** kvm_mmu_reset_context: unload every root, then kvm_init_mmu. */
+  resetContext(): void {
+    this.vm.running = this;
+    this.stats.mmu_reset_context++;
+    this.stats.mmu_unload++;
+    this.mmu.unload();
+    this.initMmu();
+    this.crExits.registersSet();
+  }
+
+  /** kvm_init_mmu: recompute the CPU role and the root role from the vCPU's registers. */
+  initMmu(): void {
+    const cpu = this.cpu;
+    this.charge('initMmu');
+    const cpuRole = cpuRoleFromRegisters(cpu.cr0, cpu.cr4, cpu.efer);
+    const rootRole = this.hardware === null
+      ? shadowRootRole(cpuRole)
+      : tdpRootRole(cpuRole, { tdpLevel: this.hardware.config.levels, adDisabled: false });
+    this.mmu.init(cpuRole, rootRole);
+  }
+
+  /**
+   * Everything KVM does between handling an exit and entering the guest (vcpu_enter_guest):
+   * requests in KVM's order, then kvm_mmu_reload, then (in tests) the invariant checker. Servicing
+   * may raise new requests (a sync that zaps a root); they are serviced before entering.
+   * `afterFault`: the exit was a page fault (EPT violation/misconfiguration, NPF, #PF
+   * intercept), which lkml (c)'s forced resets leave alone: resetting after those, a root that
+   * dies with the reset can never keep the fix, and the guest makes no progress (Sean's test
+   * skipped them for that reason).
+   */
+  enterGuest(afterFault = false): void {
+    this.vm.running = this;
+    if (this.cfg.knobs.forceResetContextOnEveryExit && !afterFault) this.resetContext();
+    for (let round = 0; round < MAX_ENTRY_ROUNDS; round++) {
+      this.serviceRequests();
+      this.reloadMmu();
+      if (this.requests.bits === 0) break;
+    }
+    const stats = this.stats;
+    stats.roots_max = Math.max(stats.roots_max, this.mmu.validRoots());
+    this.vm.afterEntry();
+  }
+
+  private serviceRequests(): void {
+    const req = this.requests;
+    const stats = this.stats;
+    if (req.bits === 0) return;
+    if (req.check(Request.FREE_OBSOLETE_ROOTS)) { stats.req_free_obsolete_roots++; this.mmu.freeObsoleteRoots(); }
+    if (req.check(Request.MMU_SYNC)) {
+      stats.req_mmu_sync++;
+      this.shadowMmu?.syncRoots();
+    }
+    if (req.check(Request.LOAD_MMU_PGD)) {
+      stats.req_load_pgd++;
+      if (this.mmu.currentRoot() >= 0) this.loadRoot(this.mmu.currentRoot());
+    }
+    // Flushing "all" also flushes "current", so it clears that request (not the guest flush).
+    if (req.check(Request.TLB_FLUSH)) {
+      stats.req_tlb_flush++;
+      stats.tlb_flush++;
+      this.charge('tlbFlush');
+      this.vendorTlb.flushAll();
+      req.clear(Request.TLB_FLUSH_CURRENT);
+    }
+    if (req.check(Request.TLB_FLUSH_CURRENT)) {
+      stats.req_tlb_flush_current++;
+      stats.tlb_flush++;
+      this.charge('tlbFlush');
+      if (this.mmu.currentRoot() >= 0) this.vendorTlb.flushCurrent(this.mmu.currentRoot());
+    }
+    if (req.check(Request.TLB_FLUSH_GUEST)) {
+      stats.req_tlb_flush_guest++;
+      stats.tlb_flush++;
+      this.charge('tlbFlush');
+      // A guest TLB flush is also a sync point of the shadow page tables.
+      this.shadowMmu?.flushGuest();
+      this.vendorTlb.flushGuest();
+    }
+  }
+
+  /** kvm_mmu_reload: with no valid root, load one and flush what the hardware cached for it. */
+  private reloadMmu(): void {
+    const current = this.mmu.currentRoot();
+    if (current >= 0) {
+      // Without EPT, a VM entry in PAE mode reloads the PDPTEs from the table CR3 points at.
+      if (this.shadowHardware !== null) this.cpu.paging.loadShadowRoot(current);
+      return;
+    }
+    const root = this.mmu.load();
+    this.loadRoot(root);
+    this.charge('tlbFlush');
+    this.vendorTlb.flushCurrent(root);
+  }
+
+  private loadRoot(root: number): void {
+    if (this.shadowHardware !== null) this.cpu.paging.loadShadowRoot(root);
+    else this.cpu.paging.loadTdpRoot(root);
+  }
+
+  // TdpHypervisor: what the TDP hardware asks.
+
+  tdpFault(exit: TdpExit): TdpOutcome {
+    this.exitBegin();
+    const rsvd = exit.kind === TdpFaultKind.EPT_MISCONFIG || (exit.kind === TdpFaultKind.NPF && (exit.code & NpfCode.RSVD) !== 0);
+    if (rsvd && this.checkMmioSpte(this.mmu.mmioSpte(exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296)), exit.gpa, 0) !== undefined) {
+      this.stats.mmio_fast_hit++;
+      this.charge('mmioFastPath');
+      this.chargeMmioEmulation(exit.gpa);
+      this.enterGuest(true);
+      return TdpOutcome.EMULATE_MMIO;
+    }
+    this.stats.pf_taken++;
+    this.charge('pageFault');
+    const outcome = this.tdpMmu!.pageFault(exit);
+    if (outcome === TdpOutcome.EMULATE_MMIO) {
+      this.stats.pf_emulate++;
+      this.chargeMmioEmulation(exit.gpa);
+    }
+    this.enterGuest(true);
+    return outcome;
+  }
+
+  /**
+   * handle_mmio_page_fault's check of the SPTE a reserved-bit fault hit: an MMIO SPTE whose
+   * generation is current is returned (emulate at once); a stale generation returns undefined
+   * (RET_PF_INVALID: the fault path rebuilds it). A reserved-bit fault on an SPTE that is not
+   * MMIO is KVM's "detect reserved bits" failure: KVM_RUN fails.
+   */
+  checkMmioSpte(spte: [number, number] | undefined, addrLo: number, addrHi: number): [number, number] | undefined {
+    if (spte === undefined) return undefined;
+    const codec = this.codec;
+    if (!codec.isMmio(spte[0], spte[1])) {
+      const value = (BigInt(spte[1] >>> 0) << 32n) | BigInt(spte[0] >>> 0);
+      const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
+      const v = `reserved bits set in a non-MMIO SPTE 0x${value.toString(16)} for address 0x${addr.toString(16)}`;
+      this.vm.recordViolation(`1: ${v}`);
+      throw new KvmRunError(`KVM_RUN failed: Invalid argument (${v})`);
+    }
+    const memslots = this.vm.memslots;
+    const current = memslots.generation % codec.genModulus;
+    if (!memslots.updateInProgress && codec.mmioGeneration(spte[0], spte[1]) === current) return spte;
+    this.stats.mmio_gen_mismatch++;
+    return undefined;
+  }
+
+  rootIncarnation(root: number): number {
+    return this.mmu.rootIncarnation(root);
+  }
+
+  staleTlbHit(root: number, gpa: number): void {
+    this.stats.stale_tlb_hits++;
+    this.vm.recordViolation(`14: TLB hit for gpa 0x${gpa.toString(16)} made under an earlier incarnation of root 0x${root.toString(16)}`);
+  }
+}
