@@ -10,19 +10,21 @@ import { StopReason } from '../../emulator/cpu/run.js';
 import type { Rng } from './rng.js';
 
 /**
- * Differential page-table fuzzing: 64-bit guest accesses (loads, stores, fetches) through random
- * 4-level tables, run in each MMU mode, whose guest-visible results (vector, error code, CR2, the
- * value loaded, and every byte of the tables and data pages afterwards: A/D bits and the stores)
- * must be the same in all of them, with KVM's invariant checker clean. A case is one access, or
- * a sequence in which the guest rewrites a table entry and reloads CR3 before each access, so
- * KVM's write tracking, unsync and sync of shadowed tables are exercised too.
+ * Differential page-table fuzzing: guest accesses (loads, stores, fetches) through random tables
+ * in 4-level paging (64-bit code), PAE and 32-bit paging (32-bit code), run in each MMU mode,
+ * whose guest-visible results (vector, error code, CR2, the value loaded, and every byte of the
+ * tables and data pages afterwards: A/D bits and the stores) must be the same in all of them,
+ * with KVM's invariant checker clean. A case is one access, or a sequence in which the guest
+ * rewrites a table entry and reloads CR3 before each access, so KVM's write tracking, unsync and
+ * sync of shadowed tables are exercised too.
  *
- * The random tables hang off PML4 entries 1-511 (entry 0 maps the runner: code, GDT/TSS, IDT,
- * stubs, stacks, identity 4 KiB pages in the first 64 KiB); their entries point at the table
- * pages themselves (loops, self-reference, the root), at data pages, at RAM 2 MiB or 1 GiB
- * aligned with PS set, at unbacked guest-physical memory, at the local APIC's and IOAPIC's MMIO
- * pages, or past MAXPHYADDR, with random permission, PS, NX, protection-key and reserved bits;
- * CR0.WP, CR4.SMEP/SMAP/PKE, EFER.NXE, EFLAGS.AC, PKRU and the CPL are random too.
+ * The random tables hang off the root's entries but the first (PML4E, PDPTE or PDE 0 maps the
+ * runner: code, GDT/TSS, IDT, stubs, stacks, identity 4 KiB pages in the first 64 KiB); their
+ * entries point at the table pages themselves (loops, self-reference, the root), at data pages,
+ * at RAM with PS set (2 MiB, 1 GiB, 4 MiB with PSE-36 bits), at unbacked guest-physical memory,
+ * at the local APIC's and IOAPIC's MMIO pages, or past MAXPHYADDR, with random permission, PS,
+ * NX, protection-key and reserved bits; CR0.WP, CR4.SMEP/SMAP/PKE/PSE, EFER.NXE, EFLAGS.AC,
+ * PKRU and the CPL are random too.
  *
  * Each mode keeps one machine for the whole run; before a case the harness writes guest memory
  * (as QEMU would), zaps KVM's MMU and resets its context (KVM_SET_SREGS), and flushes the TLB and
@@ -40,6 +42,10 @@ const USTACK_TOP = 0x7000;
 const FIXED_PDPT = 0x8000;
 const FIXED_PD = 0x9000;
 const FIXED_PT = 0xa000;
+/** 32-bit paging: the IDT of 8-byte gates, the TSS, and the page table (4-byte entries) of the runner. */
+const IDT32 = 0xb000;
+const TSS32 = 0x2900;
+const FIXED_PT32 = 0xc000;
 /** Table pages T0 (the root, CR3) .. T7 and data pages D0 .. D7. */
 const TABLES = 0x200000;
 const NTABLES = 8;
@@ -51,9 +57,21 @@ const STORE_VALUE = 0x5a5a5a5a;
 /** Where the runner sees the table pages (a supervisor 2 MiB page in PML4 slot 0). */
 const TABLES_VA = 0x200000;
 
-/** mov [rdi], rsi; mov rdx, cr3; mov cr3, rdx: a sequence step's table write and TLB flush. */
-const WRITE_AND_FLUSH = [0x48, 0x89, 0x37, 0x0f, 0x20, 0xda, 0x0f, 0x22, 0xda];
-/** The three runners' offsets in the code page; each is WRITE_AND_FLUSH, the access, HLT. */
+/** The paging formats: 4-level (64-bit code), PAE and 32-bit paging (32-bit code). */
+export type Format = '4-level' | 'pae' | '32-bit';
+const FORMATS: readonly Format[] = ['4-level', '4-level', 'pae', '32-bit'];
+
+/**
+ * A sequence step's table write and TLB flush, then the access: 4-level `mov [rdi], rsi`, PAE
+ * `mov [edi], esi; mov [edi+4], ebp`, 32-bit `mov [edi], esi`; then `mov edx, cr3; mov cr3, edx`.
+ */
+const WRITE_AND_FLUSH: Readonly<Record<Format, number[]>> = {
+  '4-level': [0x48, 0x89, 0x37, 0x0f, 0x20, 0xda, 0x0f, 0x22, 0xda],
+  'pae': [0x89, 0x37, 0x89, 0x6f, 0x04, 0x0f, 0x20, 0xda, 0x0f, 0x22, 0xda],
+  '32-bit': [0x89, 0x37, 0x0f, 0x20, 0xda, 0x0f, 0x22, 0xda],
+};
+/** The runners' offsets in the code page (by format, then access); each is the write, the access, HLT. */
+const FORMAT_BASE: Readonly<Record<Format, number>> = { '4-level': 0x000, 'pae': 0x100, '32-bit': 0x200 };
 const RUNNER: Readonly<Record<Access, number>> = { load: 0x00, store: 0x20, fetch: 0x40 };
 const ACCESS_BYTES: Readonly<Record<Access, number[]>> = { load: [0x8b, 0x03, 0xf4], store: [0x89, 0x0b, 0xf4], fetch: [0xff, 0xe3] };
 
@@ -62,6 +80,9 @@ const SEL_DATA0 = 0x10;
 const SEL_DATA3 = 0x18 | 3;
 const SEL_CODE3 = 0x20 | 3;
 const SEL_TSS = 0x28;
+const SEL_CODE0_32 = 0x38;
+const SEL_CODE3_32 = 0x40 | 3;
+const SEL_TSS32 = 0x48;
 
 export type Access = 'load' | 'store' | 'fetch';
 
@@ -77,6 +98,7 @@ export interface PagingStep {
 
 /** One case: tables and control bits, the same for every mode. */
 export interface PagingCase {
+  readonly format: Format;
   readonly tables: Uint8Array;
   readonly data: Uint8Array;
   /** One access, or (CPL 0, no global pages) a sequence with table writes between them. */
@@ -88,6 +110,15 @@ export interface PagingCase {
   readonly ac: boolean;
   readonly pkru: number;
 }
+
+/**
+ * The outcome of a fetch that ran the bytes it reached (a table page or low memory through a
+ * large page): random code, which may rewrite its own page tables without invalidating (the SDM
+ * then allows the old or the new translation, so modes may differ) or run into the instruction
+ * limit mid-REP (KVM's emulator finishes a REP within one exit). Only whether the fetch itself
+ * succeeded is compared; the case ends there and its memory is not compared.
+ */
+export const UNCONTROLLED = 'fetched and ran the page';
 
 /** What the guest can see after one access. */
 export interface StepResult {
@@ -113,16 +144,18 @@ export interface PagingResult {
  * across the CR3 reload, the shadow MMU rebuilds it); the fuzzer leaves it off.
  */
 export function randomCase(rng: Rng, maxPhyAddr: number, globalInSequences = false): PagingCase {
+  const format = rng.pick(FORMATS);
+  const size = format === '32-bit' ? 4 : 8;
   const tables = new Uint8Array(NTABLES * 4096);
   const tv = new DataView(tables.buffer);
   for (let t = 0; t < NTABLES; t++) {
-    for (let e = 0; e < 512; e++) {
-      if (t === 0 && e === 0) continue; // the runner's PML4E, set by the harness
+    for (let e = 0; e < 4096 / size; e++) {
+      if (t === 0 && e === 0) continue; // the runner's root entry, set by the harness
       // Sparse tables (most entries empty) keep the walks varied; otherwise a random entry.
       if (rng.oneIn(8)) continue;
-      const [lo, hi] = randomEntry(rng, maxPhyAddr);
-      tv.setUint32(t * 4096 + 8 * e, lo >>> 0, true);
-      tv.setUint32(t * 4096 + 8 * e + 4, hi >>> 0, true);
+      const [lo, hi] = t === 0 && e < 4 && format === 'pae' ? randomPdpte(rng) : randomEntry(rng, maxPhyAddr, format);
+      tv.setUint32(t * 4096 + size * e, lo >>> 0, true);
+      if (size === 8) tv.setUint32(t * 4096 + size * e + 4, hi >>> 0, true);
     }
   }
   const data = new Uint8Array(NDATA * 4096);
@@ -143,37 +176,43 @@ export function randomCase(rng: Rng, maxPhyAddr: number, globalInSequences = fal
   for (let n = sequence ? 2 + rng.below(5) : 1; n > 0; n--) {
     const prev = steps[steps.length - 1];
     // Sequences revisit the previous address half the time (a stale translation would show).
-    const step = prev !== undefined && rng.oneIn(2) ? { access: rng.pick<Access>(['load', 'store', 'fetch']), va: prev.va } : randomStep(rng);
+    const step = prev !== undefined && rng.oneIn(2) ? { access: rng.pick<Access>(['load', 'store', 'fetch']), va: prev.va } : randomStep(rng, format);
     if (!sequence) { steps.push(step); continue; }
     // Mostly an entry on the walk of the previous or this address, else any entry but the
     // runner's own PML4E.
-    const path = walkPath(nv, (prev !== undefined && rng.oneIn(2) ? prev : step).va);
-    let offset = rng.oneIn(4) || path.length === 0 ? 8 * (1 + rng.below(NTABLES * 512 - 1)) : rng.pick(path);
-    if (offset === 0) offset = 8;
-    const [lo, hi] = rng.oneIn(4) ? [0, 0] : rng.oneIn(3) ? flipBit(rng, nv, offset) : randomEntry(rng, maxPhyAddr);
+    const path = walkPath(nv, (prev !== undefined && rng.oneIn(2) ? prev : step).va, format);
+    let offset = rng.oneIn(4) || path.length === 0 ? size * (1 + rng.below(NTABLES * 4096 / size - 1)) : rng.pick(path);
+    if (offset === 0) offset = size;
+    const [lo, hi] = rng.oneIn(4) ? [0, 0] : rng.oneIn(3) ? flipBit(rng, nv, offset, size) : randomEntry(rng, maxPhyAddr, format);
     nv.setUint32(offset, lo >>> 0, true);
-    nv.setUint32(offset + 4, hi >>> 0, true);
+    if (size === 8) nv.setUint32(offset + 4, hi >>> 0, true);
     steps.push({ ...step, write: { offset, lo, hi } });
   }
-  const cr4 = (rng.oneIn(2) ? Cr4.SMEP : 0) | (rng.oneIn(2) ? Cr4.SMAP : 0) | (rng.oneIn(3) ? Cr4.PKE : 0) |
+  // Protection keys apply to 4-level paging only; CR4.PSE matters to 32-bit paging only.
+  const cr4 = (rng.oneIn(2) ? Cr4.SMEP : 0) | (rng.oneIn(2) ? Cr4.SMAP : 0) |
+    (format === '4-level' && rng.oneIn(3) ? Cr4.PKE : 0) | (format === '32-bit' && !rng.oneIn(4) ? Cr4.PSE : 0) |
     ((!sequence || globalInSequences) && rng.oneIn(2) ? Cr4.PGE : 0);
   return {
-    tables, data, steps, cpl: !sequence && rng.oneIn(2) ? 3 : 0, cr0wp: rng.oneIn(2), cr4,
+    format, tables, data, steps, cpl: !sequence && rng.oneIn(2) ? 3 : 0, cr0wp: rng.oneIn(2), cr4,
     nxe: !rng.oneIn(4), ac: rng.oneIn(2), pkru: rng.oneIn(2) ? 0 : rng.u32() & 0xfffffffc,
   };
 }
 
-/** Byte offsets (in the table pages) of the entries a 4-level walk of `va` reads, while it stays in them. */
-function walkPath(t: DataView, va: readonly [number, number]): number[] {
+/** Byte offsets (in the table pages) of the entries a walk of `va` reads, while it stays in them. */
+function walkPath(t: DataView, va: readonly [number, number], format: Format): number[] {
   const [lo, hi] = va;
-  const indexes = [(hi >>> 7) & 511, ((hi & 0x7f) << 2) | (lo >>> 30), (lo >>> 21) & 511, (lo >>> 12) & 511];
+  const size = format === '32-bit' ? 4 : 8;
+  const indexes = format === '4-level' ? [(hi >>> 7) & 511, ((hi & 0x7f) << 2) | (lo >>> 30), (lo >>> 21) & 511, (lo >>> 12) & 511]
+    : format === 'pae' ? [lo >>> 30, (lo >>> 21) & 511, (lo >>> 12) & 511]
+      : [lo >>> 22, (lo >>> 12) & 1023];
   const out: number[] = [];
   let page = 0;
-  for (let level = 0; level < 4; level++) {
-    const off = page * 4096 + 8 * indexes[level];
+  for (let level = 0; level < indexes.length; level++) {
+    const off = page * 4096 + size * indexes[level];
     out.push(off);
     const e = t.getUint32(off, true);
-    if ((e & 1) === 0 || (level > 0 && (e & 0x80) !== 0) || t.getUint32(off + 4, true) !== 0) break;
+    const large = (e & 0x80) !== 0 && (format === '4-level' ? level > 0 : format === 'pae' ? level === 1 : level === 0);
+    if ((e & 1) === 0 || large || (size === 8 && t.getUint32(off + 4, true) !== 0)) break;
     const next = (e & ~0xfff) - TABLES;
     if (next < 0 || next >= NTABLES * 4096) break;
     page = next >> 12;
@@ -182,14 +221,19 @@ function walkPath(t: DataView, va: readonly [number, number]): number[] {
 }
 
 /** The entry at `offset` with one of its low 12 bits or XD flipped (permission changes). */
-function flipBit(rng: Rng, t: DataView, offset: number): [number, number] {
+function flipBit(rng: Rng, t: DataView, offset: number, size: number): [number, number] {
   const lo = t.getUint32(offset, true);
-  const hi = t.getUint32(offset + 4, true);
-  return rng.oneIn(6) ? [lo, (hi ^ 0x80000000) | 0] : [(lo ^ (1 << rng.below(9))) | 0, hi];
+  const hi = size === 8 ? t.getUint32(offset + 4, true) : 0;
+  return size === 8 && rng.oneIn(6) ? [lo, (hi ^ 0x80000000) | 0] : [(lo ^ (1 << rng.below(9))) | 0, hi];
 }
 
-function randomStep(rng: Rng): PagingStep {
+function randomStep(rng: Rng, format: Format): PagingStep {
   const access = rng.pick<Access>(['load', 'store', 'fetch']);
+  if (format !== '4-level') {
+    // Outside the runner's first 4 MiB (32-bit) or 1 GiB (PAE) of linear addresses.
+    const page = format === 'pae' ? (1 << 18) + rng.below(3 << 18) : (1 << 10) + rng.below((1 << 20) - (1 << 10));
+    return { access, va: [((page << 12) | (access === 'fetch' ? 0 : rng.below(1024) * 4)) | 0, 0] };
+  }
   // A canonical address outside PML4 slot 0: lower half slots 1-255, or the upper half.
   const slot = 1 + rng.below(511);
   const offset = access === 'fetch' ? 0 : rng.below(1024) * 4;
@@ -200,7 +244,14 @@ function randomStep(rng: Rng): PagingStep {
   return { access, va: [lo | 0, hi | 0] };
 }
 
-function randomEntry(rng: Rng, maxPhyAddr: number): [number, number] {
+/** A PDPTE that loads: not present, or present with an address and no reserved bit (else CR3 loads fail). */
+function randomPdpte(rng: Rng): [number, number] {
+  if (rng.oneIn(6)) return [0, 0];
+  return [(TABLES + 4096 * rng.below(NTABLES)) | 1 | (rng.below(4) << 3), 0];
+}
+
+function randomEntry(rng: Rng, maxPhyAddr: number, format: Format = '4-level'): [number, number] {
+  if (format === '32-bit') return [randomEntry32(rng), 0];
   // P RW US PWT PCD A D G and the ignored bits at random, mostly present, writable and user.
   let flags = rng.u32() & 0xf7f;
   if (!rng.oneIn(16)) flags |= 1;
@@ -218,11 +269,38 @@ function randomEntry(rng: Rng, maxPhyAddr: number): [number, number] {
   else if (k < 15 && rng.oneIn(2)) { addrLo = TABLES + 4096 * rng.below(NTABLES); addrHi = 1 << (maxPhyAddr - 32 + rng.below(52 - maxPhyAddr)); }
   else addrLo = (rng.u32() & 0x3ff000) >>> 0; // anywhere in RAM
   // Large-page reserved bits (bits 20:13 of a 2 MiB PDE) now and then.
+  if (format === 'pae' && addrHi !== 0 && rng.oneIn(2)) addrHi = 0;
   if ((flags & 0x80) !== 0 && rng.oneIn(8)) addrLo |= 1 << (13 + rng.below(8));
   let hi = addrHi;
   if (rng.oneIn(5)) hi |= 0x80000000; // XD
   if (rng.oneIn(4)) hi |= rng.below(16) << 27; // protection key (bits 62:59)
   return [(addrLo & ~0xfff) | flags, hi];
+}
+
+/**
+ * A 32-bit paging entry: a table or data page, a 4 MiB page (PS, with PSE-36 address bits 20:13
+ * or the reserved bit 21 now and then), unbacked or MMIO memory, the runner's own page table.
+ */
+function randomEntry32(rng: Rng): number {
+  let flags = rng.u32() & 0xf7f;
+  if (!rng.oneIn(16)) flags |= 1;
+  if (!rng.oneIn(4)) flags |= 2;
+  if (!rng.oneIn(4)) flags |= 4;
+  const k = rng.below(16);
+  let addr: number;
+  if (k < 9) addr = TABLES + 4096 * rng.below(NTABLES);
+  else if (k < 10) addr = DATAP + 4096 * rng.below(NDATA);
+  else if (k < 12) {
+    flags |= 0x80;
+    addr = 0;
+    if (rng.oneIn(6)) addr |= 1 << (13 + rng.below(8)); // PSE-36: above 4 GiB
+    if (rng.oneIn(8)) addr |= 1 << 21; // reserved
+    return (addr | flags) | 0;
+  } else if (k < 13) addr = UNBACKED + 4096 * rng.below(4);
+  else if (k < 14) addr = rng.pick(MMIO);
+  else if (k < 15) addr = FIXED_PT32;
+  else addr = (rng.u32() & 0x3ff000) >>> 0;
+  return ((addr & ~0xfff) | (flags & ~0x80)) | 0;
 }
 
 export class PagingHarness {
@@ -244,38 +322,66 @@ export class PagingHarness {
     const cpu = m.cpu;
     m.guestMemory.write(0, this.image);
     m.guestMemory.write(TABLES, c.tables);
-    // The runner's PML4E: user-accessible so CPL 3 can reach its code; the PT decides per page.
-    m.guestMemory.write(TABLES, le64(FIXED_PDPT | 7, 0));
     m.guestMemory.write(DATAP, c.data);
     for (let page = 0; page < MEM / 4096; page++) m.code.invalidateCodePage(page);
-    // The runner's code page: user for CPL 3, supervisor for CPL 0 (SMEP would refuse a user page).
-    m.guestMemory.write(FIXED_PT + 8 * (CODE >> 12), le64(CODE | (c.cpl === 3 ? 7 : 3), 0));
-
     const user = c.cpl === 3;
+    const long = c.format === '4-level';
+    // The runner's root entry (user-accessible so CPL 3 can reach its code; the PT decides per
+    // page), and its code page: user for CPL 3, supervisor for CPL 0 (SMEP refuses a user page).
+    if (c.format === '32-bit') {
+      m.guestMemory.write(TABLES, le32(FIXED_PT32 | 7));
+      m.guestMemory.write(FIXED_PT32 + 4 * (CODE >> 12), le32(CODE | (user ? 7 : 3)));
+    } else {
+      m.guestMemory.write(TABLES, long ? le64(FIXED_PDPT | 7, 0) : le64(FIXED_PD | 1, 0));
+      m.guestMemory.write(FIXED_PT + 8 * (CODE >> 12), le64(CODE | (user ? 7 : 3), 0));
+    }
+
     cpu.cr0 = Cr0.PE | Cr0.ET | Cr0.PG | Cr0.MP | Cr0.NE | (c.cr0wp ? Cr0.WP : 0);
-    cpu.cr4 = Cr4.PAE | Cr4.OSFXSR | c.cr4;
-    cpu.efer = Efer.LME | Efer.LMA | (c.nxe ? Efer.NXE : 0);
+    cpu.cr4 = Cr4.OSFXSR | c.cr4 | (c.format === '32-bit' ? 0 : Cr4.PAE);
+    cpu.efer = (long ? Efer.LME | Efer.LMA : 0) | (c.nxe ? Efer.NXE : 0);
     cpu.cr3Lo = TABLES; cpu.cr3Hi = 0;
     cpu.cr2Lo = 0; cpu.cr2Hi = 0;
     cpu.pkru = (c.cr4 & Cr4.PKE) !== 0 ? c.pkru : 0;
-    cpu.gdtr.baseLo = GDT; cpu.gdtr.baseHi = 0; cpu.gdtr.limit = 0x37;
-    cpu.idtr.baseLo = IDT; cpu.idtr.baseHi = 0; cpu.idtr.limit = 256 * 16 - 1;
-    cpu.tr.selector = SEL_TSS; cpu.tr.baseLo = TSS; cpu.tr.baseHi = 0; cpu.tr.limit = 0x67; cpu.tr.attr = 0x8b;
-    const code = SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED | SegAttr.L | SegAttr.G;
+    cpu.gdtr.baseLo = GDT; cpu.gdtr.baseHi = 0; cpu.gdtr.limit = 0x4f;
+    if (long) {
+      cpu.idtr.baseLo = IDT; cpu.idtr.baseHi = 0; cpu.idtr.limit = 256 * 16 - 1;
+      cpu.tr.selector = SEL_TSS; cpu.tr.baseLo = TSS; cpu.tr.baseHi = 0; cpu.tr.limit = 0x67; cpu.tr.attr = 0x8b;
+    } else {
+      cpu.idtr.baseLo = IDT32; cpu.idtr.baseHi = 0; cpu.idtr.limit = 256 * 8 - 1;
+      cpu.tr.selector = SEL_TSS32; cpu.tr.baseLo = TSS32; cpu.tr.baseHi = 0; cpu.tr.limit = 0x67; cpu.tr.attr = 0x8b;
+    }
+    const code = SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED | SegAttr.G | (long ? SegAttr.L : SegAttr.DB);
     const data = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G;
     const dpl = user ? 3 << SegAttr.DPL_SHIFT : 0;
-    cpu.seg.set(Seg.CS, user ? SEL_CODE3 : SEL_CODE0, 0, 0, 0xffffffff, code | dpl);
-    for (const s of [Seg.DS, Seg.ES, Seg.FS, Seg.GS]) cpu.seg.set(s, 0, 0, 0, 0xffffffff, data);
+    const cs = long ? (user ? SEL_CODE3 : SEL_CODE0) : (user ? SEL_CODE3_32 : SEL_CODE0_32);
+    cpu.seg.set(Seg.CS, cs, 0, 0, 0xffffffff, code | dpl);
+    for (const s of [Seg.DS, Seg.ES, Seg.FS, Seg.GS]) cpu.seg.set(s, long ? 0 : SEL_DATA0, 0, 0, 0xffffffff, data);
     cpu.seg.set(Seg.SS, user ? SEL_DATA3 : SEL_DATA0, 0, 0, 0xffffffff, data | dpl);
     cpu.cpl = c.cpl;
     updateMode(cpu);
     pagingChanged(cpu);
+    // PAE: the PDPTE registers, read from guest memory as KVM_SET_SREGS does (load_pdptrs reads
+    // the guest's memory in software; the hardware's own load at MOV CR3 would go through EPT,
+    // before KVM has a root here). randomCase only makes PDPTEs that load.
+    if (c.format === 'pae') {
+      const t = new DataView(c.tables.buffer, c.tables.byteOffset, 32);
+      for (let i = 0; i < 4; i++) {
+        m.paging.ctx.pdpteLo[i] = i === 0 ? FIXED_PD | 1 : t.getInt32(8 * i, true);
+        m.paging.ctx.pdpteHi[i] = i === 0 ? 0 : t.getInt32(8 * i + 4, true);
+      }
+    }
     m.paging.flushAll();
     // KVM_SET_SREGS after QEMU rewrote memory: a fresh MMU context, nothing shadowed kept.
     m.kvm?.mmu.zapAllFast();
     m.kvm?.registersSet();
 
-    const steps = c.steps.map((step) => this.step(c, step));
+    const steps: StepResult[] = [];
+    for (const step of c.steps) {
+      const r = this.step(c, step);
+      steps.push(r);
+      // After a fetch that ran whatever the page held, nothing more is compared (see UNCONTROLLED).
+      if (r.outcome === UNCONTROLLED) return { steps, memory: new Uint8Array(0) };
+    }
     return { steps, memory: Buffer.concat([m.readPhysical(0, 0x10000), m.readPhysical(TABLES, NTABLES * 4096 + NDATA * 4096)]) };
   }
 
@@ -290,11 +396,13 @@ export class PagingHarness {
     cpu.lo[0] = 0x11111111; // RAX: replaced by a load or a fetched page's id
     cpu.lo[4] = user ? USTACK_TOP : KSTACK_TOP;
     if (s.write !== undefined) {
-      cpu.lo[7] = TABLES_VA + s.write.offset; // RDI, RSI: the entry and its new value
-      cpu.lo[6] = s.write.lo; cpu.hi[6] = s.write.hi;
+      // RDI, RSI: the entry and its new value (EBP: its high half, PAE).
+      cpu.lo[7] = TABLES_VA + s.write.offset;
+      if (c.format === '4-level') { cpu.lo[6] = s.write.lo; cpu.hi[6] = s.write.hi; } else { cpu.lo[6] = s.write.lo; cpu.lo[5] = s.write.hi; }
     }
     cpu.setFlags(Flag.FIXED1 | (c.ac ? Flag.AC : 0));
-    cpu.ripLo = CODE + RUNNER[s.access] + (s.write === undefined ? WRITE_AND_FLUSH.length : 0); cpu.ripHi = 0;
+    const runner = CODE + FORMAT_BASE[c.format] + RUNNER[s.access];
+    cpu.ripLo = runner + (s.write === undefined ? WRITE_AND_FLUSH[c.format].length : 0); cpu.ripHi = 0;
     cpu.halted = false; cpu.stop = 0; cpu.exc = -1; cpu.interruptShadow = false;
     cpu.unsupportedReason = undefined;
     m.state.stopReason = StopReason.NONE;
@@ -305,24 +413,37 @@ export class PagingHarness {
     let outcome: string = r.outcome;
     let vector = -1;
     let errorCode = 0;
+    const rip = cpu.ripLo >>> 0;
     if (r.outcome === 'halted') {
-      const rip = cpu.ripLo >>> 0;
+      const sp = cpu.lo[4] >>> 0;
       if (cpu.ripHi === 0 && rip > STUBS && rip <= STUBS + 256 * 16 && (rip - STUBS - 1) % 16 === 0) {
         outcome = 'exception';
         vector = (rip - STUBS - 1) / 16;
-        errorCode = new DataView(m.readPhysical(cpu.lo[4] >>> 0, 4).buffer).getUint32(0, true);
+        errorCode = sp + 4 <= MEM ? new DataView(m.readPhysical(sp, 4).buffer).getUint32(0, true) : -1;
       } else {
         outcome = 'done';
       }
     } else if (r.outcome === 'unsupported' || r.outcome === 'kvm-error' || r.outcome === 'triple-fault') {
       outcome = `${r.outcome}: ${r.detail}`;
     }
-    return {
-      outcome, vector, errorCode,
-      cr2: `${(cpu.cr2Hi >>> 0).toString(16)}:${(cpu.cr2Lo >>> 0).toString(16)}`,
-      rax: cpu.lo[0] >>> 0,
-    };
+    const cr2 = `${(cpu.cr2Hi >>> 0).toString(16)}:${(cpu.cr2Lo >>> 0).toString(16)}`;
+    if (s.access === 'fetch') {
+      // Controlled ends of a fetch: it faulted on the target, or reached a data page's
+      // "mov eax, id; hlt". Anything else means the bytes there ran.
+      const target = `${(s.va[1] >>> 0).toString(16)}:${(s.va[0] >>> 0).toString(16)}`;
+      const faulted = vector === 14 && cr2 === target;
+      const stub = outcome === 'done' && cpu.hi[0] === 0 && (cpu.lo[0] >>> 0) >= 0xd0d0d001 && (cpu.lo[0] >>> 0) <= 0xd0d0d000 + NDATA &&
+        rip === ((s.va[0] + 6) >>> 0) && cpu.ripHi === s.va[1];
+      if (!faulted && !stub) return { outcome: UNCONTROLLED, vector: -1, errorCode: 0, cr2: '', rax: 0 };
+    }
+    return { outcome, vector, errorCode, cr2, rax: cpu.lo[0] >>> 0 };
   }
+}
+
+function le32(v: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, v >>> 0, true);
+  return b;
 }
 
 function le64(lo: number, hi: number): Uint8Array {
@@ -342,18 +463,29 @@ function runnerImage(): Uint8Array {
   w64(GDT + 0x10, 0x0000ffff, 0x00cf9300); // data, DPL 0
   w64(GDT + 0x18, 0x0000ffff, 0x00cff300); // data, DPL 3
   w64(GDT + 0x20, 0x0000ffff, 0x00affb00); // 64-bit code, DPL 3
-  w64(GDT + 0x28, 0x00000067 | (TSS << 16), 0x00008b00); // 64-bit TSS (busy)
+  w64(GDT + 0x28, 0x00000067 | (TSS << 16), 0x00008b00); // 64-bit TSS (busy), 16 bytes
+  w64(GDT + 0x38, 0x0000ffff, 0x00cf9b00); // 32-bit code, DPL 0
+  w64(GDT + 0x40, 0x0000ffff, 0x00cffb00); // 32-bit code, DPL 3
+  w64(GDT + 0x48, 0x00000067 | (TSS32 << 16), 0x00008b00); // 32-bit TSS (busy)
   v.setUint32(TSS + 4, KSTACK_TOP, true); // RSP0
+  v.setUint32(TSS32 + 4, KSTACK_TOP, true); // ESP0
+  v.setUint32(TSS32 + 8, SEL_DATA0, true); // SS0
   for (let vec = 0; vec < 256; vec++) {
     const stub = STUBS + 16 * vec;
     img[stub] = 0xf4;
     w64(IDT + 16 * vec, (SEL_CODE0 << 16) | (stub & 0xffff), (stub & 0xffff0000) | 0x8e00);
+    w64(IDT32 + 8 * vec, (SEL_CODE0_32 << 16) | (stub & 0xffff), (stub & 0xffff0000) | 0x8e00);
   }
   // PML4[0] -> FIXED_PDPT -> FIXED_PD -> FIXED_PT: the first 16 pages, supervisor but the user stack.
   w64(FIXED_PDPT, FIXED_PD | 7, 0);
   w64(FIXED_PD, FIXED_PT | 7, 0);
   w64(FIXED_PD + 8, TABLES_VA | 0x83, 0); // the table and data pages, supervisor, writable
-  for (const a of ['load', 'store', 'fetch'] as const) img.set([...WRITE_AND_FLUSH, ...ACCESS_BYTES[a]], CODE + RUNNER[a]);
+  for (const f of ['4-level', 'pae', '32-bit'] as const) {
+    for (const a of ['load', 'store', 'fetch'] as const) img.set([...WRITE_AND_FLUSH[f], ...ACCESS_BYTES[a]], CODE + FORMAT_BASE[f] + RUNNER[a]);
+  }
+  // 32-bit paging: the same first 16 pages, and the table and data pages for the runner's writes.
+  for (let p = 0; p < 16; p++) v.setUint32(FIXED_PT32 + 4 * p, (p << 12) | (p === (USTACK_TOP >> 12) - 1 ? 7 : 3), true);
+  for (let p = 0; p < NTABLES + NDATA; p++) v.setUint32(FIXED_PT32 + 4 * ((TABLES_VA >> 12) + p), (TABLES + 4096 * p) | 3, true);
   for (let p = 0; p < 16; p++) w64(FIXED_PT + 8 * p, (p << 12) | (p === (USTACK_TOP >> 12) - 1 ? 7 : 3), 0);
   return img;
 }

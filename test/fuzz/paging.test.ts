@@ -1,9 +1,9 @@
 import { describe, expect, test } from 'vitest';
-import { fuzzPaging, newPagingSummary } from '../../bench/fuzz/paging-fuzz.js';
+import { fuzzPaging, newPagingSummary, pagingCase } from '../../bench/fuzz/paging-fuzz.js';
 
 /**
- * Random page tables (loops, self-reference, tables in MMIO and unbacked memory, 2 MiB and 1 GiB
- * pages, reserved bits, NX/U/W combinations, CR0.WP, CR4.SMEP/SMAP/PKE, EFER.NXE, EFLAGS.AC,
+ * Random page tables in 4-level, PAE and 32-bit paging (loops, self-reference, tables in MMIO and
+ * unbacked memory, 2 MiB, 1 GiB and 4 MiB pages, reserved bits, NX/U/W combinations, CR0.WP, CR4.SMEP/SMAP/PKE, EFER.NXE, EFLAGS.AC,
  * PKRU, CPL 0 and 3) with one load, store or fetch through them, in bare, shadow, legacy-tdp and
  * tdp with KVM's invariant checker after every exit: the result (vector, error code, CR2, value
  * loaded, every byte of the tables and data pages afterwards) must be bare's in every mode.
@@ -25,8 +25,10 @@ describe('page-table fuzzing, every MMU mode against bare', () => {
     expect(pfCodes.length).toBeGreaterThan(8);
     // Reserved-bit faults (error code bit 3) are among them.
     expect(pfCodes.some((k) => (Number(k.split('err ')[1]) & 8) !== 0)).toBe(true);
-    // About half the cases are sequences (table writes between accesses).
+    // About half the cases are sequences (table writes between accesses), in every paging format.
     expect(sum.sequences).toBeGreaterThan(CASES / 4);
+    const formats = new Set(Array.from({ length: CASES }, (_, k) => pagingCase(1, k).format));
+    expect([...formats].sort()).toEqual(['32-bit', '4-level', 'pae']);
   });
 
   test('the comparison has teeth: with global pages in sequences it finds README\'s shadow deviation', () => {
