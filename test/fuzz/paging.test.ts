@@ -2,14 +2,16 @@ import { describe, expect, test } from 'vitest';
 import { fuzzPaging, newPagingSummary, pagingCase } from '../../bench/fuzz/paging-fuzz.js';
 
 /**
- * Random page tables in 4-level, PAE and 32-bit paging (loops, self-reference, tables in MMIO and
- * unbacked memory, 2 MiB, 1 GiB and 4 MiB pages, reserved bits, NX/U/W combinations, CR0.WP, CR4.SMEP/SMAP/PKE, EFER.NXE, EFLAGS.AC,
- * PKRU, CPL 0 and 3) with one load, store or fetch through them, in bare, shadow, legacy-tdp and
- * tdp with KVM's invariant checker after every exit: the result (vector, error code, CR2, value
- * loaded, every byte of the tables and data pages afterwards) must be bare's in every mode.
- * None of README's listed shadow-MMU deviations can show here: each case starts from a zapped
- * MMU and a reset context, and they all need history (a global page across MOV CR3, an NXE or
- * CR4.PSE toggle after pages were shadowed).
+ * Random page tables in 4-level, PAE and 32-bit paging (loops, self-reference, tables in MMIO
+ * and unbacked memory, 2 MiB, 1 GiB and 4 MiB pages, reserved bits, NX/U/W combinations, CR0.WP,
+ * CR4.SMEP/SMAP/PKE/PSE, EFER.NXE, EFLAGS.AC, PKRU, CPL 0 and 3) with loads, stores and fetches
+ * through them, single or in sequences that rewrite a walked entry and reload CR3, in bare,
+ * shadow, legacy-tdp and tdp with KVM's invariant checker after every exit: the results (vector,
+ * error code, CR2, value loaded, every byte of the tables and data pages afterwards) must be
+ * bare's in every mode. Of README's shadow-MMU deviations, only the first could show (a global
+ * translation across MOV CR3): sequences clear CR4.PGE for that reason, and the second test shows
+ * the comparison finding it when they do not. The other two need EFER.NXE or CR4.PSE toggled
+ * after pages were shadowed, which no case does (each starts from a zapped MMU).
  */
 
 const CASES = 500;
