@@ -197,6 +197,20 @@ export function loadArithFlags(c: LazyFlags, v: number): void {
   c.lfOp = LfOp.EAGER;
 }
 
+/**
+ * FCOMI/FUCOMI and (U)COMISS/SD: ZF PF CF from an ordered comparison (all three when unordered),
+ * OF SF AF cleared. Shared by the x87 and SSE handlers.
+ */
+export function compareToEflags(c: LazyFlags, a: number, b: number): void {
+  let fl: number;
+  if (a !== a || b !== b) fl = Flag.ZF | Flag.PF | Flag.CF;
+  else if (a > b) fl = 0;
+  else if (a < b) fl = Flag.CF;
+  else fl = Flag.ZF;
+  c.lfOp = LfOp.EAGER;
+  c.arith = fl;
+}
+
 /** Rewrites some arithmetic flags, keeping the others: materializes first. */
 export function updateFlags(c: LazyFlags, mask: number, bits: number): void {
   const cur = materializeFlags(c);

@@ -1,11 +1,10 @@
 import type { Vcpu } from '../cpu/vcpu.js';
-import { CpuMode } from '../cpu/vcpu.js';
 import { Cr0, Cr4 } from '../arch/control.js';
 import { Vector } from '../arch/vectors.js';
 import { type Form, type Handler, family } from './registry.js';
 import { ea, readMem, readReg, writeMem, writeReg } from './operands.js';
+import { compareToEflags } from './flags.js';
 import type { FpuState } from './fpu-state.js';
-import { compareToEflags } from './x87.js';
 
 /**
  * SSE and SSE2 (SDM Vol. 1 chapters 10 and 11): the 128-bit data movement, integer, logic, shuffle,
@@ -901,8 +900,3 @@ export const MOVNTI = family('movnti', (form: Form) => (cpu, i) => {
   const r = cpu.dec.reg[i];
   writeMem(cpu, a, cpu.eaHi, form.size === 8 ? 8 : 4, cpu.lo[r], cpu.hi[r]);
 });
-
-/** Whether the CPU is in a mode where the REX-extended registers exist (for FXSAVE's XMM count). */
-export function xmmCount(cpu: Vcpu): number {
-  return cpu.mode === CpuMode.LONG64 ? 16 : 8;
-}

@@ -1,13 +1,12 @@
 import type { Vcpu } from '../cpu/vcpu.js';
+import { CpuMode } from '../cpu/vcpu.js';
 import { Cr0 } from '../arch/control.js';
 import { Vector } from '../arch/vectors.js';
-import { Flag } from '../arch/eflags.js';
 import { Reg } from '../arch/registers.js';
 import { family } from './registry.js';
 import { ea } from './operands.js';
-import { LfOp, cond } from './flags.js';
+import { compareToEflags, cond } from './flags.js';
 import { FCW_DEFAULT, MXCSR_MASK, type FpuState, doubleToF80, f80Out, f80ToDouble } from './fpu-state.js';
-import { xmmCount } from './sse.js';
 
 /**
  * The x87 FPU (SDM Vol. 1 chapter 8) as far as a kernel and a C library use it: initialization and
@@ -101,20 +100,6 @@ function compare(f: FpuState, a: number, b: number): void {
   else if (a < b) cc = C0;
   else cc = C3;
   f.fsw = (f.fsw & ~CC) | cc;
-}
-
-/**
- * FCOMI/FUCOMI and (U)COMISS/SD: ZF PF CF from an ordered comparison (all three when unordered),
- * OF SF AF cleared.
- */
-export function compareToEflags(cpu: Vcpu, a: number, b: number): void {
-  let fl: number;
-  if (a !== a || b !== b) fl = Flag.ZF | Flag.PF | Flag.CF;
-  else if (a > b) fl = 0;
-  else if (a < b) fl = Flag.CF;
-  else fl = Flag.ZF;
-  cpu.lfOp = LfOp.EAGER;
-  cpu.arith = fl;
 }
 
 /** FXAM's class in C3, C2, C0 and the sign in C1 (SDM Vol. 2 FXAM). */
@@ -356,6 +341,11 @@ export const FXSAVE = family('fxsave', (form) => {
 
 const area = new Uint8Array(512);
 const areaView = new DataView(area.buffer);
+
+/** How many XMM registers FXSAVE and FXRSTOR transfer: the REX-extended ones only in 64-bit mode. */
+function xmmCount(cpu: Vcpu): number {
+  return cpu.mode === CpuMode.LONG64 ? 16 : 8;
+}
 
 function fxsave(cpu: Vcpu, lo: number, hi: number, wide: boolean): void {
   if (!cpu.mem.probeWrite(lo, hi, 512)) return;

@@ -1,5 +1,3 @@
-import type { InterruptMessage, LocalApic } from './local-apic.js';
-
 /**
  * The APIC bus (the system bus of SDM 11.6): joins the local APICs of every CPU and carries the
  * interrupt messages an ICR write, the IOAPIC or (later) an MSI sends, to the destination set the
@@ -41,8 +39,35 @@ export const X2APIC_BROADCAST = 0xffffffff;
 /** Largest xAPIC ID a CPU can have: 0xFF is the broadcast destination. */
 export const MAX_APIC_ID = 0xfe;
 
+/** A message from the IOAPIC (or, later, an MSI): what SDM 11.6.1 calls an interrupt message. */
+export interface InterruptMessage {
+  readonly vector: number;
+  readonly deliveryMode: number;
+  readonly logical: boolean;
+  /** 8-bit destination (IOAPIC) in the xAPIC format. */
+  readonly destination: number;
+  readonly levelTriggered: boolean;
+}
+
+/**
+ * What the bus needs of a local APIC (local-apic.ts's LocalApic is one): declared here so that the
+ * bus does not depend on the APIC that depends on it.
+ */
+export interface BusApic {
+  readonly initialId: number;
+  /** Hardware-enabled (IA32_APIC_BASE.EN): a disabled APIC hears nothing. */
+  readonly enabled: boolean;
+  /** Software-enabled (SPIV): only these are lowest-priority candidates. */
+  readonly softwareEnabled: boolean;
+  readonly x2apicMode: boolean;
+  /** Whether message destination address `mda` names this APIC, in its own mode's format. */
+  matchesDestination(mda: number, logical: boolean): boolean;
+  /** Takes a message that names it (and that it was chosen for). */
+  acceptMessage(mode: number, vector: number, levelTriggered: boolean): void;
+}
+
 export class ApicBus {
-  private readonly apics: LocalApic[] = [];
+  private readonly apics: BusApic[] = [];
   /** Scratch list of lowest-priority candidates (indices into `apics`), so a send allocates nothing. */
   private candidates = new Int32Array(8);
   /**
@@ -52,7 +77,7 @@ export class ApicBus {
   onLevelEoi: ((vector: number) => void) | undefined;
 
   /** Joins `apic` (the LocalApic constructor does this); the bus keeps them in APIC-ID order. */
-  attach(apic: LocalApic): void {
+  attach(apic: BusApic): void {
     const id = apic.initialId;
     if (this.apics.some((a) => a.initialId === id)) throw new Error(`APIC ID ${id} is already on this bus`);
     let k = this.apics.length;
@@ -62,7 +87,7 @@ export class ApicBus {
   }
 
   /** The local APICs on the bus, in APIC-ID order. */
-  get members(): readonly LocalApic[] {
+  get members(): readonly BusApic[] {
     return this.apics;
   }
 
@@ -70,7 +95,7 @@ export class ApicBus {
    * An IPI from `source`'s ICR. `lo` is ICR[31:0]; `dest` the destination field in the sender's
    * format (ICR[63:56] in xAPIC mode, ICR[63:32] in x2APIC mode).
    */
-  sendIpi(source: LocalApic, lo: number, dest: number): void {
+  sendIpi(source: BusApic, lo: number, dest: number): void {
     this.dispatch(source, (lo >> 18) & 3, (lo >> 8) & 7, lo & 0xff, (lo & 0x800) !== 0, dest >>> 0,
       (lo & 0x4000) !== 0, (lo & 0x8000) !== 0);
   }
@@ -81,7 +106,7 @@ export class ApicBus {
       true, msg.levelTriggered);
   }
 
-  private dispatch(source: LocalApic | undefined, shorthand: number, mode: number, vector: number,
+  private dispatch(source: BusApic | undefined, shorthand: number, mode: number, vector: number,
     logical: boolean, dest: number, assert: boolean, levelTriggered: boolean): void {
     if (mode === DeliveryMode.INIT && levelTriggered && !assert) return; // INIT level de-assert
     let lowest = mode === DeliveryMode.LOWEST;
@@ -96,7 +121,7 @@ export class ApicBus {
     if (n > 0) this.apics[this.candidates[vector % n]].acceptMessage(mode, vector, levelTriggered);
   }
 
-  private names(apic: LocalApic, source: LocalApic | undefined, shorthand: number, logical: boolean, dest: number): boolean {
+  private names(apic: BusApic, source: BusApic | undefined, shorthand: number, logical: boolean, dest: number): boolean {
     switch (shorthand) {
       case Shorthand.SELF: return apic === source;
       case Shorthand.ALL_INCLUDING_SELF: return true;

@@ -4,7 +4,9 @@ import type { InterruptController, MsrDevice } from '../bare-platform.js';
 import type { MsrValue } from '../../cpu/platform.js';
 import { type Vcpu, Stop } from '../../cpu/vcpu.js';
 import { ApicTimer, LVT_TIMER_MODE, LVT_TIMER_PERIODIC } from './apic-timer.js';
-import { ApicBus, DeliveryMode, MAX_APIC_ID, Shorthand, X2APIC_BROADCAST, XAPIC_BROADCAST } from './apic-bus.js';
+import { ApicBus, type BusApic, DeliveryMode, type InterruptMessage, MAX_APIC_ID, Shorthand, X2APIC_BROADCAST, XAPIC_BROADCAST } from './apic-bus.js';
+
+export type { InterruptMessage };
 
 /**
  * The local APIC of one vCPU (SDM Vol. 3 chapter 11), in xAPIC mode through the MMIO page at
@@ -101,16 +103,6 @@ const ICR_WRITABLE = 0x000ccfff;
 /** x2APIC ICR bits that are reserved (a set one makes WRMSR #GP): 13, 16-17, 20-31. */
 const X2APIC_ICR_RESERVED = 0xfff32000;
 
-/** A message from the IOAPIC (or, later, an MSI): what SDM 11.6.1 calls an interrupt message. */
-export interface InterruptMessage {
-  readonly vector: number;
-  readonly deliveryMode: number;
-  readonly logical: boolean;
-  /** 8-bit destination (IOAPIC) in the xAPIC format. */
-  readonly destination: number;
-  readonly levelTriggered: boolean;
-}
-
 /** What the local APIC needs of its vCPU (a Vcpu is one). */
 export type ApicCpu = Pick<Vcpu, 'model' | 'tscOffset' | 'raiseNmi' | 'stop' | 'cr8' | 'apicEnabled'>;
 
@@ -137,7 +129,7 @@ export interface LocalApicOptions {
   readonly link?: ApicCpuLink;
 }
 
-export class LocalApic implements MmioDevice, MsrDevice, InterruptController {
+export class LocalApic implements MmioDevice, MsrDevice, InterruptController, BusApic {
   readonly name = 'local-apic';
   private readonly cpu: ApicCpu;
   readonly bus: ApicBus;
