@@ -1,7 +1,6 @@
 /*
- * Boot stub, 32-bit build (-m32). Entered by a multiboot v1 loader in
- * 32-bit protected mode, paging off, with EBX = physical address of the
- * multiboot info; nothing else from the loader is trusted.
+ * Boot stub, 32-bit build (-m32). Entered by a multiboot v1 loader as
+ * x86/boot-entry.h describes.
  *
  * Steps: save EBX, zero .bss, take our own stack and GDT (flat 32-bit
  * segments for CPL0 and CPL3, a 32-bit TSS), then the C half (lib_init:
@@ -9,38 +8,10 @@
  * exit(main's value). Paging stays OFF: every 32-bit test builds the
  * 2-level or PAE tables it needs and turns paging on itself.
  */
-#include "multiboot.h"
+#include "x86/boot-entry.h"
 #include "x86/segments.h"
 
-	.section .init, "ax"
-	.code32
-	.balign 4
-multiboot_header:
-	.long MULTIBOOT_HEADER_MAGIC
-	.long 0
-	.long -(MULTIBOOT_HEADER_MAGIC + 0)
-
-	.globl _start
-_start:
-	/* .data, not .bss: the bss is zeroed right below. */
-	mov %ebx, mb_info_phys
-	cld
-	mov $__bss_start, %edi
-	mov $__bss_end, %ecx
-	sub %edi, %ecx
-	xor %eax, %eax
-	rep stosb
-
-	mov $boot_stack_top, %esp
-	lgdtl gdt_descr
-	/* Reload CS from our GDT: the loader's descriptor cache is not ours. */
-	ljmpl $KERNEL_CS32, $1f
-1:	mov $KERNEL_DS, %eax
-	mov %eax, %ds
-	mov %eax, %es
-	mov %eax, %fs
-	mov %eax, %gs
-	mov %eax, %ss
+	BOOT_ENTRY32
 	mov $boot_stack_top, %esp
 	xor %ebp, %ebp		/* terminate frame-pointer chains */
 	call lib_init
@@ -52,11 +23,7 @@ _start:
 	call exit
 	ud2			/* exit() does not return */
 
-	.data
-	.globl mb_info_phys
-	.balign 4
-mb_info_phys:
-	.long 0
+	BOOT_DATA
 
 /*
  * GDT. The TSS descriptor is filled in by setup_tss(). Accessed bits are
@@ -80,11 +47,4 @@ gdt_descr:
 	.word gdt_end - gdt - 1
 	.long gdt
 
-	.bss
-	.balign 4096
-	.globl boot_stack, boot_stack_top
-boot_stack:
-	.skip 64 * 1024
-boot_stack_top:
-
-	.section .note.GNU-stack, "", @progbits
+	BOOT_STACK

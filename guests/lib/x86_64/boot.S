@@ -1,17 +1,13 @@
 /*
  * Boot stub, 64-bit build. Entered by a multiboot v1 loader (QEMU -kernel,
- * mmulab's loader) in 32-bit protected mode, paging off, with
- * EAX = 0x2BADB002 and EBX = physical address of the multiboot info.
- * Per the multiboot spec the loader's GDTR may be invalid and ESP unset, so
- * nothing from the loader is trusted except EBX and the flat CS/DS it is
- * running on.
+ * mmulab's loader) as x86/boot-entry.h describes.
  *
  * Steps: save EBX, zero .bss, take our own stack and GDT, enable PAE
  * paging with the static identity map (pgtable.S), set EFER.LME, enable
  * paging (-> compatibility mode), far jump to 64-bit code, then the C half
  * (lib_init: IDT, TSS, argv), main(argc, argv), exit(main's value).
  */
-#include "multiboot.h"
+#include "x86/boot-entry.h"
 #include "x86/segments.h"
 
 #define CR0_PE		(1 << 0)
@@ -20,40 +16,7 @@
 #define MSR_EFER	0xc0000080
 #define EFER_LME	(1 << 8)
 
-/*
- * The header must sit in the first 8 KiB of the file, 4-byte aligned;
- * .init is placed first in the image by flat.lds. Flags 0: no a.out
- * kludge, so the loader must use the ELF program headers.
- */
-	.section .init, "ax"
-	.code32
-	.balign 4
-multiboot_header:
-	.long MULTIBOOT_HEADER_MAGIC
-	.long 0
-	.long -(MULTIBOOT_HEADER_MAGIC + 0)
-
-	.globl _start
-_start:
-	/* .data, not .bss: the bss is zeroed right below. */
-	mov %ebx, mb_info_phys
-	cld
-	mov $__bss_start, %edi
-	mov $__bss_end, %ecx
-	sub %edi, %ecx
-	xor %eax, %eax
-	rep stosb
-
-	mov $boot_stack_top, %esp
-	lgdtl gdt_descr
-	/* Reload CS from our GDT: the loader's descriptor cache is not ours. */
-	ljmpl $KERNEL_CS32, $1f
-1:	mov $KERNEL_DS, %eax
-	mov %eax, %ds
-	mov %eax, %es
-	mov %eax, %fs
-	mov %eax, %gs
-	mov %eax, %ss
+	BOOT_ENTRY32
 
 	mov %cr4, %eax
 	or $CR4_PAE, %eax
@@ -89,11 +52,7 @@ start64:
 	call exit
 	ud2			/* exit() does not return */
 
-	.data
-	.globl mb_info_phys
-	.balign 4
-mb_info_phys:
-	.long 0
+	BOOT_DATA
 
 /*
  * GDT. The TSS descriptor is filled in by setup_tss() (its base is only
@@ -121,11 +80,4 @@ gdt_descr:
 	.word gdt_end - gdt - 1
 	.quad gdt
 
-	.bss
-	.balign 4096
-	.globl boot_stack, boot_stack_top
-boot_stack:
-	.skip 64 * 1024
-boot_stack_top:
-
-	.section .note.GNU-stack, "", @progbits
+	BOOT_STACK
