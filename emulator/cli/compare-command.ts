@@ -13,6 +13,7 @@ import { MMU_MODES, type MmuMode } from '../../vmm/machine.js';
 import { ExitStatus } from './exit-status.js';
 import { UsageError } from './errors.js';
 import { comparableOutput } from './guest-values.js';
+import { vcpuRows } from './vcpu-report.js';
 
 /**
  * `mmulab compare IMAGE`: the same guest, with the same options, in every MMU mode asked for
@@ -73,6 +74,7 @@ async function execute(o: CompareOptions): Promise<number> {
       cycles: vm.cpu.tsc(),
       kvm: vm.kvm === undefined ? undefined : Object.fromEntries(vm.kvm.stats.entries()),
       violations: vm.kvm?.violations ?? [],
+      cpus: vcpuRows(vm),
     });
   }
   if (o.json) writeOut(Buffer.from(compareJson(o, runs)));

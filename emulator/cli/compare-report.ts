@@ -3,6 +3,7 @@ import type { RunResult } from '../machine/vm.js';
 import type { MmuMode } from '../../vmm/machine.js';
 import { guestValues, valueNames } from './guest-values.js';
 import { checkerSetting } from './kvm-args.js';
+import { VCPU_COUNTERS, type VcpuRow } from './vcpu-report.js';
 
 /** One mode's run, as `compare` collects it. */
 export interface ModeRun {
@@ -15,6 +16,8 @@ export interface ModeRun {
   readonly cycles: number;
   readonly kvm: Record<string, number> | undefined;
   readonly violations: readonly string[];
+  /** Per vCPU (an SMP run shows a block of rows for each). */
+  readonly cpus: readonly VcpuRow[];
 }
 
 /** KVM counters shown in the table, grouped, in this order (rows that are zero everywhere are left out). */
@@ -72,6 +75,24 @@ function valueRows(runs: readonly ModeRun[]): string[][] {
   return rows;
 }
 
+/** With more than one vCPU: each vCPU's instructions, modeled cycles and its own KVM counters. */
+function vcpuBlocks(runs: readonly ModeRun[]): string[][] {
+  const count = Math.max(...runs.map((r) => r.cpus.length));
+  if (count < 2) return [];
+  const rows: string[][] = [];
+  for (let c = 0; c < count; c++) {
+    const at = runs.map((r) => r.cpus[c]);
+    rows.push([`CPU ${c}: instructions`, ...at.map((v) => (v === undefined ? '-' : n(v.instructions)))]);
+    rows.push(['  modeled cycles', ...at.map((v) => (v === undefined ? '-' : n(v.cycles)))]);
+    for (const [key, label] of VCPU_COUNTERS) {
+      const values = at.map((v) => v?.kvm?.[key]);
+      if (values.every((v) => v === undefined || v === 0)) continue;
+      rows.push([`  ${label}`, ...values.map((v) => (v === undefined ? '-' : n(v)))]);
+    }
+  }
+  return rows;
+}
+
 export function compareTable(o: MachineOptions, runs: readonly ModeRun[]): string {
   const first = runs[0];
   const rows: string[][] = [['', ...runs.map((r) => r.mode)]];
@@ -88,6 +109,7 @@ export function compareTable(o: MachineOptions, runs: readonly ModeRun[]): strin
     if (values.every((v) => v === undefined || v === 0)) continue;
     rows.push([label, ...values.map((v) => (v === undefined ? '-' : n(v)))]);
   }
+  rows.push(...vcpuBlocks(runs));
   rows.push(...valueRows(runs));
   const checker = checkerSetting(o);
   const header = `${o.image}${o.append ? ' ' + o.append : ''}  (vendor ${o.vendor}, preset ${o.preset}${checker === undefined ? '' : `, ${checker}`})`;
@@ -115,6 +137,7 @@ export function compareJson(o: MachineOptions, runs: readonly ModeRun[]): string
       wallMs: Math.round(r.result.wallMs),
       kvm: r.kvm ?? null,
       violations: r.violations,
+      cpus: r.cpus.length > 1 ? r.cpus : undefined,
     })),
   }) + '\n';
 }

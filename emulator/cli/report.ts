@@ -4,6 +4,7 @@ import { decode } from '../decode/decoder.js';
 import { DecodedStore } from '../decode/store.js';
 import { type CodeBits, type Disassembler, formatAddress, formatBytes, formatInsn } from '../decode/disasm.js';
 import { statusForOutcome } from './exit-status.js';
+import type { VcpuRow } from './vcpu-report.js';
 
 /**
  * The end-of-run report: the exit status, the one-line reason for an abnormal end, --stats, and
@@ -84,7 +85,7 @@ export function kvmStatsLines(stats: ReadonlyArray<[string, number]>, violations
 
 /** The --json report: one object, one line. */
 export function jsonReport(image: string, result: RunResult, status: number, stop: StopInsn | undefined, rip: bigint | undefined,
-  trace: object[] | undefined, mmu = 'bare', kvmStats?: ReadonlyArray<[string, number]>): string {
+  trace: object[] | undefined, mmu = 'bare', kvmStats?: ReadonlyArray<[string, number]>, cpus?: readonly VcpuRow[]): string {
   const report: Record<string, unknown> = {
     image,
     mmu,
@@ -105,5 +106,6 @@ export function jsonReport(image: string, result: RunResult, status: number, sto
   };
   if (trace !== undefined) report.trace = trace;
   if (kvmStats !== undefined) report.kvm = Object.fromEntries(kvmStats);
+  if (cpus !== undefined && cpus.length > 1) report.cpus = cpus;
   return JSON.stringify(report);
 }

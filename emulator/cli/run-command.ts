@@ -1,3 +1,4 @@
+import { vcpuRows, vcpuStatsLines } from './vcpu-report.js';
 import { createVm, readInputs } from './vm-factory.js';
 import { type Disassembler, loadDisassembler } from '../decode/disasm.js';
 import type { Command } from './command.js';
@@ -36,14 +37,16 @@ export async function executeRun(o: RunOptions): Promise<number> {
   const trace = showTrace ? traceEntries(vm.tracer!.entries(), dis) : undefined;
 
   const kvmStats = vm.kvm === undefined ? undefined : vm.kvm.stats.entries().filter(([, v]) => v !== 0);
+  const cpus = vcpuRows(vm);
   if (o.json) {
-    writeErr(jsonReport(o.image, result, status, stop, rip, trace === undefined ? undefined : traceJson(trace), o.mmu, kvmStats));
+    writeErr(jsonReport(o.image, result, status, stop, rip, trace === undefined ? undefined : traceJson(trace), o.mmu, kvmStats, cpus));
     return status;
   }
   const lines: string[] = [];
   if (trace !== undefined) lines.push(...formatTrace(trace));
   if (o.stats) lines.push(statsLine(result, o.mmu, vm.cpu.tsc()));
   if (o.stats && kvmStats !== undefined) lines.push(...kvmStatsLines(kvmStats, vm.kvm!.violations));
+  if (o.stats) lines.push(...vcpuStatsLines(cpus));
   const reason = reasonLine(result, stop, rip);
   if (reason !== undefined) lines.push(reason);
   if (lines.length > 0) writeErr(lines.join('\n'));

@@ -218,7 +218,7 @@ describe.skipIf(NO_QEMU || !qemuAvailable())('the same images under QEMU TCG', (
   test.each(DEFAULT_ENTRIES.map((e) => e.name))('%s', async (name) => {
     const e = entry(name);
     const diff = QEMU_DIFFERENCES[name];
-    const q = await runInQemu(join(IMAGES, e.image), e.append === '' ? [] : e.append.split(' '), { cpu: qemuCpu(e.cpu), timeoutMs: diff?.hangsMs ?? 60_000 });
+    const q = await runInQemu(join(IMAGES, e.image), e.append === '' ? [] : e.append.split(' '), { cpu: qemuCpu(e.cpu), timeoutMs: diff?.hangsMs ?? 60_000, extraArgs: e.smp > 1 ? ['-smp', String(e.smp)] : [] });
     const mine = verdicts(run(name, 'bare').output);
     const expected = mine.map((l) => (diff?.lines[l] ?? l)).filter((l) => l !== '');
     expect(verdicts(q.stdout), `${diff?.why ?? 'no known difference'}\n${q.stdout}\n${q.stderr}`).toEqual(expected);
