@@ -59,11 +59,9 @@ export function bench(opts: BenchOptions = {}): Bench {
     layout: knobs.spteLayout, mmioGenBits: knobs.mmioGenBits,
   });
   const charged = new Map<CostItem, number>();
-  // One vCPU: its requests, the VM-wide requests and the remote flush all land in `requests`
-  // (both the per-vCPU RequestSet of the context and the request/requestAll/flushRemoteTlbs
-  // methods of the SMP context are provided, so the MMUs can use either).
-  const ctx = {
-    arena, memslots, stats, knobs, codec, requests,
+  // One vCPU: its own requests, the VM-wide ones and the remote flush all land in `requests`.
+  const ctx: MmuContext = {
+    arena, memslots, stats, knobs, codec,
     request: (r: number): void => { requests.make(r); },
     requestAll: (r: number): void => { requests.make(r); },
     flushRemoteTlbs: (): void => { stats.remote_tlb_flush++; requests.make(Request.TLB_FLUSH); },
@@ -71,7 +69,7 @@ export function bench(opts: BenchOptions = {}): Bench {
     hostMaxLevel: opts.hostMaxLevel ?? 1,
     charge: (item: CostItem, times = 1): void => { charged.set(item, (charged.get(item) ?? 0) + times); },
     mmioGeneration: (): number => memslots.generation,
-  } as MmuContext;
+  };
   return { ctx, arena, memslots, stats, requests, codec, charged, hostPhysBits };
 }
 
