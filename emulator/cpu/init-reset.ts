@@ -77,4 +77,5 @@ export function applyStartup(cpu: Vcpu, vector: number): void {
   cpu.waitForSipi = false;
   cpu.sipiVector = -1;
   updateMode(cpu);
+  cpu.platform.startupReceived(cpu);
 }

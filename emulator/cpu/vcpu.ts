@@ -77,6 +77,8 @@ export interface Platform {
    * init_event, which resets the MMU context).
    */
   initReceived(cpu: Vcpu): void;
+  /** The vCPU left wait-for-SIPI at a STARTUP vector and runs from now on (KVM: it enters the guest). */
+  startupReceived(cpu: Vcpu): void;
   /**
    * The hypervisor asked for this vCPU to leave the guest (an IPI from its work on another vCPU,
    * requestForcedExit); called at the vCPU's next instruction boundary.

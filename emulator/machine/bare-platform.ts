@@ -71,5 +71,7 @@ export class BarePlatform implements Platform {
 
   initReceived(_cpu: Vcpu): void {}
 
+  startupReceived(_cpu: Vcpu): void {}
+
   forcedExit(_cpu: Vcpu): void {}
 }

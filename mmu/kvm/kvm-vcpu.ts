@@ -261,10 +261,16 @@ export class KvmVcpu implements Platform, TdpHypervisor {
   }
 
   /** kvm_vcpu_reset(init_event): an INIT resets the vCPU's MMU context. */
-  initReceived(_cpu: Vcpu): void {
+  initReceived(cpu: Vcpu): void {
     this.resetContext();
-    // KVM takes INIT in kvm_apic_accept_events on its way into the guest: the entry that follows
-    // loads a root for the reset state.
+    // KVM takes INIT in kvm_apic_accept_events on its way into the guest. The BSP enters at once
+    // and loads a root for the reset state; an AP now waits for SIPI, blocked outside the guest
+    // with no root loaded (KVM_MP_STATE_INIT_RECEIVED).
+    if (!cpu.waitForSipi) this.enterGuest();
+  }
+
+  /** kvm_vcpu_deliver_sipi_vector: the AP leaves wait-for-SIPI and enters the guest. */
+  startupReceived(_cpu: Vcpu): void {
     this.enterGuest();
   }
 

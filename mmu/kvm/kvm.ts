@@ -120,8 +120,10 @@ export class Kvm implements Hypervisor, KvmVm {
 
   // Hypervisor: what the machine asks.
 
+  /** KVM_RUN: an AP still waiting for SIPI blocks outside the guest and loads nothing yet. */
   startVcpu(cpu: number): void {
-    this.vcpus[cpu].enterGuest();
+    const v = this.vcpus[cpu];
+    if (!v.cpu.waitForSipi) v.enterGuest();
   }
 
   registersSet(cpu = 0): void {
@@ -177,7 +179,36 @@ export class Kvm implements Hypervisor, KvmVm {
     this.bsp.mmu.audit(found);
     const valid = this.bsp.mmu.validRoots();
     if (valid > 4 * this.vcpus.length) found.push(`16: ${valid} valid roots (at most current and three previous per vCPU, or one per role)`);
+    this.auditRootReferences(found);
     for (const v of found) this.recordViolation(v);
+  }
+
+  /**
+   * Invariant 17, the sharing of roots between vCPUs: a TDP MMU root's reference count is the
+   * number of vCPUs that have it loaded, plus the MMU's own reference while the root is valid and
+   * roots are persistent (6.4+); a legacy TDP root's root_count is the number of vCPUs that have
+   * it loaded. (Shadow paging's roots, with their previous roots and PAE quadrants, are counted by
+   * the shadow MMU's own checker.)
+   */
+  private auditRootReferences(out: string[]): void {
+    const loaded = new Map<number, number>();
+    for (const v of this.vcpus) {
+      if (v.shadowMmu !== null) return;
+      const root = v.mmu.currentRoot();
+      if (root >= 0) loaded.set(root, (loaded.get(root) ?? 0) + 1);
+    }
+    const persistent = this.cfg.knobs.tdpRootLifetime === 'persistent';
+    for (const r of this.shared.tdpRoots?.roots ?? []) {
+      const expected = (loaded.get(r.hpa) ?? 0) + (persistent && !r.invalid ? 1 : 0);
+      if (r.refs !== expected) out.push(`17: TDP root 0x${r.hpa.toString(16)} has ${r.refs} references, expected ${expected} (${loaded.get(r.hpa) ?? 0} vCPUs hold it)`);
+    }
+    const cache = this.shared.cache;
+    if (this.cfg.mode === 'legacy-tdp' && cache !== undefined) {
+      for (const sp of cache.byHpa.values()) {
+        const holders = loaded.get(sp.hpa) ?? 0;
+        if (sp.rootCount !== holders) out.push(`17: legacy TDP root 0x${sp.hpa.toString(16)} has root_count ${sp.rootCount}, but ${holders} vCPUs hold it`);
+      }
+    }
   }
 
   recordViolation(v: string): void {

@@ -18,7 +18,7 @@ import { TdpIter } from './iter.js';
  * load reuses it. With 'vcpu-refcount' (before 6.4) the vCPU's reference is the only one: the
  * root, and every SPTE under it, is zapped and freed when the vCPU unloads it.
  */
-interface TdpRoot {
+export interface TdpRoot {
   readonly hpa: number;
   readonly role: number;
   refs: number;
