@@ -10,9 +10,10 @@
  * IPAT on EPT (vmx_get_mt_mask for RAM without non-coherent DMA) and no memory-type bits on NPT.
  */
 import { describe, expect, test } from 'vitest';
-import { TdpMmu } from '../../mmu/tdp/tdp-mmu.js';
+import { TdpMmu, TdpRootList } from '../../mmu/tdp/tdp-mmu.js';
 import { TdpIter } from '../../mmu/tdp/iter.js';
 import { LegacyTdpMmu } from '../../mmu/legacy/legacy-tdp-mmu.js';
+import { ShadowPageCache } from '../../mmu/shadow-pages/page-cache.js';
 import type { MmuContext, TdpCapableMmu } from '../../mmu/mmu.js';
 import { TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
 import { NpfCode, TdpAccess, TdpFaultKind } from '../../emulator/hw/tdp-walk.js';
@@ -604,3 +605,52 @@ function leafOrTableAt(b: Bench, root: number, gfn: number, level: number): numb
     table = b.codec.big.pfn(b.arena.view.getBigUint64(sptep, true)) * PAGE;
   }
 }
+
+describe('two vCPUs over one VM: the TDP root list and the shadow-page cache are shared', () => {
+  const PAIRS: ReadonlyArray<readonly [string, (ctx: MmuContext) => [TdpCapableMmu, TdpCapableMmu]]> = [
+    ['tdp', (ctx) => { const list = new TdpRootList(); return [new TdpMmu(ctx, list), new TdpMmu(ctx, list)]; }],
+    ['legacy-tdp', (ctx) => { const cache = new ShadowPageCache(ctx); return [new LegacyTdpMmu(ctx, cache), new LegacyTdpMmu(ctx, cache)]; }],
+  ];
+
+  test.each(PAIRS)('%s: the second vCPU finds the first one\'s root and its SPTEs; another role gets its own root', (_n, makePair) => {
+    const b = bench();
+    const slot = addSlot(b, 1, 0, 64);
+    const [cpu0, cpu1] = makePair(b.ctx);
+    cpu0.init(cpuRole(), tdpRole(b));
+    cpu1.init(cpuRole(), tdpRole(b));
+    const root = cpu0.load();
+    cpu0.pageFault(tdpExit(0x6000));
+    expect(cpu1.load()).toBe(root);
+    expect(b.stats.root_alloc).toBe(1);
+    expect(b.stats.root_reuse).toBe(1);
+    expect(hwWalk(b, cpu1.currentRoot(), 0x6000).r.hostPage).toBe((slot.hostHfn + 6) * PAGE);
+    cpu1.unload();
+    cpu1.init(cpuRole(true), tdpRole(b, true));
+    expect(cpu1.load()).not.toBe(root);
+    expect(b.stats.root_alloc).toBe(2);
+    expect(cpu0.validRoots()).toBe(2);
+  });
+
+  test.each(PAIRS)('%s: a fast zap by one vCPU obsoletes the root the other has loaded; each frees it on its next entry', (_n, makePair) => {
+    const b = bench();
+    addSlot(b, 1, 0, 64);
+    const guestPages = b.arena.pagesInUse;
+    const [cpu0, cpu1] = makePair(b.ctx);
+    cpu0.init(cpuRole(), tdpRole(b));
+    cpu1.init(cpuRole(), tdpRole(b));
+    const root = cpu0.load();
+    cpu1.load();
+    cpu0.pageFault(tdpExit(0x6000));
+    b.requests.bits = 0;
+    cpu0.zapAllFast();
+    expect(b.requests.check(Request.FREE_OBSOLETE_ROOTS)).toBe(true);
+    expect(cpu1.validRoots()).toBe(0);
+    cpu0.freeObsoleteRoots();
+    expect(cpu1.currentRoot()).toBe(root); // still loaded by the other vCPU: not freed yet
+    expect(b.stats.root_freed).toBe(0);
+    cpu1.freeObsoleteRoots();
+    expect(b.stats.root_freed).toBe(1);
+    expect(b.arena.pagesInUse).toBe(guestPages);
+    expect(auditOf(cpu0)).toEqual([]);
+  });
+});
