@@ -110,6 +110,10 @@ let machine: Machine | undefined;
 /** Loads and runs one image as the CLI would: 'image-error', or the run's outcome. Throws on a host exception. */
 export function runImage(image: Uint8Array): string {
   const m = machine ?? (machine = new Machine({ memBytes: MEM, serialOut: () => {} }));
+  // Registers as on a fresh machine (the loaders set only what the protocols define): a mutated
+  // image's code then starts with ECX = 0 rather than the last case's, so a REP in it ends soon.
+  m.cpu.lo.fill(0);
+  m.cpu.hi.fill(0);
   try {
     if (hasPvhNote(image)) m.loadPvh(image, 'fuzz', '');
     else m.loadMultiboot(image, 'fuzz', '');

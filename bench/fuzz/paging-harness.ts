@@ -53,7 +53,8 @@ const DATAP = 0x208000;
 const NDATA = 8;
 const UNBACKED = 0x40000000;
 const MMIO = [0xfee00000, 0xfec00000];
-const STORE_VALUE = 0x5a5a5a5a;
+/** Also ECX for whatever a fetch runs: small, so a REP there ends soon (see UNCONTROLLED). */
+const STORE_VALUE = 0x5a5a;
 /** Where the runner sees the table pages (a supervisor 2 MiB page in PML4 slot 0). */
 const TABLES_VA = 0x200000;
 
