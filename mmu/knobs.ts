@@ -45,6 +45,11 @@ export interface Knobs {
    * the oldest pages are recycled. 0: KVM's default, 2% of guest memory and at least 64.
    */
   nrMmuPages: number;
+  /**
+   * mmu_lock mode for allocating and freeing TDP MMU roots: 'read' since 6.9 ("to avoid
+   * serializing vCPUs when userspace deletes a memslot"), 'write' before.
+   */
+  tdpRootLock: 'read' | 'write';
 }
 
 export const CURRENT: Readonly<Knobs> = {
@@ -58,6 +63,7 @@ export const CURRENT: Readonly<Knobs> = {
   skipSmep0to1Flush: false,
   cr0WpGuestOwned: true,
   nrMmuPages: 0,
+  tdpRootLock: 'read',
 };
 
 /** Named sets of knobs, each the behaviour of a KVM release (or a proposal). */
@@ -68,13 +74,13 @@ export const PRESETS: Readonly<Record<string, Partial<Knobs>>> = {
    * 6.4: TDP roots persist (lkml (c)); a CR0.WP-only change still exits but keeps roots
    * (01b31714bd90); before the Hyper-V flush fix and before CR0.WP became guest-owned.
    */
-  'kvm-6.4': { hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false },
+  'kvm-6.4': { hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write' },
   /** 5.18 to 6.3: every role change unloads; TDP roots die with the last vCPU reference; flush deferred. */
-  'kvm-6.3': { roleChangePolicy: 'unload-always', tdpRootLifetime: 'vcpu-refcount', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false },
+  'kvm-6.3': { roleChangePolicy: 'unload-always', tdpRootLifetime: 'vcpu-refcount', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write' },
   /** Before lkml (a) and (c), and before the Overhaul series: also flush on root free. */
-  'kvm-5.17': { roleChangePolicy: 'unload-always', tdpRootLifetime: 'vcpu-refcount', tdpFreeFlush: 'flush-on-free', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false },
+  'kvm-5.17': { roleChangePolicy: 'unload-always', tdpRootLifetime: 'vcpu-refcount', tdpFreeFlush: 'flush-on-free', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write' },
   /** Paolo's lkml (a) proposal on top of 6.3: keep roots across role changes. */
-  'lkml-a': { roleChangePolicy: 'keep-roots', tdpRootLifetime: 'vcpu-refcount', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false },
+  'lkml-a': { roleChangePolicy: 'keep-roots', tdpRootLifetime: 'vcpu-refcount', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write' },
 };
 
 export class KnobError extends Error {}
@@ -107,6 +113,7 @@ const CHOICES: Partial<Record<keyof Knobs, readonly string[]>> = {
   tdpRootLifetime: ['vcpu-refcount', 'persistent'],
   spteLayout: ['current', 'b14e28f37e9b', 'pre-5.12'],
   tdpFreeFlush: ['flush-on-free', 'defer-to-alloc'],
+  tdpRootLock: ['read', 'write'],
 };
 
 function setKnob(knobs: Knobs, name: keyof Knobs, value: string): void {

@@ -54,6 +54,12 @@ export class Stats {
   irq_exits = 0;
   /** Kicks this vCPU sent to vCPUs in guest mode (kvm_vcpu_kick). */
   kicks_sent = 0;
+  // mmu_lock (mmu-lock.ts): acquisitions by mode, those that waited, and the modeled cycles waited.
+  mmu_lock_read = 0;
+  mmu_lock_write = 0;
+  mmu_lock_contended = 0;
+  mmu_lock_wait_read_cycles = 0;
+  mmu_lock_wait_write_cycles = 0;
   // Model counters: roots.
   root_alloc = 0;
   root_reuse = 0;

@@ -7,6 +7,7 @@ import type { Stats } from '../stats.js';
 import type { KvmConfig } from './kvm-config.js';
 import type { RequestSet } from './requests.js';
 import type { VendorTlb } from './vendor.js';
+import type { LockMode } from './mmu-lock.js';
 
 /**
  * What the exit handlers (cr-exits.ts, shadow-exits.ts) use of the vCPU they serve: its
@@ -28,4 +29,7 @@ export interface ExitHost {
   enterGuest(afterFault?: boolean): void;
   guestPaging(): WalkContext;
   initMmu(): void;
+  /** mmu_lock around MMU work (mmu-lock.ts). */
+  lockMmu(mode: LockMode): number;
+  unlockMmu(mode: LockMode, since: number): void;
 }

@@ -20,6 +20,7 @@ import { TdpMmu } from '../tdp/tdp-mmu.js';
 import { LegacyTdpMmu } from '../legacy/legacy-tdp-mmu.js';
 import { ShadowMmu } from '../shadow/shadow-mmu.js';
 import type { KvmConfig, SharedMmu } from './kvm-config.js';
+import { LockMode, type MmuLock } from './mmu-lock.js';
 import type { MmuContext } from '../mmu.js';
 import type { Arena } from '../../emulator/machine/arena.js';
 import type { Memslots } from '../../emulator/machine/memslots.js';
@@ -50,6 +51,10 @@ export interface KvmVm {
   running: KvmVcpu;
   /** Called at the end of every entry: the checker runs here. */
   afterEntry(): void;
+  /** kvm->mmu_lock. */
+  readonly mmuLock: MmuLock;
+  /** The earliest modeled time any vCPU can still ask for mmu_lock (the slowest vCPU clock). */
+  lockHorizon(): number;
   recordViolation(v: string): void;
 }
 
@@ -158,6 +163,32 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     this.stats.exits++;
     this.charge('exitRoundTrip');
     this.charge('exitDispatch');
+  }
+
+  /** Takes mmu_lock in `mode`, waiting out conflicting holds of other vCPUs; returns the time it got it. */
+  lockMmu(mode: LockMode): number {
+    const stats = this.stats;
+    const now = this.cpu.cycles();
+    const at = this.vm.mmuLock.acquire(mode, now);
+    if (mode === LockMode.WRITE) stats.mmu_lock_write++; else stats.mmu_lock_read++;
+    if (at > now) {
+      const wait = at - now;
+      stats.mmu_lock_contended++;
+      if (mode === LockMode.WRITE) stats.mmu_lock_wait_write_cycles += wait; else stats.mmu_lock_wait_read_cycles += wait;
+      this.cpu.extraCycles += wait;
+      stats.modeled_cycles += wait;
+    }
+    return at;
+  }
+
+  /** Releases mmu_lock taken at `since` (lockMmu's result): the hold is recorded for the others. */
+  unlockMmu(mode: LockMode, since: number): void {
+    this.vm.mmuLock.release(mode, since, this.cpu.cycles(), this.vm.lockHorizon());
+  }
+
+  /** The mode root allocation and freeing take: the TDP MMU's per the tdpRootLock knob, else write. */
+  private get rootLockMode(): LockMode {
+    return this.cfg.mode === 'tdp' && this.cfg.knobs.tdpRootLock === 'read' ? LockMode.READ : LockMode.WRITE;
   }
 
   // Platform: what the vCPU asks of the machine, seen through the hypervisor.
@@ -299,7 +330,10 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     this.vm.running = this;
     this.stats.mmu_reset_context++;
     this.stats.mmu_unload++;
+    const mode = this.rootLockMode;
+    const since = this.lockMmu(mode);
     this.mmu.unload();
+    this.unlockMmu(mode, since);
     this.initMmu();
     this.crExits.registersSet();
   }
@@ -341,10 +375,20 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     const req = this.requests;
     const stats = this.stats;
     if (req.bits === 0) return;
-    if (req.check(Request.FREE_OBSOLETE_ROOTS)) { stats.req_free_obsolete_roots++; this.mmu.freeObsoleteRoots(); }
+    if (req.check(Request.FREE_OBSOLETE_ROOTS)) {
+      stats.req_free_obsolete_roots++;
+      const mode = this.rootLockMode;
+      const since = this.lockMmu(mode);
+      this.mmu.freeObsoleteRoots();
+      this.unlockMmu(mode, since);
+    }
     if (req.check(Request.MMU_SYNC)) {
       stats.req_mmu_sync++;
-      this.shadowMmu?.syncRoots();
+      if (this.shadowMmu !== null) {
+        const since = this.lockMmu(LockMode.WRITE);
+        this.shadowMmu.syncRoots();
+        this.unlockMmu(LockMode.WRITE, since);
+      }
     }
     if (req.check(Request.LOAD_MMU_PGD)) {
       stats.req_load_pgd++;
@@ -382,7 +426,10 @@ export class KvmVcpu implements Platform, TdpHypervisor {
       if (this.shadowHardware !== null) this.cpu.paging.loadShadowRoot(current);
       return;
     }
+    const mode = this.rootLockMode;
+    const since = this.lockMmu(mode);
     const root = this.mmu.load();
+    this.unlockMmu(mode, since);
     this.loadRoot(root);
     this.charge('tlbFlush');
     this.vendorTlb.flushCurrent(root);
@@ -407,7 +454,11 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     }
     this.stats.pf_taken++;
     this.charge('pageFault');
+    // kvm_tdp_mmu_page_fault runs under the read lock; the legacy MMU's direct_page_fault under write.
+    const mode = this.cfg.mode === 'tdp' ? LockMode.READ : LockMode.WRITE;
+    const since = this.lockMmu(mode);
     const outcome = this.tdpMmu!.pageFault(exit);
+    this.unlockMmu(mode, since);
     if (outcome === TdpOutcome.EMULATE_MMIO) {
       this.stats.pf_emulate++;
       this.chargeMmioEmulation(exit.gpa);

@@ -12,6 +12,7 @@ import { TdpRootList } from '../tdp/tdp-mmu.js';
 import { ShadowPageCache } from '../shadow-pages/page-cache.js';
 import type { KvmConfig, SharedMmu } from './kvm-config.js';
 import { type KvmVm, KvmVcpu } from './kvm-vcpu.js';
+import { LockMode, MmuLock } from './mmu-lock.js';
 
 export { KvmRunError } from './kvm-vcpu.js';
 export type { KvmConfig, KvmMmuMode } from './kvm-config.js';
@@ -49,6 +50,7 @@ export class Kvm implements Hypervisor, KvmVm {
   readonly mmuContext: MmuContext;
   readonly violations: string[] = [];
   running: KvmVcpu;
+  readonly mmuLock = new MmuLock();
   private auditTick = 0;
 
   constructor(host: KvmHost, cfg: KvmConfig) {
@@ -163,6 +165,12 @@ export class Kvm implements Hypervisor, KvmVm {
     this.requestAll(Request.TLB_FLUSH);
   }
 
+  lockHorizon(): number {
+    let t = Number.POSITIVE_INFINITY;
+    for (const v of this.vcpus) t = Math.min(t, v.cpu.cycles());
+    return t;
+  }
+
   // The checker.
 
   /** After every entry (enterGuest): the checker, every exit or every `auditEvery`-th. */
@@ -227,6 +235,8 @@ export class Kvm implements Hypervisor, KvmVm {
     const v = this.running;
     v.stats.memslot_updates++;
     this.updatePageLimit();
+    // kvm_mmu_zap_all_fast under mmu_lock for write.
+    const since = v.lockMmu(LockMode.WRITE);
     if (change.kind !== 'add') v.mmu.zapAllFast();
     // kvm_mmu_invalidate_mmio_sptes: the generation as stored, without the address-space bit.
     const gen = (this.memslots.generation % this.codec.genModulus) & ~1;
@@ -234,6 +244,7 @@ export class Kvm implements Hypervisor, KvmVm {
       v.stats.mmio_gen_wrap_zaps++;
       v.mmu.zapAllFast();
     }
+    v.unlockMmu(LockMode.WRITE, since);
     v.enterGuest();
   }
 

@@ -8,6 +8,7 @@ import { ACC_USER_MASK, ACC_WRITE_MASK } from '../spte.js';
 import type { ShadowMmu } from '../shadow/shadow-mmu.js';
 import { PfResult } from '../shadow-pages/map.js';
 import { Request } from './requests.js';
+import { LockMode } from './mmu-lock.js';
 import type { ExitHost } from './exit-host.js';
 
 /**
@@ -42,7 +43,10 @@ export class ShadowExits implements ShadowHypervisor {
     }
     stats.pf_taken++;
     kvm.charge('pageFault');
+    // FNAME(page_fault) runs under mmu_lock for write.
+    const since = kvm.lockMmu(LockMode.WRITE);
     const r = this.mmu.pageFault(f.lo, f.hi, f.errorCode & ~Pfec.RSVD, f.access);
+    kvm.unlockMmu(LockMode.WRITE, since);
     const fault = this.mmu.fault;
     let outcome = ShadowOutcome.RETRY;
     if (fault.injectCode >= 0) {
@@ -115,7 +119,9 @@ export class ShadowExits implements ShadowHypervisor {
 
   /** After KVM's emulator wrote guest RAM: zap what shadowed the written guest entries. */
   emulatedWrite(gpa: number, bytes: number): void {
+    const since = this.kvm.lockMmu(LockMode.WRITE);
     this.mmu.trackWrite(gpa, bytes);
+    this.kvm.unlockMmu(LockMode.WRITE, since);
   }
 
   /** The VM entry after an emulated instruction: serve what its writes requested. */
@@ -132,7 +138,9 @@ export class ShadowExits implements ShadowHypervisor {
     // INVLPG of a non-canonical address is a no-op (SDM).
     if (isCanonical(lo, hi, la57 ? 57 : 48)) {
       kvm.vendorTlb.flushGva(lo, hi);
+      const since = kvm.lockMmu(LockMode.WRITE);
       this.mmu.invlpg(lo, hi);
+      kvm.unlockMmu(LockMode.WRITE, since);
     } else {
       kvm.stats.invlpg++;
     }
