@@ -37,8 +37,8 @@ describe('MmuLock', () => {
   });
 });
 
-function lockStats(mode: string, cpus: number): Record<string, number> {
-  const r = runCli(['run', `${GUESTS}smp.flat`, '--smp', String(cpus), '--mmu', mode, '--backing', '4k', '--json']);
+function lockStats(mode: string, cpus: number, guest = 'smp.flat', append: readonly string[] = []): Record<string, number> {
+  const r = runCli(['run', `${GUESTS}${guest}`, '--smp', String(cpus), '--mmu', mode, '--backing', '4k', '--json', ...append]);
   expect(r.status).toBe(1);
   return (JSON.parse(r.stderr) as { kvm: Record<string, number> }).kvm;
 }
@@ -62,6 +62,15 @@ describe('mmu_lock in a machine', () => {
     const tdp = lockStats('tdp', 4);
     expect(tdp.mmu_lock_read).toBeGreaterThan(tdp.pf_taken - 1);
     expect(tdp.mmu_lock_write ?? 0).toBe(0);
+    expect(tdp.mmu_lock_contended ?? 0).toBe(0);
+  });
+
+  test('populating memory from 2, 4 and 8 vCPUs at once: the legacy MMU waits more with every vCPU, the TDP MMU never', () => {
+    const waits = [2, 4, 8].map((n) => lockStats('legacy-tdp', n, 'populate.flat', ['--append', 'mib=4']).mmu_lock_wait_write_cycles ?? 0);
+    expect(waits[0]).toBeLessThan(waits[1]);
+    expect(waits[1]).toBeLessThan(waits[2]);
+    const tdp = lockStats('tdp', 8, 'populate.flat', ['--append', 'mib=4']);
+    expect(tdp.pf_taken).toBeGreaterThan(8 * 1024);
     expect(tdp.mmu_lock_contended ?? 0).toBe(0);
   });
 });
