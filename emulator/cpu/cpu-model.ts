@@ -76,11 +76,15 @@ export class CpuModel {
   readonly vendor: Vendor;
   readonly maxPhyAddr: number;
   private readonly enabled = new Set<FeatureName>();
+  private readonly vendorWords: [number, number, number];
+  private readonly words: Int32Array;
 
   constructor(opts: { vendor?: Vendor; features?: readonly FeatureName[]; maxPhyAddr?: number } = {}) {
     this.vendor = opts.vendor ?? 'GenuineIntel';
     this.maxPhyAddr = opts.maxPhyAddr ?? 40;
     for (const f of opts.features ?? DEFAULT_FEATURES) this.enabled.add(f);
+    this.vendorWords = vendorRegisters(this.vendor);
+    this.words = Int32Array.from(WORDS, ([leaf, reg]) => this.bits(leaf, 0, reg));
   }
 
   has(feature: FeatureName): boolean {
@@ -103,39 +107,62 @@ export class CpuModel {
     return v;
   }
 
-  /** CPUID results for (leaf, subleaf) as [eax, ebx, ecx, edx]. */
+  /** CPUID results for (leaf, subleaf) as [eax, ebx, ecx, edx] (allocates: for setup code and tests). */
   cpuid(leaf: number, subleaf: number, apicId: number): [number, number, number, number] {
+    const out = new Int32Array(4);
+    this.cpuidInto(leaf, subleaf, apicId, out);
+    return [out[0], out[1], out[2], out[3]];
+  }
+
+  /**
+   * CPUID results for (leaf, subleaf) into out[0..3] (EAX, EBX, ECX, EDX). The feature words are
+   * computed once per model, so executing CPUID allocates nothing.
+   */
+  cpuidInto(leaf: number, subleaf: number, apicId: number, out: Int32Array): void {
     const maxBasic = 0xd;
     const maxExt = 0x80000008;
     leaf >>>= 0;
-    const vendorWords = vendorRegisters(this.vendor);
+    const v = this.vendorWords;
     if (leaf > maxBasic && leaf < 0x80000000) leaf = maxBasic; // Intel returns the highest basic leaf's data
+    let a = 0, b = 0, c = 0, d = 0;
     switch (leaf) {
       case 0:
-        return [maxBasic, vendorWords[0], vendorWords[2], vendorWords[1]];
-      case 1: {
+        a = maxBasic; b = v[0]; c = v[2]; d = v[1];
+        break;
+      case 1:
         // Family 6, model 0x55 (a Skylake-era signature); one logical processor; CLFLUSH line 64 bytes.
-        const eax = 0x00050654;
-        const ebx = (apicId << 24) | (1 << 16) | (8 << 8);
-        return [eax, ebx, this.bits(1, 0, CpuidReg.ECX), this.bits(1, 0, CpuidReg.EDX)];
-      }
+        a = 0x00050654;
+        b = (apicId << 24) | (1 << 16) | (8 << 8);
+        c = this.words[Word.LEAF1_ECX]; d = this.words[Word.LEAF1_EDX];
+        break;
       case 7:
-        if (subleaf !== 0) return [0, 0, 0, 0];
-        return [0, this.bits(7, 0, CpuidReg.EBX), this.bits(7, 0, CpuidReg.ECX), this.bits(7, 0, CpuidReg.EDX)];
+        if (subleaf === 0) { b = this.words[Word.LEAF7_EBX]; c = this.words[Word.LEAF7_ECX]; d = this.words[Word.LEAF7_EDX]; }
+        break;
       case 0x80000000:
-        return [maxExt, vendorWords[0], vendorWords[2], vendorWords[1]];
+        a = maxExt; b = v[0]; c = v[2]; d = v[1];
+        break;
       case 0x80000001:
-        return [0, 0, this.bits(0x80000001, 0, CpuidReg.ECX), this.bits(0x80000001, 0, CpuidReg.EDX)];
-      case 0x80000002: case 0x80000003: case 0x80000004:
-        return brandString(leaf - 0x80000002);
+        c = this.words[Word.EXT1_ECX]; d = this.words[Word.EXT1_EDX];
+        break;
+      case 0x80000002: case 0x80000003: case 0x80000004: {
+        const o = (leaf - 0x80000002) * 16;
+        a = BRAND.readInt32LE(o); b = BRAND.readInt32LE(o + 4); c = BRAND.readInt32LE(o + 8); d = BRAND.readInt32LE(o + 12);
+        break;
+      }
       case 0x80000008:
-        return [(this.has('la57') ? 57 : 48) << 8 | this.maxPhyAddr, 0, 0, 0];
+        a = ((this.has('la57') ? 57 : 48) << 8) | this.maxPhyAddr;
+        break;
       default:
-        if (leaf > maxExt) return [0, 0, 0, 0];
-        return [0, 0, 0, 0];
+        break;
     }
+    out[0] = a; out[1] = b; out[2] = c; out[3] = d;
   }
 }
+
+/** The feature words of CPUID, computed once per model (CpuModel.words). */
+const enum Word { LEAF1_ECX, LEAF1_EDX, LEAF7_EBX, LEAF7_ECX, LEAF7_EDX, EXT1_ECX, EXT1_EDX }
+const WORDS: readonly [number, CpuidReg][] = [[1, CpuidReg.ECX], [1, CpuidReg.EDX], [7, CpuidReg.EBX], [7, CpuidReg.ECX],
+  [7, CpuidReg.EDX], [0x80000001, CpuidReg.ECX], [0x80000001, CpuidReg.EDX]];
 
 function vendorRegisters(vendor: Vendor): [number, number, number] {
   const b = Buffer.from(vendor, 'latin1');
@@ -144,7 +171,3 @@ function vendorRegisters(vendor: Vendor): [number, number, number] {
 
 const BRAND = Buffer.from('mmulab virtual CPU'.padEnd(48, '\0'), 'latin1');
 
-function brandString(part: number): [number, number, number, number] {
-  const o = part * 16;
-  return [BRAND.readInt32LE(o), BRAND.readInt32LE(o + 4), BRAND.readInt32LE(o + 8), BRAND.readInt32LE(o + 12)];
-}

@@ -239,10 +239,14 @@ export const WRMSR = family('wrmsr', () => (cpu, i) => {
   cpu.stop |= Stop.CONTEXT;
 });
 
+/** CPUID's results, written by CpuModel.cpuidInto: one array for every execution. */
+const cpuidOut = new Int32Array(4);
+
 export const CPUID = family('cpuid', () => (cpu, i) => {
   syncTime(cpu, i);
   cpu.platform.instructionExit(cpu, ExitReason.CPUID, cpu.lo[Reg.RAX]);
-  const [a, b, c, d] = cpu.model.cpuid(cpu.lo[Reg.RAX], cpu.lo[Reg.RCX], cpu.index);
+  cpu.model.cpuidInto(cpu.lo[Reg.RAX], cpu.lo[Reg.RCX], cpu.index, cpuidOut);
+  const a = cpuidOut[0], b = cpuidOut[1], c = cpuidOut[2], d = cpuidOut[3];
   let ecx = c;
   // Leaf 1 ECX.OSXSAVE and leaf 7 ECX.OSPKE mirror CR4; leaf 1 EDX.APIC mirrors APIC_BASE.EN.
   if ((cpu.lo[Reg.RAX] >>> 0) === 7 && cpu.lo[Reg.RCX] === 0) ecx = (ecx & ~(1 << 4)) | ((cpu.cr4 & Cr4.PKE) !== 0 ? 1 << 4 : 0);
