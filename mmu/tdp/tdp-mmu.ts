@@ -40,6 +40,8 @@ export class TdpMmu implements TdpCapableMmu {
   private rootRole = 0;
   private readonly incarnations: Map<number, number>;
   private readonly iter: TdpIter;
+  /** One iterator per level for removing tables (removeTable recurses one level down at a time). */
+  private readonly zapIters: TdpIter[] = [];
   private readonly view: DataView;
 
   /** One vCPU's TDP MMU over the VM's root list (a new list when none is given). */
@@ -49,6 +51,7 @@ export class TdpMmu implements TdpCapableMmu {
     this.incarnations = vm.incarnations;
     this.view = ctx.arena.view;
     this.iter = new TdpIter(this.view, ctx.codec);
+    for (let level = 0; level <= ctx.tdpLevel; level++) this.zapIters.push(new TdpIter(this.view, ctx.codec));
   }
 
   init(_cpuRole: CpuRole, rootRole: number): void {
@@ -94,8 +97,7 @@ export class TdpMmu implements TdpCapableMmu {
   /** kvm_tdp_mmu_put_root: the last reference zaps the whole tree and frees the root. */
   private put(root: TdpRoot): void {
     if (--root.refs > 0) return;
-    this.zapSubtree(root.hpa, this.ctx.tdpLevel);
-    this.freeTable(root.hpa);
+    this.removeTable(root.hpa, this.ctx.tdpLevel);
     this.roots.splice(this.roots.indexOf(root), 1);
     this.ctx.stats.root_freed++;
     if (this.ctx.knobs.tdpFreeFlush === 'flush-on-free') {
@@ -148,7 +150,7 @@ export class TdpMmu implements TdpCapableMmu {
    */
   pageFault(exit: TdpExit): TdpOutcome {
     const { ctx } = this;
-    const { codec, stats } = ctx;
+    const { codec } = ctx;
     const gfn = Math.floor(exit.gpa / 4096);
     const slot = ctx.memslots.find(gfn);
     const write = (exit.access & TdpAccess.WRITE) !== 0;
@@ -174,7 +176,6 @@ export class TdpMmu implements TdpCapableMmu {
       it.next();
     }
     throw new Error(`TDP MMU map of gfn 0x${gfn.toString(16)} did not reach level ${target}`);
-    void stats;
   }
 
   private mapTarget(it: TdpIter, slot: Memslot | undefined, gfn: number, level: number): void {
@@ -187,73 +188,78 @@ export class TdpMmu implements TdpCapableMmu {
     if (slot === undefined) {
       lo = codec.makeMmioSpte(gfn, ACC_ALL, this.ctx.mmioGeneration());
       stats.pf_mmio_spte_created++;
-      stats.sptes_installed_mmio++;
     } else {
       const base = gfn - (gfn % TdpIter.span(level));
       const pfn = slot.hostHfn + (base - slot.baseGfn);
       lo = codec.makeSpte(pfn, level, ACC_ALL, !slot.readOnly, true, false);
-      stats.sptes_installed_leaf++;
       stats.pf_fixed++;
-      if (level === 1) stats.pages_4k++; else if (level === 2) stats.pages_2m++; else stats.pages_1g++;
     }
-    it.write(lo, u64.hi);
-    this.ctx.charge('spteWrite');
+    this.setSpte(it, lo, u64.hi);
   }
 
   /** tdp_mmu_link_sp: a new empty table under the current entry. */
   private link(it: TdpIter): void {
     const child = this.allocTable();
-    const lo = this.ctx.codec.makeNonLeafSpte(child / 4096);
-    it.write(lo, u64.hi);
-    this.ctx.stats.sptes_installed_nonleaf++;
+    this.setSpte(it, this.ctx.codec.makeNonLeafSpte(child / 4096), u64.hi);
+  }
+
+  /** Clears the current entry, freeing the table below it if it was one. */
+  private zapEntry(it: TdpIter): void {
+    this.setSpte(it, this.ctx.codec.nonpresentLo, this.ctx.codec.nonpresentHi);
+  }
+
+  /**
+   * The one SPTE change path (KVM's tdp_mmu_set_spte -> handle_changed_spte): replaces the SPTE
+   * at the iterator's position (old value it.lo/it.hi, level it.level) with (lo, hi) and does
+   * every side effect of the change here, so no caller keeps statistics of its own:
+   * - the old value: a table below it is zapped and freed (handle_removed_pt), a leaf leaves the
+   *   page-size counters;
+   * - the new value: the installed-SPTE counters and the page-size counters, or sptes_zapped;
+   * - the modeled charge: spteWrite for an install, spteZap for a clear.
+   * The removed table is zapped before the entry is written, so charges accrue in the order the
+   * zap path always had (children first).
+   */
+  private setSpte(it: TdpIter, lo: number, hi: number): void {
+    const { codec, stats } = this.ctx;
+    const level = it.level;
+    const oldLo = it.lo, oldHi = it.hi;
+    if (codec.isShadowPresent(oldLo, oldHi)) {
+      if (!codec.isLeaf(oldLo, oldHi, level)) this.removeTable(codec.pfn(oldLo, oldHi) * 4096, level - 1);
+      else this.countLeaf(level, -1);
+    }
+    it.write(lo, hi);
+    if (lo === codec.nonpresentLo && hi === codec.nonpresentHi) {
+      stats.sptes_zapped++;
+      this.ctx.charge('spteZap');
+      return;
+    }
+    if (codec.isMmio(lo, hi)) stats.sptes_installed_mmio++;
+    else if (codec.isLeaf(lo, hi, level)) { stats.sptes_installed_leaf++; this.countLeaf(level, 1); }
+    else stats.sptes_installed_nonleaf++;
     this.ctx.charge('spteWrite');
   }
 
-  /** Clears the current entry, freeing the table below it if it was one (handle_removed_pt). */
-  private zapEntry(it: TdpIter): void {
+  /**
+   * handle_removed_pt: clears every used entry of a table no longer linked (of `level`), through
+   * the change path, so tables below it are removed in turn, then frees the table. Each level has
+   * its own iterator, restricted to the table's 512 entries, so the recursion allocates nothing
+   * and leaves the fault path's iterator where it was.
+   */
+  private removeTable(table: number, level: number): void {
     const { codec } = this.ctx;
-    if (codec.isShadowPresent(it.lo, it.hi)) {
-      if (!codec.isLeaf(it.lo, it.hi, it.level)) {
-        const child = codec.pfn(it.lo, it.hi) * 4096;
-        this.zapSubtree(child, it.level - 1);
-        this.freeTable(child);
-      } else {
-        this.countLeafGone(it.level);
-      }
+    const it = this.zapIters[level];
+    it.start(table, level, 0, 512 * TdpIter.span(level), level);
+    while (it.valid) {
+      if (it.lo !== codec.nonpresentLo || it.hi !== codec.nonpresentHi) this.setSpte(it, codec.nonpresentLo, codec.nonpresentHi);
+      it.next();
     }
-    it.write(codec.nonpresentLo, codec.nonpresentHi);
-    this.ctx.stats.sptes_zapped++;
-    this.ctx.charge('spteZap');
+    this.freeTable(table);
   }
 
-  /** Zaps every SPTE in the table at `table` (of `level`) and below, freeing lower tables. */
-  private zapSubtree(table: number, level: number): void {
-    const { codec, stats } = this.ctx;
-    const view = this.view;
-    for (let k = 0; k < 512; k++) {
-      const p = table + k * 8;
-      const lo = view.getInt32(p, true);
-      const hi = view.getInt32(p + 4, true);
-      if (lo === codec.nonpresentLo && hi === codec.nonpresentHi) continue;
-      if (codec.isShadowPresent(lo, hi)) {
-        if (!codec.isLeaf(lo, hi, level)) {
-          const child = codec.pfn(lo, hi) * 4096;
-          this.zapSubtree(child, level - 1);
-          this.freeTable(child);
-        } else {
-          this.countLeafGone(level);
-        }
-      }
-      view.setInt32(p, codec.nonpresentLo, true);
-      view.setInt32(p + 4, codec.nonpresentHi, true);
-      stats.sptes_zapped++;
-      this.ctx.charge('spteZap');
-    }
-  }
-
-  private countLeafGone(level: number): void {
+  /** The page-size counters (pages_4k/2m/1g) move by `delta` for a leaf at `level`. */
+  private countLeaf(level: number, delta: number): void {
     const { stats } = this.ctx;
-    if (level === 1) stats.pages_4k--; else if (level === 2) stats.pages_2m--; else stats.pages_1g--;
+    if (level === 1) stats.pages_4k += delta; else if (level === 2) stats.pages_2m += delta; else stats.pages_1g += delta;
   }
 
   private allocTable(): number {
