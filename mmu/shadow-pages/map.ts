@@ -110,9 +110,7 @@ export class ShadowMapper {
       if (prefetch && codec.isLeaf(oldLo, oldHi, level) && pfn === codec.pfn(oldLo, oldHi)) return PfResult.SPURIOUS;
       if (level > 1 && !codec.isLarge(oldLo)) {
         // A huge page where a table was: unlink the table (mmu_page_zap_pte of the child).
-        const child = cache.child(oldLo, oldHi);
-        if (child !== undefined) cache.dropParentPte(child, sptep);
-        else cache.clearSpte(sptep);
+        cache.unlinkSpte(sptep, oldLo, oldHi);
         stats.mmu_pde_zapped++;
         flush = true;
       } else if (pfn !== codec.pfn(oldLo, oldHi)) {

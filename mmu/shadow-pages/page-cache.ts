@@ -239,6 +239,18 @@ export class ShadowPageCache {
     this.clearSpte(sptep);
   }
 
+  /**
+   * Clears a present non-leaf SPTE (mmu_page_zap_pte's table case): through drop_parent_pte when
+   * the table it points to is a known shadow page, so the child's parent list stays true, else a
+   * plain clear. The one place the three table-zap paths (zap, a huge page over a table, a guest
+   * write to a shadowed table) clear such an entry; their statistics stay with them.
+   */
+  unlinkSpte(sptep: number, lo: number, hi: number): void {
+    const child = this.child(lo, hi);
+    if (child !== undefined) this.dropParentPte(child, sptep);
+    else this.clearSpte(sptep);
+  }
+
   /** mark_unsync: set this SPTE's bit in its page's unsync-child bitmap, and up the parents. */
   markUnsync(sptep: number): void {
     const sp = this.pageOf(sptep);
@@ -285,7 +297,13 @@ export class ShadowPageCache {
     list.push(sptep);
     const s = this.ctx.stats;
     if (list.length > s.max_mmu_rmap_size) s.max_mmu_rmap_size = list.length;
-    if (level === 1) s.pages_4k++; else if (level === 2) s.pages_2m++; else s.pages_1g++;
+    this.countLeaf(level, 1);
+  }
+
+  /** The page-size counters (pages_4k/2m/1g) move with the rmaps: by `delta` for a leaf at `level`. */
+  private countLeaf(level: number, delta: number): void {
+    const s = this.ctx.stats;
+    if (level === 1) s.pages_4k += delta; else if (level === 2) s.pages_2m += delta; else s.pages_1g += delta;
   }
 
   /** pte_list_remove; a missing entry is the BUG KVM hits in lkml (e): reported, not thrown. */
@@ -299,8 +317,7 @@ export class ShadowPageCache {
     }
     list!.splice(k, 1);
     if (list!.length === 0) this.rmaps.delete(key);
-    const s = this.ctx.stats;
-    if (level === 1) s.pages_4k--; else if (level === 2) s.pages_2m--; else s.pages_1g--;
+    this.countLeaf(level, -1);
   }
 
   rmapHas(gfn: number, level: number, sptep: number): boolean {
@@ -443,9 +460,7 @@ export class ShadowPageCache {
       if (codec.isLeaf(lo, hi, sp.level)) {
         this.dropSpte(sptep, problems);
       } else {
-        const child = this.child(lo, hi);
-        if (child !== undefined) this.dropParentPte(child, sptep);
-        else this.clearSpte(sptep);
+        this.unlinkSpte(sptep, lo, hi);
         stats.sptes_zapped++;
       }
       this.ctx.charge('spteZap');

@@ -28,8 +28,7 @@ export function trackWrite(ctx: MmuContext, cache: ShadowPageCache, gpa: number,
       const lo = cache.readSpteLo(sptep);
       const hi = cache.readSpteHi(sptep);
       if (codec.isShadowPresent(lo, hi) && !codec.isLeaf(lo, hi, sp.level)) {
-        const child = cache.child(lo, hi);
-        if (child !== undefined) cache.dropParentPte(child, sptep); else cache.clearSpte(sptep);
+        cache.unlinkSpte(sptep, lo, hi);
         stats.mmu_pde_zapped++;
         stats.sptes_zapped++;
       } else if (codec.isShadowPresent(lo, hi)) {
