@@ -16,7 +16,8 @@ set -euo pipefail
 # with --no-install-recommends (QEMU's recommends are a GUI and firmware we do not use).
 base=(
 	gcc             # guests, the host-CPU test harness (test/native), the /init of the Linux guest
-	gcc-multilib    # the -m32 guests link against 32-bit libgcc (__udivmoddi4)
+	gcc-multilib    # the -m32 guests link against 32-bit libgcc (__udivmoddi4); it brings
+	                # lib32gcc-12-dev and libc6-dev-i386 on Debian 12, named by version there
 	libc6-dev       # the host-CPU harness and the static /init link against glibc
 	binutils        # ld and objcopy for the guest images
 	make            # npm run build:guests
