@@ -35,9 +35,6 @@ export interface MachineOptions extends Omit<VmOptions, 'hostPoolBytes'> {
   readonly backing?: Backing;
 }
 
-/** Options that name a machine this model cannot build (a usage error to the CLI). */
-export class MachineConfigError extends Error {}
-
 /** A machine in one MMU mode: the hardware, and KVM when the mode is a virtualized one. */
 export class Machine extends Vm {
   readonly mmuMode: MmuMode;

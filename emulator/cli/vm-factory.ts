@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type MmuMode, Machine, MachineConfigError } from '../../vmm/machine.js';
+import { type MmuMode, Machine } from '../../vmm/machine.js';
 import { CpuModel } from '../cpu/cpu-model.js';
 import { hasPvhNote } from '../machine/pvh.js';
 import type { MachineOptions } from './machine-args.js';
@@ -32,7 +32,6 @@ export function createVm(o: MachineOptions, mmu: MmuMode, inputs: { image: Uint8
     vm = new Machine({ memBytes: o.memMiB * 1024 * 1024, serialOut, traceSize, model, mmu, vendor: o.vendor, knobs: o.knobs, audit: o.audit, auditEvery: o.auditEvery, backing: o.backing, cpus: o.smp, quantum: o.quantum });
   } catch (err) {
     // The host could not allocate guest RAM: the --mem value cannot be honoured here.
-    if (err instanceof MachineConfigError) throw new UsageError(err.message);
     if (err instanceof RangeError && /Array buffer allocation failed/i.test(err.message)) {
       throw new UsageError(`--mem ${o.memMiB}: cannot allocate ${o.memMiB} MiB of guest memory on this host`);
     }

@@ -12,7 +12,7 @@ import { portInKernel, mmioInKernel } from './in-kernel-devices.js';
 import { COST, type CostItem } from '../cost.js';
 import { Stats } from '../stats.js';
 import { Request, RequestSet } from './requests.js';
-import { type Vendor, VendorTlb } from './vendor.js';
+import { VendorTlb } from './vendor.js';
 import type { Mmu, TdpCapableMmu } from '../mmu.js';
 import type { SpteCodec } from '../spte.js';
 import { cpuRoleFromRegisters, shadowRootRole, tdpRootRole } from '../role.js';

@@ -3,7 +3,7 @@ import type { Arena } from '../../emulator/machine/arena.js';
 import type { MemslotChange, Memslots } from '../../emulator/machine/memslots.js';
 import type { Hypervisor } from '../../emulator/machine/hypervisor.js';
 import type { Vcpu } from '../../emulator/cpu/vcpu.js';
-import { COST, type CostItem } from '../cost.js';
+import type { CostItem } from '../cost.js';
 import type { MmuContext } from '../mmu.js';
 import { SpteCodec } from '../spte.js';
 import { Stats } from '../stats.js';
