@@ -86,9 +86,9 @@ export class InsnHarness {
     }
     cpu.lo[4] = STACK + 0x800; // RSP: exception frames must have room
     cpu.hi[4] = 0;
-    // RCX below 64 Ki: a REP string instruction runs all its iterations as one instruction, so the
-    // instruction limit cannot stop it, and a 32-bit REP STOSD with ECX near 2^32 over unpaged
-    // memory runs for minutes (mmulab's behaviour, not a fault: see the fuzz report).
+    // RCX below 64 Ki, for throughput: a REP string instruction yields every 1024 iterations and
+    // each yield counts as an instruction (exec/string.ts), so a case's limit bounds a REP to about
+    // a million iterations; the streams still load large counts into ECX themselves.
     cpu.lo[1] &= 0xffff;
     cpu.hi[1] = 0;
     const arith = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.OF | Flag.DF;
