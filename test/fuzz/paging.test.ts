@@ -8,10 +8,11 @@ import { fuzzPaging, newPagingSummary, pagingCase } from '../../bench/fuzz/pagin
  * through them, single or in sequences that rewrite a walked entry and reload CR3, in bare,
  * shadow, legacy-tdp and tdp with KVM's invariant checker after every exit: the results (vector,
  * error code, CR2, value loaded, every byte of the tables and data pages afterwards) must be
- * bare's in every mode. Of README's shadow-MMU deviations, only the first could show (a global
- * translation across MOV CR3): sequences clear CR4.PGE for that reason, and the second test shows
- * the comparison finding it when they do not. The other two need EFER.NXE or CR4.PSE toggled
- * after pages were shadowed, which no case does (each starts from a zapped MMU).
+ * bare's in every mode. Of README's shadow-MMU deviations, two can show. A global translation
+ * across MOV CR3: sequences clear CR4.PGE for that reason, and the second test shows the
+ * comparison finding it when they do not. The dirty bit of an MMIO PTE after a CR0.WP=0 store: the
+ * comparison accepts exactly that byte (paging-regressions.test.ts). The others need EFER.NXE or
+ * CR4.PSE toggled after pages were shadowed, which no case does (each starts from a zapped MMU).
  */
 
 const CASES = 500;
