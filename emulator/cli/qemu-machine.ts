@@ -1,0 +1,110 @@
+import { UsageError } from './errors.js';
+
+/**
+ * The machine side of `mmulab qemu`: QEMU's `-device`, `-machine` and `-global` values as
+ * declarative tables of what mmulab models, what it accepts because it cannot change a test's
+ * result, and (everything else) what it refuses. emulator/cli/README.md has the same table.
+ */
+
+/** How mmulab treats a device or property: it is modeled; it has no effect on results; it is
+ * missing and said so in a warning each run (pc-testdev, until the machine has it). */
+export type Support = 'modeled' | 'no-effect' | 'warn';
+
+interface DeviceSpec {
+  readonly bus: string;
+  readonly support: Support;
+  /** Validates the device's properties (name=value). */
+  check(props: ReadonlyMap<string, string>): void;
+  /** The warning line for `warn` devices. */
+  readonly warning?: string;
+}
+
+function onlyProps(device: string, props: ReadonlyMap<string, string>, allowed: Readonly<Record<string, (v: string) => boolean>>): void {
+  for (const [k, v] of props) {
+    const ok = allowed[k];
+    if (ok === undefined) throw new UsageError(`-device ${device}: property "${k}" is not supported by mmulab`);
+    if (!ok(v)) throw new UsageError(`-device ${device}: ${k}=${v} is not supported by mmulab`);
+  }
+}
+
+/** A number in QEMU's syntax (decimal or 0x hex). */
+const num = (v: string): number => (/^(0x[0-9a-f]+|\d+)$/i.test(v) ? Number(v) : Number.NaN);
+
+export const DEVICES: Readonly<Record<string, DeviceSpec>> = {
+  // mmulab's debug exit is at port 0xf4, 4 ports wide, as kvm-unit-tests configures QEMU's.
+  'isa-debug-exit': {
+    bus: 'ISA',
+    support: 'modeled',
+    check: (p) => onlyProps('isa-debug-exit', p, { iobase: (v) => num(v) === 0xf4, iosize: (v) => num(v) === 4 }),
+  },
+  // x86/run refuses to run without it; the tests that use its ports (ioapic, eventinj, emulator)
+  // see all-ones reads until the machine has it (issue 17 item 2).
+  'pc-testdev': {
+    bus: 'ISA',
+    support: 'warn',
+    check: (p) => onlyProps('pc-testdev', p, {}),
+    warning: 'warning: -device pc-testdev is not emulated yet: its I/O ports (0xe0-0xef, IRQ lines at 0x2000) read as all ones and ignore writes',
+  },
+};
+
+/** QEMU's `-device help` listing of the devices mmulab accepts (x86/run greps it for "pc-testdev"). */
+export function deviceHelp(): string {
+  return Object.entries(DEVICES).map(([name, d]) => `name "${name}", bus ${d.bus}`).join('\n') + '\n';
+}
+
+/** `name,k=v,...` as the name and a property map; `k` alone means `k=on`. */
+export function splitProps(what: string, text: string, firstIsName: boolean): { name: string | undefined; props: Map<string, string>; order: [string, string][] } {
+  const parts = text.split(',');
+  let name: string | undefined;
+  if (firstIsName && parts.length > 0 && !parts[0].includes('=')) name = parts.shift();
+  const props = new Map<string, string>();
+  const order: [string, string][] = [];
+  for (const p of parts) {
+    if (p === '') throw new UsageError(`${what}: empty property in "${text}"`);
+    const eq = p.indexOf('=');
+    const [k, v] = eq < 0 ? [p, 'on'] : [p.slice(0, eq), p.slice(eq + 1)];
+    props.set(k, v);
+    order.push([k, v]);
+  }
+  return { name, props, order };
+}
+
+/** The effect of one -device: validated, and its warning line if any. */
+export function device(text: string): string | undefined {
+  const { name, props } = splitProps('-device', text, true);
+  if (name === undefined) throw new UsageError(`-device "${text}": no device name`);
+  const spec = DEVICES[name];
+  if (spec === undefined) throw new UsageError(`-device ${name}: not emulated by mmulab (devices: ${Object.keys(DEVICES).join(', ')})`);
+  spec.check(props);
+  return spec.support === 'warn' ? spec.warning : undefined;
+}
+
+/** `-machine` types: mmulab's PC is an i440FX-era PC without PCI devices. */
+export function machineType(name: string): void {
+  if (name === 'pc' || /^pc-i440fx-\d+\.\d+$/.test(name)) return;
+  throw new UsageError(`-machine ${name}: mmulab models only the i440FX PC ("pc")`);
+}
+
+export function machineHelp(): string {
+  return 'Supported machines are:\npc                   Standard PC (i440FX + PIIX, 1996), as mmulab models it (default)\n';
+}
+
+/**
+ * Machine properties other than accel and mmulab's own: what each does in mmulab. pit=off is
+ * accepted with a warning (the PIT stays; no test reads it when QEMU would have none, vmexit_ipi
+ * only asks for it so that AVIC is not inhibited).
+ */
+export function machineProperty(key: string, value: string): string | undefined {
+  if (key === 'pit') {
+    if (value === 'on') return undefined;
+    if (value === 'off') return 'warning: -machine pit=off: mmulab\'s PC always has its 8254 PIT (it ticks only when the guest programs it)';
+  }
+  if (key === 'kernel-irqchip' && value === 'on') return undefined; // KVM's default: mmulab's KVM holds the LAPIC, IOAPIC, PICs and PIT
+  throw new UsageError(`-machine ${key}=${value}: not supported by mmulab`);
+}
+
+/** `-global` settings that cannot change a result: the in-kernel PIT's lost-tick policy (mmulab loses no ticks). */
+export function globalSetting(text: string): void {
+  if (/^kvm-pit\.lost_tick_policy=(discard|delay)$/.test(text)) return;
+  throw new UsageError(`-global ${text}: not supported by mmulab`);
+}
