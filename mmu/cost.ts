@@ -53,6 +53,29 @@ export const COST = {
    * roots): the sender's IPI and its wait for the target to leave the guest.
    */
   remoteKick: 600,
+  /**
+   * fast_page_fault: the lockless walk, the cmpxchg that gives a write-protected SPTE its W bit
+   * back, and the dirty-bitmap store; instead of pageFault (no mmu_lock, no gup).
+   */
+  fastPageFault: 300,
+  /** Clearing W (or D) in one SPTE during a slot or bitmap walk (an atomic clear_bit). */
+  spteWrprot: 15,
+  /** One 64-page word of a dirty bitmap in GET/CLEAR_DIRTY_LOG: the xchg or fetch_andnot and the copy. */
+  dirtyLogWord: 10,
+  /**
+   * Splitting one huge SPTE into a table of 512 smaller ones (tdp_mmu_split_huge_page: filling
+   * the child entries from the huge one, then linking it); the page itself is pageAlloc.
+   */
+  splitHugePage: 1500,
+  /**
+   * A KVM_SET_USER_MEMORY_REGION that changes flags only: slots_lock, copying and swapping the
+   * memslot arrays, the SRCU grace period; the MMU work of kvm_mmu_slot_apply_flags is separate.
+   */
+  memslotCommit: 3000,
+  /** The CPU setting a 4 KiB EPT D bit and writing the GPA into the PML buffer (no exit). */
+  pmlLog: 30,
+  /** vmx_flush_pml_buffer at an exit: one logged GPA marked in its slot's bitmap. */
+  pmlDrainEntry: 15,
 } as const;
 
 export type CostItem = keyof typeof COST;

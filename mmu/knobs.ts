@@ -50,6 +50,33 @@ export interface Knobs {
    * serializing vCPUs when userspace deletes a memslot"), 'write' before.
    */
   tdpRootLock: 'read' | 'write';
+  /**
+   * kvm.eager_page_split: split the TDP MMU's huge pages when dirty logging is enabled (or, with
+   * KVM_DIRTY_LOG_INITIALLY_SET, in KVM_CLEAR_DIRTY_LOG) instead of on the first write to each.
+   * a3fe5dbda0a4 and cb00a70bd4b7, in 5.18; only the TDP MMU splits (kvm_mmu_slot_try_split_huge_pages
+   * returns early without it), so the legacy and shadow MMUs ignore it.
+   */
+  eagerPageSplit: boolean;
+  /**
+   * What the TDP MMU does with a huge SPTE when a fault wants a smaller mapping under it (a write
+   * while logging): 'split' it in place into 512 SPTEs that keep its permissions ("Split huge
+   * pages mapped by the TDP MMU on fault", about 6.2), or 'zap' it and let every 4 KiB page fault
+   * again, as before.
+   */
+  tdpHugeWriteFault: 'split' | 'zap';
+  /**
+   * Huge page recovery when logging stops: 'in-place' installs the huge SPTE over the table
+   * (13e2e4f62a4b, 6.13), 'zap' removes the table and lets the next fault map the huge page
+   * (kvm_mmu_zap_collapsible_sptes, up to 6.12). The legacy and shadow MMUs always zap.
+   */
+  hugePageRecovery: 'in-place' | 'zap';
+  /**
+   * kvm_intel.enable_pml: with VMX and EPT, dirty logging clears the D bit of 4 KiB SPTEs and the
+   * CPU logs each first write into a 512-entry Page Modification Log, exiting only when it is
+   * full; huge SPTEs are still write-protected. Off (or on SVM, or without EPT): every first
+   * write after a collection takes a write-protection fault.
+   */
+  pml: boolean;
 }
 
 export const CURRENT: Readonly<Knobs> = {
@@ -64,6 +91,10 @@ export const CURRENT: Readonly<Knobs> = {
   cr0WpGuestOwned: true,
   nrMmuPages: 0,
   tdpRootLock: 'read',
+  eagerPageSplit: true,
+  tdpHugeWriteFault: 'split',
+  hugePageRecovery: 'in-place',
+  pml: true,
 };
 
 /** Named sets of knobs, each the behaviour of a KVM release (or a proposal). */
@@ -74,13 +105,13 @@ export const PRESETS: Readonly<Record<string, Partial<Knobs>>> = {
    * 6.4: TDP roots persist (lkml (c)); a CR0.WP-only change still exits but keeps roots
    * (01b31714bd90); before the Hyper-V flush fix and before CR0.WP became guest-owned.
    */
-  'kvm-6.4': { hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write' },
+  'kvm-6.4': { hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write', hugePageRecovery: 'zap' },
   /** 5.18 to 6.3: every role change unloads; TDP roots die with the last vCPU reference; flush deferred. */
-  'kvm-6.3': { roleChangePolicy: 'unload-always', tdpRootLifetime: 'vcpu-refcount', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write' },
+  'kvm-6.3': { roleChangePolicy: 'unload-always', tdpRootLifetime: 'vcpu-refcount', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write', hugePageRecovery: 'zap' },
   /** Before lkml (a) and (c), and before the Overhaul series: also flush on root free. */
-  'kvm-5.17': { roleChangePolicy: 'unload-always', tdpRootLifetime: 'vcpu-refcount', tdpFreeFlush: 'flush-on-free', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write' },
+  'kvm-5.17': { roleChangePolicy: 'unload-always', tdpRootLifetime: 'vcpu-refcount', tdpFreeFlush: 'flush-on-free', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write', eagerPageSplit: false, tdpHugeWriteFault: 'zap', hugePageRecovery: 'zap' },
   /** Paolo's lkml (a) proposal on top of 6.3: keep roots across role changes. */
-  'lkml-a': { roleChangePolicy: 'keep-roots', tdpRootLifetime: 'vcpu-refcount', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write' },
+  'lkml-a': { roleChangePolicy: 'keep-roots', tdpRootLifetime: 'vcpu-refcount', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write', hugePageRecovery: 'zap' },
 };
 
 export class KnobError extends Error {}
@@ -114,6 +145,8 @@ const CHOICES: Partial<Record<keyof Knobs, readonly string[]>> = {
   spteLayout: ['current', 'b14e28f37e9b', 'pre-5.12'],
   tdpFreeFlush: ['flush-on-free', 'defer-to-alloc'],
   tdpRootLock: ['read', 'write'],
+  tdpHugeWriteFault: ['split', 'zap'],
+  hugePageRecovery: ['in-place', 'zap'],
 };
 
 function setKnob(knobs: Knobs, name: keyof Knobs, value: string): void {

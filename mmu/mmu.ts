@@ -6,6 +6,7 @@ import type { Stats } from './stats.js';
 import type { CostItem } from './cost.js';
 import type { SpteCodec } from './spte.js';
 import type { CpuRole } from './role.js';
+import type { FastPf } from './dirty-log.js';
 
 /**
  * The pluggable MMU: what KVM's generic code asks of the shadow MMU, the legacy TDP MMU and the
@@ -46,6 +47,11 @@ export interface TdpCapableMmu extends Mmu {
   readonly name: 'legacy-tdp' | 'tdp';
   /** The fault handler for a TDP exit (kvm_mmu_page_fault after the MMIO fast path declined). */
   pageFault(exit: TdpExit): TdpOutcome;
+  /**
+   * fast_page_fault, tried before the handler takes mmu_lock; with `pmlOnly`, only the PML case
+   * (a write the CPU logs without an exit; dirty-log.ts).
+   */
+  fastPageFault(exit: TdpExit, pmlOnly?: boolean): FastPf;
 }
 
 /**

@@ -60,6 +60,22 @@ export class Stats {
   mmu_lock_contended = 0;
   mmu_lock_wait_read_cycles = 0;
   mmu_lock_wait_write_cycles = 0;
+  // Dirty logging (mmu/dirty-log.ts). pf_fast above is KVM's count of fast_page_fault fixes.
+  /** Pages newly marked in a dirty bitmap (mark_page_dirty_in_slot on a clear bit). */
+  dirty_pages_logged = 0;
+  /** Dirty pages returned by KVM_GET_DIRTY_LOG. */
+  dirty_pages_reported = 0;
+  /** SPTEs write-protected (W cleared) for dirty logging: at enable, GET (reprotect) and CLEAR. */
+  dirty_log_wrprot = 0;
+  /** Huge SPTEs split into a table of smaller ones (eagerly, or on a write fault in the TDP MMU). */
+  huge_pages_split = 0;
+  /** Huge SPTEs zapped on a write fault to be rebuilt at 4 KiB (before split-on-fault, and the legacy MMU). */
+  huge_pages_zapped_for_logging = 0;
+  /** First writes logged by the CPU's Page Modification Log (no exit), and its buffer-full exits. */
+  pml_logged = 0;
+  pml_full_exits = 0;
+  /** Tables of small SPTEs collapsed (zapped, or replaced in place) when logging stops. */
+  huge_pages_recovered = 0;
   // Model counters: roots.
   root_alloc = 0;
   root_reuse = 0;

@@ -1,8 +1,10 @@
 import { PAGE_SIZE, type Gfn, type Gpa, type Hfn, type Hpa } from '../arch/address.js';
 
 export interface MemslotChange {
-  readonly kind: 'add' | 'remove' | 'move';
+  /** 'flags': KVM_MR_FLAGS_ONLY, a change of KVM_MEM_LOG_DIRTY_PAGES only (`old` is the slot before). */
+  readonly kind: 'add' | 'remove' | 'move' | 'flags';
   readonly slot: Memslot;
+  readonly old?: Memslot;
 }
 
 /** One memslot: a range of guest frames backed by contiguous arena pages (KVM's kvm_memory_slot). */
@@ -12,6 +14,12 @@ export interface Memslot {
   readonly npages: number;
   readonly hostHfn: Hfn;
   readonly readOnly: boolean;
+  /**
+   * KVM_MEM_LOG_DIRTY_PAGES: present while dirty logging is on, one byte per page (1 = dirty).
+   * KVM keeps a bitmap of longs; a byte per page keeps marking a single store, and GET/CLEAR
+   * still charge per 64-page word (mmu/dirty-log.ts).
+   */
+  readonly dirtyBitmap?: Uint8Array;
 }
 
 /**
@@ -71,6 +79,26 @@ export class Memslots {
     this.slots.sort((a, b) => a.baseGfn - b.baseGfn);
     this.changed({ kind: 'move', slot: moved });
     return moved;
+  }
+
+  /**
+   * KVM_SET_USER_MEMORY_REGION with only KVM_MEM_LOG_DIRTY_PAGES changed (KVM_MR_FLAGS_ONLY): a
+   * new slot object with a fresh bitmap (all set when `initiallySet`, KVM_DIRTY_LOG_INITIALLY_SET)
+   * or none. Returns the new slot.
+   */
+  setLogDirty(id: number, on: boolean, initiallySet: boolean): Memslot {
+    const i = this.slots.findIndex((s) => s.id === id);
+    if (i < 0) throw new Error(`no memslot ${id}`);
+    const old = this.slots[i];
+    const slot: Memslot = { ...old, dirtyBitmap: on ? new Uint8Array(old.npages).fill(initiallySet ? 1 : 0) : undefined };
+    this.slots[i] = slot;
+    this.changed({ kind: 'flags', slot, old });
+    return slot;
+  }
+
+  /** The slot with id `id`, or undefined. */
+  byId(id: number): Memslot | undefined {
+    return this.slots.find((s) => s.id === id);
   }
 
   /** Listeners see every change after it is published, with the new generation in place. */

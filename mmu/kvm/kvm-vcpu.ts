@@ -21,6 +21,7 @@ import { LegacyTdpMmu } from '../legacy/legacy-tdp-mmu.js';
 import { ShadowMmu } from '../shadow/shadow-mmu.js';
 import type { KvmConfig, SharedMmu } from './kvm-config.js';
 import { LockMode, type MmuLock } from './mmu-lock.js';
+import { FastPf } from '../dirty-log.js';
 import type { MmuContext } from '../mmu.js';
 import type { Arena } from '../../emulator/machine/arena.js';
 import type { Memslots } from '../../emulator/machine/memslots.js';
@@ -33,6 +34,9 @@ const KVM_ENOSYS = 1000;
 /** MSRs VMX passes through to the guest without an exit (KVM's default MSR bitmap). */
 const VMX_PASSTHROUGH_MSRS = new Set<number>([Msr.FS_BASE, Msr.GS_BASE, Msr.KERNEL_GS_BASE, Msr.SYSENTER_CS,
   Msr.SYSENTER_ESP, Msr.SYSENTER_EIP, Msr.TSC, Msr.SPEC_CTRL, Msr.PRED_CMD]);
+
+/** PML_LOG_NR_ENTRIES: GPAs the Page Modification Log holds before a PML-full exit. */
+const PML_ENTRIES = 512;
 
 /** Request-servicing rounds before an entry: servicing one request may raise another. */
 const MAX_ENTRY_ROUNDS = 8;
@@ -122,6 +126,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
       paging.tdp = this.hardware;
     }
     this.vendorTlb = new VendorTlb(cfg.vendor, paging, this.stats, cfg.knobs.hvFlushOnFlushCurrent, cfg.mode === 'shadow');
+    this.pml = cfg.knobs.pml && cfg.vendor === 'vmx' && cfg.mode !== 'shadow';
     this.crExits = new ControlRegisterExits(this, cpu, this.shadowMmu);
   }
 
@@ -157,12 +162,42 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     this.stats.modeled_cycles += cycles;
   }
 
-  /** The common part of every exit: count it, pay the round trip and the dispatch. */
+  /**
+   * The common part of every exit: count it, pay the round trip and the dispatch, and drain the
+   * PML buffer (vmx_flush_pml_buffer runs on every exit).
+   */
   exitBegin(): void {
     this.vm.running = this;
     this.stats.exits++;
     this.charge('exitRoundTrip');
     this.charge('exitDispatch');
+    if (this.pmlEntries > 0) {
+      this.charge('pmlDrainEntry', this.pmlEntries);
+      this.pmlEntries = 0;
+    }
+  }
+
+  /** Page Modification Logging is on: VMX with EPT and the pml knob (kvm_intel.enable_pml). */
+  private readonly pml: boolean;
+  /** Entries in this vCPU's PML buffer since the last exit (PML_LOG_NR_ENTRIES = 512 fill it). */
+  private pmlEntries = 0;
+
+  /**
+   * A write the CPU would log in the PML buffer without exiting (a PML-armed 4 KiB SPTE of a
+   * logged slot, dirty-log.ts): logged and made writable, charged as the CPU's logging; the
+   * 512th entry fills the buffer and exits (EXIT_REASON_PML_FULL). False: a real EPT violation.
+   */
+  private pmlWrite(exit: TdpExit): boolean {
+    this.vm.running = this;
+    if (this.tdpMmu!.fastPageFault(exit, true) !== FastPf.FIXED) return false;
+    this.stats.pml_logged++;
+    this.charge('pmlLog');
+    if (++this.pmlEntries === PML_ENTRIES) {
+      this.exitBegin();
+      this.stats.pml_full_exits++;
+      this.enterGuest(true);
+    }
+    return true;
   }
 
   /** Takes mmu_lock in `mode`, waiting out conflicting holds of other vCPUs; returns the time it got it. */
@@ -443,6 +478,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
   // TdpHypervisor: what the TDP hardware asks.
 
   tdpFault(exit: TdpExit): TdpOutcome {
+    if (this.pml && this.pmlWrite(exit)) return TdpOutcome.RETRY;
     this.exitBegin();
     const rsvd = exit.kind === TdpFaultKind.EPT_MISCONFIG || (exit.kind === TdpFaultKind.NPF && (exit.code & NpfCode.RSVD) !== 0);
     if (rsvd && this.checkMmioSpte(this.mmu.mmioSpte(exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296)), exit.gpa, 0) !== undefined) {
@@ -453,6 +489,16 @@ export class KvmVcpu implements Platform, TdpHypervisor {
       return TdpOutcome.EMULATE_MMIO;
     }
     this.stats.pf_taken++;
+    // fast_page_fault first, with no mmu_lock (RCU or READING_SHADOW_PAGE_TABLES): a write to a
+    // write-protected SPTE that may be writable (dirty logging) is fixed in place.
+    const fast = this.tdpMmu!.fastPageFault(exit);
+    if (fast !== FastPf.INVALID) {
+      this.stats.pf_fast++;
+      if (fast === FastPf.FIXED) this.stats.pf_fixed++; else this.stats.pf_spurious++;
+      this.charge('fastPageFault');
+      this.enterGuest(true);
+      return TdpOutcome.RETRY;
+    }
     this.charge('pageFault');
     // kvm_tdp_mmu_page_fault runs under the read lock; the legacy MMU's direct_page_fault under write.
     const mode = this.cfg.mode === 'tdp' ? LockMode.READ : LockMode.WRITE;

@@ -13,6 +13,10 @@ import { ShadowPageCache } from '../shadow-pages/page-cache.js';
 import type { KvmConfig, SharedMmu } from './kvm-config.js';
 import { type KvmVm, KvmVcpu } from './kvm-vcpu.js';
 import { LockMode, MmuLock } from './mmu-lock.js';
+import { DirtyLogIoctls } from './dirty-log-ioctls.js';
+import { TdpMmu } from '../tdp/tdp-mmu.js';
+import { RmapDirtyLog } from '../shadow-pages/dirty-log.js';
+import { ShadowMapper } from '../shadow-pages/map.js';
 
 export { KvmRunError } from './kvm-vcpu.js';
 export type { KvmConfig, KvmMmuMode } from './kvm-config.js';
@@ -51,6 +55,8 @@ export class Kvm implements Hypervisor, KvmVm {
   readonly violations: string[] = [];
   running: KvmVcpu;
   readonly mmuLock = new MmuLock();
+  /** Dirty logging's ioctls (KVM_MEM_LOG_DIRTY_PAGES, GET/CLEAR_DIRTY_LOG), as the VMM issues them. */
+  readonly dirtyLog: DirtyLogIoctls;
   private auditTick = 0;
 
   constructor(host: KvmHost, cfg: KvmConfig) {
@@ -95,8 +101,23 @@ export class Kvm implements Hypervisor, KvmVm {
       this.running = v;
     }
     this.running = vcpus[0];
-    // A shadow page is synced by the vCPU at hand, with its MMU's roles.
+    const bspMmu = vcpus[0].mmu;
     const cache = this.shared.cache;
+    this.dirtyLog = new DirtyLogIoctls({
+      memslots: host.memslots,
+      knobs: cfg.knobs,
+      tdpMmu: bspMmu instanceof TdpMmu,
+      // PML needs EPT: VMX, not shadow paging.
+      pml: cfg.knobs.pml && cfg.vendor === 'vmx' && cfg.mode !== 'shadow',
+      // The TDP MMU's slot walks cover the VM's root list from any vCPU's instance; the rmaps are the VM's.
+      ops: bspMmu instanceof TdpMmu ? bspMmu : new RmapDirtyLog(this.mmuContext, cache!, new ShadowMapper(this.mmuContext, cache!)),
+      lock: (mode) => kvm.running.lockMmu(mode),
+      unlock: (mode, since) => kvm.running.unlockMmu(mode, since),
+      charge: (item, times) => kvm.running.charge(item, times),
+      get stats(): Stats { return kvm.running.stats; },
+      flushRemoteTlbs: () => kvm.flushRemoteTlbs(),
+    });
+    // A shadow page is synced by the vCPU at hand, with its MMU's roles.
     if (shadow && cache !== undefined) cache.syncPage = (sp) => kvm.running.shadowMmu!.sync.syncPage(sp);
     host.memslots.onChange((c) => this.memslotsChanged(c));
     this.updatePageLimit();
@@ -237,7 +258,8 @@ export class Kvm implements Hypervisor, KvmVm {
     this.updatePageLimit();
     // kvm_mmu_zap_all_fast under mmu_lock for write.
     const since = v.lockMmu(LockMode.WRITE);
-    if (change.kind !== 'add') v.mmu.zapAllFast();
+    // A flags-only change (dirty logging on or off) keeps every SPTE; kvm_mmu_slot_apply_flags below.
+    if (change.kind !== 'add' && change.kind !== 'flags') v.mmu.zapAllFast();
     // kvm_mmu_invalidate_mmio_sptes: the generation as stored, without the address-space bit.
     const gen = (this.memslots.generation % this.codec.genModulus) & ~1;
     if (gen === 0) {
@@ -245,6 +267,7 @@ export class Kvm implements Hypervisor, KvmVm {
       v.mmu.zapAllFast();
     }
     v.unlockMmu(LockMode.WRITE, since);
+    if (change.kind === 'flags') this.dirtyLog.applyFlags(change.slot, change.old!);
     v.enterGuest();
   }
 

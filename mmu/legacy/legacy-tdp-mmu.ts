@@ -6,6 +6,7 @@ import { Request } from '../kvm/requests.js';
 import { type ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
 import { PfResult, ShadowMapper } from '../shadow-pages/map.js';
 import { auditShadow } from '../shadow/audit.js';
+import { FastPf, SPTE_W, fastPfVerdict, markPageDirty } from '../dirty-log.js';
 
 /**
  * KVM's legacy TDP MMU (tdp_mmu=0): direct shadow pages in the shadow-page cache. A root is the
@@ -105,6 +106,32 @@ export class LegacyTdpMmu implements TdpCapableMmu {
     if (r === PfResult.FIXED) this.ctx.stats.pf_fixed++;
     else if (r === PfResult.SPURIOUS) this.ctx.stats.pf_spurious++;
     return r === PfResult.EMULATE ? TdpOutcome.EMULATE_MMIO : TdpOutcome.RETRY;
+  }
+
+  /**
+   * fast_page_fault under walk_shadow_page_lockless_begin (no mmu_lock): W back on a
+   * write-protected, MMU-writable leaf, and the page logged.
+   */
+  fastPageFault(exit: TdpExit, pmlOnly = false): FastPf {
+    if ((exit.access & TdpAccess.WRITE) === 0 || this.root === null) return FastPf.INVALID;
+    const cache = this.cache;
+    let sptep = -1;
+    let level = 0;
+    for (const it = this.mapper.walk.init(this.root.hpa, roleLevel(this.rootRole), exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296)); it.okay(); it.next()) {
+      sptep = it.sptep;
+      level = it.level;
+    }
+    if (sptep < 0) return FastPf.INVALID;
+    const lo = cache.readSpteLo(sptep);
+    const hi = cache.readSpteHi(sptep);
+    const gfn = Math.floor(exit.gpa / 4096);
+    const slot = this.ctx.memslots.find(gfn);
+    const verdict = fastPfVerdict(this.ctx.codec, lo, hi, level, slot, pmlOnly);
+    if (verdict === FastPf.FIXED) {
+      cache.writeSpte(sptep, lo | SPTE_W | this.ctx.codec.dirtyLo, hi);
+      markPageDirty(slot, gfn, this.ctx.stats);
+    }
+    return verdict;
   }
 
   mmioSpte(lo: number, hi: number): [number, number] | undefined {

@@ -5,6 +5,7 @@ import { ACC_ALL, ACC_WRITE_MASK } from '../spte.js';
 import { RoleBit } from '../role.js';
 import type { ShadowPage, ShadowPageCache } from './page-cache.js';
 import { ShadowWalk } from './shadow-walk.js';
+import { markPageDirty } from '../dirty-log.js';
 
 /** KVM's RET_PF_* results of a page-fault handler (mmu_internal.h). */
 export const enum PfResult {
@@ -76,7 +77,10 @@ export class ShadowMapper {
         mmuWritable = false;
       }
     }
-    return codec.makeSpte(ShadowMapper.pfn(slot, gfn), level, access, hostWritable, mmuWritable, prefetch && !synchronizing);
+    const lo = codec.makeSpte(ShadowMapper.pfn(slot, gfn), level, access, hostWritable, mmuWritable, prefetch && !synchronizing);
+    // make_spte: a writable SPTE in a logged slot marks its page (mappingLevel keeps it 4 KiB).
+    if (codec.isWritable(lo)) markPageDirty(slot, gfn, this.ctx.stats);
+    return lo;
   }
 
   /** Set by makeLeaf: the SPTE was made read-only to keep a shadowed guest table write-protected. */
@@ -209,6 +213,7 @@ export class ShadowMapper {
    * the host backs it with pages at least that large, and no shadowed guest table lies inside.
    */
   mappingLevel(slot: Memslot, gfn: number, maxLevel: number): number {
+    if (slot.dirtyBitmap !== undefined) return 1; // kvm_mmu_hugepage_adjust: 4 KiB while logging
     for (let level = Math.min(maxLevel, 3); level > 1; level--) {
       if (level > this.ctx.hostMaxLevel || this.cache.lpageDisallowed(gfn, level)) continue;
       const span = 512 ** (level - 1);
@@ -232,6 +237,9 @@ export class ShadowMapper {
       baseGfn = gfn - (gfn % 512 ** (it.level - 1));
       if (it.level === goal) break;
       const child = this.childSp(it.sptep, baseGfn, true, ACC_ALL);
+      if (child !== null && slot?.dirtyBitmap !== undefined && this.ctx.codec.isShadowPresent(this.cache.readSpteLo(it.sptep), this.cache.readSpteHi(it.sptep))) {
+        this.ctx.stats.huge_pages_zapped_for_logging++; // drop_large_spte in link: the 4 KiB pages fault one by one
+      }
       if (child !== null) this.cache.link(it.sptep, child);
     }
     if (it.level !== goal) throw new Error(`direct map of gfn 0x${gfn.toString(16)} stopped at level ${it.level}, goal ${goal}`);
@@ -258,7 +266,8 @@ export class ShadowMapper {
       if (p === sptep || codec.isShadowPresent(cache.readSpteLo(p), cache.readSpteHi(p))) continue;
       const gfn = cache.leafGfn(sp, k);
       const slot = this.ctx.memslots.find(gfn);
-      if (slot === undefined) return;
+      // gfn_to_memslot_dirty_bitmap: no writable prefetch into a logged slot.
+      if (slot === undefined || slot.dirtyBitmap !== undefined) return;
       this.setSpte(p, access, gfn, slot, false, true);
       this.ctx.stats.sptes_prefetched++;
     }

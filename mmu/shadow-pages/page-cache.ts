@@ -324,6 +324,11 @@ export class ShadowPageCache {
     return this.rmaps.get(this.rmapKey(gfn, level))?.includes(sptep) ?? false;
   }
 
+  /** The leaf SPTE addresses of the rmap for (gfn, level), gfn aligned to the level; undefined if empty. */
+  rmapOf(gfn: number, level: number): readonly number[] | undefined {
+    return this.rmaps.get(this.rmapKey(gfn, level));
+  }
+
   /** Every rmap entry, for the checker. */
   *rmapEntries(): Generator<[number, number, number]> {
     for (const [key, list] of this.rmaps) for (const sptep of list) yield [Math.floor(key / 4), (key % 4) + 1, sptep];

@@ -192,7 +192,8 @@ export class ShadowPageFault {
       let access = spAccess & gpteAccess(gLo, gHi, wide, paging.nxe);
       if ((gLo & Pte.D) === 0) access &= ~ACC_WRITE_MASK;
       const slot = this.ctx.memslots.find(gfn);
-      if (slot === undefined) break;
+      // gfn_to_memslot_dirty_bitmap: no writable prefetch into a logged slot (it would be logged unwritten).
+      if (slot === undefined || (slot.dirtyBitmap !== undefined && (access & ACC_WRITE_MASK) !== 0)) break;
       this.mapper.setSpte(p, access, gfn, slot, false, true);
       stats.sptes_prefetched++;
     }

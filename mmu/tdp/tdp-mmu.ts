@@ -7,6 +7,7 @@ import { u64 } from '../../emulator/arch/u64.js';
 import { ACC_ALL } from '../spte.js';
 import { Request } from '../kvm/requests.js';
 import { TdpIter } from './iter.js';
+import { type DirtyLogMmu, FastPf, SPTE_W, fastPfVerdict, markPageDirty, wrprotBits } from '../dirty-log.js';
 
 /**
  * KVM's TDP MMU (tdp_mmu.c, tdp_mmu=1): a list of roots, each a paging structure built directly
@@ -32,7 +33,7 @@ export class TdpRootList {
   readonly incarnations = new Map<number, number>();
 }
 
-export class TdpMmu implements TdpCapableMmu {
+export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
   readonly name = 'tdp';
   private readonly ctx: MmuContext;
   private readonly roots: TdpRoot[];
@@ -130,8 +131,12 @@ export class TdpMmu implements TdpCapableMmu {
     return n;
   }
 
-  /** The largest level a memslot can map `gfn` at: 2 MiB or 1 GiB when the slot and its backing allow. */
+  /**
+   * The largest level a memslot can map `gfn` at: 2 MiB or 1 GiB when the slot and its backing
+   * allow; 4 KiB while the slot is logged (kvm_mmu_hugepage_adjust).
+   */
   private maxLevel(slot: Memslot, gfn: number): number {
+    if (slot.dirtyBitmap !== undefined) return 1;
     for (const level of [3, 2]) {
       if (level > this.ctx.hostMaxLevel) continue;
       const span = TdpIter.span(level);
@@ -163,26 +168,42 @@ export class TdpMmu implements TdpCapableMmu {
     it.start(root.hpa, ctx.tdpLevel, gfn, gfn + 1);
     while (it.valid) {
       if (it.level === target) {
-        this.mapTarget(it, slot, gfn, target);
+        this.mapTarget(it, slot, gfn, target, write);
         return mmio ? TdpOutcome.EMULATE_MMIO : TdpOutcome.RETRY;
       }
       if (!codec.isShadowPresent(it.lo, it.hi)) {
         this.link(it);
       } else if (codec.isLeaf(it.lo, it.hi, it.level)) {
-        // A huge page where the target is smaller (the backing changed): drop it and build below.
-        this.zapEntry(it);
-        this.link(it);
+        // A huge page where the target is smaller (dirty logging, or the backing changed): split
+        // it in place (about 6.2) or, before, zap it with a flush and build below, so every other
+        // 4 KiB page of it faults again.
+        if (ctx.knobs.tdpHugeWriteFault === 'split' && !codec.isMmio(it.lo, it.hi)) {
+          this.splitHuge(it);
+        } else {
+          this.zapEntry(it);
+          ctx.stats.huge_pages_zapped_for_logging++;
+          ctx.flushRemoteTlbs();
+          this.link(it);
+        }
       }
       it.next();
     }
     throw new Error(`TDP MMU map of gfn 0x${gfn.toString(16)} did not reach level ${target}`);
   }
 
-  private mapTarget(it: TdpIter, slot: Memslot | undefined, gfn: number, level: number): void {
+  private mapTarget(it: TdpIter, slot: Memslot | undefined, gfn: number, level: number, write: boolean): void {
     const { codec, stats } = this.ctx;
     if (codec.isShadowPresent(it.lo, it.hi)) {
       if (!codec.isLeaf(it.lo, it.hi, level)) this.zapEntry(it); // a table replaced by a huge page
-      else { stats.pf_spurious++; return; }
+      else if (write && !codec.isWritable(it.lo) && slot !== undefined && !slot.readOnly) {
+        // tdp_mmu_map_handle_target_level: make_spte gives a write-protected SPTE its W back
+        // (fast_page_fault declined it, e.g. a huge page in a logged slot was just split).
+        it.write(it.lo | SPTE_W | codec.dirtyLo, it.hi);
+        this.ctx.charge('spteWrite');
+        markPageDirty(slot, gfn, stats);
+        stats.pf_fixed++;
+        return;
+      } else { stats.pf_spurious++; return; }
     }
     let lo: number;
     if (slot === undefined) {
@@ -193,8 +214,143 @@ export class TdpMmu implements TdpCapableMmu {
       const pfn = slot.hostHfn + (base - slot.baseGfn);
       lo = codec.makeSpte(pfn, level, ACC_ALL, !slot.readOnly, true, false);
       stats.pf_fixed++;
+      // make_spte: a writable SPTE in a logged slot marks its page (level is 4 KiB there).
+      if (codec.isWritable(lo)) markPageDirty(slot, gfn, stats);
     }
     this.setSpte(it, lo, u64.hi);
+  }
+
+  /**
+   * tdp_mmu_split_huge_page: a new table whose 512 entries map the huge page's frames one level
+   * down with its permissions (make_huge_page_split_spte; W stays off if it was off), linked in
+   * place of the huge SPTE. The same frames stay mapped, so no flush is needed. The child entries
+   * are written directly, as KVM's tdp_mmu_init_child_sp does, and counted in one step.
+   */
+  private splitHuge(it: TdpIter): void {
+    const { codec, stats } = this.ctx;
+    const level = it.level;
+    const lo = it.lo, hi = it.hi;
+    const child = this.allocTable();
+    const childLevel = level - 1;
+    const span = TdpIter.span(childLevel);
+    const pfn = codec.pfn(lo, hi);
+    // Low-half attributes without PFN and (for 4 KiB children) without PS.
+    const attrsLo = (lo & ~codec.pfnMaskLo) & (childLevel === 1 ? ~0x80 : ~0);
+    const attrsHi = hi & ~codec.pfnMaskHi;
+    for (let k = 0; k < 512; k++) {
+      const p = pfn + k * span;
+      this.view.setInt32(child + k * 8, attrsLo | ((p % 1048576) << 12), true);
+      this.view.setInt32(child + k * 8 + 4, attrsHi | Math.floor(p / 1048576), true);
+    }
+    this.countLeaf(childLevel, 512);
+    stats.sptes_installed_leaf += 512; // so that every SPTE zapped later was installed once
+    this.setSpte(it, codec.makeNonLeafSpte(child / 4096), u64.hi);
+    stats.huge_pages_split++;
+    this.ctx.charge('splitHugePage');
+  }
+
+  // Dirty logging (DirtyLogMmu): slot walks over every valid root.
+
+  /**
+   * fast_page_fault (6e8eb2060cc7, TDP MMU since 5.14/5.15): without mmu_lock, under RCU, give a
+   * write-protected but MMU-writable SPTE its W back and log the page.
+   */
+  fastPageFault(exit: TdpExit, pmlOnly = false): FastPf {
+    if ((exit.access & TdpAccess.WRITE) === 0 || this.current === null) return FastPf.INVALID;
+    const { ctx } = this;
+    const gfn = Math.floor(exit.gpa / 4096);
+    const it = this.iter;
+    it.start(this.current.hpa, ctx.tdpLevel, gfn, gfn + 1);
+    while (it.valid && ctx.codec.isShadowPresent(it.lo, it.hi) && !ctx.codec.isLeaf(it.lo, it.hi, it.level)) it.next();
+    if (!it.valid) return FastPf.INVALID;
+    const slot = ctx.memslots.find(gfn);
+    const verdict = fastPfVerdict(ctx.codec, it.lo, it.hi, it.level, slot, pmlOnly);
+    if (verdict === FastPf.FIXED) {
+      it.write(it.lo | SPTE_W | ctx.codec.dirtyLo, it.hi);
+      markPageDirty(slot, gfn, ctx.stats);
+    }
+    return verdict;
+  }
+
+  /** kvm_tdp_mmu_wrprot_slot: W off in the slot's leaves at minLevel and above. */
+  wrprotSlot(slot: Memslot, minLevel: number, pml: boolean): boolean {
+    return this.wrprotRange(slot.baseGfn, slot.baseGfn + slot.npages, minLevel, 3, pml);
+  }
+
+  /** kvm_tdp_mmu_clear_dirty_pt_masked (4 KiB only) or the huge pages over a gfn (level 2 and up). */
+  wrprotGfn(_slot: Memslot, gfn: number, level: number, pml: boolean): boolean {
+    return level === 1 ? this.wrprotRange(gfn, gfn + 1, 1, 1, pml) : this.wrprotRange(gfn, gfn + 1, level, 3, pml);
+  }
+
+  private wrprotRange(start: number, end: number, minLevel: number, maxLevel: number, pml: boolean): boolean {
+    const { codec, stats } = this.ctx;
+    const it = this.iter;
+    let flush = false;
+    for (const root of this.roots) {
+      if (root.invalid) continue;
+      it.start(root.hpa, this.ctx.tdpLevel, start, end);
+      while (it.valid) {
+        const level = it.level;
+        if (level >= minLevel && level <= maxLevel && codec.isShadowPresent(it.lo, it.hi) &&
+          codec.isLeaf(it.lo, it.hi, level) && codec.isWritable(it.lo)) {
+          it.write(it.lo & ~wrprotBits(codec, level, pml), it.hi);
+          stats.dirty_log_wrprot++;
+          this.ctx.charge('spteWrprot');
+          flush = true;
+        }
+        it.next();
+      }
+    }
+    return flush;
+  }
+
+  /** kvm_tdp_mmu_try_split_huge_pages: every huge leaf in the range, split down to 4 KiB. */
+  splitHugePages(_slot: Memslot, startGfn: number, endGfn: number): void {
+    const { codec } = this.ctx;
+    const it = this.iter;
+    for (const root of this.roots) {
+      if (root.invalid) continue;
+      it.start(root.hpa, this.ctx.tdpLevel, startGfn, endGfn);
+      while (it.valid) {
+        // After a split the iterator steps into the new table, so 1 GiB pages go down to 4 KiB.
+        if (it.level > 1 && codec.isShadowPresent(it.lo, it.hi) && codec.isLeaf(it.lo, it.hi, it.level)) this.splitHuge(it);
+        it.next();
+      }
+    }
+  }
+
+  /**
+   * Huge page recovery (kvm_tdp_mmu_zap_collapsible_sptes to 6.12, kvm_tdp_mmu_recover_huge_pages
+   * from 6.13): a table whose range the slot can now map with one SPTE is zapped, for the next
+   * fault to map it huge, or replaced in place by the huge SPTE. The in-place SPTE is made
+   * without W but MMU-writable (KVM derives it from a child that logging left write-protected), so
+   * a write takes a fast page fault.
+   */
+  recoverHugePages(slot: Memslot): boolean {
+    const { codec, stats } = this.ctx;
+    const it = this.iter;
+    let flush = false;
+    for (const root of this.roots) {
+      if (root.invalid) continue;
+      it.start(root.hpa, this.ctx.tdpLevel, slot.baseGfn, slot.baseGfn + slot.npages);
+      while (it.valid) {
+        const level = it.level;
+        if (level > 1 && level < this.ctx.tdpLevel && codec.isShadowPresent(it.lo, it.hi) && !codec.isLeaf(it.lo, it.hi, level) &&
+          it.gfn >= slot.baseGfn && this.maxLevel(slot, it.gfn) >= level) {
+          if (this.ctx.knobs.hugePageRecovery === 'in-place') {
+            const pfn = slot.hostHfn + (it.gfn - slot.baseGfn);
+            const lo = codec.makeSpte(pfn, level, ACC_ALL, !slot.readOnly, true, false) & ~SPTE_W;
+            this.setSpte(it, lo, u64.hi);
+          } else {
+            this.zapEntry(it);
+          }
+          stats.huge_pages_recovered++;
+          flush = true;
+        }
+        it.next();
+      }
+    }
+    return flush;
   }
 
   /** tdp_mmu_link_sp: a new empty table under the current entry. */

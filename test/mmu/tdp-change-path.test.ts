@@ -12,7 +12,8 @@ import { FRAMES_2M, PAGE, addSlot, bench, cpuRole, hwWalk, leafOf, tdpExit, tdpR
 
 function setup(hostMaxLevel: number) {
   // 'vcpu-refcount': unloading drops the last reference, so the root and its tree are freed.
-  const b = bench({ hostMaxLevel, knobs: { tdpRootLifetime: 'vcpu-refcount' } });
+  // 'zap': a huge leaf under a smaller fault is zapped, not split (the path this test balances).
+  const b = bench({ hostMaxLevel, knobs: { tdpRootLifetime: 'vcpu-refcount', tdpHugeWriteFault: 'zap' } });
   const slot = addSlot(b, 1, FRAMES_2M, 2 * FRAMES_2M);
   const mmu = new TdpMmu(b.ctx);
   mmu.init(cpuRole(), tdpRole(b));

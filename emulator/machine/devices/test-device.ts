@@ -14,8 +14,20 @@ import { gfn, hfn } from '../../arch/address.js';
  *   0x5f0  R  signature 0x424c4d4d ("MMLB")      W  command: 1 add, 2 remove, 3 move
  *   0x5f4  W  memslot id                          R  status of the last command: 0 ok, 1 refused
  *   0x5f8  W  guest-physical address (4 KiB aligned, below 4 GiB)
- *   0x5fc  W  size in pages (add)
+ *   0x5fc  W  size in pages (add, get, clear) or flags (manual protect)
+ *   0x5e8  R  result of the last dirty-log command (pages)
+ *   0x5ec  R  dirty pages in the whole slot at the last GET
  * A slot added here is backed by fresh, zeroed host memory.
+ *
+ * Dirty logging (commands 4-8): what a VMM does with KVM's ioctls when the guest asks, standing in
+ * for userspace's migration thread (the ioctls are issued from the vCPU's port exit, so that
+ * vCPU's clock pays for them and it takes mmu_lock):
+ *   4  KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2), flags in 0x5fc (1 enable, 3 also initially set)
+ *   5  KVM_MEM_LOG_DIRTY_PAGES on for slot 0x5f4;  6  off
+ *   7  KVM_GET_DIRTY_LOG of slot 0x5f4; the result is the number of dirty pages in
+ *      [0x5f8, 0x5f8 + 0x5fc pages) (0x5fc = 0: the whole slot)
+ *   8  KVM_CLEAR_DIRTY_LOG of slot 0x5f4 for the pages [0x5f8, 0x5f8 + 0x5fc pages); the first must
+ *      be 64-page aligned within the slot; the result is the number of bits cleared
  */
 export const TEST_DEVICE_BASE = 0x5e0;
 export const TEST_DEVICE_PORTS = 32;
@@ -26,8 +38,20 @@ export const COUNTERS = [
   'pf_mmio_spte_created', 'mmio_fast_hit', 'mmio_gen_mismatch', 'mmio_gen_wrap_zaps', 'root_alloc', 'root_freed',
   'root_reuse', 'exits', 'pf_fixed', 'mmio_exits', 'memslot_updates', 'invariant_violations',
   'cr3_writes', 'fast_pgd_switch_hit', 'fast_pgd_switch_miss', 'req_mmu_sync', 'unsync_marked', 'unsync_to_sync',
-  'sync_page', 'invlpg',
+  'sync_page', 'invlpg', 'dirty_pages_logged', 'pf_fast', 'huge_pages_split', 'huge_pages_recovered',
 ] as const;
+
+/** What a hypervisor with dirty logging offers (KVM's ioctls; mmu/kvm/dirty-log-ioctls.ts). */
+export interface DirtyLogControl {
+  enableManualProtect(flags: number): boolean;
+  setLogging(slotId: number, on: boolean): boolean;
+  getDirtyLog(slotId: number): { readonly bitmap: Uint8Array; readonly dirty: number } | undefined;
+  clearDirtyLog(slotId: number, first: number, count: number): number | undefined;
+}
+
+function dirtyLogOf(hv: Hypervisor | undefined): DirtyLogControl | undefined {
+  return (hv as { dirtyLog?: DirtyLogControl } | undefined)?.dirtyLog;
+}
 
 /** What the test device works on: the memory map, host memory for new slots, and the hypervisor. */
 export interface TestDeviceHost {
@@ -44,6 +68,8 @@ export class TestDevice implements IoDevice {
   private gpa = 0;
   private pages = 0;
   private status = 0;
+  private result = 0;
+  private slotDirty = 0;
 
   constructor(vm: TestDeviceHost) {
     this.vm = vm;
@@ -58,6 +84,8 @@ export class TestDevice implements IoDevice {
       }
       case 0x10: return SIGNATURE;
       case 0x14: return this.status;
+      case 0x08: return this.result >>> 0;
+      case 0x0c: return this.slotDirty >>> 0;
       default: return 0xffffffff;
     }
   }
@@ -87,10 +115,42 @@ export class TestDevice implements IoDevice {
         }
         case 2: slots.remove(this.id); return true;
         case 3: slots.move(this.id, this.gpa / 4096); return true;
-        default: return false;
+        default: return this.dirtyLogCommand(cmd);
       }
     } catch {
       return false; // overlap, unknown id, no host memory: refused, as KVM_SET_USER_MEMORY_REGION would
+    }
+  }
+
+  /** Commands 4-8: dirty logging through the hypervisor; refused without one (bare mode). */
+  private dirtyLogCommand(cmd: number): boolean {
+    const log = dirtyLogOf(this.vm.hypervisor);
+    if (log === undefined) return false;
+    this.result = 0;
+    switch (cmd) {
+      case 4: return log.enableManualProtect(this.pages);
+      case 5: return log.setLogging(this.id, true);
+      case 6: return log.setLogging(this.id, false);
+      case 7: {
+        const copy = log.getDirtyLog(this.id);
+        const slot = this.vm.memslots.all.find((s) => s.id === this.id);
+        if (copy === undefined || slot === undefined) return false;
+        const first = this.pages === 0 ? 0 : this.gpa / 4096 - slot.baseGfn;
+        const count = this.pages === 0 ? slot.npages : this.pages;
+        if (first < 0 || first + count > slot.npages) return false;
+        for (let k = first; k < first + count; k++) this.result += copy.bitmap[k];
+        this.slotDirty = copy.dirty;
+        return true;
+      }
+      case 8: {
+        const slot = this.vm.memslots.all.find((s) => s.id === this.id);
+        if (slot === undefined) return false;
+        const cleared = log.clearDirtyLog(this.id, this.gpa / 4096 - slot.baseGfn, this.pages);
+        if (cleared === undefined) return false;
+        this.result = cleared;
+        return true;
+      }
+      default: return false;
     }
   }
 }
