@@ -40,6 +40,19 @@ const MISC_ENABLE_RESET: [number, number] = [1, 0];
 /** The PAT resets to WB, WT, UC-, UC repeated (SDM Vol. 3 13.12.4). */
 const PAT_RESET: [number, number] = [0x00070406, 0x00070406];
 
+/** An MSR never written reads as 0 (shared, never written through). */
+const ZERO: readonly [number, number] = [0, 0];
+
+/**
+ * Stores an MSR value in place once it has an entry, so a WRMSR loop allocates nothing. Readers
+ * (SWAPGS, SYSCALL, gdb) copy the two numbers out before anything can write the MSR again;
+ * SWAPGS replaces KERNEL_GS_BASE's pair with a new one after reading the old.
+ */
+function storeMsr(cpu: Vcpu, index: number, lo: number, hi: number): void {
+  const v = cpu.msrs.get(index);
+  if (v !== undefined) { v[0] = lo; v[1] = hi; } else cpu.msrs.set(index, [lo, hi]);
+}
+
 /** Reads an MSR into (out.lo, out.hi); false means #GP. */
 export function readMsr(cpu: Vcpu, index: number): MsrValue | undefined {
   index >>>= 0;
@@ -63,13 +76,13 @@ export function readMsr(cpu: Vcpu, index: number): MsrValue | undefined {
       return out;
     }
     case Msr.KERNEL_GS_BASE: case Msr.LSTAR: {
-      const v = cpu.msrs.get(index) ?? [0, 0];
+      const v = cpu.msrs.get(index) ?? ZERO;
       out.lo = v[0]; out.hi = v[1];
       return out;
     }
     default:
       if (stored(cpu, index)) {
-        const v = cpu.msrs.get(index) ?? (index === Msr.MISC_ENABLE ? MISC_ENABLE_RESET : [0, 0]);
+        const v = cpu.msrs.get(index) ?? (index === Msr.MISC_ENABLE ? MISC_ENABLE_RESET : ZERO);
         out.lo = v[0]; out.hi = v[1];
         return out;
       }
@@ -103,7 +116,7 @@ export function writeMsr(cpu: Vcpu, index: number, lo: number, hi: number): bool
     }
     case Msr.KERNEL_GS_BASE: case Msr.LSTAR: case Msr.CSTAR: case Msr.SYSENTER_ESP: case Msr.SYSENTER_EIP:
       if (!isCanonical(lo, hi, vaBits)) return false;
-      cpu.msrs.set(index, [lo, hi]);
+      storeMsr(cpu, index, lo, hi);
       return true;
     case Msr.TSC: {
       // Writing the TSC sets an offset so the counter continues from the written value.
@@ -121,21 +134,21 @@ export function writeMsr(cpu: Vcpu, index: number, lo: number, hi: number): bool
     }
     case Msr.PAT:
       if (!validPat(lo, hi)) return false;
-      cpu.msrs.set(index, [lo, hi]);
+      storeMsr(cpu, index, lo, hi);
       return true;
     case Msr.PRED_CMD:
       return cpu.model.has('spec-ctrl') && hi === 0 && (lo & ~1) === 0;
     case Msr.SPEC_CTRL:
       if (!cpu.model.has('spec-ctrl') || hi !== 0 || (lo & ~7) !== 0) return false;
-      cpu.msrs.set(index, [lo, hi]);
+      storeMsr(cpu, index, lo, hi);
       return true;
     case Msr.TSC_AUX:
       if (!stored(cpu, index) || hi !== 0) return false;
-      cpu.msrs.set(index, [lo, 0]);
+      storeMsr(cpu, index, lo, 0);
       return true;
     default:
       if (stored(cpu, index)) {
-        cpu.msrs.set(index, [lo, hi]);
+        storeMsr(cpu, index, lo, hi);
         return true;
       }
       return cpu.platform.writeMsr(cpu, index, lo, hi);

@@ -57,6 +57,11 @@ export class PagingUnit implements TableMemory {
   private pagingOn = false;
   private longMode = false;
   private pcid = 0;
+  /** The context the TLB's fast tags were derived under (updateContext); -1: none yet. */
+  private fastFlags = -1;
+  private fastPkru = 0;
+  private fastPcid = 0;
+  private fastRoot = 0;
   /** Walks performed (TLB misses that reached the page tables). */
   walks = 0;
   /** In `legacy-tdp` and `tdp` modes: the TDP root, the guest-physical TLB, and exits. */
@@ -112,7 +117,19 @@ export class PagingUnit implements TableMemory {
       ? (cpu.cr3Lo & rootMask) >>> 0
       : (cpu.cr3Hi & 0x000fffff) * 4294967296 + ((cpu.cr3Lo & 0xfffff000) >>> 0);
     this.shadow?.updateMode(this.longMode, mode === PagingMode.LEVEL5, this.pagingOn, ctx.smep, ctx.smap);
-    this.tlb.clearAllFast();
+    // The fast tags were derived under the previous context; keep them when nothing they depend on
+    // changed (a MOV to CR0 of its own value, CR0.TS toggles, WRMSR to EFER of the same value),
+    // which makes such writes cost what other instructions cost instead of a 6 x 4096-slot clear.
+    const flags = mode | (ctx.wp ? 1 << 4 : 0) | (ctx.nxe ? 1 << 5 : 0) | (ctx.pse ? 1 << 6 : 0) | (ctx.pge ? 1 << 7 : 0) |
+      (ctx.smep ? 1 << 8 : 0) | (ctx.smap ? 1 << 9 : 0) | (ctx.pke ? 1 << 10 : 0) | (gbPages ? 1 << 11 : 0) |
+      (this.pagingOn ? 1 << 12 : 0) | (this.longMode ? 1 << 13 : 0) | (maxPhyAddr << 16);
+    if (flags !== this.fastFlags || ctx.pkru !== this.fastPkru || this.pcid !== this.fastPcid || ctx.root !== this.fastRoot) {
+      this.fastFlags = flags;
+      this.fastPkru = ctx.pkru;
+      this.fastPcid = this.pcid;
+      this.fastRoot = ctx.root;
+      this.tlb.clearAllFast();
+    }
     this.tlb.selectPrivilege(cpu.cpl === 3);
   }
 
@@ -205,7 +222,8 @@ export class PagingUnit implements TableMemory {
       if (walk(hw.ctx, hw.tables, lo, hi, access, out)) {
         // SPTEs map 4 KiB pieces of host memory directly; out.gpa is the host page.
         const perm = out.perm | TDP_ALL;
-        this.tlb.fill(slot, vpn, out.gpa, perm, this.pcid);
+        // The shadow root is recorded for the checker only; lookups match on PCID, as hardware does.
+        this.tlb.fill(slot, vpn, out.gpa, perm, this.pcid, hw.ctx.root);
         this.setFastTags(slot, vpn, perm);
         return true;
       }

@@ -210,13 +210,19 @@ export class Tlb {
 
   /** INVLPG's part for pieces of a 2^shift-byte page containing vpn. */
   private flushLargePage(vpn: number, shift: number, pcid: number): void {
-    if (!this.piecesOfRegion.has(regionKey(vpn, shift))) return;
+    // The scan stops once it has seen every piece the TLB holds of this page (usually a few of
+    // its 512 or more slots), so an INVLPG inside a cached large page costs little more than one
+    // outside it.
+    let held = this.piecesOfRegion.get(regionKey(vpn, shift)) ?? 0;
+    if (held === 0) return;
     const pieces = 2 ** (shift - 12);
     const base = vpn - (vpn % pieces);
-    if (pieces >= TLB_SIZE) {
-      for (let t = 0; t < TLB_SIZE; t++) this.dropLargePiece(t, base, pieces, shift, pcid);
-    } else {
-      for (let k = 0; k < pieces; k++) this.dropLargePiece((base + k) & TLB_MASK, base, pieces, shift, pcid);
+    const slots = Math.min(pieces, TLB_SIZE);
+    for (let k = 0; k < slots && held > 0; k++) {
+      const slot = (base + k) & TLB_MASK;
+      if (!this.isPieceOf(slot, base, pieces, shift)) continue;
+      held--;
+      if (this.matchesPcid(slot, pcid)) this.invalidateSlot(slot);
     }
   }
 
@@ -240,10 +246,10 @@ export class Tlb {
     return pcid < 0 || this.pcid[slot] === pcid || (this.perm[slot] & TlbPerm.G) !== 0;
   }
 
-  private dropLargePiece(slot: number, base: number, pieces: number, shift: number, pcid: number): void {
+  /** Whether the slot holds a piece of the 2^shift-byte page whose first 4 KiB page is `base`. */
+  private isPieceOf(slot: number, base: number, pieces: number, shift: number): boolean {
     const v = this.vpn[slot];
-    if (v === INVALID || v < base || v >= base + pieces) return;
-    if (((this.perm[slot] & TlbPerm.SIZE_MASK) >>> TlbPerm.SIZE_SHIFT) !== shift) return;
-    if (this.matchesPcid(slot, pcid)) this.invalidateSlot(slot);
+    if (v === INVALID || v < base || v >= base + pieces) return false;
+    return ((this.perm[slot] & TlbPerm.SIZE_MASK) >>> TlbPerm.SIZE_SHIFT) === shift;
   }
 }

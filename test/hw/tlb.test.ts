@@ -55,6 +55,20 @@ describe('Tlb', () => {
     expect(tlb.vpn[(high + 7) % TLB_SIZE]).toBe(-1);
   });
 
+  test('INVLPG with a PCID skips another PCID\'s pieces of the page and still finds the later ones', () => {
+    const tlb = new Tlb();
+    const base = 0x40400;
+    fill(tlb, base + 1, PERM_2M, 2);
+    fill(tlb, base + 500, PERM_2M, 1);
+    fill(tlb, base + 511, PERM_2M | TlbPerm.G, 2);
+    tlb.flushPage(base + 9, 1);
+    expect(tlb.vpn[(base + 1) % TLB_SIZE]).toBe(base + 1);
+    expect(tlb.vpn[(base + 500) % TLB_SIZE]).toBe(-1);
+    expect(tlb.vpn[(base + 511) % TLB_SIZE]).toBe(-1); // global: dropped for any PCID
+    tlb.flushPage(base + 9);
+    expect(tlb.vpn[(base + 1) % TLB_SIZE]).toBe(-1);
+  });
+
   test('INVLPG of a 4 KiB page leaves neighbours alone', () => {
     const tlb = new Tlb();
     fill(tlb, 0x500, PERM_4K);
