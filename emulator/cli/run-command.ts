@@ -7,6 +7,7 @@ import { buildNotice } from './image-build.js';
 import { RUN_VALUE_OPTIONS, type RunOptions, runBuilder, runOptions } from './run-args.js';
 import { exitStatusOf, jsonReport, kvmStatsLines, reasonLine, statsLine, stopInstruction } from './report.js';
 import { formatTrace, traceEntries, traceJson } from './trace.js';
+import { runUnderGdb } from './gdb-run.js';
 
 /**
  * `mmulab run IMAGE`: boot a multiboot image in the bare machine, guest serial output to stdout,
@@ -25,7 +26,13 @@ async function disassembler(): Promise<Disassembler | null> {
 export async function executeRun(o: RunOptions): Promise<number> {
   const vm = createVm(o, o.mmu, readInputs(o, buildNotice(o.json)), writeOut, o.trace);
 
-  const result = vm.run(o.maxInsns);
+  let result;
+  if (o.gdb === undefined) result = vm.run(o.maxInsns);
+  else {
+    const end = await runUnderGdb(vm, o, o.gdb);
+    if (end === 'killed') return 0;
+    result = end;
+  }
   const status = exitStatusOf(result);
   const abnormal = result.outcome !== 'exit';
   const showTrace = vm.tracer !== null && (abnormal || o.traceAlways);

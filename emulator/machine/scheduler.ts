@@ -28,7 +28,19 @@ const MAX_TURN = 1 << 20;
 export type SchedulerEnd =
   | { readonly kind: 'stopped'; readonly cpu: number }
   | { readonly kind: 'insn-limit' }
-  | { readonly kind: 'halted'; readonly detail: string };
+  | { readonly kind: 'halted'; readonly detail: string }
+  /** A debugger paused the machine after a turn of `cpu` (breakpoint, step, interrupt). */
+  | { readonly kind: 'paused'; readonly cpu: number };
+
+/**
+ * A debugger attached to the machine (the gdb stub, emulator/debug/). Absent, the scheduler pays
+ * one null check per turn; present, it is asked after every turn whether to pause, and with
+ * `oneAtATime` each turn is one instruction, so breakpoints, watchpoints and steps stop exactly.
+ */
+export interface SchedulerDebug {
+  readonly oneAtATime: boolean;
+  pauseAfter(cpu: Vcpu): boolean;
+}
 
 export class Scheduler {
   private readonly vcpus: readonly Vcpu[];
@@ -41,6 +53,8 @@ export class Scheduler {
   running: Vcpu;
   /** Turns taken, for reports. */
   turns = 0;
+  /** The attached debugger, or null (no cost beyond this check). */
+  debug: SchedulerDebug | null = null;
 
   constructor(vcpus: readonly Vcpu[], states: readonly RunState[], code: CodeCache, clock: Clock, tracer: Tracer | null, quantum: number) {
     this.vcpus = vcpus;
@@ -78,8 +92,11 @@ export class Scheduler {
           const untilEvent = Math.max(1, Math.ceil(clock.nextDeadline() - now));
           const untilRound = Math.max(1, Math.ceil(roundEnd - now));
           this.turns++;
-          const end = runSlice(cpu, this.code, this.states[k], Math.min(MAX_TURN, left, untilEvent, untilRound), this.tracer);
+          const debug = this.debug;
+          const budget = debug !== null && debug.oneAtATime ? 1 : Math.min(MAX_TURN, left, untilEvent, untilRound);
+          const end = runSlice(cpu, this.code, this.states[k], budget, this.tracer);
           if (end === SliceEnd.STOPPED) return { kind: 'stopped', cpu: k };
+          if (debug !== null && end === SliceEnd.BUDGET && debug.pauseAfter(cpu)) return { kind: 'paused', cpu: k };
           if (end === SliceEnd.HALTED) {
             // Idle to the end of the round or the next deadline; the next turn looks for a wake-up.
             const until = Math.min(roundEnd, clock.nextDeadline());

@@ -265,6 +265,12 @@ export class Vm {
           outcome = 'halted';
           detail = end.detail;
           break;
+        case 'paused':
+          // The debugger that paused the run (scheduler.debug) knows why and calls run again to
+          // go on; the outcome is never reported as such.
+          outcome = 'insn-limit';
+          detail = `paused by the debugger after CPU ${end.cpu}`;
+          break;
         case 'stopped': {
           stopped = this.vcpus[end.cpu];
           const state = this.states[end.cpu];

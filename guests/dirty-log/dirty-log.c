@@ -26,7 +26,10 @@
  *
  * Arguments: mib=N (MiB per CPU, default 4), passes=K (default 2, at least
  * 1), protect=0|1|2 (0: GET re-protects; 1: manual protect, the default;
- * 2: manual protect with initially-all-set, dirty_log_perf_test's default).
+ * 2: manual protect with initially-all-set, dirty_log_perf_test's default),
+ * stride=S (dirty passes write every S-th page, default 1). GET copies the
+ * regions' bitmap into guest memory, and each pass checks it bit by bit
+ * against the pages written.
  * Without mmulab's test device or a hypervisor (QEMU, bare mode) the phases
  * run and are timed, and the dirty-log checks are skipped.
  */
@@ -37,6 +40,9 @@
 
 /* Test device additions for dirty logging (emulator/machine/devices/test-device.ts). */
 #define MMULAB_RESULT		0x5e8
+#define MMULAB_BITMAP_GPA	0x5ec
+/* Up to 2 GiB of regions: one bit per page. */
+#define MAX_BITMAP_BYTES	(65536)
 #define CMD_MANUAL_PROTECT	4
 #define CMD_LOG_ON		5
 #define CMD_LOG_OFF		6
@@ -45,6 +51,25 @@
 #define LOGGED_SLOT		0
 
 static bool logging;	/* the test device and a hypervisor are there */
+static uint8_t bitmap[MAX_BITMAP_BYTES];	/* KVM_GET_DIRTY_LOG's copy for the regions */
+
+/*
+ * The pages of the bitmap that differ from what a pass with `stride` wrote
+ * (page k of each region exactly when k % stride == 0).
+ */
+static unsigned long bitmap_mismatches(unsigned stride)
+{
+	unsigned long per_cpu = region_bytes / PAGE_SIZE, wrong = 0;
+
+	for (unsigned long i = 0; i < (unsigned long)ncpus * per_cpu; i++) {
+		bool dirty = bitmap[i / 8] >> (i % 8) & 1;
+		bool written = (i % per_cpu) % stride == 0;
+
+		if (dirty != written)
+			wrong++;
+	}
+	return wrong;
+}
 
 /* All CPUs write their regions with `tag`; the slowest CPU's cycles. */
 static unsigned long run_pass(struct pass *p, unsigned tag)
@@ -89,8 +114,8 @@ static unsigned long parse_number(const char *s, unsigned long max, bool *ok)
 int main(int argc, char **argv)
 {
 	static struct pass pass;
-	unsigned long mib = 4, passes = 2, protect = 1;
-	unsigned long wrong, pages, t0, cycles;
+	unsigned long mib = 4, passes = 2, protect = 1, stride = 1;
+	unsigned long wrong, pages, written, t0, cycles;
 	bool ok = true;
 	unsigned tag = 0;
 
@@ -101,26 +126,33 @@ int main(int argc, char **argv)
 			passes = parse_number(argv[i] + 7, MAX_PASSES, &ok);
 		else if (strncmp(argv[i], "protect=", 8) == 0)
 			protect = parse_number(argv[i] + 8, 2, &ok);
+		else if (strncmp(argv[i], "stride=", 7) == 0)
+			stride = parse_number(argv[i] + 7, 4096, &ok);
 		else
 			ok = false;
 		if (!ok)
-			printf("dirty-log: bad argument '%s' (expected mib=N, passes=1-%d, protect=0|1|2)\n",
+			printf("dirty-log: bad argument '%s' (expected mib=N, passes=1-%d, protect=0|1|2, stride=S)\n",
 			       argv[i], MAX_PASSES);
 	}
-	if (!ok || mib == 0 || passes == 0) {
+	if (!ok || mib == 0 || passes == 0 || stride == 0) {
 		if (ok)
-			printf("dirty-log: mib and passes must be at least 1\n");
+			printf("dirty-log: mib, passes and stride must be at least 1\n");
 		abort();
 	}
 	ncpus = smp_init();
 	if (!regions_layout("dirty-log", mib))
 		abort();
 	pages = (unsigned long)ncpus * (region_bytes / PAGE_SIZE);
+	if (pages > MAX_BITMAP_BYTES * 8) {
+		printf("dirty-log: at most %d pages in all\n", MAX_BITMAP_BYTES * 8);
+		abort();
+	}
+	written = (unsigned long)ncpus * ((region_bytes / PAGE_SIZE + stride - 1) / stride);
 	logging = mmulab_present() && mmulab_hypervisor();
 
 	report_prefix_push("dirty-log");
-	report_info("%d CPUs, %lu MiB (%lu pages) each, from %#lx; %lu passes, protect=%lu", ncpus,
-		    mib, region_bytes / PAGE_SIZE, region_base, passes, protect);
+	report_info("%d CPUs, %lu MiB (%lu pages) each, from %#lx; %lu passes, protect=%lu, stride=%lu",
+		    ncpus, mib, region_bytes / PAGE_SIZE, region_base, passes, protect, stride);
 
 	printf("populate_cycles %lu\n", run_pass(&pass, tag));
 
@@ -140,18 +172,29 @@ int main(int argc, char **argv)
 
 	for (unsigned long i = 1; i <= passes; i++) {
 		uint32_t dirty = 0, cleared = 0;
+		unsigned long expect;
 
 		tag += 2;
+		pass.stride = (unsigned)stride;
 		printf("dirty_pass%lu_cycles %lu\n", i, run_pass(&pass, tag));
+		pass.stride = 1;
 		if (!logging)
 			continue;
+		memset(bitmap, 0xff, sizeof(bitmap));
+		outl((uint32_t)(unsigned long)bitmap, MMULAB_BITMAP_GPA);
 		t0 = rdtsc();
 		if (dirty_cmd(CMD_GET_DIRTY_LOG, (uint32_t)region_base, (uint32_t)pages))
 			dirty = dirty_result();
 		cycles = rdtsc() - t0;
+		outl(0, MMULAB_BITMAP_GPA);
 		printf("get_cycles%lu %lu\n", i, cycles);
 		printf("dirty_pages%lu %u\n", i, dirty);
-		report(dirty == pages, "pass %lu: the log reports the %lu pages written", i, pages);
+		/* Initially-all-set: the first log holds every page, written or not. */
+		expect = protect == 2 && i == 1 ? pages : written;
+		report(dirty == expect && bitmap_mismatches(expect == pages ? 1 : (unsigned)stride) == 0,
+		       "pass %lu: the log reports exactly the %lu pages %s (%lu bits wrong)", i, expect,
+		       expect == pages ? "of the regions" : "written",
+		       bitmap_mismatches(expect == pages ? 1 : (unsigned)stride));
 		if (protect == 0)
 			continue;
 		t0 = rdtsc();
@@ -159,7 +202,7 @@ int main(int argc, char **argv)
 			cleared = dirty_result();
 		cycles = rdtsc() - t0;
 		printf("clear_cycles%lu %lu\n", i, cycles);
-		report(cleared == pages, "pass %lu: KVM_CLEAR_DIRTY_LOG cleared the %lu bits", i, pages);
+		report(cleared == expect, "pass %lu: KVM_CLEAR_DIRTY_LOG cleared the %lu bits", i, expect);
 	}
 
 	if (logging) {

@@ -22,6 +22,7 @@ extern char end[];
 
 struct pass {
 	unsigned tag;				/* even: every byte written is odd, never 0 */
+	unsigned stride;			/* write every stride-th page (0 or 1: every page) */
 	volatile int arrived;			/* barrier: CPUs that reached it */
 	unsigned long cycles[SMP_MAX_CPUS];	/* by CPU number */
 };
@@ -71,18 +72,19 @@ static void barrier(struct pass *p)
 		pause();
 }
 
-/* Runs on every CPU: one write per page of its own region, timed (nothing else inside the loop). */
+/* Runs on every CPU: one write per (stride-th) page of its own region, timed (nothing else inside the loop). */
 static void touch_region(void *data)
 {
 	struct pass *p = data;
 	int me = smp_cpu_of((uint32_t)smp_id());
 	unsigned long addr = region_of(me), limit = addr + region_bytes;
 	unsigned tag = p->tag;
+	unsigned long step = (p->stride > 1 ? p->stride : 1) * PAGE_SIZE;
 	uint64_t start, stop;
 
 	barrier(p);
 	start = rdtsc();
-	for (; addr < limit; addr += PAGE_SIZE)
+	for (; addr < limit; addr += step)
 		*(volatile uint8_t *)addr = byte_for(addr, tag);
 	stop = rdtsc();
 	p->cycles[me] = stop - start;

@@ -17,6 +17,8 @@ import { gfn, hfn } from '../../arch/address.js';
  *   0x5fc  W  size in pages (add, get, clear) or flags (manual protect)
  *   0x5e8  R  result of the last dirty-log command (pages)
  *   0x5ec  R  dirty pages in the whole slot at the last GET
+ *          W  guest-physical address of a buffer GET copies the range's bitmap into (1 bit per
+ *             page, least significant bit first; 0: no copy), as KVM_GET_DIRTY_LOG's dirty_bitmap
  * A slot added here is backed by fresh, zeroed host memory.
  *
  * Dirty logging (commands 4-8): what a VMM does with KVM's ioctls when the guest asks, standing in
@@ -70,6 +72,7 @@ export class TestDevice implements IoDevice {
   private status = 0;
   private result = 0;
   private slotDirty = 0;
+  private bitmapGpa = 0;
 
   constructor(vm: TestDeviceHost) {
     this.vm = vm;
@@ -97,6 +100,7 @@ export class TestDevice implements IoDevice {
       case 0x14: this.id = value >>> 0; break;
       case 0x18: this.gpa = value >>> 0; break;
       case 0x1c: this.pages = value >>> 0; break;
+      case 0x0c: this.bitmapGpa = value >>> 0; break;
       default: break;
     }
   }
@@ -140,7 +144,7 @@ export class TestDevice implements IoDevice {
         if (first < 0 || first + count > slot.npages) return false;
         for (let k = first; k < first + count; k++) this.result += copy.bitmap[k];
         this.slotDirty = copy.dirty;
-        return true;
+        return this.bitmapGpa === 0 || this.copyBitmap(copy.bitmap, first, count);
       }
       case 8: {
         const slot = this.vm.memslots.all.find((s) => s.id === this.id);
@@ -152,5 +156,22 @@ export class TestDevice implements IoDevice {
       }
       default: return false;
     }
+  }
+
+  /**
+   * Writes bits [first, first + count) of a dirty bitmap into guest memory at bitmapGpa, as the
+   * VMM's copy_to_user of the log (not through the MMU: the VMM writes guest memory through its
+   * own mapping, which KVM does not log). False if the buffer is not all RAM.
+   */
+  private copyBitmap(bitmap: Uint8Array, first: number, count: number): boolean {
+    const bytes = this.vm.arena.bytes;
+    for (let b = 0; b * 8 < count; b++) {
+      const hpa = this.vm.memslots.gpaToHpa(this.bitmapGpa + b);
+      if (hpa < 0) return false;
+      let v = 0;
+      for (let i = 0; i < 8 && b * 8 + i < count; i++) v |= bitmap[first + b * 8 + i] << i;
+      bytes[hpa] = v;
+    }
+    return true;
   }
 }

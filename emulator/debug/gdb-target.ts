@@ -1,0 +1,166 @@
+import { CpuMode, type Vcpu } from '../cpu/vcpu.js';
+import { Seg } from '../arch/registers.js';
+import type { SchedulerDebug } from '../machine/scheduler.js';
+import type { DebugMemory } from './gdb-memory.js';
+
+/**
+ * What the debugger asked the machine to watch for, and why it last stopped. The scheduler asks
+ * `pauseAfter` after every turn while a debugger is attached; with a breakpoint, watchpoint or
+ * step active every turn is one instruction (`oneAtATime`), so a stop is exact:
+ *
+ * - breakpoints (Z0 software, Z1 hardware) compare the linear address of RIP before the next
+ *   instruction with each one. Nothing is written into guest memory (no INT3), so the guest reads
+ *   its own bytes and decoded code stays valid; Z0 and Z1 differ only in the stop reason reported;
+ * - write watchpoints (Z2) compare the watched bytes after each instruction with their last value,
+ *   so a write of the same value is not seen (gdb's software watchpoints have the same rule);
+ * - a step stops once the stepping vCPU has retired an instruction (or, when one faults, at the
+ *   first instruction of the handler, after delivery).
+ *
+ * Without any of them (`continue`), a turn is as long as without a debugger, and the machine
+ * pauses only every `yieldMs` of wall time so the server can read gdb's Ctrl-C.
+ */
+
+export type StopKind = 'attach' | 'interrupt' | 'step' | 'sw-break' | 'hw-break' | 'watch';
+
+export interface StopInfo {
+  readonly kind: StopKind;
+  readonly cpu: number;
+  /** For 'watch': the watched address that changed. */
+  readonly address?: bigint;
+}
+
+interface Breakpoint { readonly lo: number; readonly hi: number; readonly hardware: boolean }
+interface Watchpoint { readonly addr: bigint; readonly length: number; last: Uint8Array }
+
+const YIELD_CHECK_TURNS = 64;
+
+export class DebugTarget implements SchedulerDebug {
+  private readonly memory: DebugMemory;
+  private readonly vcpus: readonly Vcpu[];
+  private readonly breakpoints: Breakpoint[] = [];
+  private readonly watchpoints: Watchpoint[] = [];
+  /** The vCPU being stepped, or -1, and its retired-instruction count when the step began. */
+  private stepCpu = -1;
+  private stepFrom = 0;
+  private stepRipLo = 0;
+  private stepRipHi = 0;
+  /** Pause at the next turn's end (the server wants to look at gdb's input). */
+  private yieldAt = Number.POSITIVE_INFINITY;
+  private turnsToCheck = YIELD_CHECK_TURNS;
+  /** The reason of the last pause, or undefined for a pause only to yield. */
+  stop: StopInfo | undefined;
+  /** The last Vm.run ended because this target paused it (with or without a `stop`). */
+  paused = false;
+  oneAtATime = false;
+
+  constructor(vcpus: readonly Vcpu[], memory: DebugMemory) {
+    this.vcpus = vcpus;
+    this.memory = memory;
+  }
+
+  /** gdb resumes the machine: step vCPU `stepCpu`, or -1 to continue. */
+  resume(stepCpu: number): void {
+    this.stepCpu = stepCpu;
+    if (stepCpu >= 0) {
+      const c = this.vcpus[stepCpu];
+      this.stepFrom = c.instructions;
+      this.stepRipLo = c.ripLo;
+      this.stepRipHi = c.ripHi;
+    }
+    this.update();
+  }
+
+  /** Before each Vm.run: no stop yet, and a pause to yield after `yieldMs` of wall time. */
+  beginRun(yieldMs: number): void {
+    this.stop = undefined;
+    this.paused = false;
+    this.yieldAt = performance.now() + yieldMs;
+    this.turnsToCheck = YIELD_CHECK_TURNS;
+  }
+
+  addBreakpoint(addr: bigint, hardware: boolean): void {
+    const { lo, hi } = halves(addr);
+    if (!this.breakpoints.some((b) => b.lo === lo && b.hi === hi && b.hardware === hardware)) this.breakpoints.push({ lo, hi, hardware });
+    this.update();
+  }
+
+  removeBreakpoint(addr: bigint, hardware: boolean): void {
+    const { lo, hi } = halves(addr);
+    const i = this.breakpoints.findIndex((b) => b.lo === lo && b.hi === hi && b.hardware === hardware);
+    if (i >= 0) this.breakpoints.splice(i, 1);
+    this.update();
+  }
+
+  /** A write watchpoint on `length` bytes of the current vCPU's linear address space. */
+  addWatchpoint(cpu: Vcpu, addr: bigint, length: number): void {
+    if (!this.watchpoints.some((w) => w.addr === addr && w.length === length)) {
+      this.watchpoints.push({ addr, length, last: this.memory.read(cpu, addr, length) });
+    }
+    this.update();
+  }
+
+  removeWatchpoint(addr: bigint, length: number): void {
+    const i = this.watchpoints.findIndex((w) => w.addr === addr && w.length === length);
+    if (i >= 0) this.watchpoints.splice(i, 1);
+    this.update();
+  }
+
+  /** gdb detached: nothing is watched any more. */
+  clear(): void {
+    this.breakpoints.length = 0;
+    this.watchpoints.length = 0;
+    this.stepCpu = -1;
+    this.update();
+  }
+
+  private update(): void {
+    this.oneAtATime = this.stepCpu >= 0 || this.breakpoints.length > 0 || this.watchpoints.length > 0;
+  }
+
+  pauseAfter(cpu: Vcpu): boolean {
+    if (this.oneAtATime) {
+      if (cpu.index === this.stepCpu && (cpu.instructions !== this.stepFrom || cpu.ripLo !== this.stepRipLo || cpu.ripHi !== this.stepRipHi)) {
+        return this.pause({ kind: 'step', cpu: cpu.index });
+      }
+      if (this.breakpoints.length > 0) {
+        let lo = cpu.ripLo;
+        let hi = cpu.ripHi;
+        if (cpu.mode !== CpuMode.LONG64) { lo = (lo + cpu.seg.baseLo[Seg.CS]) | 0; hi = 0; }
+        for (const b of this.breakpoints) {
+          if (b.lo === lo && b.hi === hi) return this.pause({ kind: b.hardware ? 'hw-break' : 'sw-break', cpu: cpu.index });
+        }
+      }
+      for (const w of this.watchpoints) {
+        const now = this.memory.read(cpu, w.addr, w.length);
+        if (!sameBytes(now, w.last)) {
+          w.last = now;
+          return this.pause({ kind: 'watch', cpu: cpu.index, address: w.addr });
+        }
+      }
+    }
+    // Wall time is read every few turns only when a turn is one instruction (a continued turn
+    // may run up to a million).
+    if (this.oneAtATime && --this.turnsToCheck > 0) return false;
+    this.turnsToCheck = YIELD_CHECK_TURNS;
+    this.paused = performance.now() >= this.yieldAt;
+    return this.paused;
+  }
+
+  private pause(stop: StopInfo): boolean {
+    this.paused = true;
+    this.stop = stop;
+    this.stepCpu = -1;
+    this.update();
+    return true;
+  }
+}
+
+function halves(addr: bigint): { lo: number; hi: number } {
+  return { lo: Number(addr & 0xffffffffn) | 0, hi: Number((addr >> 32n) & 0xffffffffn) | 0 };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
