@@ -21,7 +21,7 @@ function dirtyLog(mode: string, guestArgs: string, opts: readonly string[] = [])
   const values: Record<string, number> = {};
   for (const m of r.stdout.matchAll(/^([a-z0-9_]+) (\d+)$/gm)) values[m[1]] = Number(m[2]);
   const json = JSON.parse(r.stderr) as { kvm?: Record<string, number> };
-  return { status: r.status, out: r.stdout, kvm: json.kvm ?? {}, values };
+  return { status: r.status ?? -1, out: r.stdout, kvm: json.kvm ?? {}, values };
 }
 
 /** Pages a pass with `stride` writes: two CPUs, `mib` MiB each. */
