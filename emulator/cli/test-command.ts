@@ -13,6 +13,7 @@ import { TestReport, summary, testJson, unexpectedDetails } from './test-report.
 import { UsageError } from './errors.js';
 import { buildNotice, ensureImages, shortPath } from './image-build.js';
 import type { MmuMode } from '../../vmm/machine.js';
+import { runUpstream } from './upstream-command.js';
 
 /**
  * `mmulab test [NAME...]`: the ported kvm-unit-tests, each entry of the test table in each MMU
@@ -22,6 +23,8 @@ import type { MmuMode } from '../../vmm/machine.js';
  */
 export interface TestOptions extends KvmOptions {
   readonly names: readonly string[];
+  /** A kvm-unit-tests tree whose x86/unittests.cfg runs instead of the port's table (upstream-command.ts). */
+  readonly upstream: string | undefined;
   readonly modes: readonly MmuMode[];
   readonly table: string;
   readonly images: string;
@@ -41,6 +44,7 @@ function builder(y: Argv): Argv {
     .option('table', { type: 'string', requiresArg: true, describe: 'the test table (JSON)', default: DEFAULT_TABLE })
     .option('images', { type: 'string', requiresArg: true, describe: 'folder of the images the table names', default: DEFAULT_IMAGES }))
     .option('max-insns', { requiresArg: true, describe: 'instruction limit of each run', defaultDescription: 'the table\'s, 1e8' })
+    .option('upstream', { type: 'string', requiresArg: true, describe: 'run upstream kvm-unit-tests\' DIR/x86/unittests.cfg (a tree built with ./configure --arch=x86_64 && make) through mmulab qemu instead' })
     .option('list', { type: 'boolean', describe: 'list the selected tests and their expected verdicts instead of running them' })
     .option('show-output', { type: 'boolean', describe: 'show the whole guest output of unexpected runs (default: their FAIL lines)' })
     .option('json', { type: 'boolean', describe: 'print the results as one JSON object on stdout instead of the table' })
@@ -57,6 +61,7 @@ function options(argv: Record<string, unknown>): TestOptions {
   const names = ((argv.names as unknown[] | undefined) ?? []).map(String).filter((n) => n !== '');
   return {
     ...kvmOptions(argv),
+    upstream: optionalString('upstream', argv.upstream),
     names,
     modes: mmuModeList(argv.mmu),
     table: pathOption('table', argv.table, DEFAULT_TABLE),
@@ -120,9 +125,9 @@ export const TEST_COMMAND: Command<TestOptions> = {
   spec: 'test [names..]',
   usage: 'mmulab test [NAME...] [options]',
   describe: 'run the ported kvm-unit-tests in every MMU mode and check each verdict against the test table',
-  valueOptions: VALUE_OPTIONS,
+  valueOptions: [...VALUE_OPTIONS, 'upstream'],
   builder,
   options,
-  execute,
+  execute: (o) => (o.upstream !== undefined ? runUpstream({ ...o, upstream: o.upstream }) : execute(o)),
   json: (o) => o.json,
 };
