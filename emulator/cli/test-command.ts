@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import { join, resolve } from 'node:path';
 import type { Command } from './command.js';
 import { EXIT_STATUS_HELP } from './command.js';
-import { flag, optionalString } from './values.js';
+import { flag, optionalString, wholeNumber } from './values.js';
 import { writeOut } from './output.js';
 import { ExitStatus } from './exit-status.js';
 import { KVM_VALUE_OPTIONS, type KvmOptions, kvmBuilder, kvmOptions, mmuModeList } from './kvm-args.js';
@@ -14,6 +14,10 @@ import { UsageError } from './errors.js';
 import { buildNotice, ensureImages, shortPath } from './image-build.js';
 import type { MmuMode } from '../../vmm/machine.js';
 import { runUpstream } from './upstream-command.js';
+import { RowCollector, type WorkItem, planItems, runInWorkers, runItem } from './test-jobs.js';
+import { type Shard, inShard, parseShard, shardDocument, shardSettings } from './test-shard.js';
+import { mergeShards } from './test-merge.js';
+import { availableParallelism } from 'node:os';
 
 /**
  * `mmulab test [NAME...]`: the ported kvm-unit-tests, each entry of the test table in each MMU
@@ -32,9 +36,14 @@ export interface TestOptions extends KvmOptions {
   readonly list: boolean;
   readonly json: boolean;
   readonly showOutput: boolean;
+  /** Worker threads running table entries (and access-matrix parts) at once. */
+  readonly jobs: number;
+  readonly shard: Shard | undefined;
+  /** Shard results to combine instead of running anything. */
+  readonly merge: readonly string[];
 }
 
-const VALUE_OPTIONS = ['mmu', 'table', 'images', 'max-insns', ...KVM_VALUE_OPTIONS] as const;
+const VALUE_OPTIONS = ['mmu', 'table', 'images', 'max-insns', 'jobs', 'shard', 'merge', ...KVM_VALUE_OPTIONS] as const;
 
 function builder(y: Argv): Argv {
   const usage = 'Usage: mmulab test [NAME...] [options]\n\nRun the ported kvm-unit-tests (a test, group or pattern such as vmexit_*; all by default) in\nevery MMU mode and check each verdict against the test table.';
@@ -48,6 +57,9 @@ function builder(y: Argv): Argv {
     .option('list', { type: 'boolean', describe: 'list the selected tests and their expected verdicts instead of running them' })
     .option('show-output', { type: 'boolean', describe: 'show the whole guest output of unexpected runs (default: their FAIL lines)' })
     .option('json', { type: 'boolean', describe: 'print the results as one JSON object on stdout instead of the table' })
+    .option('jobs', { requiresArg: true, describe: 'run tests (and parts of the access matrix) in N worker threads; output as with 1', default: 1 })
+    .option('shard', { type: 'string', requiresArg: true, describe: 'run shard I of N (I/N) and print its results as JSON for --merge' })
+    .option('merge', { type: 'string', array: true, requiresArg: true, describe: 'combine the JSON of every --shard I/N of one run into its table, summary and exit status' })
     .epilogue(`${EXIT_STATUS_HELP} mmulab test exits with 0 when every run gives the expected verdict, else 20.`);
 }
 
@@ -59,6 +71,10 @@ function pathOption(name: string, value: unknown, fallback: string): string {
 
 function options(argv: Record<string, unknown>): TestOptions {
   const names = ((argv.names as unknown[] | undefined) ?? []).map(String).filter((n) => n !== '');
+  const merge = ((argv.merge as unknown[] | undefined) ?? []).map(String);
+  if (merge.length > 0 && (names.length > 0 || argv.shard !== undefined || flag(argv.list))) {
+    throw new UsageError('--merge takes shard results only: no test names, --shard or --list with it');
+  }
   return {
     ...kvmOptions(argv),
     upstream: optionalString('upstream', argv.upstream),
@@ -70,6 +86,9 @@ function options(argv: Record<string, unknown>): TestOptions {
     list: flag(argv.list),
     json: flag(argv.json),
     showOutput: flag(argv['show-output']),
+    jobs: wholeNumber('jobs', argv.jobs ?? 1, 1, Math.max(64, availableParallelism())),
+    shard: parseShard(argv.shard),
+    merge,
   };
 }
 
@@ -97,6 +116,7 @@ function listing(entries: readonly TableEntry[], modes: readonly MmuMode[]): str
 }
 
 async function execute(o: TestOptions): Promise<number> {
+  if (o.merge.length > 0) return executeMerge(o);
   const table = loadTable(o.table);
   const entries = selectEntries(table, o.names);
   checkCpuModels(entries, o.table);
@@ -106,18 +126,64 @@ async function execute(o: TestOptions): Promise<number> {
   }
   // Missing images of this checkout are built (or named, with the command that builds them) once
   // here, rather than reported by every run.
-  ensureImages([...new Set(entries.map((e) => join(o.images, e.image)))], buildNotice(o.json));
+  ensureImages([...new Set(entries.map((e) => join(o.images, e.image)))], buildNotice(o.json || o.shard !== undefined));
+  const settings = { ...o, imagesDir: o.images };
+  if (o.shard !== undefined) return executeShard(o, o.shard, entries);
   const report = new TestReport(entries, o.modes);
   if (!o.json) writeOut(Buffer.from(report.header(shortPath(o.table), o)));
   const runs: TestRun[] = [];
-  for (const entry of entries) {
-    const row = o.modes.map((mode) => runEntry(entry, mode, { ...o, imagesDir: o.images }));
+  const emit = (entry: number, row: TestRun[]): void => {
     runs.push(...row);
-    if (!o.json) writeOut(Buffer.from(report.row(entry.name, row)));
+    if (!o.json) writeOut(Buffer.from(report.row(entries[entry].name, row)));
+  };
+  if (o.jobs > 1) {
+    // Access-matrix entries run in as many parts as there are workers; rows print in table order.
+    const items = planItems(entries, o.modes, o.jobs);
+    const rows = new RowCollector(items, entries.length, emit);
+    await runInWorkers(items, entries, o.modes, settings, o.jobs, (item, run) => { rows.add(item, run); });
+  } else {
+    entries.forEach((entry, k) => emit(k, o.modes.map((mode) => runEntry(entry, mode, settings))));
   }
-  if (o.json) writeOut(Buffer.from(testJson(o.table, o, o.modes, runs)));
+  return finish(o, o.table, o.modes, runs);
+}
+
+/** The end of a run, sharded or not: JSON, or the unexpected runs and the summary; the exit status. */
+function finish(o: TestOptions, tablePath: string, modes: readonly MmuMode[], runs: readonly TestRun[]): number {
+  if (o.json) writeOut(Buffer.from(testJson(tablePath, o, modes, runs)));
   else writeOut(Buffer.from(unexpectedDetails(runs, o.showOutput) + summary(runs)));
   return runs.some((r) => r.unexpected) ? ExitStatus.TESTS_UNEXPECTED : 0;
+}
+
+/** --shard I/N: this shard's items (access-matrix entries in N parts), printed as a shard document. */
+async function executeShard(o: TestOptions, shard: Shard, entries: readonly TableEntry[]): Promise<number> {
+  const settings = { ...o, imagesDir: o.images };
+  const plan = planItems(entries, o.modes, shard.count);
+  const mine = plan.filter((it) => inShard(it, shard));
+  const runs: { index: number; run: TestRun }[] = [];
+  const keep = (item: WorkItem, run: TestRun): void => { runs.push({ index: item.index, run }); };
+  if (o.jobs > 1) await runInWorkers(mine, entries, o.modes, settings, o.jobs, keep);
+  else for (const item of mine) keep(item, runItem(item, entries, o.modes, settings));
+  runs.sort((a, b) => a.index - b.index);
+  writeOut(Buffer.from(shardDocument(shard, o.table, shardSettings(o), o.modes, entries, plan.length, runs)));
+  // A shard's own status: whether any of its runs (or parts) was unexpected; --merge decides the run's.
+  return runs.some((r) => r.run.unexpected) ? ExitStatus.TESTS_UNEXPECTED : 0;
+}
+
+/** --merge FILE...: the shards' results printed as the unsharded run would print them. */
+function executeMerge(o: TestOptions): number {
+  const { first, results } = mergeShards(o.merge);
+  const s = first.settings;
+  const shown: TestOptions = { ...o, ...s, maxInsns: s.maxInsns ?? undefined, modes: first.modes };
+  const report = new TestReport(first.entries, first.modes);
+  if (!o.json) writeOut(Buffer.from(report.header(shortPath(first.table), shown)));
+  const runs: TestRun[] = [];
+  const items = planItems(first.entries, first.modes, first.shards);
+  const rows = new RowCollector(items, first.entries.length, (entry, row) => {
+    runs.push(...row);
+    if (!o.json) writeOut(Buffer.from(report.row(first.entries[entry].name, row)));
+  });
+  items.forEach((it) => rows.add(it, results[it.index]));
+  return finish(shown, first.table, first.modes, runs);
 }
 
 export const TEST_COMMAND: Command<TestOptions> = {
