@@ -59,11 +59,13 @@ export function wrprotBits(codec: SpteCodec, level: number, pml: boolean): numbe
 }
 
 /**
- * The PML case of a write fault: a 4 KiB leaf of a logged slot that dirty logging armed (W and D
- * clear, MMU-writable). The CPU would set D and log the GPA without exiting.
+ * The PML case of a write fault: a 4 KiB leaf that dirty logging armed (W and D clear,
+ * MMU-writable). The CPU would set D (and, while its slot is logged, log the GPA) without
+ * exiting; an armed SPTE left behind when logging stopped is writable to the CPU, as KVM leaves
+ * it (W set, D clear).
  */
-export function pmlVerdict(codec: SpteCodec, lo: number, hi: number, level: number, slot: Memslot | undefined): boolean {
-  return level === 1 && slot?.dirtyBitmap !== undefined && codec.isShadowPresent(lo, hi) && !codec.isMmio(lo, hi) &&
+export function pmlVerdict(codec: SpteCodec, lo: number, hi: number, level: number): boolean {
+  return level === 1 && codec.isShadowPresent(lo, hi) && !codec.isMmio(lo, hi) &&
     (lo & (SPTE_W | codec.dirtyLo)) === 0 && codec.dirtyLo !== 0 && codec.isMmuWritable(lo, hi);
 }
 
@@ -89,7 +91,7 @@ export function markPageDirty(slot: Memslot | undefined, gfn: number, stats: Sta
  * never fast: the model's SPTEs always have A/D bits (no access tracking).
  */
 export function fastPfVerdict(codec: SpteCodec, lo: number, hi: number, level: number, slot: Memslot | undefined, pmlOnly: boolean): FastPf {
-  if (pmlOnly) return pmlVerdict(codec, lo, hi, level, slot) ? FastPf.FIXED : FastPf.INVALID;
+  if (pmlOnly) return pmlVerdict(codec, lo, hi, level) ? FastPf.FIXED : FastPf.INVALID;
   if (!codec.isShadowPresent(lo, hi) || !codec.isLeaf(lo, hi, level) || codec.isMmio(lo, hi)) return FastPf.INVALID;
   if (codec.isWritable(lo)) return FastPf.SPURIOUS;
   if (!codec.isMmuWritable(lo, hi)) return FastPf.INVALID;

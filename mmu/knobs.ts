@@ -36,8 +36,9 @@ export interface Knobs {
   /** Negative control for lkml (a): omit the TLB flush on CR4.SMEP 0 -> 1. */
   skipSmep0to1Flush: boolean;
   /**
-   * VMX with EPT lets the guest own CR0.WP (KVM_LAZY_CR0_GUEST_BITS, "Make CR0.WP a guest owned
-   * bit", 6.5): toggling it does not exit at all. Before, every CR0.WP write exited.
+   * VMX with EPT lets the guest own CR0.WP (KVM_LAZY_CR0_GUEST_BITS, fb509f76acc8 "KVM: VMX: Make
+   * CR0.WP a guest owned bit", 6.4): toggling it does not exit at all. Before, every CR0.WP write
+   * exited; SVM and ept=0 still intercept it.
    */
   cr0WpGuestOwned: boolean;
   /**
@@ -60,7 +61,7 @@ export interface Knobs {
   /**
    * What the TDP MMU does with a huge SPTE when a fault wants a smaller mapping under it (a write
    * while logging): 'split' it in place into 512 SPTEs that keep its permissions ("Split huge
-   * pages mapped by the TDP MMU on fault", about 6.2), or 'zap' it and let every 4 KiB page fault
+   * pages mapped by the TDP MMU on fault", c4b33d28ea51, 6.2), or 'zap' it and let every 4 KiB page fault
    * again, as before.
    */
   tdpHugeWriteFault: 'split' | 'zap';
@@ -97,21 +98,53 @@ export const CURRENT: Readonly<Knobs> = {
   pml: true,
 };
 
-/** Named sets of knobs, each the behaviour of a KVM release (or a proposal). */
+/**
+ * Named sets of knobs, each the behaviour of a KVM release (or a proposal). Each value cites the
+ * commit that sets it; the README's preset table lists them per knob. Where a kernel behaves
+ * differently on VMX and SVM (CR0.WP ownership, the Hyper-V flush), the knob applies only on the
+ * vendor it concerns, so the vendor is chosen with --vendor, not by the preset.
+ */
+const KVM_6_3: Partial<Knobs> = {
+  // 2ba676774dfc (5.19) took the guest's CR0.WP/EFER.NX out of the TDP root role; before 01b31714bd90
+  // (6.4) every change of a role bit, CR0.WP included, still unloaded the roots.
+  roleChangePolicy: 'unload-always',
+  // TDP roots died with the last vCPU reference until edbdb43fc96b (6.4; 6.3.2 by backport).
+  tdpRootLifetime: 'vcpu-refcount',
+  // fb509f76acc8 (6.4) made CR0.WP guest-owned on VMX with EPT.
+  cr0WpGuestOwned: false,
+  // dab285e4ec73 and 576a15de8d29 (6.9) moved TDP root allocation and freeing under the read lock.
+  tdpRootLock: 'write',
+  // 13e2e4f62a4b (6.13) recovers huge pages in place; before, kvm_mmu_zap_collapsible_sptes zaps.
+  hugePageRecovery: 'zap',
+};
+
 export const PRESETS: Readonly<Record<string, Partial<Knobs>>> = {
-  /** Current KVM. */
+  /** Current KVM: 6.13 and later. */
   current: {},
+  /** 6.9 to 6.12: TDP roots allocated and freed under mmu_lock for read; huge pages recovered by zapping. */
+  'kvm-6.9': { hugePageRecovery: 'zap' },
   /**
-   * 6.4: TDP roots persist (lkml (c)); a CR0.WP-only change still exits but keeps roots
-   * (01b31714bd90); before the Hyper-V flush fix and before CR0.WP became guest-owned.
+   * 6.4 to 6.8: TDP roots persist (edbdb43fc96b, lkml (c)); a CR0.WP-only change keeps roots where it
+   * still exits (01b31714bd90: SVM, and VMX with ept=0), and on VMX with EPT does not exit at all
+   * (fb509f76acc8); the Hyper-V flush fix (e5c972c1fada, 6.3-rc6) is in.
    */
-  'kvm-6.4': { hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write', hugePageRecovery: 'zap' },
-  /** 5.18 to 6.3: every role change unloads; TDP roots die with the last vCPU reference; flush deferred. */
-  'kvm-6.3': { roleChangePolicy: 'unload-always', tdpRootLifetime: 'vcpu-refcount', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write', hugePageRecovery: 'zap' },
-  /** Before lkml (a) and (c), and before the Overhaul series: also flush on root free. */
-  'kvm-5.17': { roleChangePolicy: 'unload-always', tdpRootLifetime: 'vcpu-refcount', tdpFreeFlush: 'flush-on-free', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write', eagerPageSplit: false, tdpHugeWriteFault: 'zap', hugePageRecovery: 'zap' },
-  /** Paolo's lkml (a) proposal on top of 6.3: keep roots across role changes. */
-  'lkml-a': { roleChangePolicy: 'keep-roots', tdpRootLifetime: 'vcpu-refcount', hvFlushOnFlushCurrent: false, cr0WpGuestOwned: false, tdpRootLock: 'write', hugePageRecovery: 'zap' },
+  'kvm-6.4': { tdpRootLock: 'write', hugePageRecovery: 'zap' },
+  /** 6.3.2: 6.3 with the stable backport of persistent TDP roots (2ec1fe292d6e), not yet the CR0.WP series. */
+  'kvm-6.3.2': { ...KVM_6_3, tdpRootLifetime: 'persistent' },
+  /** 5.19 to 6.3.1 (6.3 shown): every role change unloads, TDP roots die with the last vCPU reference. */
+  'kvm-6.3': KVM_6_3,
+  /** 6.2: 6.3 before "KVM: SVM: Flush Hyper-V TLB when required" (e5c972c1fada): lkml (d) on svm-hv. */
+  'kvm-6.2': { ...KVM_6_3, hvFlushOnFlushCurrent: false },
+  /**
+   * 5.17: before lkml (a) and (c), before the Overhaul series (bb95dfb9e2df, 5.18: a freed TDP root's
+   * pages were flushed on free) and eager page splitting (a3fe5dbda0a4, 5.18), with huge pages zapped
+   * rather than split on a write fault (c4b33d28ea51, 6.2). Not modeled yet: 5.17 kept the guest's
+   * CR0.WP/EFER.NX in the TDP root role (until 2ba676774dfc, 5.19) and reloaded roots on a CR4.PCIDE
+   * change (until f6d0a2521ce1, 5.18).
+   */
+  'kvm-5.17': { ...KVM_6_3, tdpFreeFlush: 'flush-on-free', hvFlushOnFlushCurrent: false, eagerPageSplit: false, tdpHugeWriteFault: 'zap' },
+  /** Paolo's lkml (a) proposal (written against 5.18's kvm/queue), shown on top of 6.2: keep roots across role changes. */
+  'lkml-a': { ...KVM_6_3, roleChangePolicy: 'keep-roots', hvFlushOnFlushCurrent: false },
 };
 
 export class KnobError extends Error {}

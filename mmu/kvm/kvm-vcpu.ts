@@ -190,6 +190,9 @@ export class KvmVcpu implements Platform, TdpHypervisor {
   private pmlWrite(exit: TdpExit): boolean {
     this.vm.running = this;
     if (this.tdpMmu!.fastPageFault(exit, true) !== FastPf.FIXED) return false;
+    // Outside a logged slot the CPU only sets D: no PML entry to count (KVM turns PML off with
+    // the last logged slot, and would drop such an entry when draining).
+    if (this.vm.memslots.find(Math.floor(exit.gpa / 4096))?.dirtyBitmap === undefined) return true;
     this.stats.pml_logged++;
     this.charge('pmlLog');
     if (++this.pmlEntries === PML_ENTRIES) {

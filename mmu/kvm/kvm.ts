@@ -13,6 +13,7 @@ import { ShadowPageCache } from '../shadow-pages/page-cache.js';
 import type { KvmConfig, SharedMmu } from './kvm-config.js';
 import { type KvmVm, KvmVcpu } from './kvm-vcpu.js';
 import { LockMode, MmuLock } from './mmu-lock.js';
+import { RemoteFlushCheck } from './remote-flush-check.js';
 import { DirtyLogIoctls } from './dirty-log-ioctls.js';
 import { TdpMmu } from '../tdp/tdp-mmu.js';
 import { RmapDirtyLog } from '../shadow-pages/dirty-log.js';
@@ -58,6 +59,14 @@ export class Kvm implements Hypervisor, KvmVm {
   /** Dirty logging's ioctls (KVM_MEM_LOG_DIRTY_PAGES, GET/CLEAR_DIRTY_LOG), as the VMM issues them. */
   readonly dirtyLog: DirtyLogIoctls;
   private auditTick = 0;
+  /** Invariant 18 (remote-flush-check.ts); null unless the checker is on. */
+  private readonly flushCheck: RemoteFlushCheck | null = null;
+  private flushCheckTick = 0;
+  /**
+   * Test hook for invariant 18: the vCPU that remote TLB flushes skip (neither requested nor
+   * kicked, as if kvm_make_all_cpus_request missed it); -1, the default, skips none.
+   */
+  lostRemoteFlushVcpu = -1;
 
   constructor(host: KvmHost, cfg: KvmConfig) {
     this.cfg = cfg;
@@ -122,6 +131,17 @@ export class Kvm implements Hypervisor, KvmVm {
     host.memslots.onChange((c) => this.memslotsChanged(c));
     this.updatePageLimit();
     for (const v of vcpus) v.initMmu();
+    if (cfg.audit) {
+      this.flushCheck = new RemoteFlushCheck({
+        arena: host.arena,
+        memslots: host.memslots,
+        shared: this.shared,
+        vcpus: vcpus.map((v) => ({
+          tlb: v.cpu.paging.tlb, hardware: v.hardware, shadowHardware: v.shadowHardware, requests: v.requests,
+          flushesServed: () => v.stats.req_tlb_flush,
+        })),
+      });
+    }
   }
 
   /** vCPU 0 (the only one on a one-CPU machine). */
@@ -169,9 +189,10 @@ export class Kvm implements Hypervisor, KvmVm {
    * kvm_make_all_cpus_request: every vCPU gets `req`; those running guest code are kicked, the
    * sender paying for each IPI, and take an exit at their next instruction boundary.
    */
-  requestAll(req: number): void {
+  requestAll(req: number, skip = -1): void {
     const sender = this.running;
     for (const v of this.vcpus) {
+      if (v.cpu.index === skip) continue;
       v.requests.make(req);
       if (v === sender || !v.inGuestMode()) continue;
       sender.stats.kicks_sent++;
@@ -183,7 +204,12 @@ export class Kvm implements Hypervisor, KvmVm {
   /** kvm_flush_remote_tlbs: every vCPU flushes its TLB before it next runs guest code. */
   flushRemoteTlbs(): void {
     this.running.stats.remote_tlb_flush++;
-    this.requestAll(Request.TLB_FLUSH);
+    // The checker notes what the flush must remove (every auditEvery-th flush on long guests).
+    if (this.flushCheck !== null && ++this.flushCheckTick >= (this.cfg.auditEvery ?? 1)) {
+      this.flushCheckTick = 0;
+      this.flushCheck.flushRequested();
+    }
+    this.requestAll(Request.TLB_FLUSH, this.lostRemoteFlushVcpu);
   }
 
   lockHorizon(): number {
@@ -196,6 +222,11 @@ export class Kvm implements Hypervisor, KvmVm {
 
   /** After every entry (enterGuest): the checker, every exit or every `auditEvery`-th. */
   afterEntry(): void {
+    if (this.flushCheck !== null) {
+      const found: string[] = [];
+      this.flushCheck.check(found);
+      for (const v of found) this.recordViolation(v);
+    }
     if (this.cfg.audit && ++this.auditTick >= (this.cfg.auditEvery ?? 1)) {
       this.auditTick = 0;
       this.audit();

@@ -63,7 +63,8 @@ describe('CR0.WP toggling (lkml (a) and (c))', () => {
   test('before 6.4 the TDP MMU frees and rebuilds its root on every toggle, and each iteration costs far more', () => {
     const tdp = run('cr0wp', String(ITER), 'tdp', { preset: 'kvm-6.3', backing: '4k' });
     const legacy = run('cr0wp', String(ITER), 'legacy-tdp', { preset: 'kvm-6.3', backing: '4k' });
-    const after = run('cr0wp', String(ITER), 'tdp', { preset: 'kvm-6.4', backing: '4k' });
+    // On SVM: with VMX and EPT, 6.4 also made CR0.WP guest-owned (fb509f76acc8), so nothing exits.
+    const after = run('cr0wp', String(ITER), 'tdp', { preset: 'kvm-6.4', vendor: 'svm', backing: '4k' });
     expect(tdp.status).toBe(1);
     const [allocated, freed] = roots(tdp);
     expect(allocated).toBe(2 * ITER + 1); // one per CR0 write in the loop, plus the write that sets WP before it
