@@ -61,7 +61,7 @@ export function readMsr(cpu: Vcpu, index: number): MsrValue | undefined {
     case Msr.FS_BASE: out.lo = cpu.seg.baseLo[Seg.FS]; out.hi = cpu.seg.baseHi[Seg.FS]; return out;
     case Msr.GS_BASE: out.lo = cpu.seg.baseLo[Seg.GS]; out.hi = cpu.seg.baseHi[Seg.GS]; return out;
     case Msr.TSC: {
-      const t = cpu.tsc();
+      const t = cpu.readTsc();
       out.lo = t | 0; out.hi = Math.floor(t / 4294967296) | 0;
       return out;
     }

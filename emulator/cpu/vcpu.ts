@@ -10,6 +10,7 @@ import type { ControlReg, ExitReason, InvpcidType, MsrValue } from './platform.j
 import type { CpuModel } from './cpu-model.js';
 import { LfOp, materializeFlags, loadArithFlags } from '../exec/flags.js';
 import { FpuState } from '../exec/fpu-state.js';
+import { TscSync } from './tsc-sync.js';
 
 /** Operating mode, which decides how instructions decode (SDM Vol. 3 2.2). */
 export const enum CpuMode {
@@ -193,6 +194,10 @@ export class Vcpu {
   /** Modeled cycles not yet folded into instructions: exit costs and the like (the TSC is derived). */
   extraCycles = 0;
   tscOffset = 0;
+  /** The machine's TSC high-water mark, shared by its vCPUs (tsc-sync.ts; the scheduler sets it). */
+  tscSync = new TscSync();
+  /** Modeled cycles this vCPU's clock caught up to the TSC high-water mark (SMP only). */
+  tscCatchUpCycles = 0;
   /** IA32_TSC_ADJUST: the total of every adjustment made to the TSC by writes. */
   tscAdjust = 0;
   /** Index of the first record of the block being run and the instruction count at its start (for RDTSC). */
@@ -377,8 +382,27 @@ export class Vcpu {
     return this.instructions + this.inBlock + this.extraCycles;
   }
 
-  /** Time-stamp counter as the guest reads it: cycles plus the offset TSC writes leave. */
+  /** Time-stamp counter: cycles plus the offset TSC writes leave. */
   tsc(): number {
+    return this.cycles() + this.tscOffset;
+  }
+
+  /**
+   * The TSC as an instruction reads it (RDTSC, RDTSCP, RDMSR IA32_TSC): behind the machine's
+   * high-water mark, the clock first catches up to it (tsc-sync.ts), and the slice ends after this
+   * instruction so the scheduler fires what fell due in the cycles skipped.
+   */
+  readTsc(): number {
+    const sync = this.tscSync;
+    const now = this.cycles();
+    if (now >= sync.mark) {
+      sync.mark = now;
+    } else {
+      const behind = sync.mark - now;
+      this.extraCycles += behind;
+      this.tscCatchUpCycles += behind;
+      this.stop |= Stop.DEADLINE;
+    }
     return this.cycles() + this.tscOffset;
   }
 

@@ -273,7 +273,7 @@ export const RDTSC = family('rdtsc', (form) => {
   return (cpu, i) => {
     if ((cpu.cr4 & Cr4.TSD) !== 0 && cpu.cpl !== 0) { cpu.raiseGp(0); return; }
     syncTime(cpu, i);
-    const t = cpu.tsc();
+    const t = cpu.readTsc();
     cpu.set32(Reg.RAX, t | 0);
     cpu.set32(Reg.RDX, Math.floor(t / 4294967296) | 0);
     if (withAux) cpu.set32(Reg.RCX, (cpu.msrs.get(Msr.TSC_AUX) ?? [0, 0])[0]);

@@ -5,6 +5,7 @@ import type { CodeCache } from '../decode/code-cache.js';
 import type { Tracer } from '../cpu/tracer.js';
 import type { Clock } from './clock.js';
 import { Flag } from '../arch/eflags.js';
+import { TscSync } from '../cpu/tsc-sync.js';
 
 /**
  * The deterministic scheduler: the vCPUs take turns in a fixed order, each running until its own
@@ -20,6 +21,10 @@ import { Flag } from '../arch/eflags.js';
  * halted vCPU has interrupts disabled), the machine has halted for good.
  *
  * With one vCPU there are no rounds: it runs in slices up to the next deadline, as a lone CPU.
+ *
+ * Clocks a quantum apart would let one vCPU read a TSC behind a value another already read; the
+ * vCPUs share one TSC high-water mark (cpu/tsc-sync.ts), and a vCPU that reads its TSC behind it
+ * catches its clock up first, so the TSC never goes backwards across vCPUs.
  */
 
 /** Instructions per turn at most, so the machine checks its own limits now and then. */
@@ -64,6 +69,8 @@ export class Scheduler {
     this.tracer = tracer;
     this.quantum = vcpus.length === 1 ? Number.POSITIVE_INFINITY : quantum;
     this.running = vcpus[0];
+    const sync = new TscSync();
+    for (const c of vcpus) c.tscSync = sync;
   }
 
   /** Instructions retired by every vCPU. */

@@ -5,23 +5,11 @@
  * deterministic. The code is assembled with the guest toolchain's `as` and loaded directly.
  */
 import { describe, expect, test } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { MMU_MODES, Machine, type MmuMode } from '../../vmm/machine.js';
+import { assemble } from './smp-assemble.js';
 
 const COUNTER = 0x7000;
 const SEEN = 0x7010;
-
-/** Assembles AT&T source into a flat binary linked at `base`. */
-function assemble(source: string, base: number): Uint8Array {
-  const dir = mkdtempSync(join(tmpdir(), 'mmulab-smp-'));
-  writeFileSync(join(dir, 'x.S'), source);
-  execFileSync('as', ['--32', '-o', join(dir, 'x.o'), join(dir, 'x.S')]);
-  execFileSync('ld', ['-m', 'elf_i386', `-Ttext=0x${base.toString(16)}`, '--oformat', 'binary', '-o', join(dir, 'x.bin'), join(dir, 'x.o')]);
-  return readFileSync(join(dir, 'x.bin'));
-}
 
 /** The BSP: INIT and STARTUP to all but itself, wait until every AP checked in, exit with the count. */
 function bspCode(aps: number): Uint8Array {
