@@ -30,5 +30,6 @@ export const EXIT_STATUS_HELP = [
   '3 fail, 77 skip), else 2 usage error, 4 bad image, 6 triple fault, 8 --max-insns reached,',
   '10 unimplemented instruction, 12 halted for good, 14 internal error, 16 KVM_RUN failed,',
   '18 compare: the MMU modes disagree, 20 test: a result the test table does not expect,',
-  '22 an image of this project is not built and could not be built here.',
+  '22 an image of this project is not built and could not be built here,',
+  '24 replay: the figures do not have the shape the thread describes.',
 ].join(' ');

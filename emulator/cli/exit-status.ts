@@ -28,6 +28,8 @@ export const enum ExitStatus {
   TESTS_UNEXPECTED = 20,
   /** One of the project's images is missing and could not be built here (no toolchain, or make failed). */
   IMAGE_NOT_BUILT = 22,
+  /** `mmulab replay`: a replay's figures do not have the shape its thread describes. */
+  REPLAY_SHAPE = 24,
 }
 
 /** The exit status for a run that did not end through the debug-exit port. */

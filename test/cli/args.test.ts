@@ -35,6 +35,7 @@ describe('mmulab run options', () => {
       image: 'k.elf', append: '', initrd: undefined, memMiB: 128, maxInsns: undefined, smp: 1, quantum: 1000,
       trace: 0, traceAlways: false, stats: false, json: false, cpu: parseCpuSpec('base'),
       mmu: 'bare', vendor: 'vmx', preset: 'current', knobs: resolveKnobs('current'), audit: false, auditEvery: 1, backing: '2m',
+      gdb: undefined, gdbWait: false,
     });
   });
 
@@ -46,6 +47,7 @@ describe('mmulab run options', () => {
       image: 'k.elf', append: 'a b  c', initrd: 'm.bin', memMiB: 64, maxInsns: 1_000_000, smp: 4, quantum: 500,
       trace: 20, traceAlways: true, stats: true, json: true, cpu: parseCpuSpec('max,-pku', 36),
       mmu: 'tdp', vendor: 'svm', preset: 'kvm-6.3', knobs: resolveKnobs('kvm-6.3', ['mmioGenBits=3', 'roleChangePolicy=current']), audit: true, auditEvery: 1, backing: '4k',
+      gdb: undefined, gdbWait: false,
     });
   });
 
@@ -80,7 +82,7 @@ describe('mmulab run options', () => {
 
   test('unknown options, commands and extra arguments', async () => {
     expect(await usageError('run', 'k.elf', '--frobnicate', 'tdp')).toMatch(/^unknown option --frobnicate$/);
-    expect(await usageError('frob', 'k.elf')).toBe('unknown command "frob" (commands: run, compare, test)');
+    expect(await usageError('frob', 'k.elf')).toBe('unknown command "frob" (commands: run, compare, test, qemu, replay)');
     expect(await usageError('run', 'k.elf', '--mmu', 'ept')).toBe('--mmu: expected one of bare, shadow, legacy-tdp, tdp, got "ept"');
     expect(await usageError('run', 'k.elf', '--vendor', 'arm')).toBe('--vendor: expected vmx, svm or svm-hv, got "arm"');
     expect(await usageError('run', 'k.elf', '--preset', 'kvm-2.6')).toMatch(/^--preset: unknown preset "kvm-2.6"/);
@@ -91,7 +93,7 @@ describe('mmulab run options', () => {
     expect(await usageError('run', 'k.elf', '--', 'k2.elf')).toBe('unexpected argument "k2.elf"');
     expect(await usageError('run')).toBe('missing IMAGE (or --kernel FILE)');
     expect(await usageError('run', 'k.elf', '--kernel', 'v')).toBe('give the kernel either as IMAGE or with --kernel, not both');
-    expect(await usageError()).toBe('no command given (commands: run, compare, test)');
+    expect(await usageError()).toBe('no command given (commands: run, compare, test, qemu, replay)');
   });
 });
 
