@@ -12,12 +12,18 @@ import type { MmuMode } from '../../vmm/machine.js';
 
 /**
  * One upstream unittests.cfg entry in one MMU mode: the command line run_tests.sh would build,
- * run by `mmulab qemu` in a child process under the entry's timeout (a wall-clock limit, as
- * upstream's timeout(1): an in-process run could not be stopped), and its verdict read as
- * upstream's harness reads QEMU's status. What upstream skips before starting QEMU (another arch,
+ * run by `mmulab qemu` in a child process under the entry's timeout, and its verdict read as
+ * upstream's harness reads QEMU's status. The timeout counts the child's CPU seconds (RLIMIT_CPU,
+ * through the shell's `ulimit -t`), not wall-clock time as upstream's timeout(1) does: on a machine
+ * shared with other work a wall-clock limit fails tests that only waited for a core, and the
+ * same run must give the same verdict. mmulab never sleeps, so a CPU limit bounds every run
+ * (a wall-clock backstop of WALL_BACKSTOP times the limit catches the impossible). What upstream skips before starting QEMU (another arch,
  * a `check` file that does not hold, a missing image) and what mmulab refuses to run (exit status
  * 2 or 4: upstream's "premature failure") are SKIPs with the reason.
  */
+
+/** How many times the CPU limit a run may take in wall-clock time before it is killed. */
+const WALL_BACKSTOP = 50;
 
 /** The front end's executable, next to this module (dist/emulator/cli/). */
 const QEMU_MAIN = fileURLToPath(new URL('./qemu-main.js', import.meta.url));
@@ -67,13 +73,14 @@ export function runUpstreamEntry(entry: UpstreamEntry, mode: MmuMode, s: Upstrea
   }
   const limit = s.timeoutMs ?? timeoutMs(entry.timeout);
   const started = Date.now();
-  const r = spawnSync(process.execPath, [QEMU_MAIN, ...args], { encoding: 'latin1', timeout: limit, killSignal: 'SIGKILL', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
+  const cpuSeconds = Math.max(1, Math.ceil(limit / 1000));
+  const r = spawnSync('/bin/sh', ['-c', 'ulimit -S -t "$1" && shift && exec "$@"', 'sh', String(cpuSeconds), process.execPath, QEMU_MAIN, ...args],
+    { encoding: 'latin1', timeout: limit * WALL_BACKSTOP, killSignal: 'SIGKILL', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
   const wallMs = Date.now() - started;
   const output = r.stdout ?? '';
   const ran = { ...base, output, wallMs };
-  if (r.error !== undefined && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT') {
-    return { ...ran, verdict: 'FAIL', status: undefined, detail: `timeout after ${limit / 1000} s`, unexpected: true };
-  }
+  const timedOut = r.signal === 'SIGXCPU' || (r.error !== undefined && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT');
+  if (timedOut) return { ...ran, verdict: 'FAIL', status: undefined, detail: `timeout: ${cpuSeconds} s of CPU`, unexpected: true };
   if (r.status === null) return { ...ran, verdict: 'ERROR', status: undefined, detail: `killed by ${r.signal ?? 'a signal'}`, unexpected: true };
   if (r.status === ExitStatus.USAGE || r.status === ExitStatus.BAD_IMAGE) {
     return { ...ran, verdict: 'SKIP', status: r.status, detail: lastLine(r.stderr ?? ''), unexpected: false };

@@ -76,6 +76,17 @@ describe('mmulab test --upstream', () => {
     expect(list.stdout).toBe(`smptest: mmulab qemu --no-reboot -nodefaults -global kvm-pit.lost_tick_policy=discard -device pc-testdev -device isa-debug-exit,iobase=0xf4,iosize=0x4 -display none -serial stdio -machine accel=tcg,mmu=tdp,vendor=vmx,preset=current,backing=2m -kernel ${join(dir, 'x86/smptest.flat')} -smp 2 -initrd $KVM_UNIT_TESTS_ENV\n`);
   });
 
+  test('the timeout counts CPU seconds; a run that reaches it is a FAIL and the status 20', () => {
+    const spin = join(dir, 'spin');
+    mkdirSync(join(spin, 'x86'), { recursive: true });
+    copyFileSync(join(REPO, 'build/kvm-unit-tests/vmexit.flat'), join(spin, 'x86/vmexit.flat'));
+    writeFileSync(join(spin, 'x86/unittests.cfg'), '[spin]\nfile = vmexit.flat\ntest_args = \'cpuid iterations=2000000000\'\ntimeout = 1s\n');
+    const r = runCli(['test', '--upstream', spin, '--mmu', 'tdp']);
+    expect(r.stdout).toMatch(/^spin {2}FAIL!$/m);
+    expect(r.stdout).toContain('  spin in tdp: FAIL (timeout: 1 s of CPU), expected PASS\n');
+    expect(r.status).toBe(ExitStatus.TESTS_UNEXPECTED);
+  });
+
   test('a missing tree is a bad input (status 4), a name that selects nothing a usage error', () => {
     const missing = runCli(['test', '--upstream', join(dir, 'nope')]);
     expect(missing.status).toBe(ExitStatus.BAD_IMAGE);
