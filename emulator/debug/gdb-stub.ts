@@ -64,7 +64,7 @@ export class GdbStub {
     this.cThread = stop.cpu;
     const signal = stop.kind === 'interrupt' ? '02' : '05';
     let reason = '';
-    if (stop.kind === 'watch') reason = `watch:${stop.address!.toString(16)};`;
+    if (stop.kind === 'watch' || stop.kind === 'rwatch' || stop.kind === 'awatch') reason = `${stop.kind}:${stop.address!.toString(16)};`;
     else if (this.stopReasons && stop.kind === 'sw-break') reason = 'swbreak:;';
     else if (this.stopReasons && stop.kind === 'hw-break') reason = 'hwbreak:;';
     return `T${signal}thread:${(stop.cpu + 1).toString(16)};${reason}`;
@@ -163,7 +163,7 @@ export class GdbStub {
     return this.memory.write(this.cpu, r.addr, data) ? OK : E_FAULT;
   }
 
-  /** Z/z type,addr,kind: 0 software and 1 hardware breakpoints, 2 write watchpoints. */
+  /** Z/z type,addr,kind: 0 software and 1 hardware breakpoints, 2 write, 3 read, 4 access watchpoints. */
   private breakpoint(insert: boolean, body: string): StubAction {
     const m = /^([0-4]),([0-9a-fA-F]{1,16}),([0-9a-fA-F]{1,8})/.exec(body);
     if (m === null) return E_INVAL;
@@ -182,9 +182,10 @@ export class GdbStub {
         else t.removeWatchpoint(addr, kind);
         return OK;
       default:
-        // Read and access watchpoints would need a hook on every data access: not offered, so gdb
-        // says it cannot set them.
-        return UNSUPPORTED;
+        if (kind < 1 || kind > 8) return E_INVAL;
+        if (insert) t.addAccessWatchpoint(addr, kind, type === 3);
+        else t.removeAccessWatchpoint(addr, kind, type === 3);
+        return OK;
     }
   }
 

@@ -1,5 +1,7 @@
 import { CpuMode, type Vcpu } from '../cpu/vcpu.js';
 import { Seg } from '../arch/registers.js';
+import { Access } from '../paging/walker.js';
+import { TLB_MASK } from '../hw/tlb.js';
 import type { SchedulerDebug } from '../machine/scheduler.js';
 import type { DebugMemory } from './gdb-memory.js';
 
@@ -13,6 +15,11 @@ import type { DebugMemory } from './gdb-memory.js';
  *   its own bytes and decoded code stays valid; Z0 and Z1 differ only in the stop reason reported;
  * - write watchpoints (Z2) compare the watched bytes after each instruction with their last value,
  *   so a write of the same value is not seen (gdb's software watchpoints have the same rule);
+ * - read and access watchpoints (Z3, Z4) take the paging unit's accessWatch hook: before each
+ *   instruction the fast TLB tags of the watched pages are cleared (the translations stay, so
+ *   nothing is walked or counted again), every access to those pages then reaches translate, and
+ *   one whose first byte lies in a watched range stops the machine after the instruction, as a
+ *   data breakpoint traps. An access that starts below the range and runs into it is not seen;
  * - a step stops once the stepping vCPU has retired an instruction (or, when one faults, at the
  *   first instruction of the handler, after delivery).
  *
@@ -20,17 +27,19 @@ import type { DebugMemory } from './gdb-memory.js';
  * pauses only every `yieldMs` of wall time so the server can read gdb's Ctrl-C.
  */
 
-export type StopKind = 'attach' | 'interrupt' | 'step' | 'sw-break' | 'hw-break' | 'watch';
+export type StopKind = 'attach' | 'interrupt' | 'step' | 'sw-break' | 'hw-break' | 'watch' | 'rwatch' | 'awatch';
 
 export interface StopInfo {
   readonly kind: StopKind;
   readonly cpu: number;
-  /** For 'watch': the watched address that changed. */
+  /** For the watchpoints: the watched address that was written, read or accessed. */
   readonly address?: bigint;
 }
 
 interface Breakpoint { readonly lo: number; readonly hi: number; readonly hardware: boolean }
 interface Watchpoint { readonly addr: bigint; readonly length: number; last: Uint8Array }
+/** A read (Z3) or access (Z4) watchpoint: [lo, lo + length) with the high half `hi`. */
+interface AccessWatchpoint { readonly addr: bigint; readonly lo: number; readonly hi: number; readonly length: number; readonly reads: boolean }
 
 const YIELD_CHECK_TURNS = 64;
 
@@ -39,6 +48,9 @@ export class DebugTarget implements SchedulerDebug {
   private readonly vcpus: readonly Vcpu[];
   private readonly breakpoints: Breakpoint[] = [];
   private readonly watchpoints: Watchpoint[] = [];
+  private readonly accessWatchpoints: AccessWatchpoint[] = [];
+  /** The access watchpoint an access hit during the current instruction, and by which vCPU. */
+  private accessHit: AccessWatchpoint | undefined;
   /** The vCPU being stepped, or -1, and its retired-instruction count when the step began. */
   private stepCpu = -1;
   private stepFrom = 0;
@@ -105,16 +117,53 @@ export class DebugTarget implements SchedulerDebug {
     this.update();
   }
 
+  /** A read (`reads`, Z3) or access (Z4) watchpoint on `length` bytes at a linear address. */
+  addAccessWatchpoint(addr: bigint, length: number, reads: boolean): void {
+    const { lo, hi } = halves(addr);
+    if (!this.accessWatchpoints.some((w) => w.addr === addr && w.length === length && w.reads === reads)) {
+      this.accessWatchpoints.push({ addr, lo, hi, length, reads });
+    }
+    this.update();
+  }
+
+  removeAccessWatchpoint(addr: bigint, length: number, reads: boolean): void {
+    const i = this.accessWatchpoints.findIndex((w) => w.addr === addr && w.length === length && w.reads === reads);
+    if (i >= 0) this.accessWatchpoints.splice(i, 1);
+    this.update();
+  }
+
   /** gdb detached: nothing is watched any more. */
   clear(): void {
     this.breakpoints.length = 0;
     this.watchpoints.length = 0;
+    this.accessWatchpoints.length = 0;
     this.stepCpu = -1;
     this.update();
   }
 
   private update(): void {
-    this.oneAtATime = this.stepCpu >= 0 || this.breakpoints.length > 0 || this.watchpoints.length > 0;
+    const watching = this.accessWatchpoints.length > 0;
+    this.oneAtATime = this.stepCpu >= 0 || this.breakpoints.length > 0 || this.watchpoints.length > 0 || watching;
+    for (const c of this.vcpus) c.paging.accessWatch = watching ? this.onAccess : null;
+    this.clearWatchedTags();
+  }
+
+  /** The paging unit's hook: notes an access whose first byte is in a read/access watchpoint. */
+  private readonly onAccess = (lo: number, hi: number, access: number): void => {
+    if ((access & Access.FETCH) !== 0 || this.accessHit !== undefined) return;
+    const write = (access & Access.WRITE) !== 0;
+    for (const w of this.accessWatchpoints) {
+      if (w.hi === hi && ((lo - w.lo) >>> 0) < w.length && !(write && w.reads)) { this.accessHit = w; return; }
+    }
+  };
+
+  /** Makes the next access to every watched page take the slow path, through translate. */
+  private clearWatchedTags(): void {
+    for (const w of this.accessWatchpoints) {
+      const first = (w.lo >>> 12) & TLB_MASK;
+      const last = (((w.lo + w.length - 1) | 0) >>> 12) & TLB_MASK;
+      for (const c of this.vcpus) { c.paging.tlb.clearFast(first); c.paging.tlb.clearFast(last); }
+    }
   }
 
   pauseAfter(cpu: Vcpu): boolean {
@@ -130,6 +179,12 @@ export class DebugTarget implements SchedulerDebug {
           if (b.lo === lo && b.hi === hi) return this.pause({ kind: b.hardware ? 'hw-break' : 'sw-break', cpu: cpu.index });
         }
       }
+      const hit = this.accessHit;
+      if (hit !== undefined) {
+        this.accessHit = undefined;
+        return this.pause({ kind: hit.reads ? 'rwatch' : 'awatch', cpu: cpu.index, address: hit.addr });
+      }
+      if (this.accessWatchpoints.length > 0) this.clearWatchedTags();
       for (const w of this.watchpoints) {
         const now = this.memory.read(cpu, w.addr, w.length);
         if (!sameBytes(now, w.last)) {

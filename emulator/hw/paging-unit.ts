@@ -72,6 +72,12 @@ export class PagingUnit implements TableMemory {
    * architectural flushes are KVM's to do, not the hardware's.
    */
   shadow: ShadowHardware | null = null;
+  /**
+   * A debugger's read/access watchpoints (emulator/debug/gdb-target.ts): told of every access that
+   * reaches translate, i.e. every one that misses the fast tags, which the debugger clears for the
+   * watched pages before each instruction. Null (one check per slow-path access) otherwise.
+   */
+  accessWatch: ((lo: number, hi: number, access: number) => void) | null = null;
   /** Linear address being translated, reported with TDP exits caused by the guest walk. */
   private walkLo = 0;
   private walkHi = 0;
@@ -167,6 +173,7 @@ export class PagingUnit implements TableMemory {
    * Returns false after raising #PF or #GP.
    */
   translate(lo: number, hi: number, access: number): boolean {
+    if (this.accessWatch !== null) this.accessWatch(lo, hi, access);
     const tlb = this.tlb;
     const vpn = (hi >>> 0) * 1048576 + (lo >>> 12);
     const slot = (lo >>> 12) & TLB_MASK;

@@ -134,7 +134,8 @@ test('target.xml comes in chunks that add up to one description; qSupported, thr
   expect(send(vm, stub, stop, 'Hg2').reply).toBe('E02');
   expect(send(vm, stub, stop, 'qC').reply).toBe('QC1');
   expect(send(vm, stub, stop, 'vMustReplyEmpty').reply).toBe('');
-  expect(send(vm, stub, stop, 'Z3,1000,4').reply).toBe('');
+  expect(send(vm, stub, stop, 'Z3,1000,9').reply).toBe('E16');
+  expect(send(vm, stub, stop, 'Z5,1000,4').reply).toBe('E16');
   expect(send(vm, stub, stop, '?').reply).toBe('T05thread:1;');
   expect(new GdbStub(vm, 'i386', () => undefined).regs.targetXml()).toContain('<architecture>i386</architecture><feature name="org.gnu.gdb.i386.core">');
 });

@@ -120,6 +120,39 @@ describe('gdb against a 64-bit guest', () => {
     }
   }
 
+  // Every instruction that names __argc (objdump): the address of the instruction after it, and
+  // whether it reads the variable (memory is the source operand). Long instructions continue on a
+  // second line without a mnemonic, so the next instruction is the next line that has one.
+  const insnLines = spawnSync('objdump', ['-d', elf], { encoding: 'utf8' }).stdout.split('\n')
+    .map((l) => /^\s*([0-9a-f]+):\t(?:[0-9a-f]{2} )+\s*\t(\S+)(?:\s+(\S+))?(.*)$/.exec(l)).filter((m) => m !== null)
+    .map((m) => ({ addr: BigInt(`0x${m![1]}`), operands: m![3] ?? '', argc: m![4].includes('<__argc>') }));
+  const argcRefs = insnLines.flatMap((l, i) => (l.argc && i + 1 < insnLines.length
+    ? [{ next: insnLines[i + 1].addr, reads: /^[^,]*\(%rip\),/.test(l.operands) }] : []));
+
+  for (const mode of ['shadow', 'tdp'] as const) {
+    test(`${mode}: access and read watchpoints stop right after the instructions that touch the variable`, async () => {
+      const plain = runCli(['run', `${GUESTS}hello.flat`, '--mmu', mode]);
+      const argc = symbol(elf, '__argc');
+      const port = await freePort();
+      const run = await startMmulab([`${GUESTS}hello.flat`, '--mmu', mode, '-S', '--gdb', `tcp::${port}`]);
+      const text = await gdbSession(elf, port, [
+        `awatch *(int*)${hex(argc)}`, 'continue', 'info registers rip', 'delete',
+        `rwatch *(int*)${hex(argc)}`, 'continue', 'info registers rip', 'delete', 'continue',
+      ]);
+      const end = await run.done;
+      const rips = [...text.matchAll(/^rip\s+(0x[0-9a-f]+)/gm)].map((m) => BigInt(m[1]));
+      expect(rips).toHaveLength(2);
+      // The first access is the first write (the guest clears __argc before it counts), then the read.
+      expect(text).toContain(`Hardware access (read/write) watchpoint 1: *(int*)${hex(argc)}`);
+      expect(argcRefs.some((r) => r.next === rips[0] && !r.reads)).toBe(true);
+      expect(text).toContain(`Hardware read watchpoint 2: *(int*)${hex(argc)}`);
+      expect(argcRefs.some((r) => r.next === rips[1] && r.reads)).toBe(true);
+      expect(text).toMatch(/Value = 1/);
+      expect(end.out).toBe(plain.stdout);
+      expect(end.status).toBe(plain.status);
+    });
+  }
+
   test('detach lets the guest run on; kill ends mmulab with status 0', async () => {
     const plain = runCli(['run', `${GUESTS}hello.flat`, '--mmu', 'tdp']);
     let port = await freePort();
