@@ -41,7 +41,7 @@ export const QEMU_COMMAND: Command<{ readonly args: readonly string[] }> = {
   usage: 'mmulab qemu [QEMU options]',
   describe: 'run a kernel from a qemu-system-x86_64 command line (as kvm-unit-tests\' x86/run builds it; mmulab qemu -h)',
   valueOptions: [],
-  builder: (y: Argv) => y.strict(false).parserConfiguration({ 'unknown-options-as-args': true, 'short-option-groups': false }),
+  builder: (y: Argv) => y.strict(false).help(false).version(false).parserConfiguration({ 'unknown-options-as-args': true, 'short-option-groups': false }),
   options: () => ({ args: rawArgs() }),
   execute: (o) => runQemu(o.args),
 };

@@ -64,6 +64,13 @@ describe('mmulab qemu on upstream-style command lines', () => {
     expect(run.stdout).toMatch(/^SUMMARY: /m);
   });
 
+  test('through mmulab\'s own parser, -h, -version and help words reach the front end (not yargs)', () => {
+    expect(runCli(['qemu', '-h']).stdout.split('\n')[0]).toMatch(/^QEMU emulator version /);
+    expect(runCli(['qemu', '-version']).stdout).toMatch(/^QEMU emulator version /);
+    expect(runCli(['qemu', '-M', 'pc', '-cpu', 'help']).stdout).toMatch(/^Available CPUs:\nx86 max\n/);
+    expect(runCli(['qemu', '-device', 'help']).stdout).toContain('name "pc-testdev", bus ISA');
+  });
+
   test('a refusal is one line and status 2, through both entries', () => {
     const args = [...X86_RUN, '-kernel', join(IMAGES, 'smptest.flat'), '-cpu', 'max,+vmx'];
     const viaCli = runCli(['qemu', ...args]);
