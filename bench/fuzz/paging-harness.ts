@@ -115,9 +115,8 @@ export interface PagingCase {
 /**
  * The outcome of a fetch that ran the bytes it reached (a table page or low memory through a
  * large page): random code, which may rewrite its own page tables without invalidating (the SDM
- * then allows the old or the new translation, so modes may differ) or run into the instruction
- * limit mid-REP (KVM's emulator finishes a REP within one exit). Only whether the fetch itself
- * succeeded is compared; the case ends there and its memory is not compared.
+ * then allows the old or the new translation, so modes may differ). Only whether the fetch
+ * itself succeeded is compared; the case ends there and its memory is not compared.
  */
 export const UNCONTROLLED = 'fetched and ran the page';
 
