@@ -29,9 +29,12 @@ const STORED: ReadonlyArray<[number, (cpu: Vcpu) => boolean]> = [
   [Msr.TSC_AUX, (cpu) => cpu.model.has('rdtscp') || cpu.model.has('rdpid')],
 ];
 
+/** STORED by index: RDMSR/WRMSR of such an MSR costs one lookup, not a scan of the list. */
+const STORED_BY_INDEX = new Map(STORED);
+
 function stored(cpu: Vcpu, index: number): boolean {
-  for (const [msr, present] of STORED) if (msr === index) return present(cpu);
-  return false;
+  const present = STORED_BY_INDEX.get(index);
+  return present !== undefined && present(cpu);
 }
 
 /** IA32_MISC_ENABLE as firmware leaves it (and QEMU reports): fast string operations enabled. */
@@ -101,21 +104,25 @@ function validPat(lo: number, hi: number): boolean {
   return true;
 }
 
+/** Linear-address width for the canonical checks of address-holding MSRs (48 with paging off). */
+function vaBits(cpu: Vcpu): number {
+  return cpu.paging.ctx.format.vaBits || 48;
+}
+
 /** Writes an MSR; false means #GP (the caller raises it). */
 export function writeMsr(cpu: Vcpu, index: number, lo: number, hi: number): boolean {
   index >>>= 0;
-  const vaBits = cpu.paging.ctx.format.vaBits || 48;
   switch (index) {
     case Msr.EFER: return writeEfer(cpu, lo, hi);
     case Msr.FS_BASE: case Msr.GS_BASE: {
-      if (!isCanonical(lo, hi, vaBits)) return false;
+      if (!isCanonical(lo, hi, vaBits(cpu))) return false;
       const seg = index === Msr.FS_BASE ? Seg.FS : Seg.GS;
       cpu.seg.baseLo[seg] = lo;
       cpu.seg.baseHi[seg] = hi;
       return true;
     }
     case Msr.KERNEL_GS_BASE: case Msr.LSTAR: case Msr.CSTAR: case Msr.SYSENTER_ESP: case Msr.SYSENTER_EIP:
-      if (!isCanonical(lo, hi, vaBits)) return false;
+      if (!isCanonical(lo, hi, vaBits(cpu))) return false;
       storeMsr(cpu, index, lo, hi);
       return true;
     case Msr.TSC: {
