@@ -27,6 +27,9 @@ import { TscSync } from '../cpu/tsc-sync.js';
  * catches its clock up first, so the TSC never goes backwards across vCPUs.
  */
 
+/** debugSlice's result when the debugger paused the machine. */
+const PAUSED = -1 as SliceEnd;
+
 /** Instructions per turn at most, so the machine checks its own limits now and then. */
 const MAX_TURN = 1 << 20;
 
@@ -60,6 +63,11 @@ export class Scheduler {
   turns = 0;
   /** The attached debugger, or null (no cost beyond this check). */
   debug: SchedulerDebug | null = null;
+  /**
+   * Where the debugger paused the last run: its round, the vCPU whose turn it was, the idle count
+   * of the round so far, and what was left of the slice it interrupted.
+   */
+  private pausedAt: { roundEnd: number; cpu: number; idle: number; slice: number } | null = null;
 
   constructor(vcpus: readonly Vcpu[], states: readonly RunState[], code: CodeCache, clock: Clock, tracer: Tracer | null, quantum: number) {
     this.vcpus = vcpus;
@@ -85,25 +93,44 @@ export class Scheduler {
     const vcpus = this.vcpus;
     const clock = this.clock;
     let roundEnd = this.roundStart() + this.quantum;
+    // After a debugger's pause, go on in the same round at the same vCPU, so the interleaving
+    // (and everything the guest sees) is the one an uninterrupted run has.
+    const paused = this.pausedAt;
+    this.pausedAt = null;
+    let first = paused === null ? 0 : paused.cpu;
+    let idleBefore = paused === null ? 0 : paused.idle;
+    let sliceLeft = paused === null ? 0 : paused.slice;
+    if (paused !== null) roundEnd = paused.roundEnd;
     for (;;) {
-      let idle = 0;
-      for (let k = 0; k < vcpus.length; k++) {
+      let idle = idleBefore;
+      idleBefore = 0;
+      for (let k = first; k < vcpus.length; k++) {
         const cpu = vcpus[k];
         this.running = cpu;
         for (;;) {
-          clock.fireDue();
-          const left = maxInsns - this.instructions();
-          if (left <= 0) return { kind: 'insn-limit' };
-          const now = cpu.cycles();
-          if (now >= roundEnd) break;
-          const untilEvent = Math.max(1, Math.ceil(clock.nextDeadline() - now));
-          const untilRound = Math.max(1, Math.ceil(roundEnd - now));
-          this.turns++;
-          const debug = this.debug;
-          const budget = debug !== null && debug.oneAtATime ? 1 : Math.min(MAX_TURN, left, untilEvent, untilRound);
-          const end = runSlice(cpu, this.code, this.states[k], budget, this.tracer);
+          let budget = sliceLeft;
+          sliceLeft = 0;
+          if (budget === 0) {
+            clock.fireDue();
+            const left = maxInsns - this.instructions();
+            if (left <= 0) return { kind: 'insn-limit' };
+            const now = cpu.cycles();
+            if (now >= roundEnd) break;
+            const untilEvent = Math.max(1, Math.ceil(clock.nextDeadline() - now));
+            const untilRound = Math.max(1, Math.ceil(roundEnd - now));
+            this.turns++;
+            budget = Math.min(MAX_TURN, left, untilEvent, untilRound);
+          }
+          let end: SliceEnd;
+          if (this.debug === null) end = runSlice(cpu, this.code, this.states[k], budget, this.tracer);
+          else {
+            end = this.debugSlice(cpu, k, budget);
+            if (end === PAUSED) {
+              this.pausedAt = { roundEnd, cpu: k, idle, slice: this.debugSliceLeft };
+              return { kind: 'paused', cpu: k };
+            }
+          }
           if (end === SliceEnd.STOPPED) return { kind: 'stopped', cpu: k };
-          if (debug !== null && end === SliceEnd.BUDGET && debug.pauseAfter(cpu)) return { kind: 'paused', cpu: k };
           if (end === SliceEnd.HALTED) {
             // Idle to the end of the round or the next deadline; the next turn looks for a wake-up.
             const until = Math.min(roundEnd, clock.nextDeadline());
@@ -114,6 +141,7 @@ export class Scheduler {
           }
         }
       }
+      first = 0;
       if (idle === vcpus.length) {
         // Every vCPU is idle and time could not move them on: skip to the next deadline if some
         // halted vCPU could take an interrupt then, else nothing can ever wake the machine.
@@ -125,6 +153,31 @@ export class Scheduler {
         if (vcpus.length > 1) roundEnd = deadline;
       }
       roundEnd += this.quantum;
+    }
+  }
+
+  /** Instructions of the slice a debugger pause interrupted that are still to run. */
+  private debugSliceLeft = 0;
+
+  /**
+   * A slice of `budget` instructions under a debugger: the same slice runSlice would run, but, when
+   * the debugger asks for it, one instruction at a time with a look after each (the machine sees
+   * no difference: events are serviced at the top of the next piece, as between blocks). Returns
+   * PAUSED, with debugSliceLeft set, when the debugger pauses inside or at the end of it.
+   */
+  private debugSlice(cpu: Vcpu, k: number, budget: number): SliceEnd {
+    const debug = this.debug!;
+    const target = cpu.instructions + budget;
+    for (;;) {
+      const before = cpu.instructions;
+      const end = runSlice(cpu, this.code, this.states[k], debug.oneAtATime ? 1 : target - before, this.tracer);
+      const done = end !== SliceEnd.BUDGET || cpu.instructions >= target || cpu.instructions === before;
+      // Nothing retired with a budget left: a device deadline ended the slice early, as it ends runSlice's.
+      if (end === SliceEnd.BUDGET && debug.pauseAfter(cpu)) {
+        this.debugSliceLeft = done ? 0 : target - cpu.instructions;
+        return PAUSED;
+      }
+      if (done) return end;
     }
   }
 

@@ -71,6 +71,12 @@ function firstInstruction(elf: string, addr: bigint): { bytes: number[]; next: b
 
 const hex = (n: bigint): string => `0x${n.toString(16)}`;
 
+/** The --stats report without wall time and MIPS, and without the gdb server's own line. */
+function statsLines(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.startsWith('mmulab: ') && !l.startsWith('mmulab: gdb:'))
+    .map((l) => l.replace(/ in [\d.]+ ms \([\d.]+ MIPS\)/, ''));
+}
+
 describe('gdb against a 64-bit guest', () => {
   const elf = `${GUESTS}hello.elf`;
   const main = symbol(elf, 'main');
@@ -79,9 +85,9 @@ describe('gdb against a 64-bit guest', () => {
   for (const mode of MODES) {
     for (const smp of [1, 2]) {
       test(`${mode}, --smp ${smp}: break main by symbol, stepi, registers, memory, monitor, continue to exit`, async () => {
-        const plain = runCli(['run', `${GUESTS}hello.flat`, '--mmu', mode, '--smp', String(smp)]);
+        const plain = runCli(['run', `${GUESTS}hello.flat`, '--mmu', mode, '--smp', String(smp), '--stats']);
         const port = await freePort();
-        const run = await startMmulab([`${GUESTS}hello.flat`, '--mmu', mode, '--smp', String(smp), '-S', '--gdb', `tcp::${port}`]);
+        const run = await startMmulab([`${GUESTS}hello.flat`, '--mmu', mode, '--smp', String(smp), '--stats', '-S', '--gdb', `tcp::${port}`]);
         const text = await gdbSession(elf, port, [
           'break main', 'continue', 'info threads', 'stepi', 'info registers rip rdi', 'x/4xb main',
           'set {int}0x40d000 = 0x12345678', 'x/1xw 0x40d000', 'info registers cr0 efer fs_base gs_base',
@@ -116,6 +122,9 @@ describe('gdb against a 64-bit guest', () => {
         expect(text).toContain(`exited with code 0${plain.status}]`);
         expect(end.out).toBe(plain.stdout);
         expect(end.status).toBe(plain.status);
+        // Instructions, modeled cycles and every KVM counter as without gdb (wall time aside).
+        expect(statsLines(end.err)).toEqual(statsLines(plain.stderr));
+        expect(statsLines(end.err).join('\n')).toMatch(/instructions, \d+ modeled cycles[^]*mmulab: kvm: |mmulab: bare: /);
       });
     }
   }
