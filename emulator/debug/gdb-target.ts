@@ -7,8 +7,9 @@ import type { DebugMemory } from './gdb-memory.js';
 
 /**
  * What the debugger asked the machine to watch for, and why it last stopped. The scheduler asks
- * `pauseAfter` after every turn while a debugger is attached; with a breakpoint, watchpoint or
- * step active every turn is one instruction (`oneAtATime`), so a stop is exact:
+ * `pauseAfter` after every slice while a debugger is attached; with a breakpoint, watchpoint or
+ * step active it runs its slices an instruction at a time and asks after each (`oneAtATime`), so
+ * a stop is exact:
  *
  * - breakpoints (Z0 software, Z1 hardware) compare the linear address of RIP before the next
  *   instruction with each one. Nothing is written into guest memory (no INT3), so the guest reads
@@ -193,8 +194,8 @@ export class DebugTarget implements SchedulerDebug {
         }
       }
     }
-    // Wall time is read every few turns only when a turn is one instruction (a continued turn
-    // may run up to a million).
+    // Wall time is read every few calls only when a call follows one instruction (after a whole
+    // slice, which may run up to a million, every time).
     if (this.oneAtATime && --this.turnsToCheck > 0) return false;
     this.turnsToCheck = YIELD_CHECK_TURNS;
     this.paused = performance.now() >= this.yieldAt;

@@ -37,13 +37,14 @@ export type SchedulerEnd =
   | { readonly kind: 'stopped'; readonly cpu: number }
   | { readonly kind: 'insn-limit' }
   | { readonly kind: 'halted'; readonly detail: string }
-  /** A debugger paused the machine after a turn of `cpu` (breakpoint, step, interrupt). */
+  /** A debugger paused the machine after an instruction or slice of `cpu` (breakpoint, step, interrupt). */
   | { readonly kind: 'paused'; readonly cpu: number };
 
 /**
  * A debugger attached to the machine (the gdb stub, emulator/debug/). Absent, the scheduler pays
- * one null check per turn; present, it is asked after every turn whether to pause, and with
- * `oneAtATime` each turn is one instruction, so breakpoints, watchpoints and steps stop exactly.
+ * one null check per turn; present, it is asked after every slice whether to pause, and with
+ * `oneAtATime` after every instruction of it (debugSlice), so breakpoints, watchpoints and steps
+ * stop exactly.
  */
 export interface SchedulerDebug {
   readonly oneAtATime: boolean;
