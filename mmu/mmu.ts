@@ -28,10 +28,12 @@ export interface Mmu {
   /** KVM_REQ_MMU_FREE_OBSOLETE_ROOTS: free loaded roots that are invalid or obsolete. */
   freeObsoleteRoots(): void;
   /**
-   * get_mmio_spte: the last SPTE on the path to an address under the current root, as (lo, hi),
-   * or undefined. The address is guest-physical under TDP, linear under shadow paging.
+   * get_walk / kvm_tdp_mmu_get_walk for get_mmio_spte: the SPTEs on the path to an address under
+   * the current root, root level first, as (lo, hi, level), ending at the first SPTE that is not
+   * shadow-present or is a leaf; empty without a root. The address is guest-physical under TDP,
+   * linear under shadow paging.
    */
-  mmioSpte(lo: number, hi: number): [number, number] | undefined;
+  mmioWalk(lo: number, hi: number): MmioWalk;
   /** kvm_mmu_zap_all_fast: every root obsolete or invalid; loaded roots are freed on next entry. */
   zapAllFast(): void;
   /** Incarnation of the root page at `root` (for the hardware TLB checker). */
@@ -83,3 +85,6 @@ export interface MmuContext {
   /** Memslot generation for MMIO SPTEs, and whether an update is in progress. */
   mmioGeneration(): number;
 }
+
+/** The SPTEs get_mmio_spte reads, root level first: (lo, hi, level) each. */
+export type MmioWalk = readonly (readonly [number, number, number])[];

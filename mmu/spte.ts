@@ -108,6 +108,8 @@ export class SpteCodec {
   readonly frozenLo: number; readonly frozenHi: number;
   readonly nonpresentLo: number; readonly nonpresentHi: number;
   readonly rsvdPaLo: number; readonly rsvdPaHi: number;
+  /** shadow_zero_check's PA bits: from the host's CPUID MAXPHYADDR (not SME-reduced) to 51. */
+  readonly zeroPaLo: number; readonly zeroPaHi: number;
 
   constructor(config: SpteConfig) {
     const { format, hostPhysBits, smeCbit } = config;
@@ -219,6 +221,11 @@ export class SpteCodec {
     this.frozenLo = lo32(frozen); this.frozenHi = hi32(frozen);
     this.nonpresentLo = lo32(nonpresent); this.nonpresentHi = hi32(nonpresent);
     this.rsvdPaLo = lo32(hwReservedPa); this.rsvdPaHi = hi32(hwReservedPa);
+    // kvm_get_shadow_phys_bits: CPUID 0x80000008's width, because the bits SME takes from the
+    // address are the C-bit and key bits, not reserved; so an SME host's MMIO value has some bits
+    // (effectivePhysBits up to hostPhysBits) that this check does not see and some it does.
+    const zeroPa = genmask(51, hostPhysBits);
+    this.zeroPaLo = lo32(zeroPa); this.zeroPaHi = hi32(zeroPa);
   }
 
   // ---- Predicates on (lo, hi) ----
@@ -230,6 +237,18 @@ export class SpteCodec {
 
   isFrozen(lo: number, hi: number): boolean {
     return lo === this.frozenLo && hi === this.frozenHi;
+  }
+
+  /**
+   * is_shadow_zero_bits_set, as get_mmio_spte applies it to every shadow-present SPTE on the walk:
+   * a PA bit at or above the host's MAXPHYADDR (shadow_zero_check), or with EPT a leaf or table
+   * that is writable but not readable (__is_bad_mt_xwr: XWR 010 and 110, the EPT MMIO value).
+   */
+  shadowZeroBitsSet(lo: number, hi: number): boolean {
+    if ((lo & this.zeroPaLo) !== 0 || (hi & this.zeroPaHi) !== 0) return true;
+    if (this.config.format !== 'ept') return false;
+    const xwr = lo & 7;
+    return xwr === 2 || xwr === 6;
   }
 
   /** is_shadow_present_pte: bit 11, or before 5.12 "not nonpresent, not MMIO, not frozen". */

@@ -1,7 +1,7 @@
 import type { Vcpu } from '../../emulator/cpu/vcpu.js';
 import type { WalkContext } from '../../emulator/paging/walker.js';
 import type { CostItem } from '../cost.js';
-import type { Mmu } from '../mmu.js';
+import type { MmioWalk, Mmu } from '../mmu.js';
 import type { SpteCodec } from '../spte.js';
 import type { Stats } from '../stats.js';
 import type { KvmConfig } from './kvm-config.js';
@@ -24,7 +24,7 @@ export interface ExitHost {
   readonly cpu: Vcpu;
   charge(item: CostItem, times?: number): void;
   chargeMmioEmulation(gpa: number): void;
-  checkMmioSpte(spte: [number, number] | undefined, addrLo: number, addrHi: number): [number, number] | undefined;
+  checkMmioSpte(walk: MmioWalk, addrLo: number, addrHi: number): [number, number] | undefined;
   exitBegin(): void;
   enterGuest(afterFault?: boolean): void;
   guestPaging(): WalkContext;

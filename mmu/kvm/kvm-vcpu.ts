@@ -13,7 +13,7 @@ import { COST, type CostItem } from '../cost.js';
 import { Stats } from '../stats.js';
 import { Request, RequestSet } from './requests.js';
 import { VendorTlb } from './vendor.js';
-import type { Mmu, TdpCapableMmu } from '../mmu.js';
+import type { MmioWalk, Mmu, TdpCapableMmu } from '../mmu.js';
 import type { SpteCodec } from '../spte.js';
 import { cpuRoleFromRegisters, shadowRootRole, tdpRootRole } from '../role.js';
 import { TdpMmu } from '../tdp/tdp-mmu.js';
@@ -484,7 +484,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     if (this.pml && this.pmlWrite(exit)) return TdpOutcome.RETRY;
     this.exitBegin();
     const rsvd = exit.kind === TdpFaultKind.EPT_MISCONFIG || (exit.kind === TdpFaultKind.NPF && (exit.code & NpfCode.RSVD) !== 0);
-    if (rsvd && this.checkMmioSpte(this.mmu.mmioSpte(exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296)), exit.gpa, 0) !== undefined) {
+    if (rsvd && this.checkMmioSpte(this.mmu.mmioWalk(exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296)), exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296)) !== undefined) {
       this.stats.mmio_fast_hit++;
       this.charge('mmioFastPath');
       this.chargeMmioEmulation(exit.gpa);
@@ -517,24 +517,33 @@ export class KvmVcpu implements Platform, TdpHypervisor {
   }
 
   /**
-   * handle_mmio_page_fault's check of the SPTE a reserved-bit fault hit: an MMIO SPTE whose
-   * generation is current is returned (emulate at once); a stale generation returns undefined
-   * (RET_PF_INVALID: the fault path rebuilds it). A reserved-bit fault on an SPTE that is not
-   * MMIO is KVM's "detect reserved bits" failure: KVM_RUN fails.
+   * handle_mmio_page_fault's get_mmio_spte over the walk a reserved-bit fault took: every
+   * shadow-present SPTE on it is checked for bits KVM keeps zero (is_shadow_zero_bits_set); one set
+   * is KVM's "detect reserved bits on spte" WARN, and KVM_RUN fails with -EINVAL, as Tom hit with
+   * b14e28f37e9b's layout, where an MMIO SPTE's generation set the MMU-present bit (lkml (e)). An
+   * MMIO SPTE of the current generation is returned (emulate at once); a stale generation, or an
+   * SPTE that is neither (KVM's RET_PF_RETRY), returns undefined and the fault path runs.
    */
-  checkMmioSpte(spte: [number, number] | undefined, addrLo: number, addrHi: number): [number, number] | undefined {
-    if (spte === undefined) return undefined;
+  checkMmioSpte(walk: MmioWalk, addrLo: number, addrHi: number): [number, number] | undefined {
+    if (walk.length === 0) return undefined;
     const codec = this.codec;
-    if (!codec.isMmio(spte[0], spte[1])) {
-      const value = (BigInt(spte[1] >>> 0) << 32n) | BigInt(spte[0] >>> 0);
-      const addr = (BigInt(addrHi >>> 0) << 32n) | BigInt(addrLo >>> 0);
-      const v = `reserved bits set in a non-MMIO SPTE 0x${value.toString(16)} for address 0x${addr.toString(16)}`;
+    let reserved = false;
+    for (const [lo, hi] of walk) {
+      if (!codec.isShadowPresent(lo, hi)) break;
+      if (codec.shadowZeroBitsSet(lo, hi)) reserved = true;
+    }
+    if (reserved) {
+      const hex = (lo: number, hi: number): string => `0x${((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0)).toString(16)}`;
+      const v = `get_mmio_spte: detect reserved bits on spte, addr ${hex(addrLo, addrHi)}, dump hierarchy: `
+        + walk.map(([lo, hi, level]) => `spte ${hex(lo, hi)} level ${level}`).join(', ');
       this.vm.recordViolation(`1: ${v}`);
       throw new KvmRunError(`KVM_RUN failed: Invalid argument (${v})`);
     }
+    const [lo, hi] = walk[walk.length - 1];
+    if (!codec.isMmio(lo, hi)) return undefined;
     const memslots = this.vm.memslots;
     const current = memslots.generation % codec.genModulus;
-    if (!memslots.updateInProgress && codec.mmioGeneration(spte[0], spte[1]) === current) return spte;
+    if (!memslots.updateInProgress && codec.mmioGeneration(lo, hi) === current) return [lo, hi];
     this.stats.mmio_gen_mismatch++;
     return undefined;
   }

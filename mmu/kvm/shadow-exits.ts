@@ -102,7 +102,7 @@ export class ShadowExits implements ShadowHypervisor {
    */
   private mmioFastPath(f: ShadowFault): boolean {
     const kvm = this.kvm;
-    const spte = kvm.checkMmioSpte(this.mmu.mmioSpte(f.lo, f.hi), f.lo, f.hi);
+    const spte = kvm.checkMmioSpte(this.mmu.mmioWalk(f.lo, f.hi), f.lo, f.hi);
     if (spte === undefined) return false;
     const codec = kvm.codec;
     const access = codec.mmioAccess(spte[0]);

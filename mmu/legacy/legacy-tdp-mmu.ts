@@ -1,4 +1,4 @@
-import type { MmuContext, TdpCapableMmu } from '../mmu.js';
+import type { MmioWalk, MmuContext, TdpCapableMmu } from '../mmu.js';
 import { type TdpExit, TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
 import { TdpAccess } from '../../emulator/hw/tdp-walk.js';
 import { type CpuRole, roleLevel } from '../role.js';
@@ -134,13 +134,13 @@ export class LegacyTdpMmu implements TdpCapableMmu {
     return verdict;
   }
 
-  mmioSpte(lo: number, hi: number): [number, number] | undefined {
-    if (this.root === null) return undefined;
-    let spte: [number, number] | undefined;
+  mmioWalk(lo: number, hi: number): MmioWalk {
+    if (this.root === null) return [];
+    const walk: [number, number, number][] = [];
     for (const it = this.mapper.walk.init(this.root.hpa, roleLevel(this.rootRole), lo, hi); it.okay(); it.next()) {
-      spte = [this.cache.readSpteLo(it.sptep), this.cache.readSpteHi(it.sptep)];
+      walk.push([this.cache.readSpteLo(it.sptep), this.cache.readSpteHi(it.sptep), it.level]);
     }
-    return spte;
+    return walk;
   }
 
   audit(out: string[]): void {

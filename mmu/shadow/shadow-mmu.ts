@@ -1,4 +1,4 @@
-import type { Mmu, MmuContext } from '../mmu.js';
+import type { MmioWalk, Mmu, MmuContext } from '../mmu.js';
 import { type ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
 import { PfResult, ShadowMapper } from '../shadow-pages/map.js';
 import { ShadowWalk } from '../shadow-pages/shadow-walk.js';
@@ -251,15 +251,15 @@ export class ShadowMmu implements Mmu {
     trackWrite(this.ctx, this.cache, gpa, bytes);
   }
 
-  /** get_mmio_spte: the last SPTE on the path to a linear address under the current root. */
-  mmioSpte(lo: number, hi: number): [number, number] | undefined {
+  /** get_walk for get_mmio_spte: the SPTEs on the path to a linear address under the current root. */
+  mmioWalk(lo: number, hi: number): MmioWalk {
     const root = this.roots.current.hpa;
-    if (root < 0) return undefined;
-    let spte: [number, number] | undefined;
+    if (root < 0) return [];
+    const walk: [number, number, number][] = [];
     for (const it = this.walk.init(root, roleLevel(this.rootRole), lo, hi); it.okay(); it.next()) {
-      spte = [this.cache.readSpteLo(it.sptep), this.cache.readSpteHi(it.sptep)];
+      walk.push([this.cache.readSpteLo(it.sptep), this.cache.readSpteHi(it.sptep), it.level]);
     }
-    return spte;
+    return walk;
   }
 
   /** kvm_mmu_zap_all_fast: a new MMU generation makes every page obsolete; zap them. */

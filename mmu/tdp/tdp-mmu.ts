@@ -1,4 +1,4 @@
-import type { MmuContext, TdpCapableMmu } from '../mmu.js';
+import type { MmioWalk, MmuContext, TdpCapableMmu } from '../mmu.js';
 import type { CpuRole } from '../role.js';
 import { type TdpExit, TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
 import { TdpAccess } from '../../emulator/hw/tdp-walk.js';
@@ -439,19 +439,19 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     this.ctx.stats.mmu_pages_freed++;
   }
 
-  mmioSpte(lo: number, hi: number): [number, number] | undefined {
-    if (this.current === null) return undefined;
+  mmioWalk(lo: number, hi: number): MmioWalk {
+    if (this.current === null) return [];
     const { codec } = this.ctx;
     const gfn = (hi >>> 0) * 1048576 + (lo >>> 12);
     const it = this.iter;
     it.start(this.current.hpa, this.ctx.tdpLevel, gfn, gfn + 1);
-    let last: [number, number] | undefined;
+    const walk: [number, number, number][] = [];
     while (it.valid) {
-      last = [it.lo, it.hi];
+      walk.push([it.lo, it.hi, it.level]);
       if (!codec.isShadowPresent(it.lo, it.hi) || codec.isLeaf(it.lo, it.hi, it.level)) break;
       it.next();
     }
-    return last;
+    return walk;
   }
 
   /**

@@ -255,9 +255,12 @@ describe.each(MMUS)('%s', (_name, make) => {
         expect(c.mmioGfn(leaf.spte), format).toBe(MMIO_GPA / PAGE);
         expect(c.mmioGeneration(leaf.spte), format).toBe(4);
         expect(b.stats.pf_mmio_spte_created, format).toBe(1);
-        // get_mmio_spte finds it for the fast path.
-        const found = mmu.mmioSpte(MMIO_GPA % 2 ** 32, 0);
-        expect(found && (BigInt(found[1] >>> 0) << 32n | BigInt(found[0] >>> 0)), format).toBe(leaf.spte);
+        // get_mmio_spte's walk ends at it, with no reserved bit in a present SPTE above it.
+        const walk = mmu.mmioWalk(MMIO_GPA % 2 ** 32, 0);
+        const [lo, hi, level] = walk[walk.length - 1];
+        expect(BigInt(hi >>> 0) << 32n | BigInt(lo >>> 0), format).toBe(leaf.spte);
+        expect(level, format).toBe(1);
+        expect(walk.some(([l, h]) => b.codec.isShadowPresent(l, h) && b.codec.shadowZeroBitsSet(l, h)), format).toBe(false);
         // The hardware must exit on it: EPT misconfiguration, or an NPF with RSVD.
         const hw = hwWalk(b, root, MMIO_GPA, TdpAccess.READ);
         expect(hw.ok, format).toBe(false);
