@@ -30,6 +30,13 @@ export interface SpteConfig {
   smeCbit?: number;
   /** PA bits the kernel takes away when SME is on (CPUID 0x8000001F EBX[11:6]); 5 on Rome. */
   smePhysBitsReduction?: number;
+  /**
+   * Whether the host kernel encrypts its own memory (mem_encrypt=on: sme_me_mask is the C-bit and
+   * every SPTE carries it). Default true. False is SYSCFG.MemEncryptionModEn set for SEV guests with
+   * the host unencrypted: the address width is still reduced and svm_adjust_mmio_mask still moves
+   * the MMIO mask, but SPTEs carry no C-bit (lkml (e)'s dump).
+   */
+  smeHostEncrypted?: boolean;
   /** enable_ept_ad_bits; ignored by the x86 format, which always has hardware A/D. */
   eptAdBits: boolean;
   /** The mmio_caching module parameter; forced off when no MMIO value can trap (see mmioCachingOffReason). */
@@ -126,7 +133,7 @@ export class SpteCodec {
     this.adDisabled = ept && !config.eptAdBits;
 
     // kvm_mmu_reset_all_pte_masks (x86) or kvm_mmu_set_ept_masks (EPT).
-    const me = smeCbit === undefined ? 0n : bit(smeCbit); // shadow_me_value = sme_me_mask
+    const me = smeCbit === undefined || config.smeHostEncrypted === false ? 0n : bit(smeCbit); // shadow_me_value = sme_me_mask
     const sve = ept && layout.eptSuppressVe ? bit(63) : 0n;
     const eptAd = ept && (config.eptAdBits || layout.eptAdMasksAlways);
     const shadowPresent = ept ? 1n | sve : 1n;

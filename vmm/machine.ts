@@ -27,8 +27,10 @@ export interface MachineOptions extends Omit<VmOptions, 'hostPoolBytes'> {
   readonly audit?: boolean;
   /** With audit: check after every N-th exit only (long guests such as Linux). */
   readonly auditEvery?: number;
-  /** Host MAXPHYADDR seen by KVM (default 46, a common server value). */
+  /** Host MAXPHYADDR seen by KVM (default 46, a common server value; 48 with hostSme, as on Rome). */
   readonly hostPhysBits?: number;
+  /** The host enables AMD memory encryption in SYSCFG (svm and svm-hv TDP only): see KvmConfig.hostSme. */
+  readonly hostSme?: boolean;
   /** Host memory for the MMU's page-table pages, beyond guest RAM (default 64 MiB; 16 MiB bare). */
   readonly mmuPoolBytes?: number;
   /** Host page size backing guest memory (default 2m, transparent huge pages): caps KVM's mappings. */
@@ -51,6 +53,10 @@ export class Machine extends Vm {
       hostPoolBytes: opts.mmuPoolBytes ?? (mode === 'bare' ? 16 << 20 : 64 << 20),
     });
     this.mmuMode = mode;
+    // SME belongs to AMD hosts; the shadow MMU's hardware side does not model the C-bit.
+    if (opts.hostSme === true && ((opts.vendor ?? 'vmx') === 'vmx' || mode === 'shadow')) {
+      throw new RangeError(`an SME host is modeled with --vendor svm or svm-hv and a TDP mode, not ${opts.vendor ?? 'vmx'} ${mode}`);
+    }
     if (mode === 'bare') {
       this.kvm = undefined;
       return;
@@ -61,7 +67,8 @@ export class Machine extends Vm {
       knobs: opts.knobs ?? CURRENT,
       audit: opts.audit ?? false,
       auditEvery: opts.auditEvery,
-      hostPhysBits: opts.hostPhysBits ?? 46,
+      hostPhysBits: opts.hostPhysBits ?? (opts.hostSme === true ? 48 : 46),
+      hostSme: opts.hostSme,
       hostMaxLevel: BACKINGS[opts.backing ?? '2m'],
     });
     this.attachHypervisor(this.kvm, this.kvm.vcpus);

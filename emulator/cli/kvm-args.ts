@@ -19,6 +19,8 @@ export interface KvmOptions {
   readonly auditEvery: number;
   /** Host page size backing guest memory (caps KVM's mappings). */
   readonly backing: Backing;
+  /** --host-sme: the host runs with AMD SME (lkml (e)'s Rome); absent when not given. */
+  readonly hostSme?: boolean;
 }
 
 export const KVM_VALUE_OPTIONS = ['vendor', 'preset', 'knob', 'backing', 'audit-every'] as const;
@@ -30,7 +32,8 @@ export function kvmBuilder(y: Argv): Argv {
     .option('knob', { type: 'string', requiresArg: true, describe: 'override one KVM policy knob, name=value (repeatable)' })
     .option('backing', { type: 'string', requiresArg: true, describe: 'host page size backing guest memory: 4k, 2m (transparent huge pages), 1g (hugetlbfs)', default: '2m' })
     .option('audit', { type: 'boolean', describe: 'run KVM\'s MMU invariant checker after every exit' })
-    .option('audit-every', { requiresArg: true, describe: 'run the checker after every Nth exit only (implies --audit; for long runs)' });
+    .option('audit-every', { requiresArg: true, describe: 'run the checker after every Nth exit only (implies --audit; for long runs)' })
+    .option('host-sme', { type: 'boolean', describe: 'the host of lkml (e): AMD memory encryption enabled in SYSCFG (for SEV), 43 usable address bits, MMIO SPTEs marked with bits 43-51; the host kernel unencrypted (svm or svm-hv, TDP modes)' });
 }
 
 export function kvmOptions(argv: Record<string, unknown>): KvmOptions {
@@ -48,7 +51,9 @@ export function kvmOptions(argv: Record<string, unknown>): KvmOptions {
   const backing = optionalString('backing', argv.backing) ?? '2m';
   if (!(backing in BACKINGS)) throw new UsageError(`--backing: expected 4k, 2m or 1g, got "${backing}"`);
   const auditEvery = argv['audit-every'] === undefined ? 1 : wholeNumber('audit-every', argv['audit-every'], 1, 1e9);
-  return { vendor, preset, knobs, audit: argv.audit === true || argv['audit-every'] !== undefined, auditEvery, backing: backing as Backing };
+  const hostSme = argv['host-sme'] === true;
+  if (hostSme && vendor === 'vmx') throw new UsageError('--host-sme: SME is AMD\'s; it needs --vendor svm or svm-hv');
+  return { vendor, preset, knobs, audit: argv.audit === true || argv['audit-every'] !== undefined, auditEvery, backing: backing as Backing, ...(hostSme ? { hostSme } : {}) };
 }
 
 /** How a report's header names the checker setting: undefined when it is off. */

@@ -47,6 +47,8 @@ function options(argv: Record<string, unknown>): ReplayOptions {
 
 interface RunFigures {
   readonly status: number;
+  /** Why the run ended, when it did not end with the guest's own exit. */
+  readonly detail: string | undefined;
   readonly output: string;
   read(figure: ReplayFigure): number;
 }
@@ -56,6 +58,7 @@ function machineFor(r: Replay, s: Replay['settings'][number]): MachineOptions {
     image: r.image, append: r.append, initrd: undefined, memMiB: DEFAULT_MEM_MIB, cpu: parseCpuSpec(r.cpu),
     maxInsns: undefined, smp: r.smp, quantum: DEFAULT_QUANTUM,
     vendor: s.vendor, preset: s.preset, knobs: resolveKnobs(s.preset, s.knobs), audit: false, auditEvery: 1, backing: r.backing,
+    ...(r.hostSme === true ? { hostSme: true } : {}),
   };
 }
 
@@ -67,14 +70,17 @@ function runOnce(o: MachineOptions, mode: MmuMode, inputs: ReturnType<typeof rea
   const values = guestValues(output);
   const stats = new Map(vm.kvm?.stats.entries() ?? []);
   const cycles = vm.cpu.tsc();
+  const status = exitStatusOf(result);
   return {
-    status: exitStatusOf(result),
+    status,
+    detail: result.outcome === 'exit' ? undefined : result.detail,
     output,
     read(f) {
       switch (f.source.kind) {
         case 'guest-value': return values.get(f.source.name) ?? NaN;
         case 'kvm': return stats.get(f.source.counter) ?? 0;
         case 'cycles': return cycles;
+        case 'status': return status;
       }
     },
   };
@@ -85,6 +91,8 @@ interface ReplayResult {
   /** values[figure][setting] */
   readonly values: readonly (readonly number[])[];
   readonly shapes: readonly { describe: string; measured: string; holds: boolean }[];
+  /** How runs allowed to fail ended (the bug's failure, in mmulab's words). */
+  readonly endings: readonly string[];
   readonly failedRun?: string;
   readonly failedStatus?: number;
 }
@@ -92,14 +100,16 @@ interface ReplayResult {
 export function replayOne(r: Replay, notice: ((line: string) => void) | undefined): ReplayResult {
   const modes = [...new Set(r.figures.map((f) => f.mode))];
   const values: number[][] = r.figures.map(() => []);
+  const endings: string[] = [];
   for (const [si, s] of r.settings.entries()) {
     const o = machineFor(r, s);
     const inputs = readInputs(o, notice);
     for (const mode of modes) {
       const run = runOnce(o, mode, inputs);
-      if (run.status !== 1) {
-        return { replay: r, values, shapes: [], failedRun: `${s.label} in ${mode}`, failedStatus: run.status };
+      if (run.status !== 1 && s.mayFail !== true) {
+        return { replay: r, values, shapes: [], endings, failedRun: `${s.label} in ${mode}`, failedStatus: run.status };
       }
+      if (run.detail !== undefined) endings.push(`${s.label}, ${mode}: ${run.detail}`);
       for (const [fi, f] of r.figures.entries()) if (f.mode === mode) values[fi][si] = run.read(f);
     }
   }
@@ -108,7 +118,7 @@ export function replayOne(r: Replay, notice: ((line: string) => void) | undefine
     if (fi < 0) throw new Error(`replay ${r.name}: no figure ${key}`);
     return values[fi][setting];
   };
-  return { replay: r, values, shapes: r.shapes.map((sh) => ({ describe: sh.describe, ...sh.check(value) })) };
+  return { replay: r, values, endings, shapes: r.shapes.map((sh) => ({ describe: sh.describe, ...sh.check(value) })) };
 }
 
 const num = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-');
@@ -118,7 +128,7 @@ function table(res: ReplayResult): string {
   const lines = [
     `lkml (${r.name}): ${r.thread}`,
     `  ${r.decision}`,
-    `  guest: ${r.image}${r.append === '' ? '' : ` --append "${r.append}"`} --cpu ${r.cpu} --backing ${r.backing}${r.smp > 1 ? ` --smp ${r.smp}` : ''}`,
+    `  guest: ${r.image}${r.append === '' ? '' : ` --append "${r.append}"`} --cpu ${r.cpu} --backing ${r.backing}${r.smp > 1 ? ` --smp ${r.smp}` : ''}${r.hostSme === true ? ' --host-sme' : ''}`,
     ...r.settings.map((s) => `  ${s.label}: --preset ${s.preset}${s.knobs.map((k) => ` --knob ${k}`).join('')} --vendor ${s.vendor}`),
   ];
   if (res.failedRun !== undefined) return [...lines, `  FAILED: the guest did not pass under ${res.failedRun} (status ${res.failedStatus})`, ''].join('\n');
@@ -127,7 +137,7 @@ function table(res: ReplayResult): string {
   const rows = r.figures.map((f, fi) => [f.label, ...r.settings.map((_, si) => num(res.values[fi][si])), ...published.map((_, pi) => f.published?.[pi] ?? '')]);
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
   const fmtRow = (row: string[]): string => `  ${row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')}`.trimEnd();
-  lines.push(fmtRow(head), ...rows.map(fmtRow));
+  lines.push(fmtRow(head), ...rows.map(fmtRow), ...res.endings.map((e) => `  ${e}`));
   for (const sh of res.shapes) lines.push(`  ${sh.holds ? 'holds' : 'DOES NOT HOLD'}: ${sh.describe}: ${sh.measured}`);
   lines.push(`  why the figures differ from the thread's: ${r.differs}`, '');
   return lines.join('\n');
@@ -146,6 +156,7 @@ function json(results: readonly ReplayResult[]): string {
       })),
       published: Object.fromEntries(res.replay.figures.filter((f) => f.published).map((f) => [f.key, f.published])),
       shapes: res.shapes,
+      endings: res.endings,
       failedRun: res.failedRun ?? null,
       holds: res.failedRun === undefined && res.shapes.every((s) => s.holds),
     })),

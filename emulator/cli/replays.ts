@@ -17,13 +17,17 @@ export interface ReplaySetting {
   readonly preset: string;
   readonly knobs: readonly string[];
   readonly vendor: Vendor;
+  /** The guest may end other than with a pass here (the bug's failure is the point). */
+  readonly mayFail?: boolean;
 }
 
 /** What a replay reads from one run: the guest's own "NAME NUMBER" line, or a KVM counter. */
 export type ReplaySource =
   | { readonly kind: 'guest-value'; readonly name: string }
   | { readonly kind: 'kvm'; readonly counter: string }
-  | { readonly kind: 'cycles' };
+  | { readonly kind: 'cycles' }
+  /** The process exit status mmulab gives (1: the guest passed; 16: KVM_RUN failed). */
+  | { readonly kind: 'status' };
 
 /** A row of the replay's table: one figure in one MMU mode, under every setting. */
 export interface ReplayFigure {
@@ -56,6 +60,8 @@ export interface Replay {
   readonly cpu: string;
   readonly backing: Backing;
   readonly smp: number;
+  /** The host of lkml (e): AMD memory encryption enabled in SYSCFG (--host-sme). */
+  readonly hostSme?: boolean;
   readonly settings: readonly ReplaySetting[];
   readonly figures: readonly ReplayFigure[];
   readonly shapes: readonly ReplayShape[];
@@ -169,12 +175,47 @@ const LKML_C: Replay = {
     + 'roots and the direction of the time come from the same mechanism (test/guests/linux.test.ts does it with Linux)',
 };
 
+/** lkml (e): the MMU-present bit inside the MMIO generation; Tom Lendacky's Rome failing KVM_RUN. */
+const LKML_E: Replay = {
+  name: 'e',
+  thread: 'KVM: x86/mmu: Use a dedicated bit to track shadow/MMU-present SPTEs (Tom Lendacky\'s report, March 2021)',
+  source: '2021-03-dedicated-mmu-present-spte-bit.txt',
+  decision: 'b14e28f37e9b made bit 11 MMU-present while the MMIO generation still used it; "Exclude the MMU_PRESENT bit from MMIO SPTE\'s generation" moved the generation off it',
+  image: 'build/guests/mmio-cache.flat',
+  // 80 rounds of adding and removing a memslot take the generation past 256, whose bit lands in SPTE bit 11.
+  append: '80',
+  cpu: 'base',
+  backing: '2m',
+  smp: 1,
+  hostSme: true,
+  settings: [
+    { label: 'before (b14e28f37e9b)', preset: 'current', knobs: ['spteLayout=b14e28f37e9b'], vendor: 'svm', mayFail: true },
+    { label: 'after (fixed layout)', preset: 'current', knobs: [], vendor: 'svm' },
+  ],
+  figures: [
+    { key: 'status', label: 'exit status, tdp', mode: 'tdp', source: { kind: 'status' }, published: ['kvm run failed Invalid argument', 'boots'] },
+    { key: 'legacy_status', label: 'exit status, legacy-tdp', mode: 'legacy-tdp', source: { kind: 'status' } },
+    { key: 'mmio_sptes', label: 'MMIO SPTEs created, tdp', mode: 'tdp', source: { kind: 'kvm', counter: 'pf_mmio_spte_created' } },
+  ],
+  shapes: [
+    {
+      describe: 'before: KVM_RUN fails with -EINVAL (status 16) in both TDP MMUs, as in the report',
+      check: (v) => ({ measured: `${v('status', 0)}, ${v('legacy_status', 0)}`, holds: v('status', 0) === 16 && v('legacy_status', 0) === 16 }),
+    },
+    {
+      describe: 'after: the guest passes (status 1)',
+      check: (v) => ({ measured: `${v('status', 1)}, ${v('legacy_status', 1)}`, holds: v('status', 1) === 1 && v('legacy_status', 1) === 1 }),
+    },
+  ],
+  differs: 'Tom booted OVMF, whose memslot updates took the generation there; the mmio-cache guest adds and removes a memslot '
+    + '80 times instead. The failing SPTE has the report\'s shape (MMIO bits 43-51, bit 11 from the generation, W/U/P)',
+};
+
 /** Every replay `mmulab replay` knows, by name. */
-export const REPLAYS: readonly Replay[] = [LKML_A, LKML_C];
+export const REPLAYS: readonly Replay[] = [LKML_A, LKML_C, LKML_E];
 
 /** The threads not replayed yet, with what is missing (issue 15). */
 export const NOT_YET: Readonly<Record<string, string>> = {
   b: 'the 2013 walk-and-zap of MMIO SPTEs (the "before" of lkml (b)) is not modeled yet',
   d: 'a guest-visible failure from a stale TLB entry (a GPA->HPA change under it) is not modeled yet; the checker counts stale hits only',
-  e: 'KVM_RUN failing in handle_mmio_page_fault under the SME C-bit configuration is not modeled yet',
 };

@@ -120,7 +120,8 @@ export class KvmVcpu implements Platform, TdpHypervisor {
       this.hardware = new TdpHardware(vm.arena, {
         format: cfg.vendor === 'vmx' ? TdpFormat.EPT : TdpFormat.NPT,
         levels: vm.tdpLevel,
-        hostPhysBits: cfg.hostPhysBits,
+        // The usable width: with memory encryption enabled in SYSCFG the bits above it are reserved.
+        hostPhysBits: this.codec.effectivePhysBits,
         adEnabled: true,
       }, this);
       paging.tdp = this.hardware;

@@ -10,7 +10,7 @@ import { Stats } from '../stats.js';
 import { Request } from './requests.js';
 import { TdpRootList } from '../tdp/tdp-mmu.js';
 import { ShadowPageCache } from '../shadow-pages/page-cache.js';
-import type { KvmConfig, SharedMmu } from './kvm-config.js';
+import { SME_CBIT, type KvmConfig, type SharedMmu } from './kvm-config.js';
 import { type KvmVm, KvmVcpu } from './kvm-vcpu.js';
 import { LockMode, MmuLock } from './mmu-lock.js';
 import { RemoteFlushCheck } from './remote-flush-check.js';
@@ -77,6 +77,8 @@ export class Kvm implements Hypervisor, KvmVm {
     this.codec = new SpteCodec({
       format: cfg.vendor === 'vmx' && !shadow ? 'ept' : 'x86',
       hostPhysBits: cfg.hostPhysBits,
+      smeCbit: cfg.hostSme === true ? SME_CBIT : undefined,
+      smeHostEncrypted: false,
       eptAdBits: true,
       mmioCaching: true,
       layout: cfg.knobs.spteLayout,

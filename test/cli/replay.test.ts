@@ -41,6 +41,21 @@ describe('mmulab replay', () => {
     expect(before.figures.cycles).toBeGreaterThan(2 * after.figures.cycles);
   }, 120_000);
 
+  test('lkml (e): on the SME host, b14e28f37e9b fails KVM_RUN with the report\'s kind of SPTE; the fixed layout boots', () => {
+    const r = runCli(['replay', 'e']);
+    expect(r.status).toBe(0);
+    // The MMIO SPTE of the dump: bits 43-51 (svm_adjust_mmio_mask on the reduced width), the generation's bit in 11, W/U/P.
+    expect(r.stdout).toMatch(/^ {2}before \(b14e28f37e9b\), tdp: KVM_RUN failed: Invalid argument \(get_mmio_spte: detect reserved bits on spte, addr 0x10000000, dump hierarchy: .*spte 0xff8[0-9a-f]{7}8[0-9a-f]7 level 1\)$/m);
+    expect(r.stdout).toMatch(/^ {2}holds: after: the guest passes \(status 1\): 1, 1$/m);
+  }, 120_000);
+
+  test('--host-sme is an AMD host with TDP', () => {
+    expect(runCli(['run', 'build/guests/hello.flat', '--host-sme']).stderrLines[0]).toMatch(/^mmulab: --host-sme: SME is AMD's; it needs --vendor svm or svm-hv/);
+    const shadow = runCli(['run', 'build/guests/hello.flat', '--host-sme', '--vendor', 'svm', '--mmu', 'shadow']);
+    expect(shadow.status).toBe(ExitStatus.USAGE);
+    expect(shadow.stderrLines[0]).toMatch(/^mmulab: --host-sme: the SME host is modeled with TDP/);
+  });
+
   test('the shape checks fail when "after" is the "before" setting again', () => {
     const a = REPLAYS.find((r) => r.name === 'a')!;
     const res = replayOne({ ...a, settings: [a.settings[0], a.settings[0], a.settings[0]] }, undefined);
@@ -55,7 +70,7 @@ describe('mmulab replay', () => {
   test('threads not replayable yet, unknown names and a missing name are usage errors', () => {
     for (const [args, message] of [
       [['replay', 'd'], /^mmulab: replay d: not replayable yet: a guest-visible failure/],
-      [['replay', 'z'], /^mmulab: replay: unknown thread "z" \(known: a, c, all\)/],
+      [['replay', 'z'], /^mmulab: replay: unknown thread "z" \(known: a, c, e, all\)/],
       [['replay'], /^mmulab: replay: name a thread/],
     ] as const) {
       const r = runCli(args);
