@@ -475,7 +475,8 @@ const TABLES_IN_RESULT = 0x10000;
 
 /**
  * KVM's one guest-visible deviation the comparison accepts, for shadow paging only: byte `k` of
- * the compared memory is the low byte of a guest PTE that maps an MMIO page, with the dirty bit
+ * the compared memory is the low byte of a guest PTE that maps a frame with no memslot (an MMIO
+ * page, or unbacked guest-physical memory), with the dirty bit
  * set by bare and clear under shadow, in a case with CR0.WP=0 at CPL 0.
  *
  * Why KVM does this: an earlier read of the page made KVM install an MMIO SPTE whose cached
@@ -494,9 +495,11 @@ export function shadowMmioDirtyDeviation(c: PagingCase, bare: Uint8Array, shadow
   const off = k - TABLES_IN_RESULT;
   if (off < 0 || off >= NTABLES * 4096 || off % size !== 0) return false;
   if ((bare[k] ^ shadow[k]) !== 0x40 || (bare[k] & 0x40) === 0) return false;
+  // No memslot behind the frame (MMIO or unbacked guest-physical memory: both get an MMIO SPTE
+  // in KVM, kvm_handle_noslot_fault): anything outside the guest's RAM.
   const v = new DataView(bare.buffer, bare.byteOffset + k, size);
   const frame = (v.getUint32(0, true) & ~0xfff) >>> 0;
-  return (size === 4 || v.getUint32(4, true) << 12 === 0) && MMIO.includes(frame);
+  return (size === 8 && v.getUint32(4, true) << 12 !== 0) || frame >= MEM;
 }
 
 /**
