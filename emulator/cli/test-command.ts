@@ -2,6 +2,7 @@ import type { Argv } from 'yargs';
 import { join, resolve } from 'node:path';
 import type { Command } from './command.js';
 import { EXIT_STATUS_HELP } from './command.js';
+import type { TestOptions } from './test-options.js';
 import { flag, optionalString, wholeNumber } from './values.js';
 import { writeOut } from './output.js';
 import { ExitStatus } from './exit-status.js';
@@ -19,29 +20,7 @@ import { type Shard, inShard, parseShard, shardDocument, shardSettings } from '.
 import { mergeShards } from './test-merge.js';
 import { availableParallelism } from 'node:os';
 
-/**
- * `mmulab test [NAME...]`: the ported kvm-unit-tests, each entry of the test table in each MMU
- * mode asked for, one verdict per run and a summary; exit status 0 when every run gave the
- * verdict the table expects for its mode (and, with --audit, broke none of KVM's invariants),
- * else TESTS_UNEXPECTED.
- */
-export interface TestOptions extends KvmOptions {
-  readonly names: readonly string[];
-  /** A kvm-unit-tests tree whose x86/unittests.cfg runs instead of the port's table (upstream-command.ts). */
-  readonly upstream: string | undefined;
-  readonly modes: readonly MmuMode[];
-  readonly table: string;
-  readonly images: string;
-  readonly maxInsns: number | undefined;
-  readonly list: boolean;
-  readonly json: boolean;
-  readonly showOutput: boolean;
-  /** Worker threads running table entries (and access-matrix parts) at once. */
-  readonly jobs: number;
-  readonly shard: Shard | undefined;
-  /** Shard results to combine instead of running anything. */
-  readonly merge: readonly string[];
-}
+export type { TestOptions } from './test-options.js';
 
 const VALUE_OPTIONS = ['mmu', 'table', 'images', 'max-insns', 'jobs', 'shard', 'merge', ...KVM_VALUE_OPTIONS] as const;
 

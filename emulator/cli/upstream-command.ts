@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ExitStatus } from './exit-status.js';
 import { writeOut } from './output.js';
-import type { TestOptions } from './test-command.js';
+import type { TestOptions } from './test-options.js';
 import { TestReport, summary, testJson, unexpectedDetails } from './test-report.js';
 import type { TestRun } from './test-runner.js';
 import { type TableEntry, type TestTable, selectEntries } from './test-table.js';
