@@ -6,7 +6,7 @@ import type { TestOptions } from './test-options.js';
 import { flag, optionalString, wholeNumber } from './values.js';
 import { writeOut } from './output.js';
 import { ExitStatus } from './exit-status.js';
-import { KVM_VALUE_OPTIONS, type KvmOptions, kvmBuilder, kvmOptions, mmuModeList } from './kvm-args.js';
+import { KVM_VALUE_OPTIONS, kvmBuilder, kvmOptions, mmuModeList } from './kvm-args.js';
 import { cpuSpec, maxInsns } from './machine-args.js';
 import { DEFAULT_IMAGES, DEFAULT_TABLE, TableError, type TableEntry, expectedIn, loadTable, repoPath, selectEntries } from './test-table.js';
 import { type TestRun, runEntry } from './test-runner.js';
