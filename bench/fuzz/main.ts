@@ -9,7 +9,9 @@ import { fuzzImages, newImageSummary } from './image-fuzz.js';
  * proportion of their speeds (instruction streams 8, page tables 1, images 1), stopping early
  * after M minutes if given. Prints the counts, the outcomes and every failure (host exception,
  * disagreement between MMU modes, invariant violation) with its case number; exit status 1 if
- * anything failed, 2 on a bad argument.
+ * anything failed, 2 on a bad argument. While it runs, stderr gets a progress line at most every
+ * PROGRESS_MS, and a line for every chunk slower than SLOW_CHUNK_MS naming its case range, so a
+ * long run that stalls says where (replay the range with --seed and the fuzzer's own function).
  */
 
 function usage(msg: string): never {
@@ -41,6 +43,8 @@ function parseArgs(argv: string[]): { seed: number; cases: number; minutes: numb
 const SHARE = { insn: 8, paging: 1, images: 1 };
 /** Cases per turn of each fuzzer (instruction cases are about 8 times cheaper than the others). */
 const CHUNK = 250;
+const PROGRESS_MS = 60_000;
+const SLOW_CHUNK_MS = 20_000;
 
 function main(): void {
   const o = parseArgs(process.argv.slice(2));
@@ -56,6 +60,8 @@ function main(): void {
   const ms = { insn: 0, paging: 0, images: 0 };
   // Chunks round robin, so a time limit leaves every fuzzer with its share of the cases run.
   let progress = true;
+  let lastReport = start;
+  const failures = (): number => insn.failures.length + paging.failures.length + images.failures.length;
   while (progress && performance.now() < deadline) {
     progress = false;
     const steps: Array<['insn' | 'paging' | 'images', number, () => void]> = [
@@ -67,8 +73,20 @@ function main(): void {
       if (done >= target[name] || performance.now() >= deadline) continue;
       const t0 = performance.now();
       step();
-      ms[name] += performance.now() - t0;
+      const took = performance.now() - t0;
+      ms[name] += took;
       progress = true;
+      if (took > SLOW_CHUNK_MS) {
+        const after = { insn: insn.cases, paging: paging.cases, images: images.cases }[name];
+        process.stderr.write(`fuzz: slow chunk: ${name} cases ${done}-${after - 1} took ${(took / 1000).toFixed(1)} s\n`);
+      }
+    }
+    const now = performance.now();
+    if (now - lastReport >= PROGRESS_MS) {
+      lastReport = now;
+      process.stderr.write(`fuzz: ${((now - start) / 1000).toFixed(0)} s: insn ${insn.cases.toLocaleString('en-US')}/${target.insn.toLocaleString('en-US')}, `
+        + `paging ${paging.cases.toLocaleString('en-US')}/${target.paging.toLocaleString('en-US')}, images ${images.cases.toLocaleString('en-US')}/${target.images.toLocaleString('en-US')}, `
+        + `${failures()} failures\n`);
     }
   }
   const secs = (performance.now() - start) / 1000;
