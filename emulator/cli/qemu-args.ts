@@ -1,7 +1,7 @@
 import { UsageError } from './errors.js';
 import { kvmOptions, type KvmOptions } from './kvm-args.js';
 import { DEFAULT_MEM_MIB, MAX_MEM_MIB, MIN_MEM_MIB } from './machine-args.js';
-import type { RunOptions } from './run-args.js';
+import { type RunOptions, gdbOptions } from './run-args.js';
 import { DEFAULT_QEMU_CPU, cpuModelNames, resolveQemuCpu } from './qemu-cpu.js';
 import { device, deviceHelp, globalSetting, machineHelp, machineProperty, machineType, splitProps } from './qemu-machine.js';
 import { DEFAULT_QUANTUM, MAX_CPUS } from '../machine/vm.js';
@@ -49,6 +49,8 @@ interface State {
   accelProps: [string, string][];
   warnings: string[];
   seen: Set<string>;
+  /** -gdb DEV, -s and -S, checked together by run-args.ts's gdbOptions once the line is read. */
+  gdb: { gdb?: string; s?: boolean; S?: boolean };
 }
 
 interface OptionSpec {
@@ -161,6 +163,9 @@ const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   vnc: only('-vnc', 'none'),
   nodefaults: noEffect(),
   'no-reboot': noEffect(),
+  gdb: { takesValue: true, apply: (s, v) => { once(s, '-gdb'); s.gdb.gdb = v; } },
+  s: { takesValue: false, apply: (s) => { s.gdb.s = true; } },
+  S: { takesValue: false, apply: (s) => { s.gdb.S = true; } },
   h: { takesValue: false, apply: () => helpText() },
   help: { takesValue: false, apply: () => helpText() },
   version: { takesValue: false, apply: () => `${VERSION_LINE}\n` },
@@ -179,6 +184,7 @@ function helpText(): string {
     `   props: mmu=${MMU_MODES.join('|')}, vendor=vmx|svm|svm-hv, preset=P, knob=NAME=VALUE, backing=4k|2m|1g, audit=on, audit-every=N`,
     '-device isa-debug-exit,iobase=0xf4,iosize=0x4 | pc-testdev (a warning: not emulated yet)',
     '-serial stdio -display none -vnc none -nodefaults -no-reboot -global kvm-pit.lost_tick_policy=discard (no effect)',
+    '-gdb tcp::PORT | tcp:HOST:PORT, -s (= -gdb tcp::1234), -S (start stopped until gdb continues)',
     'help probes: -device help, -machine help, -cpu help, -accel help, -version',
     'Anything else is refused with one line and exit status 2.',
     '',
@@ -209,9 +215,19 @@ function kvmFrom(props: readonly [string, string][]): { kvm: KvmOptions; mmu: Mm
   }
 }
 
+/** -gdb, -s and -S as `mmulab run`'s --gdb, -s and -S, with the messages in QEMU's spelling. */
+function qemuGdb(g: State['gdb']): ReturnType<typeof gdbOptions> {
+  try {
+    return gdbOptions(g);
+  } catch (err) {
+    if (err instanceof UsageError) throw new UsageError(err.message.replace(/--gdb/g, '-gdb'));
+    throw err;
+  }
+}
+
 /** Parses a QEMU command line (without the program name). Throws UsageError. */
 export function parseQemuArgs(args: readonly string[]): QemuRequest {
-  const s: State = { append: '', memMiB: DEFAULT_MEM_MIB, smp: 1, accelProps: [], warnings: [], seen: new Set() };
+  const s: State = { append: '', memMiB: DEFAULT_MEM_MIB, smp: 1, accelProps: [], warnings: [], seen: new Set(), gdb: {} };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (!arg.startsWith('-') || arg === '-' || arg === '--') throw new UsageError(`unexpected argument "${arg}" (the kernel is given with -kernel FILE)`);
@@ -247,6 +263,7 @@ export function parseQemuArgs(args: readonly string[]): QemuRequest {
     traceAlways: false,
     stats: false,
     json: false,
+    ...qemuGdb(s.gdb),
   };
   return { kind: 'run', options, warnings };
 }

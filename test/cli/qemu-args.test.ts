@@ -204,3 +204,21 @@ describe('help probes (answered before anything else, in QEMU\'s format)', () =>
     for (const m of ['max', 'host', 'qemu64', 'IvyBridge', 'Haswell', 'Opteron_G1']) expect(cpus).toContain(`x86 ${m}\n`);
   });
 });
+
+describe('-gdb, -s and -S (run-args.ts\'s gdbOptions, as `mmulab run --gdb`)', () => {
+  test('-s is -gdb tcp::1234; -S starts stopped; -gdb takes tcp::PORT and tcp:HOST:PORT', () => {
+    expect(run(['-kernel', 'k.flat']).options).toMatchObject({ gdb: undefined, gdbWait: false });
+    expect(run(['-kernel', 'k.flat', '-s']).options).toMatchObject({ gdb: { host: undefined, port: 1234 }, gdbWait: false });
+    expect(run(['-kernel', 'k.flat', '-s', '-S']).options).toMatchObject({ gdb: { port: 1234 }, gdbWait: true });
+    expect(run(['-S', '-kernel', 'k.flat', '-gdb', 'tcp::4321']).options).toMatchObject({ gdb: { port: 4321 }, gdbWait: true });
+    expect(run(['-kernel', 'k.flat', '--gdb', 'tcp:127.0.0.1:4000']).options).toMatchObject({ gdb: { host: '127.0.0.1', port: 4000 } });
+  });
+
+  test('refusals in QEMU\'s spelling', () => {
+    expect(refused(['-kernel', 'k.flat', '-S'])).toBe('-S waits for gdb: it needs -gdb tcp::PORT or -s');
+    expect(refused(['-kernel', 'k.flat', '-s', '-gdb', 'tcp::1'])).toBe('give -gdb or -s (-gdb tcp::1234), not both');
+    expect(refused(['-kernel', 'k.flat', '-gdb', 'udp::1'])).toMatch(/^-gdb: expected tcp::PORT/);
+    expect(refused(['-kernel', 'k.flat', '-gdb', 'tcp::1', '-gdb', 'tcp::2'])).toBe('-gdb given more than once');
+    expect(refused(['-kernel', 'k.flat', '-gdb'])).toBe('option -gdb needs a value');
+  });
+});

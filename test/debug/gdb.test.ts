@@ -28,10 +28,10 @@ function freePort(): Promise<number> {
 
 interface Finished { readonly out: string; readonly err: string; readonly status: number | null }
 
-/** Starts `mmulab run ARGS`; resolves once the gdb server listens, with the run's end to await. */
-function startMmulab(args: readonly string[]): Promise<{ done: Promise<Finished> }> {
+/** Starts `mmulab run ARGS` (or another command); resolves once the gdb server listens, with the run's end to await. */
+function startMmulab(args: readonly string[], command = 'run'): Promise<{ done: Promise<Finished> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'run', ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, command, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     let listening = false;
@@ -178,6 +178,20 @@ describe('gdb against a 64-bit guest', () => {
     expect(end.out).toBe('');
     expect(end.err).toContain('mmulab: gdb: the debugger killed the machine');
     expect(end.status).toBe(0);
+  });
+
+  test('mmulab qemu takes QEMU\'s -S and -gdb: break at main, then the run ends as without gdb', async () => {
+    const qemuLine = ['-kernel', `${GUESTS}hello.flat`, '-accel', 'kvm', '-display', 'none', '-serial', 'stdio'];
+    const plain = runCli(['qemu', ...qemuLine]);
+    const port = await freePort();
+    const run = await startMmulab([...qemuLine, '-S', '-gdb', `tcp::${port}`], 'qemu');
+    const text = await gdbSession(elf, port, ['break main', 'continue', 'info registers rip', 'continue']);
+    const end = await run.done;
+    const rip = /^rip\s+(0x[0-9a-f]+)/m.exec(text);
+    expect(rip).not.toBeNull();
+    expect(BigInt(rip![1])).toBe(symbol(elf, 'main'));
+    expect(end.out).toBe(plain.stdout);
+    expect(end.status).toBe(plain.status);
   });
 });
 
