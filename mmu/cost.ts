@@ -36,6 +36,11 @@ export const COST = {
   spteZap: 15,
   /** A TLB flush instruction (INVEPT, INVVPID, ASID flush) and its refill pressure. */
   tlbFlush: 200,
+  /**
+   * kvm_mmu_zap_mmio_sptes visiting one shadow page (lkml (b) before): the list step and a test
+   * of each of its 512 SPTEs for the MMIO pattern, about two cycles each.
+   */
+  mmioZapWalkPage: 1100,
   /** handle_mmio_page_fault on a cached MMIO SPTE, plus decoding the instruction to emulate. */
   mmioFastPath: 400,
   /** The in-kernel emulation of one MMIO access to a device. */

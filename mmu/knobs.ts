@@ -19,6 +19,15 @@ export interface Knobs {
   tdpRootLifetime: 'vcpu-refcount' | 'persistent';
   /** Bits of the memslot generation kept in MMIO SPTEs (19 today); small values force wraps. */
   mmioGenBits: number;
+  /**
+   * How MMIO SPTEs are invalidated when memslots change (lkml (b)): 'generation' stamps each with
+   * the memslots generation and bumps it, O(1), zapping everything only when it wraps
+   * (f8f559422b6c "KVM: MMU: fast invalidate all mmio sptes", 3.11); 'walk-and-zap' is the 3.10
+   * kvm_mmu_zap_mmio_sptes: on a create or move, walk every shadow page and clear its MMIO SPTEs,
+   * O(shadow pages), with no generation in them. Shadow-page MMUs only: the TDP MMU (5.10) never
+   * had the walk and keeps the generation.
+   */
+  mmioInvalidation: 'generation' | 'walk-and-zap';
   /** MMIO SPTE layout (kvm-mmu.md 2.5): which bit is MMU-present and where generation bits go. */
   spteLayout: 'current' | 'b14e28f37e9b' | 'pre-5.12';
   /**
@@ -84,6 +93,7 @@ export const CURRENT: Readonly<Knobs> = {
   roleChangePolicy: 'current',
   tdpRootLifetime: 'persistent',
   mmioGenBits: 19,
+  mmioInvalidation: 'generation',
   spteLayout: 'current',
   tdpFreeFlush: 'defer-to-alloc',
   hvFlushOnFlushCurrent: true,
@@ -176,6 +186,7 @@ const CHOICES: Partial<Record<keyof Knobs, readonly string[]>> = {
   roleChangePolicy: ['unload-always', 'current', 'keep-roots'],
   tdpRootLifetime: ['vcpu-refcount', 'persistent'],
   spteLayout: ['current', 'b14e28f37e9b', 'pre-5.12'],
+  mmioInvalidation: ['generation', 'walk-and-zap'],
   tdpFreeFlush: ['flush-on-free', 'defer-to-alloc'],
   tdpRootLock: ['read', 'write'],
   tdpHugeWriteFault: ['split', 'zap'],

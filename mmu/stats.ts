@@ -108,6 +108,9 @@ export class Stats {
   mmio_fast_hit = 0;
   mmio_gen_mismatch = 0;
   mmio_gen_wrap_zaps = 0;
+  /** walk-and-zap (lkml (b) before): shadow pages walked, MMIO SPTEs the walks cleared. */
+  mmio_zap_walk_pages = 0;
+  mmio_sptes_walk_zapped = 0;
   memslot_updates = 0;
   // Requests serviced.
   req_tlb_flush = 0;

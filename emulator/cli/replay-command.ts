@@ -15,7 +15,7 @@ import { parseCpuSpec } from '../cpu/cpu-spec.js';
 import { DEFAULT_QUANTUM } from '../machine/vm.js';
 import { resolveKnobs } from '../../mmu/knobs.js';
 import type { MmuMode } from '../../vmm/machine.js';
-import { NOT_YET, REPLAYS, type Replay, type ReplayFigure } from './replays.js';
+import { REPLAYS, type Replay, type ReplayFigure } from './replays.js';
 
 /**
  * `mmulab replay NAME|all`: reruns a KVM decision from the mailing-list threads (replays.ts) before
@@ -40,7 +40,6 @@ function options(argv: Record<string, unknown>): ReplayOptions {
   const name = optionalString('name', argv.name);
   if (name === undefined) throw new UsageError(`replay: name a thread (${REPLAYS.map((r) => r.name).join(', ')}) or all`);
   if (name === 'all') return { names: REPLAYS.map((r) => r.name), json: flag(argv.json) };
-  if (NOT_YET[name] !== undefined) throw new UsageError(`replay ${name}: not replayable yet: ${NOT_YET[name]}`);
   if (!REPLAYS.some((r) => r.name === name)) throw new UsageError(`replay: unknown thread "${name}" (known: ${REPLAYS.map((r) => r.name).join(', ')}, all)`);
   return { names: [name], json: flag(argv.json) };
 }
@@ -55,7 +54,7 @@ interface RunFigures {
 
 function machineFor(r: Replay, s: Replay['settings'][number]): MachineOptions {
   return {
-    image: r.image, append: r.append, initrd: undefined, memMiB: DEFAULT_MEM_MIB, cpu: parseCpuSpec(r.cpu),
+    image: r.image, append: s.append ?? r.append, initrd: undefined, memMiB: DEFAULT_MEM_MIB, cpu: parseCpuSpec(r.cpu),
     maxInsns: undefined, smp: r.smp, quantum: DEFAULT_QUANTUM,
     vendor: s.vendor, preset: s.preset, knobs: resolveKnobs(s.preset, s.knobs), audit: false, auditEvery: 1, backing: r.backing,
     ...(r.hostSme === true ? { hostSme: true } : {}),
@@ -86,6 +85,12 @@ function runOnce(o: MachineOptions, mode: MmuMode, inputs: ReturnType<typeof rea
   };
 }
 
+/** The line of a failed guest's output that says why: an unhandled exception, a FAIL, or the last line. */
+function failureLine(output: string): string {
+  const lines = output.replace(/\r/g, '').trimEnd().split('\n');
+  return lines.find((l) => /^(Unhandled exception|FAIL)/.test(l)) ?? lines[lines.length - 1];
+}
+
 interface ReplayResult {
   readonly replay: Replay;
   /** values[figure][setting] */
@@ -110,6 +115,8 @@ export function replayOne(r: Replay, notice: ((line: string) => void) | undefine
         return { replay: r, values, shapes: [], endings, failedRun: `${s.label} in ${mode}`, failedStatus: run.status };
       }
       if (run.detail !== undefined) endings.push(`${s.label}, ${mode}: ${run.detail}`);
+      // A guest that failed by itself: its first unhandled exception or failed check says how.
+      else if (run.status !== 1) endings.push(`${s.label}, ${mode}: status ${run.status}: ${failureLine(run.output)}`);
       for (const [fi, f] of r.figures.entries()) if (f.mode === mode) values[fi][si] = run.read(f);
     }
   }
@@ -128,11 +135,11 @@ function table(res: ReplayResult): string {
   const lines = [
     `lkml (${r.name}): ${r.thread}`,
     `  ${r.decision}`,
-    `  guest: ${r.image}${r.append === '' ? '' : ` --append "${r.append}"`} --cpu ${r.cpu} --backing ${r.backing}${r.smp > 1 ? ` --smp ${r.smp}` : ''}${r.hostSme === true ? ' --host-sme' : ''}`,
-    ...r.settings.map((s) => `  ${s.label}: --preset ${s.preset}${s.knobs.map((k) => ` --knob ${k}`).join('')} --vendor ${s.vendor}`),
+    `  guest: ${r.image}${r.append === '' || r.settings.some((s) => s.append !== undefined) ? '' : ` --append "${r.append}"`} --cpu ${r.cpu} --backing ${r.backing}${r.smp > 1 ? ` --smp ${r.smp}` : ''}${r.hostSme === true ? ' --host-sme' : ''}`,
+    ...r.settings.map((s) => `  ${s.label}: --preset ${s.preset}${s.knobs.map((k) => ` --knob ${k}`).join('')} --vendor ${s.vendor}${s.append === undefined ? '' : ` --append "${s.append}"`}`),
   ];
   if (res.failedRun !== undefined) return [...lines, `  FAILED: the guest did not pass under ${res.failedRun} (status ${res.failedStatus})`, ''].join('\n');
-  const published = r.settings.slice(0, 2).map((s) => `thread ${s.label.split(' ')[0]}`);
+  const published = r.settings.slice(0, 2).map((s) => `thread ${s.label.split(/[ ,]/)[0]}`);
   const head = ['', ...r.settings.map((s) => s.label), ...published];
   const rows = r.figures.map((f, fi) => [f.label, ...r.settings.map((_, si) => num(res.values[fi][si])), ...published.map((_, pi) => f.published?.[pi] ?? '')]);
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));

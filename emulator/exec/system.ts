@@ -55,8 +55,7 @@ export const LOAD_DT = family('load-dt', (form) => {
       if (size === 2) baseLo &= 0xffffff;
     }
     if (cpu.exc >= 0) return;
-    // The base is checked against the CPU's linear-address width (57 with LA57 support), not CR4.LA57's.
-    if (cpu.mode === CpuMode.LONG64 && !isCanonical(baseLo, baseHi, cpu.model.maxLinearBits)) { cpu.raiseGp(0); return; }
+    if (cpu.mode === CpuMode.LONG64 && !isCanonical(baseLo, baseHi, cpu.paging.ctx.format.vaBits || 48)) { cpu.raiseGp(0); return; }
     const reg = idt ? cpu.idtr : cpu.gdtr;
     reg.limit = limit;
     reg.baseLo = baseLo;
@@ -106,7 +105,6 @@ export const LOAD_SYSSEG = family('load-sysseg', (form) => {
     if (cpu.longMode) {
       if (!readDescriptorUpper(cpu, sel, sysDesc)) return;
       baseHi = sysDesc.upper;
-      if (!isCanonical(sysDesc.baseLo, baseHi, cpu.model.maxLinearBits)) { cpu.raiseGp(sel & 0xfffc); return; }
     }
     reg.selector = sel;
     reg.baseLo = sysDesc.baseLo;
@@ -451,7 +449,7 @@ export const INVPCID = family('invpcid', (form) => {
     const paging = cpu.paging;
     switch (type) {
       case InvpcidType.ADDRESS:
-        if (!isCanonical(addrLo, addrHi, cpu.model.maxLinearBits) || (!pcide && pcid !== 0)) { cpu.raiseGp(0); return; }
+        if (!isCanonical(addrLo, addrHi, paging.ctx.format.vaBits || 48) || (!pcide && pcid !== 0)) { cpu.raiseGp(0); return; }
         paging.archInvpcidAddress(addrLo, addrHi, pcid);
         break;
       case InvpcidType.CONTEXT:

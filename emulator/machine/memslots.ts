@@ -29,9 +29,14 @@ export interface Memslot {
 export class Memslots {
   private slots: Memslot[] = [];
   private lastHit: Memslot | undefined;
-  /** Bumped by two on every change, like KVM (the low bit marks an update in progress). */
+  /**
+   * KVM's memslots generation: each publication of new memslots (kvm_swap_active_memslots) adds
+   * two, the number of x86 address spaces, so the low bit is free for the SMM address space; a
+   * delete or move publishes twice (first the slot marked invalid, then the result), so it adds four.
+   */
   generation = 0;
   private readonly listeners: Array<(change: MemslotChange) => void> = [];
+  private readonly swapListeners: Array<(generation: number) => void> = [];
 
   get all(): readonly Memslot[] {
     return this.slots;
@@ -107,18 +112,39 @@ export class Memslots {
   }
 
   /**
-   * KVM's update sequence: the generation is marked "update in progress" while the new memslots
-   * are published, then bumped by two (two address spaces on x86), then listeners run.
+   * kvm_arch_memslots_updated: called at each publication with the new generation, while the
+   * published memslots still carry KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS (updateInProgress is true).
+   * A delete or move calls it twice, so a generation that wraps at the first publication is seen.
+   */
+  onSwap(listener: (generation: number) => void): void {
+    this.swapListeners.push(listener);
+  }
+
+  /**
+   * kvm_set_memslot: KVM_MR_DELETE and KVM_MR_MOVE first publish the old slot marked invalid
+   * (kvm_invalidate_memslot), then the result (kvm_delete_memslot, kvm_move_memslot); KVM_MR_CREATE
+   * and KVM_MR_FLAGS_ONLY publish once. Listeners run after the last publication.
    */
   private changed(change: MemslotChange): void {
     this.lastHit = undefined;
-    this.updateInProgress = true;
-    this.generation += 2;
-    this.updateInProgress = false;
+    const swaps = change.kind === 'remove' || change.kind === 'move' ? 2 : 1;
+    for (let i = 0; i < swaps; i++) this.swap();
     for (const l of this.listeners) l(change);
   }
 
-  /** Set while an update is being published; an MMIO SPTE generation check fails meanwhile. */
+  /**
+   * kvm_swap_active_memslots: the new memslots are published with the update-in-progress flag set,
+   * which stays set (a vCPU reading the generation then trusts no MMIO SPTE) until the SRCU grace
+   * period is over and the generation has moved on by two.
+   */
+  private swap(): void {
+    this.updateInProgress = true;
+    this.generation += 2;
+    for (const l of this.swapListeners) l(this.generation);
+    this.updateInProgress = false;
+  }
+
+  /** KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS: set during a publication; an MMIO SPTE is not trusted meanwhile. */
   updateInProgress = false;
 
   /** The slot holding a guest frame, or undefined (MMIO). */

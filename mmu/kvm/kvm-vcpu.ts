@@ -55,6 +55,8 @@ export interface KvmVm {
   running: KvmVcpu;
   /** Called at the end of every entry: the checker runs here. */
   afterEntry(): void;
+  /** MMIO SPTEs are cleared by walking shadow pages, not judged by generation (lkml (b) before). */
+  walksMmioSptes(): boolean;
   /** kvm->mmu_lock. */
   readonly mmuLock: MmuLock;
   /** The earliest modeled time any vCPU can still ask for mmu_lock (the slowest vCPU clock). */
@@ -543,6 +545,8 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     const [lo, hi] = walk[walk.length - 1];
     if (!codec.isMmio(lo, hi)) return undefined;
     const memslots = this.vm.memslots;
+    // Before lkml (b) an MMIO SPTE lived until a memslot change walked it away.
+    if (this.vm.walksMmioSptes()) return [lo, hi];
     const current = memslots.generation % codec.genModulus;
     if (!memslots.updateInProgress && codec.mmioGeneration(lo, hi) === current) return [lo, hi];
     this.stats.mmio_gen_mismatch++;

@@ -130,6 +130,7 @@ export class Kvm implements Hypervisor, KvmVm {
     });
     // A shadow page is synced by the vCPU at hand, with its MMU's roles.
     if (shadow && cache !== undefined) cache.syncPage = (sp) => kvm.running.shadowMmu!.sync.syncPage(sp);
+    host.memslots.onSwap((gen) => this.mmioGenerationUpdated(gen));
     host.memslots.onChange((c) => this.memslotsChanged(c));
     this.updatePageLimit();
     for (const v of vcpus) v.initMmu();
@@ -283,7 +284,9 @@ export class Kvm implements Hypervisor, KvmVm {
   /**
    * KVM's memslot update (kvm_set_memslot): deleting or moving a slot zaps everything fast
    * (kvm_arch_flush_shadow_memslot); creating one only bumps the generation, which invalidates
-   * MMIO SPTEs lazily; a generation that wraps to zero in the SPTE's bits zaps everything.
+   * MMIO SPTEs lazily (a wrap is handled at each publication, mmioGenerationUpdated). With
+   * mmioInvalidation=walk-and-zap (3.10, before lkml (b)) MMIO SPTEs carry no generation that
+   * counts: a create or move walks every shadow page and clears them (kvm_arch_commit_memory_region).
    */
   private memslotsChanged(change: MemslotChange): void {
     const v = this.running;
@@ -293,15 +296,31 @@ export class Kvm implements Hypervisor, KvmVm {
     const since = v.lockMmu(LockMode.WRITE);
     // A flags-only change (dirty logging on or off) keeps every SPTE; kvm_mmu_slot_apply_flags below.
     if (change.kind !== 'add' && change.kind !== 'flags') v.mmu.zapAllFast();
-    // kvm_mmu_invalidate_mmio_sptes: the generation as stored, without the address-space bit.
-    const gen = (this.memslots.generation % this.codec.genModulus) & ~1;
-    if (gen === 0) {
-      v.stats.mmio_gen_wrap_zaps++;
-      v.mmu.zapAllFast();
-    }
+    if (this.walksMmioSptes() && (change.kind === 'add' || change.kind === 'move')) this.shared.cache!.zapMmioSptes();
     v.unlockMmu(LockMode.WRITE, since);
     if (change.kind === 'flags') this.dirtyLog.applyFlags(change.slot, change.old!);
     v.enterGuest();
+  }
+
+  /** The 3.10 walk-and-zap of MMIO SPTEs is in force (shadow-page MMUs only; see Knobs.mmioInvalidation). */
+  walksMmioSptes(): boolean {
+    return this.cfg.knobs.mmioInvalidation === 'walk-and-zap' && this.shared.cache !== undefined;
+  }
+
+  /**
+   * kvm_arch_memslots_updated -> kvm_mmu_invalidate_mmio_sptes, at each publication of memslots
+   * (twice for a delete or move): a generation that wraps to zero in the SPTE's bits would make
+   * old MMIO SPTEs look current, so everything is zapped. The generation as stored drops the
+   * address-space bit.
+   */
+  private mmioGenerationUpdated(generation: number): void {
+    if (this.walksMmioSptes()) return;
+    if (((generation % this.codec.genModulus) & ~1) !== 0) return;
+    const v = this.running;
+    v.stats.mmio_gen_wrap_zaps++;
+    const since = v.lockMmu(LockMode.WRITE);
+    v.mmu.zapAllFast();
+    v.unlockMmu(LockMode.WRITE, since);
   }
 
   /** kvm_mmu_change_mmu_pages at memslot commit: the default shadow-page limit follows guest memory. */

@@ -542,6 +542,29 @@ export class ShadowPageCache {
     this.ctx.stats.mmu_pages_freed++;
   }
 
+  /**
+   * kvm_mmu_zap_mmio_sptes (3.10, before lkml (b)): walk every active shadow page and clear each
+   * MMIO SPTE in it, under mmu_lock for write. The cost grows with the number of shadow pages,
+   * whether or not they hold MMIO SPTEs. Returns the pages walked.
+   */
+  zapMmioSptes(): number {
+    const { codec, stats } = this.ctx;
+    let pages = 0;
+    for (const sp of this.active) {
+      pages++;
+      for (let k = 0; k < 512; k++) {
+        const sptep = sp.hpa + 8 * k;
+        if (!codec.isMmio(this.readSpteLo(sptep), this.readSpteHi(sptep))) continue;
+        this.clearSpte(sptep);
+        stats.sptes_zapped++;
+        stats.mmio_sptes_walk_zapped++;
+      }
+    }
+    stats.mmio_zap_walk_pages += pages;
+    this.ctx.charge('mmioZapWalkPage', pages);
+    return pages;
+  }
+
   /** kvm_zap_obsolete_pages: zap every obsolete page (roots still loaded become invalid). */
   zapObsolete(problems?: string[]): number {
     let zapped = 0;

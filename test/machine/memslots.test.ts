@@ -19,16 +19,22 @@ describe('Memslots', () => {
     expect(() => m.add({ id: 0, baseGfn: gfn(20), npages: 1, hostHfn: hfn(100), readOnly: false })).toThrow(/already in use/);
   });
 
-  test('bumps the generation by two on every change, like KVM, and tells listeners what changed', () => {
+  test('a create publishes once (+2), a move or delete twice (+4, KVM\'s two swaps); the in-progress flag is set at each publication only', () => {
     const m = new Memslots();
     const seen: string[] = [];
-    m.onChange((c) => seen.push(`${c.kind} ${c.slot.id} gen ${m.generation}`));
+    m.onSwap((gen) => seen.push(`swap gen ${gen} published ${m.generation} in progress ${m.updateInProgress}`));
+    m.onChange((c) => seen.push(`${c.kind} ${c.slot.id} gen ${m.generation} in progress ${m.updateInProgress}`));
     m.add({ id: 3, baseGfn: gfn(0), npages: 1, hostHfn: hfn(0), readOnly: false });
     m.move(3, 0x10);
     expect(m.gpaToHpa(0x10000)).toBe(0);
     m.remove(3);
-    expect(seen).toEqual(['add 3 gen 2', 'move 3 gen 4', 'remove 3 gen 6']);
+    expect(seen).toEqual([
+      'swap gen 2 published 2 in progress true', 'add 3 gen 2 in progress false',
+      'swap gen 4 published 4 in progress true', 'swap gen 6 published 6 in progress true', 'move 3 gen 6 in progress false',
+      'swap gen 8 published 8 in progress true', 'swap gen 10 published 10 in progress true', 'remove 3 gen 10 in progress false',
+    ]);
     expect(m.gpaToHpa(0)).toBe(-1);
+    expect(m.updateInProgress).toBe(false);
   });
 
   test('a move onto another slot is refused and leaves the slot where it was', () => {

@@ -19,6 +19,7 @@ import { gfn, hfn } from '../../arch/address.js';
  *   0x5ec  R  dirty pages in the whole slot at the last GET
  *          W  guest-physical address of a buffer GET copies the range's bitmap into (1 bit per
  *             page, least significant bit first; 0: no copy), as KVM_GET_DIRTY_LOG's dirty_bitmap
+ *   9  the VMM moves slot 0x5f4 to new host memory (reback below)
  * A slot added here is backed by fresh, zeroed host memory.
  *
  * Dirty logging (commands 4-8): what a VMM does with KVM's ioctls when the guest asks, standing in
@@ -119,11 +120,33 @@ export class TestDevice implements IoDevice {
         }
         case 2: slots.remove(this.id); return true;
         case 3: slots.move(this.id, this.gpa / 4096); return true;
+        case 9: return this.reback(this.id);
         default: return this.dirtyLogCommand(cmd);
       }
     } catch {
       return false; // overlap, unknown id, no host memory: refused, as KVM_SET_USER_MEMORY_REGION would
     }
+  }
+
+  /**
+   * Command 9: the VMM moves a slot's guest memory to other host pages, as a VMM remapping guest
+   * RAM does: copy the pages, delete the slot and create it again over the copy (two
+   * KVM_SET_USER_MEMORY_REGION calls), and poison the old pages as a freed page is (Linux's
+   * POISON_FREE, 0x6b), so a translation that still points at them reads garbage (lkml (d)).
+   */
+  private reback(id: number): boolean {
+    const slots = this.vm.memslots;
+    const old = slots.byId(id);
+    if (old === undefined || id === 0 || old.dirtyBitmap !== undefined) return false;
+    const host = this.vm.arena.reserveContiguous(old.npages);
+    const bytes = this.vm.arena.bytes;
+    const from = old.hostHfn * 4096;
+    const end = from + old.npages * 4096;
+    bytes.copyWithin(host * 4096, from, end);
+    slots.remove(id);
+    slots.add({ ...old, hostHfn: hfn(host) });
+    bytes.fill(0x6b, from, end);
+    return true;
   }
 
   /** Commands 4-8: dirty logging through the hypervisor; refused without one (bare mode). */

@@ -69,4 +69,15 @@ static inline bool mmulab_slot_move(uint32_t id, uint32_t gpa)
 	return inl(MMULAB_SLOT_ID) == 0;
 }
 
+/*
+ * The VMM moves the slot to new host memory: copies it, deletes and re-creates the slot over the
+ * copy, and poisons the old host pages (0x6b bytes).
+ */
+static inline bool mmulab_slot_reback(uint32_t id)
+{
+	outl(id, MMULAB_SLOT_ID);
+	outl(9, MMULAB_COMMAND);
+	return inl(MMULAB_SLOT_ID) == 0;
+}
+
 #endif
