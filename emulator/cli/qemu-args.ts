@@ -182,7 +182,7 @@ function helpText(): string {
     '-kernel FILE -append STR -initrd FILE -m SIZE -smp N -cpu MODEL[,+feat,-feat,phys-bits=N,host-phys-bits,vendor=V]',
     `-accel NAME[,props] or -machine [pc,]accel=NAME[,props]: tcg = mmu=bare, kvm and mmulab = mmu=tdp;`,
     `   props: mmu=${MMU_MODES.join('|')}, vendor=vmx|svm|svm-hv, preset=P, knob=NAME=VALUE, backing=4k|2m|1g, audit=on, audit-every=N`,
-    '-device isa-debug-exit,iobase=0xf4,iosize=0x4 | pc-testdev (a warning: not emulated yet)',
+    '-device isa-debug-exit,iobase=0xf4,iosize=0x4 | pc-testdev',
     '-serial stdio -display none -vnc none -nodefaults -no-reboot -global kvm-pit.lost_tick_policy=discard (no effect)',
     '-gdb tcp::PORT | tcp:HOST:PORT, -s (= -gdb tcp::1234), -S (start stopped until gdb continues)',
     'help probes: -device help, -machine help, -cpu help, -accel help, -version',

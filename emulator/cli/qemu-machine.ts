@@ -7,7 +7,7 @@ import { UsageError } from './errors.js';
  */
 
 /** How mmulab treats a device or property: it is modeled; it has no effect on results; it is
- * missing and said so in a warning each run (pc-testdev, until the machine has it). */
+ * missing and said so in a warning each run (no device is, at present). */
 export type Support = 'modeled' | 'no-effect' | 'warn';
 
 interface DeviceSpec {
@@ -37,13 +37,11 @@ export const DEVICES: Readonly<Record<string, DeviceSpec>> = {
     support: 'modeled',
     check: (p) => onlyProps('isa-debug-exit', p, { iobase: (v) => num(v) === 0xf4, iosize: (v) => num(v) === 4 }),
   },
-  // x86/run refuses to run without it; the tests that use its ports (ioapic, eventinj, emulator)
-  // see all-ones reads until the machine has it (issue 17 item 2).
+  // x86/run refuses to run without it; mmulab's PC always has it (devices/pc-testdev.ts).
   'pc-testdev': {
     bus: 'ISA',
-    support: 'warn',
+    support: 'modeled',
     check: (p) => onlyProps('pc-testdev', p, {}),
-    warning: 'warning: -device pc-testdev is not emulated yet: its I/O ports (0xe0-0xef, IRQ lines at 0x2000) read as all ones and ignore writes',
   },
 };
 

@@ -1,6 +1,7 @@
 import type { ControlReg, ExitReason, InvpcidType, MsrValue } from '../cpu/platform.js';
 import type { Platform, Vcpu } from '../cpu/vcpu.js';
 import type { Bus } from './bus.js';
+import type { ApicBus } from './devices/apic-bus.js';
 
 /** A device that owns some MSRs (the local APIC, ...). Each call returns false for MSRs it does not own. */
 export interface MsrDevice {
@@ -25,6 +26,8 @@ export class BarePlatform implements Platform {
   private readonly bus: Bus;
   readonly msrDevices: MsrDevice[] = [];
   interruptController: InterruptController | undefined;
+  /** The APIC bus the machine's local APICs share (a hypervisor's PV IPI hypercall sends on it). */
+  apicBus: ApicBus | undefined;
 
   constructor(bus: Bus) {
     this.bus = bus;

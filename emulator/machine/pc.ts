@@ -16,6 +16,8 @@ import { ApicBus } from './devices/apic-bus.js';
 import { buildMpTable } from './devices/mp-table.js';
 import { PIT_BASE, PIT_IRQ, PIT_PORTS, PORT_B, Pit8254 } from './devices/pit.js';
 import { RTC_IRQ, RTC_PORT, RTC_PORTS, CmosRtc } from './devices/rtc.js';
+import { PC_TESTDEV_IOMEM_BASE, PC_TESTDEV_IOMEM_SIZE, PC_TESTDEV_IRQ_LINES, PC_TESTDEV_IRQ_PORT, PC_TESTDEV_PORT,
+  PC_TESTDEV_PORTS, PcTestdev } from './devices/pc-testdev.js';
 import type { InterruptController } from './bare-platform.js';
 import { Stop } from '../cpu/vcpu.js';
 
@@ -28,7 +30,9 @@ import { Stop } from '../cpu/vcpu.js';
  *         0x080                     POST code                   0x0f4        debug exit
  *         0x3f8-0x3ff               COM1 16550                  0x510-0x511  fw_cfg
  *         0x600-0x60b               ACPI PM1 block, PM timer    0xcf8, 0xcfc PCI config (empty bus)
+ *         0x0e0-0x0eb, 0x2000-0x2017  QEMU's pc-testdev (kvm-unit-tests' run script always adds it)
  *   MMIO  0xfec00000  IOAPIC        0xfee00000  local APIC (also MSRs 0x1b, 0x6e0, 0x800-0x8ff)
+ *         0xff000000  pc-testdev's 64 KiB iomem
  *   RAM   0xe0000-    ACPI tables (RSDP, RSDT, XSDT, FACP, FACS, DSDT, APIC)
  *
  * Every other port reads as all ones and ignores writes (the bus's rule), so probing never faults.
@@ -153,6 +157,7 @@ export function attachPcDevices(vm: PcBoard, serialOut: (bytes: Uint8Array) => v
       setTprFromCr8: (cr8) => lapic.setTprFromCr8(cr8),
     };
     platform.interruptController = controller;
+    platform.apicBus = apicBus;
   });
 
   const ioapic = new IoApic(apicBus);
@@ -162,6 +167,11 @@ export function attachPcDevices(vm: PcBoard, serialOut: (bytes: Uint8Array) => v
     pic.setIrq(irq, level);
     ioapic.setIrq(isaIrqToGsi(irq), level);
   }
+
+  const testdev = new PcTestdev(setIsaIrq);
+  bus.registerPorts(PC_TESTDEV_PORT, PC_TESTDEV_PORTS, testdev.ports);
+  bus.registerPorts(PC_TESTDEV_IRQ_PORT, PC_TESTDEV_IRQ_LINES, testdev.irqPorts);
+  bus.registerMmio(PC_TESTDEV_IOMEM_BASE, PC_TESTDEV_IOMEM_SIZE, testdev.iomem);
 
   return { serial, pic, postCode, fwCfg, acpiPm, acpiTables, pci, ioapic, lapics, lapic: lapics[0], pit, rtc, setIsaIrq };
 }

@@ -26,10 +26,8 @@ import type { MmuContext } from '../mmu.js';
 import type { Arena } from '../../emulator/machine/arena.js';
 import type { Memslots } from '../../emulator/machine/memslots.js';
 import { ShadowExits } from './shadow-exits.js';
+import { kvmHypercall } from './hypercalls.js';
 import { ControlRegisterExits } from './cr-exits.js';
-
-/** KVM's hypercall return for an unknown hypercall number: -KVM_ENOSYS. */
-const KVM_ENOSYS = 1000;
 
 /** MSRs VMX passes through to the guest without an exit (KVM's default MSR bitmap). */
 const VMX_PASSTHROUGH_MSRS = new Set<number>([Msr.FS_BASE, Msr.GS_BASE, Msr.KERNEL_GS_BASE, Msr.SYSENTER_CS,
@@ -257,13 +255,12 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     return this.devices.writeMsr(cpu, index, lo, hi);
   }
 
-  /** VMCALL/VMMCALL: KVM's hypercall ABI; unknown numbers return -KVM_ENOSYS in RAX. */
+  /** VMCALL/VMMCALL: KVM's hypercall ABI (hypercalls.ts). */
   hypercall(cpu: Vcpu): boolean {
     this.exitBegin();
     this.stats.hypercalls++;
     this.charge('simpleExitHandler');
-    cpu.lo[Reg.RAX] = -KVM_ENOSYS;
-    cpu.hi[Reg.RAX] = -1;
+    kvmHypercall(cpu, this.devices.apicBus);
     this.enterGuest();
     return true;
   }

@@ -54,6 +54,30 @@ describe('multiboot loader', () => {
     expect(Buffer.from(vm.readPhysical(start, env.length)).toString()).toBe('NR_CPUS=1\n');
   });
 
+  test('QEMU\'s layout: map at 0x9000, structure at 0x9500, strings and module after the page-aligned image', () => {
+    const vm = new Machine({ memBytes: 16 << 20, serialOut: () => {} });
+    const env = Buffer.from('NR_CPUS=1\n');
+    const image = buildElf32({ code: new Uint8Array([0xf4]), bssBytes: 0x1800 }); // 0x200000-0x20180c+
+    const { mbiAddr } = vm.loadMultiboot(image, 'x86/t.flat', 'a', env);
+    expect(mbiAddr).toBe(0x9500);
+    expect(u32(vm, mbiAddr + 48)).toBe(0x9000);
+    const mods = u32(vm, mbiAddr + 24);
+    expect(mods).toBe(0x202000); // hw/i386/multiboot.c: mb_buf_phys + TARGET_PAGE_ALIGN(kernel size)
+    expect(u32(vm, mbiAddr + 16)).toBeGreaterThan(mods);
+    expect(cString(vm, u32(vm, mbiAddr + 16))).toBe('x86/t.flat a');
+    expect(u32(vm, mods) % 4096).toBe(0);
+    expect(u32(vm, mods)).toBeGreaterThan(u32(vm, mbiAddr + 64));
+  });
+
+  test('an image over the boot information (realmode.flat at 0x8000) loads, and its bytes win as under QEMU', () => {
+    const vm = new Machine({ memBytes: 16 << 20, serialOut: () => {} });
+    const code = new Uint8Array(0x2000).fill(0x90);
+    const info = vm.loadMultiboot(buildElf32({ code, loadAddr: 0x8000 }), 'realmode.flat', '');
+    expect(info.entry).toBeLessThan(0x9000);
+    expect(u32(vm, 0x9000)).toBe(0x90909090);
+    expect(u32(vm, 0x9500)).toBe(0x90909090);
+  });
+
   test.each([
     ['an empty file', new Uint8Array(0), /truncated|not an ELF/],
     ['a text file', Buffer.from('#!/bin/sh\necho hi\n'), /not an ELF file/],
