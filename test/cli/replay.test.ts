@@ -104,6 +104,20 @@ describe('mmulab replay', () => {
     ]);
   }, 120_000);
 
+  test('negative control: lkml (a)\'s keep-roots proposal under shadow paging reuses a cached root without the flush a CR0.WP change needs', () => {
+    // Paolo's proposal keeps roots across role changes. Under shadow paging the switch back to a
+    // root cached for the other CR0.WP value comes without a TLB flush (issue 15's finding), so
+    // the write with CR0.WP=1 to a read-only user page under SMAP goes through where it must fault.
+    // Current KVM unloads the roots, and the guest passes.
+    const args = ['run', 'build/guests/smep-smap-pku.flat', '--mmu', 'shadow', '--cpu', 'max'];
+    const bad = runCli([...args, '--preset', 'lkml-a']);
+    expect(bad.stdout).toMatch(/^FAIL: smep-smap-pku: SMAP, CR0\.WP=1, AC=1: write to a read-only user page #PF 0x3$/m);
+    expect(bad.status).not.toBe(1);
+    const good = runCli([...args, '--preset', 'current']);
+    expect(good.stdout).not.toMatch(/^FAIL/m);
+    expect(good.status).toBe(1);
+  }, 120_000);
+
   test('unknown names and a missing name are usage errors', () => {
     for (const [args, message] of [
       [['replay', 'z'], /^mmulab: replay: unknown thread "z" \(known: a, b, c, d, e, all\)/],
