@@ -40,6 +40,7 @@ export const FEATURES = {
   movbe: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 22 },
   popcnt: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 23 },
   'tsc-deadline': { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 24 },
+  xsave: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 26 },
   hypervisor: { leaf: 1, subleaf: 0, reg: CpuidReg.ECX, bit: 31 },
   fsgsbase: { leaf: 7, subleaf: 0, reg: CpuidReg.EBX, bit: 0 },
   bmi1: { leaf: 7, subleaf: 0, reg: CpuidReg.EBX, bit: 3 },
@@ -47,6 +48,7 @@ export const FEATURES = {
   erms: { leaf: 7, subleaf: 0, reg: CpuidReg.EBX, bit: 9 },
   invpcid: { leaf: 7, subleaf: 0, reg: CpuidReg.EBX, bit: 10 },
   smap: { leaf: 7, subleaf: 0, reg: CpuidReg.EBX, bit: 20 },
+  umip: { leaf: 7, subleaf: 0, reg: CpuidReg.ECX, bit: 2 },
   pku: { leaf: 7, subleaf: 0, reg: CpuidReg.ECX, bit: 3 },
   ospke: { leaf: 7, subleaf: 0, reg: CpuidReg.ECX, bit: 4 },
   la57: { leaf: 7, subleaf: 0, reg: CpuidReg.ECX, bit: 16 },
@@ -60,6 +62,8 @@ export const FEATURES = {
   pdpe1gb: { leaf: 0x80000001, subleaf: 0, reg: CpuidReg.EDX, bit: 26 },
   rdtscp: { leaf: 0x80000001, subleaf: 0, reg: CpuidReg.EDX, bit: 27 },
   lm: { leaf: 0x80000001, subleaf: 0, reg: CpuidReg.EDX, bit: 29 },
+  // AMD's RDPRU. Not implemented: its row decodes to #UD while this bit is clear, as on a CPU without it.
+  rdpru: { leaf: 0x80000008, subleaf: 0, reg: CpuidReg.EBX, bit: 4 },
 } as const satisfies Record<string, FeatureBit>;
 
 export type FeatureName = keyof typeof FEATURES;
@@ -89,6 +93,16 @@ export class CpuModel {
 
   has(feature: FeatureName): boolean {
     return this.enabled.has(feature);
+  }
+
+  /**
+   * The widest linear address the CPU supports: 57 with LA57, else 48. Addresses that are loaded
+   * into system registers (GDTR/IDTR/LDTR/TR bases, FS/GS bases, SYSCALL targets, INVPCID) are
+   * checked for canonicality against this, whatever CR4.LA57 says (SDM Vol. 3 4.1.1; KVM's
+   * is_noncanonical_base_address).
+   */
+  get maxLinearBits(): number {
+    return this.has('la57') ? 57 : 48;
   }
 
   /** The same model with some features removed (what a hypervisor does not offer its guests). */
@@ -135,6 +149,9 @@ export class CpuModel {
         b = (apicId << 24) | (1 << 16) | (8 << 8);
         c = this.words[Word.LEAF1_ECX]; d = this.words[Word.LEAF1_EDX];
         break;
+      case 0xd:
+        if (this.has('xsave')) { xsaveLeaf(subleaf, out); return; }
+        break;
       case 7:
         if (subleaf === 0) { b = this.words[Word.LEAF7_EBX]; c = this.words[Word.LEAF7_ECX]; d = this.words[Word.LEAF7_EDX]; }
         break;
@@ -150,13 +167,33 @@ export class CpuModel {
         break;
       }
       case 0x80000008:
-        a = ((this.has('la57') ? 57 : 48) << 8) | this.maxPhyAddr;
+        a = (this.maxLinearBits << 8) | this.maxPhyAddr;
         break;
       default:
         break;
     }
     out[0] = a; out[1] = b; out[2] = c; out[3] = d;
   }
+}
+
+/**
+ * XCR0 bits the model supports: x87 (bit 0) and SSE (bit 1), the state mmulab has. AVX and later
+ * components are not modeled, so XSETBV refuses them and CPUID leaf 0xD does not list them.
+ */
+export const XCR0_SUPPORTED = 3;
+/** The standard-form XSAVE area for x87 and SSE: the 512-byte legacy region and the 64-byte header. */
+export const XSAVE_AREA_BYTES = 576;
+
+/**
+ * CPUID leaf 0xD (SDM Vol. 1 13.2): subleaf 0 gives the supported XCR0 bits (EDX:EAX) and the
+ * area sizes (EBX for the components enabled in XCR0, ECX for all supported; both 576, since the
+ * legacy region is always laid out); subleaf 1 reports XSAVEOPT (EAX bit 0) and no XSAVEC,
+ * XGETBV(1) or XSAVES; subleaves 2 and up describe components the model lacks: all zero.
+ */
+function xsaveLeaf(subleaf: number, out: Int32Array): void {
+  out[0] = 0; out[1] = 0; out[2] = 0; out[3] = 0;
+  if (subleaf === 0) { out[0] = XCR0_SUPPORTED; out[1] = XSAVE_AREA_BYTES; out[2] = XSAVE_AREA_BYTES; }
+  else if (subleaf === 1) out[0] = 1;
 }
 
 /** The feature words of CPUID, computed once per model (CpuModel.words). */

@@ -4,6 +4,8 @@ import { Msr } from '../arch/control.js';
 import { Seg } from '../arch/registers.js';
 import { isCanonical } from '../arch/u64.js';
 import { writeEfer } from './control-regs.js';
+import { isMceMsr, readMceMsr, writeMceMsr } from './msr-mce.js';
+import { isAmdPmuMsr, readAmdPmuMsr, writeAmdPmuMsr } from './msr-amd-pmu.js';
 
 /**
  * RDMSR/WRMSR for the MSRs the CPU itself holds (SDM Vol. 4). MSRs that belong to devices (the
@@ -89,6 +91,8 @@ export function readMsr(cpu: Vcpu, index: number): MsrValue | undefined {
         out.lo = v[0]; out.hi = v[1];
         return out;
       }
+      if (isMceMsr(index)) { readMceMsr(cpu, index, out); return out; }
+      if (isAmdPmuMsr(cpu, index)) { readAmdPmuMsr(cpu, index, out); return out; }
       return cpu.platform.readMsr(cpu, index, out) ? out : undefined;
   }
 }
@@ -104,9 +108,9 @@ function validPat(lo: number, hi: number): boolean {
   return true;
 }
 
-/** Linear-address width for the canonical checks of address-holding MSRs (48 with paging off). */
+/** Linear-address width for the canonical checks of address-holding MSRs: the CPU's, not the paging mode's. */
 function vaBits(cpu: Vcpu): number {
-  return cpu.paging.ctx.format.vaBits || 48;
+  return cpu.model.maxLinearBits;
 }
 
 /** Writes an MSR; false means #GP (the caller raises it). */
@@ -158,6 +162,8 @@ export function writeMsr(cpu: Vcpu, index: number, lo: number, hi: number): bool
         storeMsr(cpu, index, lo, hi);
         return true;
       }
+      if (isMceMsr(index)) return writeMceMsr(cpu, index, lo, hi);
+      if (isAmdPmuMsr(cpu, index)) return writeAmdPmuMsr(cpu, index, lo, hi);
       return cpu.platform.writeMsr(cpu, index, lo, hi);
   }
 }

@@ -9,6 +9,7 @@ import { Flag } from '../arch/eflags.js';
 import { Seg } from '../arch/registers.js';
 import { FaultClass, Vector, faultClass } from '../arch/vectors.js';
 import type { Tracer } from './tracer.js';
+import { afterInstruction, beforeInstruction, debugArmed } from './debug-exceptions.js';
 
 /**
  * The run loop: fetch the block at RIP from the code cache (decoding it on a miss), run its
@@ -77,7 +78,10 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
       }
     }
     const first = bf[b];
-    const stepping = cpu.interruptShadow;
+    // Debug registers, TF or RF in use: one instruction at a time with the #DB checks around it.
+    const debugging = debugArmed(cpu);
+    if (debugging && beforeInstruction(cpu, lo, hi)) continue;
+    const stepping = cpu.interruptShadow || debugging;
     // Never run past the budget: --max-insns stops at exactly that count.
     const length = stepping ? 1 : Math.min(bc[b], left);
     const end = first + length;
@@ -127,6 +131,7 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
       cpu.inBlock = 0;
       left -= retired;
     } while (cpu.stop === 0 && left >= length && !stepping && cpu.ripLo === startLo && cpu.ripHi === ripHi);
+    if (debugging) afterInstruction(cpu);
     if (stepping) cpu.stop |= Stop.EVENT; // the shadow is over: look for interrupts now
   }
   return SliceEnd.BUDGET;
@@ -262,6 +267,9 @@ function deliverException(cpu: Vcpu, state: RunState): boolean {
   const trap = cpu.excTrap;
   let chain: number[] | undefined;
   cpu.exc = -1;
+  // A fault pushes RF=1 so that IRET does not retrigger an instruction breakpoint on the faulting
+  // instruction (SDM Vol. 3 18.3.1.1); #DB faults (instruction breakpoints, general detect) do not.
+  if (!trap && vector !== Vector.DB) cpu.flags |= Flag.RF;
   for (;;) {
     if (deliverEvent(cpu, vector, code, soft, ext)) {
       cpu.halted = false;

@@ -137,6 +137,8 @@ export class Vcpu {
   /** x87 and SSE registers (exec/fpu-state.ts). */
   readonly fpu = new FpuState();
   pkru = 0;
+  /** XCR0 (XSETBV): the state components XSAVE manages. Reset gives 1 (x87); INIT leaves it. */
+  xcr0 = 1;
   /** IA32_APIC_BASE.EN, kept here by the local APIC because CPUID.1:EDX.APIC reports it. */
   apicEnabled = true;
   cpl = 0;
@@ -177,6 +179,12 @@ export class Vcpu {
   forcedExitPending = false;
   /** Interrupts are inhibited for one instruction after STI or MOV SS/POP SS. */
   interruptShadow = false;
+  /** MOV SS/POP SS ran: its debug traps wait until after the next instruction (debug-exceptions.ts). */
+  debugBlocked = false;
+  /** DR6 bits of debug traps held by MOV SS/POP SS blocking. */
+  dbPending = 0;
+  /** SYSCALL/SYSRET decided their own single-step trap (TF after the instruction). */
+  tfAtEnd = false;
   /**
    * A string instruction (MOVS, STOS, INS...) is executing. KVM's emulator does not count these
    * as page-table writes (x86_page_table_writing_insn), which decides how a write to a

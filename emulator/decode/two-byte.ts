@@ -10,6 +10,7 @@ import {
   CACHE_FLUSH, CLFLUSH, CLTS, CPUID, HYPERCALL, INVLPG, LMSW, LOAD_DT, LOAD_SYSSEG, MOV_CR, MOV_DR, PKRU, RDMSR,
   RDPID, RDTSC, SMSW, STORE_DT, STORE_SYSSEG, SWAPGS, SYSCALL, SYSRET, UD, WRMSR, INVPCID, STAC_CLAC,
 } from '../exec/system.js';
+import { XCR, XSAVE } from '../exec/xsave.js';
 import { Seg } from '../arch/registers.js';
 import { FXRSTOR_ROW, FXSAVE_ROW, LDMXCSR_ROW, SSE_ROWS, STMXCSR_ROW, later, ssse3Pair } from './sse-table.js';
 
@@ -23,7 +24,7 @@ const group7 = grp([
   mod(op('sgdt Ms', STORE_DT, 0), rm([op('enclv'), op('vmcall', HYPERCALL, 0, S), op('vmlaunch'), op('vmresume'),
     op('vmxoff'), op('pconfig'), none, none])),
   mod(op('sidt Ms', STORE_DT, 1), rm([op('monitor'), op('mwait'), op('clac', STAC_CLAC, 0, 0, 'smap'), op('stac', STAC_CLAC, 1, 0, 'smap'), none, none, none, op('encls')])),
-  mod(op('lgdt Ms', LOAD_DT, 0, S), rm([op('xgetbv'), op('xsetbv'), none, none, op('vmfunc'), op('xend'), op('xtest'),
+  mod(op('lgdt Ms', LOAD_DT, 0, S), rm([op('xgetbv', XCR, 0, 0, 'xsave'), op('xsetbv', XCR, 1, S, 'xsave'), none, none, op('vmfunc'), op('xend'), op('xtest'),
     op('enclu')])),
   mod(op('lidt Ms', LOAD_DT, 1, S), rm([op('vmrun'), op('vmmcall', HYPERCALL, 0, S), op('vmload'), op('vmsave'),
     op('stgi'), op('clgi'), op('skinit'), op('invlpga')])),
@@ -31,7 +32,7 @@ const group7 = grp([
   mod(none, rm([none, none, none, none, none, none, op('rdpkru', PKRU, 0), op('wrpkru', PKRU, 1, S)])),
   op('lmsw Ew', LMSW, 0, S),
   mod(op('invlpg M', INVLPG, 0, S), rm([op('swapgs', SWAPGS, 0, S), op('rdtscp', RDTSC, 1, S, 'rdtscp'), op('monitorx'),
-    op('mwaitx'), op('clzero'), op('rdpru'), none, none])),
+    op('mwaitx'), op('clzero'), op('rdpru', undefined, 0, 0, 'rdpru'), none, none])),
 ]);
 
 /** 0F AE: FXSAVE and friends, fences, CLFLUSH; with F3 and a register operand, RD/WR FS/GS base. */
@@ -41,9 +42,9 @@ const group15 = pfx({
     mod(FXRSTOR_ROW, none),
     mod(LDMXCSR_ROW, none),
     mod(STMXCSR_ROW, none),
-    mod(op('xsave M'), none),
-    mod(op('xrstor M'), op('lfence', NOP, 0, F.MODRM)),
-    mod(op('xsaveopt M'), op('mfence', NOP, 0, F.MODRM)),
+    mod(op('xsave M', XSAVE, 0, 0, 'xsave'), none),
+    mod(op('xrstor M', XSAVE, 1, S, 'xsave'), op('lfence', NOP, 0, F.MODRM)),
+    mod(op('xsaveopt M', XSAVE, 0, 0, 'xsave'), op('mfence', NOP, 0, F.MODRM)),
     mod(op('clflush Mb', CLFLUSH), op('sfence', NOP, 0, F.MODRM)),
   ]),
   p66: grp([none, none, none, none, none, none, mod(op('clwb Mb', CLFLUSH), none), mod(op('clflushopt Mb', CLFLUSH), none)]),

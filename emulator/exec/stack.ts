@@ -62,7 +62,7 @@ export const POP_SEG = family('pop-seg', (form) => {
     if (cpu.exc >= 0) return;
     if (!loadDataSegment(cpu, seg, v & 0xffff)) return;
     setSp(cpu, movedSp(cpu, size), spHi);
-    if (seg === Seg.SS) cpu.interruptShadow = true;
+    if (seg === Seg.SS) { cpu.interruptShadow = true; cpu.debugBlocked = true; }
   };
 });
 

@@ -12,6 +12,7 @@ import { readMsr, writeMsr } from '../cpu/msr.js';
 import { ExitReason, InvpcidType } from '../cpu/platform.js';
 import { Descriptor, loadDataSegment, readDescriptor, readDescriptorUpper, setCpl, updateMode } from '../cpu/segmentation.js';
 import { SegAttr } from '../cpu/segment-state.js';
+import { generalDetect, trapIfTfAfter } from '../cpu/debug-exceptions.js';
 
 /**
  * System instructions: descriptor tables, control and debug registers, MSRs, CPUID, the TSC, HLT,
@@ -55,7 +56,8 @@ export const LOAD_DT = family('load-dt', (form) => {
       if (size === 2) baseLo &= 0xffffff;
     }
     if (cpu.exc >= 0) return;
-    if (cpu.mode === CpuMode.LONG64 && !isCanonical(baseLo, baseHi, cpu.paging.ctx.format.vaBits || 48)) { cpu.raiseGp(0); return; }
+    // The base is checked against the CPU's linear-address width (57 with LA57 support), not CR4.LA57's.
+    if (cpu.mode === CpuMode.LONG64 && !isCanonical(baseLo, baseHi, cpu.model.maxLinearBits)) { cpu.raiseGp(0); return; }
     const reg = idt ? cpu.idtr : cpu.gdtr;
     reg.limit = limit;
     reg.baseLo = baseLo;
@@ -105,6 +107,7 @@ export const LOAD_SYSSEG = family('load-sysseg', (form) => {
     if (cpu.longMode) {
       if (!readDescriptorUpper(cpu, sel, sysDesc)) return;
       baseHi = sysDesc.upper;
+      if (!isCanonical(sysDesc.baseLo, baseHi, cpu.model.maxLinearBits)) { cpu.raiseGp(sel & 0xfffc); return; }
     }
     reg.selector = sel;
     reg.baseLo = sysDesc.baseLo;
@@ -141,7 +144,7 @@ export const MOV_TO_SEG = family('mov-to-seg', (form) => (cpu, i) => {
   const sel = form.mem ? cpu.mem.read16(ea(cpu, i), cpu.eaHi) : cpu.lo[d.rm[i]] & 0xffff;
   if (cpu.exc >= 0) return;
   if (!loadDataSegment(cpu, seg, sel)) return;
-  if (seg === Seg.SS) cpu.interruptShadow = true;
+  if (seg === Seg.SS) { cpu.interruptShadow = true; cpu.debugBlocked = true; }
 });
 
 /** MOV E, Sreg: a register destination of 32/64 bits gets the selector zero-extended. */
@@ -205,6 +208,7 @@ export const MOV_DR = family('mov-dr', (form) => {
       if ((cpu.cr4 & Cr4.DE) !== 0) { cpu.raiseUd(); return; }
       dr += 2;
     }
+    if (generalDetect(cpu)) return;
     const wide = cpu.mode === CpuMode.LONG64;
     if (!toDr) {
       let lo = cpu.drLo[dr];
@@ -218,6 +222,8 @@ export const MOV_DR = family('mov-dr', (form) => {
     if (dr >= 6 && hi !== 0) { cpu.raiseGp(0); return; }
     cpu.drLo[dr] = lo;
     cpu.drHi[dr] = hi;
+    // A breakpoint may now be armed or disarmed: the run loop looks again at the next block.
+    cpu.stop |= Stop.CONTEXT;
   };
 });
 
@@ -374,26 +380,40 @@ export const PKRU = family('pkru', (form) => {
 });
 
 /**
- * SYSCALL (64-bit mode, EFER.SCE): RCX = RIP, R11 = RFLAGS, CS/SS from STAR[47:32], RIP = LSTAR,
- * RFLAGS &= ~FMASK. SYSRET: back to CPL 3 with CS/SS from STAR[63:48].
+ * SYSCALL (EFER.SCE): RCX = RIP, R11 = RFLAGS, CS/SS from STAR[47:32], RIP = LSTAR (CSTAR from
+ * compatibility mode), RFLAGS &= ~FMASK. Intel has it in 64-bit mode only; AMD also in
+ * compatibility mode and in legacy protected mode (ECX = EIP, EIP = STAR[31:0], VM/IF/RF cleared).
+ * SYSRET: back to CPL 3 with CS/SS from STAR[63:48]. Single-step looks at TF after both.
  */
 export const SYSCALL = family('syscall', (): Handler => (cpu) => {
-  if (cpu.mode !== CpuMode.LONG64 || (cpu.efer & 1) === 0) { cpu.raiseUd(); return; }
+  const amd = cpu.model.vendor === 'AuthenticAMD';
+  if ((cpu.efer & 1) === 0 || cpu.mode === CpuMode.REAL || (!amd && cpu.mode !== CpuMode.LONG64)) { cpu.raiseUd(); return; }
   const star = cpu.msrs.get(Msr.STAR) ?? [0, 0];
-  const lstar = cpu.msrs.get(Msr.LSTAR) ?? [0, 0];
-  const fmask = (cpu.msrs.get(Msr.FMASK) ?? [0, 0])[0];
-  cpu.lo[Reg.RCX] = cpu.ripLo; cpu.hi[Reg.RCX] = cpu.ripHi;
-  const rflags = cpu.getFlags() & ~Flag.RF;
-  cpu.set32(Reg.R11, rflags);
   const sel = star[1] & 0xffff;
-  cpu.seg.set(Seg.CS, sel & 0xfffc, 0, 0, 0xffffffff,
-    SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED | SegAttr.L | SegAttr.G);
-  cpu.seg.set(Seg.SS, (sel + 8) & 0xfffc, 0, 0, 0xffffffff,
-    SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G);
-  cpu.setFlags(rflags & ~fmask & ~Flag.RF);
+  const rflags = cpu.getFlags() & ~Flag.RF;
+  const ssAttr = SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G;
+  if (cpu.longMode) {
+    const target = cpu.msrs.get(cpu.mode === CpuMode.LONG64 ? Msr.LSTAR : Msr.CSTAR) ?? [0, 0];
+    const fmask = (cpu.msrs.get(Msr.FMASK) ?? [0, 0])[0];
+    cpu.lo[Reg.RCX] = cpu.ripLo; cpu.hi[Reg.RCX] = cpu.ripHi;
+    cpu.set32(Reg.R11, rflags);
+    cpu.seg.set(Seg.CS, sel & 0xfffc, 0, 0, 0xffffffff,
+      SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED | SegAttr.L | SegAttr.G);
+    cpu.seg.set(Seg.SS, (sel + 8) & 0xfffc, 0, 0, 0xffffffff, ssAttr);
+    cpu.setFlags(rflags & ~fmask & ~Flag.RF);
+    cpu.ripLo = target[0];
+    cpu.ripHi = target[1];
+  } else {
+    cpu.set32(Reg.RCX, cpu.ripLo);
+    cpu.seg.set(Seg.CS, sel & 0xfffc, 0, 0, 0xffffffff,
+      SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G);
+    cpu.seg.set(Seg.SS, (sel + 8) & 0xfffc, 0, 0, 0xffffffff, ssAttr);
+    cpu.setFlags(rflags & ~(Flag.VM | Flag.IF | Flag.RF));
+    cpu.ripLo = star[0];
+    cpu.ripHi = 0;
+  }
   setPrivilege(cpu, 0);
-  cpu.ripLo = lstar[0];
-  cpu.ripHi = lstar[1];
+  trapIfTfAfter(cpu);
 });
 
 export const SYSRET = family('sysret', (form): Handler => {
@@ -415,6 +435,7 @@ export const SYSRET = family('sysret', (form): Handler => {
     cpu.ripLo = cpu.lo[Reg.RCX];
     cpu.ripHi = to64 ? cpu.hi[Reg.RCX] : 0;
     setPrivilege(cpu, 3);
+    trapIfTfAfter(cpu);
   };
 });
 
@@ -449,7 +470,7 @@ export const INVPCID = family('invpcid', (form) => {
     const paging = cpu.paging;
     switch (type) {
       case InvpcidType.ADDRESS:
-        if (!isCanonical(addrLo, addrHi, paging.ctx.format.vaBits || 48) || (!pcide && pcid !== 0)) { cpu.raiseGp(0); return; }
+        if (!isCanonical(addrLo, addrHi, cpu.model.maxLinearBits) || (!pcide && pcid !== 0)) { cpu.raiseGp(0); return; }
         paging.archInvpcidAddress(addrLo, addrHi, pcid);
         break;
       case InvpcidType.CONTEXT:

@@ -341,6 +341,8 @@ export const FXSAVE = family('fxsave', (form) => {
 
 const area = new Uint8Array(512);
 const areaView = new DataView(area.buffer);
+/** The 512-byte legacy region that captureLegacyArea fills and applyLegacyArea reads. */
+export { area as legacyArea, areaView as legacyAreaView };
 
 /** How many XMM registers FXSAVE and FXRSTOR transfer: the REX-extended ones only in 64-bit mode. */
 function xmmCount(cpu: Vcpu): number {
@@ -349,6 +351,18 @@ function xmmCount(cpu: Vcpu): number {
 
 function fxsave(cpu: Vcpu, lo: number, hi: number, wide: boolean): void {
   if (!cpu.mem.probeWrite(lo, hi, 512)) return;
+  captureLegacyArea(cpu, wide);
+  for (let k = 0; k < 512; k += 8) {
+    const [a, b] = next(lo, hi, k);
+    cpu.mem.write64(a, b, areaView.getInt32(k, true), areaView.getInt32(k + 4, true));
+  }
+}
+
+/**
+ * The x87 and SSE state in FXSAVE's 512-byte layout, into `legacyArea` (XSAVE's legacy region
+ * has the same layout). `wide`: 64-bit FIP/FDP (REX.W forms).
+ */
+export function captureLegacyArea(cpu: Vcpu, wide: boolean): void {
   const f = cpu.fpu;
   area.fill(0);
   areaView.setUint16(0, f.fcw, true);
@@ -370,10 +384,6 @@ function fxsave(cpu: Vcpu, lo: number, hi: number, wide: boolean): void {
   }
   const n = xmmCount(cpu);
   area.set(f.xmmBytes.subarray(0, n * 16), 160);
-  for (let k = 0; k < 512; k += 8) {
-    const [a, b] = next(lo, hi, k);
-    cpu.mem.write64(a, b, areaView.getInt32(k, true), areaView.getInt32(k + 4, true));
-  }
 }
 
 function fxrstor(cpu: Vcpu, lo: number, hi: number, wide: boolean): void {
@@ -384,8 +394,12 @@ function fxrstor(cpu: Vcpu, lo: number, hi: number, wide: boolean): void {
     areaView.setInt32(k + 4, cpu.mem.hi, true);
   }
   if (cpu.exc >= 0) return;
-  const mxcsr = areaView.getUint32(24, true);
-  if ((mxcsr & ~MXCSR_MASK) !== 0) { cpu.raiseGp(0); return; }
+  if ((areaView.getUint32(24, true) & ~MXCSR_MASK) !== 0) { cpu.raiseGp(0); return; }
+  applyLegacyArea(cpu, wide);
+}
+
+/** Loads the x87 and SSE state from `legacyArea` (MXCSR already checked for reserved bits). */
+export function applyLegacyArea(cpu: Vcpu, wide: boolean): void {
   const f = cpu.fpu;
   f.fcw = (areaView.getUint16(0, true) & 0x1f7f) | 0x40;
   const fsw = areaView.getUint16(2, true);
@@ -397,7 +411,7 @@ function fxrstor(cpu: Vcpu, lo: number, hi: number, wide: boolean): void {
   f.fipHi = wide ? areaView.getInt32(12, true) : 0;
   f.fdpLo = areaView.getInt32(16, true);
   f.fdpHi = wide ? areaView.getInt32(20, true) : 0;
-  f.mxcsr = mxcsr;
+  f.mxcsr = areaView.getUint32(24, true);
   f.raw80Valid = 0;
   for (let k = 0; k < 8; k++) {
     const p = f.phys(k);

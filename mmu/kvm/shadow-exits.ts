@@ -10,7 +10,6 @@ import { PfResult } from '../shadow-pages/map.js';
 import { Request } from './requests.js';
 import { LockMode } from './mmu-lock.js';
 import type { ExitHost } from './exit-host.js';
-import { KvmExit } from '../../emulator/debug/trace-exit-reasons.js';
 
 /**
  * The exits only shadow paging has (ept=0/npt=0): the #PF intercept (kvm_mmu_page_fault with the
@@ -35,7 +34,7 @@ export class ShadowExits implements ShadowHypervisor {
   shadowFault(f: ShadowFault): ShadowOutcome {
     const kvm = this.kvm;
     const stats = kvm.stats;
-    kvm.exitBegin(KvmExit.PAGE_FAULT, f.lo >>> 0, f.hi >>> 0, f.errorCode);
+    kvm.exitBegin();
     stats.pf_exits++;
     f.wholeInstruction = false;
     if ((f.errorCode & Pfec.RSVD) !== 0 && this.mmioFastPath(f)) {
@@ -113,7 +112,6 @@ export class ShadowExits implements ShadowHypervisor {
     if (code !== 0 || (f.access & Access.FETCH) !== 0) return false;
     f.gpaPage = codec.mmioGfn(spte[0], spte[1]) * 4096;
     kvm.stats.mmio_fast_hit++;
-    kvm.trace?.mmioPageFault(f.lo >>> 0, f.hi >>> 0, this.mmu.mmioWalk(f.lo, f.hi));
     kvm.charge('mmioFastPath');
     kvm.chargeMmioEmulation(f.gpaPage);
     return true;
@@ -134,7 +132,7 @@ export class ShadowExits implements ShadowHypervisor {
   /** INVLPG exit: flush the address from the hardware TLB, then sync it in every root. */
   invlpg(_cpu: Vcpu, lo: number, hi: number, la57: boolean): void {
     const kvm = this.kvm;
-    kvm.exitBegin(KvmExit.INVLPG);
+    kvm.exitBegin();
     kvm.stats.invlpg_exits++;
     kvm.charge('simpleExitHandler');
     // INVLPG of a non-canonical address is a no-op (SDM).
@@ -152,7 +150,7 @@ export class ShadowExits implements ShadowHypervisor {
   /** INVPCID exit (kvm_handle_invpcid): the descriptor was checked by the instruction. */
   invpcid(_cpu: Vcpu, type: InvpcidType, pcid: number, lo: number, hi: number): void {
     const kvm = this.kvm;
-    kvm.exitBegin(KvmExit.INVPCID);
+    kvm.exitBegin();
     kvm.stats.invpcid_exits++;
     kvm.charge('simpleExitHandler');
     switch (type) {
