@@ -42,6 +42,21 @@ export interface Knobs {
    * a reset that frees the root undoes the fix, and the guest never makes progress).
    */
   forceResetContextOnEveryExit: boolean;
+  /**
+   * The TDP root role takes the guest's CR0.WP and EFER.NX (kvm_calc_tdp_mmu_root_page_role up to
+   * 5.18), so toggling either needs another TDP root even where roots are kept; 2ba676774dfc (5.19)
+   * sets both to true in every TDP root role, as the hardware walk ignores them.
+   */
+  tdpRootRoleGuestBits: boolean;
+  /**
+   * How a CR4 write asks for TLB work. 'explicit' (5.18+): a role change resets the MMU and the
+   * flush is requested separately (TLB_FLUSH_CURRENT on PAE and SMEP 0->1, TLB_FLUSH_GUEST on PGE
+   * and PCIDE 1->0; b5f61c035d49), and PCIDE 0->1 unloads shadow roots directly (f6d0a2521ce1).
+   * 'reset-superset' (5.16, 5.17): a role change resets the MMU, whose reload flushes; otherwise any
+   * PCIDE change reloads every root of the vCPU (KVM_REQ_MMU_RELOAD); otherwise a PGE change
+   * flushes the guest's TLB. No explicit flush is asked for, so skipSmep0to1Flush has nothing to skip.
+   */
+  crFlushModel: 'explicit' | 'reset-superset';
   /** Negative control for lkml (a): omit the TLB flush on CR4.SMEP 0 -> 1. */
   skipSmep0to1Flush: boolean;
   /**
@@ -99,6 +114,8 @@ export const CURRENT: Readonly<Knobs> = {
   hvFlushOnFlushCurrent: true,
   forceResetContextOnEveryExit: false,
   skipSmep0to1Flush: false,
+  tdpRootRoleGuestBits: false,
+  crFlushModel: 'explicit',
   cr0WpGuestOwned: true,
   nrMmuPages: 0,
   tdpRootLock: 'read',
@@ -148,11 +165,14 @@ export const PRESETS: Readonly<Record<string, Partial<Knobs>>> = {
   /**
    * 5.17: before lkml (a) and (c), before the Overhaul series (bb95dfb9e2df, 5.18: a freed TDP root's
    * pages were flushed on free) and eager page splitting (a3fe5dbda0a4, 5.18), with huge pages zapped
-   * rather than split on a write fault (c4b33d28ea51, 6.2). Not modeled yet: 5.17 kept the guest's
-   * CR0.WP/EFER.NX in the TDP root role (until 2ba676774dfc, 5.19) and reloaded roots on a CR4.PCIDE
-   * change (until f6d0a2521ce1, 5.18).
+   * rather than split on a write fault (c4b33d28ea51, 6.2); with the guest's CR0.WP/EFER.NX in the TDP
+   * root role (until 2ba676774dfc, 5.19) and CR4 flushes implied by MMU resets and reloads, a CR4.PCIDE
+   * change reloading every root (until b5f61c035d49 and f6d0a2521ce1, 5.18).
    */
-  'kvm-5.17': { ...KVM_6_3, tdpFreeFlush: 'flush-on-free', hvFlushOnFlushCurrent: false, eagerPageSplit: false, tdpHugeWriteFault: 'zap' },
+  'kvm-5.17': {
+    ...KVM_6_3, tdpFreeFlush: 'flush-on-free', hvFlushOnFlushCurrent: false, eagerPageSplit: false, tdpHugeWriteFault: 'zap',
+    tdpRootRoleGuestBits: true, crFlushModel: 'reset-superset',
+  },
   /** Paolo's lkml (a) proposal (written against 5.18's kvm/queue), shown on top of 6.2: keep roots across role changes. */
   'lkml-a': { ...KVM_6_3, roleChangePolicy: 'keep-roots', hvFlushOnFlushCurrent: false },
 };
@@ -187,6 +207,7 @@ const CHOICES: Partial<Record<keyof Knobs, readonly string[]>> = {
   tdpRootLifetime: ['vcpu-refcount', 'persistent'],
   spteLayout: ['current', 'b14e28f37e9b', 'pre-5.12'],
   mmioInvalidation: ['generation', 'walk-and-zap'],
+  crFlushModel: ['explicit', 'reset-superset'],
   tdpFreeFlush: ['flush-on-free', 'defer-to-alloc'],
   tdpRootLock: ['read', 'write'],
   tdpHugeWriteFault: ['split', 'zap'],

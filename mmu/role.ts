@@ -213,16 +213,20 @@ export interface TdpRootOptions {
   adDisabled: boolean;
   /** Defaults to the CPU role's smm, as KVM copies it. */
   smm?: number;
+  /** Up to 5.18 the guest's CR0.WP and EFER.NX (Knobs.tdpRootRoleGuestBits); since 2ba676774dfc both true. */
+  guestBits?: boolean;
 }
 
 /**
  * kvm_calc_tdp_mmu_root_page_role: TDP roots depend on the guest only through smm and guest_mode,
- * which is why a CR0.WP or CR4 toggle need not change the TDP root (thread (a)).
+ * which is why a CR0.WP or CR4 toggle need not change the TDP root (thread (a)); before 5.19 also
+ * through CR0.WP and EFER.NX (`guestBits`).
  */
 export function tdpRootRole(cpuRole: CpuRole, opts: TdpRootOptions): number {
   const cpu = unpackRole(cpuRole.base);
   return packRole({
-    access: ACC_ALL, cr0_wp: true, efer_nx: true, smm: opts.smm ?? cpu.smm, guest_mode: cpu.guest_mode,
+    access: ACC_ALL, cr0_wp: opts.guestBits === true ? cpu.cr0_wp : true, efer_nx: opts.guestBits === true ? cpu.efer_nx : true,
+    smm: opts.smm ?? cpu.smm, guest_mode: cpu.guest_mode,
     ad_disabled: opts.adDisabled, level: opts.tdpLevel, direct: true, has_4_byte_gpte: false,
   });
 }

@@ -152,7 +152,8 @@ export class ControlRegisterExits {
     if (changed === Cr0.WP && policy !== 'unload-always') {
       // 01b31714bd90: with paging off nothing depends on WP; with TDP only the permission tables do.
       if ((cr0 & Cr0.PG) === 0) return;
-      if (this.shadow === null) {
+      // 01b31714bd90 relies on TDP root roles without the guest's CR0.WP (2ba676774dfc).
+      if (this.shadow === null && !this.kvm.cfg.knobs.tdpRootRoleGuestBits) {
         this.kvm.stats.kvm_init_mmu_only++;
         this.kvm.initMmu();
         return;
@@ -165,11 +166,21 @@ export class ControlRegisterExits {
     }
   }
 
-  /** kvm_post_set_cr4 of current KVM. */
+  /** kvm_post_set_cr4 of current KVM (crFlushModel=explicit). */
   private postSetCr4(old: number, cr4: number): void {
     const kvm = this.kvm;
     const changed = old ^ cr4;
     const smepOn = (old & Cr4.SMEP) === 0 && (cr4 & Cr4.SMEP) !== 0;
+    if (kvm.cfg.knobs.crFlushModel === 'reset-superset') {
+      // 5.16-5.17: resetting the MMU is a superset of reloading it, itself a superset of a guest flush.
+      if ((changed & CR4_ROLE_BITS) !== 0) this.roleChanged(smepOn);
+      else if ((changed & Cr4.PCIDE) !== 0) {
+        // KVM_REQ_MMU_RELOAD: kvm_mmu_unload before the next entry, whose kvm_mmu_load flushes.
+        kvm.stats.mmu_unload++;
+        kvm.mmu.unload();
+      } else if ((changed & Cr4.PGE) !== 0) kvm.requests.make(Request.TLB_FLUSH_GUEST);
+      return;
+    }
     if ((changed & CR4_ROLE_BITS) !== 0) this.roleChanged(smepOn);
     // PCIDE 0 -> 1 under shadow paging: previous roots could be reused stale after a NOFLUSH
     // CR3 write, so they all go.
@@ -195,6 +206,9 @@ export class ControlRegisterExits {
       this.kvm.stats.kvm_init_mmu_only++;
       this.kvm.initMmu();
       this.shadow?.newPgd(this.cr3);
+      // With the guest's CR0.WP/EFER.NX in the TDP root role (before 2ba676774dfc) the root role may
+      // have changed: drop the current root; the next load looks one of the new role up among those kept.
+      if (this.shadow === null && this.kvm.cfg.knobs.tdpRootRoleGuestBits) this.kvm.mmu.unload();
       return;
     }
     this.mmuResetContext();

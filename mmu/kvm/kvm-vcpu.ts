@@ -383,7 +383,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     const cpuRole = cpuRoleFromRegisters(cpu.cr0, cpu.cr4, cpu.efer);
     const rootRole = this.hardware === null
       ? shadowRootRole(cpuRole)
-      : tdpRootRole(cpuRole, { tdpLevel: this.hardware.config.levels, adDisabled: false });
+      : tdpRootRole(cpuRole, { tdpLevel: this.hardware.config.levels, adDisabled: false, guestBits: this.cfg.knobs.tdpRootRoleGuestBits });
     this.mmu.init(cpuRole, rootRole);
   }
 
