@@ -1,4 +1,5 @@
 import type { Argv } from 'yargs';
+import { applyTranslatorOption, translatorBuilder } from './translator-args.js';
 import { UsageError } from './errors.js';
 import { optionalString, wholeNumber } from './values.js';
 import { CpuSpecError, parseCpuSpec, type CpuSpec } from '../cpu/cpu-spec.js';
@@ -39,7 +40,7 @@ export const MAX_MEM_MIB = 3072;
 /** Guest RAM below this cannot hold the boot information, the image and its stack. */
 export const MIN_MEM_MIB = 2;
 
-export const MACHINE_VALUE_OPTIONS = ['kernel', 'append', 'initrd', 'mem', 'cpu', 'phys-bits', 'max-insns', 'smp', 'quantum', ...KVM_VALUE_OPTIONS] as const;
+export const MACHINE_VALUE_OPTIONS = ['kernel', 'append', 'initrd', 'mem', 'cpu', 'phys-bits', 'max-insns', 'smp', 'quantum', 'translator', ...KVM_VALUE_OPTIONS] as const;
 
 export function machineBuilder(y: Argv): Argv {
   const machine = y
@@ -52,7 +53,7 @@ export function machineBuilder(y: Argv): Argv {
     .option('phys-bits', { requiresArg: true, describe: 'guest MAXPHYADDR (32-52)', defaultDescription: '40' })
     .option('smp', { requiresArg: true, describe: `vCPUs (1-${MAX_CPUS}, like QEMU -smp N; also cpus=N)`, default: 1 })
     .option('quantum', { requiresArg: true, describe: 'with --smp: modeled cycles each vCPU runs per round-robin turn', default: DEFAULT_QUANTUM });
-  return kvmBuilder(machine)
+  return translatorBuilder(kvmBuilder(machine))
     .option('max-insns', { requiresArg: true, describe: 'stop after N instructions', defaultDescription: 'no limit' });
 }
 
@@ -64,6 +65,7 @@ export function machineOptions(argv: Record<string, unknown>): MachineOptions {
   if (image === undefined || image === '') throw new UsageError('missing IMAGE (or --kernel FILE)');
   const extra = (argv._ as unknown[]).slice(1);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${String(extra[0])}"`);
+  applyTranslatorOption(argv);
   return {
     image,
     ...kvmOptions(argv),

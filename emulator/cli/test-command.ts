@@ -18,15 +18,16 @@ import { runUpstream } from './upstream-command.js';
 import { RowCollector, type WorkItem, planItems, runInWorkers, runItem } from './test-jobs.js';
 import { type Shard, inShard, parseShard, shardDocument, shardSettings } from './test-shard.js';
 import { mergeShards } from './test-merge.js';
+import { applyTranslatorOption, translatorBuilder } from './translator-args.js';
 import { availableParallelism } from 'node:os';
 
 export type { TestOptions } from './test-options.js';
 
-const VALUE_OPTIONS = ['mmu', 'table', 'images', 'max-insns', 'jobs', 'shard', 'merge', ...KVM_VALUE_OPTIONS] as const;
+const VALUE_OPTIONS = ['mmu', 'table', 'images', 'max-insns', 'jobs', 'shard', 'merge', 'translator', ...KVM_VALUE_OPTIONS] as const;
 
 function builder(y: Argv): Argv {
   const usage = 'Usage: mmulab test [NAME...] [options]\n\nRun the ported kvm-unit-tests (a test, group or pattern such as vmexit_*; all by default) in\nevery MMU mode and check each verdict against the test table.';
-  return kvmBuilder(y.usage(usage)
+  return translatorBuilder(kvmBuilder(y.usage(usage)
     .positional('names', { type: 'string', array: true, describe: 'tests, groups or patterns (* and ?) to run' })
     .option('mmu', { type: 'string', requiresArg: true, describe: 'comma-separated MMU modes', default: 'bare,shadow,legacy-tdp,tdp' })
     .option('table', { type: 'string', requiresArg: true, describe: 'the test table (JSON)', default: DEFAULT_TABLE })
@@ -39,7 +40,7 @@ function builder(y: Argv): Argv {
     .option('jobs', { requiresArg: true, describe: 'run tests (and parts of the access matrix) in N worker threads; output as with 1', default: 1 })
     .option('shard', { type: 'string', requiresArg: true, describe: 'run shard I of N (I/N) and print its results as JSON for --merge' })
     .option('merge', { type: 'string', array: true, requiresArg: true, describe: 'combine the JSON of every --shard I/N of one run into its table, summary and exit status' })
-    .epilogue(`${EXIT_STATUS_HELP} mmulab test exits with 0 when every run gives the expected verdict, else 20.`);
+    ).epilogue(`${EXIT_STATUS_HELP} mmulab test exits with 0 when every run gives the expected verdict, else 20.`);
 }
 
 /** A path option: as given when set, else the repository's default. */
@@ -54,6 +55,7 @@ function options(argv: Record<string, unknown>): TestOptions {
   if (merge.length > 0 && (names.length > 0 || argv.shard !== undefined || flag(argv.list))) {
     throw new UsageError('--merge takes shard results only: no test names, --shard or --list with it');
   }
+  applyTranslatorOption(argv);
   return {
     ...kvmOptions(argv),
     upstream: optionalString('upstream', argv.upstream),

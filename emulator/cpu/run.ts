@@ -97,7 +97,11 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
     do {
       let i: number;
       if (useCompiled) {
-        i = first + compiled(cpu);
+        // A translated loop may run whole extra iterations inside the call; it counts them in
+        // cpu.instructions and never runs past the budget (jit/translate.ts).
+        const before = cpu.instructions;
+        i = first + compiled(cpu, left);
+        left -= cpu.instructions - before;
       } else {
         code.countRun(b);
         for (i = first; i < end; i++) {

@@ -13,8 +13,10 @@ import { Base, type DecodedStore } from './store.js';
  * same as for interpreted blocks. RIP is stored only where something reads it: before an
  * instruction with a RIP-relative operand and before the last instruction (branches, traps,
  * REP strings); after a stop in the middle of a block the run loop recomputes RIP from the record.
+ * `budget` is how many instructions the run loop may still run; only translated loops
+ * (emulator/jit) use it, to run several iterations in one call.
  */
-export type CompiledBlock = (cpu: Vcpu) => number;
+export type CompiledBlock = (cpu: Vcpu, budget: number) => number;
 
 /** Executions after which a block is compiled. Compiling costs about 10 us per instruction. */
 export const COMPILE_THRESHOLD = 2000;

@@ -3,6 +3,8 @@ import type { Tlb } from '../hw/tlb.js';
 import { DecodedStore } from './store.js';
 import { type DecodeContext, decode, endsBlock } from './decoder.js';
 import { COMPILE_THRESHOLD, type CompiledBlock, compileBlock } from './block-compiler.js';
+import { translateBlock } from '../jit/translate.js';
+import { type TranslatorMode, translatorModeFromEnv } from '../jit/mode.js';
 
 /**
  * Decoded basic blocks, keyed by host physical address: decode once, run many times.
@@ -31,6 +33,11 @@ export class CodeCache implements CodeWatcher {
   readonly blockFn: Array<CompiledBlock | undefined>;
   /** Whether hot blocks are compiled (off while tracing, which needs the interpreter). */
   compile = true;
+  /**
+   * How blocks are compiled (jit/mode.ts): call-threaded when hot ('off'), translated when hot
+   * ('on'), or translated as soon as decoded ('force', so tests run every block translated).
+   */
+  translator: TranslatorMode = translatorModeFromEnv();
   private nextBlock = 1;
   private readonly bytes = new Uint8Array(16);
   private readonly arena: Uint8Array;
@@ -64,12 +71,16 @@ export class CodeCache implements CodeWatcher {
 
   /** Counts an execution of block b and compiles it when it becomes hot. */
   countRun(b: number): void {
-    if (++this.blockRuns[b] === COMPILE_THRESHOLD && this.compile) {
-      const t0 = performance.now();
-      this.blockFn[b] = compileBlock(this.store, this.blockFirst[b], this.blockCount[b]);
-      this.compileMs += performance.now() - t0;
-      this.blocksCompiled++;
-    }
+    if (++this.blockRuns[b] === COMPILE_THRESHOLD && this.compile) this.compileNow(b);
+  }
+
+  private compileNow(b: number): void {
+    const t0 = performance.now();
+    this.blockFn[b] = this.translator === 'off'
+      ? compileBlock(this.store, this.blockFirst[b], this.blockCount[b])
+      : translateBlock(this.store, this.blockFirst[b], this.blockCount[b], this.blockBits[b]);
+    this.compileMs += performance.now() - t0;
+    this.blocksCompiled++;
   }
 
   isCodePage(page: number): boolean {
@@ -151,6 +162,7 @@ export class CodeCache implements CodeWatcher {
     this.blockBits[b] = ctx.bits;
     this.blockAt[slot * 4096 + (host & 0xfff)] = b;
     this.blocksDecoded++;
+    if (this.translator === 'force' && this.compile) this.compileNow(b);
     return b;
   }
 

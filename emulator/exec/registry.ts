@@ -34,6 +34,8 @@ export interface Exec {
 }
 
 export const HANDLERS: Handler[] = [];
+/** The family and form each handler was built for (the translator in emulator/jit reads them). */
+export const HANDLER_FORMS: Array<{ readonly exec: string; readonly form: Form } | undefined> = [];
 const ids = new Map<string, number>();
 
 export function registerHandler(key: string, h: Handler): number {
@@ -49,7 +51,9 @@ export function handlerId(exec: Exec, form: Form): number {
   const key = `${exec.name}|${form.mnemonic}|${form.operands}|${form.pattern}|${form.size}|${form.asize}|${form.mem ? 1 : 0}|${form.variant}`;
   const known = ids.get(key);
   if (known !== undefined) return known;
-  return registerHandler(key, exec.make(form));
+  const id = registerHandler(key, exec.make(form));
+  HANDLER_FORMS[id] = { exec: exec.name, form };
+  return id;
 }
 
 /** Helper for families whose handler depends only on a few form fields. */

@@ -1,0 +1,49 @@
+import type { DecodedStore } from '../decode/store.js';
+import type { Form } from '../exec/registry.js';
+import type { LfOp } from '../exec/flags.js';
+import type { RegisterLocals } from './regs.js';
+
+/**
+ * What the block translator hands an instruction emitter, and what the emitter may ask of it.
+ * The generated function has these locals (see translate.ts): r/rh = RIP at block entry, L/H =
+ * cpu.lo/cpu.hi, al/ah = linear address, s = scratch sum, hp = host address, v/vh = a value,
+ * fd/fs/fr (+h) = the last flag-setting operation's operands and result, ci = carry in,
+ * nl/nh = a new stack pointer, T/tR/tW/fh = the TLB and its fast tags, view/bytes = the arena,
+ * SBL/SBH = segment bases.
+ */
+export interface InsnContext {
+  readonly d: DecodedStore;
+  /** Record of the instruction. */
+  readonly i: number;
+  /** Position of the instruction in the block. */
+  readonly k: number;
+  /** Offset of the next instruction from the block's first byte (its RIP is r + next). */
+  readonly next: number;
+  /** Code size of the block (16, 32, 64). */
+  readonly bits: number;
+  readonly form: Form;
+  readonly regs: RegisterLocals;
+  /** Whether this is the block's last instruction. */
+  readonly last: boolean;
+  /**
+   * Code that runs the instruction's interpreter handler with the exact interpreter state:
+   * registers stored back, RIP at the next instruction; after it the locals are reloaded and a
+   * stop (fault, code write, event) returns to the run loop. `resync` runs after a successful call.
+   */
+  slow(resync?: string): string;
+  /**
+   * `pre` then the inline `body` when `cond` holds, else slow(). Registers the body writes stay
+   * dirty after the join (storing an unchanged value back is harmless).
+   */
+  guarded(pre: string, cond: string, body: string, resync?: string): string;
+  /**
+   * Set on the last instruction of a block that branches back to its own start: the taken branch
+   * emits LOOP_BACK, which continues the translated loop when the budget allows.
+   */
+  loop: boolean;
+  /** Which operation the flag locals describe, when the block knows (for inline conditions). */
+  flagsKnown: { op: LfOp; size: number } | null;
+}
+
+/** Emits an instruction inline; undefined when this form is not handled (the handler runs). */
+export type Emitter = (c: InsnContext) => string | undefined;

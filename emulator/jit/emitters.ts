@@ -1,0 +1,288 @@
+import { LfOp } from '../exec/flags.js';
+import { Reg } from '../arch/registers.js';
+import type { Emitter, InsnContext } from './context.js';
+import { HOST, emitLinear, emitOffset, loadAt, storeAt, tlbHit } from './memory.js';
+import { inlineCondition, recordFlags, resyncFlags } from './flags.js';
+
+/**
+ * Instruction emitters by handler family (the name each emulator/exec family registers under).
+ * Each reproduces its family's handler for one decoded form, specialised: operand registers,
+ * sizes, immediates and the address arithmetic are constants of the generated code. A form an
+ * emitter does not cover returns undefined and runs through its handler.
+ */
+
+/** ALU operations in exec/alu.ts order, and the lazy-flag operation each records. */
+const ADD = 0, OR = 1, ADC = 2, SBB = 3, AND = 4, SUB = 5, XOR = 6, CMP = 7;
+const ALU_LF: readonly LfOp[] = [LfOp.ADD, LfOp.LOGIC, LfOp.ADC, LfOp.SBB, LfOp.LOGIC, LfOp.SUB, LfOp.LOGIC, LfOp.SUB];
+
+/** fr (and frh for 8 bytes) from fd, fs and ci, as exec/alu.ts compute/compute64 do. */
+function aluCompute(op: number, size: number): string {
+  if (size === 8) {
+    switch (op) {
+      case ADD: case ADC:
+        return `s = (fd >>> 0) + (fs >>> 0) + ci; frh = (fdh + fsh + (s > 4294967295 ? 1 : 0)) | 0; fr = s | 0;`;
+      case OR: return 'frh = fdh | fsh; fr = fd | fs;';
+      case AND: return 'frh = fdh & fsh; fr = fd & fs;';
+      case XOR: return 'frh = fdh ^ fsh; fr = fd ^ fs;';
+      default: return `s = (fd >>> 0) - (fs >>> 0) - ci; frh = (fdh - fsh - (s < 0 ? 1 : 0)) | 0; fr = s | 0;`;
+    }
+  }
+  switch (op) {
+    case ADD: return 'fr = (fd + fs) | 0;';
+    case OR: return 'fr = fd | fs;';
+    case ADC: return 'fr = (fd + fs + ci) | 0;';
+    case SBB: return 'fr = (fd - fs - ci) | 0;';
+    case AND: return 'fr = fd & fs;';
+    case XOR: return 'fr = fd ^ fs;';
+    default: return 'fr = (fd - fs) | 0;';
+  }
+}
+
+/** Statements loading `size` bytes at al/ah (a TLB hit) into `lo` (and `hi` for 8). */
+function load(size: number, lo: string, hi: string): string {
+  if (size === 8) return `${HOST} ${lo} = view.getInt32(hp, true); ${hi} = view.getInt32(hp + 4, true);`;
+  return `${HOST} ${lo} = ${loadAt(size)};`;
+}
+
+/** An immediate operand: low half (already sign-extended by the decoder) and high half. */
+function imm(c: InsnContext): [string, string] {
+  return [String(c.d.imm[c.i]), String(c.d.immHi[c.i])];
+}
+
+/** Marks the flag locals as describing `op` when the block can evaluate conditions from them. */
+function known(c: InsnContext, op: LfOp, size: number): void {
+  c.flagsKnown = op === LfOp.SUB || op === LfOp.LOGIC ? { op, size } : null;
+}
+
+const alu: Emitter = (c) => {
+  const { d, i, form, regs } = c;
+  const op = form.variant;
+  const size = form.size;
+  const srcImm = form.pattern.endsWith(',I');
+  const dstIsG = form.pattern.startsWith('G');
+  const writes = op !== CMP;
+  const wide = size === 8;
+  const cin = op === ADC || op === SBB ? 'ci = getCF(cpu);' : 'ci = 0;';
+  // CMP byte [mem], imm8 has its own handler, which leaves lfAux alone.
+  const aux = !writes && srcImm && size === 1 && form.mem ? null : 'ci';
+  const flags = recordFlags(ALU_LF[op], size, aux);
+  const [il, ih] = imm(c);
+  const g = d.reg[i];
+  const readG = (lo: string, hi: string): string => `${lo} = ${regs.read(g, size)};${wide ? ` ${hi} = ${regs.hi(g)};` : ''}`;
+  if (!form.mem) {
+    const dst = dstIsG ? g : d.rm[i];
+    const src = dstIsG ? d.rm[i] : g;
+    let s = `fd = ${regs.read(dst, size)};${wide ? ` fdh = ${regs.hi(dst)};` : ''}`;
+    s += srcImm ? ` fs = ${il};${wide ? ` fsh = ${ih};` : ''}` : ` fs = ${regs.read(src, size)};${wide ? ` fsh = ${regs.hi(src)};` : ''}`;
+    s += ` ${cin} ${aluCompute(op, size)}`;
+    if (writes) s += ` ${regs.write(dst, size, 'fr', 'frh')}`;
+    s += ` ${flags}`;
+    known(c, ALU_LF[op], size);
+    return s;
+  }
+  const { code, cond } = emitLinear(c);
+  let body: string;
+  let hit: string;
+  if (dstIsG) {
+    hit = tlbHit('tR', size);
+    body = `${readG('fd', 'fdh')} ${load(size, 'fs', 'fsh')} ${cin} ${aluCompute(op, size)}`;
+    if (writes) body += ` ${regs.write(g, size, 'fr', 'frh')}`;
+  } else {
+    hit = writes ? `${tlbHit('tR', size)} && ${tlbHit('tW', size)}` : tlbHit('tR', size);
+    body = `${load(size, 'fd', 'fdh')} ${srcImm ? `fs = ${il};${wide ? ` fsh = ${ih};` : ''}` : readG('fs', 'fsh')} ${cin} ${aluCompute(op, size)}`;
+    if (writes) body += ` ${storeAt(size, 'fr', 'frh')}`;
+  }
+  body += ` ${flags}`;
+  const out = c.guarded(code, `${cond} && ${hit}`, body, resyncFlags(size));
+  known(c, ALU_LF[op], size);
+  return out;
+};
+
+const test: Emitter = (c) => {
+  const { d, i, form, regs } = c;
+  const size = form.size;
+  const wide = size === 8;
+  const [il, ih] = imm(c);
+  const src = form.operands.includes(',I')
+    ? `fs = ${il};${wide ? ` fsh = ${ih};` : ''}`
+    : `fs = ${regs.read(d.reg[i], size)};${wide ? ` fsh = ${regs.hi(d.reg[i])};` : ''}`;
+  const tail = `${src} fr = fd & fs;${wide ? ' frh = fdh & fsh;' : ''} ${recordFlags(LfOp.LOGIC, size, null)}`;
+  let out: string;
+  if (!form.mem) {
+    out = `fd = ${regs.read(d.rm[i], size)};${wide ? ` fdh = ${regs.hi(d.rm[i])};` : ''} ${tail}`;
+  } else {
+    const { code, cond } = emitLinear(c);
+    out = c.guarded(code, `${cond} && ${tlbHit('tR', size)}`, `${load(size, 'fd', 'fdh')} ${tail}`, resyncFlags(size));
+  }
+  known(c, LfOp.LOGIC, size);
+  return out;
+};
+
+const INC = 0, DEC = 1, NOT = 2;
+const unary: Emitter = (c) => {
+  const { d, i, form, regs } = c;
+  const size = form.size;
+  const op = form.variant;
+  const wide = size === 8;
+  let compute: string;
+  switch (op) {
+    case INC: compute = `v = (fd + 1) | 0;${wide ? ' vh = v === 0 ? (fdh + 1) | 0 : fdh;' : ''}`; break;
+    case DEC: compute = `v = (fd - 1) | 0;${wide ? ' vh = fd === 0 ? (fdh - 1) | 0 : fdh;' : ''}`; break;
+    case NOT: compute = 'v = ~fd; vh = ~fdh;'; break;
+    default: compute = `v = -fd | 0;${wide ? ' vh = fd === 0 ? -fdh | 0 : ~fdh;' : ''}`; break;
+  }
+  let flags = '';
+  if (op === INC || op === DEC) {
+    flags = `fs = 1;${wide ? ' fsh = 0;' : ''} fr = v;${wide ? ' frh = vh;' : ''} ${recordFlags(op === INC ? LfOp.INC : LfOp.DEC, size, 'getCF(cpu)')}`;
+  } else if (op !== NOT) {
+    // NEG records SUB 0 - a.
+    flags = `fs = fd; fd = 0;${wide ? ' fsh = fdh; fdh = 0;' : ''} fr = v;${wide ? ' frh = vh;' : ''} ${recordFlags(LfOp.SUB, size, null)}`;
+  }
+  const after = (): void => {
+    if (op === NOT) return;
+    c.flagsKnown = op === INC || op === DEC ? null : { op: LfOp.SUB, size };
+  };
+  if (!form.mem) {
+    const r = d.rm[i];
+    const s = `fd = ${regs.read(r, size)}; fdh = ${wide ? regs.hi(r) : '0'}; ${compute} ${regs.write(r, size, 'v', 'vh')} ${flags}`;
+    after();
+    return s;
+  }
+  const { code, cond } = emitLinear(c);
+  const body = `${load(size, 'fd', 'fdh')}${wide ? '' : ' fdh = 0;'} ${compute} ${storeAt(size, 'v', 'vh')} ${flags}`;
+  const out = c.guarded(code, `${cond} && ${tlbHit('tR', size)} && ${tlbHit('tW', size)}`, body, op === NOT ? '' : resyncFlags(size));
+  after();
+  return out;
+};
+
+/**
+ * SHL/SAL, SHR and SAR by 1 or an immediate (exec/shift.ts): the masked count is a constant, so
+ * the shift is specialised for it; fd = operand, fs = count, fr = result, as the handler records.
+ * Rotates, CL counts and a zero count (no flags) run through the handler.
+ */
+const SHIFT_LF: Readonly<Record<number, LfOp>> = { 4: LfOp.SHL, 5: LfOp.SHR, 6: LfOp.SHL, 7: LfOp.SAR };
+const shift: Emitter = (c) => {
+  const { d, i, form, regs } = c;
+  const size = form.size;
+  const lf = SHIFT_LF[form.variant];
+  if (lf === undefined || form.operands.endsWith(',CL')) return undefined;
+  const n = (form.operands.endsWith(',1') ? 1 : d.imm[i]) & (size === 8 ? 0x3f : 0x1f);
+  if (n === 0) return undefined;
+  let compute: string;
+  if (size === 8) {
+    if (lf === LfOp.SHL) compute = n >= 32 ? `frh = fd << ${n - 32}; fr = 0;` : `frh = (fdh << ${n}) | (fd >>> ${32 - n}); fr = fd << ${n};`;
+    else if (lf === LfOp.SHR) compute = n >= 32 ? `frh = 0; fr = fdh >>> ${n - 32};` : `frh = fdh >>> ${n}; fr = (fd >>> ${n}) | (fdh << ${32 - n});`;
+    else compute = n >= 32 ? `frh = fdh >> 31; fr = fdh >> ${n - 32};` : `frh = fdh >> ${n}; fr = (fd >>> ${n}) | (fdh << ${32 - n});`;
+  } else {
+    const bits = 8 * size;
+    if (lf === LfOp.SHL) compute = `fr = fd << ${n};`;
+    else if (lf === LfOp.SHR) compute = `fr = fd >>> ${n};`;
+    else compute = `fr = ((fd << ${32 - bits}) >> ${32 - bits}) >> ${Math.min(n, 31)};`;
+  }
+  const tail = `fs = ${n};${size === 8 ? ' fsh = 0;' : ''} ${compute}`;
+  const flags = recordFlags(lf, size, null);
+  c.flagsKnown = null;
+  if (!form.mem) {
+    const r = d.rm[i];
+    return `fd = ${regs.read(r, size)};${size === 8 ? ` fdh = ${regs.hi(r)};` : ''} ${tail} ${regs.write(r, size, 'fr', 'frh')} ${flags}`;
+  }
+  const { code, cond } = emitLinear(c);
+  const body = `${load(size, 'fd', 'fdh')} ${tail} ${storeAt(size, 'fr', 'frh')} ${flags}`;
+  return c.guarded(code, `${cond} && ${tlbHit('tR', size)} && ${tlbHit('tW', size)}`, body);
+};
+
+const mov: Emitter = (c) => {
+  const { d, i, form, regs } = c;
+  const size = form.size;
+  const fromImm = form.pattern.includes(',I');
+  const toG = form.pattern.startsWith('G');
+  const [il, ih] = imm(c);
+  const g = d.reg[i];
+  if (!form.mem) {
+    const dst = toG ? g : d.rm[i];
+    if (fromImm) return regs.write(dst, size, il, ih);
+    const src = toG ? d.rm[i] : g;
+    if (size === 8) return `v = ${regs.lo(src)}; vh = ${regs.hi(src)}; ${regs.write(dst, 8, 'v', 'vh')}`;
+    return `v = ${regs.read(src, size)}; ${regs.write(dst, size, 'v')}`;
+  }
+  const { code, cond } = emitLinear(c);
+  if (toG) return c.guarded(code, `${cond} && ${tlbHit('tR', size)}`, `${load(size, 'v', 'vh')} ${regs.write(g, size, 'v', 'vh')}`);
+  const value = fromImm ? storeAt(size, il, ih) : storeAt(size, regs.read(g, size), size === 8 ? regs.hi(g) : '0');
+  return c.guarded(code, `${cond} && ${tlbHit('tW', size)}`, `${HOST} ${value}`);
+};
+
+const movx: Emitter = (c) => {
+  const { d, i, form, regs } = c;
+  const letter = form.operands.slice(-1);
+  const from = letter === 'b' ? 1 : letter === 'w' ? 2 : 4;
+  const signed = form.variant === 1;
+  const ext = signed
+    ? (from === 1 ? 'v = (v << 24) >> 24;' : from === 2 ? 'v = (v << 16) >> 16;' : 'v = v | 0;')
+    : (from === 1 ? 'v &= 0xff;' : from === 2 ? 'v &= 0xffff;' : '');
+  const tail = `${ext} ${regs.write(d.reg[i], form.size, 'v', signed ? '(v >> 31)' : '0')}`;
+  if (!form.mem) return `v = ${regs.read(d.rm[i], from)}; ${tail}`;
+  const { code, cond } = emitLinear(c);
+  return c.guarded(code, `${cond} && ${tlbHit('tR', from)}`, `${HOST} v = ${loadAt(from)}; ${tail}`);
+};
+
+const lea: Emitter = (c) => {
+  const { d, i, form, regs } = c;
+  return `${emitOffset(c)} ${regs.write(d.reg[i], form.size, 'al', d.asize[i] === 8 ? 'ah' : '0')}`;
+};
+
+/** The stack forms run inline only with a 64-bit stack (64-bit code); others use the handler. */
+const push: Emitter = (c) => {
+  const { d, i, form, regs } = c;
+  if (c.bits !== 64 || form.size !== 8 || form.mem || form.operands.startsWith('I')) return undefined;
+  const r = d.rm[i];
+  const sp = Reg.RSP;
+  const pre = `s = (${regs.lo(sp)} >>> 0) - 8; nh = (${regs.hi(sp)} + (s < 0 ? -1 : 0)) | 0; nl = s | 0; al = nl; ah = nh;`;
+  const cond = `cpu.stackBytes === 8 && ((ah << 16) >> 16) === ah && ${tlbHit('tW', 8)}`;
+  const body = `${HOST} ${storeAt(8, regs.lo(r), regs.hi(r))} ${regs.setLo(sp)} = nl; ${regs.setHi(sp)} = nh;`;
+  return c.guarded(pre, cond, body);
+};
+
+const pop: Emitter = (c) => {
+  const { d, i, form, regs } = c;
+  if (c.bits !== 64 || form.size !== 8 || form.mem) return undefined;
+  const r = d.rm[i];
+  const sp = Reg.RSP;
+  const pre = `al = ${regs.lo(sp)}; ah = ${regs.hi(sp)};`;
+  const cond = `cpu.stackBytes === 8 && ((ah << 16) >> 16) === ah && ${tlbHit('tR', 8)}`;
+  const body = `${load(8, 'v', 'vh')} s = (${regs.lo(sp)} >>> 0) + 8; ${regs.setHi(sp)} = (${regs.hi(sp)} + (s > 4294967295 ? 1 : 0)) | 0; ` +
+    `${regs.setLo(sp)} = s | 0; ${regs.write(r, 8, 'v', 'vh')}`;
+  return c.guarded(pre, cond, body);
+};
+
+/** Near relative branches in 64-bit code: a target in the same 4 GiB half is set directly. */
+function branch(c: InsnContext, condition: string | null): string | undefined {
+  if (c.bits !== 64 || c.form.size !== 8) return undefined;
+  // A loop's target is its own start, r: always in range. The run loop would retire this
+  // iteration and run the next one while at least a whole iteration fits its budget.
+  const target = c.loop
+    ? `cpu.ripLo = r | 0; if (budget >= ${2 * c.k + 2}) { budget -= ${c.k + 1}; cpu.instructions += ${c.k + 1}; cpu.inBlock = 0; continue; }`
+    : `s = r + ${c.next + c.d.imm[c.i]}; if (s >= 0 && s <= 4294967295) cpu.ripLo = s | 0; else ${c.slow()}`;
+  return condition === null ? target : `if (${condition}) { ${target} }`;
+}
+
+const jcc: Emitter = (c) => branch(c, inlineCondition(c.flagsKnown, c.form.variant) ?? `cond(cpu, ${c.form.variant})`);
+const jmpRel: Emitter = (c) => branch(c, null);
+const nop: Emitter = () => '';
+
+export const EMITTERS: Readonly<Record<string, Emitter>> = {
+  'alu': alu,
+  'test': test,
+  'unary': unary,
+  'mov': mov,
+  'movx': movx,
+  'lea': lea,
+  'push': push,
+  'pop': pop,
+  'jcc': jcc,
+  'jmp-rel': jmpRel,
+  'nop': nop,
+  'shift': shift,
+};
+
+/** Families whose handlers never change the arithmetic flags (their slow path keeps flag locals). */
+export const KEEPS_FLAGS: ReadonlySet<string> = new Set(['mov', 'movx', 'lea', 'push', 'pop', 'nop']);
