@@ -39,10 +39,15 @@ function harness(bits: CodeBits, max: boolean): InsnHarness {
   const key = `${bits}${max ? ' max' : ''}`;
   let h = harnesses.get(key);
   if (h === undefined) {
-    h = new InsnHarness(bits, max ? new CpuModel({ features: [...DEFAULT_FEATURES, ...OPTIONAL_FEATURES] }) : undefined);
+    h = newHarness(bits, max);
     harnesses.set(key, h);
   }
   return h;
+}
+
+/** A harness of its own (for running a case as on a new machine; the fuzzer reuses them). */
+export function newHarness(bits: CodeBits, max: boolean): InsnHarness {
+  return new InsnHarness(bits, max ? new CpuModel({ features: [...DEFAULT_FEATURES, ...OPTIONAL_FEATURES] }) : undefined);
 }
 
 /** The code size, stream kind, bytes and CR0 extras of case `index`; the same for a replay. */

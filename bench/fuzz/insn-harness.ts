@@ -8,13 +8,17 @@ import { Flag } from '../../emulator/arch/eflags.js';
 import { StopReason } from '../../emulator/cpu/run.js';
 import type { Rng } from './rng.js';
 import type { CpuModel } from '../../emulator/cpu/cpu-model.js';
+import { FreshState } from './fresh-state.js';
 
 /**
  * A small machine for instruction fuzzing: 2 MiB of RAM laid out once per code size (16-bit real
  * mode, 32-bit flat protected mode, 64-bit long mode with a 2 MiB identity page). The low 64 KiB
  * (tables, stubs, code, data, stack) is restored before every case and the whole RAM every
- * FULL_RESTORE cases: a case's result depends on its bytes and registers, unless it reads what an
- * earlier case wrote above 64 KiB or left in a device (the PIT, the serial port).
+ * FULL_RESTORE cases. Devices, timers, MSRs and the vCPU's clock go back to a new machine's state
+ * before every case (fresh-state.ts): a case's result depends on its bytes and registers, unless
+ * it reads what an earlier case wrote to RAM above 64 KiB. (Without that, a case that programmed
+ * the PIT for periodic interrupts left them running, masked at the PIC, and a later STI; HLT
+ * halted for good with a timer that never woke it: seed 1207 case 119378.)
  * Everything outside the structures is HLT (F4), so a stray jump ends the case at once instead
  * of decoding and running pages of zeros.
  *
@@ -57,17 +61,20 @@ export class InsnHarness {
   private cases = 0;
   private readonly data = new Uint8Array(DATA_SIZE);
   private readonly dataView = new DataView(this.data.buffer);
+  private readonly fresh: FreshState;
 
   /** `model`: the CPU (default: the default model; the fuzzer also uses `--cpu max`'s). */
   constructor(readonly bits: CodeBits, model?: CpuModel) {
     this.vm = new Vm({ memBytes: MEM, serialOut: () => {}, model });
     this.image = buildImage(bits);
+    this.fresh = new FreshState(this.vm);
   }
 
   /** Runs `code` (followed by HLT) with registers from `rng`; `fpuFlags` optionally sets CR0.EM/TS. */
   run(code: Uint8Array, rng: Rng, cr0Extra = 0): CaseOutcome {
     const vm = this.vm;
     const cpu = vm.cpu;
+    this.fresh.restore();
     // Restore RAM, then drop whatever was decoded or cached from the previous case's memory.
     const full = this.cases++ % FULL_RESTORE === 0;
     vm.guestMemory.write(0, full ? this.image : this.image.subarray(0, LOW));

@@ -22,6 +22,12 @@ import { TscSync } from '../cpu/tsc-sync.js';
  *
  * With one vCPU there are no rounds: it runs in slices up to the next deadline, as a lone CPU.
  *
+ * A halted machine can idle without end: a periodic timer whose interrupt is masked at the PIC or
+ * the APIC keeps setting deadlines, none of which wakes a vCPU. Retired instructions alone would
+ * then never reach the limit, so each idle step that follows no retired instruction (time moved
+ * on and nothing ran) counts as one toward `maxInsns`. A guest its timer really wakes runs an
+ * instruction between idle steps and is not charged; the count is reported with the limit.
+ *
  * Clocks a quantum apart would let one vCPU read a TSC behind a value another already read; the
  * vCPUs share one TSC high-water mark (cpu/tsc-sync.ts), and a vCPU that reads its TSC behind it
  * catches its clock up first, so the TSC never goes backwards across vCPUs.
@@ -89,8 +95,15 @@ export class Scheduler {
     return n;
   }
 
+  /** Idle steps of the current run that followed no retired instruction (see the class comment). */
+  idleStepsCharged = 0;
+  /** Instructions retired when the machine last idled, or -1 before the first idle step of a run. */
+  private idleMark = -1;
+
   /** Runs until a vCPU stops the machine, every vCPU halts for good, or `maxInsns` retire in all. */
   run(maxInsns: number): SchedulerEnd {
+    this.idleStepsCharged = 0;
+    this.idleMark = -1;
     const vcpus = this.vcpus;
     const clock = this.clock;
     let roundEnd = this.roundStart() + this.quantum;
@@ -113,7 +126,7 @@ export class Scheduler {
           sliceLeft = 0;
           if (budget === 0) {
             clock.fireDue();
-            const left = maxInsns - this.instructions();
+            const left = maxInsns - this.instructions() - this.idleStepsCharged;
             if (left <= 0) return { kind: 'insn-limit' };
             const now = cpu.cycles();
             if (now >= roundEnd) break;
@@ -191,6 +204,9 @@ export class Scheduler {
 
   /** Advances a halted or waiting vCPU's clock to `until` without running it. */
   private idle(cpu: Vcpu, until: number): void {
+    const retired = this.instructions();
+    if (retired === this.idleMark) this.idleStepsCharged++;
+    this.idleMark = retired;
     const cycles = Math.max(0, until - cpu.cycles());
     cpu.extraCycles += cycles;
     cpu.haltedCycles += cycles;

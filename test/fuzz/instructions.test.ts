@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { fuzzInstructions, newInsnSummary } from '../../bench/fuzz/insn-fuzz.js';
+import { caseInput, fuzzInstructions, newHarness, newInsnSummary, runInsnCase } from '../../bench/fuzz/insn-fuzz.js';
 import { InsnHarness } from '../../bench/fuzz/insn-harness.js';
 import { Rng } from '../../bench/fuzz/rng.js';
 
@@ -30,6 +30,31 @@ describe('instruction-stream fuzzing', () => {
     fuzzInstructions(7, 0, 300, a);
     fuzzInstructions(7, 0, 300, b);
     expect([...b.outcomes].sort()).toEqual([...a.outcomes].sort());
+  });
+
+  // Regression: in the reused 64-bit harness, case 45587 ("out 43h, al" with AL = 2Fh) set PIT
+  // channel 0 to mode 3, MSB-only access; case 117554 ("outsd" to port 40h) loaded its count, which
+  // started a periodic timer, masked at the PIC. Case 119378 ("sti") then halted with interrupts
+  // on, and the machine idled from timer deadline to deadline without end (it now stops at the
+  // limit: test/machine/idle-limit.test.ts). Devices, clock and MSRs go back to a new machine's
+  // state before every case, so 119378 halts as it does alone.
+  test('seed 1207: case 119378 (STI; HLT) after cases 45587 and 117554 armed the PIT ends as it does alone', () => {
+    const c = caseInput(1207, 119378);
+    const alone = newHarness(c.bits, c.max).run(c.code, c.rng, c.cr0);
+    expect(alone).toEqual({ kind: 'halt' });
+    runInsnCase(1207, 45587);
+    runInsnCase(1207, 117554);
+    expect(runInsnCase(1207, 119378)).toEqual(alone);
+  });
+
+  test('a case gives the same outcome after other cases as on a new machine', () => {
+    const indices = [45587, ...[...Array(12).keys()].flatMap((k) => [117548 + k, 119370 + k])];
+    const sequence = indices.map((i) => runInsnCase(1207, i));
+    const alone = indices.map((i) => {
+      const c = caseInput(1207, i);
+      return newHarness(c.bits, c.max).run(c.code, c.rng, c.cr0);
+    });
+    expect(sequence).toEqual(alone);
   });
 
   // Regressions: byte sequences that once threw in the decoder (issue 18: "unknown operand size
