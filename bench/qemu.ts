@@ -11,8 +11,9 @@ export interface QemuTiming {
   readonly stdout: string;
 }
 
-export function timeQemu(image: string, args: readonly string[]): QemuTiming {
-  const argv = ['-nodefaults', '-no-reboot', '-display', 'none', '-accel', 'tcg', '-cpu', 'max', '-m', '128',
+/** `cpu` is QEMU's -cpu model; mmulab's `--cpu` spelling (max,-pku) is QEMU's too. */
+export function timeQemu(image: string, args: readonly string[], cpu = 'max'): QemuTiming {
+  const argv = ['-nodefaults', '-no-reboot', '-display', 'none', '-accel', 'tcg', '-cpu', cpu, '-m', '128',
     '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x4', '-serial', 'stdio', '-kernel', image];
   if (args.length > 0) argv.push('-append', args.join(' '));
   const t0 = performance.now();

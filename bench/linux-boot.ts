@@ -1,0 +1,124 @@
+import { readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { type MmuMode, MMU_MODES, Machine } from '../vmm/machine.js';
+import { cpuModelFromSpec } from '../emulator/cpu/cpu-spec.js';
+import { qemuPresent } from './qemu.js';
+
+/**
+ * `npm run bench`, second part: Linux booted by PVH in every MMU mode and under QEMU TCG on the
+ * same vmlinux in the same run, as wall time per mode against QEMU's, with instructions, modeled
+ * cycles and what KVM did. Two kernels:
+ * - the tiny kernel (guests/linux/build-kernel.sh) with its initramfs, to the /init marker;
+ * - Debian's cloud kernel (guests/linux/fetch-cloud-kernel.sh), no root file system, to the
+ *   "VFS: Unable to mount root fs" panic.
+ * Both machines are the legacy PC without a local APIC that test/guests/linux.test.ts uses, so
+ * QEMU's microvm with the same CPUID identity takes the same paths. `BENCH_LINUX=0` skips this
+ * part, `BENCH_CLOUD=0` only the cloud kernel.
+ */
+const root = process.cwd();
+const repeats = Number(process.env.BENCH_REPEATS ?? '3');
+
+interface LinuxBench {
+  readonly name: string;
+  readonly vmlinux: string;
+  readonly initrd?: string;
+  /** The script that builds or fetches the kernel when it is missing. */
+  readonly script: string;
+  readonly append: string;
+  /** Console text that says the boot went as far as it should. */
+  readonly reached: string;
+  readonly memMiB: number;
+}
+
+const TSC_APPEND = 'console=ttyS0 earlyprintk=ttyS0 panic=-1 reboot=t tsc_early_khz=1000000';
+const KERNELS: readonly LinuxBench[] = [
+  {
+    name: 'tiny Linux to the /init marker', vmlinux: join(root, 'build/linux/vmlinux'), initrd: join(root, 'build/linux/initramfs.cpio'),
+    script: 'guests/linux/build-kernel.sh', append: TSC_APPEND, reached: 'mmulab-init: marker', memMiB: 128,
+  },
+  {
+    name: 'Debian cloud kernel to the root-fs panic', vmlinux: join(root, 'build/linux/cloud/vmlinux'),
+    script: 'guests/linux/fetch-cloud-kernel.sh', append: `${TSC_APPEND} cryptomgr.notests`, reached: 'VFS: Unable to mount root fs', memMiB: 256,
+  },
+];
+
+interface ModeRun {
+  readonly wallMs: number;
+  readonly instructions: number;
+  readonly cycles: number;
+  readonly exits: number;
+  readonly faults: number;
+  readonly rootAlloc: number;
+  readonly cr3Writes: number;
+}
+
+function runMode(k: LinuxBench, mmu: MmuMode, file: Uint8Array, initrd: Uint8Array | undefined): ModeRun {
+  const out: Uint8Array[] = [];
+  const vm = new Machine({ mmu, memBytes: k.memMiB << 20, model: cpuModelFromSpec('base,-apic'), serialOut: (b) => { out.push(b); } });
+  vm.loadPvh(file, k.vmlinux, k.append, initrd);
+  const r = vm.run(2e9);
+  const console = Buffer.concat(out).toString('latin1');
+  if (!console.includes(k.reached)) throw new Error(`${k.name} (${mmu}): not reached: ${r.outcome} ${r.detail}\n${console.slice(-1500)}`);
+  const s = vm.kvm?.stats;
+  return {
+    wallMs: r.wallMs, instructions: r.instructions, cycles: vm.cpu.cycles(),
+    exits: s?.exits ?? 0, faults: s?.pf_taken ?? 0, rootAlloc: s?.root_alloc ?? 0, cr3Writes: s?.cr3_writes ?? 0,
+  };
+}
+
+/** QEMU's wall time for one boot: microvm with PIT, PICs, RTC and the ISA serial, no APIC, no ACPI. */
+function runQemu(k: LinuxBench): number {
+  const argv = [
+    '-accel', 'tcg', '-m', String(k.memMiB), '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
+    '-M', 'microvm,x-option-roms=off,pit=on,pic=on,rtc=on,isa-serial=on,acpi=off',
+    '-cpu', 'qemu64,-apic,+pdpe1gb,vendor=GenuineIntel,family=6,model=85,stepping=4,model-id=mmulab virtual CPU',
+    '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x4',
+    '-kernel', k.vmlinux, '-append', k.append,
+  ];
+  if (k.initrd !== undefined) argv.push('-initrd', k.initrd);
+  const t0 = performance.now();
+  const q = spawnSync('qemu-system-x86_64', argv, { encoding: 'utf8', timeout: 600_000 });
+  const wallMs = performance.now() - t0;
+  if (!q.stdout.includes(k.reached)) throw new Error(`${k.name}: not reached under QEMU (status ${q.status})`);
+  return wallMs;
+}
+
+const bestOf = <T extends { wallMs: number }>(n: number, f: () => T): T =>
+  Array.from({ length: n }, f).reduce((a, b) => (b.wallMs < a.wallMs ? b : a));
+
+function benchKernel(k: LinuxBench): Record<string, unknown> | undefined {
+  const files = [k.vmlinux, ...(k.initrd === undefined ? [] : [k.initrd])];
+  if (!files.every(existsSync)) {
+    const f = spawnSync('bash', [join(root, k.script)], { stdio: 'inherit' });
+    if (f.status !== 0 || !files.every(existsSync)) {
+      console.log(`${k.name}: ${k.script} could not make ${files.join(' and ')}; not measured`);
+      return undefined;
+    }
+  }
+  const file = readFileSync(k.vmlinux);
+  const initrd = k.initrd === undefined ? undefined : readFileSync(k.initrd);
+  const qemuMs = qemuPresent() ? bestOf(repeats, () => ({ wallMs: runQemu(k) })).wallMs : undefined;
+  const runs = new Map<MmuMode, ModeRun>(MMU_MODES.map((m) => [m, bestOf(repeats, () => runMode(k, m, file, initrd))]));
+  const lines = [`${k.name} (${k.memMiB} MiB, ${k.append}), best of ${repeats}`];
+  if (qemuMs !== undefined) lines.push(`  QEMU TCG          ${(qemuMs / 1000).toFixed(2)} s wall`);
+  for (const [mode, r] of runs) {
+    const ratio = qemuMs === undefined ? '' : `  ${(r.wallMs / qemuMs).toFixed(1)}x QEMU`;
+    const kvm = mode === 'bare' ? '' : `; ${r.exits.toLocaleString('en')} exits, ${r.faults.toLocaleString('en')} faults, `
+      + `${r.rootAlloc} roots allocated, ${r.cr3Writes.toLocaleString('en')} CR3 exits`;
+    lines.push(`  mmulab ${mode.padEnd(10)} ${(r.wallMs / 1000).toFixed(2)} s wall${ratio}, ${r.instructions.toLocaleString('en')} instructions `
+      + `(${(r.instructions / r.wallMs / 1000).toFixed(1)} MIPS), ${r.cycles.toLocaleString('en')} modeled cycles${kvm}`);
+  }
+  console.log(lines.join('\n'));
+  return {
+    name: k.name, qemuWallMs: qemuMs ?? null,
+    modes: Object.fromEntries([...runs].map(([m, r]) => [m, { ...r, vsQemu: qemuMs === undefined ? null : r.wallMs / qemuMs }])),
+  };
+}
+
+if (process.env.BENCH_LINUX !== '0') {
+  const chosen = process.env.BENCH_CLOUD === '0' ? KERNELS.slice(0, 1) : KERNELS;
+  const results = chosen.map(benchKernel).filter((r) => r !== undefined);
+  mkdirSync(join(root, 'build/bench'), { recursive: true });
+  writeFileSync(join(root, 'build/bench/linux.json'), JSON.stringify({ linux: results }, null, 2) + '\n');
+}
