@@ -13,7 +13,8 @@ import type { Vm } from '../../emulator/machine/vm.js';
  * The clock's event list is part of the walk, so pending timer events go with the device state
  * that scheduled them. Of each vCPU only its plain fields, its MSR map and its TSC high-water mark
  * are recorded: instructions and cycles go back to 0, so time-dependent devices and RDTSC see the
- * same time in a case whether it runs alone or after a million others.
+ * same time in a case whether it runs alone or after a million others. (Without `rewindCpu`, only
+ * the MSR map of each vCPU is put back.)
  */
 
 type Restore = () => void;
@@ -23,7 +24,11 @@ export class FreshState {
   /** Guest RAM and MMU pages: a device may hold a view of them, which is memory, not device state. */
   private readonly arena: ArrayBufferLike;
 
-  constructor(vm: Vm) {
+  /**
+   * `rewindCpu`: also put back the vCPUs' plain fields (time goes back to 0). Only where nothing
+   * else keeps time: a bare machine; a hypervisor's MMU and statistics would not follow.
+   */
+  constructor(vm: Vm, opts: { rewindCpu: boolean } = { rewindCpu: true }) {
     this.arena = vm.arena.buffer;
     const machineParts = new Set<object>();
     for (const value of Object.values(vm)) {
@@ -42,8 +47,9 @@ export class FreshState {
     this.walk(vm.devices, seen);
     this.walk(vm.clock, seen);
     for (const cpu of vm.vcpus) {
-      this.recordFields(cpu, (value) => typeof value !== 'object' || value === null);
       this.recordMap(cpu.msrs);
+      if (!opts.rewindCpu) continue;
+      this.recordFields(cpu, (value) => typeof value !== 'object' || value === null);
       this.walk(cpu.tscSync, seen);
       this.walk(cpu.fpu, seen);
     }

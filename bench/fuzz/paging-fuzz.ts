@@ -30,7 +30,8 @@ export function newPagingSummary(): PagingSummary {
 }
 
 const harnesses = new Map<MmuMode, PagingHarness>();
-function harness(mode: MmuMode): PagingHarness {
+/** The machine of `mode` the fuzzer runs its cases on (made on first use, kept between cases). */
+export function pagingHarness(mode: MmuMode): PagingHarness {
   let h = harnesses.get(mode);
   if (h === undefined) { h = new PagingHarness(mode); harnesses.set(mode, h); }
   return h;
@@ -46,7 +47,7 @@ export function runPagingCase(c: PagingCase): Map<MmuMode, PagingResult | Error>
   for (const mode of MMU_MODES) {
     if (mode === 'shadow' && (c.cr4 & Cr4.PKE) !== 0) continue;
     try {
-      const h = harness(mode);
+      const h = pagingHarness(mode);
       const before = h.violations;
       const r = h.run(c);
       if (h.violations !== before) throw new Error(`KVM invariant violations: ${h.machine.kvm?.violations.slice(-3).join('; ')}`);
@@ -77,7 +78,7 @@ export function difference(c: PagingCase, mode: MmuMode, bare: PagingResult, b: 
   const bm = b.memory;
   if (Buffer.compare(am, bm) === 0) return undefined;
   for (let k = 0; k < am.length; k++) {
-    if (am[k] === bm[k] || (mode === 'shadow' && shadowMmioDirtyDeviation(c, am, bm, k))) continue;
+    if (am[k] === bm[k] || (mode === 'shadow' && shadowMmioDirtyDeviation(c, bare, bm, k))) continue;
     return `memory differs first at offset 0x${k.toString(16)} of the compared pages (0x${am[k].toString(16)} / 0x${bm[k].toString(16)})`;
   }
   return undefined;

@@ -8,6 +8,8 @@ import { Seg } from '../../emulator/arch/registers.js';
 import { Flag } from '../../emulator/arch/eflags.js';
 import { StopReason } from '../../emulator/cpu/run.js';
 import type { Rng } from './rng.js';
+import { leafOf } from './paging-leaf.js';
+import { FreshState } from './fresh-state.js';
 
 /**
  * Differential page-table fuzzing: guest accesses (loads, stores, fetches) through random tables
@@ -26,9 +28,10 @@ import type { Rng } from './rng.js';
  * NX, protection-key and reserved bits; CR0.WP, CR4.SMEP/SMAP/PKE/PSE, EFER.NXE, EFLAGS.AC,
  * PKRU and the CPL are random too.
  *
- * Each mode keeps one machine for the whole run; before a case the harness writes guest memory
- * (as QEMU would), zaps KVM's MMU and resets its context (KVM_SET_SREGS), and flushes the TLB and
- * the decoded code, so cases do not see each other.
+ * Each mode keeps one machine for the whole run; before a case the harness rewrites all of guest
+ * memory (as QEMU would), puts the devices back in their power-up state, zaps KVM's MMU and resets
+ * its context (KVM_SET_SREGS), and flushes the TLB and the decoded code, so cases do not see each
+ * other: a case gives the same result alone as in a long run.
  */
 
 const MEM = 4 << 20;
@@ -59,7 +62,8 @@ const STORE_VALUE = 0x5a5a;
 const TABLES_VA = 0x200000;
 
 /** The paging formats: 4-level (64-bit code), PAE and 32-bit paging (32-bit code). */
-export type Format = '4-level' | 'pae' | '32-bit';
+export type { Format } from './paging-leaf.js';
+import type { Format } from './paging-leaf.js';
 const FORMATS: readonly Format[] = ['4-level', '4-level', 'pae', '32-bit'];
 
 /**
@@ -151,6 +155,11 @@ export interface PagingResult {
   readonly steps: StepResult[];
   /** The runner's memory, the table and the data pages after the run (A/D bits, the stored value). */
   readonly memory: Uint8Array;
+  /**
+   * Offsets in `memory` of the leaf entries through which a store step reached guest-physical
+   * memory with no memslot (MMIO or unbacked): the entries shadowMmioDirtyDeviation may excuse.
+   */
+  readonly noSlotLeaves: readonly number[];
 }
 
 /**
@@ -321,11 +330,16 @@ function randomEntry32(rng: Rng): number {
 export class PagingHarness {
   readonly machine: Machine;
   private readonly image: Uint8Array;
+  private readonly fresh: FreshState;
+  /** RAM as the new machine had it (ACPI and MP tables): restored whole before every case. */
+  private readonly freshRam: Uint8Array;
 
   constructor(readonly mode: MmuMode) {
     const model = new CpuModel({ features: [...DEFAULT_FEATURES, 'smep', 'smap', 'pku'] });
     this.machine = new Machine({ mmu: mode, audit: true, memBytes: MEM, model, serialOut: () => {}, mmuPoolBytes: 8 << 20 });
     this.image = runnerImage();
+    this.fresh = new FreshState(this.machine, { rewindCpu: false });
+    this.freshRam = this.machine.readPhysical(0, MEM);
   }
 
   get violations(): number {
@@ -335,6 +349,12 @@ export class PagingHarness {
   run(c: PagingCase): PagingResult {
     const m = this.machine;
     const cpu = m.cpu;
+    // RAM, devices, timers and MSRs as on a new machine: what an earlier case stored outside the
+    // compared pages (through an entry mapping "anywhere in RAM", or by random code a fetch ran,
+    // which may differ between modes) or into a device must not show in this one. Seed 1207's
+    // cases 61376 and 154112 loaded 0x5a5a, an earlier case's store, at 0x2f7000 and 0x25000.
+    this.fresh.restore();
+    m.guestMemory.write(0, this.freshRam);
     m.guestMemory.write(0, this.image);
     m.guestMemory.write(TABLES, c.tables);
     m.guestMemory.write(DATAP, c.data);
@@ -391,14 +411,38 @@ export class PagingHarness {
     m.kvm?.registersSet();
 
     const steps: StepResult[] = [];
+    const noSlotLeaves: number[] = [];
     for (const step of c.steps) {
+      if (step.access === 'store') this.noteNoSlotLeaf(c, step, noSlotLeaves);
       const r = this.step(c, step);
       steps.push(r);
       // After a fetch that ran whatever the page held, or a store into the runner's own tables,
       // nothing more is compared (see UNCONTROLLED, REWROTE_RUNNER).
-      if (r.outcome === UNCONTROLLED || r.outcome === REWROTE_RUNNER) return { steps, memory: new Uint8Array(0) };
+      if (r.outcome === UNCONTROLLED || r.outcome === REWROTE_RUNNER) return { steps, memory: new Uint8Array(0), noSlotLeaves: [] };
     }
-    return { steps, memory: Buffer.concat([m.readPhysical(0, 0x10000), m.readPhysical(TABLES, NTABLES * 4096 + NDATA * 4096)]) };
+    const memory = Buffer.concat([m.readPhysical(0, 0x10000), m.readPhysical(TABLES, NTABLES * 4096 + NDATA * 4096)]);
+    return { steps, memory, noSlotLeaves };
+  }
+
+  /**
+   * Before a store step: if the tables, as they will be once the step's own entry write is done,
+   * map the store's address to guest-physical memory outside RAM, the leaf entry's offset in the
+   * compared memory (when it lies there) goes into `out`.
+   */
+  private noteNoSlotLeaf(c: PagingCase, s: PagingStep, out: number[]): void {
+    const m = this.machine;
+    const w = s.write;
+    const read = (gpa: number, size: 4 | 8): [number, number] | undefined => {
+      if (gpa + size > MEM) return undefined;
+      if (w !== undefined && gpa === TABLES + w.offset) return [w.lo, size === 8 ? w.hi : 0];
+      const v = new DataView(m.readPhysical(gpa, size).buffer);
+      return [v.getUint32(0, true), size === 8 ? v.getUint32(4, true) : 0];
+    };
+    const leaf = leafOf(c.format, TABLES, s.va, (c.cr4 & Cr4.PSE) !== 0, read);
+    if (leaf === undefined || leaf.gpa < MEM) return;
+    const at = leaf.entry < 0x10000 ? leaf.entry
+      : leaf.entry >= TABLES && leaf.entry < TABLES + (NTABLES + NDATA) * 4096 ? TABLES_IN_RESULT + leaf.entry - TABLES : -1;
+    if (at >= 0) out.push(at);
   }
 
   /** The runner's own entries (RUNNER_ENTRIES) as hex, A/D bits left out: a step changed them if this changes. */
@@ -443,13 +487,22 @@ export class PagingHarness {
     let outcome: string = r.outcome;
     let vector = -1;
     let errorCode = 0;
+    let savedRip = '';
     const rip = cpu.ripLo >>> 0;
     if (r.outcome === 'halted') {
       const sp = cpu.lo[4] >>> 0;
       if (cpu.ripHi === 0 && rip > STUBS && rip <= STUBS + 256 * 16 && (rip - STUBS - 1) % 16 === 0) {
         outcome = 'exception';
         vector = (rip - STUBS - 1) / 16;
-        errorCode = sp + 4 <= MEM ? new DataView(m.readPhysical(sp, 4).buffer).getUint32(0, true) : -1;
+        // The handler's stack: the error code, then RIP (8-byte slots in 64-bit mode, else 4).
+        const slot = c.format === '4-level' ? 8 : 4;
+        if (sp + 2 * slot <= MEM) {
+          const frame = new DataView(m.readPhysical(sp, 2 * slot).buffer);
+          errorCode = frame.getUint32(0, true);
+          savedRip = `${slot === 8 ? (frame.getUint32(12, true) >>> 0).toString(16) : '0'}:${(frame.getUint32(slot, true) >>> 0).toString(16)}`;
+        } else {
+          errorCode = -1;
+        }
       } else {
         outcome = 'done';
       }
@@ -461,7 +514,9 @@ export class PagingHarness {
       // Controlled ends of a fetch: it faulted on the target, or reached a data page's
       // "mov eax, id; hlt". Anything else means the bytes there ran.
       const target = `${(s.va[1] >>> 0).toString(16)}:${(s.va[0] >>> 0).toString(16)}`;
-      const faulted = vector === 14 && cr2 === target;
+      // The fetch's own fault: at the target, on no write, with the saved RIP at the target (random
+      // code the fetch reached may fault on a store to its own address: that is not the fetch's).
+      const faulted = vector === 14 && cr2 === target && (errorCode & 2) === 0 && savedRip === target;
       const stub = outcome === 'done' && cpu.hi[0] === 0 && (cpu.lo[0] >>> 0) >= 0xd0d0d001 && (cpu.lo[0] >>> 0) <= 0xd0d0d000 + NDATA &&
         rip === ((s.va[0] + 6) >>> 0) && cpu.ripHi === s.va[1];
       if (!faulted && !stub) return { outcome: UNCONTROLLED, vector: -1, errorCode: 0, cr2: '', rax: 0 };
@@ -475,9 +530,11 @@ const TABLES_IN_RESULT = 0x10000;
 
 /**
  * KVM's one guest-visible deviation the comparison accepts, for shadow paging only: byte `k` of
- * the compared memory is the low byte of a guest PTE that maps a frame with no memslot (an MMIO
- * page, or unbacked guest-physical memory), with the dirty bit
- * set by bare and clear under shadow, in a case with CR0.WP=0 at CPL 0.
+ * the compared memory is the low byte of the leaf entry through which a store reached a frame with
+ * no memslot (an MMIO page, or unbacked guest-physical memory: bare's noSlotLeaves), with the
+ * dirty bit set by bare and clear under shadow, in a case with CR0.WP=0 at CPL 0. The entry may
+ * be a PTE or a large-page PDE or PDPTE, in a table page or in a data page used as a table; a
+ * large page whose base is RAM can still reach beyond it.
  *
  * Why KVM does this: an earlier read of the page made KVM install an MMIO SPTE whose cached
  * access lacks W (FNAME(protect_clean_gpte): a clean PTE is mapped read-only). The store then
@@ -487,19 +544,17 @@ const TABLES_IN_RESULT = 0x10000;
  * mapping. So the cached translation is used, FNAME(walk_addr_generic) never runs for the write,
  * and FNAME(update_accessed_dirty_bits) never sets D. With CR0.WP=1, or at CPL 3, the check fails
  * and KVM walks the guest tables, setting D as the hardware does. The shadow MMU models exactly
- * that (ShadowExits.mmioFastPath). Seed 1's cases 3574 (4-level) and 11334 (32-bit) show it.
+ * that (ShadowExits.mmioFastPath). Seed 1's cases 3574 (4-level) and 11334 (32-bit) show it;
+ * seed 1207's 26567 (a PTE in a data page), 28720 (a 1 GiB page at 0 reaching 0x0e240a44) and
+ * 135436 (a PSE-36 4 MiB page above 4 GiB) show the same through other leaves.
  */
-export function shadowMmioDirtyDeviation(c: PagingCase, bare: Uint8Array, shadow: Uint8Array, k: number): boolean {
+export function shadowMmioDirtyDeviation(c: PagingCase, bare: PagingResult, shadow: Uint8Array, k: number): boolean {
   if (c.cr0wp || c.cpl !== 0) return false;
-  const size = c.format === '32-bit' ? 4 : 8;
-  const off = k - TABLES_IN_RESULT;
-  if (off < 0 || off >= NTABLES * 4096 || off % size !== 0) return false;
-  if ((bare[k] ^ shadow[k]) !== 0x40 || (bare[k] & 0x40) === 0) return false;
-  // No memslot behind the frame (MMIO or unbacked guest-physical memory: both get an MMIO SPTE
-  // in KVM, kvm_handle_noslot_fault): anything outside the guest's RAM.
-  const v = new DataView(bare.buffer, bare.byteOffset + k, size);
-  const frame = (v.getUint32(0, true) & ~0xfff) >>> 0;
-  return (size === 8 && v.getUint32(4, true) << 12 !== 0) || frame >= MEM;
+  const b = bare.memory;
+  if ((b[k] ^ shadow[k]) !== 0x40 || (b[k] & 0x40) === 0) return false;
+  // No memslot behind the address the store reached (MMIO or unbacked guest-physical memory:
+  // both get an MMIO SPTE in KVM, kvm_handle_noslot_fault).
+  return bare.noSlotLeaves.includes(k);
 }
 
 /**
