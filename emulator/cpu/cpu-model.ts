@@ -149,6 +149,13 @@ export class CpuModel {
         b = (apicId << 24) | (1 << 16) | (8 << 8);
         c = this.words[Word.LEAF1_ECX]; d = this.words[Word.LEAF1_EDX];
         break;
+      case 0xb:
+        // Extended topology as QEMU gives it for -smp N (N sockets of one core of one thread):
+        // the SMT level (type 1) and the core level (type 2) each hold one logical processor and
+        // shift the APIC ID by 0; EDX is the x2APIC ID at every subleaf (SDM Vol. 2A, CPUID 0BH).
+        if (subleaf <= 1) { a = 0; b = 1; c = (subleaf & 0xff) | ((subleaf + 1) << 8); } else c = subleaf & 0xff;
+        d = apicId;
+        break;
       case 0xd:
         if (this.has('xsave')) { xsaveLeaf(subleaf, out); return; }
         break;

@@ -19,6 +19,15 @@ export interface MmioDevice {
   mmioWrite(offset: number, size: number, value: number): void;
 }
 
+/**
+ * A device whose MMIO window moves at run time (the local APIC's page follows IA32_APIC_BASE): the
+ * bus asks it about addresses no registered range covers.
+ */
+export interface MovableMmio extends MmioDevice {
+  /** Whether `addr` is in the device's window now; `mmioRead`/`mmioWrite` then get the address itself. */
+  claims(addr: number): boolean;
+}
+
 interface MmioRange {
   readonly base: number;
   readonly size: number;
@@ -31,6 +40,8 @@ export class Bus {
   private readonly portOwner: Array<IoDevice | undefined> = new Array(0x10000).fill(undefined);
   private readonly portBase = new Int32Array(0x10000);
   private readonly mmio: MmioRange[] = [];
+  /** Asked about addresses outside every range (see MovableMmio). */
+  movable: MovableMmio | undefined;
   /** Counters the report shows: how often the guest talked to devices. */
   portAccesses = 0;
   mmioAccesses = 0;
@@ -81,13 +92,15 @@ export class Bus {
   mmioRead(addr: number, size: number): number {
     this.mmioAccesses++;
     const r = this.findMmio(addr);
-    if (r === undefined) return size >= 4 ? -1 : ALL_ONES[size];
-    return r.device.mmioRead(addr - r.base, size);
+    if (r !== undefined) return r.device.mmioRead(addr - r.base, size);
+    if (this.movable !== undefined && this.movable.claims(addr)) return this.movable.mmioRead(addr, size);
+    return size >= 4 ? -1 : ALL_ONES[size];
   }
 
   mmioWrite(addr: number, size: number, value: number): void {
     this.mmioAccesses++;
     const r = this.findMmio(addr);
     if (r !== undefined) r.device.mmioWrite(addr - r.base, size, value);
+    else if (this.movable !== undefined && this.movable.claims(addr)) this.movable.mmioWrite(addr, size, value);
   }
 }

@@ -81,17 +81,37 @@ export interface PcBoard {
 }
 
 /**
- * The local APIC page: every CPU sees its own APIC at the same address, so an access goes to the
- * APIC of the vCPU that makes it.
+ * The local APIC pages: every CPU sees its own APIC, at the address its IA32_APIC_BASE names, so an
+ * access goes to the APIC of the vCPU that makes it when that APIC's page covers the address
+ * (KVM's apic_mmio_in_range). The default page 0xFEE00000 is a registered range; a page moved
+ * elsewhere is found through the bus's movable-device hook. An address no APIC claims reads as
+ * all ones, as an unassigned address does.
  */
 class BankedApicPage implements MmioDevice {
   readonly name = 'local-apic';
   constructor(private readonly board: PcBoard, private readonly lapics: readonly LocalApic[]) {}
+  private mine(page: number): LocalApic | undefined {
+    const lapic = this.lapics[this.board.running.index];
+    return lapic.mmioBase === page ? lapic : undefined;
+  }
+  /** The registered default page: `offset` is into 0xFEE00000. */
   mmioRead(offset: number, size: number): number {
-    return this.lapics[this.board.running.index].mmioRead(offset, size);
+    const lapic = this.mine(APIC_DEFAULT_BASE);
+    if (lapic !== undefined) return lapic.mmioRead(offset, size);
+    return size >= 4 ? -1 : size === 2 ? 0xffff : 0xff;
   }
   mmioWrite(offset: number, size: number, value: number): void {
-    this.lapics[this.board.running.index].mmioWrite(offset, size, value);
+    this.mine(APIC_DEFAULT_BASE)?.mmioWrite(offset, size, value);
+  }
+  /** A relocated page: `addr` is the guest-physical address. */
+  claims(addr: number): boolean {
+    return this.mine(addr - (addr % 4096)) !== undefined;
+  }
+  readAt(addr: number, size: number): number {
+    return this.lapics[this.board.running.index].mmioRead(addr % 4096, size);
+  }
+  writeAt(addr: number, size: number, value: number): void {
+    this.lapics[this.board.running.index].mmioWrite(addr % 4096, size, value);
   }
 }
 
@@ -143,7 +163,14 @@ export function attachPcDevices(vm: PcBoard, serialOut: (bytes: Uint8Array) => v
 
   const apicBus = new ApicBus();
   const lapics = vm.vcpus.map((cpu) => new LocalApic(cpu, vm.clock, { id: cpu.index, bus: apicBus, link: cpu }));
-  bus.registerMmio(APIC_DEFAULT_BASE, APIC_MMIO_SIZE, cpus === 1 ? lapics[0] : new BankedApicPage(vm, lapics));
+  const apicPages = new BankedApicPage(vm, lapics);
+  bus.registerMmio(APIC_DEFAULT_BASE, APIC_MMIO_SIZE, apicPages);
+  bus.movable = {
+    name: 'local-apic (relocated)',
+    claims: (addr) => apicPages.claims(addr),
+    mmioRead: (addr, size) => apicPages.readAt(addr, size),
+    mmioWrite: (addr, size, value) => apicPages.writeAt(addr, size, value),
+  };
   lapics.forEach((lapic, i) => {
     const platform = vm.platforms[i];
     platform.msrDevices.push(lapic);

@@ -47,8 +47,11 @@ export type { InterruptMessage };
  * mode, and straight to the core when the APIC is absent or hardware-disabled (`passesExtInt`;
  * the machine asks the PIC for the vector then).
  *
- * Left out: relocating the APIC page (a new base is stored but the registers stay at 0xFEE00000,
- * and accesses there then read as all ones), LINT0/LINT1 in modes other than ExtINT (nothing
+ * The register page is where IA32_APIC_BASE puts it, per CPU (KVM's apic->base_address); the
+ * machine routes an access to the APIC whose CPU makes it when the address is in that APIC's page
+ * (pc.ts), and `mmioRead`/`mmioWrite` take offsets into the page.
+ *
+ * Left out: LINT0/LINT1 in modes other than ExtINT (nothing
  * drives them as fixed or NMI inputs), thermal/performance/CMCI sources, directed EOI, the
  * focus-processor check, KVM's quirk that re-enables LINT0 as ExtINT when the BSP takes an INIT,
  * the remote-read register (reads 0).
@@ -208,8 +211,14 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptController, Bu
     return (this.spiv & SPIV_ENABLE) !== 0;
   }
 
+  /** Where the register page is (IA32_APIC_BASE[31:12]); -1 above 4 GiB, where no access can reach. */
+  get mmioBase(): number {
+    return this.baseHi === 0 ? (this.baseLo & ~0xfff) >>> 0 : -1;
+  }
+
+  /** The page answers in xAPIC mode only (in x2APIC mode and when disabled it reads all ones). */
   private get mmioActive(): boolean {
-    return this.enabled && !this.x2apicMode && (this.baseLo & ~0xfff) === (APIC_DEFAULT_BASE | 0) && this.baseHi === 0;
+    return this.enabled && !this.x2apicMode;
   }
 
   // Priorities.

@@ -244,6 +244,20 @@ describe('local APIC: software and hardware disable', () => {
     expect(a.pending()).toBe(0x50);
   });
 
+  test('a new base in IA32_APIC_BASE moves the page (apic.c test_apicbase, KVM base_address); the old one reads all ones', () => {
+    const a = new Apic();
+    expect(a.wrmsr(MSR_APIC_BASE, 0xfee00000n)).toBe(true); // disable, then re-enable elsewhere
+    expect(a.wrmsr(MSR_APIC_BASE, 0xfed40900n)).toBe(true);
+    expect(a.mmioRead(0xfed40000 + R.LVR)).toBe(0x50014);
+    expect(a.read(R.LVR)).toBe(0xffffffff);
+    a.mmioWrite(0xfed40000 + R.TPR, 0x30);
+    expect(a.mmioRead(0xfed40000 + R.TPR)).toBe(0x30);
+    expect(a.mmioRead(0xfed41000 + R.LVR)).toBe(0xffffffff); // the next page is not the APIC's
+    expect(a.wrmsr(MSR_APIC_BASE, 0xfee00900n)).toBe(true);
+    expect(a.read(R.TPR)).toBe(0x30);
+    expect(a.mmioRead(0xfed40000 + R.LVR)).toBe(0xffffffff);
+  });
+
   test('without the apic CPUID feature there is no APIC: no IA32_APIC_BASE, no page, no interrupts', () => {
     const a = new Apic({ without: ['apic'] });
     expect(a.rdmsr(MSR_APIC_BASE)).toBeUndefined();
