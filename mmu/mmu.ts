@@ -7,6 +7,7 @@ import type { CostItem } from './cost.js';
 import type { SpteCodec } from './spte.js';
 import type { CpuRole } from './role.js';
 import type { FastPf } from './dirty-log.js';
+import type { KvmTrace } from '../emulator/debug/trace-kvm.js';
 
 /**
  * The pluggable MMU: what KVM's generic code asks of the shadow MMU, the legacy TDP MMU and the
@@ -84,6 +85,8 @@ export interface MmuContext {
   readonly hostMaxLevel: number;
   /** Memslot generation for MMIO SPTEs, and whether an update is in progress. */
   mmioGeneration(): number;
+  /** KVM's tracepoints (`--trace-events`, `--kvm-stat`); null when off, so a site costs one check. */
+  trace?: KvmTrace | null;
 }
 
 /** The SPTEs get_mmio_spte reads, root level first: (lo, hi, level) each. */

@@ -8,6 +8,7 @@ import { RUN_VALUE_OPTIONS, type RunOptions, runBuilder, runOptions } from './ru
 import { exitStatusOf, jsonReport, kvmStatsLines, reasonLine, statsLine, stopInstruction } from './report.js';
 import { formatTrace, traceEntries, traceJson } from './trace.js';
 import { runUnderGdb } from './gdb-run.js';
+import { attachTrace } from './trace-run.js';
 
 /**
  * `mmulab run IMAGE`: boot a multiboot image in the bare machine, guest serial output to stdout,
@@ -25,15 +26,17 @@ async function disassembler(): Promise<Disassembler | null> {
 
 export async function executeRun(o: RunOptions): Promise<number> {
   const vm = createVm(o, o.mmu, readInputs(o, buildNotice(o.json)), writeOut, o.trace);
+  const tracing = attachTrace(vm, o);
 
   let result;
   if (o.gdb === undefined) result = vm.run(o.maxInsns);
   else {
     const end = await runUnderGdb(vm, o, o.gdb);
-    if (end === 'killed') return 0;
+    if (end === 'killed') { tracing?.finish(false); return 0; }
     result = end;
   }
   const status = exitStatusOf(result);
+  const kvmStatLines = tracing?.finish(process.stderr.isTTY === true) ?? [];
   const abnormal = result.outcome !== 'exit';
   const showTrace = vm.tracer !== null && (abnormal || o.traceAlways);
   const needDisassembly = showTrace || result.stopAddress !== undefined;
@@ -54,6 +57,7 @@ export async function executeRun(o: RunOptions): Promise<number> {
   if (o.stats) lines.push(statsLine(result, o.mmu, vm.cpu.tsc()));
   if (o.stats && kvmStats !== undefined) lines.push(...kvmStatsLines(kvmStats, vm.kvm!.violations));
   if (o.stats) lines.push(...vcpuStatsLines(cpus));
+  lines.push(...kvmStatLines);
   const reason = reasonLine(result, stop, rip);
   if (reason !== undefined) lines.push(reason);
   if (lines.length > 0) writeErr(lines.join('\n'));

@@ -5,6 +5,7 @@ import { Request } from './requests.js';
 import type { ShadowMmu } from '../shadow/shadow-mmu.js';
 import { ROOT_CURRENT } from '../shadow/roots.js';
 import type { ExitHost } from './exit-host.js';
+import { KvmExit } from '../../emulator/debug/trace-exit-reasons.js';
 
 /** CR0 bits whose change is a role change (KVM_MMU_CR0_ROLE_BITS). */
 const CR0_ROLE_BITS = Cr0.PG | Cr0.WP;
@@ -77,7 +78,7 @@ export class ControlRegisterExits {
         if (this.shadow !== null) guestOwned = vmx ? Cr0.TS : 0;
         else guestOwned = vmx ? Cr0.TS | (kvm.cfg.knobs.cr0WpGuestOwned ? Cr0.WP : 0) : Cr0.TS | Cr0.MP;
         if ((changed & ~guestOwned) === 0) return;
-        this.crExit();
+        this.crExit(KvmExit.CR0_WRITE);
         if ((this.cpu.efer & Efer.LME) === 0 && this.paePaging && (changed & CR0_PDPTR_BITS) !== 0) this.loadPdptrs();
         this.postSetCr0(oldValue, newValue);
         kvm.enterGuest();
@@ -87,7 +88,7 @@ export class ControlRegisterExits {
         const guestOwned = !vmx ? 0 : this.shadow !== null ? VMX_CR4_GUEST_OWNED_SHADOW : VMX_CR4_GUEST_OWNED;
         // A PGE toggle the guest owns: the hardware flushes its own TLB; KVM does not see it.
         if ((changed & ~guestOwned) === 0) return;
-        this.crExit();
+        this.crExit(KvmExit.CR4_WRITE);
         if (this.paePaging && (changed & CR4_PDPTR_BITS) !== 0) this.loadPdptrs();
         this.postSetCr4(oldValue, newValue);
         kvm.enterGuest();
@@ -104,8 +105,8 @@ export class ControlRegisterExits {
     }
   }
 
-  private crExit(): void {
-    this.kvm.exitBegin();
+  private crExit(reason: KvmExit): void {
+    this.kvm.exitBegin(reason);
     this.kvm.stats.cr_exits++;
     this.kvm.charge('crWrite');
   }
@@ -117,7 +118,7 @@ export class ControlRegisterExits {
    */
   private setCr3(flags: number): void {
     const shadow = this.shadow!;
-    this.crExit();
+    this.crExit(KvmExit.CR3_WRITE);
     this.kvm.stats.cr3_writes++;
     const cr3 = this.cpuCr3();
     const pae = this.paePaging;

@@ -8,6 +8,8 @@ import type { KvmConfig } from './kvm-config.js';
 import type { RequestSet } from './requests.js';
 import type { VendorTlb } from './vendor.js';
 import type { LockMode } from './mmu-lock.js';
+import type { KvmExit } from '../../emulator/debug/trace-exit-reasons.js';
+import type { KvmTrace } from '../../emulator/debug/trace-kvm.js';
 
 /**
  * What the exit handlers (cr-exits.ts, shadow-exits.ts) use of the vCPU they serve: its
@@ -25,7 +27,9 @@ export interface ExitHost {
   charge(item: CostItem, times?: number): void;
   chargeMmioEmulation(gpa: number): void;
   checkMmioSpte(walk: MmioWalk, addrLo: number, addrHi: number): [number, number] | undefined;
-  exitBegin(): void;
+  exitBegin(reason: KvmExit, addrLo?: number, addrHi?: number, code?: number): void;
+  /** The tracepoints, or null/undefined when tracing is off. */
+  readonly trace: KvmTrace | null | undefined;
   enterGuest(afterFault?: boolean): void;
   guestPaging(): WalkContext;
   initMmu(): void;

@@ -26,6 +26,8 @@ import type { MmuContext } from '../mmu.js';
 import type { Arena } from '../../emulator/machine/arena.js';
 import type { Memslots } from '../../emulator/machine/memslots.js';
 import { ShadowExits } from './shadow-exits.js';
+import { KvmExit } from '../../emulator/debug/trace-exit-reasons.js';
+import type { KvmTrace } from '../../emulator/debug/trace-kvm.js';
 import { kvmHypercall } from './hypercalls.js';
 import { ControlRegisterExits } from './cr-exits.js';
 
@@ -132,6 +134,9 @@ export class KvmVcpu implements Platform, TdpHypervisor {
   }
 
   /** The guest's paging state as KVM's software walker reads it. */
+  /** The tracepoints (emulator/debug/trace-kvm.ts), or null/undefined when tracing is off. */
+  get trace(): KvmTrace | null | undefined { return this.vm.mmuContext.trace; }
+
   guestPaging(): WalkContext {
     return this.cpu.paging.ctx;
   }
@@ -165,11 +170,13 @@ export class KvmVcpu implements Platform, TdpHypervisor {
 
   /**
    * The common part of every exit: count it, pay the round trip and the dispatch, and drain the
-   * PML buffer (vmx_flush_pml_buffer runs on every exit).
+   * PML buffer (vmx_flush_pml_buffer runs on every exit). `reason` and the address and code
+   * after it are what the kvm_exit tracepoint reports (tracing off: unused).
    */
-  exitBegin(): void {
+  exitBegin(reason: KvmExit, addrLo = 0, addrHi = 0, code = 0): void {
     this.vm.running = this;
     this.stats.exits++;
+    this.vm.mmuContext.trace?.exit(reason, addrLo, addrHi, code);
     this.charge('exitRoundTrip');
     this.charge('exitDispatch');
     if (this.pmlEntries > 0) {
@@ -197,7 +204,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     this.stats.pml_logged++;
     this.charge('pmlLog');
     if (++this.pmlEntries === PML_ENTRIES) {
-      this.exitBegin();
+      this.exitBegin(KvmExit.PML_FULL);
       this.stats.pml_full_exits++;
       this.enterGuest(true);
     }
@@ -233,16 +240,18 @@ export class KvmVcpu implements Platform, TdpHypervisor {
   // Platform: what the vCPU asks of the machine, seen through the hypervisor.
 
   ioRead(port: number, size: number): number {
-    this.exitBegin();
+    this.exitBegin(KvmExit.IO);
     this.chargePortExit(port);
     const v = this.devices.ioRead(port, size);
+    this.vm.mmuContext.trace?.pio(0, port, size, v);
     this.enterGuest();
     return v;
   }
 
   ioWrite(port: number, size: number, value: number): void {
-    this.exitBegin();
+    this.exitBegin(KvmExit.IO);
     this.chargePortExit(port);
+    this.vm.mmuContext.trace?.pio(1, port, size, value);
     this.devices.ioWrite(port, size, value);
     this.enterGuest();
   }
@@ -257,7 +266,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
 
   /** VMCALL/VMMCALL: KVM's hypercall ABI (hypercalls.ts). */
   hypercall(cpu: Vcpu): boolean {
-    this.exitBegin();
+    this.exitBegin(KvmExit.HYPERCALL);
     this.stats.hypercalls++;
     this.charge('simpleExitHandler');
     kvmHypercall(cpu, this.devices.apicBus);
@@ -270,7 +279,8 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     const v = this.devices.pendingInterrupt(cpu, ack);
     if (ack && v >= 0) {
       this.stats.irq_injections++;
-      this.exitBegin();
+      this.exitBegin(KvmExit.INTERRUPT);
+      this.vm.mmuContext.trace?.injVirq(v);
       this.charge('interruptInjection');
       this.enterGuest();
     }
@@ -284,13 +294,13 @@ export class KvmVcpu implements Platform, TdpHypervisor {
   instructionExit(_cpu: Vcpu, reason: ExitReason, detail: number): void {
     switch (reason) {
       case ExitReason.CPUID:
-        this.exitBegin();
+        this.exitBegin(KvmExit.CPUID);
         this.stats.cpuid_exits++;
         this.charge('simpleExitHandler');
         this.enterGuest();
         break;
       case ExitReason.HLT:
-        this.exitBegin();
+        this.exitBegin(KvmExit.HLT);
         this.stats.halt_exits++;
         this.charge('simpleExitHandler');
         this.enterGuest();
@@ -299,7 +309,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
         // Without TDP the guest's CR3 is not the one loaded (VMX sets CR3-store exiting, SVM
         // intercepts CR3 reads) and KVM hands back its copy; with EPT or NPT the read runs alone.
         if (this.shadowExits === null) return;
-        this.exitBegin();
+        this.exitBegin(KvmExit.CR3_READ);
         this.stats.cr_exits++;
         this.stats.cr3_reads++;
         this.charge('simpleExitHandler');
@@ -307,7 +317,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
         break;
       case ExitReason.RDMSR: case ExitReason.WRMSR:
         if (this.cfg.vendor === 'vmx' && VMX_PASSTHROUGH_MSRS.has(detail >>> 0)) return;
-        this.exitBegin();
+        this.exitBegin(reason === ExitReason.RDMSR ? KvmExit.MSR_READ : KvmExit.MSR_WRITE);
         this.stats.msr_exits++;
         this.charge('simpleExitHandler');
         this.enterGuest();
@@ -358,7 +368,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
    * the exit of an external interrupt, after which it serves the requests it was sent.
    */
   forcedExit(_cpu: Vcpu): void {
-    this.exitBegin();
+    this.exitBegin(KvmExit.KICK);
     this.stats.irq_exits++;
     this.enterGuest();
   }
@@ -406,6 +416,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     }
     const stats = this.stats;
     stats.roots_max = Math.max(stats.roots_max, this.mmu.validRoots());
+    this.vm.mmuContext.trace?.entry();
     this.vm.afterEntry();
   }
 
@@ -482,10 +493,11 @@ export class KvmVcpu implements Platform, TdpHypervisor {
 
   tdpFault(exit: TdpExit): TdpOutcome {
     if (this.pml && this.pmlWrite(exit)) return TdpOutcome.RETRY;
-    this.exitBegin();
+    this.exitBegin(exit.kind === TdpFaultKind.EPT_MISCONFIG ? KvmExit.EPT_MISCONFIG : KvmExit.EPT_VIOLATION, exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296), exit.code);
     const rsvd = exit.kind === TdpFaultKind.EPT_MISCONFIG || (exit.kind === TdpFaultKind.NPF && (exit.code & NpfCode.RSVD) !== 0);
     if (rsvd && this.checkMmioSpte(this.mmu.mmioWalk(exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296)), exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296)) !== undefined) {
       this.stats.mmio_fast_hit++;
+      this.trace?.mmioPageFault(exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296), this.mmu.mmioWalk(exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296)));
       this.charge('mmioFastPath');
       this.chargeMmioEmulation(exit.gpa);
       this.enterGuest(true);

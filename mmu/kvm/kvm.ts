@@ -99,6 +99,7 @@ export class Kvm implements Hypervisor, KvmVm {
       flushRemoteTlbs: () => kvm.flushRemoteTlbs(),
       charge: (item: CostItem, times?: number) => kvm.running.charge(item, times),
       mmioGeneration: () => host.memslots.generation,
+      trace: null,
     };
     this.shared = {
       tdpRoots: cfg.mode === 'tdp' ? new TdpRootList() : undefined,

@@ -10,6 +10,7 @@ import { PfResult } from '../shadow-pages/map.js';
 import { Request } from './requests.js';
 import { LockMode } from './mmu-lock.js';
 import type { ExitHost } from './exit-host.js';
+import { KvmExit } from '../../emulator/debug/trace-exit-reasons.js';
 
 /**
  * The exits only shadow paging has (ept=0/npt=0): the #PF intercept (kvm_mmu_page_fault with the
@@ -34,7 +35,7 @@ export class ShadowExits implements ShadowHypervisor {
   shadowFault(f: ShadowFault): ShadowOutcome {
     const kvm = this.kvm;
     const stats = kvm.stats;
-    kvm.exitBegin();
+    kvm.exitBegin(KvmExit.PAGE_FAULT, f.lo >>> 0, f.hi >>> 0, f.errorCode);
     stats.pf_exits++;
     f.wholeInstruction = false;
     if ((f.errorCode & Pfec.RSVD) !== 0 && this.mmioFastPath(f)) {
@@ -112,6 +113,7 @@ export class ShadowExits implements ShadowHypervisor {
     if (code !== 0 || (f.access & Access.FETCH) !== 0) return false;
     f.gpaPage = codec.mmioGfn(spte[0], spte[1]) * 4096;
     kvm.stats.mmio_fast_hit++;
+    kvm.trace?.mmioPageFault(f.lo >>> 0, f.hi >>> 0, this.mmu.mmioWalk(f.lo, f.hi));
     kvm.charge('mmioFastPath');
     kvm.chargeMmioEmulation(f.gpaPage);
     return true;
@@ -132,7 +134,7 @@ export class ShadowExits implements ShadowHypervisor {
   /** INVLPG exit: flush the address from the hardware TLB, then sync it in every root. */
   invlpg(_cpu: Vcpu, lo: number, hi: number, la57: boolean): void {
     const kvm = this.kvm;
-    kvm.exitBegin();
+    kvm.exitBegin(KvmExit.INVLPG);
     kvm.stats.invlpg_exits++;
     kvm.charge('simpleExitHandler');
     // INVLPG of a non-canonical address is a no-op (SDM).
@@ -150,7 +152,7 @@ export class ShadowExits implements ShadowHypervisor {
   /** INVPCID exit (kvm_handle_invpcid): the descriptor was checked by the instruction. */
   invpcid(_cpu: Vcpu, type: InvpcidType, pcid: number, lo: number, hi: number): void {
     const kvm = this.kvm;
-    kvm.exitBegin();
+    kvm.exitBegin(KvmExit.INVPCID);
     kvm.stats.invpcid_exits++;
     kvm.charge('simpleExitHandler');
     switch (type) {

@@ -72,6 +72,7 @@ export class LegacyTdpMmu implements TdpCapableMmu {
   /** kvm_mmu_zap_all_fast: a new MMU generation makes every page obsolete; zap them. */
   zapAllFast(): void {
     this.cache.validGen++;
+    this.ctx.trace?.zapAllFast(this.cache.validGen, this.cache.active.length);
     this.ctx.stats.root_invalidated += this.root !== null ? 1 : 0;
     this.cache.zapObsolete();
     this.cache.remoteFlush();

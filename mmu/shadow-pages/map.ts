@@ -100,6 +100,7 @@ export class ShadowMapper {
     if (slot === undefined) {
       const lo = codec.makeMmioSpte(gfn, access, this.ctx.mmioGeneration());
       cache.writeSpte(sptep, lo, u64.hi);
+      this.ctx.trace?.installed(level, gfn, sptep, lo, u64.hi);
       stats.pf_mmio_spte_created++;
       stats.sptes_installed_mmio++;
       this.ctx.charge('spteWrite');
@@ -134,6 +135,7 @@ export class ShadowMapper {
     } else {
       if (wasRmapped) flush = flush || this.updateNeedsFlush(curLo, curHi, lo, hi);
       cache.writeSpte(sptep, lo, hi);
+      this.ctx.trace?.installed(level, gfn, sptep, lo, hi);
       stats.sptes_installed_leaf++;
       this.ctx.charge('spteWrite');
     }

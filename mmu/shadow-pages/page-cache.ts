@@ -156,6 +156,7 @@ export class ShadowPageCache {
   /** kvm_mmu_get_shadow_page: find, or allocate on a miss (mmu_cache_miss). */
   get(gfn: number, role: number): { sp: ShadowPage; created: boolean } {
     const found = this.find(gfn, role);
+    if (found !== undefined) this.ctx.trace?.getPage(found, false);
     if (found !== undefined) return { sp: found, created: false };
     const { stats, codec } = this.ctx;
     stats.mmu_cache_miss++;
@@ -175,6 +176,7 @@ export class ShadowPageCache {
       stats.sp_4byte_gpte++;
       if (((role >>> RoleBit.QUADRANT) & 3) !== 0) stats.sp_quadrant++;
     }
+    this.ctx.trace?.getPage(sp, true);
     return { sp, created: true };
   }
 
@@ -274,6 +276,7 @@ export class ShadowPageCache {
     sp.unsync = true;
     this.ctx.stats.mmu_unsync++;
     this.ctx.stats.unsync_marked++;
+    this.ctx.trace?.unsyncPage(sp);
     for (const parent of sp.parentPtes) this.markUnsync(parent);
   }
 
@@ -453,6 +456,7 @@ export class ShadowPageCache {
   zap(sp: ShadowPage, problems?: string[]): number {
     const { stats, codec } = this.ctx;
     stats.mmu_shadow_zapped++;
+    this.ctx.trace?.prepareZapPage(sp);
     let zapped = this.zapUnsyncChildren(sp, problems);
     for (let k = 0; k < 512; k++) {
       const sptep = sp.hpa + 8 * k;

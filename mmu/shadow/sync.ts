@@ -112,6 +112,7 @@ export class ShadowSync {
   syncPage(sp: ShadowPage): number {
     if (sp.direct || ((sp.role ^ this.state.rootRole()) & ~SYNC_ROLE_IGNORED) !== 0) return -1;
     this.ctx.stats.sync_page++;
+    this.ctx.trace?.syncPage(sp);
     let flush = 0;
     for (let k = 0; k < 512; k++) flush |= this.syncSpte(sp, k);
     return flush;

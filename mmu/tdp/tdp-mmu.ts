@@ -112,6 +112,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
    * it held; loaded roots are freed by FREE_OBSOLETE_ROOTS before the next entry.
    */
   zapAllFast(): void {
+    this.ctx.trace?.zapAllFast(0, 0);
     for (const r of [...this.roots]) {
       if (r.invalid) continue;
       r.invalid = true;
@@ -163,6 +164,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     const mmio = slot === undefined;
     if (mmio && !codec.mmioCachingEnabled) return TdpOutcome.EMULATE_MMIO;
     const target = mmio ? 1 : this.maxLevel(slot, gfn);
+    ctx.trace?.spteRequested(gfn, slot === undefined ? 0 : slot.hostHfn + gfn - slot.baseGfn, target);
     const root = this.current!;
     const it = this.iter;
     it.start(root.hpa, ctx.tdpLevel, gfn, gfn + 1);
@@ -218,6 +220,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
       if (codec.isWritable(lo)) markPageDirty(slot, gfn, stats);
     }
     this.setSpte(it, lo, u64.hi);
+    this.ctx.trace?.installed(level, gfn, it.sptep, lo, u64.hi);
   }
 
   /**
@@ -246,6 +249,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     stats.sptes_installed_leaf += 512; // so that every SPTE zapped later was installed once
     this.setSpte(it, codec.makeNonLeafSpte(child / 4096), u64.hi);
     stats.huge_pages_split++;
+    this.ctx.trace?.splitHugePage(it.gfn, lo, hi, level);
     this.ctx.charge('splitHugePage');
   }
 
@@ -265,6 +269,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     if (!it.valid) return FastPf.INVALID;
     const slot = ctx.memslots.find(gfn);
     const verdict = fastPfVerdict(ctx.codec, it.lo, it.hi, it.level, slot, pmlOnly);
+    if (!pmlOnly) ctx.trace?.fastPageFault(exit.gpa, exit.access, it.sptep, it.lo, it.hi, verdict === FastPf.FIXED ? it.lo | SPTE_W | ctx.codec.dirtyLo : it.lo, it.hi, verdict === FastPf.FIXED, verdict === FastPf.SPURIOUS);
     if (verdict === FastPf.FIXED) {
       it.write(it.lo | SPTE_W | ctx.codec.dirtyLo, it.hi);
       markPageDirty(slot, gfn, ctx.stats);
@@ -384,6 +389,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
       else this.countLeaf(level, -1);
     }
     it.write(lo, hi);
+    this.ctx.trace?.tdpSpteChanged(it.gfn, level, oldLo, oldHi, lo, hi);
     if (lo === codec.nonpresentLo && hi === codec.nonpresentHi) {
       stats.sptes_zapped++;
       this.ctx.charge('spteZap');
