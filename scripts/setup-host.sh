@@ -23,6 +23,7 @@ base=(
 	make            # npm run build:guests
 	qemu-system-x86 # qemu-system-x86_64: the reference for the guest comparisons and bench
 	gdb             # test/debug/gdb.test.ts drives mmulab's gdb stub (--gdb) with the real gdb
+	chromium        # test/debug/html-report.test.ts loads compare --report's page headless
 )
 linux=(
 	linux-source    # the tiny Linux guest's source (/usr/src/linux-source-*.tar.xz)

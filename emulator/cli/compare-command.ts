@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import type { Command } from './command.js';
 import { EXIT_STATUS_HELP } from './command.js';
-import { flag } from './values.js';
+import { flag, optionalString } from './values.js';
 import { mmuModeList } from './kvm-args.js';
 import { writeErr, writeOut } from './output.js';
 import { buildNotice } from './image-build.js';
@@ -14,6 +14,8 @@ import { ExitStatus } from './exit-status.js';
 import { UsageError } from './errors.js';
 import { comparableOutput } from './guest-values.js';
 import { vcpuRows } from './vcpu-report.js';
+import { writeReport } from './html-report.js';
+import { type SeriesPoint, sampleSeries } from './html-report-series.js';
 
 /**
  * `mmulab compare IMAGE`: the same guest, with the same options, in every MMU mode asked for
@@ -28,15 +30,18 @@ export interface CompareOptions extends MachineOptions {
   readonly ignore: readonly RegExp[];
   readonly json: boolean;
   readonly showOutput: boolean;
+  /** --report FILE.html: the comparison as one self-contained HTML page with charts. */
+  readonly report?: string;
 }
 
-export const COMPARE_VALUE_OPTIONS = [...MACHINE_VALUE_OPTIONS, 'mmu', 'ignore-lines'] as const;
+export const COMPARE_VALUE_OPTIONS = [...MACHINE_VALUE_OPTIONS, 'mmu', 'ignore-lines', 'report'] as const;
 
 function builder(y: Argv): Argv {
   return machineBuilder(y.usage('Usage: mmulab compare IMAGE [options]\n\nRun one guest in several MMU modes and print one table of what each did.'))
     .option('mmu', { type: 'string', requiresArg: true, describe: 'comma-separated MMU modes', default: MMU_MODES.join(',') })
     .option('json', { type: 'boolean', describe: 'print the comparison as one JSON object on stdout instead of a table' })
     .option('show-output', { type: 'boolean', describe: 'also print each mode\'s guest output' })
+    .option('report', { type: 'string', requiresArg: true, describe: 'also write the comparison as one self-contained HTML page with charts (FILE.html)' })
     .option('ignore-lines', {
       type: 'string', requiresArg: true,
       describe: 'a regular expression: output lines it matches may differ between modes (repeatable; e.g. timing lines)',
@@ -54,16 +59,19 @@ function options(argv: Record<string, unknown>): CompareOptions {
       throw new UsageError(`--ignore-lines: not a regular expression: ${String(r)}`);
     }
   });
-  return { ...machine, modes: mmuModeList(argv.mmu), ignore, json: flag(argv.json), showOutput: flag(argv['show-output']) };
+  return { ...machine, modes: mmuModeList(argv.mmu), ignore, json: flag(argv.json), showOutput: flag(argv['show-output']), report: optionalString('report', argv.report) };
 }
 
 async function execute(o: CompareOptions): Promise<number> {
   const inputs = readInputs(o, buildNotice(o.json));
   const runs: ModeRun[] = [];
+  const samples = new Map<string, SeriesPoint[]>();
   for (const mode of o.modes) {
     const out: Uint8Array[] = [];
     const vm = createVm(o, mode, inputs, (b) => { out.push(b); });
+    const sampler = o.report === undefined ? null : sampleSeries(vm);
     const result = vm.run(o.maxInsns);
+    if (sampler !== null) samples.set(mode, sampler.finish());
     const output = Buffer.concat(out).toString('latin1');
     runs.push({
       mode,
@@ -77,6 +85,7 @@ async function execute(o: CompareOptions): Promise<number> {
       cpus: vcpuRows(vm),
     });
   }
+  if (o.report !== undefined) writeReport(o.report, `mmulab compare ${o.image}`, compareTable(o, runs), runs, samples);
   if (o.json) writeOut(Buffer.from(compareJson(o, runs)));
   else {
     if (o.showOutput) for (const r of runs) writeOut(Buffer.from(`--- ${r.mode} guest output ---\n${r.output}`));

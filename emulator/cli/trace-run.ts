@@ -27,7 +27,8 @@ function kvmSystem(): Uint8Array {
   return Uint8Array.from(TRACE_EVENTS, ([system]) => (system === 'kvm' ? 1 : 0));
 }
 
-function traceHost(vm: Machine, kvm: Kvm): KvmTraceHost {
+/** What a KvmTrace asks of `vm`, from its KVM's codec and roles. */
+export function traceHost(vm: Machine, kvm: Kvm): KvmTraceHost {
   const codec = kvm.codec;
   return {
     vmx: kvm.cfg.vendor === 'vmx',

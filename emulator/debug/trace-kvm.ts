@@ -65,6 +65,11 @@ export class KvmTrace {
   readonly counts = new Float64Array(TRACE_EVENTS.length);
   /** kvm_exit events by KvmExit. */
   readonly exits = new Float64Array(EXIT_NAMES.length);
+  /**
+   * Called at every exit before anything is traced (KVM's counters change only in exits, so a
+   * sampler here sees every change: the HTML report's time series).
+   */
+  onExit: (() => void) | null = null;
   /** Per vCPU: an exit happened since the last kvm_entry (and before the first). */
   private readonly entryDue: Uint8Array;
   /** Per vCPU: the sink sequence number of a RDMSR's kvm_msr line still to fill, or -1; and its MSR. */
@@ -104,6 +109,7 @@ export class KvmTrace {
    * `code`), kvm_cr, kvm_msr, kvm_hypercall.
    */
   exit(reason: KvmExit, addrLo: number, addrHi: number, code: number): void {
+    this.onExit?.();
     const vmx = this.host.vmx;
     const running = this.host.running();
     this.entryDue[running.index] = 1;
