@@ -1,5 +1,5 @@
 import type { Vcpu } from './vcpu.js';
-import { CpuMode } from './vcpu.js';
+import { CpuMode, Stop } from './vcpu.js';
 import { Descriptor, loadCodeSegment, loadDataSegment, readDescriptor, setCpl, updateMode, updateSegCheck } from './segmentation.js';
 import { SegAttr } from './segment-state.js';
 import { Reg, Seg } from '../arch/registers.js';
@@ -165,6 +165,9 @@ export function interruptReturn(cpu: Vcpu, size: number): void {
   const sel = peek(cpu, size, size) & 0xffff;
   const fl = peek(cpu, 2 * size, size);
   if (cpu.exc >= 0) return;
+  // IRET ends NMI blocking (SDM Vol. 3 6.7.1): an NMI that arrived meanwhile is taken before the
+  // next instruction, so the run loop must look at events now, not at the next port access.
+  if (cpu.nmiBlocked && cpu.nmiPending) cpu.stop |= Stop.EVENT;
   cpu.nmiBlocked = false;
   if (isRealLike(cpu)) {
     if ((cpu.flags & Flag.VM) !== 0) { cpu.unsupported('IRET in virtual-8086 mode'); return; }
