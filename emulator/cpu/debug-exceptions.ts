@@ -18,7 +18,9 @@ import { TLB_MASK } from '../hw/tlb.js';
  * - single-step is a trap after an instruction that began with TF=1 and retired without raising
  *   an exception of its own (INT n, INT3 and ICEBP deliver theirs instead); SYSCALL and SYSRET look
  *   at TF after themselves (their handlers raise it);
- * - MOV SS and POP SS hold the traps of their instruction until after the next one (`debugBlocked`);
+ * - MOV SS and POP SS hold the traps of their instruction until after the next one (`debugBlocked`),
+ *   or until the boundary after a software interrupt that next instruction raises; on Intel they
+ *   also inhibit an instruction breakpoint on that next instruction;
  * - RF is cleared once an instruction retires (IRET may set it for the next one);
  * - DR6.B0-B3 report the breakpoints that matched (and are rewritten on each such #DB); BS and BD
  *   are set and never cleared by the CPU.
@@ -27,6 +29,13 @@ import { TLB_MASK } from '../hw/tlb.js';
 
 export const enum Dr6 { BD = 1 << 13, BS = 1 << 14 }
 export const enum Dr7 { GD = 1 << 13 }
+
+/** Marks Vcpu.dbPending as due before the next instruction rather than after it (not a DR6 bit). */
+const DUE_AT_BOUNDARY = 1 << 30;
+/** Marks Vcpu.dbPending: the previous instruction was MOV SS/POP SS (not a DR6 bit). */
+const AFTER_MOV_SS = 1 << 29;
+/** The DR6 bits a held trap can carry. */
+const DR6_BITS = 0xffff;
 
 /** TF or RF set, or an enabled breakpoint: the run loop must step with the hooks below. */
 export function debugArmed(cpu: Vcpu): boolean {
@@ -70,16 +79,28 @@ export function beforeInstruction(cpu: Vcpu, lo: number, hi: number): boolean {
   tfBefore = (cpu.flags & Flag.TF) !== 0;
   rfBefore = (cpu.flags & Flag.RF) !== 0;
   dataHits = 0;
+  // Held state belongs to the instruction right after the one that held it, and MOV SS sets
+  // debugBlocked even while nothing is armed: drop what is stale.
+  cpu.debugBlocked = false;
+  if (cpu.dbPending !== 0 && cpu.dbHeldAt !== cpu.instructions) cpu.dbPending = 0;
+  if ((cpu.dbPending & DUE_AT_BOUNDARY) !== 0) {
+    // Traps held by MOV SS across a software interrupt: a #DB at this boundary.
+    raiseDebugTrap(cpu, cpu.dbPending & DR6_BITS);
+    cpu.dbPending = 0;
+    return true;
+  }
   current = cpu;
   const dr7 = cpu.drLo[7];
   if ((dr7 & 0xff) === 0) return false;
   let hits = 0;
   let watching = false;
+  // Intel inhibits instruction breakpoints on the instruction after MOV SS/POP SS; AMD does not.
+  const inhibited = (cpu.dbPending & AFTER_MOV_SS) !== 0 && cpu.model.vendor === 'GenuineIntel';
   for (let n = 0; n < 4; n++) {
     if (!enabled(dr7, n)) continue;
     const rw = rwOf(dr7, n);
     if (rw === Rw.EXECUTE) {
-      if (!rfBefore && cpu.drLo[n] === lo && cpu.drHi[n] === hi) hits |= 1 << n;
+      if (!rfBefore && !inhibited && cpu.drLo[n] === lo && cpu.drHi[n] === hi) hits |= 1 << n;
     } else if (rw !== Rw.IO) {
       watching = true;
       const first = cpu.drLo[n];
@@ -105,26 +126,38 @@ export function afterInstruction(cpu: Vcpu): void {
   const tfAtEnd = cpu.tfAtEnd;
   cpu.tfAtEnd = false;
   if (cpu.exc >= 0) {
-    // A fault (the instruction did not retire) or an exception it raises as its effect (INT n,
-    // INT3, ICEBP, or SYSCALL/SYSRET's own single-step): no other debug trap.
-    cpu.dbPending = 0;
     cpu.debugBlocked = false;
+    // INT n, INT3 or INTO right after MOV SS: the held traps are taken at the next boundary,
+    // before the handler's first instruction (beforeInstruction), so the handler runs twice.
+    if (cpu.excTrap && cpu.excSoft) {
+      cpu.dbPending &= DR6_BITS;
+      if (cpu.dbPending !== 0) { cpu.dbPending |= DUE_AT_BOUNDARY; cpu.dbHeldAt = cpu.instructions; }
+      return;
+    }
+    // A fault (the instruction did not retire) or a #DB of the instruction's own (ICEBP, or
+    // SYSCALL/SYSRET's single-step), which takes the held traps with it.
+    cpu.dbPending = 0;
     return;
   }
   if (rfBefore) cpu.flags &= ~Flag.RF;
-  let bits = dataHits | cpu.dbPending;
+  let bits = dataHits | (cpu.dbPending & DR6_BITS);
   dataHits = 0;
   if (tfBefore && !tfAtEnd) bits |= Dr6.BS;
   if (cpu.debugBlocked) {
     cpu.debugBlocked = false;
-    cpu.dbPending = bits;
+    cpu.dbPending = bits | AFTER_MOV_SS;
+    cpu.dbHeldAt = cpu.instructions;
     return;
   }
   cpu.dbPending = 0;
-  if (bits === 0) return;
+  if (bits !== 0) raiseDebugTrap(cpu, bits);
+}
+
+/** A trap-class #DB reporting `bits` in DR6 (B0-B3 rewritten when any is set; BS added). */
+function raiseDebugTrap(cpu: Vcpu, bits: number): void {
   cpu.drLo[6] = (bits & 0xf) !== 0 ? (cpu.drLo[6] & ~0xf) | bits : cpu.drLo[6] | bits;
   cpu.raiseTrap(Vector.DB, false);
-  // If delivery faults, the saved RIP stays after the instruction (no rewind as for INT n).
+  // If delivery faults, the saved RIP stays where it is (no rewind as for INT n).
   cpu.trapInsnLo = cpu.ripLo;
   cpu.trapInsnHi = cpu.ripHi;
 }

@@ -93,7 +93,10 @@ function nullInaccessibleSegments(cpu: Vcpu): void {
     const dpl = (attr & SegAttr.DPL) >>> SegAttr.DPL_SHIFT;
     const conformingCode = (attr & SegAttr.CODE) !== 0 && (attr & SegAttr.DC) !== 0;
     if ((cpu.seg.selector[s] & 0xfffc) !== 0 && !conformingCode && dpl < cpu.cpl) {
-      cpu.seg.set(s, 0, 0, 0, 0, 0);
+      // Only the selector (and the segment's usability) goes: the hidden base stays, so in
+      // 64-bit mode GS-based addressing keeps working after a return from user mode
+      // (kvm-unit-tests' per-CPU data: upstream debug runs user-mode cases, then apic_write).
+      cpu.seg.set(s, 0, cpu.seg.baseLo[s], cpu.seg.baseHi[s], 0, 0);
     }
   }
   updateSegCheck(cpu);

@@ -149,6 +149,14 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
  * the instruction really continues there. Decoded into the scratch record and run once.
  */
 function runUncached(cpu: Vcpu, code: CodeCache, lo: number, hi: number, tracer: Tracer | null): number {
+  const debugging = debugArmed(cpu);
+  if (debugging && beforeInstruction(cpu, lo, hi)) return 0;
+  const n = runUncachedInsn(cpu, code, lo, hi, tracer);
+  if (debugging) afterInstruction(cpu);
+  return n;
+}
+
+function runUncachedInsn(cpu: Vcpu, code: CodeCache, lo: number, hi: number, tracer: Tracer | null): number {
   const inFirst = Math.min(15, 4096 - (lo & 0xfff));
   if (!fetchBytes(cpu, lo, hi, inFirst, 0)) return 0;
   decodeCtx.bits = cpu.codeBits;

@@ -181,8 +181,10 @@ export class Vcpu {
   interruptShadow = false;
   /** MOV SS/POP SS ran: its debug traps wait until after the next instruction (debug-exceptions.ts). */
   debugBlocked = false;
-  /** DR6 bits of debug traps held by MOV SS/POP SS blocking. */
+  /** DR6 bits of debug traps held by MOV SS/POP SS blocking (and markers: debug-exceptions.ts). */
   dbPending = 0;
+  /** The retired-instruction count when dbPending was held: it is only valid for the next instruction. */
+  dbHeldAt = -1;
   /** SYSCALL/SYSRET decided their own single-step trap (TF after the instruction). */
   tfAtEnd = false;
   /**
