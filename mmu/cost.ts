@@ -22,8 +22,23 @@ export const COST = {
   crWrite: 250,
   /** kvm_init_mmu: recomputing the CPU role, root role and permission tables. */
   initMmu: 150,
-  /** The fault handler proper (kvm_mmu_page_fault to the map call), per TDP fault. */
+  /** The fault handler proper (kvm_mmu_page_fault to the map call), per fault (shadow paging's #PF). */
   pageFault: 900,
+  /**
+   * A TDP fault's handler split at mmu_lock (the two add up to pageFault): pageFaultEntry is the
+   * part outside it (kvm_mmu_page_fault, kvm_faultin_pfn on a resident host page, topping up the
+   * vCPU's memory caches), mapLocked the critical section under it (is_page_fault_stale, the walk,
+   * make_spte, the cmpxchg or store; the legacy MMU's hash and rmap work, which the SPTE charges
+   * inside add to). So a fault holds the lock about 640 cycles (830 when it links a table), the
+   * hold behind which the legacy MMU's write-locked faults queue. KVM's figure for comparison:
+   * dirty_log_perf_test's populate with 96 vCPUs x 3 GiB of 4 KiB pages, write-locked, took
+   * 110.9 s (tdp_mmu=0) and 110.2 s (TDP MMU before parallel faults), ~75.5 M faults one at a
+   * time: ~1.46 us each ("Allow parallel page faults with TDP MMU" v1 cover letter, Jan 2021;
+   * kvm-concurrency.md 7.3). That includes 96-way cache-line traffic on the lock and the tables,
+   * which the model does not charge; at 1 modeled cycle per ns the model's hold is 0.44x of it.
+   */
+  pageFaultEntry: 300,
+  mapLocked: 600,
   /** Allocating and zeroing a page-table page. */
   pageAlloc: 150,
   /** Writing one SPTE (set_spte with its bookkeeping). */

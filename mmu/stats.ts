@@ -76,6 +76,13 @@ export class Stats {
   pml_full_exits = 0;
   /** Tables of small SPTEs collapsed (zapped, or replaced in place) when logging stops. */
   huge_pages_recovered = 0;
+  // TDP MMU atomic updates (mmu/tdp/spte-races.ts).
+  /** TDP MMU faults that lost a race (their cmpxchg failed, or the SPTE was frozen) and returned RET_PF_RETRY. */
+  tdp_fault_retries = 0;
+  /** Of those, the ones that found the SPTE frozen (FROZEN_SPTE, REMOVED_SPTE before 6.11). */
+  tdp_fault_retries_frozen = 0;
+  /** TDP MMU page tables freed at the end of the RCU grace period without a TLB flush since they were unlinked (a bug: must stay 0). */
+  tdp_pt_freed_unflushed = 0;
   // Model counters: roots.
   root_alloc = 0;
   root_reuse = 0;

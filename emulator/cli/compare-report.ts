@@ -33,6 +33,8 @@ const KVM_ROWS: ReadonlyArray<[string, string]> = [
   ['mmio_gen_wrap_zaps', 'MMIO generation wrap zaps'], ['memslot_updates', 'memslot updates'],
   ['mmu_lock_read', 'mmu_lock taken for read'], ['mmu_lock_write', 'mmu_lock taken for write'], ['mmu_lock_contended', '  waits'],
   ['mmu_lock_wait_read_cycles', '  cycles waited (read)'], ['mmu_lock_wait_write_cycles', '  cycles waited (write)'],
+  ['tdp_fault_retries', 'TDP MMU faults retried (lost cmpxchg)'], ['tdp_fault_retries_frozen', '  on a frozen SPTE'],
+  ['tdp_pt_freed_unflushed', 'TDP page tables freed unflushed'],
   ['dirty_pages_logged', 'dirty pages logged'], ['pml_logged', '  by PML (no exit)'], ['pml_full_exits', '  PML-full exits'],
   ['dirty_pages_reported', 'dirty pages reported (GET)'], ['dirty_log_wrprot', 'SPTEs write-protected for logging'],
   ['huge_pages_split', 'huge pages split'], ['huge_pages_zapped_for_logging', 'huge pages zapped for 4K faults'],

@@ -28,6 +28,8 @@ export const VCPU_COUNTERS: ReadonlyArray<[string, string]> = [
   ['exits', 'VM exits'], ['pf_taken', 'MMU faults'], ['root_alloc', 'roots allocated'], ['root_reuse', 'roots reused'],
   ['root_freed', 'roots freed'], ['tlb_flush', 'TLB flushes'], ['remote_tlb_flush', 'remote TLB flushes sent'],
   ['kicks_sent', 'kicks sent'], ['irq_exits', 'kicks taken (irq_exits)'],
+  ['mmu_lock_wait_read_cycles', 'mmu_lock cycles waited (read)'], ['mmu_lock_wait_write_cycles', 'mmu_lock cycles waited (write)'],
+  ['tdp_fault_retries', 'TDP MMU faults retried'], ['pf_fast', 'fast page faults'], ['huge_pages_split', 'huge pages split'],
 ];
 
 /** --stats lines, one per vCPU (none on a one-CPU machine, whose figures are the run's). */

@@ -1,6 +1,6 @@
 import type { Arena } from '../machine/arena.js';
 import { GpaTlb } from './gpa-tlb.js';
-import { type TdpConfig, TdpFaultKind, TdpWalkResult, tdpWalk } from './tdp-walk.js';
+import { type TdpConfig, TdpFaultKind, TdpWalkResult, notPresentFault, tdpWalk } from './tdp-walk.js';
 
 /**
  * The TDP half of the hardware in `legacy-tdp` and `tdp` modes: the loaded root (EPTP or nCR3),
@@ -42,6 +42,11 @@ export interface TdpHypervisor {
   rootIncarnation(root: number): number;
   /** The hardware used a TLB entry made under an earlier incarnation of its root (checker). */
   staleTlbHit(root: number, gpa: number): void;
+  /**
+   * Whether the mapping of `gfn` the walk found was installed by another vCPU later than this
+   * vCPU's present moment (mmu/tdp/spte-races.ts): the access faults as it would have then.
+   */
+  hiddenMapping?(gfn: number): boolean;
 }
 
 /** Retries of one access after which a TDP fault that keeps recurring is a bug in the MMU model. */
@@ -94,9 +99,12 @@ export class TdpHardware {
       this.walks++;
       const out = this.out;
       if (root >= 0 && tdpWalk(this.arena, this.config, root, gpa, access, guestWalk, out)) {
-        tlb.fill(gfn, root, this.hv.rootIncarnation(root), out.hostPage, out.allowed);
-        allowedOut[0] = out.allowed;
-        return out.hostPage + offset;
+        if (this.hv.hiddenMapping === undefined || !this.hv.hiddenMapping(gfn)) {
+          tlb.fill(gfn, root, this.hv.rootIncarnation(root), out.hostPage, out.allowed);
+          allowedOut[0] = out.allowed;
+          return out.hostPage + offset;
+        }
+        notPresentFault(out, this.config.format, access, guestWalk);
       }
       const exit = this.exit;
       exit.kind = root >= 0 ? out.fault : TdpFaultKind.EPT_VIOLATION;

@@ -148,6 +148,12 @@ function eptViolation(out: TdpWalkResult, access: number, allowed: number, guest
   return false;
 }
 
+/** The fault of an access whose leaf entry is not present (yet): for a mapping another vCPU installs later. */
+export function notPresentFault(out: TdpWalkResult, format: TdpFormat, access: number, guestWalk: boolean): void {
+  if (format === TdpFormat.EPT) eptViolation(out, access, 0, guestWalk, 1);
+  else npf(out, access, 0, guestWalk, 1);
+}
+
 function npf(out: TdpWalkResult, access: number, bits: number, guestWalk: boolean, level: number): false {
   out.fault = TdpFaultKind.NPF;
   out.code = bits | NpfCode.U | ((access & TdpAccess.WRITE) !== 0 ? NpfCode.W : 0) | ((access & TdpAccess.FETCH) !== 0 ? NpfCode.I : 0);

@@ -27,7 +27,9 @@
  * Arguments: mib=N (MiB per CPU, default 4), passes=K (default 2, at least
  * 1), protect=0|1|2 (0: GET re-protects; 1: manual protect, the default;
  * 2: manual protect with initially-all-set, dirty_log_perf_test's default),
- * stride=S (dirty passes write every S-th page, default 1). GET copies the
+ * stride=S (dirty passes write every S-th page, default 1), overlap=0|1 (1:
+ * every CPU writes CPU 0's region in every pass, dirty_log_perf_test -o, so
+ * the CPUs fault on the same pages at the same time). GET copies the
  * regions' bitmap into guest memory, and each pass checks it bit by bit
  * against the pages written.
  * Without mmulab's test device or a hypervisor (QEMU, bare mode) the phases
@@ -51,19 +53,26 @@
 #define LOGGED_SLOT		0
 
 static bool logging;	/* the test device and a hypervisor are there */
+static bool overlap;	/* every CPU writes region 0 (dirty_log_perf_test -o) */
 static uint8_t bitmap[MAX_BITMAP_BYTES];	/* KVM_GET_DIRTY_LOG's copy for the regions */
 
+/* The regions the passes write: all of them, or with overlap only CPU 0's. */
+static int written_regions(void)
+{
+	return overlap ? 1 : ncpus;
+}
+
 /*
- * The pages of the bitmap that differ from what a pass with `stride` wrote
- * (page k of each region exactly when k % stride == 0).
+ * The pages of the bitmap that differ from what a pass with `stride` over the
+ * first `regions` regions wrote (page k of each exactly when k % stride == 0).
  */
-static unsigned long bitmap_mismatches(unsigned stride)
+static unsigned long bitmap_mismatches(unsigned stride, int regions)
 {
 	unsigned long per_cpu = region_bytes / PAGE_SIZE, wrong = 0;
 
 	for (unsigned long i = 0; i < (unsigned long)ncpus * per_cpu; i++) {
 		bool dirty = bitmap[i / 8] >> (i % 8) & 1;
-		bool written = (i % per_cpu) % stride == 0;
+		bool written = i / per_cpu < (unsigned long)regions && (i % per_cpu) % stride == 0;
 
 		if (dirty != written)
 			wrong++;
@@ -71,11 +80,35 @@ static unsigned long bitmap_mismatches(unsigned stride)
 	return wrong;
 }
 
-/* All CPUs write their regions with `tag`; the slowest CPU's cycles. */
+/* overlap=1: every CPU writes CPU 0's region, timed like touch_region. */
+static void touch_shared(void *data)
+{
+	struct pass *p = data;
+	unsigned long addr = region_of(0), limit = addr + region_bytes;
+	unsigned long step = (p->stride > 1 ? p->stride : 1) * PAGE_SIZE;
+	uint64_t start;
+
+	barrier(p);
+	start = rdtsc();
+	for (; addr < limit; addr += step)
+		*(volatile uint8_t *)addr = byte_for(addr, p->tag);
+	p->cycles[smp_cpu_of((uint32_t)smp_id())] = rdtsc() - start;
+}
+
+/* All CPUs write their regions (or region 0) with `tag`; the slowest CPU's cycles. */
 static unsigned long run_pass(struct pass *p, unsigned tag)
 {
+	unsigned long max = 0;
+
 	p->tag = tag;
-	return run_pass_max(p);
+	if (!overlap)
+		return run_pass_max(p);
+	p->arrived = 0;
+	on_cpus(touch_shared, p);
+	for (int i = 0; i < ncpus; i++)
+		if (p->cycles[i] > max)
+			max = p->cycles[i];
+	return max;
 }
 
 /* One test-device command on the logged slot; false when refused. */
@@ -128,10 +161,12 @@ int main(int argc, char **argv)
 			protect = parse_number(argv[i] + 8, 2, &ok);
 		else if (strncmp(argv[i], "stride=", 7) == 0)
 			stride = parse_number(argv[i] + 7, 4096, &ok);
+		else if (strncmp(argv[i], "overlap=", 8) == 0)
+			overlap = parse_number(argv[i] + 8, 1, &ok) == 1;
 		else
 			ok = false;
 		if (!ok)
-			printf("dirty-log: bad argument '%s' (expected mib=N, passes=1-%d, protect=0|1|2, stride=S)\n",
+			printf("dirty-log: bad argument '%s' (expected mib=N, passes=1-%d, protect=0|1|2, stride=S, overlap=0|1)\n",
 			       argv[i], MAX_PASSES);
 	}
 	if (!ok || mib == 0 || passes == 0 || stride == 0) {
@@ -147,12 +182,13 @@ int main(int argc, char **argv)
 		printf("dirty-log: at most %d pages in all\n", MAX_BITMAP_BYTES * 8);
 		abort();
 	}
-	written = (unsigned long)ncpus * ((region_bytes / PAGE_SIZE + stride - 1) / stride);
+	written = (unsigned long)written_regions() * ((region_bytes / PAGE_SIZE + stride - 1) / stride);
 	logging = mmulab_present() && mmulab_hypervisor();
 
 	report_prefix_push("dirty-log");
-	report_info("%d CPUs, %lu MiB (%lu pages) each, from %#lx; %lu passes, protect=%lu, stride=%lu",
-		    ncpus, mib, region_bytes / PAGE_SIZE, region_base, passes, protect, stride);
+	report_info("%d CPUs, %lu MiB (%lu pages) each, from %#lx; %lu passes, protect=%lu, stride=%lu%s",
+		    ncpus, mib, region_bytes / PAGE_SIZE, region_base, passes, protect, stride,
+		    overlap ? ", all writing CPU 0's region" : "");
 
 	printf("populate_cycles %lu\n", run_pass(&pass, tag));
 
@@ -191,10 +227,10 @@ int main(int argc, char **argv)
 		printf("dirty_pages%lu %u\n", i, dirty);
 		/* Initially-all-set: the first log holds every page, written or not. */
 		expect = protect == 2 && i == 1 ? pages : written;
-		report(dirty == expect && bitmap_mismatches(expect == pages ? 1 : (unsigned)stride) == 0,
+		report(dirty == expect && bitmap_mismatches(expect == pages ? 1 : (unsigned)stride, expect == pages ? ncpus : written_regions()) == 0,
 		       "pass %lu: the log reports exactly the %lu pages %s (%lu bits wrong)", i, expect,
 		       expect == pages ? "of the regions" : "written",
-		       bitmap_mismatches(expect == pages ? 1 : (unsigned)stride));
+		       bitmap_mismatches(expect == pages ? 1 : (unsigned)stride, expect == pages ? ncpus : written_regions()));
 		if (protect == 0)
 			continue;
 		t0 = rdtsc();
@@ -220,7 +256,14 @@ int main(int argc, char **argv)
 	tag += 2;
 	printf("rewrite_cycles %lu\n", run_pass(&pass, tag));
 
-	wrong = count_wrong(tag);
+	wrong = 0;
+	if (overlap) {
+		for (unsigned long addr = region_base; addr < region_of(1); addr += PAGE_SIZE)
+			if (*(volatile uint8_t *)addr != byte_for(addr, tag))
+				wrong++;
+	} else {
+		wrong = count_wrong(tag);
+	}
 	report(wrong == 0, "every page holds the byte its CPU wrote last (%lu wrong)", wrong);
 	report_prefix_pop();
 	return report_summary();

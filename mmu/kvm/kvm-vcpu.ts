@@ -22,6 +22,7 @@ import { ShadowMmu } from '../shadow/shadow-mmu.js';
 import type { KvmConfig, SharedMmu } from './kvm-config.js';
 import { LockMode, type MmuLock } from './mmu-lock.js';
 import { FastPf } from '../dirty-log.js';
+import { SpteConflict, type SpteRaces } from '../tdp/spte-races.js';
 import type { MmuContext } from '../mmu.js';
 import type { Arena } from '../../emulator/machine/arena.js';
 import type { Memslots } from '../../emulator/machine/memslots.js';
@@ -59,6 +60,8 @@ export interface KvmVm {
   walksMmioSptes(): boolean;
   /** kvm->mmu_lock. */
   readonly mmuLock: MmuLock;
+  /** Recent SPTE changes in modeled time (mmu/tdp/spte-races.ts). */
+  readonly races: SpteRaces;
   /** The earliest modeled time any vCPU can still ask for mmu_lock (the slowest vCPU clock). */
   lockHorizon(): number;
   recordViolation(v: string): void;
@@ -211,11 +214,15 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     return true;
   }
 
-  /** Takes mmu_lock in `mode`, waiting out conflicting holds of other vCPUs; returns the time it got it. */
-  lockMmu(mode: LockMode): number {
+  /**
+   * Takes mmu_lock in `mode` for about `hold` cycles (0: not known before), waiting out
+   * conflicting holds of other vCPUs; returns the time it got it. Under the TDP MMU a read hold
+   * is a shared-mode operation whose SPTE changes can race with other vCPUs' (spte-races.ts).
+   */
+  lockMmu(mode: LockMode, hold = 0): number {
     const stats = this.stats;
     const now = this.cpu.cycles();
-    const at = this.vm.mmuLock.acquire(mode, now);
+    const at = this.vm.mmuLock.acquire(mode, now, hold);
     if (mode === LockMode.WRITE) stats.mmu_lock_write++; else stats.mmu_lock_read++;
     if (at > now) {
       const wait = at - now;
@@ -224,12 +231,20 @@ export class KvmVcpu implements Platform, TdpHypervisor {
       this.cpu.extraCycles += wait;
       stats.modeled_cycles += wait;
     }
+    if (mode === LockMode.READ && this.vm.races.active && this.cfg.mode === 'tdp') this.vm.races.begin(this.cpu.index, at, hold);
     return at;
   }
 
   /** Releases mmu_lock taken at `since` (lockMmu's result): the hold is recorded for the others. */
   unlockMmu(mode: LockMode, since: number): void {
-    this.vm.mmuLock.release(mode, since, this.cpu.cycles(), this.vm.lockHorizon());
+    const horizon = this.vm.lockHorizon();
+    this.vm.mmuLock.release(mode, since, this.cpu.cycles(), horizon);
+    if (mode === LockMode.READ) this.vm.races.commit(this.cpu.cycles(), horizon);
+  }
+
+  /** TdpHypervisor: a mapping another vCPU installed after this vCPU's present moment is not there yet. */
+  hiddenMapping(gfn: number): boolean {
+    return this.vm.races.active && this.vm.races.hiddenFrom(gfn, this.cpu.index, this.cpu.cycles());
   }
 
   /** The mode root allocation and freeing take: the TDP MMU's per the tdpRootLock knob, else write. */
@@ -514,12 +529,28 @@ export class KvmVcpu implements Platform, TdpHypervisor {
       this.enterGuest(true);
       return TdpOutcome.RETRY;
     }
-    this.charge('pageFault');
-    // kvm_tdp_mmu_page_fault runs under the read lock; the legacy MMU's direct_page_fault under write.
+    // kvm_faultin_pfn and the rest outside mmu_lock, then the map under it: kvm_tdp_mmu_page_fault
+    // under the read lock, the legacy MMU's direct_page_fault under write (cost.ts mapLocked).
+    this.charge('pageFaultEntry');
     const mode = this.cfg.mode === 'tdp' ? LockMode.READ : LockMode.WRITE;
-    const since = this.lockMmu(mode);
+    const since = this.lockMmu(mode, COST.mapLocked);
+    this.charge('mapLocked');
+    const installs = this.stats.sptes_installed_leaf;
     const outcome = this.tdpMmu!.pageFault(exit);
     this.unlockMmu(mode, since);
+    const races = this.vm.races;
+    if (races.active) {
+      const raced = this.tdpMmu instanceof TdpMmu ? this.tdpMmu.raced : SpteConflict.NONE;
+      if (raced !== SpteConflict.NONE) {
+        // RET_PF_RETRY: back to the guest, which faults again if the access still cannot complete.
+        this.stats.tdp_fault_retries++;
+        if (raced === SpteConflict.FROZEN) this.stats.tdp_fault_retries_frozen++;
+      } else if (this.stats.sptes_installed_leaf > installs) {
+        races.installed(Math.floor(exit.gpa / 4096), this.cpu.index, this.cpu.cycles());
+      } else {
+        races.seen(Math.floor(exit.gpa / 4096), this.cpu.index);
+      }
+    }
     if (outcome === TdpOutcome.EMULATE_MMIO) {
       this.stats.pf_emulate++;
       this.chargeMmioEmulation(exit.gpa);

@@ -16,6 +16,7 @@ import { LockMode, MmuLock } from './mmu-lock.js';
 import { RemoteFlushCheck } from './remote-flush-check.js';
 import { DirtyLogIoctls } from './dirty-log-ioctls.js';
 import { TdpMmu } from '../tdp/tdp-mmu.js';
+import { SpteRaces } from '../tdp/spte-races.js';
 import { RmapDirtyLog } from '../shadow-pages/dirty-log.js';
 import { ShadowMapper } from '../shadow-pages/map.js';
 
@@ -56,6 +57,8 @@ export class Kvm implements Hypervisor, KvmVm {
   readonly violations: string[] = [];
   running: KvmVcpu;
   readonly mmuLock = new MmuLock();
+  /** Recent SPTE changes in modeled time, so vCPUs race as in KVM (TDP modes with several vCPUs). */
+  readonly races: SpteRaces;
   /** Dirty logging's ioctls (KVM_MEM_LOG_DIRTY_PAGES, GET/CLEAR_DIRTY_LOG), as the VMM issues them. */
   readonly dirtyLog: DirtyLogIoctls;
   private auditTick = 0;
@@ -101,8 +104,10 @@ export class Kvm implements Hypervisor, KvmVm {
       mmioGeneration: () => host.memslots.generation,
       trace: null,
     };
+    this.races = new SpteRaces(shadow ? 1 : host.vcpus.length);
+    this.races.clock = () => kvm.running.cpu.cycles();
     this.shared = {
-      tdpRoots: cfg.mode === 'tdp' ? new TdpRootList() : undefined,
+      tdpRoots: cfg.mode === 'tdp' ? new TdpRootList(this.races) : undefined,
       cache: cfg.mode === 'tdp' ? undefined : new ShadowPageCache(this.mmuContext),
     };
     const vcpus: KvmVcpu[] = [];
@@ -214,6 +219,8 @@ export class Kvm implements Hypervisor, KvmVm {
       this.flushCheck.flushRequested();
     }
     this.requestAll(Request.TLB_FLUSH, this.lostRemoteFlushVcpu);
+    // Every vCPU will flush before it runs guest code again: tables the TDP MMU removed may go.
+    this.shared.tdpRoots?.flushed();
   }
 
   lockHorizon(): number {
@@ -226,6 +233,12 @@ export class Kvm implements Hypervisor, KvmVm {
 
   /** After every entry (enterGuest): the checker, every exit or every `auditEvery`-th. */
   afterEntry(): void {
+    // The RCU grace period: a removed TDP MMU table still waiting here was never flushed.
+    const unflushed = this.shared.tdpRoots?.gracePeriod() ?? 0;
+    if (unflushed > 0) {
+      this.running.stats.tdp_pt_freed_unflushed += unflushed;
+      this.recordViolation(`19: ${unflushed} TDP MMU page tables freed without a TLB flush after they were unlinked`);
+    }
     if (this.flushCheck !== null) {
       const found: string[] = [];
       this.flushCheck.check(found);

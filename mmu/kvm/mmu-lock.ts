@@ -25,17 +25,24 @@ export class MmuLock {
   private holds: number[] = [];
 
   /**
-   * The time at which a vCPU asking at `now` gets the lock in `mode`: after every conflicting
-   * hold that covers that moment (and any that then covers the new moment).
+   * The time at which a vCPU asking at `now` gets the lock in `mode` for about `hold` cycles:
+   * the first moment from `now` at which the hold [t, t + hold) overlaps no conflicting recorded
+   * hold (with `hold` 0, the first moment no conflicting hold covers). A hold recorded by a vCPU
+   * that ran earlier in the round but starts a little after `now` still makes the asker wait if
+   * the two would overlap: the lock is exclusive in modeled time, and the vCPU that ran first
+   * keeps it (in KVM one of the two would spin; which one is a coin toss the model makes
+   * deterministic). The hold of an operation whose length is known before it starts (a fault's
+   * critical section, cost.ts mapLocked) is passed; unknown lengths pass 0.
    */
-  acquire(mode: LockMode, now: number): number {
+  acquire(mode: LockMode, now: number, hold = 0): number {
     let t = now;
     const h = this.holds;
     for (let moved = true; moved;) {
       moved = false;
       for (let k = 0; k < h.length; k += 3) {
         if (mode === LockMode.READ && h[k] === LockMode.READ) continue;
-        if (h[k + 1] <= t && t < h[k + 2]) { t = h[k + 2]; moved = true; }
+        const start = h[k + 1], end = h[k + 2];
+        if (t < end && (start <= t || start < t + hold)) { t = end; moved = true; }
       }
     }
     return t;

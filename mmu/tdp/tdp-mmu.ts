@@ -7,6 +7,7 @@ import { u64 } from '../../emulator/arch/u64.js';
 import { ACC_ALL } from '../spte.js';
 import { Request } from '../kvm/requests.js';
 import { TdpIter } from './iter.js';
+import { SpteConflict, SpteRaces } from './spte-races.js';
 import { type DirtyLogMmu, FastPf, SPTE_W, fastPfVerdict, markPageDirty, wrprotBits } from '../dirty-log.js';
 
 /**
@@ -26,11 +27,42 @@ export interface TdpRoot {
   invalid: boolean;
 }
 
-/** The VM's TDP MMU roots (kvm->arch.tdp_mmu_roots), shared by every vCPU's TdpMmu. */
+/**
+ * The VM's TDP MMU roots (kvm->arch.tdp_mmu_roots), shared by every vCPU's TdpMmu, with what
+ * else the VM's vCPUs share: the record of recent SPTE changes that lets them race (spte-races.ts)
+ * and the page tables removed from a live tree that wait for a TLB flush before they are freed.
+ */
 export class TdpRootList {
   readonly roots: TdpRoot[] = [];
   /** Times a root was allocated at each host address (root page frame number). */
   readonly incarnations = new Map<number, number>();
+  /**
+   * Tables unlinked from a live tree (handle_removed_pt's call_rcu): other vCPUs' hardware may
+   * still hold translations through them until a remote TLB flush, so they go back to the arena
+   * only after one (flushed()).
+   */
+  readonly removed: number[] = [];
+  /** Returns a removed table's page to the arena (set by the first TdpMmu). */
+  freePage: (hpa: number) => void = () => {};
+
+  constructor(readonly races = new SpteRaces(1)) {}
+
+  /** A remote TLB flush completed (kvm_flush_remote_tlbs waits for every vCPU): removed tables may be freed. */
+  flushed(): void {
+    for (const hpa of this.removed) this.freePage(hpa);
+    this.removed.length = 0;
+  }
+
+  /**
+   * The RCU grace period ended (every vCPU has left its read-side section, i.e. re-entered the
+   * guest): tables still waiting were never flushed, the use-after-free KVM's flush-before-free
+   * prevents. Frees them and returns how many there were.
+   */
+  gracePeriod(): number {
+    const n = this.removed.length;
+    if (n > 0) this.flushed();
+    return n;
+  }
 }
 
 export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
@@ -44,12 +76,22 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
   /** One iterator per level for removing tables (removeTable recurses one level down at a time). */
   private readonly zapIters: TdpIter[] = [];
   private readonly view: DataView;
+  private readonly vm: TdpRootList;
+  /**
+   * What ended the last pageFault early: NONE, or a race lost to another vCPU (its cmpxchg would
+   * have failed, or the SPTE was frozen), after which the fault returns RET_PF_RETRY.
+   */
+  raced: SpteConflict = SpteConflict.NONE;
+  /** Removed tables are freed at once (a root nobody holds) rather than after a flush (a live tree). */
+  private freeNow = false;
 
   /** One vCPU's TDP MMU over the VM's root list (a new list when none is given). */
   constructor(ctx: MmuContext, vm = new TdpRootList()) {
     this.ctx = ctx;
+    this.vm = vm;
     this.roots = vm.roots;
     this.incarnations = vm.incarnations;
+    vm.freePage = (hpa) => this.freeTable(hpa);
     this.view = ctx.arena.view;
     this.iter = new TdpIter(this.view, ctx.codec);
     for (let level = 0; level <= ctx.tdpLevel; level++) this.zapIters.push(new TdpIter(this.view, ctx.codec));
@@ -98,7 +140,10 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
   /** kvm_tdp_mmu_put_root: the last reference zaps the whole tree and frees the root. */
   private put(root: TdpRoot): void {
     if (--root.refs > 0) return;
+    // No vCPU holds the root, and each flushes when it loads another: its pages can go at once.
+    this.freeNow = true;
     this.removeTable(root.hpa, this.ctx.tdpLevel);
+    this.freeNow = false;
     this.roots.splice(this.roots.indexOf(root), 1);
     this.ctx.stats.root_freed++;
     if (this.ctx.knobs.tdpFreeFlush === 'flush-on-free') {
@@ -167,8 +212,13 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     ctx.trace?.spteRequested(gfn, slot === undefined ? 0 : slot.hostHfn + gfn - slot.baseGfn, target);
     const root = this.current!;
     const it = this.iter;
+    const races = this.vm.races;
+    this.raced = SpteConflict.NONE;
     it.start(root.hpa, ctx.tdpLevel, gfn, gfn + 1);
     while (it.valid) {
+      // kvm_tdp_mmu_map under the read lock: an SPTE another vCPU froze, or changed after this
+      // walk read it (the link, split or leaf cmpxchg fails), ends the fault with RET_PF_RETRY.
+      if (races.active && (this.raced = races.conflict(it.sptep)) !== SpteConflict.NONE) return TdpOutcome.RETRY;
       if (it.level === target) {
         this.mapTarget(it, slot, gfn, target, write);
         return mmio ? TdpOutcome.EMULATE_MMIO : TdpOutcome.RETRY;
@@ -177,14 +227,16 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
         this.link(it);
       } else if (codec.isLeaf(it.lo, it.hi, it.level)) {
         // A huge page where the target is smaller (dirty logging, or the backing changed): split
-        // it in place (about 6.2) or, before, zap it with a flush and build below, so every other
-        // 4 KiB page of it faults again.
+        // it in place (tdp_mmu_split_huge_page, c4b33d28ea51, 6.2): one cmpxchg replaces the huge
+        // SPTE by a full table mapping the same frames, so no vCPU ever finds the range unmapped.
+        // Before, tdp_mmu_zap_spte_atomic froze it (other vCPUs' faults on it retry), flushed,
+        // cleared it, and an empty table was linked: every other 4 KiB page of it faults again.
         if (ctx.knobs.tdpHugeWriteFault === 'split' && !codec.isMmio(it.lo, it.hi)) {
           this.splitHuge(it);
         } else {
-          this.zapEntry(it);
+          this.zapEntry(it, true);
           ctx.stats.huge_pages_zapped_for_logging++;
-          ctx.flushRemoteTlbs();
+          this.flush();
           this.link(it);
         }
       }
@@ -196,7 +248,13 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
   private mapTarget(it: TdpIter, slot: Memslot | undefined, gfn: number, level: number, write: boolean): void {
     const { codec, stats } = this.ctx;
     if (codec.isShadowPresent(it.lo, it.hi)) {
-      if (!codec.isLeaf(it.lo, it.hi, level)) this.zapEntry(it); // a table replaced by a huge page
+      if (!codec.isLeaf(it.lo, it.hi, level)) {
+        // A table replaced by a huge page: tdp_mmu_map_handle_target_level installs the leaf in
+        // one step and flushes (kvm_flush_remote_tlbs_gfn, bb95dfb9e2df) before the removed
+        // tables can be freed; before 5.18 handle_removed_pt flushed each one itself.
+        this.installOverTable(it, slot!, gfn, level);
+        return;
+      }
       else if (write && !codec.isWritable(it.lo) && slot !== undefined && !slot.readOnly) {
         // tdp_mmu_map_handle_target_level: make_spte gives a write-protected SPTE its W back
         // (fast_page_fault declined it, e.g. a huge page in a logged slot was just split).
@@ -358,15 +416,35 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     return flush;
   }
 
+  /** The huge leaf that replaces a table (a fault after huge pages became possible again). */
+  private installOverTable(it: TdpIter, slot: Memslot, gfn: number, level: number): void {
+    const { codec, stats } = this.ctx;
+    const base = gfn - (gfn % TdpIter.span(level));
+    const lo = codec.makeSpte(slot.hostHfn + (base - slot.baseGfn), level, ACC_ALL, !slot.readOnly, true, false);
+    stats.pf_fixed++;
+    this.setSpte(it, lo, u64.hi);
+    if (codec.isWritable(lo)) markPageDirty(slot, gfn, stats);
+    if (this.ctx.knobs.tdpFreeFlush === 'defer-to-alloc') this.flush();
+  }
+
+  /** kvm_flush_remote_tlbs from the TDP MMU: every vCPU flushes, then removed tables may be freed. */
+  private flush(): void {
+    this.ctx.flushRemoteTlbs();
+    this.vm.flushed();
+  }
+
   /** tdp_mmu_link_sp: a new empty table under the current entry. */
   private link(it: TdpIter): void {
     const child = this.allocTable();
     this.setSpte(it, this.ctx.codec.makeNonLeafSpte(child / 4096), u64.hi);
   }
 
-  /** Clears the current entry, freeing the table below it if it was one. */
-  private zapEntry(it: TdpIter): void {
-    this.setSpte(it, this.ctx.codec.nonpresentLo, this.ctx.codec.nonpresentHi);
+  /**
+   * Clears the current entry, freeing the table below it if it was one. `freeze`: the SPTE is
+   * held frozen from this operation's read until its end (tdp_mmu_zap_spte_atomic).
+   */
+  private zapEntry(it: TdpIter, freeze = false): void {
+    this.setSpte(it, this.ctx.codec.nonpresentLo, this.ctx.codec.nonpresentHi, freeze);
   }
 
   /**
@@ -380,10 +458,11 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
    * The removed table is zapped before the entry is written, so charges accrue in the order the
    * zap path always had (children first).
    */
-  private setSpte(it: TdpIter, lo: number, hi: number): void {
+  private setSpte(it: TdpIter, lo: number, hi: number, freeze = false): void {
     const { codec, stats } = this.ctx;
     const level = it.level;
     const oldLo = it.lo, oldHi = it.hi;
+    if (this.vm.races.active) this.vm.races.touch(it.sptep, freeze);
     if (codec.isShadowPresent(oldLo, oldHi)) {
       if (!codec.isLeaf(oldLo, oldHi, level)) this.removeTable(codec.pfn(oldLo, oldHi) * 4096, level - 1);
       else this.countLeaf(level, -1);
@@ -403,7 +482,10 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
 
   /**
    * handle_removed_pt: clears every used entry of a table no longer linked (of `level`), through
-   * the change path, so tables below it are removed in turn, then frees the table. Each level has
+   * the change path, so tables below it are removed in turn, then frees the table: at once when
+   * no vCPU can reach it (a root nobody holds), else after the next remote TLB flush (call_rcu,
+   * with the caller's flush first; before 5.18, tdpFreeFlush 'flush-on-free', this function
+   * flushed for every table it removed). Each level has
    * its own iterator, restricted to the table's 512 entries, so the recursion allocates nothing
    * and leaves the fault path's iterator where it was.
    */
@@ -415,7 +497,9 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
       if (it.lo !== codec.nonpresentLo || it.hi !== codec.nonpresentHi) this.setSpte(it, codec.nonpresentLo, codec.nonpresentHi);
       it.next();
     }
-    this.freeTable(table);
+    if (this.freeNow) { this.freeTable(table); return; }
+    this.vm.removed.push(table);
+    if (this.ctx.knobs.tdpFreeFlush === 'flush-on-free') this.flush();
   }
 
   /** The page-size counters (pages_4k/2m/1g) move by `delta` for a leaf at `level`. */
