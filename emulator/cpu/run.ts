@@ -37,6 +37,15 @@ export class RunState {
   stopRipLo = 0;
   stopRipHi = 0;
   tripleFaultVectors: number[] = [];
+  /**
+   * Events (exceptions, interrupts, NMIs) delivered with no instruction retired since the one
+   * before: a handler that faults at once (a #UD handler that is UD2) loops without retiring
+   * anything, so each such delivery counts as one toward the instruction limit (the scheduler
+   * resets this at the start of a run).
+   */
+  uncountedEvents = 0;
+  /** cpu.instructions at the last event delivered. */
+  lastEventAt = -1;
 }
 
 /** Decode context of the running vCPU; `bits` follows the code segment. */
@@ -52,8 +61,11 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
   let left = budget;
   while (left > 0) {
     if (cpu.stop !== 0) {
+      const uncounted = state.uncountedEvents;
       const r = serviceEvents(cpu, state);
       if (r !== SERVICE_CONTINUE) return r;
+      left -= state.uncountedEvents - uncounted;
+      if (left <= 0) break;
     }
     // The linear address of RIP: CS.base + EIP outside 64-bit mode, with the CS limit check.
     let lo = cpu.ripLo;
@@ -237,6 +249,7 @@ function serviceEvents(cpu: Vcpu, state: RunState): SliceEnd {
       return SliceEnd.STOPPED;
     }
     if (!deliverException(cpu, state)) return SliceEnd.STOPPED;
+    noteEvent(cpu, state);
   }
   if (state.stopReason !== StopReason.NONE) return SliceEnd.STOPPED;
   // NMI: not masked by IF, blocked from its delivery until the next IRET (SDM Vol. 3 6.7.1).
@@ -248,6 +261,7 @@ function serviceEvents(cpu: Vcpu, state: RunState): SliceEnd {
       cpu.excTrap = false;
       if (!deliverException(cpu, state)) return SliceEnd.STOPPED;
     }
+    noteEvent(cpu, state);
   }
   if (!cpu.interruptShadow && (cpu.flags & Flag.IF) !== 0) {
     const vector = cpu.platform.pendingInterrupt(cpu, true);
@@ -257,12 +271,19 @@ function serviceEvents(cpu: Vcpu, state: RunState): SliceEnd {
         cpu.excTrap = false;
         if (!deliverException(cpu, state)) return SliceEnd.STOPPED;
       }
+      noteEvent(cpu, state);
     }
   }
   if (cpu.halted) return SliceEnd.HALTED;
   // A device scheduled an event before this slice's end: return so the machine fires it on time.
   if (deadline) return SliceEnd.BUDGET;
   return SERVICE_CONTINUE;
+}
+
+/** Counts a delivery that follows the previous one with no instruction retired (RunState.uncountedEvents). */
+function noteEvent(cpu: Vcpu, state: RunState): void {
+  if (cpu.instructions === state.lastEventAt) state.uncountedEvents++;
+  state.lastEventAt = cpu.instructions;
 }
 
 /**

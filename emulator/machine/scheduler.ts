@@ -26,7 +26,9 @@ import { TscSync } from '../cpu/tsc-sync.js';
  * the APIC keeps setting deadlines, none of which wakes a vCPU. Retired instructions alone would
  * then never reach the limit, so each idle step that follows no retired instruction (time moved
  * on and nothing ran) counts as one toward `maxInsns`. A guest its timer really wakes runs an
- * instruction between idle steps and is not charged; the count is reported with the limit.
+ * instruction between idle steps and is not charged; the count is reported with the limit. So
+ * does an exception loop (a handler that faults before retiring anything): each event delivered
+ * with no instruction since the one before counts too (RunState.uncountedEvents).
  *
  * Clocks a quantum apart would let one vCPU read a TSC behind a value another already read; the
  * vCPUs share one TSC high-water mark (cpu/tsc-sync.ts), and a vCPU that reads its TSC behind it
@@ -97,6 +99,13 @@ export class Scheduler {
 
   /** Idle steps of the current run that followed no retired instruction (see the class comment). */
   idleStepsCharged = 0;
+
+  /** What the current run counted toward its limit besides instructions: idle steps and events. */
+  charged(): number {
+    let n = this.idleStepsCharged;
+    for (const s of this.states) n += s.uncountedEvents;
+    return n;
+  }
   /** Instructions retired when the machine last idled, or -1 before the first idle step of a run. */
   private idleMark = -1;
 
@@ -104,6 +113,7 @@ export class Scheduler {
   run(maxInsns: number): SchedulerEnd {
     this.idleStepsCharged = 0;
     this.idleMark = -1;
+    for (const s of this.states) s.uncountedEvents = 0;
     const vcpus = this.vcpus;
     const clock = this.clock;
     let roundEnd = this.roundStart() + this.quantum;
@@ -126,7 +136,7 @@ export class Scheduler {
           sliceLeft = 0;
           if (budget === 0) {
             clock.fireDue();
-            const left = maxInsns - this.instructions() - this.idleStepsCharged;
+            const left = maxInsns - this.instructions() - this.charged();
             if (left <= 0) return { kind: 'insn-limit' };
             const now = cpu.cycles();
             if (now >= roundEnd) break;

@@ -260,8 +260,8 @@ export class Vm {
         case 'insn-limit':
           outcome = 'insn-limit';
           detail = `instruction limit of ${maxInsns} reached`;
-          // Idle steps in which no instruction ran count toward the limit (scheduler.ts).
-          if (this.scheduler.idleStepsCharged > 0) detail += ` (${this.scheduler.idleStepsCharged} of them idle steps of a halted CPU)`;
+          // Idle steps and event deliveries with no instruction between count toward the limit (scheduler.ts).
+          if (this.scheduler.charged() > 0) detail += ` (${this.scheduler.charged()} of them idle steps or event deliveries with no instruction between)`;
           break;
         case 'halted':
           outcome = 'halted';

@@ -1,10 +1,17 @@
 /**
- * --max-insns bounds a halted machine too. A guest that programs the PIT for periodic interrupts,
+ * --max-insns bounds a machine that retires nothing: a halted one, and one in an exception loop.
+ *
+ * A halted machine: A guest that programs the PIT for periodic interrupts,
  * leaves IRQ0 masked at the PIC (its power-up state) and halts with interrupts enabled retires no
  * instruction ever again, while the timer keeps giving the scheduler deadlines to idle to: the run
  * used to loop for good (the instruction fuzzer's seed 1207 case 119378). Idle steps with no
  * instruction between them now count toward the limit; a guest its timer really wakes is not
  * charged anything.
+ *
+ * An exception loop: a #UD handler that is itself UD2 takes #UD again before retiring anything,
+ * each delivery pushing a frame. With paging off and the stack below the tables, the pushes wrap
+ * through 4 GiB before they could overwrite anything that matters: the run never ended. Each
+ * delivery with no instruction since the previous one now counts toward the limit.
  */
 import { describe, expect, test } from 'vitest';
 import { TestMachine } from './devices/machine.js';
@@ -50,7 +57,7 @@ describe('the instruction limit bounds idle time', () => {
     // 6 + STI + HLT retired; every other unit of the limit is an idle step.
     expect(r.instructions).toBe(8);
     expect(m.vm.scheduler.idleStepsCharged).toBe(1000 - 8);
-    expect(r.detail).toBe('instruction limit of 1000 reached (992 of them idle steps of a halted CPU)');
+    expect(r.detail).toBe('instruction limit of 1000 reached (992 of them idle steps or event deliveries with no instruction between)');
     // The timer really was running: modeled time moved on by about 992 periods of 1000 PIT ticks.
     expect(m.vm.cpu.haltedCycles).toBeGreaterThan(990 * 838_000);
   });
@@ -85,5 +92,49 @@ describe('the instruction limit bounds idle time', () => {
     expect(vm.scheduler.idleStepsCharged).toBe(0);
     // It did idle: most of the modeled time went by in HLT, woken each period.
     expect(cpu.haltedCycles).toBeGreaterThan(cpu.instructions);
+  });
+
+  test('an exception loop (the #UD handler is UD2) stops at --max-insns, one delivery per unit', () => {
+    const m = machine([0x0f, 0x0b]); // ud2
+    const vm = m.vm;
+    const [gdt, idt, handler] = [0x1fd000, 0x1fe000, 0x1ff000];
+    vm.writePhysical(gdt, Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, ...le32(0x0000ffff), ...le32(0x00cf9b00), ...le32(0x0000ffff), ...le32(0x00cf9300)]));
+    vm.writePhysical(idt + 8 * 6, Uint8Array.from([...le32((0x08 << 16) | (handler & 0xffff)), ...le32((handler & 0xffff0000) | 0x8e00)]));
+    vm.writePhysical(handler, Uint8Array.from([0x0f, 0x0b]));
+    const cpu = vm.cpu;
+    cpu.gdtr.baseLo = gdt; cpu.gdtr.limit = 23;
+    cpu.idtr.baseLo = idt; cpu.idtr.limit = 8 * 256 - 1;
+    cpu.lo[4] = 0x100000;
+    // Without the bound the run never returns: fail instead once far more frames than the limit were pushed.
+    const state = vm.states[0];
+    let deliveries = 0;
+    const ud = cpu.raiseUd.bind(cpu);
+    cpu.raiseUd = () => { if (++deliveries > 10_000) throw new Error('the exception loop ran past 10,000 deliveries'); ud(); };
+    const r = vm.run(1000);
+    expect(r.outcome).toBe('insn-limit');
+    expect(r.instructions).toBe(0);
+    // 1,001 deliveries: the first follows the start of the run, each later one counts.
+    expect(deliveries).toBe(1001);
+    expect(state.uncountedEvents).toBe(1000);
+    expect((0x100000 - (cpu.lo[4] >>> 0)) / 12).toBe(1001);
+    expect(r.detail).toBe('instruction limit of 1000 reached (1000 of them idle steps or event deliveries with no instruction between)');
+  });
+
+  test('a handler that retires an instruction before faulting again is charged nothing', () => {
+    // The #UD handler is NOP; UD2: one instruction retires between deliveries.
+    const m = machine([0x0f, 0x0b]);
+    const vm = m.vm;
+    const [gdt, idt, handler] = [0x1fd000, 0x1fe000, 0x1ff000];
+    vm.writePhysical(gdt, Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, ...le32(0x0000ffff), ...le32(0x00cf9b00), ...le32(0x0000ffff), ...le32(0x00cf9300)]));
+    vm.writePhysical(idt + 8 * 6, Uint8Array.from([...le32((0x08 << 16) | (handler & 0xffff)), ...le32((handler & 0xffff0000) | 0x8e00)]));
+    vm.writePhysical(handler, Uint8Array.from([0x90, 0x0f, 0x0b]));
+    const cpu = vm.cpu;
+    cpu.gdtr.baseLo = gdt; cpu.gdtr.limit = 23;
+    cpu.idtr.baseLo = idt; cpu.idtr.limit = 8 * 256 - 1;
+    cpu.lo[4] = 0x100000;
+    const r = vm.run(500);
+    expect(r.outcome).toBe('insn-limit');
+    expect(r.instructions).toBe(500);
+    expect(vm.scheduler.charged()).toBe(0);
   });
 });
