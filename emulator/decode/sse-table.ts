@@ -4,6 +4,7 @@ import {
   mmxReady, sseReady,
 } from '../exec/sse.js';
 import { FXSAVE } from '../exec/x87.js';
+import { EMMS, MMX_MOV, MmxMov } from '../exec/mmx.js';
 import type { FeatureName } from '../cpu/cpu-model.js';
 
 /**
@@ -151,8 +152,9 @@ export const SSE_ROWS: Array<[number, Entry]> = [
   [0x6b, int('packssdw', SseOp.PACKSSDW)],
   [0x6c, pfx({ p66: sse('punpcklqdq Vx,Wx', SSE_BINARY, SseOp.PUNPCKLQDQ) })],
   [0x6d, pfx({ p66: sse('punpckhqdq Vx,Wx', SSE_BINARY, SseOp.PUNPCKHQDQ) })],
-  [0x6e, pfx({ none: mmx('movd/movq Pq,Ey'), p66: sse('movd/movq Vx,Ey', MOVD, 0) })],
-  [0x6f, pfx({ none: mmx('movq Pq,Qq'), p66: sse('movdqa Vx,Wx', MOV_X, MovX.LOAD_ALIGNED), pF3: sse('movdqu Vx,Wx', MOV_X, MovX.LOAD) })],
+  // MOVD/MOVQ with an MMX register: P carries no size, so the form's size is Ey's (4, or 8 with REX.W).
+  [0x6e, pfx({ none: op('movd/movq P,Ey', MMX_MOV, MmxMov.FROM_E), p66: sse('movd/movq Vx,Ey', MOVD, 0) })],
+  [0x6f, pfx({ none: op('movq Pq,Qq', MMX_MOV, MmxMov.LOAD), p66: sse('movdqa Vx,Wx', MOV_X, MovX.LOAD_ALIGNED), pF3: sse('movdqu Vx,Wx', MOV_X, MovX.LOAD) })],
   [0x70, pfx({
     none: mmx('pshufw Pq,Qq,Ib'), p66: sse('pshufd Vx,Wx,Ib', SSE_SHUF, 0),
     pF3: sse('pshufhw Vx,Wx,Ib', SSE_SHUF, 1), pF2: sse('pshuflw Vx,Wx,Ib', SSE_SHUF, 2),
@@ -163,13 +165,13 @@ export const SSE_ROWS: Array<[number, Entry]> = [
   [0x74, int('pcmpeqb', SseOp.PCMPEQB)],
   [0x75, int('pcmpeqw', SseOp.PCMPEQW)],
   [0x76, int('pcmpeqd', SseOp.PCMPEQD)],
-  [0x77, mmx('emms')],
+  [0x77, op('emms', EMMS)],
   [0x78, op('vmread Ey,Gy')],
   [0x79, op('vmwrite Gy,Ey')],
   [0x7c, later('haddpd/haddps')],
   [0x7d, later('hsubpd/hsubps')],
-  [0x7e, pfx({ none: mmx('movd/movq Ey,Pq'), p66: sse('movd/movq Ey,Vx', MOVD, 1), pF3: sse('movq Vx,Wq', MOV_X, MovX.MOVQ_LOAD) })],
-  [0x7f, pfx({ none: mmx('movq Qq,Pq'), p66: sse('movdqa Wx,Vx', MOV_X, MovX.STORE_ALIGNED), pF3: sse('movdqu Wx,Vx', MOV_X, MovX.STORE) })],
+  [0x7e, pfx({ none: op('movd/movq Ey,P', MMX_MOV, MmxMov.TO_E), p66: sse('movd/movq Ey,Vx', MOVD, 1), pF3: sse('movq Vx,Wq', MOV_X, MovX.MOVQ_LOAD) })],
+  [0x7f, pfx({ none: op('movq Qq,Pq', MMX_MOV, MmxMov.STORE), p66: sse('movdqa Wx,Vx', MOV_X, MovX.STORE_ALIGNED), pF3: sse('movdqu Wx,Vx', MOV_X, MovX.STORE) })],
   [0xc2, pfx({
     none: sse('cmpps Vx,Wx,Ib', SSE_CMP, 0, 'sse'), p66: sse('cmppd Vx,Wx,Ib', SSE_CMP, 1),
     pF3: sse('cmpss Vx,Wss,Ib', SSE_CMP, 2, 'sse'), pF2: sse('cmpsd Vx,Wsd,Ib', SSE_CMP, 3),
