@@ -49,9 +49,9 @@ function imm(c: InsnContext): [string, string] {
   return [String(c.d.imm[c.i]), String(c.d.immHi[c.i])];
 }
 
-/** Marks the flag locals as describing `op` when the block can evaluate conditions from them. */
+/** Marks the flag locals as describing the record of `op` just made (conditions may use them). */
 function known(c: InsnContext, op: LfOp, size: number): void {
-  c.flagsKnown = op === LfOp.SUB || op === LfOp.LOGIC ? { op, size } : null;
+  c.flagsKnown = { op, size };
 }
 
 const alu: Emitter = (c) => {
@@ -139,8 +139,7 @@ const unary: Emitter = (c) => {
     flags = `fs = fd; fd = 0;${wide ? ' fsh = fdh; fdh = 0;' : ''} fr = v;${wide ? ' frh = vh;' : ''} ${recordFlags(LfOp.SUB, size, null)}`;
   }
   const after = (): void => {
-    if (op === NOT) return;
-    c.flagsKnown = op === INC || op === DEC ? null : { op: LfOp.SUB, size };
+    if (op !== NOT) known(c, op === INC ? LfOp.INC : op === DEC ? LfOp.DEC : LfOp.SUB, size);
   };
   if (!form.mem) {
     const r = d.rm[i];
@@ -181,14 +180,17 @@ const shift: Emitter = (c) => {
   }
   const tail = `fs = ${n};${size === 8 ? ' fsh = 0;' : ''} ${compute}`;
   const flags = recordFlags(lf, size, null);
-  c.flagsKnown = null;
+  let out: string;
   if (!form.mem) {
     const r = d.rm[i];
-    return `fd = ${regs.read(r, size)};${size === 8 ? ` fdh = ${regs.hi(r)};` : ''} ${tail} ${regs.write(r, size, 'fr', 'frh')} ${flags}`;
+    out = `fd = ${regs.read(r, size)};${size === 8 ? ` fdh = ${regs.hi(r)};` : ''} ${tail} ${regs.write(r, size, 'fr', 'frh')} ${flags}`;
+  } else {
+    const { code, cond } = emitLinear(c);
+    const body = `${load(size, 'fd', 'fdh')} ${tail} ${storeAt(size, 'fr', 'frh')} ${flags}`;
+    out = c.guarded(code, `${cond} && ${tlbHit('tR', size)} && ${tlbHit('tW', size)}`, body, resyncFlags(size));
   }
-  const { code, cond } = emitLinear(c);
-  const body = `${load(size, 'fd', 'fdh')} ${tail} ${storeAt(size, 'fr', 'frh')} ${flags}`;
-  return c.guarded(code, `${cond} && ${tlbHit('tR', size)} && ${tlbHit('tW', size)}`, body);
+  known(c, lf, size);
+  return out;
 };
 
 const mov: Emitter = (c) => {

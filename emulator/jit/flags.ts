@@ -62,6 +62,16 @@ const SIGNED: Record<number, string> = { 12: '<', 13: '>=', 14: '<=', 15: '>' };
 export function inlineCondition(known: { op: LfOp; size: number } | null, cc: number): string | undefined {
   if (known === null) return undefined;
   const { op, size } = known;
+  // Every lazy operation takes ZF and SF from its result (exec/flags.ts getZF, getSF).
+  if (cc === 4 || cc === 5 || cc === 8 || cc === 9) {
+    const sh = 32 - 8 * size;
+    const zero = size === 8 ? '(fr === 0 && frh === 0)' : `((fr << ${sh}) === 0)`;
+    const negative = size === 8 ? '(frh < 0)' : `((fr << ${sh}) < 0)`;
+    if (cc === 4) return zero;
+    if (cc === 5) return `!${zero}`;
+    if (cc === 8) return negative;
+    return `!${negative}`;
+  }
   if (op === LfOp.SUB && size !== 8) {
     const sh = 32 - 8 * size;
     const d = sh === 0 ? 'fd' : `(fd << ${sh})`;

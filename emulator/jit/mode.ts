@@ -18,9 +18,9 @@ export function parseTranslatorMode(s: string): TranslatorMode | undefined {
   return (TRANSLATOR_MODES as readonly string[]).includes(s) ? (s as TranslatorMode) : undefined;
 }
 
-/** The mode from the environment; unset or empty is 'off'. An invalid value is reported by the CLI. */
+/** The mode from the environment; unset or empty is 'on'. An invalid value is reported by the CLI. */
 export function translatorModeFromEnv(): TranslatorMode {
   const v = process.env[TRANSLATOR_ENV];
-  if (v === undefined || v === '') return 'off';
+  if (v === undefined || v === '') return 'on';
   return parseTranslatorMode(v) ?? 'on';
 }
