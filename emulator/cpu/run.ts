@@ -316,8 +316,9 @@ function deliverException(cpu: Vcpu, state: RunState): boolean {
       return false;
     }
     // A fault while delivering INT n, INT3 or INTO is a fault of that instruction (SDM Vol. 3
-    // 6.5): the saved RIP goes back to it.
-    if (trap && chain === undefined) {
+    // 6.5): the saved RIP goes back to it. A debug trap (single-step, data breakpoint, ICEBP)
+    // belongs to the instruction boundary after it: RIP stays.
+    if (trap && soft && chain === undefined) {
       cpu.ripLo = cpu.trapInsnLo;
       cpu.ripHi = cpu.trapInsnHi;
     }

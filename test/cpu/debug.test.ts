@@ -26,10 +26,10 @@ describe('single-step (TF)', () => {
     expect(r.stopOffset).toBe(1 + len(SET_TF) + 1);
   });
 
-  test('ICEBP (F1) is a #DB of its own, with no DR6 bit (its failed delivery leaves RIP on it)', () => {
+  test('ICEBP (F1) is a #DB trap of its own, with no DR6 bit', () => {
     const r = runTiny(`${NOP} f1 ${NOP}`);
     expect(r.vector).toBe(1);
-    expect(r.stopOffset).toBe(1);
+    expect(r.stopOffset).toBe(2);
     expect(dr6(r) & 0xe00f).toBe(0);
   });
 });
