@@ -14,7 +14,7 @@ import { ExitStatus } from './exit-status.js';
 import { UsageError } from './errors.js';
 import { comparableOutput } from './guest-values.js';
 import { vcpuRows } from './vcpu-report.js';
-import { writeReport } from './html-report.js';
+import { compareHtml, writeReport } from './html-report.js';
 import { type SeriesPoint, sampleSeries } from './html-report-series.js';
 
 /**
@@ -85,7 +85,7 @@ async function execute(o: CompareOptions): Promise<number> {
       cpus: vcpuRows(vm),
     });
   }
-  if (o.report !== undefined) writeReport(o.report, `mmulab compare ${o.image}`, compareTable(o, runs), runs, samples);
+  if (o.report !== undefined) writeReport(o.report, () => compareHtml(`mmulab compare ${o.image}`, compareTable(o, runs), runs, samples));
   if (o.json) writeOut(Buffer.from(compareJson(o, runs)));
   else {
     if (o.showOutput) for (const r of runs) writeOut(Buffer.from(`--- ${r.mode} guest output ---\n${r.output}`));

@@ -6,16 +6,17 @@ import { SERIES_COUNTERS, type SeriesPoint } from './html-report-series.js';
 import { UsageError } from './errors.js';
 
 /**
- * `mmulab compare --report FILE.html`: one self-contained page (no network: Chart.js, the charting
+ * `mmulab compare --report FILE.html` and `mmulab replay --report FILE.html`: one self-contained page (no network: Chart.js, the charting
  * library, is inlined from its npm package; the data is inlined as JSON). It holds the comparison
  * table as `compare` prints it, bar charts of each mode's exits, MMU faults, roots allocated and
- * modeled cycles, and time series of MMU faults and roots over the run. The page script draws
+ * modeled cycles, and time series of MMU faults and roots over the run; for replays, each
+ * replay's table and a chart per figure, one bar per setting (before and after). The page script draws
  * with animation off and then records what each chart holds in `data-rendered` on <body>, so a
  * headless browser's DOM dump shows the numbers the charts were drawn from.
  */
 
 interface Dataset { readonly label: string; readonly data: readonly (number | null | { x: number; y: number })[] }
-interface ChartSpec { readonly id: string; readonly title: string; readonly type: 'bar' | 'line'; readonly labels?: readonly string[]; readonly datasets: readonly Dataset[]; readonly xTitle?: string }
+export interface ChartSpec { readonly id: string; readonly title: string; readonly type: 'bar' | 'line'; readonly labels?: readonly string[]; readonly datasets: readonly Dataset[]; readonly xTitle?: string }
 
 /** Chart.js's UMD build, as shipped in its npm package. */
 function chartJs(): string {
@@ -57,7 +58,7 @@ for (const spec of report.charts) {
   canvas.id = 'chart-' + spec.id;
   canvas.width = 560; canvas.height = 300;
   box.appendChild(canvas);
-  document.getElementById('charts').appendChild(box);
+  document.getElementById('charts-' + spec.section).appendChild(box);
   const scales = spec.type === 'line'
     ? { x: { type: 'linear', title: { display: true, text: spec.xTitle } }, y: { beginAtZero: true } }
     : { y: { beginAtZero: true } };
@@ -72,10 +73,19 @@ for (const spec of report.charts) {
 document.body.dataset.rendered = JSON.stringify(rendered);
 `;
 
-/** The page for one comparison. */
-export function compareHtml(title: string, table: string, runs: readonly ModeRun[], samples: ReadonlyMap<string, readonly SeriesPoint[]>): string {
-  const charts = [...bars(runs), series(runs, samples, 'pf_taken', 'faults-over-time', 'MMU faults over the run'),
-    series(runs, samples, 'root_alloc', 'roots-over-time', 'Roots allocated over the run')];
+/** One part of a page: a heading, charts, and a table as the command prints it. */
+export interface ReportSection {
+  readonly heading: string;
+  readonly charts: readonly ChartSpec[];
+  readonly table: string;
+}
+
+/** A page of sections; chart ids are made unique by section (s0-exits, s1-...). */
+export function reportHtml(title: string, sections: readonly ReportSection[]): string {
+  const charts = sections.flatMap((sec, i) => sec.charts.map((c) => ({ ...c, id: sections.length > 1 ? `s${i}-${c.id}` : c.id, section: i })));
+  const body = sections.map((sec, i) => `<h2>${escapeHtml(sec.heading)}</h2>
+<div class="charts" id="charts-${i}"></div>
+<pre>${escapeHtml(sec.table)}</pre>`).join('\n');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -84,14 +94,12 @@ export function compareHtml(title: string, table: string, runs: readonly ModeRun
 <style>
 body { font-family: sans-serif; margin: 1.5em; }
 pre { font-size: 12px; background: #f6f6f6; padding: 1em; overflow-x: auto; }
-#charts { display: flex; flex-wrap: wrap; gap: 1em; }
+.charts { display: flex; flex-wrap: wrap; gap: 1em; }
 </style>
 </head>
 <body>
 <h1>${escapeHtml(title)}</h1>
-<div id="charts"></div>
-<h2>Table</h2>
-<pre>${escapeHtml(table)}</pre>
+${body}
 <script type="application/json" id="report-data">${inlineJson({ charts })}</script>
 <script>${chartJs().replace(/<\/script/gi, '<\\/script')}</script>
 <script>${PAGE_SCRIPT}</script>
@@ -100,10 +108,17 @@ pre { font-size: 12px; background: #f6f6f6; padding: 1em; overflow-x: auto; }
 `;
 }
 
-/** Writes the page to `file`; one that cannot be written is a usage error (one line, status 2). */
-export function writeReport(file: string, title: string, table: string, runs: readonly ModeRun[], samples: ReadonlyMap<string, readonly SeriesPoint[]>): void {
+/** The page for one comparison. */
+export function compareHtml(title: string, table: string, runs: readonly ModeRun[], samples: ReadonlyMap<string, readonly SeriesPoint[]>): string {
+  const charts = [...bars(runs), series(runs, samples, 'pf_taken', 'faults-over-time', 'MMU faults over the run'),
+    series(runs, samples, 'root_alloc', 'roots-over-time', 'Roots allocated over the run')];
+  return reportHtml(title, [{ heading: 'Charts and table', charts, table }]);
+}
+
+/** Writes a page to `file`; one that cannot be written is a usage error (one line, status 2). */
+export function writeReport(file: string, html: () => string): void {
   try {
-    writeFileSync(file, compareHtml(title, table, runs, samples));
+    writeFileSync(file, html());
   } catch (err) {
     throw new UsageError(`--report ${file}: cannot write it (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }

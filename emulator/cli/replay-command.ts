@@ -16,6 +16,8 @@ import { DEFAULT_QUANTUM } from '../machine/vm.js';
 import { resolveKnobs } from '../../mmu/knobs.js';
 import type { MmuMode } from '../../vmm/machine.js';
 import { REPLAYS, type Replay, type ReplayFigure } from './replays.js';
+import { writeReport } from './html-report.js';
+import { replayHtml } from './html-report-replay.js';
 
 /**
  * `mmulab replay NAME|all`: reruns a KVM decision from the mailing-list threads (replays.ts) before
@@ -26,6 +28,8 @@ import { REPLAYS, type Replay, type ReplayFigure } from './replays.js';
 export interface ReplayOptions {
   readonly names: readonly string[];
   readonly json: boolean;
+  /** --report FILE.html: the replays as one self-contained HTML page with a chart per figure. */
+  readonly report?: string;
 }
 
 function builder(y: Argv): Argv {
@@ -33,15 +37,16 @@ function builder(y: Argv): Argv {
     .usage('Usage: mmulab replay NAME|all [--json]\n\nReplay a KVM MMU decision from its mailing-list thread, before and after.')
     .positional('name', { type: 'string', describe: `which thread: ${REPLAYS.map((r) => r.name).join(', ')} or all` })
     .option('json', { type: 'boolean', describe: 'print the replays as one JSON object on stdout' })
+    .option('report', { type: 'string', requiresArg: true, describe: 'also write the replays as one self-contained HTML page with a chart per figure (FILE.html)' })
     .epilogue(EXIT_STATUS_HELP);
 }
 
 function options(argv: Record<string, unknown>): ReplayOptions {
   const name = optionalString('name', argv.name);
   if (name === undefined) throw new UsageError(`replay: name a thread (${REPLAYS.map((r) => r.name).join(', ')}) or all`);
-  if (name === 'all') return { names: REPLAYS.map((r) => r.name), json: flag(argv.json) };
+  if (name === 'all') return { names: REPLAYS.map((r) => r.name), json: flag(argv.json), report: optionalString('report', argv.report) };
   if (!REPLAYS.some((r) => r.name === name)) throw new UsageError(`replay: unknown thread "${name}" (known: ${REPLAYS.map((r) => r.name).join(', ')}, all)`);
-  return { names: [name], json: flag(argv.json) };
+  return { names: [name], json: flag(argv.json), report: optionalString('report', argv.report) };
 }
 
 interface RunFigures {
@@ -172,6 +177,7 @@ function json(results: readonly ReplayResult[]): string {
 
 async function execute(o: ReplayOptions): Promise<number> {
   const results = REPLAYS.filter((r) => o.names.includes(r.name)).map((r) => replayOne(r, buildNotice(o.json)));
+  if (o.report !== undefined) writeReport(o.report, () => replayHtml(results.map((res) => ({ heading: `lkml (${res.replay.name}): ${res.replay.thread}`, settings: res.replay.settings.map((s) => s.label), figures: res.replay.figures.map((f, fi) => ({ key: f.key, label: f.label, values: res.values[fi] ?? [] })), table: table(res) }))));
   if (o.json) writeOut(Buffer.from(json(results)));
   else writeOut(Buffer.from(results.map(table).join('\n')));
   const failed = results.find((res) => res.failedRun !== undefined);
@@ -189,7 +195,7 @@ export const REPLAY_COMMAND: Command<ReplayOptions> = {
   spec: 'replay [name]',
   usage: 'mmulab replay NAME|all [--json]',
   describe: 'replay a KVM MMU decision from its mailing-list thread, before and after',
-  valueOptions: [],
+  valueOptions: ['report'],
   builder,
   options,
   execute,

@@ -1,5 +1,6 @@
 /**
- * `mmulab compare --report FILE.html` (emulator/cli/html-report*.ts): one self-contained page,
+ * `mmulab compare --report FILE.html` and `mmulab replay --report` (emulator/cli/html-report*.ts):
+ * one self-contained page,
  * loaded in Debian's headless Chromium (scripts/setup-host.sh installs it). The oracles: the JSON
  * report of the same comparison (the numbers each chart must hold, read back from the DOM the
  * page leaves after drawing), Chromium's console (no message at all, checked to catch one on a
@@ -88,6 +89,23 @@ describe('mmulab compare --report', () => {
     spawnSync('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--window-size=1300,1500',
       '--virtual-time-budget=5000', `--screenshot=${shot}`, `file://${file}`], { timeout: 120_000 });
     expect(statSync(shot).size).toBeGreaterThan(40_000);
+  });
+
+  test('mmulab replay e --report: a chart per figure, one bar per setting, holding the JSON report\'s figures', () => {
+    const file = join(dir, 'replay-e.html');
+    const r = runCli(['replay', 'e', '--json', '--report', file]);
+    const replay = (JSON.parse(r.stdout) as { replays: { settings: { label: string; figures: Record<string, number | null> }[] }[] }).replays[0];
+    const html = readFileSync(file, 'utf8');
+    expect(html).not.toMatch(/<script[^>]*\ssrc=|<link\b|<img\b|<iframe\b/i);
+    const page = chromium(file);
+    expect(consoleLines(page.log)).toEqual([]);
+    const charts = rendered(page.dom);
+    const keys = Object.keys(replay.settings[0].figures);
+    expect(charts.map((c) => c.id)).toEqual(keys);
+    for (const c of charts) {
+      expect(c.labels).toEqual(replay.settings.map((st) => st.label));
+      expect(c.datasets[0].data).toEqual(replay.settings.map((st) => st.figures[c.id]));
+    }
   });
 
   test('the console check catches a page that logs an error', () => {
