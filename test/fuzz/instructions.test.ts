@@ -58,13 +58,13 @@ describe('instruction-stream fuzzing', () => {
   });
 
   // Regressions: byte sequences that once threw in the decoder (issue 18: "unknown operand size
-  // in (mmx)"), in each code size.
-  test.each([16, 32, 64] as const)('%i-bit: 0F F4 (PMULUDQ mm) and 0F 6E (MOVD mm) stop named', (bits) => {
+  // in (mmx)"), in each code size. PMULUDQ mm is still not implemented and stops named; MOVD mm
+  // executes since d2c3e93 (checked against the host in test/decode/mmx.test.ts), then the HLT.
+  test.each([16, 32, 64] as const)('%i-bit: 0F F4 (PMULUDQ mm) stops named, 0F 6E (MOVD mm) runs', (bits) => {
     const h = new InsnHarness(bits);
-    for (const bytes of [[0x0f, 0xf4, 0xc1], [0x0f, 0x6e, 0xc8]]) {
-      const out = h.run(Uint8Array.from(bytes), new Rng(3));
-      expect(out.kind).toBe('unsupported');
-      expect(out.detail).toMatch(/instruction "(pmuludq|movd\/movq) Pq,/);
-    }
+    const pmuludq = h.run(Uint8Array.from([0x0f, 0xf4, 0xc1]), new Rng(3));
+    expect(pmuludq.kind).toBe('unsupported');
+    expect(pmuludq.detail).toMatch(/instruction "pmuludq Pq,/);
+    expect(h.run(Uint8Array.from([0x0f, 0x6e, 0xc8]), new Rng(3))).toEqual({ kind: 'halt' });
   });
 });
