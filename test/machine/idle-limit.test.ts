@@ -42,6 +42,24 @@ function machine(code: number[]): TestMachine {
   return m;
 }
 
+/**
+ * UD2 at CODE, and a #UD interrupt gate to `handler` bytes, with the GDT, IDT and handler near
+ * the top of RAM and the stack growing down from 1 MiB: pushes wrap through 4 GiB of address
+ * space before they could reach the tables.
+ */
+function udMachine(handler: number[]) {
+  const vm = machine([0x0f, 0x0b]).vm;
+  const [gdt, idt, at] = [0x1fd000, 0x1fe000, 0x1ff000];
+  vm.writePhysical(gdt, Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, ...le32(0x0000ffff), ...le32(0x00cf9b00), ...le32(0x0000ffff), ...le32(0x00cf9300)]));
+  vm.writePhysical(idt + 8 * 6, Uint8Array.from([...le32((0x08 << 16) | (at & 0xffff)), ...le32((at & 0xffff0000) | 0x8e00)]));
+  vm.writePhysical(at, Uint8Array.from(handler));
+  const cpu = vm.cpu;
+  cpu.gdtr.baseLo = gdt; cpu.gdtr.limit = 23;
+  cpu.idtr.baseLo = idt; cpu.idtr.limit = 8 * 256 - 1;
+  cpu.lo[4] = 0x100000;
+  return vm;
+}
+
 describe('the instruction limit bounds idle time', () => {
   test('a halted CPU whose periodic timer is masked stops at --max-insns instead of idling for good', () => {
     const m = machine([...PERIODIC_PIT, ...HALT_LOOP]);
@@ -95,16 +113,8 @@ describe('the instruction limit bounds idle time', () => {
   });
 
   test('an exception loop (the #UD handler is UD2) stops at --max-insns, one delivery per unit', () => {
-    const m = machine([0x0f, 0x0b]); // ud2
-    const vm = m.vm;
-    const [gdt, idt, handler] = [0x1fd000, 0x1fe000, 0x1ff000];
-    vm.writePhysical(gdt, Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, ...le32(0x0000ffff), ...le32(0x00cf9b00), ...le32(0x0000ffff), ...le32(0x00cf9300)]));
-    vm.writePhysical(idt + 8 * 6, Uint8Array.from([...le32((0x08 << 16) | (handler & 0xffff)), ...le32((handler & 0xffff0000) | 0x8e00)]));
-    vm.writePhysical(handler, Uint8Array.from([0x0f, 0x0b]));
+    const vm = udMachine([0x0f, 0x0b]); // the handler: ud2
     const cpu = vm.cpu;
-    cpu.gdtr.baseLo = gdt; cpu.gdtr.limit = 23;
-    cpu.idtr.baseLo = idt; cpu.idtr.limit = 8 * 256 - 1;
-    cpu.lo[4] = 0x100000;
     // Without the bound the run never returns: fail instead once far more frames than the limit were pushed.
     const state = vm.states[0];
     let deliveries = 0;
@@ -122,16 +132,7 @@ describe('the instruction limit bounds idle time', () => {
 
   test('a handler that retires an instruction before faulting again is charged nothing', () => {
     // The #UD handler is NOP; UD2: one instruction retires between deliveries.
-    const m = machine([0x0f, 0x0b]);
-    const vm = m.vm;
-    const [gdt, idt, handler] = [0x1fd000, 0x1fe000, 0x1ff000];
-    vm.writePhysical(gdt, Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, ...le32(0x0000ffff), ...le32(0x00cf9b00), ...le32(0x0000ffff), ...le32(0x00cf9300)]));
-    vm.writePhysical(idt + 8 * 6, Uint8Array.from([...le32((0x08 << 16) | (handler & 0xffff)), ...le32((handler & 0xffff0000) | 0x8e00)]));
-    vm.writePhysical(handler, Uint8Array.from([0x90, 0x0f, 0x0b]));
-    const cpu = vm.cpu;
-    cpu.gdtr.baseLo = gdt; cpu.gdtr.limit = 23;
-    cpu.idtr.baseLo = idt; cpu.idtr.limit = 8 * 256 - 1;
-    cpu.lo[4] = 0x100000;
+    const vm = udMachine([0x90, 0x0f, 0x0b]); // the handler: nop; ud2
     const r = vm.run(500);
     expect(r.outcome).toBe('insn-limit');
     expect(r.instructions).toBe(500);
