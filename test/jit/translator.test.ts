@@ -52,7 +52,7 @@ describe('translated guests agree with the interpreter', () => {
     expect(forced.status).toBe(off.status);
     expect(forced.instructions).toBe(off.instructions);
     expect(forced.state).toBe(off.state);
-  });
+  }, 300_000); // force translates every block once: insn-selftest's 2,900 blocks take seconds
 });
 
 /** Bytes of a 64-bit snippet. */
