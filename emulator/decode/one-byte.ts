@@ -1,6 +1,6 @@
 import { CONDITIONS, type Entry, RowFlag as F, grp, map, mod, op, pfx, range } from './table.js';
 import { ALU, AluOp, TEST, UNARY, UnaryOp } from '../exec/alu.js';
-import { CBW, CWD, FLAGOP, FlagOp, LAHF, LEA, MOV, MOVX, NOP, SAHF, XCHG, XLAT } from '../exec/move.js';
+import { CBW, CWD, FLAGOP, FlagOp, LAHF, LEA, MOV, MOVX, NOP, PAUSE, SAHF, XCHG, XLAT } from '../exec/move.js';
 import { SHIFT, ShiftOp } from '../exec/shift.js';
 import { DIV, IMUL, MUL1 } from '../exec/muldiv.js';
 import { ENTER, LEAVE, POP, POPA, POPF, POP_SEG, PUSH, PUSHA, PUSHF, PUSH_SEG } from '../exec/stack.js';
@@ -112,7 +112,7 @@ export const ONE_BYTE = map([
   [0x8e, op('mov Sw,Ew', MOV_TO_SEG, 0, F.SYS)],
   [0x8f, grp([op('pop Ev', POP, 0, F.D64), undefined, undefined, undefined, undefined, undefined, undefined, undefined])],
   // 90 is NOP (PAUSE with F3); with REX.B it is XCHG r8,rAX, which the decoder redirects to 91's row.
-  [0x90, pfx({ none: op('nop', NOP), pF3: op('pause', NOP), p66: op('nop', NOP), pF2: op('nop', NOP) })],
+  [0x90, pfx({ none: op('nop', NOP), pF3: op('pause', PAUSE), p66: op('nop', NOP), pF2: op('nop', NOP) })],
   ...range(0x91, () => op('xchg Zv,rAX', XCHG), 7),
   [0x98, op('cbw', CBW)],
   [0x99, op('cwd', CWD)],

@@ -228,6 +228,13 @@ export const FLAGOP = family('flagop', (form) => {
 
 export const NOP = family('nop', () => () => {});
 
+/**
+ * PAUSE (F3 90): architecturally a NOP, but it takes time (CpuModel.pauseCycles, beyond the one
+ * cycle every instruction counts), so a spin-wait measured with RDTSC ends after as many
+ * iterations as on the modeled CPU.
+ */
+export const PAUSE = family('pause', () => (cpu) => { cpu.extraCycles += cpu.model.pauseCycles - 1; });
+
 /** BSWAP: byte-reverse a 32- or 64-bit register (the 16-bit form is undefined; it clears the low word like Intel parts). */
 export const BSWAP = family('bswap', (form) => {
   const size = form.size;
