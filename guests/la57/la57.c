@@ -92,7 +92,12 @@ static void checks_in_4level(void)
 	report(is_gp0(try_read(TVA57)), "4-level: read at 0x0001234500000000 (not canonical at 48 bits): #GP(0)");
 	report(try_read_rbp(0x0001234500000000ul) == SS_VECTOR && exception_error_code() == 0,
 	       "4-level: (%%rbp) reference, not canonical: #SS(0)");
-	report(is_gp0(wrmsr_safe(MSR_FS_BASE, TVA57)), "4-level: WRMSR FS_BASE = 0x0001234500000000: #GP(0)");
+	/* MSR bases are checked at the CPU's widest linear address (SDM Vol. 3 4.1.1; KVM's
+	 * is_noncanonical_msr_address), so with LA57 supported this 57-bit address is accepted
+	 * even under 4-level paging. */
+	report(wrmsr_safe(MSR_FS_BASE, TVA57) < 0 && rdmsr(MSR_FS_BASE) == TVA57,
+	       "4-level: WRMSR FS_BASE = 0x0001234500000000 accepted (canonical at the CPU's 57 bits)");
+	wrmsr(MSR_FS_BASE, 0);
 }
 
 static void checks_in_5level(void)

