@@ -54,7 +54,7 @@ export function machineBuilder(y: Argv): Argv {
     .option('smp', { requiresArg: true, describe: `vCPUs (1-${MAX_CPUS}, like QEMU -smp N; also cpus=N)`, default: 1 })
     .option('quantum', { requiresArg: true, describe: 'with --smp: modeled cycles each vCPU runs per round-robin turn', default: DEFAULT_QUANTUM });
   return translatorBuilder(kvmBuilder(machine))
-    .option('max-insns', { requiresArg: true, describe: 'stop after N instructions', defaultDescription: 'no limit' });
+    .option('max-insns', { requiresArg: true, describe: 'stop after N steps: instructions retired, plus idle steps of a halted CPU and exception or interrupt deliveries with no instruction since the previous one', defaultDescription: 'no limit' });
 }
 
 export function machineOptions(argv: Record<string, unknown>): MachineOptions {
