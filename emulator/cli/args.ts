@@ -88,8 +88,18 @@ export async function parseCommandLine(args: readonly string[], commands: readon
   for (const c of commands) {
     y = y.command(c.spec, c.describe, (sub) => c.builder(sub), (argv) => {
       chosen = { command: c, options: c.options(argv as Record<string, unknown>) };
+      // Leave yargs here: after a handler returns it renders and caches the whole help text,
+      // about 0.1 s of a short run's start. Validation has already passed.
+      throw CHOSEN;
     });
   }
-  await y.parseAsync();
+  try {
+    await y.parseAsync();
+  } catch (err) {
+    if (err !== CHOSEN) throw err;
+  }
   return chosen;
 }
+
+/** Thrown by a command's handler to end the parse (see parseCommandLine). */
+const CHOSEN = Symbol('command chosen');
