@@ -66,6 +66,19 @@ export interface Knobs {
    */
   cr0WpGuestOwned: boolean;
   /**
+   * kvm.force_emulation_prefix (a module parameter, off by default): `ud2; .ascii "kvm"` before an
+   * instruction makes KVM's #UD handler (handle_ud) skip the prefix and emulate the instruction in
+   * software, its accesses translated by KVM's walker. kvm-unit-tests' FEP cases need it.
+   */
+  forceEmulationPrefix: boolean;
+  /**
+   * The bug cf9f4c0eb169 ("KVM: x86/mmu: Refresh CR0.WP prior to checking for emulated permission
+   * faults") fixed: with CR0.WP guest-owned (fb509f76acc8) a CR0.WP toggle does not exit, and KVM's
+   * emulator judged permissions by the MMU role's CR0.WP, computed at the last kvm_init_mmu. True
+   * skips the refresh: the kvm-x86 tree between the two commits (no release had it).
+   */
+  skipCr0WpRefresh: boolean;
+  /**
    * KVM_SET_NR_MMU_PAGES: the shadow-page limit of the shadow and legacy TDP MMUs, beyond which
    * the oldest pages are recycled. 0: KVM's default, 2% of guest memory and at least 64.
    */
@@ -117,6 +130,8 @@ export const CURRENT: Readonly<Knobs> = {
   tdpRootRoleGuestBits: false,
   crFlushModel: 'explicit',
   cr0WpGuestOwned: true,
+  forceEmulationPrefix: false,
+  skipCr0WpRefresh: false,
   nrMmuPages: 0,
   tdpRootLock: 'read',
   eagerPageSplit: true,
@@ -145,6 +160,9 @@ const KVM_6_3: Partial<Knobs> = {
   hugePageRecovery: 'zap',
 };
 
+/** 6.4 to 6.8 (below). */
+const KVM_6_4: Partial<Knobs> = { tdpRootLock: 'write', hugePageRecovery: 'zap' };
+
 export const PRESETS: Readonly<Record<string, Partial<Knobs>>> = {
   /** Current KVM: 6.13 and later. */
   current: {},
@@ -155,7 +173,13 @@ export const PRESETS: Readonly<Record<string, Partial<Knobs>>> = {
    * still exits (01b31714bd90: SVM, and VMX with ept=0), and on VMX with EPT does not exit at all
    * (fb509f76acc8); the Hyper-V flush fix (e5c972c1fada, 6.3-rc6) is in.
    */
-  'kvm-6.4': { tdpRootLock: 'write', hugePageRecovery: 'zap' },
+  'kvm-6.4': KVM_6_4,
+  /**
+   * kvm-x86's misc branch between fb509f76acc8 (CR0.WP guest-owned) and cf9f4c0eb169 (2023-04-10,
+   * the refresh), both merged for 6.4 in one pull (tags/kvm-x86-misc-6.4): 6.4 without the refresh.
+   * No release had it; the 6.2.y backport carried the fix with the series.
+   */
+  'kvm-x86-fb509f76acc8': { ...KVM_6_4, skipCr0WpRefresh: true },
   /** 6.3.2: 6.3 with the stable backport of persistent TDP roots (2ec1fe292d6e), not yet the CR0.WP series. */
   'kvm-6.3.2': { ...KVM_6_3, tdpRootLifetime: 'persistent' },
   /** 5.19 to 6.3.1 (6.3 shown): every role change unloads, TDP roots die with the last vCPU reference. */

@@ -239,6 +239,11 @@ function serviceEvents(cpu: Vcpu, state: RunState): SliceEnd {
     cpu.forcedExitPending = false;
     cpu.platform.forcedExit(cpu);
   }
+  if (cpu.exc === Vector.UD && cpu.platform.interceptUd !== undefined && cpu.platform.interceptUd(cpu)) {
+    // KVM took the #UD and emulates the next instruction within that exit: nothing comes first.
+    cpu.exc = -1;
+    return SERVICE_CONTINUE;
+  }
   if (cpu.exc >= 0) {
     if (cpu.exc === UNSUPPORTED) {
       state.stopReason = StopReason.UNSUPPORTED;

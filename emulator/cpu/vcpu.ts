@@ -85,6 +85,12 @@ export interface Platform {
    * requestForcedExit); called at the vCPU's next instruction boundary.
    */
   forcedExit(cpu: Vcpu): void;
+  /**
+   * The instruction at RIP raised #UD. A hypervisor that intercepts #UD (KVM does, for its
+   * forced-emulation prefix) may handle it instead; true: it did, and the #UD is not delivered.
+   * Absent: #UD is delivered as on hardware.
+   */
+  interceptUd?(cpu: Vcpu): boolean;
 }
 
 /**

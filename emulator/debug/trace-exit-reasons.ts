@@ -26,6 +26,8 @@ export const enum KvmExit {
   EPT_VIOLATION,
   EPT_MISCONFIG,
   PML_FULL,
+  /** A #UD intercepted (KVM intercepts #UD on VMX and SVM; handle_ud, the forced-emulation prefix). */
+  UD_EXCEPTION,
 }
 
 /** One exit as each vendor reports it: [VMX name, VMX number, SVM name, SVM code]. */
@@ -51,6 +53,7 @@ export const EXIT_NAMES: readonly ExitName[] = [
   ['EPT_VIOLATION', 48, 'npf', 0x400],
   ['EPT_MISCONFIG', 49, 'npf', 0x400],
   ['PML_FULL', 62, 'PML_FULL', 62],
+  ['EXCEPTION_NMI', 0, 'UD excp', 0x46],
 ];
 
 /** The name kvm_exit prints for `exit` on `vendor` (svm-hv is SVM). */

@@ -17,6 +17,15 @@ const EMULATED = TlbPerm.W | TlbPerm.U | TlbPerm.X | TlbPerm.D | TDP_ALL | TlbPe
 /** Retries of one access after which a shadow fault that keeps recurring is a bug in the MMU model. */
 const MAX_SHADOW_RETRIES = 64;
 
+/**
+ * KVM's instruction emulator translating the accesses of the one instruction it emulates (its
+ * forced-emulation prefix): a guest-physical address, or -1 with the #PF error code to inject.
+ */
+export interface EmulatorTranslation {
+  gvaToGpa(lo: number, hi: number, access: number): number;
+  readonly errorCode: number;
+}
+
 /** What the paging unit needs from the CPU: its control state and a way to report faults. */
 export interface PagingCpu {
   cr0: number;
@@ -167,6 +176,33 @@ export class PagingUnit implements TableMemory {
   private readonly pdpteScratch = new Int32Array(8);
   /** TLB slot of the page whose writes KVM is emulating for the current instruction, or -1. */
   private emulatedSlot = -1;
+  /** KVM's emulator, translating every access of the instruction it emulates; null otherwise. */
+  private emulator: EmulatorTranslation | null = null;
+  /** TLB slots the emulated instruction's pages were put in (dropped when it ends). */
+  private readonly emulatorSlots: number[] = [];
+
+  /**
+   * KVM emulates the next instruction in software: its fetch and data accesses are translated by
+   * KVM's walker and go to guest-physical memory (as kvm_vcpu_read/write_guest do), past the TLB
+   * and the hardware's permission checks. Fast tags go, so every access takes translate().
+   */
+  emulateNextInstruction(emulator: EmulatorTranslation): void {
+    this.emulator = emulator;
+    this.tlb.clearAllFast();
+  }
+
+  private translateEmulated(emulator: EmulatorTranslation, slot: number, vpn: number, lo: number, hi: number, access: number): boolean {
+    if (this.emulatorSlots.length === 0) this.cpu.emulationPending();
+    this.emulatorSlots.push(slot);
+    const gpa = emulator.gvaToGpa(lo, hi, access);
+    if (gpa < 0) {
+      this.tlb.invalidateSlot(slot);
+      this.cpu.raisePageFault(lo, hi, emulator.errorCode);
+      return false;
+    }
+    this.tlb.fill(slot, vpn, gpa - (gpa % 4096), EMULATED, this.pcid);
+    return true;
+  }
 
   /**
    * Makes sure the TLB slot of (lo, hi) holds a translation permitting `access`, walking if needed.
@@ -181,6 +217,7 @@ export class PagingUnit implements TableMemory {
       this.cpu.raiseGp(0);
       return false;
     }
+    if (this.emulator !== null) return this.translateEmulated(this.emulator, slot, vpn, lo, hi, access);
     const tdp = this.tdp;
     const virtualized = tdp !== null || this.shadow !== null;
     if (tlb.vpn[slot] === vpn && (tlb.pcid[slot] === this.pcid || (tlb.perm[slot] & TlbPerm.G) !== 0) &&
@@ -269,6 +306,11 @@ export class PagingUnit implements TableMemory {
 
   /** The emulated instruction completed (or faulted): drop its page and enter the guest. */
   endInstructionEmulation(): void {
+    if (this.emulator !== null) {
+      this.emulator = null;
+      for (const s of this.emulatorSlots) this.tlb.invalidateSlot(s);
+      this.emulatorSlots.length = 0;
+    }
     const slot = this.emulatedSlot;
     if (slot < 0) return;
     this.emulatedSlot = -1;
@@ -394,7 +436,7 @@ export class PagingUnit implements TableMemory {
    * guest-physical page of RAM can also come here (an access KVM emulates).
    */
   private emulatedRead(gpa: number, size: number): number {
-    if (this.shadow !== null) {
+    if (this.shadow !== null || this.emulator !== null) {
       const host = this.memslots.gpaToHpa(gpa);
       if (host >= 0) {
         const view = this.arena.view;
@@ -406,11 +448,11 @@ export class PagingUnit implements TableMemory {
 
   /** The same for writes: KVM writes guest RAM (not a read-only slot) and then follows up on shadowed tables. */
   private emulatedWrite(gpa: number, size: number, v: number): void {
-    if (this.shadow !== null) {
+    if (this.shadow !== null || this.emulator !== null) {
       const slot = this.memslots.find(Math.floor(gpa / 4096));
       if (slot !== undefined && !slot.readOnly) {
         this.writeHost(this.memslots.gpaToHpa(gpa) as number, size, v);
-        this.shadow.hv.emulatedWrite(gpa, size);
+        this.shadow?.hv.emulatedWrite(gpa, size);
         return;
       }
     }

@@ -31,6 +31,8 @@ import { KvmExit } from '../../emulator/debug/trace-exit-reasons.js';
 import type { KvmTrace } from '../../emulator/debug/trace-kvm.js';
 import { kvmHypercall } from './hypercalls.js';
 import { ControlRegisterExits } from './cr-exits.js';
+import { EmulatedWalk } from '../emulated-walk.js';
+import { ForcedEmulation } from './forced-emulation.js';
 
 /** MSRs VMX passes through to the guest without an exit (KVM's default MSR bitmap). */
 const VMX_PASSTHROUGH_MSRS = new Set<number>([Msr.FS_BASE, Msr.GS_BASE, Msr.KERNEL_GS_BASE, Msr.SYSENTER_CS,
@@ -97,6 +99,9 @@ export class KvmVcpu implements Platform, TdpHypervisor {
   readonly tdpMmu: TdpCapableMmu | null = null;
   private readonly shadowExits: ShadowExits | null = null;
   private readonly crExits: ControlRegisterExits;
+  /** KVM's emulator walk with the role's cached permissions, and handle_ud's forced emulation. */
+  readonly emulatedWalk: EmulatedWalk;
+  private readonly forcedEmulation: ForcedEmulation;
   private readonly vm: KvmVm;
   private readonly devices: BarePlatform;
 
@@ -134,6 +139,8 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     this.vendorTlb = new VendorTlb(cfg.vendor, paging, this.stats, cfg.knobs.hvFlushOnFlushCurrent, cfg.mode === 'shadow');
     this.pml = cfg.knobs.pml && cfg.vendor === 'vmx' && cfg.mode !== 'shadow';
     this.crExits = new ControlRegisterExits(this, cpu, this.shadowMmu);
+    this.emulatedWalk = new EmulatedWalk(cpu, vm.arena, vm.memslots, cfg.mode !== 'shadow', cfg.knobs.skipCr0WpRefresh);
+    this.forcedEmulation = new ForcedEmulation(this, this.emulatedWalk, vm.arena, vm.memslots, cfg.knobs.forceEmulationPrefix);
   }
 
   /** The guest's paging state as KVM's software walker reads it. */
@@ -410,6 +417,12 @@ export class KvmVcpu implements Platform, TdpHypervisor {
       ? shadowRootRole(cpuRole)
       : tdpRootRole(cpuRole, { tdpLevel: this.hardware.config.levels, adDisabled: false, guestBits: this.cfg.knobs.tdpRootRoleGuestBits });
     this.mmu.init(cpuRole, rootRole);
+    this.emulatedWalk.initRole(cpuRole);
+  }
+
+  /** A #UD exit: handle_ud (forced-emulation.ts). */
+  interceptUd(cpu: Vcpu): boolean {
+    return this.forcedEmulation.handleUd(cpu);
   }
 
   /**
