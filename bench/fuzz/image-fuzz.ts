@@ -107,6 +107,15 @@ export function newImageSummary(): ImageSummary {
 
 let machine: Machine | undefined;
 
+/**
+ * Drops the machine the image cases share, so the next case builds a new one. The fuzz driver
+ * calls it at the start of every chunk: a chunk's outcomes then depend on its own cases only, not
+ * on which worker ran it or what that worker ran before (--jobs).
+ */
+export function newImageMachine(): void {
+  machine = undefined;
+}
+
 /** Loads and runs one image as the CLI would: 'image-error', or the run's outcome. Throws on a host exception. */
 export function runImage(image: Uint8Array): string {
   const m = machine ?? (machine = new Machine({ memBytes: MEM, serialOut: () => {} }));
