@@ -2,6 +2,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import type { Machine } from '../../vmm/machine.js';
 import type { Kvm } from '../../mmu/kvm/kvm.js';
 import { unpackRole } from '../../mmu/role.js';
+import { mmioInKernel } from '../../mmu/kvm/in-kernel-devices.js';
 import type { SpteCodec } from '../../mmu/spte.js';
 import { KvmTrace, type KvmTraceHost } from '../debug/trace-kvm.js';
 import { TraceSink } from '../debug/trace-sink.js';
@@ -37,6 +38,7 @@ export function traceHost(vm: Machine, kvm: Kvm): KvmTraceHost {
     unpackRole,
     mmioSpte: (lo, hi) => (codec.isMmio(lo, hi) ? { gfn: codec.mmioGfn(lo, hi), access: codec.mmioAccess(lo), gen: codec.mmioGeneration(lo, hi) } : null),
     spteLetters: (lo, hi) => spteLetters(codec, lo, hi),
+    mmioInKernel,
   };
 }
 
@@ -82,6 +84,7 @@ export function attachTrace(vm: Machine, o: TraceRunOptions & { readonly mmu: st
   if (o.kvmStat === true) kvmSystem().forEach((on, i) => { if (on) counted[i] = 1; });
   const trace = new KvmTrace(traceHost(vm, kvm), counted, written, cpus, sink);
   kvm.mmuContext.trace = trace;
+  for (const cpu of vm.vcpus) cpu.paging.mmioTrace = trace;
   const vmx = kvm.cfg.vendor === 'vmx';
   const sample = (): KvmStatSample => kvmStatSample(new Map(kvm.stats.entries()), trace.counts, trace.exits, vmx);
   if (o.kvmStat === true && process.stderr.isTTY) liveScreen(vm, sample);

@@ -14,6 +14,7 @@ export const enum TraceEvent {
   KVM_MSR,
   KVM_HYPERCALL,
   KVM_INJ_VIRQ,
+  KVM_MMIO,
   KVM_MMU_GET_PAGE,
   KVM_MMU_PREPARE_ZAP_PAGE,
   KVM_MMU_SYNC_PAGE,
@@ -26,6 +27,9 @@ export const enum TraceEvent {
   FAST_PAGE_FAULT,
   HANDLE_MMIO_PAGE_FAULT,
   KVM_MMU_ZAP_ALL_FAST,
+  KVM_MMU_PAGETABLE_WALK,
+  KVM_MMU_PAGING_ELEMENT,
+  KVM_MMU_WALKER_ERROR,
 }
 
 /** [system, name], indexed by TraceEvent. */
@@ -38,6 +42,7 @@ export const TRACE_EVENTS: readonly (readonly [string, string])[] = [
   ['kvm', 'kvm_msr'],
   ['kvm', 'kvm_hypercall'],
   ['kvm', 'kvm_inj_virq'],
+  ['kvm', 'kvm_mmio'],
   ['kvmmmu', 'kvm_mmu_get_page'],
   ['kvmmmu', 'kvm_mmu_prepare_zap_page'],
   ['kvmmmu', 'kvm_mmu_sync_page'],
@@ -50,6 +55,9 @@ export const TRACE_EVENTS: readonly (readonly [string, string])[] = [
   ['kvmmmu', 'fast_page_fault'],
   ['kvmmmu', 'handle_mmio_page_fault'],
   ['kvmmmu', 'kvm_mmu_zap_all_fast'],
+  ['kvmmmu', 'kvm_mmu_pagetable_walk'],
+  ['kvmmmu', 'kvm_mmu_paging_element'],
+  ['kvmmmu', 'kvm_mmu_walker_error'],
 ];
 
 export const TRACE_SYSTEMS: readonly string[] = ['kvm', 'kvmmmu'];

@@ -1,5 +1,7 @@
 import type { Vcpu } from '../cpu/vcpu.js';
 import { Reg } from '../arch/registers.js';
+import { MAX_BLOCK } from '../decode/code-cache.js';
+import { HANDLER_FORMS } from '../exec/registry.js';
 import { KvmExit, EXIT_NAMES, exitName } from './trace-exit-reasons.js';
 import { TRACE_EVENTS, TraceEvent, type EventSelection } from './trace-events.js';
 import { altHex64, hex, hex64, hexPad, pferrFlags, traceLine } from './trace-format.js';
@@ -52,7 +54,17 @@ export interface KvmTraceHost {
   mmioSpte(lo: number, hi: number): { gfn: number; access: number; gen: number } | null;
   /** kvm_mmu_set_spte's "(rwxu)" letters for an SPTE (u only where the format has a user bit). */
   spteLetters(lo: number, hi: number): string;
+  /** The guest-physical address is an in-kernel device's (LAPIC, IOAPIC): KVM completes the access itself. */
+  mmioInKernel(gpa: number): boolean;
 }
+
+/** kvm_trace_symbol_mmio: KVM_TRACE_MMIO_READ_UNSATISFIED, _READ, _WRITE. */
+const MMIO_TYPE = ['unsatisfied-read', 'read', 'write'];
+
+/** The exits taken by an instruction's handler, with RIP past it (see exitRip). */
+const INSTRUCTION_EXITS: ReadonlySet<KvmExit> = new Set([KvmExit.CPUID, KvmExit.HLT, KvmExit.INVLPG, KvmExit.INVPCID,
+  KvmExit.HYPERCALL, KvmExit.CR0_WRITE, KvmExit.CR3_WRITE, KvmExit.CR4_WRITE, KvmExit.CR3_READ, KvmExit.IO,
+  KvmExit.MSR_READ, KvmExit.MSR_WRITE]);
 
 /** KVM_MMU_PAGE_PRINTK's names of the role's ACC_* bits (exec 1, write 2, user 4). */
 const ACCESS = ['---', '--x', 'w--', 'w-x', '-u-', '-ux', 'wu-', 'wux'];
@@ -137,8 +149,41 @@ export class KvmTrace {
     } else if (reason === KvmExit.EPT_VIOLATION || reason === KvmExit.EPT_MISCONFIG) {
       if (vmx) info1 = reason === KvmExit.EPT_VIOLATION ? codeHex : '0'; else { info1 = codeHex; info2 = addr; }
     }
-    return `vcpu ${cpu.index} reason ${exitName(reason, vmx)} rip 0x${hex64(cpu.ripLo, cpu.ripHi)} info1 0x${info1.padStart(16, '0')} `
+    return `vcpu ${cpu.index} reason ${exitName(reason, vmx)} rip 0x${exitRip(cpu, reason)} info1 0x${info1.padStart(16, '0')} `
       + `info2 0x${info2.padStart(16, '0')} intr_info 0x${hexPad(intrInfo, 8)} error_code 0x${hexPad(errorCode, 8)}`;
+  }
+
+  /** kvm_mmio: one access KVM emulated at `gpa` (a read's value as the device returned it). */
+  mmio(write: boolean, len: number, gpa: number, value: number): void {
+    if (this.counted[TraceEvent.KVM_MMIO] === 0) return;
+    // A read no in-kernel device serves goes to the VMM first (read_exit_mmio: unsatisfied, no
+    // value), then completes when the instruction is emulated again with the VMM's data.
+    if (!write && !this.host.mmioInKernel(gpa)) this.mmioLine(0, len, gpa, 0);
+    this.mmioLine(write ? 2 : 1, len, gpa, value);
+  }
+
+  private mmioLine(type: number, len: number, gpa: number, value: number): void {
+    const cpu = this.take(TraceEvent.KVM_MMIO);
+    if (cpu !== null) this.emit(cpu, TraceEvent.KVM_MMIO, `mmio ${MMIO_TYPE[type]} len ${len} gpa 0x${hex(gpa)} val 0x${hex(value >>> 0)}`);
+  }
+
+  /**
+   * FNAME(walk_addr_generic)'s tracepoints for KVM's walk of the guest's tables at addrHi:addrLo
+   * with access `pferr`: kvm_mmu_pagetable_walk, then kvm_mmu_paging_element for each entry read
+   * (levels `top` down to `stop`, PAE's PDPTE register as level 3), then kvm_mmu_walker_error with
+   * the guest's error code when the walk failed (`error` >= 0). The entries are those the walk
+   * left, with the A/D bits a successful walk set (KVM prints them as read, before the update).
+   */
+  guestWalk(addrLo: number, addrHi: number, pferr: number, top: number, stop: number, pteLo: Int32Array, pteHi: Int32Array, error: number): void {
+    let cpu = this.take(TraceEvent.KVM_MMU_PAGETABLE_WALK);
+    if (cpu !== null) this.emit(cpu, TraceEvent.KVM_MMU_PAGETABLE_WALK, `addr ${hex64(addrLo, addrHi)} pferr ${hex(pferr >>> 0)} ${pferrFlags(pferr)}`);
+    for (let level = top; level >= stop; level--) {
+      cpu = this.take(TraceEvent.KVM_MMU_PAGING_ELEMENT);
+      if (cpu !== null) this.emit(cpu, TraceEvent.KVM_MMU_PAGING_ELEMENT, `pte ${hex64(pteLo[level], pteHi[level])} level ${level}`);
+    }
+    if (error < 0) return;
+    cpu = this.take(TraceEvent.KVM_MMU_WALKER_ERROR);
+    if (cpu !== null) this.emit(cpu, TraceEvent.KVM_MMU_WALKER_ERROR, `pferr ${hex(error >>> 0)} ${pferrFlags(error)}`);
   }
 
   /** kvm_entry, once per exit (mmulab's KVM may pass its entry path more than once for one exit). */
@@ -305,4 +350,31 @@ export class KvmTrace {
     for (const cpu of vcpus) this.fillMsr(cpu);
     this.sink?.flush(true);
   }
+}
+
+/**
+ * The instruction families whose handlers take instruction exits (emulator/exec): a record of the
+ * running block must be one of them, which keeps the search to the right record where blocks of
+ * other pages follow in the store.
+ */
+const EXITING: ReadonlySet<string> = new Set(['cpuid', 'hlt', 'in', 'out', 'string', 'rdmsr', 'wrmsr', 'mov-cr', 'lmsw', 'clts',
+  'invlpg', 'invpcid', 'hypercall']);
+
+/**
+ * kvm_exit's rip: the guest RIP in the VMCS/VMCB, which for an instruction's exit is that
+ * instruction's address (KVM skips it afterwards; kvm_entry then shows the next one). mmulab's
+ * handlers run with RIP already past the instruction, so the instruction is found in the running
+ * block's decoded records (cpu.blockFirst on: page offsets in order, one of them ending at RIP's
+ * offset; record 0 for an instruction run uncached). Other exits come between instructions, at RIP.
+ */
+function exitRip(cpu: Vcpu, reason: KvmExit): string {
+  if (!INSTRUCTION_EXITS.has(reason)) return hex64(cpu.ripLo, cpu.ripHi);
+  const d = cpu.dec;
+  const end = cpu.ripLo & 0xfff;
+  for (let i = cpu.blockFirst; i < d.used && i < cpu.blockFirst + MAX_BLOCK; i++) {
+    if (((d.start[i] + d.len[i]) & 0xfff) !== end || !EXITING.has(HANDLER_FORMS[d.handler[i]]?.exec ?? '')) continue;
+    const lo = (cpu.ripLo >>> 0) - d.len[i];
+    return lo < 0 ? hex64(lo + 4294967296, cpu.ripHi - 1) : hex64(lo, cpu.ripHi);
+  }
+  return hex64(cpu.ripLo, cpu.ripHi);
 }

@@ -87,6 +87,8 @@ export class PagingUnit implements TableMemory {
    * watched pages before each instruction. Null (one check per slow-path access) otherwise.
    */
   accessWatch: ((lo: number, hi: number, access: number) => void) | null = null;
+  /** KVM's kvm_mmio tracepoint while tracing (emulator/debug/trace-kvm.ts): every MMIO access emulated; else null. */
+  mmioTrace: { mmio(write: boolean, len: number, gpa: number, value: number): void } | null = null;
   /** Linear address being translated, reported with TDP exits caused by the guest walk. */
   private walkLo = 0;
   private walkHi = 0;
@@ -443,7 +445,9 @@ export class PagingUnit implements TableMemory {
         return size === 1 ? view.getUint8(host) : size === 2 ? view.getUint16(host, true) : view.getInt32(host, true);
       }
     }
-    return this.bus.mmioRead(gpa, size);
+    const v = this.bus.mmioRead(gpa, size);
+    this.mmioTrace?.mmio(false, size, gpa, v);
+    return v;
   }
 
   /** The same for writes: KVM writes guest RAM (not a read-only slot) and then follows up on shadowed tables. */
@@ -456,6 +460,7 @@ export class PagingUnit implements TableMemory {
         return;
       }
     }
+    this.mmioTrace?.mmio(true, size, gpa, v);
     this.bus.mmioWrite(gpa, size, v);
   }
 

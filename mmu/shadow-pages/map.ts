@@ -233,6 +233,7 @@ export class ShadowMapper {
   directMap(root: number, rootLevel: number, lo: number, hi: number, gfn: number, maxLevel: number,
     writeFault: boolean, slot: Memslot | undefined): PfResult {
     const goal = slot === undefined ? 1 : this.mappingLevel(slot, gfn, maxLevel);
+    this.ctx.trace?.spteRequested(gfn, slot === undefined ? 0 : slot.hostHfn + gfn - slot.baseGfn, goal);
     const it = this.walk.init(root, rootLevel, lo, hi);
     let baseGfn = gfn;
     for (; it.okay(); it.next()) {

@@ -31,7 +31,8 @@ export class GuestWalk {
   readonly gpteHi = new Int32Array(6);
   /** Top level of the walk (4 or 5 for 64-bit paging, 2 otherwise). */
   top = 0;
-  private readonly result = new WalkResult();
+  /** The walker's result: the entries read, top level down to result.level, also after a fault (tracing reads them). */
+  readonly result = new WalkResult();
 
   /**
    * Walks `ctx`'s tables for (lo, hi) with `access` (Access bits). A/D bits are set as the

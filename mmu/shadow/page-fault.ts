@@ -6,7 +6,7 @@ import { ShadowWalk } from '../shadow-pages/shadow-walk.js';
 import { Pfec } from '../../emulator/arch/vectors.js';
 import { ACC_EXEC_MASK, ACC_USER_MASK, ACC_WRITE_MASK } from '../spte.js';
 import { RoleBit } from '../role.js';
-import { Pte } from '../../emulator/paging/format.js';
+import { PagingMode, Pte } from '../../emulator/paging/format.js';
 import { GuestWalk, gpteAccess, gpteGfn, gpteInvalidForPrefetch, physHighMask } from './guest-walk.js';
 import type { ShadowGuest } from './shadow-guest.js';
 import type { ShadowSync } from './sync.js';
@@ -74,7 +74,9 @@ export class ShadowPageFault {
       return this.mapper.directMap(this.state.rootHpa(), this.state.rootLevel(), lo, hi, gfn, 2, write, slot);
     }
     const gw = this.gw;
-    if (!gw.run(this.guest.paging, this.guest.tables, lo, hi, access)) {
+    const walked = gw.run(this.guest.paging, this.guest.tables, lo, hi, access);
+    this.ctx.trace?.guestWalk(lo, hi, errorCode, this.guest.paging.format.mode === PagingMode.PAE ? 3 : gw.top, gw.result.level, gw.result.pteLo, gw.result.pteHi, walked ? -1 : gw.errorCode);
+    if (!walked) {
       this.injectCode = gw.errorCode;
       this.ctx.stats.pf_guest++;
       return PfResult.RETRY;
@@ -141,6 +143,7 @@ export class ShadowPageFault {
       cache.link(it.sptep, sp);
     }
     const goal = slot === undefined ? 1 : mapper.mappingLevel(slot, gfn, gw.level);
+    this.ctx.trace?.spteRequested(gfn, slot === undefined ? 0 : slot.hostHfn + gfn - slot.baseGfn, goal);
     let baseGfn = gfn;
     for (; it.okay(); it.next()) {
       baseGfn = gfn - (gfn % 512 ** (it.level - 1));

@@ -100,7 +100,90 @@ const CASES: readonly (readonly [string, readonly string[]])[] = [
   ['cr0wp-shadow-svm', [`${GUESTS}cr0wp.flat`, '--mmu', 'shadow', '--vendor', 'svm']],
   ['mmio-cache-tdp', [`${GUESTS}mmio-cache.flat`, '--mmu', 'tdp']],
   ['root-cache-shadow', [`${GUESTS}root-cache.flat`, '--mmu', 'shadow']],
+  ['exceptions-shadow', [`${GUESTS}exceptions.flat`, '--mmu', 'shadow']],
+  ['pae-32-shadow', [`${GUESTS}pae-32.flat`, '--mmu', 'shadow']],
 ];
+
+/** Where the flat guests are loaded (guests/Makefile links them there); the image's bytes are the oracle for kvm_exit's rip. */
+const FLAT_BASE = 0x400000;
+
+/** IN, OUT (immediate port or DX) and INS/OUTS. */
+const IO_OPCODES = [[0xe4], [0xe5], [0xe6], [0xe7], [0xec], [0xed], [0xee], [0xef], [0x6c], [0x6d], [0x6e], [0x6f]];
+
+/**
+ * The opcode bytes (after legacy and REX prefixes) an instruction exit's rip must point at, by
+ * the VMX reason: the instruction that exited, not the one after it.
+ */
+const EXIT_OPCODES: Readonly<Record<string, readonly (readonly number[])[]>> = {
+  CPUID: [[0x0f, 0xa2]],
+  MSR_READ: [[0x0f, 0x32]],
+  MSR_WRITE: [[0x0f, 0x30]],
+  HLT: [[0xf4]],
+  VMCALL: [[0x0f, 0x01, 0xc1]],
+  IO_INSTRUCTION: IO_OPCODES,
+  io: IO_OPCODES,
+  CR_ACCESS: [[0x0f, 0x20], [0x0f, 0x22], [0x0f, 0x06], [0x0f, 0x01]],
+  INVLPG: [[0x0f, 0x01]],
+  // SVM's names (SVM_EXIT_REASONS).
+  cpuid: [[0x0f, 0xa2]],
+  msr: [[0x0f, 0x32], [0x0f, 0x30]],
+  hlt: [[0xf4]],
+  hypercall: [[0x0f, 0x01, 0xd9]],
+  invlpg: [[0x0f, 0x01]],
+  write_cr0: [[0x0f, 0x22], [0x0f, 0x06], [0x0f, 0x01]],
+  write_cr3: [[0x0f, 0x22]],
+  write_cr4: [[0x0f, 0x22]],
+  read_cr3: [[0x0f, 0x20]],
+};
+
+/** Checks the rip of every instruction exit inside the image; returns how many were checked. */
+function checkExitRips(events: readonly Event[], image: Buffer, long: boolean): number {
+  let checked = 0;
+  for (const e of events) {
+    if (e.name !== 'kvm_exit') continue;
+    const m = / reason (.+?) rip 0x([0-9a-f]+) /.exec(e.text)!;
+    const opcodes = EXIT_OPCODES[m[1]];
+    const at = parseInt(m[2], 16) - FLAT_BASE;
+    if (opcodes === undefined || at < 0 || at >= image.length) continue;
+    let i = at;
+    while ([0x66, 0x67, 0xf2, 0xf3, 0x2e, 0x3e, 0x26, 0x36, 0x64, 0x65].includes(image[i]) || (long && (image[i] & 0xf0) === 0x40)) i++;
+    const hit = opcodes.some((op) => op.every((b, k) => image[i + k] === b));
+    if (!hit) throw new Error(`${e.name} ${m[1]} at rip 0x${m[2]}: bytes ${image.subarray(at, at + 4).toString('hex')}`);
+    checked++;
+  }
+  return checked;
+}
+
+/**
+ * FNAME(walk_addr_generic)'s events under shadow paging: each kvm_mmu_pagetable_walk follows the
+ * kvm_page_fault it serves (same address, its error code without RSVD), and is followed by one
+ * kvm_mmu_paging_element per level read, from the top down without a gap, then a
+ * kvm_mmu_walker_error if the walk failed, whose error code the guest then gets (kvm_inj... is
+ * not traced; pf_guest counts those).
+ */
+function checkWalks(events: readonly Event[]): void {
+  const last = new Map<number, Event>();
+  for (let n = 0; n < events.length; n++) {
+    const e = events[n];
+    if (e.name === 'kvm_page_fault') last.set(e.cpu, e);
+    if (e.name !== 'kvm_mmu_pagetable_walk') continue;
+    const pf = last.get(e.cpu)!;
+    const f = /address 0x0*([0-9a-f]+) error_code 0x([0-9a-f]+)$/.exec(pf.text)!;
+    expect(e.text).toBe(`addr ${f[1]} pferr ${(parseInt(f[2], 16) & ~8).toString(16)} ${pferrNames(parseInt(f[2], 16) & ~8)}`);
+    const mine = events.slice(n + 1).filter((x) => x.cpu === e.cpu);
+    let level = Number(/level (\d)$/.exec(mine[0].text)![1]);
+    expect([2, 3, 4, 5]).toContain(level);
+    let k = 0;
+    for (; mine[k].name === 'kvm_mmu_paging_element'; k++, level--) expect(mine[k].text).toMatch(new RegExp(`^pte [0-9a-f]+ level ${level}$`));
+    expect(k).toBeGreaterThan(0);
+    if (mine[k].name === 'kvm_mmu_walker_error') expect(mine[k].text).toMatch(/^pferr [0-9a-f]+ [A-Z|]*$/);
+  }
+}
+
+/** __print_flags of kvm_mmu_trace_pferr_flags. */
+function pferrNames(code: number): string {
+  return [[1, 'P'], [2, 'W'], [4, 'U'], [8, 'RSVD'], [16, 'F']].filter(([b]) => (code & (b as number)) !== 0).map(([, n]) => n).join('|');
+}
 
 describe('events against the run\'s statistics', () => {
   for (const [name, args] of CASES) {
@@ -162,6 +245,21 @@ describe('events against the run\'s statistics', () => {
       expect(count(ev, 'kvm_entry')).toBeGreaterThanOrEqual(k('exits'));
       expect(count(ev, 'kvm_entry')).toBeLessThanOrEqual(k('exits') + smp);
 
+      // kvm_mmio: every MMIO access KVM emulated once (mmio_exits), a read by the VMM announced
+      // first as unsatisfied; in-kernel devices (LAPIC, IOAPIC) complete reads at once.
+      expect(count(ev, 'kvm_mmio', /^mmio (read|write) len [1248] gpa 0x[0-9a-f]+ val 0x[0-9a-f]+$/)).toBe(k('mmio_exits'));
+      const mmio = ev.filter((e) => e.name === 'kvm_mmio');
+      mmio.forEach((e, n) => {
+        if (!e.text.startsWith('mmio unsatisfied-read ')) return;
+        expect(e.text).toMatch(/ val 0x0$/);
+        expect(mmio[n + 1].text.replace(/ val .*/, '')).toBe(e.text.replace('unsatisfied-read', 'read').replace(/ val .*/, ''));
+      });
+      expect(count(ev, 'kvm_mmio', /^mmio unsatisfied-read len \d+ gpa 0xfe[ce]/)).toBe(0);
+
+      // kvm_exit's rip is the exiting instruction's, read back from the image.
+      const image = readFileSync(args[0] as string);
+      expect(checkExitRips(ev, image, !args[0].includes('-32'))).toBeGreaterThan(0);
+
       // kvmmmu against the MMU's counters.
       expect(count(ev, 'handle_mmio_page_fault')).toBe(k('mmio_fast_hit'));
       expect(count(ev, 'mark_mmio_spte')).toBe(k('sptes_installed_mmio'));
@@ -173,11 +271,21 @@ describe('events against the run\'s statistics', () => {
           + k('sptes_installed_leaf') - 512 * k('huge_pages_split'));
         expect(count(ev, 'kvm_mmu_spte_requested')).toBe(k('pf_taken') - k('pf_fast'));
       } else {
+        // direct_map and FNAME(fetch) request each mapping they then install: a leaf, or an MMIO SPTE.
+        expect(count(ev, 'kvm_mmu_spte_requested')).toBe(k('pf_fixed') + k('pf_spurious') + k('pf_mmio_spte_created'));
         expect(count(ev, 'kvm_mmu_get_page', / new$/)).toBe(k('mmu_cache_miss'));
         expect(count(ev, 'kvm_mmu_prepare_zap_page')).toBe(k('mmu_shadow_zapped'));
         expect(count(ev, 'kvm_mmu_unsync_page')).toBe(k('unsync_marked'));
         expect(count(ev, 'kvm_mmu_sync_page')).toBe(k('sync_page'));
         expect(count(ev, 'kvm_mmu_set_spte')).toBe(k('sptes_installed_leaf'));
+      }
+      // The guest walker runs only under shadow paging (TDP hardware walks the guest's tables).
+      if (args.includes('shadow')) {
+        expect(count(ev, 'kvm_mmu_pagetable_walk')).toBeGreaterThan(0);
+        expect(count(ev, 'kvm_mmu_walker_error')).toBe(k('pf_guest'));
+        checkWalks(ev);
+      } else {
+        expect(count(ev, 'kvm_mmu_pagetable_walk') + count(ev, 'kvm_mmu_paging_element') + count(ev, 'kvm_mmu_walker_error')).toBe(0);
       }
     });
   }
