@@ -57,7 +57,14 @@ export interface Knobs {
    * flushes the guest's TLB. No explicit flush is asked for, so skipSmep0to1Flush has nothing to skip.
    */
   crFlushModel: 'explicit' | 'reset-superset';
-  /** Negative control for lkml (a): omit the TLB flush on CR4.SMEP 0 -> 1. */
+  /**
+   * Negative control for lkml (a): omit the flush KVM asks for on CR4.SMEP 0 -> 1 (TLB_FLUSH_CURRENT
+   * in current KVM, TLB_FLUSH_GUEST in Paolo's keep-roots patch). Current KVM unloads every root on
+   * a SMEP change (SMEP is in KVM_MMU_CR4_ROLE_BITS, so kvm_mmu_reset_context) and kvm_mmu_load
+   * syncs and flushes, so no guest can tell; with roleChangePolicy=keep-roots the root is kept (or
+   * found among the previous roots) and the flush is the only sync: the smep-flush guest then
+   * reads through a PTE it changed before the MOV to CR4 (shadow paging).
+   */
   skipSmep0to1Flush: boolean;
   /**
    * VMX with EPT lets the guest own CR0.WP (KVM_LAZY_CR0_GUEST_BITS, fb509f76acc8 "KVM: VMX: Make

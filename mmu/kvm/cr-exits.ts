@@ -182,16 +182,20 @@ export class ControlRegisterExits {
       } else if ((changed & Cr4.PGE) !== 0) kvm.requests.make(Request.TLB_FLUSH_GUEST);
       return;
     }
-    if ((changed & CR4_ROLE_BITS) !== 0) this.roleChanged(smepOn);
+    // Paolo's patch (keep-roots) keeps the roots on SMEP 0 -> 1 too and asks for a guest flush
+    // instead ("not doing so actually breaks access.c!"): the kept root is then synced only by it.
+    const keepRoots = kvm.cfg.knobs.roleChangePolicy === 'keep-roots';
+    if ((changed & CR4_ROLE_BITS) !== 0) this.roleChanged(smepOn && !keepRoots);
     // PCIDE 0 -> 1 under shadow paging: previous roots could be reused stale after a NOFLUSH
     // CR3 write, so they all go.
     if (this.shadow !== null && (cr4 & Cr4.PCIDE) !== 0 && (old & Cr4.PCIDE) === 0) {
       kvm.stats.mmu_unload++;
       this.shadow.unload();
     }
-    if ((changed & Cr4.PGE) !== 0 || ((old & Cr4.PCIDE) !== 0 && (cr4 & Cr4.PCIDE) === 0)) {
+    const smepFlush = smepOn && !kvm.cfg.knobs.skipSmep0to1Flush;
+    if ((changed & Cr4.PGE) !== 0 || ((old & Cr4.PCIDE) !== 0 && (cr4 & Cr4.PCIDE) === 0) || (smepFlush && keepRoots)) {
       kvm.requests.make(Request.TLB_FLUSH_GUEST);
-    } else if ((changed & Cr4.PAE) !== 0 || (smepOn && !kvm.cfg.knobs.skipSmep0to1Flush)) {
+    } else if ((changed & Cr4.PAE) !== 0 || smepFlush) {
       kvm.requests.make(Request.TLB_FLUSH_CURRENT);
     }
   }
@@ -199,7 +203,8 @@ export class ControlRegisterExits {
   /**
    * A role bit changed. Current KVM and the pre-(a) kernels reset the MMU context (unloading all
    * roots); Paolo's proposal keeps roots except where correctness needs an unload (`mustUnload`:
-   * CR0.PG 1 -> 0, CR4.SMEP 0 -> 1; CPUID changes never happen at run time here), looking the
+   * CR0.PG 1 -> 0; CPUID changes never happen at run time here; SMEP 0 -> 1 gets a guest flush
+   * instead, in postSetCr4), looking the
    * new root role up among the cached roots (his kvm_mmu_new_pgd after kvm_init_mmu).
    */
   private roleChanged(mustUnload: boolean): void {
