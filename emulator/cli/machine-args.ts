@@ -29,6 +29,11 @@ export interface MachineOptions extends KvmOptions {
   readonly smp: number;
   /** Modeled cycles per scheduling round with more than one vCPU. */
   readonly quantum: number;
+  /**
+   * Start from the state QEMU's BIOS hands over (machine/bios-state.ts: PICs, PIT, IVT, BDA), as
+   * the QEMU front end does; otherwise devices are at power-on and low memory is zero.
+   */
+  readonly biosState?: boolean;
 }
 
 export const DEFAULT_MEM_MIB = 128;

@@ -258,6 +258,8 @@ export function parseQemuArgs(args: readonly string[]): QemuRequest {
     maxInsns: undefined,
     smp: s.smp,
     quantum: DEFAULT_QUANTUM,
+    // QEMU boots -kernel through SeaBIOS: the guest finds the PICs, the PIT and the IVT set up.
+    biosState: true,
     mmu: mmu ?? ACCELERATORS[accelName],
     trace: 0,
     traceAlways: false,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type MmuMode, Machine } from '../../vmm/machine.js';
 import { CpuModel } from '../cpu/cpu-model.js';
 import { hasPvhNote } from '../machine/pvh.js';
+import { applyBiosState } from '../machine/bios-state.js';
 import type { MachineOptions } from './machine-args.js';
 import { UsageError, fileError } from './errors.js';
 import { ensureImages } from './image-build.js';
@@ -38,6 +39,8 @@ export function createVm(o: MachineOptions, mmu: MmuMode, inputs: { image: Uint8
     }
     throw err;
   }
+  // The BIOS runs before the loader: an image may cover what it left in low memory, as under QEMU.
+  if (o.biosState === true) applyBiosState(vm.bus, (gpa, bytes) => vm.writePhysical(gpa, bytes));
   // Like QEMU's -kernel: a vmlinux with a PVH entry note boots through PVH, anything else as multiboot.
   if (hasPvhNote(inputs.image)) vm.loadPvh(inputs.image, o.image, o.append, inputs.initrd);
   else vm.loadMultiboot(inputs.image, o.image, o.append, inputs.initrd);

@@ -176,8 +176,9 @@ export function interruptReturn(cpu: Vcpu, size: number): void {
     if ((cpu.flags & Flag.VM) !== 0) { cpu.unsupported('IRET in virtual-8086 mode'); return; }
     setSp(cpu, movedSp(cpu, 3 * size), spHi);
     realJump(cpu, sel, size === 2 ? lo & 0xffff : lo);
-    const mask = size === 2 ? 0xffff : Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.TF | Flag.IF | Flag.DF |
-      Flag.OF | Flag.IOPL | Flag.NT | Flag.RF | Flag.AC | Flag.ID;
+    // Bits 3, 5 and 15 are reserved (0) whatever the popped image holds; only IRETD reaches RF, AC and ID.
+    const mask = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.TF | Flag.IF | Flag.DF | Flag.OF | Flag.IOPL |
+      Flag.NT | (size === 2 ? 0 : Flag.RF | Flag.AC | Flag.ID);
     cpu.setFlags((oldFlags & ~mask) | (fl & mask));
     return;
   }

@@ -1,5 +1,7 @@
 import { CONDITIONS, type Entry, RowFlag as F, grp, map, mod, op, pfx, range } from './table.js';
 import { ALU, AluOp, TEST, UNARY, UnaryOp } from '../exec/alu.js';
+import { BCD, BcdOp } from '../exec/bcd.js';
+import { LOAD_FAR_POINTER } from '../exec/far-pointer.js';
 import { CBW, CWD, FLAGOP, FlagOp, LAHF, LEA, MOV, MOVX, NOP, PAUSE, SAHF, XCHG, XLAT } from '../exec/move.js';
 import { SHIFT, ShiftOp } from '../exec/shift.js';
 import { DIV, IMUL, MUL1 } from '../exec/muldiv.js';
@@ -70,13 +72,13 @@ export const ONE_BYTE = map([
   [0x1e, op('push DS', PUSH_SEG, Seg.DS, F.I64)],
   [0x1f, op('pop DS', POP_SEG, Seg.DS, F.I64 | F.SYS)],
   ...aluBlock(AluOp.AND),
-  [0x27, op('daa', undefined, 0, F.I64)],
+  [0x27, op('daa', BCD, BcdOp.DAA, F.I64)],
   ...aluBlock(AluOp.SUB),
-  [0x2f, op('das', undefined, 0, F.I64)],
+  [0x2f, op('das', BCD, BcdOp.DAS, F.I64)],
   ...aluBlock(AluOp.XOR),
-  [0x37, op('aaa', undefined, 0, F.I64)],
+  [0x37, op('aaa', BCD, BcdOp.AAA, F.I64)],
   ...aluBlock(AluOp.CMP),
-  [0x3f, op('aas', undefined, 0, F.I64)],
+  [0x3f, op('aas', BCD, BcdOp.AAS, F.I64)],
   // 40-4F are REX prefixes in 64-bit mode; the decoder only reaches these rows elsewhere.
   ...range(0x40, () => op('inc Zv', UNARY, UnaryOp.INC, F.I64)),
   ...range(0x48, () => op('dec Zv', UNARY, UnaryOp.DEC, F.I64)),
@@ -144,8 +146,8 @@ export const ONE_BYTE = map([
   [0xc1, group2('Ev,Ib')],
   [0xc2, op('ret Iw', RET, 0, F.F64 | F.END)],
   [0xc3, op('ret', RET, 0, F.F64 | F.END)],
-  [0xc4, op('les Gz,Mp', undefined, 0, F.I64)],
-  [0xc5, op('lds Gz,Mp', undefined, 0, F.I64)],
+  [0xc4, op('les Gz,Mp', LOAD_FAR_POINTER, Seg.ES, F.I64)],
+  [0xc5, op('lds Gz,Mp', LOAD_FAR_POINTER, Seg.DS, F.I64)],
   [0xc6, grp([op('mov Eb,Ib', MOV), undefined, undefined, undefined, undefined, undefined, undefined, undefined])],
   [0xc7, grp([op('mov Ev,Iz', MOV), undefined, undefined, undefined, undefined, undefined, undefined, undefined])],
   [0xc8, op('enter Iw,Ib', ENTER, 0, F.D64)],
@@ -160,8 +162,10 @@ export const ONE_BYTE = map([
   [0xd1, group2('Ev,1')],
   [0xd2, group2('Eb,CL')],
   [0xd3, group2('Ev,CL')],
-  [0xd4, op('aam Ib', undefined, 0, F.I64)],
-  [0xd5, op('aad Ib', undefined, 0, F.I64)],
+  [0xd4, op('aam Ib', BCD, BcdOp.AAM, F.I64)],
+  [0xd5, op('aad Ib', BCD, BcdOp.AAD, F.I64)],
+  // SALC: undocumented, executed by Intel and AMD CPUs outside 64-bit mode.
+  [0xd6, op('salc', BCD, BcdOp.SALC, F.I64)],
   [0xd7, op('xlat', XLAT)],
   ...X87_ESCAPES.map((e, k): [number, Entry] => [0xd8 + k, e]),
   [0xe0, op('loopne Jb', LOOP, LoopOp.LOOPNE, F.F64 | F.END)],

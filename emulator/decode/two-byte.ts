@@ -5,6 +5,7 @@ import { IMUL } from '../exec/muldiv.js';
 import { BT, BtOp, SCAN, ScanOp } from '../exec/bits.js';
 import { CMPXCHG, CMPXCHG8B, XADD } from '../exec/atomic.js';
 import { POP_SEG, PUSH_SEG } from '../exec/stack.js';
+import { LOAD_FAR_POINTER } from '../exec/far-pointer.js';
 import { JCC } from '../exec/control.js';
 import {
   CACHE_FLUSH, CLFLUSH, CLTS, CPUID, HYPERCALL, INVLPG, LMSW, LOAD_DT, LOAD_SYSSEG, MOV_CR, MOV_DR, PKRU, RDMSR,
@@ -123,10 +124,10 @@ export const TWO_BYTE = map([
   [0xaf, op('imul Gv,Ev', IMUL)],
   [0xb0, op('cmpxchg Eb,Gb', CMPXCHG, 0, F.LOCK)],
   [0xb1, op('cmpxchg Ev,Gv', CMPXCHG, 0, F.LOCK)],
-  [0xb2, op('lss Gv,Mp')],
+  [0xb2, op('lss Gv,Mp', LOAD_FAR_POINTER, Seg.SS)],
   [0xb3, op('btr Ev,Gv', BT, BtOp.BTR, F.LOCK)],
-  [0xb4, op('lfs Gv,Mp')],
-  [0xb5, op('lgs Gv,Mp')],
+  [0xb4, op('lfs Gv,Mp', LOAD_FAR_POINTER, Seg.FS)],
+  [0xb5, op('lgs Gv,Mp', LOAD_FAR_POINTER, Seg.GS)],
   [0xb6, op('movzx Gv,Eb', MOVX, 0)],
   [0xb7, op('movzx Gv,Ew', MOVX, 0)],
   [0xb8, pfx({ pF3: op('popcnt Gv,Ev', SCAN, ScanOp.POPCNT, 0, 'popcnt') })],
