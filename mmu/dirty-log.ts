@@ -80,7 +80,29 @@ export function markPageDirty(slot: Memslot | undefined, gfn: number, stats: Sta
   if (bitmap[k] === 0) {
     bitmap[k] = 1;
     stats.dirty_pages_logged++;
+    const ring = dirtySinks.get(stats);
+    if (ring !== undefined) {
+      ring.push(slot!.id, k);
+      stats.dirty_ring_pushed++;
+    }
   }
+}
+
+/**
+ * A vCPU's dirty ring (kvm/dirty-ring.ts): with rings, mark_page_dirty_in_slot pushes the page to
+ * the ring of the vCPU it was dirtied for. The bitmap then only remembers which pages were pushed
+ * since their last reset (a page is pushed once per protection, as KVM's faults do), and
+ * GET/CLEAR refuse it. The MMUs mark pages with the counters of the vCPU they work for, so the
+ * rings are found by those counters.
+ */
+export interface DirtySink {
+  push(slotId: number, offset: number): void;
+}
+
+const dirtySinks = new WeakMap<Stats, DirtySink>();
+
+export function attachDirtySink(stats: Stats, sink: DirtySink): void {
+  dirtySinks.set(stats, sink);
 }
 
 /**

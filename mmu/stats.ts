@@ -74,6 +74,12 @@ export class Stats {
   /** First writes logged by the CPU's Page Modification Log (no exit), and its buffer-full exits. */
   pml_logged = 0;
   pml_full_exits = 0;
+  /** Dirty ring (kvm/dirty-ring.ts): pages pushed, KVM_EXIT_DIRTY_RING_FULL exits, entries reset. */
+  dirty_ring_pushed = 0;
+  dirty_ring_full_exits = 0;
+  dirty_ring_reset = 0;
+  /** vCPUs kicked so their PML buffers drain before GET/CLEAR or a ring harvest (kvm_flush_pml_buffers). */
+  pml_sync_kicks = 0;
   /** Tables of small SPTEs collapsed (zapped, or replaced in place) when logging stops. */
   huge_pages_recovered = 0;
   // TDP MMU atomic updates (mmu/tdp/spte-races.ts).

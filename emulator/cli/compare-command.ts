@@ -7,6 +7,7 @@ import { writeErr, writeOut } from './output.js';
 import { buildNotice } from './image-build.js';
 import { MACHINE_VALUE_OPTIONS, type MachineOptions, machineBuilder, machineOptions } from './machine-args.js';
 import { createVm, readInputs } from './vm-factory.js';
+import { DIRTY_LOG_VALUE_OPTIONS, type DirtyLogOptions, attachDirtyLog, dirtyLogBuilder, dirtyLogOptions } from './dirty-log-args.js';
 import { exitStatusOf } from './report.js';
 import { type ModeRun, compareJson, compareTable, outputsAgree } from './compare-report.js';
 import { MMU_MODES, type MmuMode } from '../../vmm/machine.js';
@@ -24,7 +25,7 @@ import { type SeriesPoint, sampleSeries } from './html-report-series.js';
  * vmexit's cycles per iteration). The exit status is the guests' common status when every mode
  * agrees on it and on the output (measurements aside), else MODES_DIFFER.
  */
-export interface CompareOptions extends MachineOptions {
+export interface CompareOptions extends MachineOptions, DirtyLogOptions {
   readonly modes: readonly MmuMode[];
   /** Output lines left out when checking that the modes agree (--ignore-lines). */
   readonly ignore: readonly RegExp[];
@@ -34,10 +35,10 @@ export interface CompareOptions extends MachineOptions {
   readonly report?: string;
 }
 
-export const COMPARE_VALUE_OPTIONS = [...MACHINE_VALUE_OPTIONS, 'mmu', 'ignore-lines', 'report'] as const;
+export const COMPARE_VALUE_OPTIONS = [...MACHINE_VALUE_OPTIONS, 'mmu', 'ignore-lines', 'report', ...DIRTY_LOG_VALUE_OPTIONS] as const;
 
 function builder(y: Argv): Argv {
-  return machineBuilder(y.usage('Usage: mmulab compare IMAGE [options]\n\nRun one guest in several MMU modes and print one table of what each did.'))
+  return dirtyLogBuilder(machineBuilder(y.usage('Usage: mmulab compare IMAGE [options]\n\nRun one guest in several MMU modes and print one table of what each did.'))
     .option('mmu', { type: 'string', requiresArg: true, describe: 'comma-separated MMU modes', default: MMU_MODES.join(',') })
     .option('json', { type: 'boolean', describe: 'print the comparison as one JSON object on stdout instead of a table' })
     .option('show-output', { type: 'boolean', describe: 'also print each mode\'s guest output' })
@@ -46,7 +47,7 @@ function builder(y: Argv): Argv {
       type: 'string', requiresArg: true,
       describe: 'a regular expression: output lines it matches may differ between modes (repeatable; e.g. timing lines)',
     })
-    .epilogue(EXIT_STATUS_HELP);
+    .epilogue(EXIT_STATUS_HELP));
 }
 
 function options(argv: Record<string, unknown>): CompareOptions {
@@ -59,7 +60,7 @@ function options(argv: Record<string, unknown>): CompareOptions {
       throw new UsageError(`--ignore-lines: not a regular expression: ${String(r)}`);
     }
   });
-  return { ...machine, modes: mmuModeList(argv.mmu), ignore, json: flag(argv.json), showOutput: flag(argv['show-output']), report: optionalString('report', argv.report) };
+  return { ...machine, ...dirtyLogOptions(argv), modes: mmuModeList(argv.mmu), ignore, json: flag(argv.json), showOutput: flag(argv['show-output']), report: optionalString('report', argv.report) };
 }
 
 async function execute(o: CompareOptions): Promise<number> {
@@ -70,15 +71,19 @@ async function execute(o: CompareOptions): Promise<number> {
     const out: Uint8Array[] = [];
     const vm = createVm(o, mode, inputs, (b) => { out.push(b); });
     const sampler = o.report === undefined ? null : sampleSeries(vm);
+    // The host schedule's steps join the guest's own "NAME VALUE" lines in the table.
+    const migration = attachDirtyLog(vm, o, true);
     const result = vm.run(o.maxInsns);
     if (sampler !== null) samples.set(mode, sampler.finish());
-    const output = Buffer.concat(out).toString('latin1');
+    const guestOutput = Buffer.concat(out).toString('latin1');
+    const output = guestOutput + (migration === null ? '' : migration.valueLines().map((l) => `${l}\n`).join(''));
     runs.push({
       mode,
       result,
       status: exitStatusOf(result),
       output,
-      comparable: comparableOutput(output, o.ignore),
+      // Whether the modes agree is a question about the guest: the host's lines exist only with KVM.
+      comparable: comparableOutput(guestOutput, o.ignore),
       cycles: vm.cpu.tsc(),
       kvm: vm.kvm === undefined ? undefined : Object.fromEntries(vm.kvm.stats.entries()),
       violations: vm.kvm?.violations ?? [],

@@ -6,11 +6,12 @@ import { MACHINE_VALUE_OPTIONS, type MachineOptions, machineBuilder, machineOpti
 import { MMU_MODES, type MmuMode } from '../../vmm/machine.js';
 import { DEFAULT_GDB, type GdbListen, parseGdbAddress } from '../debug/gdb-address.js';
 import { TRACE_VALUE_OPTIONS, type TraceRunOptions, traceBuilder, traceOptions } from './trace-args.js';
+import { DIRTY_LOG_VALUE_OPTIONS, type DirtyLogOptions, dirtyLogBuilder, dirtyLogOptions } from './dirty-log-args.js';
 
 export { DEFAULT_MEM_MIB, MAX_MEM_MIB, MIN_MEM_MIB } from './machine-args.js';
 
 /** The options of `mmulab run`, validated. */
-export interface RunOptions extends MachineOptions, TraceRunOptions {
+export interface RunOptions extends MachineOptions, TraceRunOptions, DirtyLogOptions {
   readonly mmu: MmuMode;
   /** Instructions kept for the trace (0: no trace). */
   readonly trace: number;
@@ -26,10 +27,10 @@ export interface RunOptions extends MachineOptions, TraceRunOptions {
 /** Each trace entry keeps about 200 bytes; a longer trace is more than anyone reads. */
 export const MAX_TRACE = 100_000;
 
-export const RUN_VALUE_OPTIONS = [...MACHINE_VALUE_OPTIONS, 'mmu', 'trace', 'gdb', ...TRACE_VALUE_OPTIONS] as const;
+export const RUN_VALUE_OPTIONS = [...MACHINE_VALUE_OPTIONS, 'mmu', 'trace', 'gdb', ...TRACE_VALUE_OPTIONS, ...DIRTY_LOG_VALUE_OPTIONS] as const;
 
 export function runBuilder(y: Argv): Argv {
-  return traceBuilder(machineBuilder(y
+  return dirtyLogBuilder(traceBuilder(machineBuilder(y
     .usage('Usage: mmulab run IMAGE [options]\n       mmulab run --kernel VMLINUX [--initrd FILE] [--append "..."] [options]\n\nBoot a multiboot image or a PVH vmlinux: guest serial output to stdout, the report to\nstderr, and the guest\'s exit status.'))
     .option('mmu', { type: 'string', requiresArg: true, describe: `MMU mode: ${MMU_MODES.join(', ')}`, default: 'bare' })
     .option('trace', { requiresArg: true, describe: `keep the last N instructions; print them (disassembled, with registers) if the run ends abnormally (1-${MAX_TRACE})` })
@@ -38,7 +39,7 @@ export function runBuilder(y: Argv): Argv {
     .option('json', { type: 'boolean', describe: 'print the report to stderr as one JSON object instead of text' })
     .option('gdb', { type: 'string', requiresArg: true, describe: 'run a gdb server (remote protocol) at tcp::PORT or tcp:HOST:PORT, as QEMU\'s -gdb' })
     .option('s', { type: 'boolean', describe: `the same as --gdb ${DEFAULT_GDB} (QEMU's -s)` })
-    .option('S', { type: 'boolean', describe: 'start with the machine stopped until gdb continues it (QEMU\'s -S; needs --gdb or -s)' }))
+    .option('S', { type: 'boolean', describe: 'start with the machine stopped until gdb continues it (QEMU\'s -S; needs --gdb or -s)' })))
     .epilogue(EXIT_STATUS_HELP);
 }
 
@@ -57,6 +58,7 @@ export function runOptions(argv: Record<string, unknown>): RunOptions {
     ...machine,
     ...gdbOptions(argv),
     ...traceOptions(argv),
+    ...dirtyLogOptions(argv),
     mmu: mmuMode(argv.mmu),
     trace,
     traceAlways,

@@ -9,6 +9,7 @@ import { exitStatusOf, jsonReport, kvmStatsLines, reasonLine, statsLine, stopIns
 import { formatTrace, traceEntries, traceJson } from './trace.js';
 import { runUnderGdb } from './gdb-run.js';
 import { attachTrace } from './trace-run.js';
+import { attachDirtyLog } from './dirty-log-args.js';
 
 /**
  * `mmulab run IMAGE`: boot a multiboot image in the bare machine, guest serial output to stdout,
@@ -27,6 +28,7 @@ async function disassembler(): Promise<Disassembler | null> {
 export async function executeRun(o: RunOptions): Promise<number> {
   const vm = createVm(o, o.mmu, readInputs(o, buildNotice(o.json)), writeOut, o.trace);
   const tracing = attachTrace(vm, o);
+  const migration = attachDirtyLog(vm, o);
 
   let result;
   if (o.gdb === undefined) result = vm.run(o.maxInsns);
@@ -49,7 +51,8 @@ export async function executeRun(o: RunOptions): Promise<number> {
   const kvmStats = vm.kvm === undefined ? undefined : vm.kvm.stats.entries().filter(([, v]) => v !== 0);
   const cpus = vcpuRows(vm);
   if (o.json) {
-    writeErr(jsonReport(o.image, result, status, stop, rip, trace === undefined ? undefined : traceJson(trace), o.mmu, kvmStats, cpus));
+    const json = jsonReport(o.image, result, status, stop, rip, trace === undefined ? undefined : traceJson(trace), o.mmu, kvmStats, cpus);
+    writeErr(migration === null ? json : JSON.stringify({ ...JSON.parse(json) as object, dirtyLog: migration.toJson() }));
     return status;
   }
   const lines: string[] = [];
@@ -57,6 +60,7 @@ export async function executeRun(o: RunOptions): Promise<number> {
   if (o.stats) lines.push(statsLine(result, o.mmu, vm.cpu.tsc()));
   if (o.stats && kvmStats !== undefined) lines.push(...kvmStatsLines(kvmStats, vm.kvm!.violations));
   if (o.stats) lines.push(...vcpuStatsLines(cpus));
+  if (o.stats && migration !== null) lines.push('dirty log, host schedule:', ...migration.valueLines().map((l) => `  ${l}`));
   lines.push(...kvmStatLines);
   const reason = reasonLine(result, stop, rip);
   if (reason !== undefined) lines.push(reason);

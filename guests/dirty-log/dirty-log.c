@@ -34,6 +34,14 @@
  * against the pages written.
  * Without mmulab's test device or a hypervisor (QEMU, bare mode) the phases
  * run and are timed, and the dirty-log checks are skipped.
+ *
+ * host=G: the host drives logging (mmulab's --dirty-log schedule, as a
+ * migration thread would), so the guest issues no ioctls and checks no log:
+ * dirty pass i starts when CPU 0's TSC reaches i * G cycles and the rewrite at
+ * (passes + 1) * G, and every value line is printed at the end, so no CPU
+ * exits between a pass and the host's collection after it (the pages the CPU
+ * logged in its PML buffer are then only in that buffer). A host schedule
+ * start=G/2,every=G,passes=K collects each pass alone.
  */
 #include "../populate/regions.h"
 #include "x86/mmulab.h"
@@ -54,6 +62,7 @@
 
 static bool logging;	/* the test device and a hypervisor are there */
 static bool overlap;	/* every CPU writes region 0 (dirty_log_perf_test -o) */
+static unsigned long host_gap;	/* host=G: the host collects; pass i starts at TSC i * G */
 static uint8_t bitmap[MAX_BITMAP_BYTES];	/* KVM_GET_DIRTY_LOG's copy for the regions */
 
 /* The regions the passes write: all of them, or with overlap only CPU 0's. */
@@ -111,6 +120,44 @@ static unsigned long run_pass(struct pass *p, unsigned tag)
 	return max;
 }
 
+/* host=G: CPU 0 waits for pass `i`'s start time; false if that time has already passed. */
+static bool wait_for_slot(unsigned long i)
+{
+	unsigned long deadline = i * host_gap;
+
+	if (rdtsc() >= deadline)
+		return false;
+	while (rdtsc() < deadline)
+		pause();
+	return true;
+}
+
+/*
+ * host=G: the passes at their times, the value lines only at the end (console
+ * output is port I/O, an exit that would drain the PML buffers).
+ */
+static void run_host_driven(struct pass *p, unsigned long passes, unsigned long stride, unsigned tag)
+{
+	unsigned long cycles[MAX_PASSES + 2];
+	bool on_time = true;
+
+	cycles[0] = run_pass(p, tag);
+	for (unsigned long i = 1; i <= passes + 1; i++) {
+		if (!wait_for_slot(i))
+			on_time = false;
+		tag += 2;
+		p->stride = i <= passes ? (unsigned)stride : 1;
+		cycles[i] = run_pass(p, tag);
+	}
+	p->stride = 1;
+	printf("populate_cycles %lu\n", cycles[0]);
+	for (unsigned long i = 1; i <= passes; i++)
+		printf("dirty_pass%lu_cycles %lu\n", i, cycles[i]);
+	printf("rewrite_cycles %lu\n", cycles[passes + 1]);
+	report(on_time, "every pass started on time (host=%lu)", host_gap);
+	report(count_wrong(tag) == 0, "every page holds the byte its CPU wrote last");
+}
+
 /* One test-device command on the logged slot; false when refused. */
 static bool dirty_cmd(uint32_t cmd, uint32_t gpa, uint32_t pages)
 {
@@ -163,15 +210,17 @@ int main(int argc, char **argv)
 			stride = parse_number(argv[i] + 7, 4096, &ok);
 		else if (strncmp(argv[i], "overlap=", 8) == 0)
 			overlap = parse_number(argv[i] + 8, 1, &ok) == 1;
+		else if (strncmp(argv[i], "host=", 5) == 0)
+			host_gap = parse_number(argv[i] + 5, 1ul << 40, &ok);
 		else
 			ok = false;
 		if (!ok)
-			printf("dirty-log: bad argument '%s' (expected mib=N, passes=1-%d, protect=0|1|2, stride=S, overlap=0|1)\n",
+			printf("dirty-log: bad argument '%s' (expected mib=N, passes=1-%d, protect=0|1|2, stride=S, overlap=0|1, host=CYCLES)\n",
 			       argv[i], MAX_PASSES);
 	}
-	if (!ok || mib == 0 || passes == 0 || stride == 0) {
+	if (!ok || mib == 0 || passes == 0 || stride == 0 || (host_gap > 0 && overlap)) {
 		if (ok)
-			printf("dirty-log: mib, passes and stride must be at least 1\n");
+			printf("dirty-log: mib, passes and stride must be at least 1, and host= goes without overlap=1\n");
 		abort();
 	}
 	ncpus = smp_init();
@@ -189,6 +238,12 @@ int main(int argc, char **argv)
 	report_info("%d CPUs, %lu MiB (%lu pages) each, from %#lx; %lu passes, protect=%lu, stride=%lu%s",
 		    ncpus, mib, region_bytes / PAGE_SIZE, region_base, passes, protect, stride,
 		    overlap ? ", all writing CPU 0's region" : "");
+
+	if (host_gap > 0) {
+		run_host_driven(&pass, passes, stride, tag);
+		report_prefix_pop();
+		return report_summary();
+	}
 
 	printf("populate_cycles %lu\n", run_pass(&pass, tag));
 

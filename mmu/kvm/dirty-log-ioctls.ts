@@ -1,5 +1,6 @@
 import type { Memslot, Memslots } from '../../emulator/machine/memslots.js';
-import type { DirtyLogMmu } from '../dirty-log.js';
+import { type DirtyLogMmu, attachDirtySink } from '../dirty-log.js';
+import { DirtyRing, ringSizeError } from './dirty-ring.js';
 import type { Knobs } from '../knobs.js';
 import type { CostItem } from '../cost.js';
 import type { Stats } from '../stats.js';
@@ -27,6 +28,10 @@ export interface DirtyLogHost {
   readonly stats: Stats;
   /** kvm_flush_remote_tlbs_memslot. */
   flushRemoteTlbs(): void;
+  /** kvm_arch_sync_dirty_log: every vCPU's PML buffer into the log before it is read. */
+  syncDirtyLog(): void;
+  /** Each vCPU's counters, by vCPU index (a dirty ring is found by them). */
+  readonly vcpuStats: readonly Stats[];
 }
 
 /** What KVM_GET_DIRTY_LOG handed back: the bitmap copy and its number of set bits. */
@@ -46,6 +51,15 @@ export interface DirtyLogCopy {
 export class DirtyLogIoctls {
   /** kvm->manual_dirty_log_protect. */
   private manual = 0;
+  /** Per-vCPU dirty rings (KVM_CAP_DIRTY_LOG_RING), or null: the bitmap. */
+  private rings: DirtyRing[] | null = null;
+  /**
+   * What the VMM's vCPU thread does at KVM_EXIT_DIRTY_RING_FULL (harvest and reset, on that
+   * vCPU's clock); null: nothing frees the ring, and the vCPU exits at every entry.
+   */
+  onRingFull: ((cpu: number) => void) | null = null;
+  /** Test hook: GET and CLEAR skip kvm_arch_sync_dirty_log, so pages still in PML buffers are missed. */
+  skipSync = false;
 
   constructor(private readonly host: DirtyLogHost) {}
 
@@ -55,6 +69,74 @@ export class DirtyLogIoctls {
     if (flags === ManualProtect.INITIALLY_SET) return false;
     this.manual = flags;
     return true;
+  }
+
+  /**
+   * KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING) with `entries` per vCPU: a ring for every vCPU, and
+   * from then on marked pages go to the rings. Returns why not, as KVM's EINVAL, or undefined.
+   */
+  enableRing(entries: number): string | undefined {
+    const why = ringSizeError(entries, this.host.pml);
+    if (why !== undefined) return `ring size ${entries}: ${why}`;
+    if (this.rings !== null) return 'the dirty ring is enabled once';
+    this.rings = this.host.vcpuStats.map((stats) => {
+      const ring = new DirtyRing(entries, this.host.pml);
+      attachDirtySink(stats, ring);
+      return ring;
+    });
+    return undefined;
+  }
+
+  get ringEnabled(): boolean {
+    return this.rings !== null;
+  }
+
+  /** Whether vCPU `cpu`'s ring has reached its soft limit (KVM_REQ_DIRTY_RING_SOFT_FULL). */
+  ringSoftFull(cpu: number): boolean {
+    return this.rings !== null && this.rings[cpu].softFull();
+  }
+
+  /**
+   * Userspace's harvest of every ring (after kvm_arch_sync_dirty_log, as QEMU kicks the vCPUs
+   * first): each DIRTY entry's page handed to `take` and the entry flagged for reset.
+   */
+  harvestRings(take: (slotId: number, offset: number) => void): number {
+    if (this.rings === null) return 0;
+    if (!this.skipSync) this.host.syncDirtyLog();
+    let n = 0;
+    for (const ring of this.rings) n += ring.harvest(take);
+    return n;
+  }
+
+  /**
+   * KVM_RESET_DIRTY_RINGS (kvm_vm_ioctl_reset_dirty_pages): each ring's harvested entries freed,
+   * their pages re-protected in masks of up to 64 (kvm_reset_dirty_gfn takes mmu_lock for write
+   * per mask: kvm_arch_mmu_enable_log_dirty_pt_masked), then one remote flush if any was reset.
+   * Returns the entries reset.
+   */
+  resetRings(): number {
+    const h = this.host;
+    if (this.rings === null) return 0;
+    let n = 0;
+    for (const ring of this.rings) {
+      n += ring.reset((slotId, base, bits) => {
+        const slot = h.memslots.byId(slotId);
+        const bitmap = slot?.dirtyBitmap;
+        if (slot === undefined || bitmap === undefined) return;
+        const since = h.lock(LockMode.WRITE);
+        h.charge('dirtyLogWord');
+        for (const b of bits) {
+          const k = base + b;
+          if (k >= slot.npages || bitmap[k] === 0) continue;
+          bitmap[k] = 0;
+          h.ops.wrprotGfn(slot, slot.baseGfn + k, 1, h.pml);
+        }
+        h.unlock(LockMode.WRITE, since);
+      });
+    }
+    h.stats.dirty_ring_reset += n;
+    if (n > 0) h.flushRemoteTlbs();
+    return n;
   }
 
   private get initiallySet(): boolean {
@@ -118,7 +200,9 @@ export class DirtyLogIoctls {
     const h = this.host;
     const slot = h.memslots.byId(slotId);
     const bitmap = slot?.dirtyBitmap;
-    if (slot === undefined || bitmap === undefined) return undefined;
+    // With rings and no bitmap, GET and CLEAR fail (ENXIO, kvm_use_dirty_bitmap).
+    if (slot === undefined || bitmap === undefined || this.rings !== null) return undefined;
+    if (!this.skipSync) h.syncDirtyLog();
     const copy = bitmap.slice();
     let dirty = 0;
     for (let k = 0; k < copy.length; k++) dirty += copy[k];
@@ -136,17 +220,20 @@ export class DirtyLogIoctls {
   /**
    * KVM_CLEAR_DIRTY_LOG for pages [first, first + count) of the slot: each set bit is cleared and
    * its page write-protected, under mmu_lock for write, then one flush if any was set. `first`
-   * must be a multiple of 64 and `count` too unless the range ends at the slot's end. Returns the
-   * number of bits cleared, or undefined (EINVAL / ENOENT).
+   * must be a multiple of 64 and `count` too unless the range ends at the slot's end. `mask`
+   * (one byte per page of the slot, as GET's copy) limits it to the bits userspace passes, as
+   * KVM's dirty_bitmap argument does; without it every set bit of the range is cleared (the test
+   * device's command). Returns the number of bits cleared, or undefined (EINVAL / ENOENT / ENXIO).
    */
-  clearDirtyLog(slotId: number, first: number, count: number): number | undefined {
+  clearDirtyLog(slotId: number, first: number, count: number, mask?: Uint8Array): number | undefined {
     const h = this.host;
     const slot = h.memslots.byId(slotId);
-    if (slot === undefined || slot.dirtyBitmap === undefined) return undefined;
+    if (slot === undefined || slot.dirtyBitmap === undefined || this.rings !== null) return undefined;
     if (first < 0 || count < 0 || first % WORD !== 0 || first + count > slot.npages || (count % WORD !== 0 && first + count !== slot.npages)) return undefined;
     if (count === 0) return 0;
+    if (!this.skipSync) h.syncDirtyLog();
     const since = h.lock(LockMode.WRITE);
-    const cleared = this.reprotect(slot, first, first + count);
+    const cleared = this.reprotect(slot, first, first + count, mask);
     h.unlock(LockMode.WRITE, since);
     if (cleared > 0) h.flushRemoteTlbs();
     return cleared;
@@ -157,14 +244,14 @@ export class DirtyLogIoctls {
    * write-protect their 4 KiB SPTEs (with PML, clear their D bits: kvm_mmu_clear_dirty_pt_masked); with initially-all-set first split the word's range eagerly
    * (TDP MMU, cb00a70bd4b7) and write-protect the huge pages holding its first and last page.
    */
-  private reprotect(slot: Memslot, from: number, to: number): number {
+  private reprotect(slot: Memslot, from: number, to: number, mask?: Uint8Array): number {
     const h = this.host;
     const bitmap = slot.dirtyBitmap!;
     let cleared = 0;
     for (let w = from; w < to; w += WORD) {
       const end = Math.min(w + WORD, to);
       let lo = -1, hi = -1;
-      for (let k = w; k < end; k++) if (bitmap[k] !== 0) { if (lo < 0) lo = k; hi = k; }
+      for (let k = w; k < end; k++) if (bitmap[k] !== 0 && (mask === undefined || mask[k] !== 0)) { if (lo < 0) lo = k; hi = k; }
       h.charge('dirtyLogWord');
       if (lo < 0) continue;
       if (this.initiallySet) {
@@ -173,7 +260,7 @@ export class DirtyLogIoctls {
         h.ops.wrprotGfn(slot, slot.baseGfn + hi, 2, h.pml);
       }
       for (let k = lo; k <= hi; k++) {
-        if (bitmap[k] === 0) continue;
+        if (bitmap[k] === 0 || (mask !== undefined && mask[k] === 0)) continue;
         bitmap[k] = 0;
         cleared++;
         h.ops.wrprotGfn(slot, slot.baseGfn + k, 1, h.pml);

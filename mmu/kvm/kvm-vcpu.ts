@@ -21,7 +21,9 @@ import { LegacyTdpMmu } from '../legacy/legacy-tdp-mmu.js';
 import { ShadowMmu } from '../shadow/shadow-mmu.js';
 import type { KvmConfig, SharedMmu } from './kvm-config.js';
 import { LockMode, type MmuLock } from './mmu-lock.js';
-import { FastPf } from '../dirty-log.js';
+import { FastPf, markPageDirty } from '../dirty-log.js';
+import { PmlBuffer } from './pml-buffer.js';
+import type { DirtyLogIoctls } from './dirty-log-ioctls.js';
 import { SpteConflict, type SpteRaces } from '../tdp/spte-races.js';
 import type { MmuContext } from '../mmu.js';
 import type { Arena } from '../../emulator/machine/arena.js';
@@ -38,8 +40,6 @@ import { ForcedEmulation } from './forced-emulation.js';
 const VMX_PASSTHROUGH_MSRS = new Set<number>([Msr.FS_BASE, Msr.GS_BASE, Msr.KERNEL_GS_BASE, Msr.SYSENTER_CS,
   Msr.SYSENTER_ESP, Msr.SYSENTER_EIP, Msr.TSC, Msr.SPEC_CTRL, Msr.PRED_CMD]);
 
-/** PML_LOG_NR_ENTRIES: GPAs the Page Modification Log holds before a PML-full exit. */
-const PML_ENTRIES = 512;
 
 /** Request-servicing rounds before an entry: servicing one request may raise another. */
 const MAX_ENTRY_ROUNDS = 8;
@@ -64,6 +64,8 @@ export interface KvmVm {
   readonly mmuLock: MmuLock;
   /** Recent SPTE changes in modeled time (mmu/tdp/spte-races.ts). */
   readonly races: SpteRaces;
+  /** Dirty logging's ioctls and rings (dirty-log-ioctls.ts). */
+  readonly dirtyLog: DirtyLogIoctls;
   /** The earliest modeled time any vCPU can still ask for mmu_lock (the slowest vCPU clock). */
   lockHorizon(): number;
   recordViolation(v: string): void;
@@ -189,16 +191,28 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     this.vm.mmuContext.trace?.exit(reason, addrLo, addrHi, code);
     this.charge('exitRoundTrip');
     this.charge('exitDispatch');
-    if (this.pmlEntries > 0) {
-      this.charge('pmlDrainEntry', this.pmlEntries);
-      this.pmlEntries = 0;
-    }
+    if (this.pmlBuffer.count > 0) this.drainPml();
   }
+
+  /** Whether this vCPU's PML buffer holds GPAs not yet in the dirty log. */
+  pmlPending(): boolean {
+    return this.pmlBuffer.count > 0;
+  }
+
+  /** vmx_flush_pml_buffer: the logged GPAs into their slots' bitmaps (or this vCPU's dirty ring), on this vCPU's clock. */
+  drainPml(): void {
+    this.charge('pmlDrainEntry', this.pmlBuffer.drain(this.markPml));
+  }
+
+  /** kvm_vcpu_mark_page_dirty for one drained GPA (a slot no longer logged drops it). */
+  private readonly markPml = (gfn: number): void => {
+    markPageDirty(this.vm.memslots.find(gfn), gfn, this.stats);
+  };
 
   /** Page Modification Logging is on: VMX with EPT and the pml knob (kvm_intel.enable_pml). */
   private readonly pml: boolean;
-  /** Entries in this vCPU's PML buffer since the last exit (PML_LOG_NR_ENTRIES = 512 fill it). */
-  private pmlEntries = 0;
+  /** This vCPU's PML buffer, drained at every exit. */
+  private readonly pmlBuffer = new PmlBuffer();
 
   /**
    * A write the CPU would log in the PML buffer without exiting (a PML-armed 4 KiB SPTE of a
@@ -213,7 +227,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     if (this.vm.memslots.find(Math.floor(exit.gpa / 4096))?.dirtyBitmap === undefined) return true;
     this.stats.pml_logged++;
     this.charge('pmlLog');
-    if (++this.pmlEntries === PML_ENTRIES) {
+    if (this.pmlBuffer.log(Math.floor(exit.gpa / 4096))) {
       this.exitBegin(KvmExit.PML_FULL);
       this.stats.pml_full_exits++;
       this.enterGuest(true);
@@ -436,6 +450,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
    */
   enterGuest(afterFault = false): void {
     this.vm.running = this;
+    if (this.vm.dirtyLog.ringSoftFull(this.cpu.index)) this.dirtyRingFull();
     if (this.cfg.knobs.forceResetContextOnEveryExit && !afterFault) this.resetContext();
     for (let round = 0; round < MAX_ENTRY_ROUNDS; round++) {
       this.serviceRequests();
@@ -446,6 +461,18 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     stats.roots_max = Math.max(stats.roots_max, this.mmu.validRoots());
     this.vm.mmuContext.trace?.entry();
     this.vm.afterEntry();
+  }
+
+  /**
+   * KVM_REQ_DIRTY_RING_SOFT_FULL at entry (kvm_dirty_ring_check_request): the vCPU exits to
+   * userspace with KVM_EXIT_DIRTY_RING_FULL, and the VMM's vCPU thread harvests and resets the
+   * rings on this vCPU's clock (QEMU's kvm_dirty_ring_reap) before KVM_RUN again.
+   */
+  private dirtyRingFull(): void {
+    this.stats.dirty_ring_full_exits++;
+    this.charge('userspaceExit');
+    this.vm.dirtyLog.onRingFull?.(this.cpu.index);
+    this.vm.running = this;
   }
 
   private serviceRequests(): void {

@@ -15,6 +15,7 @@ import { type KvmVm, KvmVcpu } from './kvm-vcpu.js';
 import { LockMode, MmuLock } from './mmu-lock.js';
 import { RemoteFlushCheck } from './remote-flush-check.js';
 import { DirtyLogIoctls } from './dirty-log-ioctls.js';
+import { VmmThread } from './vmm-thread.js';
 import { TdpMmu } from '../tdp/tdp-mmu.js';
 import { SpteRaces } from '../tdp/spte-races.js';
 import { RmapDirtyLog } from '../shadow-pages/dirty-log.js';
@@ -61,6 +62,10 @@ export class Kvm implements Hypervisor, KvmVm {
   readonly races: SpteRaces;
   /** Dirty logging's ioctls (KVM_MEM_LOG_DIRTY_PAGES, GET/CLEAR_DIRTY_LOG), as the VMM issues them. */
   readonly dirtyLog: DirtyLogIoctls;
+  /** The VMM's own thread (--dirty-log schedules): its ioctls run on its clock, not a vCPU's. */
+  readonly vmm: VmmThread;
+  /** True while the VMM thread issues an ioctl: MMU work is charged to it instead of `running`. */
+  vmmActive = false;
   private auditTick = 0;
   /** Invariant 18 (remote-flush-check.ts); null unless the checker is on. */
   private readonly flushCheck: RemoteFlushCheck | null = null;
@@ -92,7 +97,7 @@ export class Kvm implements Hypervisor, KvmVm {
     this.mmuContext = {
       arena: host.arena,
       memslots: host.memslots,
-      get stats(): Stats { return kvm.running.stats; },
+      get stats(): Stats { return kvm.actor.stats; },
       knobs: cfg.knobs,
       codec: this.codec,
       tdpLevel: this.tdpLevel,
@@ -100,12 +105,13 @@ export class Kvm implements Hypervisor, KvmVm {
       request: (req) => { kvm.running.requests.make(req); },
       requestAll: (req) => kvm.requestAll(req),
       flushRemoteTlbs: () => kvm.flushRemoteTlbs(),
-      charge: (item: CostItem, times?: number) => kvm.running.charge(item, times),
+      charge: (item: CostItem, times?: number) => kvm.actor.charge(item, times),
       mmioGeneration: () => host.memslots.generation,
       trace: null,
     };
     this.races = new SpteRaces(shadow ? 1 : host.vcpus.length);
-    this.races.clock = () => kvm.running.cpu.cycles();
+    this.races.clock = () => (kvm.vmmActive ? kvm.vmm.time : kvm.running.cpu.cycles());
+    this.vmm = new VmmThread(this);
     this.shared = {
       tdpRoots: cfg.mode === 'tdp' ? new TdpRootList(this.races) : undefined,
       cache: cfg.mode === 'tdp' ? undefined : new ShadowPageCache(this.mmuContext),
@@ -128,11 +134,13 @@ export class Kvm implements Hypervisor, KvmVm {
       pml: cfg.knobs.pml && cfg.vendor === 'vmx' && cfg.mode !== 'shadow',
       // The TDP MMU's slot walks cover the VM's root list from any vCPU's instance; the rmaps are the VM's.
       ops: bspMmu instanceof TdpMmu ? bspMmu : new RmapDirtyLog(this.mmuContext, cache!, new ShadowMapper(this.mmuContext, cache!)),
-      lock: (mode) => kvm.running.lockMmu(mode),
-      unlock: (mode, since) => kvm.running.unlockMmu(mode, since),
-      charge: (item, times) => kvm.running.charge(item, times),
-      get stats(): Stats { return kvm.running.stats; },
+      lock: (mode) => kvm.actor.lockMmu(mode),
+      unlock: (mode, since) => kvm.actor.unlockMmu(mode, since),
+      charge: (item, times) => kvm.actor.charge(item, times),
+      get stats(): Stats { return kvm.actor.stats; },
       flushRemoteTlbs: () => kvm.flushRemoteTlbs(),
+      syncDirtyLog: () => kvm.syncDirtyLog(),
+      vcpuStats: vcpus.map((v) => v.stats),
     });
     // A shadow page is synced by the vCPU at hand, with its MMU's roles.
     if (shadow && cache !== undefined) cache.syncPage = (sp) => kvm.running.shadowMmu!.sync.syncPage(sp);
@@ -163,11 +171,37 @@ export class Kvm implements Hypervisor, KvmVm {
     return this.bsp.mmu;
   }
 
-  /** The statistics of the VM: every vCPU's counters added up (maxima as maxima). */
+  /** The statistics of the VM: every vCPU's counters and the VMM thread's added up (maxima as maxima). */
   get stats(): Stats {
     const total = new Stats();
     for (const v of this.vcpus) total.add(v.stats);
+    total.add(this.vmm.stats);
     return total;
+  }
+
+  /** Who KVM's work is done for: the VMM thread during its ioctls, else the running vCPU. */
+  get actor(): KvmVcpu | VmmThread {
+    return this.vmmActive ? this.vmm : this.running;
+  }
+
+  /**
+   * kvm_arch_sync_dirty_log before GET and CLEAR (vmx.c kvm_flush_pml_buffers): every vCPU is
+   * kicked, since its PML buffer is drained only at an exit. KVM does not wait for the exits; the
+   * model drains each buffer at the kick, as if the IPI landed within the ioctl (a GET of a large
+   * slot outlasts the IPI), so what the vCPUs logged before the ioctl is in the bitmap it copies.
+   */
+  syncDirtyLog(): void {
+    const actor = this.actor;
+    for (const v of this.vcpus) {
+      if (v === actor || !v.pmlPending()) continue;
+      if (v.inGuestMode()) {
+        actor.stats.pml_sync_kicks++;
+        actor.stats.kicks_sent++;
+        actor.charge('remoteKick');
+        v.kick();
+      }
+      v.drainPml();
+    }
   }
 
   // Hypervisor: what the machine asks.
@@ -199,7 +233,7 @@ export class Kvm implements Hypervisor, KvmVm {
    * sender paying for each IPI, and take an exit at their next instruction boundary.
    */
   requestAll(req: number, skip = -1): void {
-    const sender = this.running;
+    const sender = this.actor;
     for (const v of this.vcpus) {
       if (v.cpu.index === skip) continue;
       v.requests.make(req);
@@ -212,7 +246,7 @@ export class Kvm implements Hypervisor, KvmVm {
 
   /** kvm_flush_remote_tlbs: every vCPU flushes its TLB before it next runs guest code. */
   flushRemoteTlbs(): void {
-    this.running.stats.remote_tlb_flush++;
+    this.actor.stats.remote_tlb_flush++;
     // The checker notes what the flush must remove (every auditEvery-th flush on long guests).
     if (this.flushCheck !== null && ++this.flushCheckTick >= (this.cfg.auditEvery ?? 1)) {
       this.flushCheckTick = 0;
@@ -303,17 +337,18 @@ export class Kvm implements Hypervisor, KvmVm {
    * counts: a create or move walks every shadow page and clears them (kvm_arch_commit_memory_region).
    */
   private memslotsChanged(change: MemslotChange): void {
-    const v = this.running;
+    const v = this.actor;
     v.stats.memslot_updates++;
     this.updatePageLimit();
     // kvm_mmu_zap_all_fast under mmu_lock for write.
     const since = v.lockMmu(LockMode.WRITE);
     // A flags-only change (dirty logging on or off) keeps every SPTE; kvm_mmu_slot_apply_flags below.
-    if (change.kind !== 'add' && change.kind !== 'flags') v.mmu.zapAllFast();
+    if (change.kind !== 'add' && change.kind !== 'flags') this.running.mmu.zapAllFast();
     if (this.walksMmioSptes() && (change.kind === 'add' || change.kind === 'move')) this.shared.cache!.zapMmioSptes();
     v.unlockMmu(LockMode.WRITE, since);
     if (change.kind === 'flags') this.dirtyLog.applyFlags(change.slot, change.old!);
-    v.enterGuest();
+    // A vCPU's ioctl (the test device) returns to its guest; the VMM thread's enters nothing.
+    if (v !== this.vmm) this.running.enterGuest();
   }
 
   /** The 3.10 walk-and-zap of MMIO SPTEs is in force (shadow-page MMUs only; see Knobs.mmioInvalidation). */

@@ -130,7 +130,8 @@ export class LegacyTdpMmu implements TdpCapableMmu {
     const verdict = fastPfVerdict(this.ctx.codec, lo, hi, level, slot, pmlOnly);
     if (verdict === FastPf.FIXED) {
       cache.writeSpte(sptep, lo | SPTE_W | this.ctx.codec.dirtyLo, hi);
-      markPageDirty(slot, gfn, this.ctx.stats);
+      // Under PML the CPU logs the GPA in its buffer; KVM marks it when the buffer is drained.
+      if (!pmlOnly) markPageDirty(slot, gfn, this.ctx.stats);
     }
     return verdict;
   }

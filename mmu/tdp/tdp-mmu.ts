@@ -330,7 +330,8 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     if (!pmlOnly) ctx.trace?.fastPageFault(exit.gpa, exit.access, it.sptep, it.lo, it.hi, verdict === FastPf.FIXED ? it.lo | SPTE_W | ctx.codec.dirtyLo : it.lo, it.hi, verdict === FastPf.FIXED, verdict === FastPf.SPURIOUS);
     if (verdict === FastPf.FIXED) {
       it.write(it.lo | SPTE_W | ctx.codec.dirtyLo, it.hi);
-      markPageDirty(slot, gfn, ctx.stats);
+      // Under PML the CPU logs the GPA in its buffer; KVM marks it when the buffer is drained.
+      if (!pmlOnly) markPageDirty(slot, gfn, ctx.stats);
     }
     return verdict;
   }

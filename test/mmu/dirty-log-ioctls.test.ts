@@ -12,7 +12,7 @@ import { CURRENT, type Knobs } from '../../mmu/knobs.js';
 import { Stats } from '../../mmu/stats.js';
 import { LockMode } from '../../mmu/kvm/mmu-lock.js';
 import { DirtyLogIoctls, ManualProtect } from '../../mmu/kvm/dirty-log-ioctls.js';
-import type { DirtyLogMmu } from '../../mmu/dirty-log.js';
+import { type DirtyLogMmu, markPageDirty } from '../../mmu/dirty-log.js';
 
 const SLOT = 3;
 const BASE = 0x100;
@@ -42,6 +42,8 @@ function setup(opts: { tdp: boolean; pml?: boolean; knobs?: Partial<Knobs>; read
     charge: () => {},
     stats,
     flushRemoteTlbs: () => { calls.push('flush'); },
+    syncDirtyLog: () => { calls.push('sync'); },
+    vcpuStats: [stats],
   });
   // What Kvm.memslotsChanged does for a flags-only change.
   memslots.onChange((c) => { if (c.kind === 'flags') log.applyFlags(c.slot, c.old!); });
@@ -102,7 +104,7 @@ describe('KVM_MEM_LOG_DIRTY_PAGES', () => {
 });
 
 describe('KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG', () => {
-  test('without manual protect GET returns the bits, clears them and re-protects each page under the write lock, one flush', () => {
+  test('without manual protect GET drains the PML buffers, returns the bits, clears them and re-protects each page under the write lock, one flush', () => {
     const { calls, log, stats, dirty } = setup({ tdp: true, knobs: { eagerPageSplit: false } });
     log.setLogging(SLOT, true);
     dirty(5, 64, 1023);
@@ -110,7 +112,7 @@ describe('KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG', () => {
     const copy = log.getDirtyLog(SLOT)!;
     expect(copy.dirty).toBe(3);
     expect([copy.bitmap[5], copy.bitmap[64], copy.bitmap[1023], copy.bitmap[6]]).toEqual([1, 1, 1, 0]);
-    expect(calls).toEqual(['lock W', 'wrprotGfn 5 L1 pml=false W', 'wrprotGfn 64 L1 pml=false W', 'wrprotGfn 1023 L1 pml=false W', 'flush']);
+    expect(calls).toEqual(['sync', 'lock W', 'wrprotGfn 5 L1 pml=false W', 'wrprotGfn 64 L1 pml=false W', 'wrprotGfn 1023 L1 pml=false W', 'flush']);
     expect(log.getDirtyLog(SLOT)!.dirty).toBe(0);
     expect(stats.dirty_pages_reported).toBe(3);
   });
@@ -122,13 +124,27 @@ describe('KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG', () => {
     dirty(3, 70, 200);
     calls.length = 0;
     expect(log.getDirtyLog(SLOT)!.dirty).toBe(3);
-    expect(calls).toEqual([]);
+    expect(calls).toEqual(['sync']);
+    calls.length = 0;
     expect(log.clearDirtyLog(SLOT, 64, 64)).toBe(1);
-    expect(calls).toEqual(['lock W', 'wrprotGfn 70 L1 pml=false W', 'flush']);
+    expect(calls).toEqual(['sync', 'lock W', 'wrprotGfn 70 L1 pml=false W', 'flush']);
     expect(log.getDirtyLog(SLOT)!.dirty).toBe(2);
     calls.length = 0;
     expect(log.clearDirtyLog(SLOT, 128, 64)).toBe(0);
-    expect(calls).toEqual(['lock W']); // nothing was set: no flush
+    expect(calls).toEqual(['sync', 'lock W']); // nothing was set: no flush
+  });
+
+  test('CLEAR with userspace\'s bitmap clears only the bits it passes (a page dirtied after GET stays set)', () => {
+    const { calls, log, dirty } = setup({ tdp: true });
+    log.enableManualProtect(ManualProtect.ENABLE);
+    log.setLogging(SLOT, true);
+    dirty(3, 70);
+    const copy = log.getDirtyLog(SLOT)!;
+    dirty(4);
+    calls.length = 0;
+    expect(log.clearDirtyLog(SLOT, 0, PAGES, copy.bitmap)).toBe(2);
+    expect(calls).toEqual(['sync', 'lock W', 'wrprotGfn 3 L1 pml=false W', 'wrprotGfn 70 L1 pml=false W', 'flush']);
+    expect(log.getDirtyLog(SLOT)!.dirty).toBe(1);
   });
 
   test('CLEAR with initially-all-set splits each word\'s range eagerly and protects its huge pages first (TDP MMU)', () => {
@@ -136,7 +152,7 @@ describe('KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG', () => {
     log.enableManualProtect(ManualProtect.ENABLE | ManualProtect.INITIALLY_SET);
     log.setLogging(SLOT, true);
     expect(log.clearDirtyLog(SLOT, 0, 64)).toBe(64);
-    expect(calls.slice(0, 5)).toEqual(['lock W', 'split 0-64 W', 'wrprotGfn 0 L2 pml=true W', 'wrprotGfn 63 L2 pml=true W', 'wrprotGfn 0 L1 pml=true W']);
+    expect(calls.slice(0, 6)).toEqual(['sync', 'lock W', 'split 0-64 W', 'wrprotGfn 0 L2 pml=true W', 'wrprotGfn 63 L2 pml=true W', 'wrprotGfn 0 L1 pml=true W']);
     expect(calls.filter((c) => c.includes(' L1 '))).toHaveLength(64);
     expect(calls[calls.length - 1]).toBe('flush');
   });
@@ -152,5 +168,32 @@ describe('KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG', () => {
     expect(log.clearDirtyLog(SLOT, -64, 64)).toBeUndefined();
     expect(log.clearDirtyLog(SLOT, 960, 64)).toBe(0); // to the end of the slot
     expect(log.clearDirtyLog(SLOT, 0, PAGES)).toBe(0);
+  });
+});
+
+describe('KVM_CAP_DIRTY_LOG_RING', () => {
+  test('pages go to the ring; GET and CLEAR fail (ENXIO); the reset re-protects per 64-page mask under the write lock, then one flush', () => {
+    const { calls, log, stats, memslots } = setup({ tdp: true, pml: true });
+    expect(log.enableRing(1000)).toMatch(/a power of two/);
+    expect(log.enableRing(1024)).toBeUndefined();
+    expect(log.enableRing(1024)).toMatch(/once/);
+    log.setLogging(SLOT, true);
+    const slot = memslots.byId(SLOT)!;
+    for (const p of [7, 9, 300]) markPageDirty(slot, slot.baseGfn + p, stats);
+    markPageDirty(slot, slot.baseGfn + 7, stats); // already pushed since its last reset: not again
+    expect(stats.dirty_ring_pushed).toBe(3);
+    expect(log.getDirtyLog(SLOT)).toBeUndefined();
+    expect(log.clearDirtyLog(SLOT, 0, PAGES)).toBeUndefined();
+    const harvested: number[] = [];
+    calls.length = 0;
+    expect(log.harvestRings((s, off) => { expect(s).toBe(SLOT); harvested.push(off); })).toBe(3);
+    expect(harvested).toEqual([7, 9, 300]);
+    expect(log.resetRings()).toBe(3);
+    expect(calls).toEqual(['sync', 'lock W', 'wrprotGfn 7 L1 pml=true W', 'wrprotGfn 9 L1 pml=true W', 'lock W', 'wrprotGfn 300 L1 pml=true W', 'flush']);
+    expect(stats.dirty_ring_reset).toBe(3);
+    // Reset: the page can be pushed again.
+    markPageDirty(slot, slot.baseGfn + 7, stats);
+    expect(stats.dirty_ring_pushed).toBe(4);
+    expect(log.ringSoftFull(0)).toBe(false);
   });
 });
