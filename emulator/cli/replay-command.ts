@@ -138,7 +138,7 @@ const num = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleS
 function table(res: ReplayResult): string {
   const r = res.replay;
   const lines = [
-    `lkml (${r.name}): ${r.thread}`,
+    `${r.heading ?? `lkml (${r.name})`}: ${r.thread}`,
     `  ${r.decision}`,
     `  guest: ${r.image}${r.append === '' || r.settings.some((s) => s.append !== undefined) ? '' : ` --append "${r.append}"`} --cpu ${r.cpu} --backing ${r.backing}${r.smp > 1 ? ` --smp ${r.smp}` : ''}${r.hostSme === true ? ' --host-sme' : ''}`,
     ...r.settings.map((s) => `  ${s.label}: --preset ${s.preset}${s.knobs.map((k) => ` --knob ${k}`).join('')} --vendor ${s.vendor}${s.append === undefined ? '' : ` --append "${s.append}"`}`),
@@ -177,7 +177,7 @@ function json(results: readonly ReplayResult[]): string {
 
 async function execute(o: ReplayOptions): Promise<number> {
   const results = REPLAYS.filter((r) => o.names.includes(r.name)).map((r) => replayOne(r, buildNotice(o.json)));
-  if (o.report !== undefined) writeReport(o.report, () => replayHtml(results.map((res) => ({ heading: `lkml (${res.replay.name}): ${res.replay.thread}`, settings: res.replay.settings.map((s) => s.label), figures: res.replay.figures.map((f, fi) => ({ key: f.key, label: f.label, values: res.values[fi] ?? [] })), table: table(res) }))));
+  if (o.report !== undefined) writeReport(o.report, () => replayHtml(results.map((res) => ({ heading: `${res.replay.heading ?? `lkml (${res.replay.name})`}: ${res.replay.thread}`, settings: res.replay.settings.map((s) => s.label), figures: res.replay.figures.map((f, fi) => ({ key: f.key, label: f.label, values: res.values[fi] ?? [] })), table: table(res) }))));
   if (o.json) writeOut(Buffer.from(json(results)));
   else writeOut(Buffer.from(results.map(table).join('\n')));
   const failed = results.find((res) => res.failedRun !== undefined);

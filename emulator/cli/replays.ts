@@ -1,6 +1,7 @@
 import type { MmuMode } from '../../vmm/machine.js';
 import type { Backing } from '../../vmm/machine.js';
 import type { Vendor } from '../../mmu/kvm/vendor.js';
+import { CR0WP_EMULATED } from './replay-cr0wp.js';
 
 /**
  * The KVM decisions `mmulab replay` reproduces, one per mailing-list thread the project grew from
@@ -51,6 +52,8 @@ export interface ReplayShape {
 
 export interface Replay {
   readonly name: string;
+  /** How the output names it; "lkml (NAME)" when absent (the seed threads). */
+  readonly heading?: string;
   /** The thread: subject, author, date. */
   readonly thread: string;
   /** Its file under ../shared/reference/lkml/. */
@@ -328,5 +331,5 @@ const LKML_E: Replay = {
 };
 
 /** Every replay `mmulab replay` knows, by name. */
-export const REPLAYS: readonly Replay[] = [LKML_A, LKML_B, LKML_C, LKML_D, LKML_E];
+export const REPLAYS: readonly Replay[] = [LKML_A, LKML_B, LKML_C, LKML_D, LKML_E, CR0WP_EMULATED];
 

@@ -120,7 +120,7 @@ describe('mmulab replay', () => {
 
   test('unknown names and a missing name are usage errors', () => {
     for (const [args, message] of [
-      [['replay', 'z'], /^mmulab: replay: unknown thread "z" \(known: a, b, c, d, e, all\)/],
+      [['replay', 'z'], /^mmulab: replay: unknown thread "z" \(known: a, b, c, d, e, cr0wp, all\)/],
       [['replay'], /^mmulab: replay: name a thread/],
     ] as const) {
       const r = runCli(args);
