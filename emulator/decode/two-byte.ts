@@ -12,6 +12,7 @@ import {
   RDPID, RDTSC, SMSW, STORE_DT, STORE_SYSSEG, SWAPGS, SYSCALL, SYSRET, UD, WRMSR, INVPCID, STAC_CLAC,
 } from '../exec/system.js';
 import { XCR, XSAVE } from '../exec/xsave.js';
+import { SEGMENT_QUERY } from '../exec/segment-query.js';
 import { Seg } from '../arch/registers.js';
 import { FXRSTOR_ROW, FXSAVE_ROW, LDMXCSR_ROW, SSE_ROWS, STMXCSR_ROW, later, ssse3Pair } from './sse-table.js';
 
@@ -78,10 +79,10 @@ const SSSE3_38: Array<[number, string]> = [
 /** 0F 38 and 0F 3A escape to the three-byte maps; the decoder handles them before reaching here. */
 export const TWO_BYTE = map([
   [0x00, grp([op('sldt Ev', STORE_SYSSEG, 0), op('str Ev', STORE_SYSSEG, 1), op('lldt Ew', LOAD_SYSSEG, 0, S),
-    op('ltr Ew', LOAD_SYSSEG, 1, S), op('verr Ew'), op('verw Ew'), none, none])],
+    op('ltr Ew', LOAD_SYSSEG, 1, S), op('verr Ew', SEGMENT_QUERY, 2), op('verw Ew', SEGMENT_QUERY, 3), none, none])],
   [0x01, group7],
-  [0x02, op('lar Gv,Ew')],
-  [0x03, op('lsl Gv,Ew')],
+  [0x02, op('lar Gv,Ew', SEGMENT_QUERY, 0)],
+  [0x03, op('lsl Gv,Ew', SEGMENT_QUERY, 1)],
   [0x05, op('syscall', SYSCALL, 0, F.END | S)],
   [0x06, op('clts', CLTS, 0, S)],
   [0x07, op('sysret', SYSRET, 0, F.END | S)],
