@@ -71,7 +71,7 @@ const SHARE: Record<FuzzerName, number> = { insn: 8, paging: 1, images: 1 };
 const CHUNK: Record<FuzzerName, number> = { insn: 2000, paging: 250, images: 250 };
 const FUZZERS: readonly FuzzerName[] = ['insn', 'paging', 'images'];
 const PROGRESS_MS = 60_000;
-const SLOW_CHUNK_MS = 20_000;
+const SLOW_CHUNK_MS = 120_000;
 
 /**
  * The run's chunks in order: round robin between the fuzzers, so a time limit leaves every fuzzer
