@@ -78,8 +78,9 @@ export class KvmTrace {
   /** kvm_exit events by KvmExit. */
   readonly exits = new Float64Array(EXIT_NAMES.length);
   /**
-   * Called at every exit before anything is traced (KVM's counters change only in exits, so a
-   * sampler here sees every change: the HTML report's time series).
+   * Called at every exit, once kvm_exit is counted (with KVM's exits counter, which exitBegin
+   * raised) and before the exit's handler works: KVM's counters change only in exits, so a
+   * sampler here sees every change (the HTML report's time series, kvm_stat's log and screen).
    */
   onExit: (() => void) | null = null;
   /** Per vCPU: an exit happened since the last kvm_entry (and before the first). */
@@ -99,6 +100,11 @@ export class KvmTrace {
     this.msrLine = new Float64Array(host.cpus).fill(-1);
     this.msrIndex = new Uint32Array(host.cpus);
     this.msrTime = new Float64Array(host.cpus);
+  }
+
+  /** The modeled time (cycles) of the vCPU KVM is working for. */
+  runningCycles(): number {
+    return this.host.running().cycles();
   }
 
   /** Counts `event` if it is counted; returns the running vCPU if the event is to be written for it, else null. */
@@ -121,13 +127,13 @@ export class KvmTrace {
    * `code`), kvm_cr, kvm_msr, kvm_hypercall.
    */
   exit(reason: KvmExit, addrLo: number, addrHi: number, code: number): void {
-    this.onExit?.();
     const vmx = this.host.vmx;
     const running = this.host.running();
     this.entryDue[running.index] = 1;
     this.fillMsr(running);
     if (this.counted[TraceEvent.KVM_EXIT] !== 0) this.exits[reason]++;
     const cpu = this.take(TraceEvent.KVM_EXIT);
+    this.onExit?.();
     if (cpu !== null) this.emit(cpu, TraceEvent.KVM_EXIT, this.exitText(cpu, reason, hex64(addrLo, addrHi), code, vmx));
     switch (reason) {
       case KvmExit.PAGE_FAULT: case KvmExit.EPT_VIOLATION: this.pageFault(addrLo, addrHi, code); break;

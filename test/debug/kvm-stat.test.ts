@@ -4,7 +4,8 @@
  * stat names; the kvm_exit tracepoint count equal to the exits counter and its children
  * kvm_exit(REASON) adding up to it where kvm_stat's reason table names every exit; and kvm_stat's
  * printf layouts ("%-42s%10d%10d" batch, "%-40s %10d%7.1f %8s" screen). On a TTY the screen is
- * redrawn during the run; the run itself must be the one without --kvm-stat.
+ * redrawn during the run; elsewhere kvm_stat's logging mode (`kvm_stat -l`) writes a record per
+ * modeled second. The run itself must be the one without --kvm-stat.
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
@@ -102,5 +103,45 @@ describe('on a TTY', () => {
     const plain = runCli(args);
     expect(report(text)).toEqual(report(plain.stderr));
     expect(report(text).length).toBeGreaterThan(2);
+  });
+});
+
+describe('not on a TTY', () => {
+  test('kvm_stat -l records, one per modeled second, the same each run, adding up to the counters', () => {
+    // 1.5 M CPUID exits: about 3.2 modeled seconds (each exit costs the same modeled cycles).
+    const args = ['run', `${GUESTS}exitloop.flat`, '--append', 'cpuid 1500000', '--mmu', 'tdp', '--json'];
+    const a = runCli([...args, '--kvm-stat']);
+    const b = runCli([...args, '--kvm-stat']);
+    const plain = runCli(args);
+    const report = (s: string): Record<string, number> => (JSON.parse(s.trim().split('\n').pop()!) as { kvm: Record<string, number> }).kvm;
+    const kvm = report(a.stderr);
+    expect(kvm).toEqual(report(plain.stderr));
+    expect(a.stdout).toBe(plain.stdout);
+
+    const log = (s: string): string[] => s.split('\n').filter((l) => l.startsWith('1970-01-01 ') || l.startsWith('exits '));
+    const lines = log(a.stderr);
+    expect(lines).toEqual(log(b.stderr));
+    // StdFormat's banner (each field and a space), then "%Y-%m-%d %H:%M:%S" and " %9d" per field.
+    const keys = lines[0].split(' ').slice(0, -1);
+    expect(lines[0]).toBe(keys.map((k) => `${k} `).join(''));
+    expect(keys).toEqual([...keys].sort());
+    expect(keys).toEqual(expect.arrayContaining(['exits', 'kvm_exit', 'kvm_exit(CPUID)', 'kvm_entry', 'pf_fixed']));
+    const records = lines.slice(1);
+    expect(records.length).toBeGreaterThanOrEqual(2);
+    const cyclesPerExit = (kvm.modeled_cycles + JSON.parse(a.stderr.trim().split('\n').pop()!).instructions) / kvm.exits;
+    const total = new Map(keys.map((k) => [k, 0]));
+    records.forEach((r, n) => {
+      expect(r.slice(0, 19)).toBe(`1970-01-01 00:00:${String(n + 1).padStart(2, '0')}`);
+      expect(r.length).toBe(19 + 10 * keys.length);
+      const v = new Map(keys.map((k, i) => [k, Number(r.slice(19 + 10 * i, 29 + 10 * i))]));
+      expect(v.get('kvm_exit')).toBe(v.get('exits'));
+      expect(keys.filter((k) => k.startsWith('kvm_exit(')).reduce((s, k) => s + v.get(k)!, 0)).toBe(v.get('kvm_exit'));
+      for (const k of keys) total.set(k, total.get(k)! + v.get(k)!);
+      // Taken at the first slice end past each modeled second: the exits so far took that long.
+      const elapsed = total.get('exits')! * cyclesPerExit;
+      expect(elapsed).toBeGreaterThanOrEqual((n + 1) * 1e9 * 0.99);
+      expect(elapsed).toBeLessThan((n + 2) * 1e9);
+    });
+    for (const [k, sum] of total) if (kvm[k] !== undefined) expect(sum).toBeLessThanOrEqual(kvm[k]);
   });
 });
