@@ -82,6 +82,8 @@ export class Stats {
   pml_sync_kicks = 0;
   /** Tables of small SPTEs collapsed (zapped, or replaced in place) when logging stops. */
   huge_pages_recovered = 0;
+  /** Remote TLB flushes of huge page recovery by zapping, one per zap before 35ef80eb29ab (hugePageRecovery=zap). */
+  huge_page_recovery_flushes = 0;
   // TDP MMU atomic updates (mmu/tdp/spte-races.ts).
   /** TDP MMU faults that lost a race (their cmpxchg failed, or the SPTE was frozen) and returned RET_PF_RETRY. */
   tdp_fault_retries = 0;

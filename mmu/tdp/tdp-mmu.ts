@@ -405,11 +405,16 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
             const pfn = slot.hostHfn + (it.gfn - slot.baseGfn);
             const lo = codec.makeSpte(pfn, level, ACC_ALL, !slot.readOnly, true, false) & ~SPTE_W;
             this.setSpte(it, lo, u64.hi);
+            flush = true;
           } else {
-            this.zapEntry(it);
+            // Before 35ef80eb29ab (6.13), tdp_mmu_zap_spte_atomic: frozen, a remote flush for
+            // each zap (kvm_flush_remote_tlbs_gfn), then cleared; no batched flush at the end.
+            this.zapEntry(it, true);
+            stats.huge_page_recovery_flushes++;
+            this.flush();
+            if (this.vm.races.active) this.vm.races.touch(it.sptep); // cleared after its flush: thawed
           }
           stats.huge_pages_recovered++;
-          flush = true;
         }
         it.next();
       }
