@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { fuzzPaging, newPagingSummary, pagingCase, runPagingCase } from '../../bench/fuzz/paging-fuzz.js';
 import type { PagingResult } from '../../bench/fuzz/paging-harness.js';
-import { GuestWalk } from '../../mmu/shadow/guest-walk.js';
+import { GuestWalk, gpteAccess } from '../../mmu/shadow/guest-walk.js';
 import { Access, type TableMemory, type WalkContext } from '../../emulator/paging/walker.js';
 import { Cr4 } from '../../emulator/arch/control.js';
 
@@ -42,7 +42,28 @@ function shadowAndBare(index: number): [PagingResult, PagingResult] {
   return [bare, shadow];
 }
 
+/**
+ * A second planted bug, one the invariant checker sees: KVM's walk without FNAME(protect_clean_gpte)
+ * lets a read map a clean guest page writable, so a later write would not set the guest's D bit.
+ */
+function plantNoProtectClean(): void {
+  GuestWalk.prototype.run = function (this: GuestWalk, ctx: WalkContext, mem: TableMemory, lo: number, hi: number, access: number): boolean {
+    const ok = original.call(this, ctx, mem, lo, hi, access);
+    if (ok) this.pteAccess = this.ptAccess[this.level] & gpteAccess(this.gpteLo[this.level], this.gpteHi[this.level], ctx.format.wide, ctx.nxe);
+    return ok;
+  };
+}
+
 describe('the paging fuzzer finds a planted shadow-MMU bug', () => {
+  test('without protect_clean_gpte, the harness reports KVM\'s invariant violations as shadow failures', () => {
+    plantNoProtectClean();
+    const broken = newPagingSummary();
+    fuzzPaging(1, 0, 3, broken);
+    // The runner's own clean PTEs (0x1023: present, writable, accessed, not dirty) get writable SPTEs.
+    expect(broken.failures.map((f) => [f.index, f.mode])).toEqual([[0, 'shadow'], [1, 'shadow'], [2, 'shadow']]);
+    for (const f of broken.failures) expect(f.what).toMatch(/^Error: KVM invariant violations: coherent: shadow page gfn 0x[0-9a-f]+ level 1 index \d+ maps gfn 0x[0-9a-f]+, but the guest entry is 0x[0-9a-f]+/);
+  });
+
   test(`a #PF I/D bit without NXE or SMEP: shadow disagrees with bare in ${CASES} cases of seed 1; the real walk agrees`, () => {
     plantFetchBit();
     const broken = newPagingSummary();
