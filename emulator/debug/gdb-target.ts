@@ -19,8 +19,8 @@ import type { DebugMemory } from './gdb-memory.js';
  * - read and access watchpoints (Z3, Z4) take the paging unit's accessWatch hook: before each
  *   instruction the fast TLB tags of the watched pages are cleared (the translations stay, so
  *   nothing is walked or counted again), every access to those pages then reaches translate, and
- *   one whose first byte lies in a watched range stops the machine after the instruction, as a
- *   data breakpoint traps. An access that starts below the range and runs into it is not seen;
+ *   one with any byte in a watched range stops the machine after the instruction, as a data
+ *   breakpoint traps (an access crossing a page is told per page, each with its bytes there);
  * - a step stops once the stepping vCPU has retired an instruction (or, when one faults, at the
  *   first instruction of the handler, after delivery).
  *
@@ -149,12 +149,16 @@ export class DebugTarget implements SchedulerDebug {
     this.clearWatchedTags();
   }
 
-  /** The paging unit's hook: notes an access whose first byte is in a read/access watchpoint. */
-  private readonly onAccess = (lo: number, hi: number, access: number): void => {
+  /**
+   * The paging unit's hook: notes an access of `size` bytes at (lo, hi) that overlaps a read/access
+   * watchpoint: it starts inside the range, or the range starts inside it.
+   */
+  private readonly onAccess = (lo: number, hi: number, access: number, size: number): void => {
     if ((access & Access.FETCH) !== 0 || this.accessHit !== undefined) return;
     const write = (access & Access.WRITE) !== 0;
     for (const w of this.accessWatchpoints) {
-      if (w.hi === hi && ((lo - w.lo) >>> 0) < w.length && !(write && w.reads)) { this.accessHit = w; return; }
+      const overlaps = ((lo - w.lo) >>> 0) < w.length || ((w.lo - lo) >>> 0) < size;
+      if (w.hi === hi && overlaps && !(write && w.reads)) { this.accessHit = w; return; }
     }
   };
 

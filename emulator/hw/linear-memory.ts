@@ -153,9 +153,10 @@ export class LinearMemory {
   private probe(lo: number, hi: number, size: number, kind: number): boolean {
     const endLo = (lo + size - 1) | 0;
     const endHi = (lo >>> 0) + size - 1 > 0xffffffff ? (hi + 1) | 0 : hi;
-    if (!this.unit.translate(lo, hi, this.accessKind(kind))) return false;
-    if ((endLo >>> 12) !== (lo >>> 12) || endHi !== hi) {
-      if (!this.unit.translate(endLo & ~0xfff, endHi, this.accessKind(kind))) return false;
+    const second = (endLo >>> 12) !== (lo >>> 12) || endHi !== hi;
+    if (!this.unit.translate(lo, hi, this.accessKind(kind), second ? 0x1000 - (lo & 0xfff) : size)) return false;
+    if (second) {
+      if (!this.unit.translate(endLo & ~0xfff, endHi, this.accessKind(kind), (endLo & 0xfff) + 1)) return false;
     }
     return true;
   }
@@ -170,7 +171,7 @@ export class LinearMemory {
   private readSlow(lo: number, hi: number, size: number): number {
     const off = lo & 0xfff;
     if (off + size > 0x1000) return this.readSplit(lo, hi, size);
-    if (!this.unit.translate(lo, hi, this.accessKind(Access.READ))) return 0;
+    if (!this.unit.translate(lo, hi, this.accessKind(Access.READ), size)) return 0;
     return this.unit.readTranslated(lo, size);
   }
 
@@ -198,7 +199,7 @@ export class LinearMemory {
       }
       return;
     }
-    if (!this.unit.translate(lo, hi, this.accessKind(Access.WRITE))) return;
+    if (!this.unit.translate(lo, hi, this.accessKind(Access.WRITE), size)) return;
     this.unit.writeTranslated(lo, size, v);
   }
 
@@ -228,7 +229,7 @@ export class LinearMemory {
       for (let k = 0; k < 4; k++) v |= this.readImplicit8((lo + k) | 0, (lo >>> 0) + k > 0xffffffff ? hi + 1 : hi) << (8 * k);
       return v;
     }
-    if (!this.unit.translate(lo, hi, Access.IMPLICIT)) return 0;
+    if (!this.unit.translate(lo, hi, Access.IMPLICIT, 4)) return 0;
     return this.unit.readTranslated(lo, 4);
   }
 
@@ -238,7 +239,7 @@ export class LinearMemory {
   }
 
   writeImplicit32(lo: number, hi: number, v: number): void {
-    if (!this.unit.translate(lo, hi, Access.IMPLICIT | Access.WRITE)) return;
+    if (!this.unit.translate(lo, hi, Access.IMPLICIT | Access.WRITE, 4)) return;
     this.unit.writeTranslated(lo, 4, v);
   }
 

@@ -86,7 +86,7 @@ export class PagingUnit implements TableMemory {
    * reaches translate, i.e. every one that misses the fast tags, which the debugger clears for the
    * watched pages before each instruction. Null (one check per slow-path access) otherwise.
    */
-  accessWatch: ((lo: number, hi: number, access: number) => void) | null = null;
+  accessWatch: ((lo: number, hi: number, access: number, size: number) => void) | null = null;
   /** KVM's kvm_mmio tracepoint while tracing (emulator/debug/trace-kvm.ts): every MMIO access emulated; else null. */
   mmioTrace: { mmio(write: boolean, len: number, gpa: number, value: number): void } | null = null;
   /** Linear address being translated, reported with TDP exits caused by the guest walk. */
@@ -208,10 +208,11 @@ export class PagingUnit implements TableMemory {
 
   /**
    * Makes sure the TLB slot of (lo, hi) holds a translation permitting `access`, walking if needed.
-   * Returns false after raising #PF or #GP.
+   * Returns false after raising #PF or #GP. `size`: the bytes of the access on this page, for a
+   * watchpoint that any of them may hit.
    */
-  translate(lo: number, hi: number, access: number): boolean {
-    if (this.accessWatch !== null) this.accessWatch(lo, hi, access);
+  translate(lo: number, hi: number, access: number, size = 1): boolean {
+    if (this.accessWatch !== null) this.accessWatch(lo, hi, access, size);
     const tlb = this.tlb;
     const vpn = (hi >>> 0) * 1048576 + (lo >>> 12);
     const slot = (lo >>> 12) & TLB_MASK;

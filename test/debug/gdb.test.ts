@@ -162,6 +162,28 @@ describe('gdb against a 64-bit guest', () => {
     });
   }
 
+  test('tdp: a watchpoint on the upper bytes of __argc stops at the accesses of the whole int', async () => {
+    // The guest only reads and writes __argc as a 4-byte int: every access starts at its first
+    // byte, below the watched ones, and must still be seen (a data breakpoint matches any byte).
+    const plain = runCli(['run', `${GUESTS}hello.flat`, '--mmu', 'tdp']);
+    const argc = symbol(elf, '__argc');
+    const port = await freePort();
+    const run = await startMmulab([`${GUESTS}hello.flat`, '--mmu', 'tdp', '-S', '--gdb', `tcp::${port}`]);
+    const text = await gdbSession(elf, port, [
+      `awatch *(char*)${hex(argc + 1n)}`, 'continue', 'info registers rip', 'delete',
+      `rwatch *(short*)${hex(argc + 2n)}`, 'continue', 'info registers rip', 'delete', 'continue',
+    ]);
+    const end = await run.done;
+    const rips = [...text.matchAll(/^rip\s+(0x[0-9a-f]+)/gm)].map((m) => BigInt(m[1]));
+    expect(rips).toHaveLength(2);
+    expect(text).toContain(`Hardware access (read/write) watchpoint 1: *(char*)${hex(argc + 1n)}`);
+    expect(argcRefs.some((r) => r.next === rips[0] && !r.reads)).toBe(true);
+    expect(text).toContain(`Hardware read watchpoint 2: *(short*)${hex(argc + 2n)}`);
+    expect(argcRefs.some((r) => r.next === rips[1] && r.reads)).toBe(true);
+    expect(end.out).toBe(plain.stdout);
+    expect(end.status).toBe(plain.status);
+  });
+
   test('detach lets the guest run on; kill ends mmulab with status 0', async () => {
     const plain = runCli(['run', `${GUESTS}hello.flat`, '--mmu', 'tdp']);
     let port = await freePort();
