@@ -5,6 +5,8 @@ import { ManualProtect } from './dirty-log-ioctls.js';
 /** The machine's timer queue (emulator/machine/clock.ts): callbacks at modeled cycles. */
 export interface ScheduleClock {
   at(at: number, fire: () => void): unknown;
+  /** The running vCPU's time, when an event fires. */
+  now(): number;
 }
 
 /** One ioctl step of the schedule, as the VMM thread saw it. */
@@ -12,8 +14,13 @@ export interface MigrationStep {
   readonly op: 'enable' | 'pass' | 'disable';
   /** 1-based pass number (passes only). */
   readonly pass?: number;
-  /** The cycle the schedule named, and the cycle the thread began (later if still busy). */
+  /**
+   * The cycle the schedule named; the running vCPU's clock when the machine's timer queue fired
+   * it (later by up to a slice: a vCPU runs to the deadline in instructions, and a PAUSE costs
+   * 140 cycles); the cycle the thread began (later than `at` if it was still busy).
+   */
   readonly at: number;
+  readonly fired: number;
   readonly began: number;
   /** Modeled cycles of each part on the thread's clock (lock waits included). */
   readonly cycles: Readonly<Record<string, number>>;
@@ -51,7 +58,7 @@ export class DirtyLogMigration {
   private pending: Uint8Array | null = null;
   private passNo = 0;
 
-  constructor(private readonly kvm: Kvm, private readonly schedule: DirtyLogSchedule, clock: ScheduleClock) {
+  constructor(private readonly kvm: Kvm, private readonly schedule: DirtyLogSchedule, private readonly clock: ScheduleClock) {
     const log = kvm.dirtyLog;
     const slot = kvm.memslots.byId(schedule.slot);
     if (slot === undefined) throw new Error(`slot ${schedule.slot}: no such memslot`);
@@ -67,7 +74,7 @@ export class DirtyLogMigration {
   }
 
   /** Runs `work` on the VMM thread from `at`; returns the step's common fields. */
-  private onThread(at: number, work: (time: (part: string) => void) => void): Pick<MigrationStep, 'at' | 'began' | 'cycles' | 'lockRead' | 'lockWrite' | 'lockWaitCycles'> {
+  private onThread(at: number, work: (time: (part: string) => void) => void): Pick<MigrationStep, 'at' | 'fired' | 'began' | 'cycles' | 'lockRead' | 'lockWrite' | 'lockWaitCycles'> {
     const { kvm } = this;
     const vmm = kvm.vmm;
     const s = vmm.stats;
@@ -82,7 +89,7 @@ export class DirtyLogMigration {
       kvm.vmmActive = false;
     }
     return {
-      at, began, cycles,
+      at, fired: this.clock.now(), began, cycles,
       lockRead: s.mmu_lock_read - read0,
       lockWrite: s.mmu_lock_write - write0,
       lockWaitCycles: s.mmu_lock_wait_read_cycles + s.mmu_lock_wait_write_cycles - wait0,
