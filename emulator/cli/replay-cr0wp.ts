@@ -1,4 +1,4 @@
-import type { Replay } from './replays.js';
+import type { Replay } from './replay-types.js';
 
 /**
  * The bug cf9f4c0eb169 fixed, as a replay beside the lkml threads: with CR0.WP guest-owned on VMX
