@@ -57,7 +57,7 @@ dpkg-deb -x "$deb" "$out/root"
 	echo "char dev/null 0666 1 3"
 	echo "char dev/zero 0666 1 5"
 	echo "file bin/busybox 0755 $out/root/bin/busybox"
-	for a in sh echo cat wc seq tr md5sum sed dd rm cut mount reboot; do echo "link bin/$a busybox"; done
+	for a in sh echo cat wc seq tr md5sum sed dd rm cut stat mount reboot; do echo "link bin/$a busybox"; done
 	echo "file init 0755 $here/busybox-init.sh"
 } > "$out/initramfs.list"
 node "$here/cpio-newc.mjs" "$cpio.tmp" < "$out/initramfs.list"

@@ -24,9 +24,9 @@ sum=$(seq 1 3000 | (exec /bin/busybox tr 0 o) | (exec /bin/busybox md5sum))
 echo "mmulab-busybox: pipe+exec: ${sum%% *}"
 echo "mmulab-busybox: exec: $(/bin/busybox sh -c 'echo nested shell, parent $PPID' | sed 's/[0-9]*$/N/')"
 
-# memory: dd allocates a 1 MiB buffer and fills it; 3 MiB go to tmpfs (page cache) and back.
-dd if=/dev/zero of=/tmp/big bs=1M count=3 2>/dev/null
-echo "mmulab-busybox: memory: $(wc -c < /tmp/big) bytes, md5 $(md5sum < /tmp/big | cut -d' ' -f1)"
+# memory: dd allocates a 256 KiB buffer and fills it; 1 MiB goes to tmpfs (page cache) and back.
+dd if=/dev/zero of=/tmp/big bs=256K count=4 2>/dev/null
+echo "mmulab-busybox: memory: $(stat -c %s /tmp/big) bytes, md5 $(md5sum < /tmp/big | cut -d' ' -f1)"
 rm /tmp/big
 # A shell loop growing a string touches the shell's own heap.
 s=x
