@@ -14,10 +14,10 @@ import { runOnWorkers } from './pool.js';
  *
  * Prints the counts, the outcomes and every failure (host exception, disagreement between MMU
  * modes, invariant violation) with its case number; exit status 1 if anything failed, 2 on a bad
- * argument. While it runs, stderr gets each failure as its chunk ends, a progress line at most
- * every PROGRESS_MS with the cases done so far as ranges (a run stopped there continues with
- * --from at the range's end), and a line for every chunk slower than SLOW_CHUNK_MS naming its
- * case range.
+ * argument. SIGTERM or SIGINT ends the run early, as --minutes does. While it runs, stderr gets
+ * each failure as its chunk ends, a progress line at most every PROGRESS_MS with the cases done
+ * so far as ranges (a run stopped there continues with --from at the range's end), and a line for
+ * every chunk slower than SLOW_CHUNK_MS naming its case range.
  */
 
 const USAGE = 'usage: npm run fuzz -- [--seed S] [--cases N] [--from F] [--minutes M] [--jobs J] [--only insn|paging|images]';
@@ -129,13 +129,25 @@ async function main(): Promise<void> {
     }
   };
   const plan = chunks(o, target);
+  // SIGTERM or SIGINT: no new chunk starts; the ones running finish and the summary is printed.
+  let stopping = false;
+  const stop = (): void => {
+    stopping = true;
+    process.stderr.write('fuzz: stopping after the chunks running now\n');
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
   const more = (): Chunk | undefined => {
-    if (performance.now() >= deadline) return undefined;
+    if (stopping || performance.now() >= deadline) return undefined;
     const n = plan.next();
     return n.done === true ? undefined : n.value;
   };
   if (o.jobs === 1) {
-    for (let c = more(); c !== undefined; c = more()) onResult(runChunk(o.seed, c));
+    for (let c = more(); c !== undefined; c = more()) {
+      onResult(runChunk(o.seed, c));
+      // Between chunks, let a signal's handler run.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   } else {
     await runOnWorkers(o.seed, o.jobs, more, onResult);
   }
