@@ -2,6 +2,7 @@ import type { Vcpu } from './vcpu.js';
 import { CpuMode, Stop, UNSUPPORTED } from './vcpu.js';
 import { HANDLERS } from '../exec/registry.js';
 import { CROSSES_PAGE, type CodeCache } from '../decode/code-cache.js';
+import { REGION_POSITION, REGION_SHIFT } from '../decode/block-compiler.js';
 import type { DecodeContext } from '../decode/decoder.js';
 import { deliverEvent } from './interrupts.js';
 import { applyInit, applyStartup } from './init-reset.js';
@@ -10,6 +11,7 @@ import { Seg } from '../arch/registers.js';
 import { FaultClass, Vector, faultClass } from '../arch/vectors.js';
 import type { Tracer } from './tracer.js';
 import { afterInstruction, beforeInstruction, debugArmed } from './debug-exceptions.js';
+import { JIT_STATS, noteCompiled, noteEntry } from '../jit/stats.js';
 
 /**
  * The run loop: fetch the block at RIP from the code cache (decoding it on a miss), run its
@@ -89,14 +91,14 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
         continue;
       }
     }
-    const first = bf[b];
+    let first = bf[b];
     // Debug registers, TF or RF in use: one instruction at a time with the #DB checks around it.
     const debugging = debugArmed(cpu);
     if (debugging && beforeInstruction(cpu, lo, hi)) continue;
     const stepping = cpu.interruptShadow || debugging;
     // Never run past the budget: --max-insns stops at exactly that count.
     const length = stepping ? 1 : Math.min(bc[b], left);
-    const end = first + length;
+    let end = first + length;
     if (stepping) cpu.interruptShadow = false;
     const startLo = cpu.ripLo;
     const base = (startLo >>> 0) - d.start[first];
@@ -104,6 +106,7 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
     cpu.blockFirst = first;
     const compiled = code.blockFn[b];
     const useCompiled = compiled !== undefined && length === bc[b] && !stepping && tracer === null && base < 0xffffe000;
+    let moved = false;
     // A block that branches back to its own start runs again without a fetch or lookup while
     // nothing has set cpu.stop: the mapping of its code cannot have changed in between.
     do {
@@ -112,8 +115,17 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
         // A translated loop may run whole extra iterations inside the call; it counts them in
         // cpu.instructions and never runs past the budget (jit/translate.ts).
         const before = cpu.instructions;
-        i = first + compiled(cpu, left);
+        const k = compiled(cpu, left);
         left -= cpu.instructions - before;
+        if (k > REGION_POSITION) {
+          // It went on into another block of its page and stopped there (jit/translate.ts): that
+          // block is accounted for here; cpu.blockFirst names it, the high bits give its length.
+          first = cpu.blockFirst;
+          end = first + (k >>> REGION_SHIFT);
+          moved = true;
+        }
+        i = first + (k & REGION_POSITION);
+        if (JIT_STATS) noteCompiled(d, i, end, cpu.instructions - before + (i - first));
       } else {
         code.countRun(b);
         for (i = first; i < end; i++) {
@@ -144,9 +156,10 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
         retired = end - first;
       }
       cpu.instructions += retired;
+      if (JIT_STATS) noteEntry(code, b, useCompiled ? 0 : retired);
       cpu.inBlock = 0;
       left -= retired;
-    } while (cpu.stop === 0 && left >= length && !stepping && cpu.ripLo === startLo && cpu.ripHi === ripHi);
+    } while (!moved && cpu.stop === 0 && left >= length && !stepping && cpu.ripLo === startLo && cpu.ripHi === ripHi);
     if (debugging) afterInstruction(cpu);
     if (stepping) cpu.stop |= Stop.EVENT; // the shadow is over: look for interrupts now
   }

@@ -18,13 +18,38 @@ import { Base, type DecodedStore } from './store.js';
  */
 export type CompiledBlock = (cpu: Vcpu, budget: number) => number;
 
+/**
+ * A translated region (emulator/jit/region.ts) may stop in a block other than the one the run
+ * loop entered: it then returns the position in that block plus its length << REGION_SHIFT, with
+ * cpu.blockFirst set to its first record, having counted the blocks before it itself.
+ */
+export const REGION_SHIFT = 9;
+export const REGION_POSITION = (1 << REGION_SHIFT) - 1;
+
 /** Executions after which a block is compiled. Compiling costs about 10 us per instruction. */
 export const COMPILE_THRESHOLD = 2000;
 
-export function compileBlock(store: DecodedStore, first: number, count: number): CompiledBlock {
+/**
+ * Calls of a call-threaded block after which it is translated, when the translator is on
+ * (decode/code-cache.ts). Translated code starts in V8's interpreter and is optimized per
+ * function only after many calls, while call-threaded code calls handlers V8 has already
+ * optimized: a block run a few thousand times is faster call-threaded.
+ */
+export const TRANSLATE_THRESHOLD = 20000;
+
+/**
+ * `onHot`, when given, is called once the function has been called `hotAfter` times (the code
+ * cache then replaces it with translated code).
+ */
+export function compileBlock(store: DecodedStore, first: number, count: number, onHot?: () => void, hotAfter = TRANSLATE_THRESHOLD): CompiledBlock {
   const params: string[] = [];
   const handlers: Handler[] = [];
   const lines: string[] = ['const r = cpu.ripLo >>> 0;'];
+  if (onHot !== undefined) {
+    params.push('onHot');
+    handlers.push(onHot as unknown as Handler);
+    lines.unshift(`if (--calls === 0) onHot();`);
+  }
   const start = store.start[first];
   for (let k = 0; k < count; k++) {
     const i = first + k;
@@ -37,6 +62,6 @@ export function compileBlock(store: DecodedStore, first: number, count: number):
     lines.push(`if (cpu.stop !== 0) return ${k};`);
   }
   lines.push(`return ${count};`);
-  const factory = new Function(...params, `return function block_${first}(cpu) {\n${lines.join('\n')}\n};`);
+  const factory = new Function(...params, `let calls = ${hotAfter};\nreturn function block_${first}(cpu) {\n${lines.join('\n')}\n};`);
   return factory(...handlers) as CompiledBlock;
 }

@@ -4,7 +4,9 @@ import { DecodedStore } from './store.js';
 import { type DecodeContext, decode, endsBlock } from './decoder.js';
 import { COMPILE_THRESHOLD, type CompiledBlock, compileBlock } from './block-compiler.js';
 import { translateBlock } from '../jit/translate.js';
+import { type BlockMap, REGION_MIN_RUNS } from '../jit/region.js';
 import { type TranslatorMode, translatorModeFromEnv } from '../jit/mode.js';
+import { JIT_STATS, noteInvalidation, noteTranslation } from '../jit/stats.js';
 
 /**
  * Decoded basic blocks, keyed by host physical address: decode once, run many times.
@@ -28,6 +30,8 @@ export class CodeCache implements CodeWatcher {
   readonly blockFirst: Int32Array;
   readonly blockCount: Int32Array;
   readonly blockBits: Uint8Array;
+  /** Host address of each block's first byte. */
+  readonly blockHost: Int32Array;
   /** Executions of each block so far, and its compiled form once hot. */
   readonly blockRuns: Int32Array;
   readonly blockFn: Array<CompiledBlock | undefined>;
@@ -50,6 +54,8 @@ export class CodeCache implements CodeWatcher {
   pagesInvalidated = 0;
   fullFlushes = 0;
   blocksCompiled = 0;
+  /** Blocks translated (emulator/jit), included in blocksCompiled under force. */
+  blocksTranslated = 0;
   compileMs = 0;
 
   constructor(arena: Uint8Array, tlbs: readonly Tlb[], opts: { slots?: number; blocks?: number; records?: number } = {}) {
@@ -65,6 +71,7 @@ export class CodeCache implements CodeWatcher {
     this.blockFirst = new Int32Array(blocks);
     this.blockCount = new Int32Array(blocks);
     this.blockBits = new Uint8Array(blocks);
+    this.blockHost = new Int32Array(blocks);
     this.blockRuns = new Int32Array(blocks);
     this.blockFn = new Array<CompiledBlock | undefined>(blocks).fill(undefined);
   }
@@ -76,11 +83,36 @@ export class CodeCache implements CodeWatcher {
 
   private compileNow(b: number): void {
     const t0 = performance.now();
-    this.blockFn[b] = this.translator === 'off'
-      ? compileBlock(this.store, this.blockFirst[b], this.blockCount[b])
-      : translateBlock(this.store, this.blockFirst[b], this.blockCount[b], this.blockBits[b]);
+    // Translator on: call-threaded first, translated once that has run TRANSLATE_THRESHOLD times.
+    this.blockFn[b] = this.translator === 'force' ? this.translated(b)
+      : compileBlock(this.store, this.blockFirst[b], this.blockCount[b], this.translator === 'on' ? () => this.translateNow(b) : undefined);
     this.compileMs += performance.now() - t0;
     this.blocksCompiled++;
+  }
+
+  private translateNow(b: number): void {
+    const t0 = performance.now();
+    this.blockFn[b] = this.translated(b);
+    this.compileMs += performance.now() - t0;
+    if (JIT_STATS) noteTranslation(this.blockHost[b], this.blockBits[b]);
+  }
+
+  private translated(b: number): CompiledBlock {
+    this.blocksTranslated++;
+    return translateBlock(this.store, this.blockFirst[b], this.blockCount[b], this.blockBits[b], this.blocksBeside(b));
+  }
+
+  /** The decoded blocks of b's page and code size, for the translator's regions (jit/region.ts). */
+  private blocksBeside(b: number): BlockMap {
+    const pageBase = this.blockHost[b] & ~0xfff;
+    const bits = this.blockBits[b];
+    return {
+      blockFirst: this.blockFirst,
+      blockCount: this.blockCount,
+      blockRuns: this.blockRuns,
+      blockAt: (offset) => this.lookup(pageBase + offset, bits),
+      minRuns: this.translator === 'force' ? 0 : REGION_MIN_RUNS,
+    };
   }
 
   isCodePage(page: number): boolean {
@@ -95,6 +127,7 @@ export class CodeCache implements CodeWatcher {
     this.slotPage[slot] = -1;
     this.freeSlots.push(slot);
     this.pagesInvalidated++;
+    if (JIT_STATS) noteInvalidation(page);
     this.onInvalidate();
   }
 
@@ -160,6 +193,7 @@ export class CodeCache implements CodeWatcher {
     this.blockFirst[b] = first;
     this.blockCount[b] = n - first;
     this.blockBits[b] = ctx.bits;
+    this.blockHost[b] = host;
     this.blockAt[slot * 4096 + (host & 0xfff)] = b;
     this.blocksDecoded++;
     if (this.translator === 'force' && this.compile) this.compileNow(b);

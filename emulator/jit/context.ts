@@ -37,10 +37,11 @@ export interface InsnContext {
    */
   guarded(pre: string, cond: string, body: string, resync?: string): string;
   /**
-   * Set on the last instruction of a block that branches back to its own start: the taken branch
-   * emits LOOP_BACK, which continues the translated loop when the budget allows.
+   * Statements ending the block at `offset` from the block's first byte (a branch target or the
+   * fall-through): they continue in another block of the translated region when it holds that
+   * offset and the budget allows, else set RIP and return to the run loop.
    */
-  loop: boolean;
+  jump(offset: number): string;
   /** Which operation the flag locals describe, when the block knows (for inline conditions). */
   flagsKnown: { op: LfOp; size: number } | null;
 }

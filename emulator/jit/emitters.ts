@@ -256,19 +256,50 @@ const pop: Emitter = (c) => {
   return c.guarded(pre, cond, body);
 };
 
-/** Near relative branches in 64-bit code: a target in the same 4 GiB half is set directly. */
-function branch(c: InsnContext, condition: string | null): string | undefined {
+/**
+ * Near relative branches in 64-bit code at the end of a block: the taken target and the
+ * fall-through each continue in the region or return to the run loop (InsnContext.jump).
+ */
+const jcc: Emitter = (c) => {
   if (c.bits !== 64 || c.form.size !== 8) return undefined;
-  // A loop's target is its own start, r: always in range. The run loop would retire this
-  // iteration and run the next one while at least a whole iteration fits its budget.
-  const target = c.loop
-    ? `cpu.ripLo = r | 0; if (budget >= ${2 * c.k + 2}) { budget -= ${c.k + 1}; cpu.instructions += ${c.k + 1}; cpu.inBlock = 0; continue; }`
-    : `s = r + ${c.next + c.d.imm[c.i]}; if (s >= 0 && s <= 4294967295) cpu.ripLo = s | 0; else ${c.slow()}`;
-  return condition === null ? target : `if (${condition}) { ${target} }`;
+  const condition = inlineCondition(c.flagsKnown, c.form.variant) ?? `cond(cpu, ${c.form.variant})`;
+  return `if (${condition}) { ${c.jump(c.next + c.d.imm[c.i])} } ${c.jump(c.next)}`;
+};
+const jmpRel: Emitter = (c) => (c.bits !== 64 || c.form.size !== 8 ? undefined : c.jump(c.next + c.d.imm[c.i]));
+/** The condition of CMOVcc/SETcc from the flag locals when the producer is known, else cond(). */
+function condition(c: InsnContext): string {
+  return inlineCondition(c.flagsKnown, c.form.variant) ?? `cond(cpu, ${c.form.variant})`;
 }
 
-const jcc: Emitter = (c) => branch(c, inlineCondition(c.flagsKnown, c.form.variant) ?? `cond(cpu, ${c.form.variant})`);
-const jmpRel: Emitter = (c) => branch(c, null);
+/**
+ * CMOVcc (exec/move.ts): the source is read whether or not the condition holds (a memory source
+ * may fault either way), and a 32-bit CMOV clears the destination's high half even when it does
+ * not move.
+ */
+const cmov: Emitter = (c) => {
+  const { d, i, form, regs } = c;
+  const size = form.size;
+  const g = d.reg[i];
+  const apply = `if (${condition(c)}) { ${regs.write(g, size, 'v', 'vh')} }${size === 4 ? ` else ${regs.setHi(g)} = 0;` : ''}`;
+  if (!form.mem) {
+    const r = d.rm[i];
+    return `v = ${regs.read(r, size)};${size === 8 ? ` vh = ${regs.hi(r)};` : ''} ${apply}`;
+  }
+  const { code, cond } = emitLinear(c);
+  return c.guarded(code, `${cond} && ${tlbHit('tR', size)}`, `${load(size, 'v', 'vh')} ${apply}`);
+};
+
+/** SETcc Eb (exec/move.ts). */
+const setcc: Emitter = (c) => {
+  const { d, i, form, regs } = c;
+  const value = `(${condition(c)} ? 1 : 0)`;
+  if (!form.mem) return regs.write(d.rm[i], 1, value);
+  const { code, cond } = emitLinear(c);
+  return c.guarded(code, `${cond} && ${tlbHit('tW', 1)}`, `${HOST} ${storeAt(1, value)}`);
+};
+
+/** PAUSE takes the modeled CPU's time (exec/move.ts) and does nothing else. */
+const pause: Emitter = () => 'cpu.extraCycles += cpu.model.pauseCycles - 1;';
 const nop: Emitter = () => '';
 
 export const EMITTERS: Readonly<Record<string, Emitter>> = {
@@ -283,8 +314,11 @@ export const EMITTERS: Readonly<Record<string, Emitter>> = {
   'jcc': jcc,
   'jmp-rel': jmpRel,
   'nop': nop,
+  'pause': pause,
+  'cmov': cmov,
+  'setcc': setcc,
   'shift': shift,
 };
 
 /** Families whose handlers never change the arithmetic flags (their slow path keeps flag locals). */
-export const KEEPS_FLAGS: ReadonlySet<string> = new Set(['mov', 'movx', 'lea', 'push', 'pop', 'nop']);
+export const KEEPS_FLAGS: ReadonlySet<string> = new Set(['mov', 'movx', 'lea', 'push', 'pop', 'nop', 'pause', 'cmov', 'setcc']);

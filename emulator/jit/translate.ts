@@ -1,97 +1,147 @@
 import type { DecodedStore } from '../decode/store.js';
-import type { CompiledBlock } from '../decode/block-compiler.js';
+import { type CompiledBlock, REGION_SHIFT } from '../decode/block-compiler.js';
 import { HANDLERS, HANDLER_FORMS, type Handler } from '../exec/registry.js';
 import { cond, getCF } from '../exec/flags.js';
+import { Flag } from '../arch/eflags.js';
+import { TLB_MASK } from '../hw/tlb.js';
 import type { InsnContext } from './context.js';
 import { RegisterLocals } from './regs.js';
 import { EMITTERS, KEEPS_FLAGS } from './emitters.js';
 import { FLAG_OPEN, type FlagRecord, dropDeadRecords, flagRecordIn, overwrites } from './flags.js';
+import { type BlockMap, type RegionBlock, branchKind, collectRegion, successors } from './region.js';
 
 /**
- * The block translator: one decoded block becomes one JavaScript function, specialised at
- * translation time (see emitters.ts and memory.ts). Instructions without an emitter call their
- * interpreter handler with the exact interpreter state (fallback): registers stored back, RIP at
- * the next instruction.
+ * The block translator: one decoded block, with the hot blocks of its page it continues into
+ * (its region, jit/region.ts), becomes one JavaScript function, specialised at translation time
+ * (see emitters.ts and memory.ts). Instructions without an emitter call their interpreter handler
+ * with the exact interpreter state (fallback): registers stored back, RIP at the next instruction.
  *
  * The function's contract is the call-threaded compiler's (decode/block-compiler.ts), so the run
  * loop treats both alike: it returns the position of the instruction after which cpu.stop was set
  * (a fault there means that instruction did not retire) or the block length, with every register
  * stored back and RIP set for the last instruction; after a stop in the middle the run loop
  * recomputes RIP from the record. Only a handler, a memory access off the TLB fast path (run by
- * the handler) or the end of the block can stop it, so only those places check cpu.stop.
+ * the handler) or the end of a block can stop it, so only those places check cpu.stop.
+ *
+ * Inside a region, the end of a block whose successor is in the region continues there while the
+ * budget holds both blocks: the finished block is counted in cpu.instructions as the run loop
+ * would count it, and cpu.blockFirst names the running block (handlers' syncTime reads it). A
+ * return from a block other than the entry encodes that block's length above the position
+ * (REGION_SHIFT, decode/block-compiler.ts), and the run loop finishes its accounting from there.
  */
-export function translateBlock(store: DecodedStore, first: number, count: number, bits: number): CompiledBlock {
-  const loop = loopsToStart(store, first, count, bits);
-  const regs = new RegisterLocals(loop);
+export function translateBlock(store: DecodedStore, first: number, count: number, bits: number, blocks: BlockMap | null = null): CompiledBlock {
+  const region = collectRegion(store, { first, count }, bits, blocks, (f) => EMITTERS[f] !== undefined);
+  const start = store.start[first];
+  // Region blocks by page offset, and whether any block continues inside the region.
+  const at = new Map<number, number>();
+  region.forEach((b, n) => at.set(store.start[b.first], n));
+  const edges = region.map((b) => successors(store, b.first, b.count, bits, (f) => EMITTERS[f] !== undefined).filter((o) => at.has(o)));
+  const looping = edges.some((e) => e.length > 0);
+  const regs = new RegisterLocals(looping);
   const handlers: Handler[] = [];
   const params: string[] = ['getCF', 'cond'];
-  const body: string[] = [];
-  const start = store.start[first];
-  const ctx: { -readonly [K in keyof InsnContext]: InsnContext[K] } & { family: string; slows: number } = {
-    d: store, i: 0, k: 0, next: 0, bits, form: undefined as unknown as InsnContext['form'], regs, last: false,
-    flagsKnown: null as InsnContext['flagsKnown'],
-    family: '',
-    slows: 0,
-    loop: false,
-    slow(resync = ''): string {
-      this.slows++;
-      const call = `${regs.flush()}cpu.ripLo = (r + ${this.next}) | 0; h${this.k}(cpu, ${this.i}); ${RegisterLocals.RELOAD} ` +
-        `if (cpu.stop !== 0) return ${this.k}; ${resync}`;
-      if (!KEEPS_FLAGS.has(this.family) && resync === '') this.flagsKnown = null;
-      return `{ ${call} }`;
-    },
-    guarded(pre: string, condition: string, inline: string, resync = ''): string {
-      const slow = this.slow(resync);
-      return `${pre} if (${condition}) { ${inline} } else ${slow}`;
-    },
-  };
+  const cases: string[] = [];
   // Flag records a later record overwrote before anything could read the vCPU's flags: a handler
-  // (fallback or slow path), an exit, cond(cpu) or getCF(cpu).
+  // (fallback or slow path), an exit, cond(cpu) or getCF(cpu). Keyed by position in the region.
   const dead = new Set<number>();
-  let pending: { k: number; rec: FlagRecord } | null = null;
-  for (let k = 0; k < count; k++) {
-    const i = first + k;
-    const h = store.handler[i];
-    const f = HANDLER_FORMS[h];
-    params.push(`h${k}`);
-    handlers.push(HANDLERS[h]);
-    ctx.i = i;
-    ctx.k = k;
-    ctx.next = store.start[i] + store.len[i] - start;
-    ctx.last = k === count - 1;
-    ctx.family = f?.exec ?? '';
-    if (f !== undefined) ctx.form = f.form;
-    if (ctx.last) {
-      // Handlers of block-ending instructions read RIP; a translated branch overwrites it.
-      body.push(`cpu.ripLo = (r + ${ctx.next}) | 0;`);
+  let g = 0;
+  region.forEach((blk, n) => {
+    const body: string[] = [];
+    const ret = (k: number): string => String(n === 0 ? k : k + (blk.count << REGION_SHIFT));
+    const exit = (): string => `${regs.flush()}return ${ret(blk.count)};`;
+    let slows = 0;
+    // Continuing into region block t from the end of this one: both fit the budget, and after a
+    // handler ran, nothing the run loop checks at a block boundary changed (it would stop otherwise).
+    const jumpTo = (offset: number): string => {
+      const t = at.get(start + offset);
+      if (t === undefined) return '';
+      const guard = slows === 0 ? '' : ` && ${SAME_CONTEXT}`;
+      return `if (budget >= ${blk.count + region[t].count}${guard}) { budget -= ${blk.count}; cpu.instructions += ${blk.count}; ` +
+        `cpu.inBlock = 0; cpu.blockFirst = ${region[t].first}; blk = ${t}; continue; } `;
+    };
+    const ctx: { -readonly [K in keyof InsnContext]: InsnContext[K] } & { family: string; slows: number; g: number } = {
+      d: store, i: 0, k: 0, next: 0, bits, form: undefined as unknown as InsnContext['form'], regs, last: false,
+      flagsKnown: null as InsnContext['flagsKnown'],
+      family: '',
+      slows: 0,
+      g: 0,
+      slow(resync = ''): string {
+        this.slows++;
+        slows++;
+        const call = `${regs.flush()}cpu.ripLo = (r + ${this.next}) | 0; h${this.g}(cpu, ${this.i}); ${RegisterLocals.RELOAD} ` +
+          `if (cpu.stop !== 0) return ${ret(this.k)}; ${resync}`;
+        if (!KEEPS_FLAGS.has(this.family) && resync === '') this.flagsKnown = null;
+        return `{ ${call} }`;
+      },
+      guarded(pre: string, condition: string, inline: string, resync = ''): string {
+        const slow = this.slow(resync);
+        return `${pre} if (${condition}) { ${inline} } else ${slow}`;
+      },
+      jump(offset: number): string {
+        const inRegion = jumpTo(offset);
+        if (inRegion !== '') return `${inRegion}cpu.ripLo = (r + ${offset}) | 0; ${exit()}`;
+        return `s = r + ${offset}; if (s >= 0 && s <= 4294967295) cpu.ripLo = s | 0; else ${this.slow()} ${exit()}`;
+      },
+    };
+    let pending: { g: number; rec: FlagRecord } | null = null;
+    let branched = false;
+    for (let k = 0; k < blk.count; k++, g++) {
+      const i = blk.first + k;
+      const h = store.handler[i];
+      const f = HANDLER_FORMS[h];
+      params.push(`h${g}`);
+      handlers.push(HANDLERS[h]);
+      ctx.i = i;
+      ctx.k = k;
+      ctx.g = g;
+      ctx.next = store.start[i] + store.len[i] - start;
+      ctx.last = k === blk.count - 1;
+      ctx.family = f?.exec ?? '';
+      if (f !== undefined) ctx.form = f.form;
+      if (ctx.last) {
+        // Handlers of block-ending instructions read RIP; a translated branch overwrites it.
+        body.push(`cpu.ripLo = (r + ${ctx.next}) | 0;`);
+      }
+      const emit = f === undefined ? undefined : EMITTERS[f.exec];
+      ctx.slows = 0;
+      branched = ctx.last && branchKind(store, i, bits) !== null;
+      let code = emit === undefined ? undefined : emit(ctx);
+      if (code === undefined) {
+        branched = false;
+        ctx.family = '';
+        code = ctx.slow();
+        regs.clean();
+      }
+      if (ctx.slows > 0 || code.includes('cond(cpu') || code.includes('getCF(cpu')) pending = null;
+      const rec = flagRecordIn(code);
+      if (rec !== undefined) {
+        if (pending !== null && overwrites(rec, pending.rec)) dead.add(pending.g);
+        pending = { g, rec };
+        code = code.replace(FLAG_OPEN, `/*F${g}<`);
+      }
+      body.push(code);
     }
-    const emit = f === undefined ? undefined : EMITTERS[f.exec];
-    ctx.slows = 0;
-    ctx.loop = loop && ctx.last;
-    let code = emit === undefined ? undefined : emit(ctx);
-    if (code === undefined) {
-      ctx.family = '';
-      code = ctx.slow();
-      regs.clean();
+    // A translated branch ends in its own exits; otherwise the fall-through continues or returns.
+    if (!branched) {
+      const last = blk.first + blk.count - 1;
+      const fall = store.start[last] + store.len[last] - start;
+      const inRegion = edges[n].includes(start + fall) ? jumpTo(fall) : '';
+      body.push(`${inRegion}${exit()}`);
     }
-    if (ctx.slows > 0 || code.includes('cond(cpu') || code.includes('getCF(cpu')) pending = null;
-    const rec = flagRecordIn(code);
-    if (rec !== undefined) {
-      if (pending !== null && overwrites(rec, pending.rec)) dead.add(pending.k);
-      pending = { k, rec };
-      code = code.replace(FLAG_OPEN, `/*F${k}<`);
-    }
-    body.push(code);
-  }
-  body.push(`${regs.flush()}return ${count};`);
-  let text = dropDeadRecords(body.join('\n'), dead).split(RegisterLocals.RELOAD).join(`${regs.reloadAll()}tR = T.read; tW = T.write;`);
-  if (loop) text = `for (;;) {\n${text.split(RegisterLocals.FLUSH_ALL).join(regs.flushDirty())}\n}`;
+    ctx.flagsKnown = null;
+    cases.push(region.length === 1 ? body.join('\n') : `case ${n}: {\n${body.join('\n')}\n}`);
+  });
+  let text = cases.join('\n');
+  if (region.length > 1) text = `switch (blk) {\n${text}\n}`;
+  text = dropDeadRecords(text, dead).split(RegisterLocals.RELOAD).join(`${regs.reloadAll()}tR = T.read; tW = T.write;`);
+  if (looping) text = `for (;;) {\n${text.split(RegisterLocals.FLUSH_ALL).join(regs.flushDirty())}\n}`;
   const source = [
     'return function translated(cpu, budget) {',
     'const L = cpu.lo, H = cpu.hi, r = cpu.ripLo >>> 0, rh = cpu.ripHi;',
     'const T = cpu.paging.tlb, fh = T.fastHost, view = cpu.mem.view, bytes = cpu.mem.bytes;',
     'const SBL = cpu.seg.baseLo, SBH = cpu.seg.baseHi;',
-    'let tR = T.read, tW = T.write;',
+    `const fslot = (r >>> 12) & ${TLB_MASK}, ftag = (rh >>> 0) * 1048576 + (r >>> 12);`,
+    'let tR = T.read, tW = T.write, blk = 0;',
     'let al = 0, ah = 0, s = 0, hp = 0, v = 0, vh = 0, nl = 0, nh = 0, ci = 0;',
     'let fd = 0, fdh = 0, fs = 0, fsh = 0, fr = 0, frh = 0;',
     regs.declare(),
@@ -104,14 +154,9 @@ export function translateBlock(store: DecodedStore, first: number, count: number
 }
 
 /**
- * Whether the block ends with a near relative JMP or Jcc in 64-bit code back to its own first
- * instruction. Such a block is translated as a loop: the taken branch starts the next iteration
- * inside the same call (registers stay in locals) while the run loop's budget allows a whole
- * iteration, counting each finished iteration in cpu.instructions as the run loop would.
+ * What the run loop checks at a block boundary besides cpu.stop, for the translated code to check
+ * after a handler ran: the page still maps where it did (its fetch tag in the TLB), 64-bit code,
+ * no single-step, resume flag or breakpoint, and no interrupt shadow.
  */
-function loopsToStart(store: DecodedStore, first: number, count: number, bits: number): boolean {
-  const last = first + count - 1;
-  const f = HANDLER_FORMS[store.handler[last]];
-  if (bits !== 64 || f === undefined || (f.exec !== 'jcc' && f.exec !== 'jmp-rel') || f.form.size !== 8) return false;
-  return store.start[last] + store.len[last] - store.start[first] + store.imm[last] === 0;
-}
+const SAME_CONTEXT = `T.fetch[fslot] === ftag && cpu.codeBits === 64 && (cpu.flags & ${Flag.TF | Flag.RF}) === 0 && ` +
+  '(cpu.drLo[7] & 0xff) === 0 && !cpu.interruptShadow';

@@ -15,7 +15,7 @@ import { STACK, runSnippet } from '../helpers/snippet.js';
 
 const GUESTS = 'build/guests/';
 
-interface Run { out: string; status: number | undefined; outcome: string; instructions: number; state: string; compiled: number }
+interface Run { out: string; status: number | undefined; outcome: string; instructions: number; state: string; compiled: number; translated: number }
 
 function runGuest(name: string, args: string, mode: TranslatorMode, mmu: MmuMode, cpus = 1): Run {
   const chunks: Buffer[] = [];
@@ -26,7 +26,15 @@ function runGuest(name: string, args: string, mode: TranslatorMode, mmu: MmuMode
   const r = vm.run(400_000_000);
   const state = vm.vcpus.map((c) => `${Array.from(c.lo).join(',')}|${Array.from(c.hi).join(',')}|${c.ripLo}|${c.ripHi}|` +
     `${materializeFlags(c)}|${c.flags}|${c.instructions}`).join('\n');
-  return { out: Buffer.concat(chunks).toString('latin1'), status: r.exitStatus, outcome: r.outcome, instructions: r.instructions, state, compiled: vm.code.blocksCompiled };
+  return { out: Buffer.concat(chunks).toString('latin1'), status: r.exitStatus, outcome: r.outcome, instructions: r.instructions, state, compiled: vm.code.blocksCompiled, translated: vm.code.blocksTranslated };
+}
+
+/** Output, exit status, retired instructions and every vCPU's final state agree. */
+function expectSameRun(run: Run, reference: Run): void {
+  expect(run.out).toBe(reference.out);
+  expect(run.status).toBe(reference.status);
+  expect(run.instructions).toBe(reference.instructions);
+  expect(run.state).toBe(reference.state);
 }
 
 const CASES: ReadonlyArray<{ name: string; args: string; mmu: MmuMode; cpus?: number }> = [
@@ -48,11 +56,29 @@ describe('translated guests agree with the interpreter', () => {
     expect(off.outcome, off.out).toBe('exit');
     expect(off.status, off.out).toBe(1);
     expect(forced.compiled).toBeGreaterThan(0);
-    expect(forced.out).toBe(off.out);
-    expect(forced.status).toBe(off.status);
-    expect(forced.instructions).toBe(off.instructions);
-    expect(forced.state).toBe(off.state);
+    expectSameRun(forced, off);
   }, 300_000); // force translates every block once: insn-selftest's 2,900 blocks take seconds
+});
+
+/**
+ * With the translator on, a block is translated only after its call-threaded form ran
+ * TRANSLATE_THRESHOLD times, and then with the hot blocks of its page it continues into (regions,
+ * jit/region.ts): the loops of these guests run inside translated regions.
+ */
+const ON_CASES: ReadonlyArray<{ name: string; args: string; mmu: MmuMode; cpus?: number }> = [
+  { name: 'sieve', args: '1', mmu: 'bare' },
+  { name: 'exitloop', args: 'cpuid 50000', mmu: 'tdp' },
+  { name: 'exitloop', args: 'out 50000', mmu: 'bare' },
+];
+
+describe('guests with hot blocks translated into regions agree with the interpreter', () => {
+  test.each(ON_CASES.map((c) => ({ ...c, title: `${c.name} ${c.args} (${c.mmu}, ${c.cpus ?? 1} vCPU)` })))('$title', ({ name, args, mmu, cpus }) => {
+    const off = runGuest(name, args, 'off', mmu, cpus);
+    const on = runGuest(name, args, 'on', mmu, cpus);
+    expect(off.status, off.out).toBe(1);
+    expect(on.translated).toBeGreaterThan(0);
+    expectSameRun(on, off);
+  }, 120_000);
 });
 
 /** Bytes of a 64-bit snippet. */
@@ -107,5 +133,36 @@ describe('translated blocks in exact interpreter state', () => {
     expect(out.regs[7]).toBe(0n);
     // CPUID leaf 0 (not leaf 0xfffffff0): EBX holds the first four bytes of the vendor string.
     expect([0x756e6547n, 0x68747541n]).toContain(out.regs[3]);
+  });
+
+  // Under force, a block's region holds the blocks of its page decoded before it: in these loops
+  // the second block is translated with the first, and the loop runs inside its function.
+  test('a page fault in another block of a region: blocks before it counted, RIP at the load', () => {
+    // A: inc rax; mov rdx, [rsi + rax*8]; jmp B.  B: cmp rax, 100; jne A.
+    // RSI puts the 50th load at 0x800000, the first unmapped byte: #PF inside A, run from B's region.
+    const out = runSnippet({
+      code: code([0x48, 0xff, 0xc0], [0x48, 0x8b, 0x14, 0xc6], [0xeb, 0x00], [0x48, 0x83, 0xf8, 0x64], [0x75, 0xf1]),
+      regs: regs({ [RSP]: BigInt(STACK + 0x800), 0: 0n, 2: 7n, 6: BigInt(0x800000 - 50 * 8) }),
+      rflags: 2n,
+    });
+    expect(out.exception).toBe(14);
+    expect(out.regs[0]).toBe(50n);
+    expect(out.regs[2]).toBe(0n); // the 49th load read zeroed memory
+    const frame = new DataView(out.stack.buffer, out.stack.byteOffset);
+    expect(frame.getBigUint64(0x800 - 40, true)).toBe(BigInt(0x200000 + 3));
+  });
+
+  test('CPUID inside a region loop: its fall-through continues in the region, registers exact', () => {
+    // A: xor eax, eax; cpuid (ends the block).  B: dec r8; jnz A.
+    const out = runSnippet({
+      code: code([0x31, 0xc0], [0x0f, 0xa2], [0x49, 0xff, 0xc8], [0x75, 0xf7]),
+      regs: regs({ [RSP]: BigInt(STACK + 0x800), 8: 1000n }),
+      rflags: 2n,
+    });
+    expect(out.exception).toBe(null);
+    expect(out.regs[8]).toBe(0n);
+    expect([0x756e6547n, 0x68747541n]).toContain(out.regs[3]);
+    // ZF from DEC r8 reaching zero.
+    expect(out.rflags & 0x40n).toBe(0x40n);
   });
 });
