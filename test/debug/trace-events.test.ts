@@ -271,7 +271,9 @@ describe('events against the run\'s statistics', () => {
           + k('sptes_installed_leaf') - 512 * k('huge_pages_split'));
         expect(count(ev, 'kvm_mmu_spte_requested')).toBe(k('pf_taken') - k('pf_fast'));
       } else {
-        // direct_map and FNAME(fetch) request each mapping they then install: a leaf, or an MMIO SPTE.
+        // direct_map and FNAME(fetch) request each mapping they then install: a leaf, or an MMIO SPTE
+        // (these guests make no fault that maps a write-protected frame read-only and emulates:
+        // bench/trace-linux.ts bounds that case by pf_emulate).
         expect(count(ev, 'kvm_mmu_spte_requested')).toBe(k('pf_fixed') + k('pf_spurious') + k('pf_mmio_spte_created'));
         expect(count(ev, 'kvm_mmu_get_page', / new$/)).toBe(k('mmu_cache_miss'));
         expect(count(ev, 'kvm_mmu_prepare_zap_page')).toBe(k('mmu_shadow_zapped'));
