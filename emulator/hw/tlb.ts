@@ -45,12 +45,19 @@ export const enum TlbPerm {
 
 const INVALID = -1;
 
+/** Counters of cached large-page pieces (see Tlb.piecesInBucket). */
+const REGION_BUCKETS = 4096;
+/** 4 KiB pieces per large page, by log2 page size. */
+const PIECES = new Float64Array(64).map((_, shift) => (shift > 12 ? 2 ** (shift - 12) : 1));
+
 /**
- * One exact number per (large page, size): the large page's number (vpn below 2^52, so below 2^43
- * for 2 MiB pages) and its log2 size.
+ * The counter for the large page of 2^shift bytes holding linear page vpn: the low 8 bits of the
+ * large page's number and its size. Large pages that share a counter only make INVLPG scan where
+ * it need not; a typed-array counter costs a TLB fill of a large-page piece (every kernel text
+ * fill) far less than a Map keyed by the exact page did.
  */
-function regionKey(vpn: number, shift: number): number {
-  return Math.floor(vpn / 2 ** (shift - 12)) * 64 + shift;
+function regionBucket(vpn: number, shift: number): number {
+  return ((Math.floor(vpn / PIECES[shift]) & 0xff) << 4) | ((shift - 12) & 15);
 }
 
 export class Tlb {
@@ -80,11 +87,21 @@ export class Tlb {
   /** Number of valid slots holding a piece of a large page (lets INVLPG skip the large-page scan). */
   private largePieces = 0;
   /**
-   * Valid large-page pieces per large page (key: regionKey), so INVLPG scans for pieces only when
-   * the page it names lies in a large page the TLB holds pieces of; a guest with large pages
-   * mapped elsewhere (kernels, kvm-unit-tests) pays three lookups per INVLPG, not a TLB scan.
+   * Valid large-page pieces per counter (regionBucket), so INVLPG scans for pieces only when the
+   * page it names lies in a large page the TLB may hold pieces of; a guest with large pages mapped
+   * elsewhere (kernels, kvm-unit-tests) pays three reads per INVLPG, not a TLB scan.
    */
-  private readonly piecesOfRegion = new Map<number, number>();
+  private readonly piecesInBucket = new Int32Array(REGION_BUCKETS);
+
+  /**
+   * The slots filled since the last full flush, each listed once (`listed` marks them; some may
+   * have been invalidated since). The non-global, PCID and root flushes and revokeWrites visit
+   * these rather than all 4096 slots, so the flush of a MOV CR3 costs what the TLB holds: Linux
+   * switches CR3 twice for each instruction it patches (text_poke), thousands of times at boot.
+   */
+  private readonly filled = new Int32Array(TLB_SIZE);
+  private filledCount = 0;
+  private readonly listed = new Uint8Array(TLB_SIZE);
 
   /** Counters for reports. */
   flushes = 0;
@@ -101,6 +118,7 @@ export class Tlb {
   fill(slot: number, vpn: number, host: number, perm: number, pcid: number, root = 0, incarnation = 0): void {
     if (this.vpn[slot] !== INVALID && this.isLargePiece(slot)) this.forgetPiece(slot);
     this.vpn[slot] = vpn;
+    if (this.listed[slot] === 0) { this.listed[slot] = 1; this.filled[this.filledCount++] = slot; }
     this.host[slot] = host;
     this.perm[slot] = perm;
     this.pcid[slot] = pcid;
@@ -110,8 +128,7 @@ export class Tlb {
     this.clearFast(slot);
     if (this.isLargePiece(slot)) {
       this.largePieces++;
-      const key = regionKey(vpn, this.sizeShift(slot));
-      this.piecesOfRegion.set(key, (this.piecesOfRegion.get(key) ?? 0) + 1);
+      this.piecesInBucket[regionBucket(vpn, this.sizeShift(slot))]++;
     }
     this.fills++;
   }
@@ -127,10 +144,7 @@ export class Tlb {
   /** Bookkeeping for a valid large-page piece leaving its slot. */
   private forgetPiece(slot: number): void {
     this.largePieces--;
-    const key = regionKey(this.vpn[slot], this.sizeShift(slot));
-    const n = (this.piecesOfRegion.get(key) ?? 1) - 1;
-    if (n === 0) this.piecesOfRegion.delete(key);
-    else this.piecesOfRegion.set(key, n);
+    this.piecesInBucket[regionBucket(this.vpn[slot], this.sizeShift(slot))]--;
   }
 
   clearFast(slot: number): void {
@@ -153,7 +167,8 @@ export class Tlb {
 
   /** Drops the write fast tags of every slot mapping a host page (it now holds decoded code). */
   revokeWrites(hostPage: number): void {
-    for (let s = 0; s < TLB_SIZE; s++) {
+    for (let k = 0; k < this.filledCount; k++) {
+      const s = this.filled[k];
       if (this.host[s] === hostPage && this.vpn[s] !== INVALID) {
         this.supWrite[s] = INVALID;
         this.userWrite[s] = INVALID;
@@ -163,36 +178,57 @@ export class Tlb {
 
   flushAll(): void {
     this.vpn.fill(INVALID);
+    for (let k = 0; k < this.filledCount; k++) this.listed[this.filled[k]] = 0;
+    this.filledCount = 0;
     this.clearAllFast();
+    if (this.largePieces !== 0) this.piecesInBucket.fill(0);
     this.largePieces = 0;
-    this.piecesOfRegion.clear();
     this.flushes++;
   }
 
   /** Drops every entry made under one TDP root (INVEPT single-context, an ASID/root flush). */
   flushRoot(root: number): void {
-    for (let s = 0; s < TLB_SIZE; s++) if (this.vpn[s] !== INVALID && this.root[s] === root) this.invalidateSlot(s);
+    for (let k = 0; k < this.filledCount; k++) {
+      const s = this.filled[k];
+      if (this.vpn[s] !== INVALID && this.root[s] === root) this.invalidateSlot(s);
+    }
+    this.forgetInvalidSlots();
     this.flushes++;
   }
 
   /** MOV CR3 without PCIDs, or with PCID and no NOFLUSH for that PCID: drop non-global entries. */
   flushNonGlobal(pcid = -1): void {
-    for (let s = 0; s < TLB_SIZE; s++) {
+    for (let k = 0; k < this.filledCount; k++) {
+      const s = this.filled[k];
       if (this.vpn[s] !== INVALID && (this.perm[s] & TlbPerm.G) === 0 && (pcid < 0 || this.pcid[s] === pcid)) {
         this.invalidateSlot(s);
       }
     }
+    this.forgetInvalidSlots();
     this.flushes++;
   }
 
   /** Drops every entry of one PCID, global ones included (INVPCID type 1 style callers filter). */
   flushPcid(pcid: number, keepGlobal: boolean): void {
-    for (let s = 0; s < TLB_SIZE; s++) {
+    for (let k = 0; k < this.filledCount; k++) {
+      const s = this.filled[k];
       if (this.vpn[s] !== INVALID && this.pcid[s] === pcid && !(keepGlobal && (this.perm[s] & TlbPerm.G) !== 0)) {
         this.invalidateSlot(s);
       }
     }
+    this.forgetInvalidSlots();
     this.flushes++;
+  }
+
+  /** Drops the slots no longer valid from the filled list. */
+  private forgetInvalidSlots(): void {
+    let kept = 0;
+    for (let k = 0; k < this.filledCount; k++) {
+      const s = this.filled[k];
+      if (this.vpn[s] !== INVALID) this.filled[kept++] = s;
+      else this.listed[s] = 0;
+    }
+    this.filledCount = kept;
   }
 
   /**
@@ -210,12 +246,12 @@ export class Tlb {
 
   /** INVLPG's part for pieces of a 2^shift-byte page containing vpn. */
   private flushLargePage(vpn: number, shift: number, pcid: number): void {
-    // The scan stops once it has seen every piece the TLB holds of this page (usually a few of
-    // its 512 or more slots), so an INVLPG inside a cached large page costs little more than one
-    // outside it.
-    let held = this.piecesOfRegion.get(regionKey(vpn, shift)) ?? 0;
+    // The scan stops once it has seen as many pieces of this page as its counter holds (usually a
+    // few of its 512 or more slots), so an INVLPG inside a cached large page costs little more
+    // than one outside it. A counter shared with another large page only makes it scan further.
+    let held = this.piecesInBucket[regionBucket(vpn, shift)];
     if (held === 0) return;
-    const pieces = 2 ** (shift - 12);
+    const pieces = PIECES[shift];
     const base = vpn - (vpn % pieces);
     const slots = Math.min(pieces, TLB_SIZE);
     for (let k = 0; k < slots && held > 0; k++) {
@@ -231,7 +267,8 @@ export class Tlb {
     const s = vpn & TLB_MASK;
     if (this.vpn[s] === vpn && this.pcid[s] === pcid && (this.perm[s] & TlbPerm.G) === 0) this.invalidateSlot(s);
     if (this.largePieces === 0) return;
-    for (let t = 0; t < TLB_SIZE; t++) {
+    for (let k = 0; k < this.filledCount; k++) {
+      const t = this.filled[k];
       const v = this.vpn[t];
       if (v === INVALID || this.pcid[t] !== pcid || (this.perm[t] & TlbPerm.G) !== 0) continue;
       const shift = (this.perm[t] & TlbPerm.SIZE_MASK) >>> TlbPerm.SIZE_SHIFT;
