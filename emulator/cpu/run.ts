@@ -220,7 +220,9 @@ function fetchBytes(cpu: Vcpu, lo: number, hi: number, count: number, at: number
   const host = cpu.mem.fetchHost(lo, hi);
   if (host === -1) return false;
   if (host >= 0) {
-    crossBytes.set(cpu.mem.bytes.subarray(host, host + count), at);
+    // At most 15 bytes: a loop, not a subarray view allocated per page-crossing instruction.
+    const bytes = cpu.mem.bytes;
+    for (let k = 0; k < count; k++) crossBytes[at + k] = bytes[host + k];
     return true;
   }
   for (let k = 0; k < count; k++) crossBytes[at + k] = cpu.paging.readTranslated((lo + k) | 0, 1);

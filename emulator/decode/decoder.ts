@@ -26,6 +26,8 @@ interface RowInfo {
   specs: OperandSpec[];
   pattern: string;
   modrm: boolean;
+  /** Index in specs of the first immediate or relative operand, or -1 (a later IMM is the second immediate). */
+  firstImm: number;
   /** Handler ids by (size index, address-size index, mem), filled on first use. */
   ids: Int32Array;
 }
@@ -39,6 +41,7 @@ function infoOf(row: OpRow): RowInfo {
       specs,
       pattern: slotPattern(row.operands, specs),
       modrm: needsModrm(specs) || (row.flags & RowFlag.MODRM) !== 0,
+      firstImm: firstImm(specs),
       ids: new Int32Array(4 * 3 * 2).fill(-1),
     };
     rowInfo[row.id] = info;
@@ -69,8 +72,9 @@ function unimplementedHandler(row: OpRow): number {
 
 export { HANDLERS };
 
-const SIZE_INDEX: Record<number, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
-const ASIZE_INDEX: Record<number, number> = { 2: 0, 4: 1, 8: 2 };
+/** Index of an operand size (1, 2, 4, 8) and of an address size (2, 4, 8) in RowInfo.ids. */
+const SIZE_INDEX = Int8Array.of(-1, 0, 1, -1, 2, -1, -1, -1, 3);
+const ASIZE_INDEX = Int8Array.of(-1, -1, 0, -1, 1, -1, -1, -1, 2);
 
 /** Scratch state of the instruction being decoded. */
 let rex = 0;
@@ -273,7 +277,9 @@ function decodeBytes(store: DecodedStore, n: number, bytes: Uint8Array, avail: n
 
   // Operands that are not ModRM.
   let formSize = 0;
-  for (const spec of info.specs) {
+  const specs = info.specs;
+  for (let k = 0; k < specs.length; k++) {
+    const spec = specs[k];
     const sz = resolveSize(spec.size, opsize);
     if (formSize === 0 && sz !== 0 && spec.kind !== OpKind.IMM && spec.kind !== OpKind.REL && spec.kind !== OpKind.FAR_PTR) {
       formSize = sz;
@@ -307,7 +313,7 @@ function decodeBytes(store: DecodedStore, n: number, bytes: Uint8Array, avail: n
         if (p + width > avail) return -1;
         const v = readImm(bytes, p, width);
         p += width;
-        if (spec.kind === OpKind.IMM && info.specs.indexOf(spec) !== firstImm(info.specs)) {
+        if (spec.kind === OpKind.IMM && k !== info.firstImm) {
           store.imm2[n] = v; // second immediate (ENTER's nesting level)
         } else {
           store.imm[n] = v;
