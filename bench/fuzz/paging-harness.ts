@@ -120,7 +120,11 @@ export interface PagingCase {
  * The outcome of a fetch that ran the bytes it reached (a table page or low memory through a
  * large page): random code, which may rewrite its own page tables without invalidating (the SDM
  * then allows the old or the new translation, so modes may differ). Only whether the fetch
- * itself succeeded is compared; the case ends there and its memory is not compared.
+ * itself succeeded is compared; the case ends there and its memory is not compared. It takes
+ * precedence over REWROTE_RUNNER: seed 1207's case 181763 ran table bytes that rewrote the PTE
+ * mapping their own page; shadow (which emulates writes to shadowed tables and zaps the SPTE)
+ * then took a #PF, while bare and TDP went on through the old translation and rewrote the
+ * runner's tables.
  */
 export const UNCONTROLLED = 'fetched and ran the page';
 
@@ -535,7 +539,11 @@ export class PagingHarness {
     m.state.tripleFaultVectors = [];
     const mapping = this.runnerMapping(c.format);
     const r = m.run(cpu.instructions + 50);
-    if (this.runnerMapping(c.format) !== mapping) return { outcome: REWROTE_RUNNER, vector: -1, errorCode: 0, cr2: '', rax: 0 };
+    const rewrote = this.runnerMapping(c.format) !== mapping;
+    const rewroteRunner: StepResult = { outcome: REWROTE_RUNNER, vector: -1, errorCode: 0, cr2: '', rax: 0 };
+    // A fetch that ran the page is judged first: whether its random code then rewrote the
+    // runner's mapping is that code's doing (see UNCONTROLLED).
+    if (rewrote && s.access !== 'fetch') return rewroteRunner;
 
     let outcome: string = r.outcome;
     let vector = -1;
@@ -574,6 +582,7 @@ export class PagingHarness {
         rip === ((s.va[0] + 6) >>> 0) && cpu.ripHi === s.va[1];
       if (!faulted && !stub) return { outcome: UNCONTROLLED, vector: -1, errorCode: 0, cr2: '', rax: 0 };
     }
+    if (rewrote) return rewroteRunner;
     return { outcome, vector, errorCode, cr2, rax: cpu.lo[0] >>> 0 };
   }
 }
