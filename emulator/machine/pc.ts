@@ -8,6 +8,8 @@ import { DualPic, ELCR_PORT, PIC_MASTER_PORT, PIC_SLAVE_PORT } from './devices/p
 import { POST_CODE_PORT, PostCode } from './devices/post-code.js';
 import { FW_CFG_PORT, FwCfg } from './devices/fw-cfg.js';
 import { ACPI_PM_BASE, ACPI_PM_PORTS, AcpiPm } from './devices/acpi-pm.js';
+import { RESET_ROM_BASE, RESET_ROM_SIZE, ResetVectorRom, installFirmwareResume } from './firmware-resume.js';
+import { DeliveryMode } from './devices/apic-bus.js';
 import { type AcpiTables, buildAcpiTables } from './devices/acpi-tables.js';
 import { PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_DATA_PORT, PciHost } from './devices/pci-host.js';
 import { IOAPIC_BASE, IOAPIC_MMIO_SIZE, IoApic } from './devices/ioapic.js';
@@ -32,8 +34,9 @@ import { Stop } from '../cpu/vcpu.js';
  *         0x600-0x60b               ACPI PM1 block, PM timer    0xcf8, 0xcfc PCI config (empty bus)
  *         0x0e0-0x0eb, 0x2000-0x2017  QEMU's pc-testdev (kvm-unit-tests' run script always adds it)
  *   MMIO  0xfec00000  IOAPIC        0xfee00000  local APIC (also MSRs 0x1b, 0x6e0, 0x800-0x8ff)
- *         0xff000000  pc-testdev's 64 KiB iomem
+ *         0xff000000  pc-testdev's 64 KiB iomem   0xffff0000  the reset vector's ROM (firmware-resume.ts)
  *   RAM   0xe0000-    ACPI tables (RSDP, RSDT, XSDT, FACP, FACS, DSDT, APIC)
+ *         0xfe05b     the S3 resume path (firmware-resume.ts)
  *
  * Every other port reads as all ones and ignores writes (the bus's rule), so probing never faults.
  * Interrupt wiring: the local APIC is the vCPU's interrupt controller; the IOAPIC sends to it and
@@ -189,6 +192,20 @@ export function attachPcDevices(vm: PcBoard, serialOut: (bytes: Uint8Array) => v
 
   const ioapic = new IoApic(apicBus);
   bus.registerMmio(IOAPIC_BASE, IOAPIC_MMIO_SIZE, ioapic);
+
+  // ACPI S3: SLP_EN stops every CPU at once (an INIT each: the APs wait for a STARTUP, the BSP
+  // waits in the firmware's sleep loop) with the PICs masked, as powered down; the RTC alarm's
+  // wake sends the BSP another INIT, and the firmware jumps to the FACS waking vector.
+  installFirmwareResume((gpa, bytes) => vm.writePhysical(gpa, bytes), acpiTables.addresses.get('FACS')!);
+  bus.registerMmio(RESET_ROM_BASE, RESET_ROM_SIZE, new ResetVectorRom());
+  const initAll = (cpus: readonly LocalApic[]): void => { for (const l of cpus) l.acceptMessage(DeliveryMode.INIT, 0, false); };
+  acpiPm.onSleep = () => {
+    pic.masterPorts.ioWrite(1, 1, 0xff);
+    pic.slavePorts.ioWrite(1, 1, 0xff);
+    initAll(lapics);
+  };
+  acpiPm.onWake = () => initAll([lapics[0]]);
+  rtc.onAlarm = () => acpiPm.rtcAlarm();
 
   function setIsaIrq(irq: number, level: boolean): void {
     pic.setIrq(irq, level);

@@ -13,8 +13,15 @@ import { readBytes, writeBytes } from './port-bytes.js';
  * advances exactly 3,579,545 ticks per modeled second and never depends on the host. TMR_STS is
  * computed the same way: it is set once bit 23 of the counter has toggled since software last
  * cleared it. SCI_EN reads 1 and cannot be cleared (there is no SMI_CMD port: the machine is
- * always in ACPI mode). Left out: the SCI interrupt itself (TMR_EN is stored but no interrupt is
- * raised), sleep states (SLP_EN is accepted and ignored), power and sleep buttons, GPE blocks.
+ * always in ACPI mode).
+ *
+ * Sleep: writing SLP_EN with SLP_TYP 1 (PIIX4's suspend-to-RAM encoding, QEMU's \_S3) asks the
+ * machine to enter S3 through `onSleep` (pc.ts stops the CPUs at once); WAK_STS clears then, so
+ * the firmware's resume path can tell a wake from the sleep itself. The RTC alarm's IRQ8 sets
+ * RTC_STS; while asleep with RTC_EN set it wakes the machine: WAK_STS sets and `onWake` resumes
+ * it. RTC_STS and WAK_STS are cleared by writing 1. Other SLP_TYP values (S5, soft off, among
+ * them) are stored and do nothing. Left out: the SCI interrupt itself (TMR_EN and RTC_EN are
+ * stored but no SCI is raised), power and sleep buttons, GPE blocks.
  */
 export const ACPI_PM_BASE = 0x600;
 export const PM1_CNT_OFFSET = 4;
@@ -27,6 +34,14 @@ export const SCI_IRQ = 9;
 export const PM_TIMER_HZ = 3_579_545;
 
 const TMR_STS = 1 << 0;
+export const RTC_STS = 1 << 10;
+export const WAK_STS = 1 << 15;
+/** PM1_STS bits latched by events (write 1 to clear); TMR_STS is derived from the timer. */
+const LATCHED_STS = RTC_STS | WAK_STS;
+const RTC_EN = 1 << 10;
+const SLP_EN = 1 << 13;
+/** SLP_TYP (PM1_CNT bits 12:10) of S3, suspend to RAM. */
+export const SLP_TYP_S3 = 1;
 /** PM1_EN bits that exist: TMR_EN, GBL_EN, PWRBTN_EN, SLPBTN_EN, RTC_EN. */
 const PM1_EN_MASK = 0x0721;
 const SCI_EN = 1 << 0;
@@ -47,6 +62,14 @@ export class AcpiPm implements IoDevice {
   private control = SCI_EN;
   /** Timer ticks when software last cleared TMR_STS. */
   private tmrStsClearedAt = 0;
+  /** RTC_STS and WAK_STS as set by events. */
+  private latched = 0;
+  /** In S3: the CPUs are stopped until a wake event. */
+  sleeping = false;
+  /** SLP_EN was written with this SLP_TYP (the machine decides what the type means). */
+  onSleep: ((type: number) => void) | undefined;
+  /** A wake event ended the sleep. */
+  onWake: (() => void) | undefined;
 
   constructor(now: () => number) {
     this.now = now;
@@ -59,7 +82,25 @@ export class AcpiPm implements IoDevice {
 
   private status(): number {
     const ticks = pmTimerTicks(this.now());
-    return Math.floor(ticks / 0x800000) !== Math.floor(this.tmrStsClearedAt / 0x800000) ? TMR_STS : 0;
+    return (Math.floor(ticks / 0x800000) !== Math.floor(this.tmrStsClearedAt / 0x800000) ? TMR_STS : 0) | this.latched;
+  }
+
+  /** The RTC raised its alarm interrupt: RTC_STS, and a wake if asleep with RTC_EN set. */
+  rtcAlarm(): void {
+    this.latched |= RTC_STS;
+    if (this.sleeping && (this.enable & RTC_EN) !== 0) {
+      this.sleeping = false;
+      this.latched |= WAK_STS;
+      this.onWake?.();
+    }
+  }
+
+  /** Enters the sleep state SLP_TYP selects, if the machine has one for it. */
+  private sleep(type: number): void {
+    if (type !== SLP_TYP_S3 || this.onSleep === undefined) return;
+    this.latched &= ~WAK_STS;
+    this.sleeping = true;
+    this.onSleep(type);
   }
 
   ioRead(offset: number, size: number): number {
@@ -72,8 +113,8 @@ export class AcpiPm implements IoDevice {
 
   private readByte(offset: number): number {
     switch (offset) {
-      case 0: return this.status();
-      case 1: return 0;
+      case 0: return this.status() & 0xff;
+      case 1: return (this.status() >> 8) & 0xff;
       case 2: return this.enable & 0xff;
       case 3: return this.enable >> 8;
       case 4: return (this.control & PM1_CNT_READ_MASK) & 0xff;
@@ -91,8 +132,13 @@ export class AcpiPm implements IoDevice {
       case 2: this.enable = (this.enable & 0xff00) | (value & PM1_EN_MASK & 0xff); break;
       case 3: this.enable = (this.enable & 0x00ff) | ((value << 8) & PM1_EN_MASK); break;
       case 4: this.control = (this.control & 0xff00) | (value & 0xfe) | SCI_EN; break;
-      case 5: this.control = (this.control & 0x00ff) | (value << 8); break;
-      default: break; // PM1_STS high byte (no status bits there), the timer (read-only)
+      case 1: this.latched &= ~((value << 8) & LATCHED_STS); break;
+      case 5:
+        // SLP_EN (bit 13) is write-only: it starts the sleep with the SLP_TYP written with it.
+        this.control = (this.control & 0x00ff) | ((value << 8) & ~SLP_EN);
+        if (((value << 8) & SLP_EN) !== 0) this.sleep((this.control >> 10) & 7);
+        break;
+      default: break; // the timer (read-only)
     }
   }
 }

@@ -18,8 +18,11 @@ import { CYCLES_PER_SECOND, type Clock, type TimerEvent } from '../clock.js';
  * repeatable) and advances with the machine's modeled cycles. UIP reads 1 during the last 244
  * microseconds of each modeled second, as on the chip, and the update-ended and periodic flags
  * are derived from modeled time; with UIE or PIE set they raise ISA IRQ8 (as an edge each time).
- * Writing the time registers (with SET) moves the modeled date. Left out: the alarm (AIE is
- * stored; AF never sets), daylight-saving adjustment, the square-wave pin.
+ * Writing the time registers (with SET) moves the modeled date. The alarm (registers 1, 3, 5)
+ * matches at a second boundary where every field equals its register or the register is a
+ * don't-care (bits 7:6 both set): AF sets then, and with AIE IRQ8 rises and `onAlarm` hears it
+ * (the ACPI PM block's RTC_STS and its wake from S3). Left out: daylight-saving adjustment, the
+ * square-wave pin.
  */
 export const RTC_PORT = 0x70;
 export const RTC_PORTS = 2;
@@ -44,11 +47,19 @@ const B_DM_BINARY = 0x04;
 const B_24H = 0x02;
 const C_IRQF = 0x80;
 const C_PF = 0x40;
+const C_AF = 0x20;
 const C_UF = 0x10;
 const D_VRT = 0x80;
 
 /** UIP is set this long before each update (t_BUC, 244 us at the 32.768 kHz time base). */
 const UIP_CYCLES = 244_000;
+
+const REG_ALARM_SECONDS = 0x01;
+const REG_ALARM_MINUTES = 0x03;
+const REG_ALARM_HOURS = 0x05;
+/** An alarm register with bits 7:6 set matches any value. */
+const ALARM_DONT_CARE = 0xc0;
+const SECONDS_PER_DAY = 86400;
 
 function toBcd(v: number): number {
   return ((Math.floor(v / 10) % 10) << 4) | (v % 10);
@@ -73,6 +84,8 @@ export class CmosRtc implements IoDevice {
   /** Modeled cycle of the last read of register C: UF and PF count events after it. */
   private flagsClearedAt = 0;
   private irqEvent: TimerEvent | undefined;
+  /** Called when the alarm raises IRQ8 (AF with AIE set). */
+  onAlarm: (() => void) | undefined;
 
   constructor(clock: Clock, pulseIrq: () => void) {
     this.clock = clock;
@@ -165,7 +178,10 @@ export class CmosRtc implements IoDevice {
     if ((this.ram[REG_B] & B_SET) === 0 && Math.floor(now / CYCLES_PER_SECOND) > Math.floor(this.flagsClearedAt / CYCLES_PER_SECOND)) f |= C_UF;
     const period = this.periodCycles();
     if (period > 0 && Math.floor(now / period) > Math.floor(this.flagsClearedAt / period)) f |= C_PF;
-    const enabled = ((this.ram[REG_B] & B_PIE) !== 0 && (f & C_PF) !== 0) || ((this.ram[REG_B] & B_UIE) !== 0 && (f & C_UF) !== 0);
+    // Alarm: a matching second boundary after the last read.
+    if (this.nextAlarmSecond(Math.floor(this.flagsClearedAt / CYCLES_PER_SECOND), Math.floor(now / CYCLES_PER_SECOND)) !== Number.POSITIVE_INFINITY) f |= C_AF;
+    const b = this.ram[REG_B];
+    const enabled = ((b & B_PIE) !== 0 && (f & C_PF) !== 0) || ((b & B_UIE) !== 0 && (f & C_UF) !== 0) || ((b & B_AIE) !== 0 && (f & C_AF) !== 0);
     return f | (enabled ? C_IRQF : 0);
   }
 
@@ -190,6 +206,10 @@ export class CmosRtc implements IoDevice {
         break;
       }
       case REG_C: case REG_D: break; // read-only
+      case REG_ALARM_SECONDS: case REG_ALARM_MINUTES: case REG_ALARM_HOURS:
+        this.ram[reg] = v;
+        this.scheduleIrq();
+        break;
       default: this.ram[reg] = v; break;
     }
   }
@@ -226,12 +246,36 @@ export class CmosRtc implements IoDevice {
     const period = this.periodCycles();
     if ((b & B_PIE) !== 0 && period > 0) next = (Math.floor(now / period) + 1) * period;
     if ((b & B_UIE) !== 0) next = Math.min(next, (Math.floor(now / CYCLES_PER_SECOND) + 1) * CYCLES_PER_SECOND);
-    if ((b & B_AIE) !== 0 && next === Number.POSITIVE_INFINITY) return; // alarm: not modeled
+    const alarmAt = (b & B_AIE) !== 0 ? this.nextAlarmSecond(Math.floor(now / CYCLES_PER_SECOND)) * CYCLES_PER_SECOND : Number.POSITIVE_INFINITY;
+    next = Math.min(next, alarmAt);
     if (next === Number.POSITIVE_INFINITY) return;
     this.irqEvent = this.clock.at(next, () => {
       this.irqEvent = undefined;
       this.pulseIrq();
+      if (next === alarmAt) this.onAlarm?.();
       this.scheduleIrq();
     });
+  }
+
+  /** Whether the alarm registers match the time `second` modeled seconds after cycle 0. */
+  private alarmMatches(second: number): boolean {
+    const ofDay = (((this.baseSeconds + second) % SECONDS_PER_DAY) + SECONDS_PER_DAY) % SECONDS_PER_DAY;
+    const field = (reg: number, value: number, hour: boolean): boolean => {
+      const r = this.ram[reg];
+      if ((r & ALARM_DONT_CARE) === ALARM_DONT_CARE) return true;
+      return (hour ? this.decodeHour(r) : this.decode(r)) === value;
+    };
+    return field(REG_ALARM_SECONDS, ofDay % 60, false) && field(REG_ALARM_MINUTES, Math.floor(ofDay / 60) % 60, false) &&
+      field(REG_ALARM_HOURS, Math.floor(ofDay / 3600), true);
+  }
+
+  /**
+   * The first whole modeled second after `second` (seconds since cycle 0) and not after `until`
+   * at which the alarm matches, or infinity: the registers repeat daily, so a day's search decides.
+   */
+  private nextAlarmSecond(second: number, until = Number.POSITIVE_INFINITY): number {
+    const last = Math.min(until, second + SECONDS_PER_DAY);
+    for (let s = second + 1; s <= last; s++) if (this.alarmMatches(s)) return s;
+    return Number.POSITIVE_INFINITY;
   }
 }
