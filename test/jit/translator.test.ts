@@ -67,8 +67,8 @@ describe('translated guests agree with the interpreter', () => {
  */
 const ON_CASES: ReadonlyArray<{ name: string; args: string; mmu: MmuMode; cpus?: number }> = [
   { name: 'sieve', args: '1', mmu: 'bare' },
-  { name: 'exitloop', args: 'cpuid 50000', mmu: 'tdp' },
-  { name: 'exitloop', args: 'out 50000', mmu: 'bare' },
+  { name: 'exitloop', args: 'cpuid 100000', mmu: 'tdp' },
+  { name: 'exitloop', args: 'out 100000', mmu: 'bare' },
 ];
 
 describe('guests with hot blocks translated into regions agree with the interpreter', () => {
