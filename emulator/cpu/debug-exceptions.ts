@@ -1,5 +1,6 @@
 import type { Vcpu } from './vcpu.js';
 import { Flag } from '../arch/eflags.js';
+import { Cr4 } from '../arch/control.js';
 import { Vector } from '../arch/vectors.js';
 import { Access } from '../paging/walker.js';
 import { TLB_MASK } from '../hw/tlb.js';
@@ -24,7 +25,8 @@ import { TLB_MASK } from '../hw/tlb.js';
  * - RF is cleared once an instruction retires (IRET may set it for the next one);
  * - DR6.B0-B3 report the breakpoints that matched (and are rewritten on each such #DB); BS and BD
  *   are set and never cleared by the CPU.
- * I/O breakpoints (R/W=10 with CR4.DE) are not modeled.
+ * - I/O breakpoints (R/W=10, only with CR4.DE) are traps after an IN, OUT, INS or OUTS whose port
+ *   range overlaps the breakpoint's (io.ts reports each access through ioAccessed).
  */
 
 export const enum Dr6 { BD = 1 << 13, BS = 1 << 14 }
@@ -46,7 +48,7 @@ export function debugArmed(cpu: Vcpu): boolean {
 let tfBefore = false;
 let rfBefore = false;
 let current: Vcpu | null = null;
-/** B0-B3 of the data breakpoints the current instruction hit. */
+/** B0-B3 of the data and I/O breakpoints the current instruction hit. */
 let dataHits = 0;
 
 const enum Rw { EXECUTE = 0, WRITE = 1, IO = 2, ACCESS = 3 }
@@ -70,6 +72,18 @@ const onAccess = (lo: number, hi: number, access: number): void => {
     if (hi === cpu.drHi[n] && ((lo - base) >>> 0) < len) dataHits |= 1 << n;
   }
 };
+
+/** The stepped instruction accessed ports port..port+size-1: note the I/O breakpoints it hits. */
+export function ioAccessed(cpu: Vcpu, port: number, size: number): void {
+  if (current !== cpu || (cpu.cr4 & Cr4.DE) === 0) return;
+  const dr7 = cpu.drLo[7];
+  for (let n = 0; n < 4; n++) {
+    if (!enabled(dr7, n) || rwOf(dr7, n) !== Rw.IO) continue;
+    const len = lengthOf(dr7, n);
+    const base = cpu.drLo[n] & 0xffff & ~(len - 1);
+    if (port < base + len && base < port + size) dataHits |= 1 << n;
+  }
+}
 
 /**
  * Before the instruction at linear (lo, hi): takes an instruction breakpoint (returns true after

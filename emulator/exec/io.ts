@@ -4,6 +4,7 @@ import { family } from './registry.js';
 import { Flag } from '../arch/eflags.js';
 import { Reg } from '../arch/registers.js';
 import { syncTime } from './system.js';
+import { ioAccessed } from '../cpu/debug-exceptions.js';
 
 /**
  * IN and OUT (SDM Vol. 2; I/O protection in Vol. 1 19.5): in protected mode with CPL > IOPL (or in
@@ -27,11 +28,13 @@ export function ioPermitted(cpu: Vcpu, port: number, size: number): boolean {
 }
 
 export function portIn(cpu: Vcpu, port: number, size: number): number {
+  ioAccessed(cpu, port, size);
   const v = cpu.platform.ioRead(port, size);
   return size === 1 ? v & 0xff : size === 2 ? v & 0xffff : v | 0;
 }
 
 export function portOut(cpu: Vcpu, port: number, size: number, v: number): void {
+  ioAccessed(cpu, port, size);
   cpu.platform.ioWrite(port, size, size === 1 ? v & 0xff : size === 2 ? v & 0xffff : v);
   // A device may have raised an interrupt or ended the run: leave the block.
   cpu.stop |= Stop.EVENT;
