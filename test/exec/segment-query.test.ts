@@ -25,6 +25,7 @@ import { Cr0, Cr4, Efer } from '../../emulator/arch/control.js';
 import { Seg } from '../../emulator/arch/registers.js';
 import { Flag } from '../../emulator/arch/eflags.js';
 import { REPO } from '../cli/cli.js';
+import { collectOwnHarness } from './lib/diff.js';
 
 const SOURCE = join(REPO, 'test/native/segment-query.c');
 const BINARY = join(REPO, 'build/native/segment-query');
@@ -176,6 +177,7 @@ function hostGdt(): { gdt: bigint[]; visible: number[] } {
 
 describe('LAR, LSL, VERR, VERW against the host CPU (CPL 3, the host GDT)', () => {
   it('gives the host\'s ZF, destination and flags for every GDT entry, RPL and operand size', () => {
+    collectOwnHarness('LAR, LSL, VERR, VERW against the host CPU', QUERIES.map((q) => q.bytes));
     const { gdt, visible } = hostGdt();
     console.log(`host GDT entries visible at CPL 3: ${visible.join(', ')}`);
     // Linux's user code and data are visible to user space on every x86-64 host.

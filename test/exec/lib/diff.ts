@@ -90,10 +90,19 @@ export function runDiff(testName: string, cases: readonly TestCase[]): void {
  * are appended to the file, and nothing is compared: runDiff then throws, so a collecting run can
  * never pass for a differential one.
  */
-function collectCases(path: string, testName: string, cases: readonly TestCase[]): never {
+function collectCases(path: string, testName: string, cases: readonly Pick<TestCase, 'code' | 'mayFault'>[]): never {
   const file = expect.getState().testPath ?? '?';
   appendFileSync(path, cases.map((c) => `${file}\t${testName}\t${bytesHex(c.code).replace(/ /g, '')}\t${c.mayFault ? 1 : 0}\n`).join(''));
   throw new Error(`MMULAB_EXEC_COLLECT: ${cases.length} cases of ${testName} recorded, not compared`);
+}
+
+/**
+ * For a differential test with its own harness (not runDiff): in a collecting run, records the
+ * instructions it compares against the host and throws as runDiff does; otherwise does nothing.
+ */
+export function collectOwnHarness(testName: string, codes: readonly number[][]): void {
+  const collect = process.env.MMULAB_EXEC_COLLECT;
+  if (collect) collectCases(collect, testName, codes.map((c) => ({ code: Uint8Array.from(c), mayFault: false })));
 }
 
 /**
