@@ -11,12 +11,14 @@ import { DIRTY_LOG_VALUE_OPTIONS, type DirtyLogOptions, attachDirtyLog, dirtyLog
 import { exitStatusOf } from './report.js';
 import { type ModeRun, compareJson, compareTable, outputsAgree } from './compare-report.js';
 import { MMU_MODES, type MmuMode } from '../../vmm/machine.js';
+import { PRESETS } from '../../mmu/knobs.js';
 import { ExitStatus } from './exit-status.js';
 import { UsageError } from './errors.js';
 import { comparableOutput } from './guest-values.js';
 import { vcpuRows } from './vcpu-report.js';
 import { compareHtml, writeReport } from './html-report.js';
 import { type SeriesPoint, sampleSeries } from './html-report-series.js';
+import { type Sweep, executeSweep, sweepOptions } from './compare-sweep.js';
 
 /**
  * `mmulab compare IMAGE`: the same guest, with the same options, in every MMU mode asked for
@@ -33,6 +35,8 @@ export interface CompareOptions extends MachineOptions, DirtyLogOptions {
   readonly showOutput: boolean;
   /** --report FILE.html: the comparison as one self-contained HTML page with charts. */
   readonly report?: string;
+  /** --smp or --preset given as a list (compare-sweep.ts); undefined for one of each. */
+  readonly sweep?: Sweep;
 }
 
 export const COMPARE_VALUE_OPTIONS = [...MACHINE_VALUE_OPTIONS, 'mmu', 'ignore-lines', 'report', ...DIRTY_LOG_VALUE_OPTIONS] as const;
@@ -40,6 +44,8 @@ export const COMPARE_VALUE_OPTIONS = [...MACHINE_VALUE_OPTIONS, 'mmu', 'ignore-l
 function builder(y: Argv): Argv {
   return dirtyLogBuilder(machineBuilder(y.usage('Usage: mmulab compare IMAGE [options]\n\nRun one guest in several MMU modes and print one table of what each did.'))
     .option('mmu', { type: 'string', requiresArg: true, describe: 'comma-separated MMU modes', default: MMU_MODES.join(',') })
+    .option('smp', { requiresArg: true, describe: 'vCPUs, or a list (1,2,4,8) to sweep: one table per figure, a row per vCPU count', default: 1 })
+    .option('preset', { type: 'string', requiresArg: true, describe: `KVM behaviour to model (${Object.keys(PRESETS).join(', ')}), or a list (A,B) to compare presets side by side`, default: 'current' })
     .option('json', { type: 'boolean', describe: 'print the comparison as one JSON object on stdout instead of a table' })
     .option('show-output', { type: 'boolean', describe: 'also print each mode\'s guest output' })
     .option('report', { type: 'string', requiresArg: true, describe: 'also write the comparison as one self-contained HTML page with charts (FILE.html)' })
@@ -51,7 +57,9 @@ function builder(y: Argv): Argv {
 }
 
 function options(argv: Record<string, unknown>): CompareOptions {
-  const machine = machineOptions(argv);
+  const sweep = sweepOptions(argv);
+  // A sweep's lists are checked one value at a time; the machine takes the first of each.
+  const machine = machineOptions(sweep === undefined ? argv : { ...argv, smp: sweep.smp[0], preset: sweep.presets[0].name });
   const raw = argv['ignore-lines'] === undefined ? [] : (Array.isArray(argv['ignore-lines']) ? argv['ignore-lines'] : [argv['ignore-lines']]);
   const ignore = raw.map((r) => {
     try {
@@ -60,17 +68,17 @@ function options(argv: Record<string, unknown>): CompareOptions {
       throw new UsageError(`--ignore-lines: not a regular expression: ${String(r)}`);
     }
   });
-  return { ...machine, ...dirtyLogOptions(argv), modes: mmuModeList(argv.mmu), ignore, json: flag(argv.json), showOutput: flag(argv['show-output']), report: optionalString('report', argv.report) };
+  return { ...machine, ...dirtyLogOptions(argv), modes: mmuModeList(argv.mmu), ignore, json: flag(argv.json), showOutput: flag(argv['show-output']), report: optionalString('report', argv.report), ...(sweep === undefined ? {} : { sweep }) };
 }
 
-async function execute(o: CompareOptions): Promise<number> {
-  const inputs = readInputs(o, buildNotice(o.json));
+/** Every mode's run of one machine configuration, and the report's time series when sampling. */
+export function runModes(o: CompareOptions, inputs: ReturnType<typeof readInputs>, sampling: boolean): { runs: ModeRun[]; samples: Map<string, SeriesPoint[]> } {
   const runs: ModeRun[] = [];
   const samples = new Map<string, SeriesPoint[]>();
   for (const mode of o.modes) {
     const out: Uint8Array[] = [];
     const vm = createVm(o, mode, inputs, (b) => { out.push(b); });
-    const sampler = o.report === undefined ? null : sampleSeries(vm);
+    const sampler = sampling ? sampleSeries(vm) : null;
     // The host schedule's steps join the guest's own "NAME VALUE" lines in the table.
     const migration = attachDirtyLog(vm, o, true);
     const result = vm.run(o.maxInsns);
@@ -90,6 +98,13 @@ async function execute(o: CompareOptions): Promise<number> {
       cpus: vcpuRows(vm),
     });
   }
+  return { runs, samples };
+}
+
+async function execute(o: CompareOptions): Promise<number> {
+  if (o.sweep !== undefined) return executeSweep(o, o.sweep);
+  const inputs = readInputs(o, buildNotice(o.json));
+  const { runs, samples } = runModes(o, inputs, o.report !== undefined);
   if (o.report !== undefined) writeReport(o.report, () => compareHtml(`mmulab compare ${o.image}`, compareTable(o, runs), runs, samples));
   if (o.json) writeOut(Buffer.from(compareJson(o, runs)));
   else {

@@ -56,12 +56,13 @@ const KVM_ROWS: ReadonlyArray<[string, string]> = [
   ['hv_flush_guest_mapping', 'Hyper-V root flushes'], ['stale_tlb_hits', 'stale TLB hits'], ['invariant_violations', 'invariant violations'],
 ];
 
-function table(rows: string[][]): string {
+/** Rows of cells as text columns: the first left-aligned, the others right-aligned. */
+export function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
 }
 
-const n = (v: number): string => Math.round(v).toLocaleString('en');
+export const n = (v: number): string => Math.round(v).toLocaleString('en');
 
 /** "same", "values differ" (only the measurements' numbers do), or "DIFFERS". */
 function sameOutput(r: ModeRun, first: ModeRun): string {
@@ -133,20 +134,25 @@ export function compareJson(o: MachineOptions, runs: readonly ModeRun[]): string
     vendor: o.vendor,
     preset: o.preset,
     knobs: o.knobs,
-    modes: runs.map((r) => ({
-      mode: r.mode,
-      outcome: r.result.outcome,
-      status: r.status,
-      detail: r.result.outcome === 'exit' ? null : r.result.detail,
-      sameOutputAsFirst: r.output === runs[0].output,
-      sameOutputExceptValues: r.comparable === runs[0].comparable,
-      values: Object.fromEntries(guestValues(r.output)),
-      instructions: r.result.instructions,
-      modeledCycles: r.cycles,
-      wallMs: Math.round(r.result.wallMs),
-      kvm: r.kvm ?? null,
-      violations: r.violations,
-      cpus: r.cpus.length > 1 ? r.cpus : undefined,
-    })),
+    modes: runs.map((r) => modeJson(r, runs[0])),
   }) + '\n';
+}
+
+/** One mode's run in the JSON report; `first` is the run its output is compared with. */
+export function modeJson(r: ModeRun, first: ModeRun): Record<string, unknown> {
+  return {
+    mode: r.mode,
+    outcome: r.result.outcome,
+    status: r.status,
+    detail: r.result.outcome === 'exit' ? null : r.result.detail,
+    sameOutputAsFirst: r.output === first.output,
+    sameOutputExceptValues: r.comparable === first.comparable,
+    values: Object.fromEntries(guestValues(r.output)),
+    instructions: r.result.instructions,
+    modeledCycles: r.cycles,
+    wallMs: Math.round(r.result.wallMs),
+    kvm: r.kvm ?? null,
+    violations: r.violations,
+    cpus: r.cpus.length > 1 ? r.cpus : undefined,
+  };
 }

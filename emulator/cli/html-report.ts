@@ -16,7 +16,7 @@ import { UsageError } from './errors.js';
  */
 
 interface Dataset { readonly label: string; readonly data: readonly (number | null | { x: number; y: number })[] }
-export interface ChartSpec { readonly id: string; readonly title: string; readonly type: 'bar' | 'line'; readonly labels?: readonly string[]; readonly datasets: readonly Dataset[]; readonly xTitle?: string }
+export interface ChartSpec { readonly id: string; readonly title: string; readonly type: 'bar' | 'line'; readonly labels?: readonly string[]; readonly datasets: readonly Dataset[]; readonly xTitle?: string; readonly xWhole?: boolean }
 
 /** Chart.js's UMD build, as shipped in its npm package. */
 function chartJs(): string {
@@ -36,8 +36,8 @@ function bars(runs: readonly ModeRun[]): ChartSpec[] {
   ];
 }
 
-/** The time series of one counter, a line per virtualized mode. */
-function series(runs: readonly ModeRun[], samples: ReadonlyMap<string, readonly SeriesPoint[]>, counter: (typeof SERIES_COUNTERS)[number], id: string, title: string): ChartSpec {
+/** The time series of one counter, a line per virtualized mode (samples are keyed by the run's mode). */
+export function series(runs: readonly ModeRun[], samples: ReadonlyMap<string, readonly SeriesPoint[]>, counter: (typeof SERIES_COUNTERS)[number], id: string, title: string): ChartSpec {
   const k = SERIES_COUNTERS.indexOf(counter);
   const datasets = runs.filter((r) => samples.has(r.mode)).map((r) => ({ label: r.mode, data: samples.get(r.mode)!.map((p) => ({ x: p.t, y: p.values[k] })) }));
   return { id, title, type: 'line', datasets, xTitle: 'modeled cycles (vCPU 0)' };
@@ -60,13 +60,13 @@ for (const spec of report.charts) {
   box.appendChild(canvas);
   document.getElementById('charts-' + spec.section).appendChild(box);
   const scales = spec.type === 'line'
-    ? { x: { type: 'linear', title: { display: true, text: spec.xTitle } }, y: { beginAtZero: true } }
+    ? { x: { type: 'linear', title: { display: true, text: spec.xTitle }, ticks: spec.xWhole ? { precision: 0 } : {} }, y: { beginAtZero: true } }
     : { y: { beginAtZero: true } };
   const chart = new Chart(canvas, {
     type: spec.type,
     data: { labels: spec.labels, datasets: spec.datasets.map((d) => ({ ...d })) },
     options: { animation: false, responsive: false, scales,
-      plugins: { title: { display: true, text: spec.title }, legend: { display: spec.type === 'line' } } },
+      plugins: { title: { display: true, text: spec.title }, legend: { display: spec.type === 'line' || spec.datasets.length > 1 } } },
   });
   rendered.push({ id: spec.id, labels: chart.data.labels ?? null, datasets: chart.data.datasets.map((d) => ({ label: d.label, data: d.data })) });
 }
