@@ -129,7 +129,9 @@ export class LegacyTdpMmu implements TdpCapableMmu {
     const slot = this.ctx.memslots.find(gfn);
     const verdict = fastPfVerdict(this.ctx.codec, lo, hi, level, slot, pmlOnly);
     if (verdict === FastPf.FIXED) {
-      cache.writeSpte(sptep, lo | SPTE_W | this.ctx.codec.dirtyLo, hi);
+      // fast_pf_fix_direct_spte's cmpxchg (one vCPU at a time here, so it cannot lose): only
+      // bits are gained, so mmu_spte_update asks for no flush.
+      cache.spteUpdate(sptep, lo | SPTE_W | this.ctx.codec.dirtyLo, hi);
       // Under PML the CPU logs the GPA in its buffer; KVM marks it when the buffer is drained.
       if (!pmlOnly) markPageDirty(slot, gfn, this.ctx.stats);
     }

@@ -32,7 +32,7 @@ export class RmapDirtyLog implements DirtyLogMmu {
     for (const sptep of list) {
       const lo = cache.readSpteLo(sptep);
       if ((lo & SPTE_W) === 0) continue;
-      cache.writeSpte(sptep, lo & ~bits, cache.readSpteHi(sptep));
+      cache.spteUpdate(sptep, lo & ~bits, cache.readSpteHi(sptep)); // flush decided here: W was on
       this.ctx.stats.dirty_log_wrprot++;
       this.ctx.charge('spteWrprot');
       flush = true;

@@ -99,7 +99,7 @@ export class ShadowMapper {
     const level = sp.level;
     if (slot === undefined) {
       const lo = codec.makeMmioSpte(gfn, access, this.ctx.mmioGeneration());
-      cache.writeSpte(sptep, lo, u64.hi);
+      cache.spteSet(sptep, lo, u64.hi); // mark_mmio_spte
       this.ctx.trace?.installed(level, gfn, sptep, lo, u64.hi);
       stats.pf_mmio_spte_created++;
       stats.sptes_installed_mmio++;
@@ -133,8 +133,8 @@ export class ShadowMapper {
     if (curLo === lo && curHi === hi) {
       result = PfResult.SPURIOUS;
     } else {
-      if (wasRmapped) flush = flush || this.updateNeedsFlush(curLo, curHi, lo, hi);
-      cache.writeSpte(sptep, lo, hi);
+      // mmu_spte_update: only a present SPTE kept in place (wasRmapped) can need the flush.
+      if (cache.spteUpdate(sptep, lo, hi)) flush = true;
       this.ctx.trace?.installed(level, gfn, sptep, lo, hi);
       stats.sptes_installed_leaf++;
       this.ctx.charge('spteWrite');
@@ -147,26 +147,6 @@ export class ShadowMapper {
       sp.access![k] = access;
     }
     return result;
-  }
-
-  /**
-   * mmu_spte_update: rewrites a present leaf in place; returns whether the change needs a TLB
-   * flush (losing W, A or D).
-   */
-  updateSpte(sptep: number, lo: number, hi: number): boolean {
-    const cache = this.cache;
-    const oldLo = cache.readSpteLo(sptep);
-    const oldHi = cache.readSpteHi(sptep);
-    cache.writeSpte(sptep, lo, hi);
-    return this.updateNeedsFlush(oldLo, oldHi, lo, hi);
-  }
-
-  /** mmu_spte_update's flush rule: losing W, A or D in place needs a TLB flush. */
-  private updateNeedsFlush(oldLo: number, oldHi: number, lo: number, hi: number): boolean {
-    const codec = this.ctx.codec;
-    if (codec.isMmuWritable(oldLo, oldHi) && !codec.isWritable(lo)) return true;
-    if (codec.isAccessed(oldLo, oldHi) && !codec.isAccessed(lo, hi)) return true;
-    return codec.isDirty(oldLo) && !codec.isDirty(lo);
   }
 
   /**

@@ -165,7 +165,8 @@ export class ShadowPageCache {
     this.ctx.charge('pageAlloc');
     const hpa = page * 4096;
     if (codec.nonpresentLo !== 0 || codec.nonpresentHi !== 0) {
-      for (let k = 0; k < 512; k++) this.writeSpte(hpa + 8 * k, codec.nonpresentLo, codec.nonpresentHi);
+      // The page cache's init value (SHADOW_NONPRESENT_VALUE): a fresh table, not an SPTE change.
+      for (let k = 0; k < 512; k++) this.store(hpa + 8 * k, codec.nonpresentLo, codec.nonpresentHi);
     }
     const sp = new ShadowPage(hpa, gfn, role, this.validGen);
     this.hash[gfn % HASH_BUCKETS].push(sp);
@@ -200,13 +201,60 @@ export class ShadowPageCache {
     return this.view.getInt32(sptep + 4, true);
   }
 
-  writeSpte(sptep: number, lo: number, hi: number): void {
+  // ---- The one change path (mmu.c): every SPTE in a shadow page changes through these four ----
+  // They write the SPTE and keep what KVM keeps with the write; the counters that differ between
+  // call sites (sptes_installed_*, sptes_zapped, mmu_pde_zapped, dirty_log_wrprot, the charges)
+  // stay with the callers, which is what keeps every reported figure where it was.
+
+  /** __set_spte / __update_clear_spte_fast: the store itself, private to the four below. */
+  private store(sptep: number, lo: number, hi: number): void {
     this.view.setInt32(sptep, lo, true);
     this.view.setInt32(sptep + 4, hi, true);
   }
 
-  clearSpte(sptep: number): void {
-    this.writeSpte(sptep, this.ctx.codec.nonpresentLo, this.ctx.codec.nonpresentHi);
+  /**
+   * mmu_spte_set: a new SPTE (leaf, table link or MMIO) where none is present. KVM warns when the
+   * old SPTE is shadow-present; here that is the invariant checker's business (audit.ts).
+   */
+  spteSet(sptep: number, lo: number, hi: number): void {
+    this.store(sptep, lo, hi);
+  }
+
+  /**
+   * mmu_spte_update: rewrites an SPTE in place; the gfn and level stay, so the rmaps do too.
+   * Returns whether the hardware TLB needs a flush: a present SPTE lost W (while MMU-writable),
+   * A or D. On a non-present SPTE it is mmu_spte_set and needs none.
+   */
+  spteUpdate(sptep: number, lo: number, hi: number): boolean {
+    const codec = this.ctx.codec;
+    const oldLo = this.readSpteLo(sptep);
+    const oldHi = this.readSpteHi(sptep);
+    this.store(sptep, lo, hi);
+    if (!codec.isShadowPresent(oldLo, oldHi)) return false;
+    if (codec.isMmuWritable(oldLo, oldHi) && !codec.isWritable(lo)) return true;
+    if (codec.isAccessed(oldLo, oldHi) && !codec.isAccessed(lo, hi)) return true;
+    return codec.isDirty(oldLo) && !codec.isDirty(lo);
+  }
+
+  /**
+   * mmu_spte_clear_track_bits: clears a leaf SPTE and returns its old low half (high half in
+   * u64.hi). KVM also passes the old A and D bits to the host page (kvm_set_pfn_accessed/dirty);
+   * mmulab's host memory keeps no per-page A/D state, and the guest's dirty bitmap is not touched
+   * here in KVM either: a writable SPTE marked its page when it was made (make_spte). The
+   * page-size counters (kvm_update_page_stats) move with the rmap entry, in rmapRemove, which
+   * drop_spte calls next.
+   */
+  spteClearTrackBits(sptep: number): number {
+    const lo = this.readSpteLo(sptep);
+    const hi = this.readSpteHi(sptep);
+    this.store(sptep, this.ctx.codec.nonpresentLo, this.ctx.codec.nonpresentHi);
+    u64.hi = hi;
+    return lo;
+  }
+
+  /** mmu_spte_clear_no_track: clears an SPTE no rmap holds: a table link or an MMIO SPTE. */
+  spteClearNoTrack(sptep: number): void {
+    this.store(sptep, this.ctx.codec.nonpresentLo, this.ctx.codec.nonpresentHi);
   }
 
   // ---- Links and unsync propagation ----
@@ -221,7 +269,7 @@ export class ShadowPageCache {
     const hi0 = this.readSpteHi(sptep);
     if (codec.isShadowPresent(lo0, hi0)) this.dropLargeSpte(sptep);
     const lo = codec.makeNonLeafSpte(child.hpa / 4096);
-    this.writeSpte(sptep, lo, u64.hi);
+    this.spteSet(sptep, lo, u64.hi);
     child.parentPtes.push(sptep);
     this.ctx.stats.sptes_installed_nonleaf++;
     this.ctx.charge('spteWrite');
@@ -238,7 +286,7 @@ export class ShadowPageCache {
   dropParentPte(child: ShadowPage, sptep: number): void {
     const at = child.parentPtes.indexOf(sptep);
     if (at >= 0) child.parentPtes.splice(at, 1);
-    this.clearSpte(sptep);
+    this.spteClearNoTrack(sptep);
   }
 
   /**
@@ -250,7 +298,7 @@ export class ShadowPageCache {
   unlinkSpte(sptep: number, lo: number, hi: number): void {
     const child = this.child(lo, hi);
     if (child !== undefined) this.dropParentPte(child, sptep);
-    else this.clearSpte(sptep);
+    else this.spteClearNoTrack(sptep);
   }
 
   /** mark_unsync: set this SPTE's bit in its page's unsync-child bitmap, and up the parents. */
@@ -349,9 +397,8 @@ export class ShadowPageCache {
   /** drop_spte: clear a present SPTE and remove it from its rmap. */
   dropSpte(sptep: number, problems?: string[]): void {
     const { codec } = this.ctx;
-    const lo = this.readSpteLo(sptep);
-    const hi = this.readSpteHi(sptep);
-    this.clearSpte(sptep);
+    const lo = this.spteClearTrackBits(sptep);
+    const hi = u64.hi;
     this.ctx.stats.sptes_zapped++;
     if (!codec.isShadowPresent(lo, hi)) return;
     const sp = this.pageOf(sptep);
@@ -381,7 +428,8 @@ export class ShadowPageCache {
         const hi = this.readSpteHi(sptep);
         if (!codec.isWritable(lo) && !codec.isMmuWritable(lo, hi)) continue;
         const wasWritable = codec.isWritable(lo);
-        this.writeSpte(sptep, lo & ~2 & ~codec.mmuWritableLo, hi & ~codec.mmuWritableHi);
+        // spte_write_protect: the flush is decided here, by whether W was on (not mmu_spte_update's rule).
+        this.spteUpdate(sptep, lo & ~2 & ~codec.mmuWritableLo, hi & ~codec.mmuWritableHi);
         if (wasWritable) changed = true;
       }
     }
@@ -463,7 +511,7 @@ export class ShadowPageCache {
       const lo = this.readSpteLo(sptep);
       const hi = this.readSpteHi(sptep);
       if (!codec.isShadowPresent(lo, hi)) {
-        if (codec.isMmio(lo, hi)) { this.clearSpte(sptep); stats.sptes_zapped++; }
+        if (codec.isMmio(lo, hi)) { this.spteClearNoTrack(sptep); stats.sptes_zapped++; }
         continue;
       }
       if (codec.isLeaf(lo, hi, sp.level)) {
@@ -474,7 +522,7 @@ export class ShadowPageCache {
       }
       this.ctx.charge('spteZap');
     }
-    for (const parent of sp.parentPtes) this.clearSpte(parent);
+    for (const parent of sp.parentPtes) this.spteClearNoTrack(parent); // kvm_mmu_unlink_parents, uncounted
     sp.parentPtes.length = 0;
     if (!sp.invalid && sp.hasGptes) this.unaccountShadowed(sp);
     if (sp.unsync) this.unlinkUnsync(sp);
@@ -559,7 +607,7 @@ export class ShadowPageCache {
       for (let k = 0; k < 512; k++) {
         const sptep = sp.hpa + 8 * k;
         if (!codec.isMmio(this.readSpteLo(sptep), this.readSpteHi(sptep))) continue;
-        this.clearSpte(sptep);
+        this.spteClearNoTrack(sptep);
         stats.sptes_zapped++;
         stats.mmio_sptes_walk_zapped++;
       }

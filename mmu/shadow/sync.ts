@@ -86,8 +86,9 @@ export class ShadowSync {
     if ((gLo & Pte.D) === 0) access &= ~ACC_WRITE_MASK;
     if (codec.isMmio(oldLo, oldHi)) {
       // sync_mmio_spte: still this gfn: refresh access and generation; else drop.
-      if (gfn !== codec.mmioGfn(oldLo, oldHi)) cache.clearSpte(sptep);
-      else cache.writeSpte(sptep, codec.makeMmioSpte(gfn, access, this.ctx.mmioGeneration()), u64.hi);
+      // Neither is counted as a zap or an install (KVM's sync_mmio_spte counts nothing).
+      if (gfn !== codec.mmioGfn(oldLo, oldHi)) cache.spteClearNoTrack(sptep);
+      else cache.spteSet(sptep, codec.makeMmioSpte(gfn, access, this.ctx.mmioGeneration()), u64.hi);
       return 0;
     }
     if (gfn !== cache.leafGfn(sp, k)) {
@@ -102,7 +103,8 @@ export class ShadowSync {
       return 1;
     }
     const lo = this.mapper.makeLeaf(sp.level, access, gfn, slot, oldLo, true, true);
-    return this.mapper.updateSpte(sptep, lo, u64.hi) ? 1 : 0;
+    // mmu_spte_update: same gfn and level, so the rmap entry stays (no rmap change, nothing counted).
+    return cache.spteUpdate(sptep, lo, u64.hi) ? 1 : 0;
   }
 
   /**

@@ -34,7 +34,7 @@ export function trackWrite(ctx: MmuContext, cache: ShadowPageCache, gpa: number,
       } else if (codec.isShadowPresent(lo, hi)) {
         cache.dropSpte(sptep);
       } else if (codec.isMmio(lo, hi)) {
-        cache.clearSpte(sptep);
+        cache.spteClearNoTrack(sptep); // not counted as a zap, unlike zap()'s MMIO clears
       }
       flush = true;
     }
