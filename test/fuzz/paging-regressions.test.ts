@@ -141,12 +141,13 @@ describe('page-table fuzz regressions (seed 1207, second run)', () => {
   // code may rewrite its tables without invalidating, so modes may differ after it (SDM Vol. 3
   // 4.10.4.3). A fetch's own fault has no W bit and the target as its saved RIP; these are now
   // "fetched and ran the page" in every mode.
-  // 181763, 319163, 403617 (the 1,000,000-case run): e.g. 181763's step 1 fetch ran a table page whose bytes rewrote the PTE
+  // 181763, 319163, 403617, 464804, 527109 (the 1,000,000-case run): e.g. 181763's step 1 fetch ran a table page whose bytes rewrote the PTE
   // mapping that page (0x203b54); shadow then faulted on the new entry, while bare and the TDP
   // modes kept the old translation and went on to rewrite the runner's tables. Bare's step said
   // "rewrote the runner's own mapping", shadow's "fetched and ran the page".
   for (const [index, step, bareBefore] of [[90480, 2, 'fetched and ran the page'], [138566, 0, 'exception 14 err 0xb'],
-    [181763, 1, REWROTE_RUNNER], [319163, 2, REWROTE_RUNNER], [403617, 0, REWROTE_RUNNER]] as const) {
+    [181763, 1, REWROTE_RUNNER], [319163, 2, REWROTE_RUNNER], [403617, 0, REWROTE_RUNNER],
+    [464804, 3, REWROTE_RUNNER], [527109, 2, REWROTE_RUNNER]] as const) {
     test(`case ${index}: step ${step} is a fetch that ran the page in every mode (bare used to say "${bareBefore}")`, () => {
       const c = pagingCase(1207, index);
       expect(c.steps[step].access).toBe('fetch');
@@ -166,8 +167,9 @@ describe('page-table fuzz regressions (seed 1207, second run)', () => {
   // an rmap entry of gfn 0x200 that points to a non-present or non-leaf SPTE. Bare and the TDP
   // modes are clean. `fails`: this test starts failing when the shadow MMU is fixed; then make it
   // an ordinary test.
-  // 367940 is the same violation for gfn 0x204 (a table page), also after a fetch that ran a page.
-  for (const index of [270763, 367940]) {
+  // 367940 and 494673: the same violation for gfn 0x204 and 0x202 (table pages), also after a
+  // fetch that ran a page.
+  for (const index of [270763, 367940, 494673]) {
     test.fails(`case ${index}: shadow leaves a stale rmap entry for a table page (open: inv10)`, () => {
       const c = pagingCase(1207, index);
       expect(disagreements(c, results(c))).toEqual([]);
