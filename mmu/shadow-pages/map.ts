@@ -97,16 +97,8 @@ export class ShadowMapper {
     const sp = cache.pageOf(sptep);
     const k = (sptep % 4096) / 8;
     const level = sp.level;
-    if (slot === undefined) {
-      const lo = codec.makeMmioSpte(gfn, access, this.ctx.mmioGeneration());
-      cache.spteSet(sptep, lo, u64.hi); // mark_mmio_spte
-      this.ctx.trace?.installed(level, gfn, sptep, lo, u64.hi);
-      stats.pf_mmio_spte_created++;
-      stats.sptes_installed_mmio++;
-      this.ctx.charge('spteWrite');
-      return PfResult.EMULATE;
-    }
-    const pfn = ShadowMapper.pfn(slot, gfn);
+    // No memslot: KVM_PFN_NOSLOT, which matches no present SPTE's pfn.
+    const pfn = slot === undefined ? -1 : ShadowMapper.pfn(slot, gfn);
     const oldLo = cache.readSpteLo(sptep);
     const oldHi = cache.readSpteHi(sptep);
     let flush = false;
@@ -124,6 +116,20 @@ export class ShadowMapper {
       } else {
         wasRmapped = true;
       }
+    }
+    if (slot === undefined) {
+      // The MMIO SPTE goes in only after a present SPTE there was dropped (or its table unlinked)
+      // above, as in KVM since "Drop/zap existing present SPTE even when creating an MMIO SPTE":
+      // a guest PTE of an unsync page, rewritten natively to point outside every memslot, meets
+      // the leaf made for its old frame, whose rmap entry must go with it.
+      const lo = codec.makeMmioSpte(gfn, access, this.ctx.mmioGeneration());
+      cache.spteSet(sptep, lo, u64.hi); // mark_mmio_spte
+      this.ctx.trace?.installed(level, gfn, sptep, lo, u64.hi);
+      stats.pf_mmio_spte_created++;
+      stats.sptes_installed_mmio++;
+      this.ctx.charge('spteWrite');
+      if (flush) cache.remoteFlush();
+      return PfResult.EMULATE;
     }
     const curLo = cache.readSpteLo(sptep);
     const curHi = cache.readSpteHi(sptep);

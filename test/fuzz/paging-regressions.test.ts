@@ -160,17 +160,18 @@ describe('page-table fuzz regressions (seed 1207, second run)', () => {
     });
   }
 
-  // Open, found by the 1,000,000-case run (reports4/F2.md): 32-bit paging, CPL 0, CR0.WP=0. Step 4
-  // rewrites PTE 0x204c40 to 0x20066f, mapping 0x48710000 to gfn 0x200, the root page directory
-  // (shadowed, so write-protected), and fetches there: the directory's bytes run as code. After
-  // the shadow fault of a byte store at 0x487100a1 (instruction 56), KVM's checker finds inv10:
-  // an rmap entry of gfn 0x200 that points to a non-present or non-leaf SPTE. Bare and the TDP
-  // modes are clean. `fails`: this test starts failing when the shadow MMU is fixed; then make it
-  // an ordinary test.
-  // 367940 and 494673: the same violation for gfn 0x204 and 0x202 (table pages), also after a
-  // fetch that ran a page.
+  // Found by the 1,000,000-case run (reports4/F2.md), fixed in mmu/shadow-pages/map.ts: 32-bit
+  // paging, CPL 0, CR0.WP=0. Step 4 rewrites PTE 0x204c40 to 0x20066f, mapping 0x48710000 to gfn
+  // 0x200, the root page directory (shadowed, so write-protected), and fetches there: the
+  // directory's bytes run as code. That code rewrote a PTE of an unsync page table (gfn 0x204)
+  // natively to map a frame outside every memslot; the byte store at 0x487100a1 (instruction 56)
+  // then faulted on the old read-only leaf, and mmu_set_spte wrote the MMIO SPTE over it without
+  // dropping it, leaving its rmap entry (the checker's inv10, rmap of gfn 0x200). KVM drops a
+  // present SPTE first ("Drop/zap existing present SPTE even when creating an MMIO SPTE"); so does
+  // the model now (unit test: test/mmu/shadow-mmio-over-leaf.test.ts). 367940 and 494673: the
+  // same sequence for gfn 0x204 and 0x202.
   for (const index of [270763, 367940, 494673]) {
-    test.fails(`case ${index}: shadow leaves a stale rmap entry for a table page (open: inv10)`, () => {
+    test(`case ${index}: an MMIO SPTE over a stale leaf of an unsync page drops the leaf's rmap entry`, () => {
       const c = pagingCase(1207, index);
       expect(disagreements(c, results(c))).toEqual([]);
     });
