@@ -5,20 +5,20 @@ import { flag, optionalString } from './values.js';
 import { mmuModeList } from './kvm-args.js';
 import { writeErr, writeOut } from './output.js';
 import { buildNotice } from './image-build.js';
-import { MACHINE_VALUE_OPTIONS, type MachineOptions, machineBuilder, machineOptions } from './machine-args.js';
-import { createVm, readInputs } from './vm-factory.js';
-import { DIRTY_LOG_VALUE_OPTIONS, type DirtyLogOptions, attachDirtyLog, dirtyLogBuilder, dirtyLogOptions } from './dirty-log-args.js';
-import { exitStatusOf } from './report.js';
-import { type ModeRun, compareJson, compareTable, outputsAgree } from './compare-report.js';
-import { MMU_MODES, type MmuMode } from '../../vmm/machine.js';
+import { MACHINE_VALUE_OPTIONS, machineBuilder, machineOptions } from './machine-args.js';
+import { readInputs } from './vm-factory.js';
+import { DIRTY_LOG_VALUE_OPTIONS, dirtyLogBuilder, dirtyLogOptions } from './dirty-log-args.js';
+import { compareJson, compareTable, outputsAgree } from './compare-report.js';
+import { MMU_MODES } from '../../vmm/machine.js';
 import { PRESETS } from '../../mmu/knobs.js';
 import { ExitStatus } from './exit-status.js';
 import { UsageError } from './errors.js';
-import { comparableOutput } from './guest-values.js';
-import { vcpuRows } from './vcpu-report.js';
 import { compareHtml, writeReport } from './html-report.js';
-import { type SeriesPoint, sampleSeries } from './html-report-series.js';
-import { type Sweep, executeSweep, sweepOptions } from './compare-sweep.js';
+import { executeSweep, sweepOptions } from './compare-sweep.js';
+import { sweepHtml } from './html-report-sweep.js';
+import { type CompareOptions, runModes } from './compare-run.js';
+
+export type { CompareOptions } from './compare-run.js';
 
 /**
  * `mmulab compare IMAGE`: the same guest, with the same options, in every MMU mode asked for
@@ -27,17 +27,6 @@ import { type Sweep, executeSweep, sweepOptions } from './compare-sweep.js';
  * vmexit's cycles per iteration). The exit status is the guests' common status when every mode
  * agrees on it and on the output (measurements aside), else MODES_DIFFER.
  */
-export interface CompareOptions extends MachineOptions, DirtyLogOptions {
-  readonly modes: readonly MmuMode[];
-  /** Output lines left out when checking that the modes agree (--ignore-lines). */
-  readonly ignore: readonly RegExp[];
-  readonly json: boolean;
-  readonly showOutput: boolean;
-  /** --report FILE.html: the comparison as one self-contained HTML page with charts. */
-  readonly report?: string;
-  /** --smp or --preset given as a list (compare-sweep.ts); undefined for one of each. */
-  readonly sweep?: Sweep;
-}
 
 export const COMPARE_VALUE_OPTIONS = [...MACHINE_VALUE_OPTIONS, 'mmu', 'ignore-lines', 'report', ...DIRTY_LOG_VALUE_OPTIONS] as const;
 
@@ -71,38 +60,9 @@ function options(argv: Record<string, unknown>): CompareOptions {
   return { ...machine, ...dirtyLogOptions(argv), modes: mmuModeList(argv.mmu), ignore, json: flag(argv.json), showOutput: flag(argv['show-output']), report: optionalString('report', argv.report), ...(sweep === undefined ? {} : { sweep }) };
 }
 
-/** Every mode's run of one machine configuration, and the report's time series when sampling. */
-export function runModes(o: CompareOptions, inputs: ReturnType<typeof readInputs>, sampling: boolean): { runs: ModeRun[]; samples: Map<string, SeriesPoint[]> } {
-  const runs: ModeRun[] = [];
-  const samples = new Map<string, SeriesPoint[]>();
-  for (const mode of o.modes) {
-    const out: Uint8Array[] = [];
-    const vm = createVm(o, mode, inputs, (b) => { out.push(b); });
-    const sampler = sampling ? sampleSeries(vm) : null;
-    // The host schedule's steps join the guest's own "NAME VALUE" lines in the table.
-    const migration = attachDirtyLog(vm, o, true);
-    const result = vm.run(o.maxInsns);
-    if (sampler !== null) samples.set(mode, sampler.finish());
-    const guestOutput = Buffer.concat(out).toString('latin1');
-    const output = guestOutput + (migration === null ? '' : migration.valueLines().map((l) => `${l}\n`).join(''));
-    runs.push({
-      mode,
-      result,
-      status: exitStatusOf(result),
-      output,
-      // Whether the modes agree is a question about the guest: the host's lines exist only with KVM.
-      comparable: comparableOutput(guestOutput, o.ignore),
-      cycles: vm.cpu.tsc(),
-      kvm: vm.kvm === undefined ? undefined : Object.fromEntries(vm.kvm.stats.entries()),
-      violations: vm.kvm?.violations ?? [],
-      cpus: vcpuRows(vm),
-    });
-  }
-  return { runs, samples };
-}
 
 async function execute(o: CompareOptions): Promise<number> {
-  if (o.sweep !== undefined) return executeSweep(o, o.sweep);
+  if (o.sweep !== undefined) return executeSweep(o, o.sweep, sweepHtml);
   const inputs = readInputs(o, buildNotice(o.json));
   const { runs, samples } = runModes(o, inputs, o.report !== undefined);
   if (o.report !== undefined) writeReport(o.report, () => compareHtml(`mmulab compare ${o.image}`, compareTable(o, runs), runs, samples));

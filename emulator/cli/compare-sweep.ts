@@ -1,5 +1,5 @@
 import { buildNotice } from './image-build.js';
-import { type CompareOptions, runModes } from './compare-command.js';
+import { type CompareOptions, type Sweep, runModes } from './compare-run.js';
 import { type ModeRun, compareTable, modeJson, n, outputsAgree, table } from './compare-report.js';
 import { readInputs } from './vm-factory.js';
 import { kvmOptions } from './kvm-args.js';
@@ -10,9 +10,7 @@ import { writeErr, writeOut } from './output.js';
 import { ExitStatus } from './exit-status.js';
 import { guestValues, valueNames } from './guest-values.js';
 import { writeReport } from './html-report.js';
-import { sweepHtml } from './html-report-sweep.js';
 import type { SeriesPoint } from './html-report-series.js';
-import type { Knobs } from '../../mmu/knobs.js';
 import type { MmuMode } from '../../vmm/machine.js';
 
 /**
@@ -24,10 +22,6 @@ import type { MmuMode } from '../../vmm/machine.js';
  * mode and preset. One value of each is no sweep: compare prints what it always printed.
  */
 
-export interface Sweep {
-  readonly smp: readonly number[];
-  readonly presets: readonly { readonly name: string; readonly knobs: Knobs }[];
-}
 
 /** A comma-separated list of distinct values, or undefined when the option holds one value. */
 function list(name: string, value: unknown): string[] | undefined {
@@ -139,8 +133,8 @@ export function sweepJson(o: CompareOptions, sweep: Sweep, points: readonly Swee
   }) + '\n';
 }
 
-/** Runs every point; the status is the guests' common one when each point's modes agree, else MODES_DIFFER. */
-export async function executeSweep(o: CompareOptions, sweep: Sweep): Promise<number> {
+/** Runs every point (`sweepHtml` draws the report: html-report-sweep.ts, which imports this file); the status is the guests' common one when each point's modes agree, else MODES_DIFFER. */
+export async function executeSweep(o: CompareOptions, sweep: Sweep, sweepHtml: (o: CompareOptions, sweep: Sweep, points: readonly SweepPoint[], text: string) => string): Promise<number> {
   const inputs = readInputs(o, buildNotice(o.json));
   const points: SweepPoint[] = [];
   for (const preset of sweep.presets) {

@@ -1,5 +1,5 @@
-import type { CompareOptions } from './compare-command.js';
-import { type Sweep, type SweepPoint, labelledRuns, runAt, sweepColumns, sweepFigures } from './compare-sweep.js';
+import type { CompareOptions, Sweep } from './compare-run.js';
+import { type SweepPoint, labelledRuns, runAt, sweepColumns, sweepFigures } from './compare-sweep.js';
 import { type ChartSpec, reportHtml, series } from './html-report.js';
 import type { SeriesPoint } from './html-report-series.js';
 

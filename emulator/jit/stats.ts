@@ -1,5 +1,12 @@
-import type { CodeCache } from '../decode/code-cache.js';
 import type { DecodedStore } from '../decode/store.js';
+
+/** What the report reads of the code cache (code-cache.ts imports this file, so not its type). */
+interface BlockTable {
+  readonly blockCount: ArrayLike<number>;
+  readonly blockFirst: ArrayLike<number>;
+  readonly blockHost: ArrayLike<number>;
+  readonly store: DecodedStore;
+}
 import { HANDLER_FORMS } from '../exec/registry.js';
 
 /**
@@ -24,11 +31,11 @@ const stats = {
   invalidatedPages: new Map<number, number>(),
   translatedAt: new Map<number, number>(),
   perBlock: new Map<number, number>(),
-  code: null as CodeCache | null,
+  code: null as BlockTable | null,
 };
 
 /** A pass of the run loop over block b; `interpreted` instructions retired by the interpreter. */
-export function noteEntry(code: CodeCache, b: number, interpreted: number): void {
+export function noteEntry(code: BlockTable, b: number, interpreted: number): void {
   stats.entries++;
   stats.interpreted += interpreted;
   stats.perBlock.set(b, (stats.perBlock.get(b) ?? 0) + 1);
