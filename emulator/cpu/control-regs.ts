@@ -43,6 +43,11 @@ export function pagingChanged(cpu: Vcpu): void {
   cpu.stop |= Stop.CONTEXT;
 }
 
+/** Refreshes the paging unit after a change of access rights only (CR0.WP): nothing to stop for. */
+function permissionsChanged(cpu: Vcpu): void {
+  cpu.paging.updateContext(cpu.model.maxPhyAddr, cpu.model.has('pdpe1gb'));
+}
+
 /** PAE paging outside IA-32e mode: the PDPTEs are loaded (and checked) at this point. */
 function loadPdptesIfPae(cpu: Vcpu): boolean {
   if (cpu.paging.ctx.format.mode !== PagingMode.PAE) return true;
@@ -66,7 +71,10 @@ export function writeCr0(cpu: Vcpu, lo: number, hi: number): boolean {
   cpu.cr0 = value;
   if (enablingPaging && (cpu.efer & Efer.LME) !== 0) cpu.efer |= Efer.LMA;
   if (disablingPaging) cpu.efer &= ~Efer.LMA;
-  pagingChanged(cpu);
+  // A CR0.WP toggle changes what supervisor writes may do, nothing about decoding or where code
+  // is (SDM Vol. 3 4.10.4.1 lists no TLB invalidation for it): the running block need not stop.
+  if (((old ^ value) & ~Cr0.WP) === 0) permissionsChanged(cpu);
+  else pagingChanged(cpu);
   if ((value & Cr0.PG) !== 0 && (enablingPaging || ((old ^ value) & (Cr0.CD | Cr0.NW)) !== 0) && !loadPdptesIfPae(cpu)) {
     cpu.cr0 = old;
     cpu.efer = enablingPaging ? cpu.efer & ~Efer.LMA : cpu.efer;

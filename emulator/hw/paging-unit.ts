@@ -14,6 +14,8 @@ import { type ShadowHardware, ShadowOutcome } from './shadow-hardware.js';
 const TDP_ALL = TlbPerm.TR | TlbPerm.TW | TlbPerm.TX;
 /** A TLB entry for one access KVM emulates: everything allowed, but it goes to emulation. */
 const EMULATED = TlbPerm.W | TlbPerm.U | TlbPerm.X | TlbPerm.D | TDP_ALL | TlbPerm.MMIO | (12 << TlbPerm.SIZE_SHIFT);
+/** CR0.WP's bit in PagingUnit's fast-tag context flags. */
+const FAST_WP = 1 << 4;
 /** Retries of one access after which a shadow fault that keeps recurring is a bug in the MMU model. */
 const MAX_SHADOW_RETRIES = 64;
 
@@ -137,10 +139,16 @@ export class PagingUnit implements TableMemory {
     // The fast tags were derived under the previous context; keep them when nothing they depend on
     // changed (a MOV to CR0 of its own value, CR0.TS toggles, WRMSR to EFER of the same value),
     // which makes such writes cost what other instructions cost instead of a 6 x 4096-slot clear.
-    const flags = mode | (ctx.wp ? 1 << 4 : 0) | (ctx.nxe ? 1 << 5 : 0) | (ctx.pse ? 1 << 6 : 0) | (ctx.pge ? 1 << 7 : 0) |
+    const flags = mode | (ctx.wp ? FAST_WP : 0) | (ctx.nxe ? 1 << 5 : 0) | (ctx.pse ? 1 << 6 : 0) | (ctx.pge ? 1 << 7 : 0) |
       (ctx.smep ? 1 << 8 : 0) | (ctx.smap ? 1 << 9 : 0) | (ctx.pke ? 1 << 10 : 0) | (gbPages ? 1 << 11 : 0) |
       (this.pagingOn ? 1 << 12 : 0) | (this.longMode ? 1 << 13 : 0) | (maxPhyAddr << 16);
-    if (flags !== this.fastFlags || ctx.pkru !== this.fastPkru || this.pcid !== this.fastPcid || ctx.root !== this.fastRoot) {
+    const sameRest = ctx.pkru === this.fastPkru && this.pcid === this.fastPcid && ctx.root === this.fastRoot;
+    if (sameRest && (flags ^ this.fastFlags) === FAST_WP) {
+      // Only CR0.WP changed (upstream vmexit's toggle_cr0_wp does this in a loop): it decides
+      // supervisor writes to read-only pages and nothing else.
+      this.fastFlags = flags;
+      if (ctx.wp) this.tlb.revokeReadOnlySupervisorWrites();
+    } else if (flags !== this.fastFlags || !sameRest) {
       this.fastFlags = flags;
       this.fastPkru = ctx.pkru;
       this.fastPcid = this.pcid;

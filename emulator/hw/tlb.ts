@@ -44,6 +44,11 @@ export const enum TlbPerm {
 }
 
 const INVALID = -1;
+/**
+ * Up to this many listed slots, whole-TLB clears visit the listed slots; beyond it they fill the
+ * arrays (typed-array fill beats scattered stores once the TLB is well used).
+ */
+const SPARSE_SLOTS = TLB_SIZE / 8;
 
 /** Counters of cached large-page pieces (see Tlb.piecesInBucket). */
 const REGION_BUCKETS = 4096;
@@ -159,10 +164,31 @@ export class Tlb {
     this.clearFast(slot);
   }
 
-  /** Drops every fast tag; architectural entries stay (used when CR0.WP, CR4 or EFER.NXE change). */
+  /**
+   * Drops every fast tag; architectural entries stay (used when CR0.WP, CR4 or EFER.NXE change).
+   * Fast tags are only ever set on valid slots, and every valid slot is on the filled list, so a
+   * TLB holding few entries clears only those: a guest toggling CR0.WP or CR4.PGE in a loop
+   * (upstream vmexit's cr0_wp and cr4_pge) then pays for its dozen entries, not 6 x 4096 slots.
+   */
   clearAllFast(): void {
+    if (this.filledCount <= SPARSE_SLOTS) {
+      for (let k = 0; k < this.filledCount; k++) this.clearFast(this.filled[k]);
+      return;
+    }
     this.supRead.fill(INVALID); this.supWrite.fill(INVALID); this.supFetch.fill(INVALID);
     this.userRead.fill(INVALID); this.userWrite.fill(INVALID); this.userFetch.fill(INVALID);
+  }
+
+  /**
+   * CR0.WP 0 -> 1: supervisor writes to pages the walk found read-only lose their fast tag (the
+   * only tags WP decides: user writes need R/W=1 whatever WP is). WP 1 -> 0 only permits more, so
+   * no tag becomes wrong and nothing needs dropping.
+   */
+  revokeReadOnlySupervisorWrites(): void {
+    for (let k = 0; k < this.filledCount; k++) {
+      const s = this.filled[k];
+      if ((this.perm[s] & TlbPerm.W) === 0) this.supWrite[s] = INVALID;
+    }
   }
 
   /** Drops the write fast tags of every slot mapping a host page (it now holds decoded code). */
@@ -177,10 +203,21 @@ export class Tlb {
   }
 
   flushAll(): void {
+    if (this.filledCount <= SPARSE_SLOTS) {
+      // Only listed slots can be valid (see clearAllFast): drop those one by one.
+      for (let k = 0; k < this.filledCount; k++) {
+        const s = this.filled[k];
+        this.invalidateSlot(s);
+        this.listed[s] = 0;
+      }
+      this.filledCount = 0;
+      this.flushes++;
+      return;
+    }
     this.vpn.fill(INVALID);
+    this.clearAllFast(); // while the list is still long: the dense clear
     for (let k = 0; k < this.filledCount; k++) this.listed[this.filled[k]] = 0;
     this.filledCount = 0;
-    this.clearAllFast();
     if (this.largePieces !== 0) this.piecesInBucket.fill(0);
     this.largePieces = 0;
     this.flushes++;
