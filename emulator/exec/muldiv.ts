@@ -4,11 +4,12 @@ import { LfOp, setLazy } from './flags.js';
 import { ea, readMem, readReg, signExtend, writeReg } from './operands.js';
 import { Reg } from '../arch/registers.js';
 import { Vector } from '../arch/vectors.js';
+import { W, divS128, divU128, mul64, mulHighS32, mulHighU32, productFits64Signed } from './wide-arith.js';
 
 /**
  * MUL, IMUL (one-, two- and three-operand), DIV and IDIV (SDM Vol. 2). Products of 32-bit operands
- * are computed exactly with 16-bit partial products; 64-bit products and quotients use BigInt,
- * which is measured faster than limb arithmetic for a 64x64 multiply (reference/js-performance.md).
+ * are computed exactly with 16-bit partial products; 64-bit products and the quotients that do
+ * not fit a double use 32-bit limbs (wide-arith.ts), never BigInt, which allocates per instruction.
  * After MUL/IMUL only CF and OF are defined; they record "the high half is significant".
  */
 
@@ -23,28 +24,6 @@ function readE(cpu: Vcpu, i: number, size: number, mem: boolean): number {
   const r = cpu.dec.rm[i];
   opHi = size === 8 ? cpu.hi[r] : 0;
   return readReg(cpu, r, size);
-}
-
-/** High 32 bits of the unsigned product of two uint32 values (exact). */
-function mulHighU32(a: number, b: number): number {
-  a >>>= 0; b >>>= 0;
-  const p1 = (a & 0xffff) * b;
-  const p2 = (a >>> 16) * b;
-  const q = p2 + Math.floor(p1 / 65536);
-  return Math.floor(q / 65536) | 0;
-}
-
-/** High 32 bits of the signed product of two int32 values. */
-function mulHighS32(a: number, b: number): number {
-  let h = mulHighU32(a, b);
-  if (a < 0) h = (h - b) | 0;
-  if (b < 0) h = (h - a) | 0;
-  return h;
-}
-
-function toBig(lo: number, hi: number, signed: boolean): bigint {
-  const u = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-  return signed ? BigInt.asIntN(64, u) : u;
 }
 
 /** Records MUL/IMUL flags: CF = OF = `overflow`; SF/ZF/PF follow the low result. */
@@ -80,13 +59,10 @@ export const MUL1 = family('mul1', (form) => {
       cpu.set32(Reg.RDX, hi);
       recordMul(cpu, 4, lo, signed ? hi !== (lo >> 31) : hi !== 0);
     } else {
-      const p = toBig(cpu.lo[Reg.RAX], cpu.hi[Reg.RAX], signed) * toBig(s, sHi, signed);
-      const u = BigInt.asUintN(128, p);
-      const lo = BigInt.asUintN(64, u);
-      const hi = u >> 64n;
-      cpu.lo[Reg.RAX] = Number(BigInt.asIntN(32, lo)); cpu.hi[Reg.RAX] = Number(BigInt.asIntN(32, lo >> 32n));
-      cpu.lo[Reg.RDX] = Number(BigInt.asIntN(32, hi)); cpu.hi[Reg.RDX] = Number(BigInt.asIntN(32, hi >> 32n));
-      const overflow = signed ? p !== BigInt.asIntN(64, p) : hi !== 0n;
+      mul64(cpu.lo[Reg.RAX], cpu.hi[Reg.RAX], s, sHi, signed);
+      cpu.lo[Reg.RAX] = W[0]; cpu.hi[Reg.RAX] = W[1];
+      cpu.lo[Reg.RDX] = W[2]; cpu.hi[Reg.RDX] = W[3];
+      const overflow = signed ? !productFits64Signed() : (W[2] | W[3]) !== 0;
       recordMul(cpu, 8, cpu.lo[Reg.RAX], overflow);
     }
   };
@@ -105,11 +81,11 @@ export const IMUL = family('imul', (form) => {
     let b: number, bHi: number;
     if (withImm) { b = d.imm[i]; bHi = d.immHi[i]; } else { b = readReg(cpu, g, size); bHi = size === 8 ? cpu.hi[g] : 0; }
     if (size === 8) {
-      const p = toBig(e, eHi, true) * toBig(b, bHi, true);
-      const t = BigInt.asIntN(64, p);
-      const lo = Number(BigInt.asIntN(32, t));
-      writeReg(cpu, g, 8, lo, Number(BigInt.asIntN(32, t >> 32n)));
-      recordMul(cpu, 8, lo, t !== p);
+      mul64(e, eHi, b, bHi, true);
+      const lo = W[0];
+      const overflow = !productFits64Signed();
+      writeReg(cpu, g, 8, lo, W[1]);
+      recordMul(cpu, 8, lo, overflow);
       return;
     }
     const x = signExtend(e, size);
@@ -169,29 +145,24 @@ export const DIV = family('div', (form) => {
       cpu.set32(Reg.RDX, (n - q * dv) | 0);
       return;
     }
-    const bits = BigInt(8 * size);
-    let n: bigint, dv: bigint;
+    // EDX:EAX / r/m32 or RDX:RAX / r/m64, as a 128-bit dividend (sign-extended for IDIV).
+    let n0: number, n1: number, n2: number, n3: number, dLo: number, dHi: number;
     if (size === 4) {
-      const u = (BigInt(cpu.lo[Reg.RDX] >>> 0) << 32n) | BigInt(cpu.lo[Reg.RAX] >>> 0);
-      n = signed ? BigInt.asIntN(64, u) : u;
-      dv = signed ? BigInt(s | 0) : BigInt(s >>> 0);
+      n0 = cpu.lo[Reg.RAX]; n1 = cpu.lo[Reg.RDX];
+      n2 = n3 = signed ? n1 >> 31 : 0;
+      dLo = s; dHi = signed ? s >> 31 : 0;
     } else {
-      const u = (toBig(cpu.lo[Reg.RDX], cpu.hi[Reg.RDX], false) << 64n) | toBig(cpu.lo[Reg.RAX], cpu.hi[Reg.RAX], false);
-      n = signed ? BigInt.asIntN(128, u) : u;
-      dv = toBig(s, sHi, signed);
+      n0 = cpu.lo[Reg.RAX]; n1 = cpu.hi[Reg.RAX]; n2 = cpu.lo[Reg.RDX]; n3 = cpu.hi[Reg.RDX];
+      dLo = s; dHi = sHi;
     }
-    const q = n / dv; // BigInt division truncates toward zero, as IDIV does
-    const r = n % dv;
-    const fits = signed ? q >= -(1n << (bits - 1n)) && q < (1n << (bits - 1n)) : q < (1n << bits);
-    if (!fits) { cpu.raise(Vector.DE); return; }
+    const ok = signed ? divS128(n0, n1, n2, n3, dLo, dHi, 8 * size) : divU128(n0, n1, n2, n3, dLo, dHi) && (size === 8 || W[1] === 0);
+    if (!ok) { cpu.raise(Vector.DE); return; }
     if (size === 4) {
-      cpu.set32(Reg.RAX, Number(BigInt.asIntN(32, q)));
-      cpu.set32(Reg.RDX, Number(BigInt.asIntN(32, r)));
+      cpu.set32(Reg.RAX, W[0]);
+      cpu.set32(Reg.RDX, W[2]);
     } else {
-      const qu = BigInt.asUintN(64, q);
-      const ru = BigInt.asUintN(64, r);
-      cpu.lo[Reg.RAX] = Number(BigInt.asIntN(32, qu)); cpu.hi[Reg.RAX] = Number(BigInt.asIntN(32, qu >> 32n));
-      cpu.lo[Reg.RDX] = Number(BigInt.asIntN(32, ru)); cpu.hi[Reg.RDX] = Number(BigInt.asIntN(32, ru >> 32n));
+      cpu.lo[Reg.RAX] = W[0]; cpu.hi[Reg.RAX] = W[1];
+      cpu.lo[Reg.RDX] = W[2]; cpu.hi[Reg.RDX] = W[3];
     }
   };
 });
