@@ -18,9 +18,12 @@ const LAPIC_PAGE = 0xfee00000;
 const IOAPIC_BASE = 0xfec00000;
 const IOAPIC_SIZE = 0x100;
 
+/** One byte per port, 1 where KVM emulates it: every port exit looks its port up here. */
+const PORT_IN_KERNEL = new Uint8Array(0x10000);
+for (const [first, last] of IN_KERNEL_PORTS) PORT_IN_KERNEL.fill(1, first, last + 1);
+
 export function portInKernel(port: number): boolean {
-  for (const [first, last] of IN_KERNEL_PORTS) if (port >= first && port <= last) return true;
-  return false;
+  return PORT_IN_KERNEL[port & 0xffff] === 1;
 }
 
 export function mmioInKernel(gpa: number): boolean {

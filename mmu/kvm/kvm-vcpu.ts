@@ -41,6 +41,14 @@ const VMX_PASSTHROUGH_MSRS = new Set<number>([Msr.FS_BASE, Msr.GS_BASE, Msr.KERN
   Msr.SYSENTER_ESP, Msr.SYSENTER_EIP, Msr.TSC, Msr.SPEC_CTRL, Msr.PRED_CMD]);
 
 
+/**
+ * The cycles of the common exit steps, summed once: charge() looks its item up by name, a keyed
+ * load V8 cannot make fast where one function charges many items, and exits run millions of times.
+ */
+const EXIT_BEGIN_CYCLES = COST.exitRoundTrip + COST.exitDispatch;
+const SIMPLE_EXIT_CYCLES = COST.simpleExitHandler;
+const USERSPACE_EXIT_CYCLES = COST.userspaceExit;
+
 /** Request-servicing rounds before an entry: servicing one request may raise another. */
 const MAX_ENTRY_ROUNDS = 8;
 
@@ -104,6 +112,8 @@ export class KvmVcpu implements Platform, TdpHypervisor {
   /** KVM's emulator walk with the role's cached permissions, and handle_ud's forced emulation. */
   readonly emulatedWalk: EmulatedWalk;
   private readonly forcedEmulation: ForcedEmulation;
+  /** The forceResetContextOnEveryExit knob (lkml (c)'s test), read once. */
+  private readonly forceReset: boolean;
   private readonly vm: KvmVm;
   private readonly devices: BarePlatform;
 
@@ -143,6 +153,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     this.crExits = new ControlRegisterExits(this, cpu, this.shadowMmu);
     this.emulatedWalk = new EmulatedWalk(cpu, vm.arena, vm.memslots, cfg.mode !== 'shadow', cfg.knobs.skipCr0WpRefresh);
     this.forcedEmulation = new ForcedEmulation(this, this.emulatedWalk, vm.arena, vm.memslots, cfg.knobs.forceEmulationPrefix);
+    this.forceReset = cfg.knobs.forceResetContextOnEveryExit;
   }
 
   /** The guest's paging state as KVM's software walker reads it. */
@@ -153,14 +164,13 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     return this.cpu.paging.ctx;
   }
 
-  /** Adds the modeled cost of some work to the vCPU's time. */
   /** A port access: emulated in KVM, or (not an in-kernel device) by the VMM after a return to userspace. */
   private chargePortExit(port: number): void {
     this.stats.io_exits++;
-    this.charge('simpleExitHandler');
+    this.addCycles(SIMPLE_EXIT_CYCLES);
     if (!portInKernel(port)) {
       this.stats.userspace_exits++;
-      this.charge('userspaceExit');
+      this.addCycles(USERSPACE_EXIT_CYCLES);
     }
   }
 
@@ -174,8 +184,13 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     }
   }
 
+  /** Adds the modeled cost of some work (a COST item, `times` over) to the vCPU's time. */
   charge(item: CostItem, times = 1): void {
-    const cycles = COST[item] * times;
+    this.addCycles(COST[item] * times);
+  }
+
+  /** Adds modeled cycles to the vCPU's time and to its count of them. */
+  private addCycles(cycles: number): void {
     this.cpu.extraCycles += cycles;
     this.stats.modeled_cycles += cycles;
   }
@@ -189,8 +204,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     this.vm.running = this;
     this.stats.exits++;
     this.vm.mmuContext.trace?.exit(reason, addrLo, addrHi, code);
-    this.charge('exitRoundTrip');
-    this.charge('exitDispatch');
+    this.addCycles(EXIT_BEGIN_CYCLES);
     if (this.pmlBuffer.count > 0) this.drainPml();
   }
 
@@ -332,13 +346,13 @@ export class KvmVcpu implements Platform, TdpHypervisor {
       case ExitReason.CPUID:
         this.exitBegin(KvmExit.CPUID);
         this.stats.cpuid_exits++;
-        this.charge('simpleExitHandler');
+        this.addCycles(SIMPLE_EXIT_CYCLES);
         this.enterGuest();
         break;
       case ExitReason.HLT:
         this.exitBegin(KvmExit.HLT);
         this.stats.halt_exits++;
-        this.charge('simpleExitHandler');
+        this.addCycles(SIMPLE_EXIT_CYCLES);
         this.enterGuest();
         break;
       case ExitReason.CR3_READ:
@@ -355,7 +369,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
         if (this.cfg.vendor === 'vmx' && VMX_PASSTHROUGH_MSRS.has(detail >>> 0)) return;
         this.exitBegin(reason === ExitReason.RDMSR ? KvmExit.MSR_READ : KvmExit.MSR_WRITE);
         this.stats.msr_exits++;
-        this.charge('simpleExitHandler');
+        this.addCycles(SIMPLE_EXIT_CYCLES);
         this.enterGuest();
         break;
     }
@@ -449,18 +463,26 @@ export class KvmVcpu implements Platform, TdpHypervisor {
    * skipped them for that reason).
    */
   enterGuest(afterFault = false): void {
-    this.vm.running = this;
-    if (this.vm.dirtyLog.ringSoftFull(this.cpu.index)) this.dirtyRingFull();
-    if (this.cfg.knobs.forceResetContextOnEveryExit && !afterFault) this.resetContext();
+    const vm = this.vm;
+    vm.running = this;
+    if (vm.dirtyLog.ringSoftFull(this.cpu.index)) this.dirtyRingFull();
+    if (this.forceReset && !afterFault) this.resetContext();
+    // Most entries have no request to serve and a root loaded: the rounds would do nothing.
+    if (this.requests.bits !== 0 || this.shadowHardware !== null || this.mmu.currentRoot() < 0) this.entryRounds();
+    const stats = this.stats;
+    const roots = this.mmu.validRoots();
+    if (roots > stats.roots_max) stats.roots_max = roots;
+    vm.mmuContext.trace?.entry();
+    vm.afterEntry();
+  }
+
+  /** Requests serviced and the MMU reloaded until no request is left (servicing may raise one). */
+  private entryRounds(): void {
     for (let round = 0; round < MAX_ENTRY_ROUNDS; round++) {
       this.serviceRequests();
       this.reloadMmu();
       if (this.requests.bits === 0) break;
     }
-    const stats = this.stats;
-    stats.roots_max = Math.max(stats.roots_max, this.mmu.validRoots());
-    this.vm.mmuContext.trace?.entry();
-    this.vm.afterEntry();
   }
 
   /**

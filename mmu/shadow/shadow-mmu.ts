@@ -279,21 +279,20 @@ export class ShadowMmu implements Mmu {
 
   /** Roots in use that are not obsolete; a pae_root counts when its level-2 roots are all valid. */
   validRoots(): number {
-    let n = 0;
-    for (const r of [this.roots.current, ...this.roots.prev]) {
-      if (r.hpa < 0) continue;
-      if (r.hpa !== this.roots.paeRoot) {
-        if (!this.isObsoleteRoot(r.hpa)) n++;
-        continue;
-      }
-      let valid = true;
-      for (let i = 0; i < 4; i++) {
-        const sp = this.roots.paeRootSp(i);
-        if (sp !== undefined && this.cache.isObsolete(sp)) valid = false;
-      }
-      if (valid) n++;
-    }
+    // Every VM entry asks (roots_max): the current root and the previous ones, without an array.
+    let n = this.validRoot(this.roots.current.hpa) ? 1 : 0;
+    for (const r of this.roots.prev) if (this.validRoot(r.hpa)) n++;
     return n;
+  }
+
+  private validRoot(hpa: number): boolean {
+    if (hpa < 0) return false;
+    if (hpa !== this.roots.paeRoot) return !this.isObsoleteRoot(hpa);
+    for (let i = 0; i < 4; i++) {
+      const sp = this.roots.paeRootSp(i);
+      if (sp !== undefined && this.cache.isObsolete(sp)) return false;
+    }
+    return true;
   }
 
   audit(out: string[]): void {
