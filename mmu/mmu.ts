@@ -1,4 +1,5 @@
 import type { TdpExit, TdpOutcome } from '../emulator/hw/tdp-hardware.js';
+import type { HostPages } from '../emulator/machine/host-pages.js';
 import type { Arena } from '../emulator/machine/arena.js';
 import type { Memslots } from '../emulator/machine/memslots.js';
 import type { Knobs } from './knobs.js';
@@ -83,6 +84,11 @@ export interface MmuContext {
    * pages) or 3 (1 GiB: hugetlbfs). KVM never maps a guest page larger than its host page.
    */
   readonly hostMaxLevel: number;
+  /**
+   * Host pages the VMM process has faulted in: KVM's prefetch maps only those (its atomic lookup
+   * faults nothing in). Undefined: every host page counts as present (as with --host-prefault).
+   */
+  readonly hostPages?: HostPages;
   /** Memslot generation for MMIO SPTEs, and whether an update is in progress. */
   mmioGeneration(): number;
   /** KVM's tracepoints (`--trace-events`, `--kvm-stat`); null when off, so a site costs one check. */

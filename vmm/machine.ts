@@ -35,6 +35,12 @@ export interface MachineOptions extends Omit<VmOptions, 'hostPoolBytes'> {
   readonly mmuPoolBytes?: number;
   /** Host page size backing guest memory (default 2m, transparent huge pages): caps KVM's mappings. */
   readonly backing?: Backing;
+  /**
+   * Guest RAM faulted in on the host before the guest runs (MAP_POPULATE, QEMU's -mem-prealloc):
+   * KVM's prefetch then finds every neighbouring page. Without it only pages KVM's slow path or
+   * userspace's stores faulted in are there (emulator/machine/host-pages.ts).
+   */
+  readonly hostPrefault?: boolean;
 }
 
 /** A machine in one MMU mode: the hardware, and KVM when the mode is a virtualized one. */
@@ -53,6 +59,8 @@ export class Machine extends Vm {
       hostPoolBytes: opts.mmuPoolBytes ?? (mode === 'bare' ? 16 << 20 : 64 << 20),
     });
     this.mmuMode = mode;
+    this.hostPages.setPageFrames(512 ** (BACKINGS[opts.backing ?? '2m'] - 1));
+    if (opts.hostPrefault === true) this.hostPages.populate();
     // SME belongs to AMD hosts; the shadow MMU's hardware side does not model the C-bit.
     if (opts.hostSme === true && ((opts.vendor ?? 'vmx') === 'vmx' || mode === 'shadow')) {
       throw new RangeError(`an SME host is modeled with --vendor svm or svm-hv and a TDP mode, not ${opts.vendor ?? 'vmx'} ${mode}`);

@@ -21,6 +21,8 @@ export interface KvmOptions {
   readonly backing: Backing;
   /** --host-sme: the host runs with AMD SME (lkml (e)'s Rome); absent when not given. */
   readonly hostSme?: boolean;
+  /** --host-prefault: guest RAM faulted in on the host before the guest runs (MAP_POPULATE); absent when not given. */
+  readonly hostPrefault?: boolean;
 }
 
 export const KVM_VALUE_OPTIONS = ['vendor', 'preset', 'knob', 'backing', 'audit-every'] as const;
@@ -33,7 +35,8 @@ export function kvmBuilder(y: Argv): Argv {
     .option('backing', { type: 'string', requiresArg: true, describe: 'host page size backing guest memory: 4k, 2m (transparent huge pages), 1g (hugetlbfs)', default: '2m' })
     .option('audit', { type: 'boolean', describe: 'run KVM\'s MMU invariant checker after every exit' })
     .option('audit-every', { requiresArg: true, describe: 'run the checker after every Nth exit only (implies --audit; for long runs)' })
-    .option('host-sme', { type: 'boolean', describe: 'the host of lkml (e): AMD memory encryption enabled in SYSCFG (for SEV), 43 usable address bits, MMIO SPTEs marked with bits 43-51; the host kernel unencrypted (svm or svm-hv, TDP modes)' });
+    .option('host-sme', { type: 'boolean', describe: 'the host of lkml (e): AMD memory encryption enabled in SYSCFG (for SEV), 43 usable address bits, MMIO SPTEs marked with bits 43-51; the host kernel unencrypted (svm or svm-hv, TDP modes)' })
+    .option('host-prefault', { type: 'boolean', describe: 'fault all guest RAM in on the host before the guest runs (MAP_POPULATE, QEMU -mem-prealloc), so KVM\'s prefetch finds every neighbouring page; by default a host page is present only once KVM\'s fault path or userspace touched it' });
 }
 
 export function kvmOptions(argv: Record<string, unknown>): KvmOptions {
@@ -53,7 +56,8 @@ export function kvmOptions(argv: Record<string, unknown>): KvmOptions {
   const auditEvery = argv['audit-every'] === undefined ? 1 : wholeNumber('audit-every', argv['audit-every'], 1, 1e9);
   const hostSme = argv['host-sme'] === true;
   if (hostSme && vendor === 'vmx') throw new UsageError('--host-sme: SME is AMD\'s; it needs --vendor svm or svm-hv');
-  return { vendor, preset, knobs, audit: argv.audit === true || argv['audit-every'] !== undefined, auditEvery, backing: backing as Backing, ...(hostSme ? { hostSme } : {}) };
+  return { vendor, preset, knobs, audit: argv.audit === true || argv['audit-every'] !== undefined, auditEvery, backing: backing as Backing, ...(hostSme ? { hostSme } : {}),
+    ...(argv['host-prefault'] === true ? { hostPrefault: true } : {}) };
 }
 
 /** How a report's header names the checker setting: undefined when it is off. */

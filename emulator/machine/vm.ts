@@ -1,4 +1,5 @@
 import { Arena } from './arena.js';
+import { HostPages } from './host-pages.js';
 import { Memslots } from './memslots.js';
 import { Bus } from './bus.js';
 import type { Serial16550 } from './devices/serial.js';
@@ -76,6 +77,8 @@ export interface RunResult {
  */
 export class Vm {
   readonly arena: Arena;
+  /** Which host pages of the arena the VMM process has faulted in (KVM's prefetch finds only those). */
+  readonly hostPages: HostPages;
   readonly memslots = new Memslots();
   readonly bus = new Bus();
   /** The vCPUs, by index (= initial APIC ID). */
@@ -106,6 +109,7 @@ export class Vm {
     if (this.memBytes % 4096 !== 0 || this.memBytes < 2 << 20) throw new Error('guest memory must be a multiple of 4 KiB and at least 2 MiB');
     const pool = opts.hostPoolBytes ?? 16 << 20;
     this.arena = new Arena(this.memBytes + pool);
+    this.hostPages = new HostPages(this.arena.pages);
     const ramHost = this.arena.reserveContiguous(this.memBytes / 4096);
     this.memslots.add({ id: 0, baseGfn: gfn(0), npages: this.memBytes / 4096, hostHfn: hfn(ramHost), readOnly: false });
     const n = opts.cpus ?? 1;
@@ -173,9 +177,9 @@ export class Vm {
   /** Guest-physical RAM access for loaders and tests. */
   readonly guestMemory: GuestMemory = {
     size: 0,
-    write: (gpa, bytes) => { this.arena.bytes.set(bytes, this.ramHost(gpa, bytes.length)); },
-    fill: (gpa, length, value) => { const h = this.ramHost(gpa, length); this.arena.bytes.fill(value, h, h + length); },
-    writeU32: (gpa, v) => { this.arena.view.setUint32(this.ramHost(gpa, 4), v >>> 0, true); },
+    write: (gpa, bytes) => { this.arena.bytes.set(bytes, this.userspaceStore(gpa, bytes.length)); },
+    fill: (gpa, length, value) => { const h = this.userspaceStore(gpa, length); this.arena.bytes.fill(value, h, h + length); },
+    writeU32: (gpa, v) => { this.arena.view.setUint32(this.userspaceStore(gpa, 4), v >>> 0, true); },
   };
 
   /**
@@ -183,7 +187,7 @@ export class Vm {
    * written is invalidated, so the guest sees the new bytes the next time it runs them.
    */
   writePhysical(gpa: number, bytes: Uint8Array): void {
-    const host = this.ramHost(gpa, bytes.length);
+    const host = this.userspaceStore(gpa, bytes.length);
     for (let page = Math.floor(host / 4096); page <= Math.floor((host + bytes.length - 1) / 4096); page++) {
       if (this.code.isCodePage(page)) this.code.invalidateCodePage(page);
     }
@@ -193,6 +197,13 @@ export class Vm {
   readPhysical(gpa: number, length: number): Uint8Array {
     const host = this.ramHost(gpa, length);
     return this.arena.bytes.slice(host, host + length);
+  }
+
+  /** The host address of a store by userspace (loader, firmware, device model): its host pages fault in. */
+  private userspaceStore(gpa: number, length: number): number {
+    const host = this.ramHost(gpa, length);
+    this.hostPages.written(host, length);
+    return host;
   }
 
   private ramHost(gpa: number, length: number): number {

@@ -1,5 +1,6 @@
 import type { BarePlatform } from '../../emulator/machine/bare-platform.js';
 import type { Arena } from '../../emulator/machine/arena.js';
+import type { HostPages } from '../../emulator/machine/host-pages.js';
 import type { MemslotChange, Memslots } from '../../emulator/machine/memslots.js';
 import type { Hypervisor } from '../../emulator/machine/hypervisor.js';
 import type { Vcpu } from '../../emulator/cpu/vcpu.js';
@@ -31,6 +32,8 @@ export interface KvmHost {
   readonly platforms: readonly BarePlatform[];
   readonly arena: Arena;
   readonly memslots: Memslots;
+  /** Which host pages of guest RAM the VMM process has faulted in (absent: all of them). */
+  readonly hostPages?: HostPages;
 }
 
 /**
@@ -102,6 +105,7 @@ export class Kvm implements Hypervisor, KvmVm {
       codec: this.codec,
       tdpLevel: this.tdpLevel,
       hostMaxLevel: cfg.hostMaxLevel,
+      hostPages: host.hostPages,
       request: (req) => { kvm.running.requests.make(req); },
       requestAll: (req) => kvm.requestAll(req),
       flushRemoteTlbs: () => kvm.flushRemoteTlbs(),

@@ -131,6 +131,8 @@ export class ShadowMapper {
       if (flush) cache.remoteFlush();
       return PfResult.EMULATE;
     }
+    // A fault (not a prefetch) got its pfn from kvm_faultin_pfn, whose slow path faulted the host page in.
+    if (!prefetch) this.ctx.hostPages?.faultIn(pfn);
     const curLo = cache.readSpteLo(sptep);
     const curHi = cache.readSpteHi(sptep);
     const lo = this.makeLeaf(level, access, gfn, slot, curLo, prefetch, false);
@@ -240,8 +242,9 @@ export class ShadowMapper {
   }
 
   /**
-   * direct_pte_prefetch: fill the empty SPTEs of the aligned group of 8 around a new 4 KiB leaf
-   * in a direct page, for frames of the same memslot, as not-yet-accessed mappings.
+   * __direct_pte_prefetch: in the aligned group of 8 around a new 4 KiB leaf of a direct page,
+   * each run of empty SPTEs is filled by prefetchRun as not-yet-accessed mappings; a run that
+   * maps nothing ends the prefetch.
    */
   directPrefetch(sptep: number): void {
     const cache = this.cache;
@@ -250,15 +253,49 @@ export class ShadowMapper {
     if (sp.level > 1 || codec.adDisabled || !sp.direct) return;
     const access = (sp.role >>> RoleBit.ACCESS) & 7;
     const first = ((sptep % 4096) / 8) & ~(PTE_PREFETCH_NUM - 1);
+    let run = -1;
     for (let k = first; k < first + PTE_PREFETCH_NUM; k++) {
       const p = sp.hpa + 8 * k;
-      if (p === sptep || codec.isShadowPresent(cache.readSpteLo(p), cache.readSpteHi(p))) continue;
-      const gfn = cache.leafGfn(sp, k);
-      const slot = this.ctx.memslots.find(gfn);
-      // gfn_to_memslot_dirty_bitmap: no writable prefetch into a logged slot.
-      if (slot === undefined || slot.dirtyBitmap !== undefined) return;
-      this.setSpte(p, access, gfn, slot, false, true);
+      if (p === sptep || codec.isShadowPresent(cache.readSpteLo(p), cache.readSpteHi(p))) {
+        if (run < 0) continue;
+        if (!this.prefetchRun(sp, run, k, access)) return;
+        run = -1;
+      } else if (run < 0) {
+        run = k;
+      }
+    }
+    if (run >= 0) this.prefetchRun(sp, run, first + PTE_PREFETCH_NUM, access);
+  }
+
+  /**
+   * direct_pte_prefetch_many for the SPTEs [from, to) of a direct page: the frames must lie in one
+   * memslot that is not logged (gfn_to_memslot_dirty_bitmap, as the access is writable), and the
+   * atomic host lookup (gfn_to_page_many_atomic; kvm_prefetch_pages since 6419bc52072b, 6.13)
+   * pins only the leading frames whose host pages are already present. False when it got none.
+   */
+  private prefetchRun(sp: ShadowPage, from: number, to: number, access: number): boolean {
+    const gfn = this.cache.leafGfn(sp, from);
+    const slot = this.ctx.memslots.find(gfn);
+    if (slot === undefined || (slot.dirtyBitmap !== undefined && (access & ACC_WRITE_MASK) !== 0)) return false;
+    const n = to - from;
+    // gfn_to_hva_many: a run past the end of the slot is refused whole.
+    if (slot.baseGfn + slot.npages - gfn < n) return false;
+    const got = this.hostPresentRun(slot, gfn, n);
+    for (let i = 0; i < got; i++) {
+      this.setSpte(sp.hpa + 8 * (from + i), access, gfn + i, slot, false, true);
       this.ctx.stats.sptes_prefetched++;
     }
+    return got > 0;
+  }
+
+  /**
+   * get_user_pages_fast_only (FOLL_WRITE) over `n` frames of `slot` from `gfn`: how many leading
+   * ones are present on the host. KVM's atomic lookups never fault a page in: the shadow MMU's
+   * FNAME(prefetch_gpte) uses the same rule for one frame (gfn_to_pfn_memslot_atomic, whose
+   * hva_to_pfn gives up after hva_to_pfn_fast; gfn_to_page_many_atomic since 661fa987e4b5, 6.13).
+   */
+  hostPresentRun(slot: Memslot, gfn: number, n: number): number {
+    const pages = this.ctx.hostPages;
+    return pages === undefined ? n : pages.presentRun(ShadowMapper.pfn(slot, gfn), n);
   }
 }

@@ -197,6 +197,8 @@ export class ShadowPageFault {
       const slot = this.ctx.memslots.find(gfn);
       // gfn_to_memslot_dirty_bitmap: no writable prefetch into a logged slot (it would be logged unwritten).
       if (slot === undefined || (slot.dirtyBitmap !== undefined && (access & ACC_WRITE_MASK) !== 0)) break;
+      // The atomic host lookup finds only a page already faulted in on the host (map.ts hostPresentRun).
+      if (this.mapper.hostPresentRun(slot, gfn, 1) === 0) break;
       this.mapper.setSpte(p, access, gfn, slot, false, true);
       stats.sptes_prefetched++;
     }
