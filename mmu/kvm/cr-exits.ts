@@ -20,6 +20,10 @@ const EFER_ROLE_BITS = Efer.LME | Efer.NXE;
 /**
  * CR4 bits the guest owns on VMX (KVM_POSSIBLE_CR4_GUEST_BITS): changing only these does not
  * exit. Without EPT the bits that flush the TLB or reload PDPTRs stay intercepted, so PGE is not.
+ * PGE has been the guest's under EPT in every release the presets model (older kernels said it as
+ * `if (enable_ept) cr4_guest_owned_bits |= X86_CR4_PGE`, newer ones by masking
+ * X86_CR4_TLBFLUSH_BITS off when !enable_ept), so no knob varies it; CR0.WP became the guest's
+ * only in 6.4 (fb509f76acc8, knob cr0WpGuestOwned).
  */
 const VMX_CR4_GUEST_OWNED = Cr4.PVI | Cr4.DE | Cr4.PCE | Cr4.OSFXSR | Cr4.OSXMMEXCPT | Cr4.PGE | Cr4.TSD | Cr4.FSGSBASE;
 const VMX_CR4_GUEST_OWNED_SHADOW = VMX_CR4_GUEST_OWNED & ~Cr4.PGE;
