@@ -12,6 +12,7 @@ import { FaultClass, Vector, faultClass } from '../arch/vectors.js';
 import type { Tracer } from './tracer.js';
 import { afterInstruction, beforeInstruction, debugArmed } from './debug-exceptions.js';
 import { JIT_STATS, noteCompiled, noteEntry } from '../jit/stats.js';
+import { regionExit } from '../jit/region.js';
 
 /**
  * The run loop: fetch the block at RIP from the code cache (decoding it on a miss), run its
@@ -60,6 +61,7 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
   const bf = code.blockFirst;
   const bc = code.blockCount;
   decodeCtx.model = cpu.model;
+  code.fetchView = cpu;
   let left = budget;
   while (left > 0) {
     if (cpu.stop !== 0) {
@@ -101,7 +103,7 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
     let end = first + length;
     if (stepping) cpu.interruptShadow = false;
     const startLo = cpu.ripLo;
-    const base = (startLo >>> 0) - d.start[first];
+    let base = (startLo >>> 0) - d.start[first];
     const ripHi = cpu.ripHi;
     cpu.blockFirst = first;
     const compiled = code.blockFn[b];
@@ -118,8 +120,10 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
         const k = compiled(cpu, left);
         left -= cpu.instructions - before;
         if (k > REGION_POSITION) {
-          // It went on into another block of its page and stopped there (jit/translate.ts): that
-          // block is accounted for here; cpu.blockFirst names it, the high bits give its length.
+          // It went on into another block of its region and stopped there (jit/translate.ts): that
+          // block is accounted for here; cpu.blockFirst names it, the high bits give its length,
+          // and its first byte lies regionExit.delta bytes from the entry block's (jit/region.ts).
+          base += regionExit.delta + d.start[first] - d.start[cpu.blockFirst];
           first = cpu.blockFirst;
           end = first + (k >>> REGION_SHIFT);
           moved = true;

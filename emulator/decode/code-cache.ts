@@ -1,5 +1,5 @@
 import type { CodeWatcher } from '../hw/paging-unit.js';
-import type { Tlb } from '../hw/tlb.js';
+import { type Tlb, TLB_MASK } from '../hw/tlb.js';
 import { DecodedStore } from './store.js';
 import { type DecodeContext, decode, endsBlock } from './decoder.js';
 import { COMPILE_THRESHOLD, type CompiledBlock, compileBlock } from './block-compiler.js';
@@ -20,6 +20,22 @@ import { JIT_STATS, noteInvalidation, noteTranslation } from '../jit/stats.js';
 export const MAX_BLOCK = 256;
 /** Returned by decodeBlock when the first instruction crosses the page end. */
 export const CROSSES_PAGE = -1;
+
+/** What the translator reads of the running vCPU to resolve a chained page (jit/region.ts). */
+export interface FetchView {
+  readonly ripLo: number;
+  readonly ripHi: number;
+  readonly paging: { readonly tlb: { readonly fetch: Float64Array; readonly fastHost: Int32Array } };
+}
+
+/** Host address of RIP + delta when the fetch TLB's fast path maps it now, else -1. */
+function fetchTlbHost(view: FetchView, delta: number): number {
+  const s = (view.ripLo >>> 0) + delta;
+  if (s < 0 || s > 0xffffffff) return -1;
+  const tlb = view.paging.tlb;
+  const slot = (s >>> 12) & TLB_MASK;
+  return tlb.fetch[slot] === (view.ripHi >>> 0) * 1048576 + Math.floor(s / 4096) ? tlb.fastHost[slot] + (s & 0xfff) : -1;
+}
 
 export class CodeCache implements CodeWatcher {
   readonly store: DecodedStore;
@@ -47,6 +63,16 @@ export class CodeCache implements CodeWatcher {
   private readonly arena: Uint8Array;
   /** Every vCPU's TLB: a page that becomes code loses its cached write permission in all of them. */
   private readonly tlbs: readonly Tlb[];
+  /**
+   * Code generation of each host page: changes whenever the page's decoded blocks are dropped or
+   * replaced, so translated code chained into a block of another page can tell it is stale.
+   */
+  readonly pageGen: Int32Array;
+  /**
+   * The fetch TLB and RIP of the vCPU in the run loop (set by runSlice): the translator reads
+   * the mapping of pages its regions chain into from it, without filling anything.
+   */
+  fetchView: FetchView | null = null;
   /** Called when a page's decoded code is dropped (the run loop stops the current block). */
   onInvalidate: () => void = () => {};
   // Counters for reports.
@@ -65,6 +91,7 @@ export class CodeCache implements CodeWatcher {
     this.tlbs = tlbs;
     this.store = new DecodedStore(opts.records ?? 262144);
     this.pageSlot = new Int32Array(arena.length / 4096).fill(-1);
+    this.pageGen = new Int32Array(arena.length / 4096);
     this.slotPage = new Int32Array(slots).fill(-1);
     this.blockAt = new Int32Array(slots * 4096);
     for (let s = slots - 1; s >= 0; s--) this.freeSlots.push(s);
@@ -102,15 +129,19 @@ export class CodeCache implements CodeWatcher {
     return translateBlock(this.store, this.blockFirst[b], this.blockCount[b], this.blockBits[b], this.blocksBeside(b));
   }
 
-  /** The decoded blocks of b's page and code size, for the translator's regions (jit/region.ts). */
+  /** The decoded blocks of b's code size, for the translator's regions (jit/region.ts). */
   private blocksBeside(b: number): BlockMap {
-    const pageBase = this.blockHost[b] & ~0xfff;
     const bits = this.blockBits[b];
+    const view = this.fetchView;
     return {
       blockFirst: this.blockFirst,
       blockCount: this.blockCount,
       blockRuns: this.blockRuns,
-      blockAt: (offset) => this.lookup(pageBase + offset, bits),
+      entryHost: this.blockHost[b],
+      blockAt: (host) => this.lookup(host, bits),
+      // Translation happens when block b is entered, so RIP is its first byte.
+      resolve: (delta) => (view === null ? -1 : fetchTlbHost(view, delta)),
+      generations: this.pageGen,
       minRuns: this.translator === 'force' ? 0 : REGION_MIN_RUNS,
     };
   }
@@ -123,6 +154,7 @@ export class CodeCache implements CodeWatcher {
     const slot = this.pageSlot[page];
     if (slot < 0) return;
     this.blockAt.fill(0, slot * 4096, (slot + 1) * 4096);
+    this.pageGen[page]++;
     this.pageSlot[page] = -1;
     this.slotPage[slot] = -1;
     this.freeSlots.push(slot);
@@ -136,6 +168,7 @@ export class CodeCache implements CodeWatcher {
     for (let s = 0; s < this.slotPage.length; s++) {
       const page = this.slotPage[s];
       if (page >= 0) {
+        this.pageGen[page]++;
         this.pageSlot[page] = -1;
         this.slotPage[s] = -1;
       }
@@ -194,6 +227,8 @@ export class CodeCache implements CodeWatcher {
     this.blockCount[b] = n - first;
     this.blockBits[b] = ctx.bits;
     this.blockHost[b] = host;
+    // A block of the other code size decoded here before is replaced: code chained into it is stale.
+    if (this.blockAt[slot * 4096 + (host & 0xfff)] !== 0) this.pageGen[page]++;
     this.blockAt[slot * 4096 + (host & 0xfff)] = b;
     this.blocksDecoded++;
     if (this.translator === 'force' && this.compile) this.compileNow(b);

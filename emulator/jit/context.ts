@@ -17,7 +17,7 @@ export interface InsnContext {
   readonly i: number;
   /** Position of the instruction in the block. */
   readonly k: number;
-  /** Offset of the next instruction from the block's first byte (its RIP is r + next). */
+  /** Offset of the next instruction from the region entry's first byte (its RIP is r + next). */
   readonly next: number;
   /** Code size of the block (16, 32, 64). */
   readonly bits: number;
@@ -36,12 +36,18 @@ export interface InsnContext {
    * dirty after the join (storing an unchanged value back is harmless).
    */
   guarded(pre: string, cond: string, body: string, resync?: string): string;
+  /** Statements that store the dirty registers and return to the run loop from this block. */
+  exit(): string;
   /**
-   * Statements ending the block at `offset` from the block's first byte (a branch target or the
-   * fall-through): they continue in another block of the translated region when it holds that
-   * offset and the budget allows, else set RIP and return to the run loop.
+   * Statements ending the block at `offset` from the entry block's first byte (a branch target or
+   * the fall-through; `next` counts from there too): they continue in another block of the
+   * translated region when it holds that offset and the budget allows, else set RIP and return
+   * to the run loop. `inRange`: the caller checked that r + offset does not carry into RIP's
+   * high half (else the code checks, and runs the handler when it does).
    */
-  jump(offset: number): string;
+  jump(offset: number, inRange?: boolean): string;
+  /** Deltas of the region's CALL return sites, where an inline RET may continue (jit/region.ts). */
+  readonly returnSites: readonly number[];
   /** Which operation the flag locals describe, when the block knows (for inline conditions). */
   flagsKnown: { op: LfOp; size: number } | null;
 }

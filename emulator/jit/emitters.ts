@@ -1,5 +1,5 @@
 import { LfOp } from '../exec/flags.js';
-import { Reg } from '../arch/registers.js';
+import { Reg, Seg } from '../arch/registers.js';
 import type { Emitter, InsnContext } from './context.js';
 import { HOST, emitLinear, emitOffset, loadAt, storeAt, tlbHit } from './memory.js';
 import { inlineCondition, recordFlags, resyncFlags } from './flags.js';
@@ -261,11 +261,88 @@ const pop: Emitter = (c) => {
  * fall-through each continue in the region or return to the run loop (InsnContext.jump).
  */
 const jcc: Emitter = (c) => {
-  if (c.bits !== 64 || c.form.size !== 8) return undefined;
   const condition = inlineCondition(c.flagsKnown, c.form.variant) ?? `cond(cpu, ${c.form.variant})`;
+  if (c.bits !== 64) return `if (${condition}) { ${narrowJump(c)} }`;
+  if (c.form.size !== 8) return undefined;
   return `if (${condition}) { ${c.jump(c.next + c.d.imm[c.i])} } ${c.jump(c.next)}`;
 };
-const jmpRel: Emitter = (c) => (c.bits !== 64 || c.form.size !== 8 ? undefined : c.jump(c.next + c.d.imm[c.i]));
+const jmpRel: Emitter = (c) => (c.bits !== 64 ? narrowJump(c) : c.form.size !== 8 ? undefined : c.jump(c.next + c.d.imm[c.i]));
+
+/**
+ * A taken relative branch in 16- or 32-bit code (exec/control.ts branchTo): the target wraps at
+ * the operand size, and beyond the CS limit (when CS has one) the handler raises #GP. The block
+ * then ends as any other (the translator returns to the run loop; regions are 64-bit only).
+ */
+function narrowJump(c: InsnContext): string {
+  const offset = c.next + c.d.imm[c.i];
+  const target = c.form.size === 2 ? `(r + ${offset}) & 0xffff` : `(r + ${offset}) | 0`;
+  return c.guarded(`s = ${target};`, `(cpu.segCheck & ${1 << Seg.CS}) === 0 || (s >>> 0) <= cpu.seg.limit[${Seg.CS}]`, 'cpu.ripLo = s; cpu.ripHi = 0;');
+}
+/**
+ * CALL rel32 in 64-bit code with a 64-bit stack (exec/control.ts CALL_REL): the return address
+ * is pushed and the target continues in the region (a block of another page is chained) or
+ * returns to the run loop. A target whose linear address would carry into RIP's high half, a
+ * non-canonical stack address or a push off the TLB fast path runs the handler.
+ */
+const callRel: Emitter = (c) => {
+  if (c.bits !== 64 || c.form.size !== 8) return undefined;
+  const { regs } = c;
+  const sp = Reg.RSP;
+  const target = c.next + c.d.imm[c.i];
+  const pre = `s = (${regs.lo(sp)} >>> 0) - 8; nh = (${regs.hi(sp)} + (s < 0 ? -1 : 0)) | 0; nl = s | 0; al = nl; ah = nh; s = r + ${target};`;
+  const cond = `cpu.stackBytes === 8 && s >= 0 && s <= 4294967295 && ((ah << 16) >> 16) === ah && ${tlbHit('tW', 8)}`;
+  const body = `${HOST} ${storeAt(8, `(r + ${c.next}) | 0`, 'rh')} ${regs.setLo(sp)} = nl; ${regs.setHi(sp)} = nh; ${c.jump(target, true)}`;
+  return `${c.guarded(pre, cond, body)} ${c.exit()}`;
+};
+
+/**
+ * Near RET (and RET imm16) in 64-bit code with a 64-bit stack (exec/control.ts RET): the popped
+ * address continues in the region when it is the return site of a CALL there, else returns to
+ * the run loop. A target whose high half differs from RIP's (it may be non-canonical), a
+ * non-canonical stack address or a pop off the TLB fast path runs the handler.
+ */
+const ret: Emitter = (c) => {
+  if (c.bits !== 64 || c.form.size !== 8) return undefined;
+  const { regs } = c;
+  const sp = Reg.RSP;
+  const extra = c.form.operands === 'Iw' ? c.d.imm[c.i] & 0xffff : 0;
+  const pre = `al = ${regs.lo(sp)}; ah = ${regs.hi(sp)};`;
+  const cond = `cpu.stackBytes === 8 && ((ah << 16) >> 16) === ah && ${tlbHit('tR', 8)} && ` +
+    `(${HOST.slice(0, -1)}, view.getInt32(hp + 4, true) === rh)`;
+  let body = `v = view.getInt32(hp, true); s = (${regs.lo(sp)} >>> 0) + ${8 + extra}; ` +
+    `${regs.setHi(sp)} = (${regs.hi(sp)} + (s > 4294967295 ? 1 : 0)) | 0; ${regs.setLo(sp)} = s | 0; `;
+  // A return site's linear address is r + delta with no carry (region.ts), so comparing low halves suffices.
+  for (const site of c.returnSites) body += `if (v === ((r + ${site}) | 0)) { ${c.jump(site, true)} } `;
+  body += `cpu.ripLo = v; ${c.exit()}`;
+  return `${c.guarded(pre, cond, body)} ${c.exit()}`;
+};
+
+/**
+ * Two- and three-operand IMUL of 16 and 32 bits (exec/muldiv.ts IMUL): the truncated signed
+ * product, with the MUL record the handler makes (result in lfRes, CF = OF = lfAux = whether the
+ * product does not fit). A 32-bit product fits when the double product equals Math.imul's: a
+ * product that fits is exact as a double, and one that does not cannot round back into range.
+ * 64-bit products run the handler.
+ */
+const imul: Emitter = (c) => {
+  const { d, i, form, regs } = c;
+  const size = form.size;
+  if (size !== 2 && size !== 4) return undefined;
+  const g = d.reg[i];
+  const withImm = form.operands.split(',').length === 3;
+  const y = withImm ? String(d.imm[i]) : regs.read(g, size);
+  const compute = size === 4
+    ? `vh = ${y}; fr = Math.imul(v, vh); ci = v * vh !== fr ? 1 : 0;`
+    : `v = (v << 16) >> 16; vh = (${y} << 16) >> 16; fr = v * vh; ci = fr !== ((fr << 16) >> 16) ? 1 : 0;`;
+  const tail = `${compute} ${regs.write(g, size, 'fr')} fd = 0; fs = 0; ${recordFlags(LfOp.MUL, size, 'ci')}`;
+  c.flagsKnown = null;
+  if (!form.mem) return `v = ${regs.read(d.rm[i], size)}; ${tail}`;
+  const { code, cond } = emitLinear(c);
+  const out = c.guarded(code, `${cond} && ${tlbHit('tR', size)}`, `${HOST} v = ${loadAt(size)}; ${tail}`, resyncFlags(size));
+  c.flagsKnown = null;
+  return out;
+};
+
 /** The condition of CMOVcc/SETcc from the flag locals when the producer is known, else cond(). */
 function condition(c: InsnContext): string {
   return inlineCondition(c.flagsKnown, c.form.variant) ?? `cond(cpu, ${c.form.variant})`;
@@ -313,6 +390,9 @@ export const EMITTERS: Readonly<Record<string, Emitter>> = {
   'pop': pop,
   'jcc': jcc,
   'jmp-rel': jmpRel,
+  'call-rel': callRel,
+  'imul': imul,
+  'ret': ret,
   'nop': nop,
   'pause': pause,
   'cmov': cmov,
@@ -321,4 +401,4 @@ export const EMITTERS: Readonly<Record<string, Emitter>> = {
 };
 
 /** Families whose handlers never change the arithmetic flags (their slow path keeps flag locals). */
-export const KEEPS_FLAGS: ReadonlySet<string> = new Set(['mov', 'movx', 'lea', 'push', 'pop', 'nop', 'pause', 'cmov', 'setcc']);
+export const KEEPS_FLAGS: ReadonlySet<string> = new Set(['mov', 'movx', 'lea', 'push', 'pop', 'nop', 'pause', 'cmov', 'setcc', 'call-rel', 'ret']);

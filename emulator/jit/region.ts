@@ -3,26 +3,41 @@ import { HANDLER_FORMS } from '../exec/registry.js';
 
 /**
  * Regions: the blocks one translated function runs. A hot block is translated together with the
- * blocks it can continue into directly, found from its end: a near relative JMP's or Jcc's target,
- * a Jcc's fall-through, and the instruction after an exit-type instruction (CPUID, RDTSC, port
- * I/O, ...) whose handler leaves RIP at the next instruction. Only decoded blocks of the same page
- * and code size that have run often themselves join, so a region covers the block's hot paths:
- * a loop over several blocks (a spin-wait's compare, PAUSE and jump back) runs inside one call.
+ * blocks it can continue into directly, found from its end: a near relative JMP's, Jcc's or
+ * CALL's target, a Jcc's fall-through, the return site of a CALL in the region (reached by a
+ * RET that pops it), and the instruction after an exit-type instruction (CPUID, RDTSC, port I/O,
+ * ...) whose handler leaves RIP at the next instruction. Only decoded blocks of 64-bit code that
+ * have run often themselves join, so a region covers the block's hot paths: a loop over several
+ * blocks, or a call to another page and the return from it, runs inside one call.
  *
- * One page keeps the region's invalidation exact: a write to the page forgets every block on it
- * (decode/code-cache.ts), and a write by the running vCPU stops the function after the writing
- * instruction; other vCPUs run only between the run loop's calls. The linear-to-host mapping of
- * the page is the one the run loop checked at entry; the translated code checks it again before
- * continuing after any handler ran (jit/translate.ts).
+ * Every region block sits at a constant linear distance (its delta) from the entry block, since it
+ * is reached by relative branches, fall-throughs and returns to such places. A block on the entry
+ * block's page at its page distance runs under the mapping the run loop checked at entry (the
+ * translated code checks it again after any handler ran, jit/translate.ts). Any other block is
+ * chained: before continuing into it, the code checks that its linear address still maps through
+ * the fetch TLB to the host page it was translated from, and that this page's code generation
+ * (decode/code-cache.ts pageGen, bumped whenever the page's decoded blocks are dropped, by any
+ * vCPU's write, a device's write or a flush) is unchanged. A write by the running vCPU to any
+ * code page stops the function after the writing instruction; other vCPUs run only between the
+ * run loop's calls, and their writes fail the generation check.
  */
 
-/** Decoded blocks as the code cache holds them. */
+/** Decoded blocks as the code cache holds them, seen from one entry block. */
 export interface BlockMap {
   readonly blockFirst: Int32Array;
   readonly blockCount: Int32Array;
   readonly blockRuns: Int32Array;
-  /** The block decoded at this offset of the entry block's page, for its code size, or 0. */
-  blockAt(offset: number): number;
+  /** Host address of the entry block's first byte. */
+  readonly entryHost: number;
+  /** The block decoded at this host address for the entry block's code size, or 0. */
+  blockAt(host: number): number;
+  /**
+   * Host address of the linear address `delta` bytes from the entry block's first byte, when the
+   * running vCPU's fetch TLB maps it now; -1 otherwise (nothing is filled or faulted).
+   */
+  resolve(delta: number): number;
+  /** Code generation of each host page (decode/code-cache.ts pageGen). */
+  readonly generations: Int32Array;
   /** Runs a block needs to join another block's region (REGION_MIN_RUNS; 0 when every block is translated). */
   readonly minRuns: number;
 }
@@ -31,6 +46,16 @@ export interface RegionBlock {
   /** First record and instruction count. */
   readonly first: number;
   readonly count: number;
+  /** Linear distance of its first byte from the entry block's first byte. */
+  readonly delta: number;
+  /** Host address of its first byte. */
+  readonly host: number;
+  /** Whether continuing into it needs the chain check (another page, or the entry page seen at another address). */
+  readonly chained: boolean;
+  /** Its page's code generation when translated (chained blocks). */
+  readonly gen: number;
+  /** Whether it is the return site of a CALL in the region (a RET may continue there). */
+  readonly returnSite: boolean;
 }
 
 /**
@@ -52,49 +77,77 @@ const FALLS_THROUGH: ReadonlySet<string> = new Set([
   'cpuid', 'rdtsc', 'rdmsr', 'wrmsr', 'cli-sti', 'in', 'out', 'invlpg', 'mov-cr', 'pause', 'nop', 'xcr',
 ]);
 
-/** Whether a block's last record is a near relative JMP or Jcc with a 64-bit operand (translated inline). */
-export function branchKind(store: DecodedStore, last: number, bits: number): 'jcc' | 'jmp-rel' | null {
+export type BranchKind = 'jcc' | 'jmp-rel' | 'call-rel' | 'ret';
+
+/** Whether a block's last record is a near relative JMP, Jcc or CALL, or a near RET, of 64-bit code and operand (translated inline). */
+export function branchKind(store: DecodedStore, last: number, bits: number): BranchKind | null {
   const f = HANDLER_FORMS[store.handler[last]];
   if (bits !== 64 || f === undefined || f.form.size !== 8) return null;
-  return f.exec === 'jcc' || f.exec === 'jmp-rel' ? f.exec : null;
+  return f.exec === 'jcc' || f.exec === 'jmp-rel' || f.exec === 'call-rel' || f.exec === 'ret' ? f.exec : null;
+}
+
+/** A place a block may continue: its offset from the block's page start (may lie outside the page). */
+export interface Successor {
+  readonly offset: number;
+  /** Reached by a RET popping the address a CALL of the region pushed. */
+  readonly returnSite: boolean;
 }
 
 /**
- * Page offsets where a block may continue, as the run loop would find them: a branch target and
- * a fall-through. `inline` says which families the translator emits inline (a block cut by its
- * size limit falls through too).
+ * Where a block may continue, as the run loop would find it: a branch target, a fall-through, a
+ * CALL's return site. `inline` says which families the translator emits inline (a block cut by
+ * its size limit or the page end falls through too).
  */
-export function successors(store: DecodedStore, first: number, count: number, bits: number, inline: (family: string) => boolean): number[] {
+export function successors(store: DecodedStore, first: number, count: number, bits: number, inline: (family: string) => boolean): Successor[] {
   const last = first + count - 1;
   const next = store.start[last] + store.len[last];
   const kind = branchKind(store, last, bits);
   if (kind !== null) {
-    const target = next + store.imm[last];
-    return kind === 'jcc' ? [target, next] : [target];
+    if (kind === 'ret') return [];
+    const target = { offset: next + store.imm[last], returnSite: false };
+    if (kind === 'jcc') return [target, { offset: next, returnSite: false }];
+    if (kind === 'call-rel') return [target, { offset: next, returnSite: true }];
+    return [target];
   }
   if (bits !== 64) return [];
   const family = HANDLER_FORMS[store.handler[last]]?.exec ?? '';
-  return FALLS_THROUGH.has(family) || inline(family) ? [next] : [];
+  return FALLS_THROUGH.has(family) || inline(family) ? [{ offset: next, returnSite: false }] : [];
 }
 
-/** The entry block and the hot blocks reachable from it in the same page, entry first. */
-export function collectRegion(store: DecodedStore, entry: RegionBlock, bits: number, blocks: BlockMap | null,
+/** The entry block and the hot blocks reachable from it, entry first. */
+export function collectRegion(store: DecodedStore, entry: { first: number; count: number }, bits: number, blocks: BlockMap | null,
   inline: (family: string) => boolean): RegionBlock[] {
-  const region: RegionBlock[] = [entry];
+  const host0 = blocks === null ? 0 : blocks.entryHost;
+  const region: RegionBlock[] = [{ ...entry, delta: 0, host: host0, chained: false, gen: 0, returnSite: false }];
   if (blocks === null) return region;
-  const seen = new Set<number>([store.start[entry.first]]);
+  const seen = new Set<number>([0]);
   let insns = entry.count;
   for (let n = 0; n < region.length && region.length < MAX_REGION_BLOCKS; n++) {
-    for (const off of successors(store, region[n].first, region[n].count, bits, inline)) {
-      if (off < 0 || off >= 4096 || seen.has(off)) continue;
-      seen.add(off);
-      const b = blocks.blockAt(off);
+    const from = region[n];
+    const fromStart = store.start[from.first];
+    for (const s of successors(store, from.first, from.count, bits, inline)) {
+      const delta = from.delta + s.offset - fromStart;
+      if (seen.has(delta)) continue;
+      seen.add(delta);
+      const host = s.offset >= 0 && s.offset < 4096 ? (from.host - fromStart) + s.offset : blocks.resolve(delta);
+      if (host < 0) continue;
+      const b = blocks.blockAt(host);
       if (b === 0 || blocks.blockRuns[b] < blocks.minRuns) continue;
       const count = blocks.blockCount[b];
       if (insns + count > MAX_REGION_INSNS || region.length >= MAX_REGION_BLOCKS) continue;
       insns += count;
-      region.push({ first: blocks.blockFirst[b], count });
+      // At its page distance on the entry page: the entry's mapping covers it.
+      const samePage = host >>> 12 === host0 >>> 12 && delta === (host & 0xfff) - (host0 & 0xfff);
+      region.push({
+        first: blocks.blockFirst[b], count, delta, host, chained: !samePage, gen: samePage ? 0 : blocks.generations[host >>> 12], returnSite: s.returnSite,
+      });
     }
   }
   return region;
 }
+
+/**
+ * Where a region function that stopped in a chained block tells the run loop that block's delta
+ * (run loop: its linear start is the entry's plus delta). Set at every continue into another block.
+ */
+export const regionExit = { delta: 0 };

@@ -8,7 +8,7 @@ import type { InsnContext } from './context.js';
 import { RegisterLocals } from './regs.js';
 import { EMITTERS, KEEPS_FLAGS } from './emitters.js';
 import { FLAG_OPEN, type FlagRecord, dropDeadRecords, flagRecordIn, overwrites } from './flags.js';
-import { type BlockMap, type RegionBlock, branchKind, collectRegion, successors } from './region.js';
+import { type BlockMap, branchKind, collectRegion, regionExit, successors } from './region.js';
 
 /**
  * The block translator: one decoded block, with the hot blocks of its page it continues into
@@ -31,15 +31,17 @@ import { type BlockMap, type RegionBlock, branchKind, collectRegion, successors 
  */
 export function translateBlock(store: DecodedStore, first: number, count: number, bits: number, blocks: BlockMap | null = null): CompiledBlock {
   const region = collectRegion(store, { first, count }, bits, blocks, (f) => EMITTERS[f] !== undefined);
-  const start = store.start[first];
-  // Region blocks by page offset, and whether any block continues inside the region.
+  // Region blocks by delta, and whether any block continues inside the region.
   const at = new Map<number, number>();
-  region.forEach((b, n) => at.set(store.start[b.first], n));
-  const edges = region.map((b) => successors(store, b.first, b.count, bits, (f) => EMITTERS[f] !== undefined).filter((o) => at.has(o)));
+  region.forEach((b, n) => at.set(b.delta, n));
+  const deltaOf = (b: number, offset: number): number => region[b].delta + offset - store.start[region[b].first];
+  const edges = region.map((b, n) => successors(store, b.first, b.count, bits, (f) => EMITTERS[f] !== undefined)
+    .map((s) => deltaOf(n, s.offset)).filter((d) => at.has(d)));
   const looping = edges.some((e) => e.length > 0);
+  const returnSites = region.filter((b) => b.returnSite).map((b) => b.delta);
   const regs = new RegisterLocals(looping);
   const handlers: Handler[] = [];
-  const params: string[] = ['getCF', 'cond'];
+  const params: string[] = ['getCF', 'cond', 'X', 'G'];
   const cases: string[] = [];
   // Flag records a later record overwrote before anything could read the vCPU's flags: a handler
   // (fallback or slow path), an exit, cond(cpu) or getCF(cpu). Keyed by position in the region.
@@ -49,18 +51,21 @@ export function translateBlock(store: DecodedStore, first: number, count: number
     const body: string[] = [];
     const ret = (k: number): string => String(n === 0 ? k : k + (blk.count << REGION_SHIFT));
     const exit = (): string => `${regs.flush()}return ${ret(blk.count)};`;
+    const blkStart = store.start[blk.first];
     let slows = 0;
-    // Continuing into region block t from the end of this one: both fit the budget, and after a
-    // handler ran, nothing the run loop checks at a block boundary changed (it would stop otherwise).
-    const jumpTo = (offset: number): string => {
-      const t = at.get(start + offset);
+    // Continuing into region block t from the end of this one: both fit the budget, after a
+    // handler ran nothing the run loop checks at a block boundary changed (it would stop
+    // otherwise), and a chained block is still what the run loop would find there (region.ts).
+    const jumpTo = (delta: number): string => {
+      const t = at.get(delta);
       if (t === undefined) return '';
-      const guard = slows === 0 ? '' : ` && ${SAME_CONTEXT}`;
-      return `if (budget >= ${blk.count + region[t].count}${guard}) { budget -= ${blk.count}; cpu.instructions += ${blk.count}; ` +
-        `cpu.inBlock = 0; cpu.blockFirst = ${region[t].first}; blk = ${t}; continue; } `;
+      const to = region[t];
+      const guard = (slows === 0 ? '' : ` && ${SAME_CONTEXT}`) + (to.chained ? ` && ${chainCheck(delta, to.host, to.gen)}` : '');
+      return `if (budget >= ${blk.count + to.count}${guard}) { budget -= ${blk.count}; cpu.instructions += ${blk.count}; ` +
+        `cpu.inBlock = 0; cpu.blockFirst = ${to.first}; X.delta = ${delta}; blk = ${t}; continue; } `;
     };
     const ctx: { -readonly [K in keyof InsnContext]: InsnContext[K] } & { family: string; slows: number; g: number } = {
-      d: store, i: 0, k: 0, next: 0, bits, form: undefined as unknown as InsnContext['form'], regs, last: false,
+      d: store, i: 0, k: 0, next: 0, bits, form: undefined as unknown as InsnContext['form'], regs, last: false, returnSites,
       flagsKnown: null as InsnContext['flagsKnown'],
       family: '',
       slows: 0,
@@ -77,9 +82,10 @@ export function translateBlock(store: DecodedStore, first: number, count: number
         const slow = this.slow(resync);
         return `${pre} if (${condition}) { ${inline} } else ${slow}`;
       },
-      jump(offset: number): string {
+      exit,
+      jump(offset: number, inRange = false): string {
         const inRegion = jumpTo(offset);
-        if (inRegion !== '') return `${inRegion}cpu.ripLo = (r + ${offset}) | 0; ${exit()}`;
+        if (inRegion !== '' || inRange) return `${inRegion}cpu.ripLo = (r + ${offset}) | 0; ${exit()}`;
         return `s = r + ${offset}; if (s >= 0 && s <= 4294967295) cpu.ripLo = s | 0; else ${this.slow()} ${exit()}`;
       },
     };
@@ -94,7 +100,7 @@ export function translateBlock(store: DecodedStore, first: number, count: number
       ctx.i = i;
       ctx.k = k;
       ctx.g = g;
-      ctx.next = store.start[i] + store.len[i] - start;
+      ctx.next = blk.delta + store.start[i] + store.len[i] - blkStart;
       ctx.last = k === blk.count - 1;
       ctx.family = f?.exec ?? '';
       if (f !== undefined) ctx.form = f.form;
@@ -124,8 +130,8 @@ export function translateBlock(store: DecodedStore, first: number, count: number
     // A translated branch ends in its own exits; otherwise the fall-through continues or returns.
     if (!branched) {
       const last = blk.first + blk.count - 1;
-      const fall = store.start[last] + store.len[last] - start;
-      const inRegion = edges[n].includes(start + fall) ? jumpTo(fall) : '';
+      const fall = blk.delta + store.start[last] + store.len[last] - blkStart;
+      const inRegion = edges[n].includes(fall) ? jumpTo(fall) : '';
       body.push(`${inRegion}${exit()}`);
     }
     ctx.flagsKnown = null;
@@ -150,8 +156,22 @@ export function translateBlock(store: DecodedStore, first: number, count: number
   ].join('\n');
   if (process.env.MMULAB_JIT_DUMP === '1') process.stderr.write(`${source}\n`);
   const factory = new Function(...params, source) as (...args: unknown[]) => CompiledBlock;
-  return factory(getCF, cond, ...handlers);
+  return factory(getCF, cond, regionExit, blocks?.generations ?? NO_GENERATIONS, ...handlers);
 }
+
+/**
+ * The chain check before continuing into a block `delta` bytes from the entry that is not on the
+ * entry's page at its page distance: its linear address stays below the run loop's limit for a
+ * block start (so the high half of RIP is unchanged), the fetch TLB still maps its page to the
+ * host page it was translated from, and that page's decoded code was not dropped since.
+ */
+function chainCheck(delta: number, host: number, gen: number): string {
+  const page = host >>> 12;
+  return `(s = r + ${delta}) >= 0 && s < 0xffffe000 && T.fetch[(s >>> 12) & ${TLB_MASK}] === (rh >>> 0) * 1048576 + (s >>> 12) && ` +
+    `fh[(s >>> 12) & ${TLB_MASK}] === ${page * 4096} && G[${page}] === ${gen}`;
+}
+
+const NO_GENERATIONS = new Int32Array(0);
 
 /**
  * What the run loop checks at a block boundary besides cpu.stop, for the translated code to check
