@@ -42,10 +42,13 @@ const VMX_PASSTHROUGH_MSRS = new Set<number>([Msr.FS_BASE, Msr.GS_BASE, Msr.KERN
 
 
 /**
- * The cycles of the common exit steps, summed once: charge() looks its item up by name, a keyed
+ * The cycles of the common exit steps, read once: charge() looks its item up by name, a keyed
  * load V8 cannot make fast where one function charges many items, and exits run millions of times.
+ * They are added one by one, as charge() did: a vCPU's clock can hold a fraction (an idle step to
+ * a device deadline), and (t + a) + b need not equal t + (a + b) there.
  */
-const EXIT_BEGIN_CYCLES = COST.exitRoundTrip + COST.exitDispatch;
+const EXIT_ROUND_TRIP_CYCLES = COST.exitRoundTrip;
+const EXIT_DISPATCH_CYCLES = COST.exitDispatch;
 const SIMPLE_EXIT_CYCLES = COST.simpleExitHandler;
 const USERSPACE_EXIT_CYCLES = COST.userspaceExit;
 
@@ -204,7 +207,8 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     this.vm.running = this;
     this.stats.exits++;
     this.vm.mmuContext.trace?.exit(reason, addrLo, addrHi, code);
-    this.addCycles(EXIT_BEGIN_CYCLES);
+    this.addCycles(EXIT_ROUND_TRIP_CYCLES);
+    this.addCycles(EXIT_DISPATCH_CYCLES);
     if (this.pmlBuffer.count > 0) this.drainPml();
   }
 
