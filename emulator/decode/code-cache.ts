@@ -1,7 +1,7 @@
 import type { CodeWatcher } from '../hw/paging-unit.js';
 import { type Tlb, TLB_MASK } from '../hw/tlb.js';
 import { DecodedStore } from './store.js';
-import { type DecodeContext, decode, endsBlock } from './decoder.js';
+import { type DecodeContext, decode, decodeAt, endsBlock } from './decoder.js';
 import { COMPILE_THRESHOLD, type CompiledBlock, compileBlock } from './block-compiler.js';
 import { translateBlock } from '../jit/translate.js';
 import { type BlockMap, REGION_MIN_RUNS } from '../jit/region.js';
@@ -59,7 +59,6 @@ export class CodeCache implements CodeWatcher {
    */
   translator: TranslatorMode = translatorModeFromEnv();
   private nextBlock = 1;
-  private readonly bytes = new Uint8Array(16);
   private readonly arena: Uint8Array;
   /** Every vCPU's TLB: a page that becomes code loses its cached write permission in all of them. */
   private readonly tlbs: readonly Tlb[];
@@ -211,9 +210,8 @@ export class CodeCache implements CodeWatcher {
     let off = host & 0xfff;
     const pageBase = page * 4096;
     while (n - first < MAX_BLOCK && off < 4096) {
-      const avail = Math.min(15, 4096 - off);
-      this.bytes.set(this.arena.subarray(pageBase + off, pageBase + off + avail));
-      const len = decode(store, n, this.bytes, avail, ctx);
+      // Decoded in place: no copy, no view per instruction.
+      const len = decodeAt(store, n, this.arena, pageBase + off, Math.min(15, 4096 - off), ctx);
       if (len < 0) break; // crosses the page end: decoded on its own, uncached
       store.start[n] = off;
       off += len;
