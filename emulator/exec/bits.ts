@@ -105,40 +105,54 @@ function highestBit(lo: number, hi: number): number {
 
 /**
  * BSF, BSR, TZCNT, LZCNT, POPCNT G,E. BSF/BSR with a zero source set ZF and leave the destination
- * unchanged (what Intel and AMD parts do; the SDM calls the destination undefined).
+ * unchanged (what Intel and AMD parts do; the SDM calls the destination undefined). The operation
+ * is chosen when the form's handler is built, so a handler never switches on it.
  */
 export const SCAN = family('scan', (form) => {
   const size = form.size;
   const bits = 8 * size;
-  const op = form.variant as ScanOp;
-  return (cpu, i) => {
-    const d = cpu.dec;
-    srcHi = 0;
-    let v = readSource(cpu, i, size, form.mem);
-    if (cpu.exc >= 0) return;
-    let vh = size === 8 ? (form.mem ? cpu.mem.hi : srcHi) : 0;
-    if (size === 2) v &= 0xffff;
-    if (size === 1) v &= 0xff;
-    if (size < 8) vh = 0;
-    const zero = v === 0 && vh === 0;
-    const g = d.reg[i];
-    switch (op) {
-      case ScanOp.BSF: case ScanOp.BSR:
-        if (zero) { updateFlags(cpu, Flag.ZF, Flag.ZF); return; }
-        writeReg(cpu, g, size, op === ScanOp.BSF ? lowestBit(v, vh) : highestBit(v, vh), 0);
+  const mem = form.mem;
+  switch (form.variant as ScanOp) {
+    case ScanOp.BSF: case ScanOp.BSR: {
+      const forward = form.variant === ScanOp.BSF;
+      return (cpu, i) => {
+        const v = scanSource(cpu, i, size, mem);
+        if (cpu.exc >= 0) return;
+        if (v === 0 && scanHi === 0) { updateFlags(cpu, Flag.ZF, Flag.ZF); return; }
+        writeReg(cpu, cpu.dec.reg[i], size, forward ? lowestBit(v, scanHi) : highestBit(v, scanHi), 0);
         updateFlags(cpu, Flag.ZF, 0);
-        return;
-      case ScanOp.TZCNT: case ScanOp.LZCNT: {
-        const n = zero ? bits : op === ScanOp.TZCNT ? lowestBit(v, vh) : bits - 1 - highestBit(v, vh);
-        writeReg(cpu, g, size, n, 0);
-        updateFlags(cpu, Flag.CF | Flag.ZF, (zero ? Flag.CF : 0) | (n === 0 ? Flag.ZF : 0));
-        return;
-      }
-      default: {
-        const n = popcount32(v) + popcount32(vh);
-        writeReg(cpu, g, size, n, 0);
-        loadArithFlags(cpu, zero ? Flag.ZF : 0);
-      }
+      };
     }
-  };
+    case ScanOp.TZCNT: case ScanOp.LZCNT: {
+      const trailing = form.variant === ScanOp.TZCNT;
+      return (cpu, i) => {
+        const v = scanSource(cpu, i, size, mem);
+        if (cpu.exc >= 0) return;
+        const zero = v === 0 && scanHi === 0;
+        const n = zero ? bits : trailing ? lowestBit(v, scanHi) : bits - 1 - highestBit(v, scanHi);
+        writeReg(cpu, cpu.dec.reg[i], size, n, 0);
+        updateFlags(cpu, Flag.CF | Flag.ZF, (zero ? Flag.CF : 0) | (n === 0 ? Flag.ZF : 0));
+      };
+    }
+    default:
+      return (cpu, i) => {
+        const v = scanSource(cpu, i, size, mem);
+        if (cpu.exc >= 0) return;
+        writeReg(cpu, cpu.dec.reg[i], size, popcount32(v) + popcount32(scanHi), 0);
+        loadArithFlags(cpu, v === 0 && scanHi === 0 ? Flag.ZF : 0);
+      };
+  }
 });
+
+/** The source operand of a scan, masked to its size: low half returned, high half in scanHi. */
+let scanHi = 0;
+function scanSource(cpu: Vcpu, i: number, size: number, mem: boolean): number {
+  srcHi = 0;
+  let v = readSource(cpu, i, size, mem);
+  scanHi = 0;
+  if (cpu.exc >= 0) return 0;
+  if (size === 8) scanHi = mem ? cpu.mem.hi : srcHi;
+  if (size === 2) v &= 0xffff;
+  if (size === 1) v &= 0xff;
+  return v;
+}

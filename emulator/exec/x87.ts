@@ -3,7 +3,7 @@ import { CpuMode } from '../cpu/vcpu.js';
 import { Cr0 } from '../arch/control.js';
 import { Vector } from '../arch/vectors.js';
 import { Reg } from '../arch/registers.js';
-import { family } from './registry.js';
+import { type Handler, family } from './registry.js';
 import { ea } from './operands.js';
 import { compareToEflags, cond } from './flags.js';
 import { FCW_DEFAULT, MXCSR_MASK, type FpuState, doubleToF80, f80Out, f80ToDouble } from './fpu-state.js';
@@ -150,12 +150,18 @@ const CONSTANTS: Record<number, number> = {
   [X87.FLDLG2]: Math.log10(2), [X87.FLDLN2]: Math.LN2, [X87.FLDZ]: 0,
 };
 
-export const X87_OP = family('x87', (form) => {
-  const v = form.variant;
-  const mem = form.mem;
+/**
+ * The x87 operations other than the arithmetic rows. The operation is chosen when the form's
+ * handler is built, so no handler switches on the variant; the shared part (the device-not-
+ * available checks and the memory operand's address) is the wrapper x87Op.
+ */
+type X87Body = (cpu: Vcpu, f: FpuState, lo: number, hi: number, sti: number, i: number) => void;
+
+export const X87_OP = family('x87', (form) => x87Op(form.mem, x87Body(form.variant)));
+
+function x87Op(mem: boolean, body: X87Body): Handler {
   return (cpu, i) => {
     if (!x87Ready(cpu)) return;
-    const f = cpu.fpu;
     let lo = 0;
     let hi = 0;
     if (mem) {
@@ -163,122 +169,136 @@ export const X87_OP = family('x87', (form) => {
       hi = cpu.eaHi;
       if (cpu.exc >= 0) return;
     }
-    const sti = cpu.dec.rm[i] & 7;
-    if (v >= X87.ARITH) { arithRow(cpu, f, v - X87.ARITH, lo, hi, sti); return; }
-    switch (v) {
-      case X87.FNINIT: f.initX87(); return;
-      case X87.FNCLEX: f.fsw &= 0x7f00; return; // clears exception flags, ES and B
-      case X87.FNSTSW_AX: cpu.set16(Reg.RAX, f.statusWord()); return;
-      case X87.FNSTSW: cpu.mem.write16(lo, hi, f.statusWord()); return;
-      case X87.FNSTCW: cpu.mem.write16(lo, hi, f.fcw); return;
-      case X87.FLDCW: {
-        const w = cpu.mem.read16(lo, hi);
-        if (cpu.exc >= 0) return;
-        f.fcw = (w & 0x1f7f) | 0x40;
-        return;
-      }
-      case X87.FNSTENV: {
-        if (!cpu.mem.probeWrite(lo, hi, 28)) return;
-        const words = [f.fcw | 0xffff0000, f.statusWord() | 0xffff0000, fullTagWord(f) | 0xffff0000, f.fipLo, f.fop & 0x7ff, f.fdpLo, 0];
-        for (let k = 0; k < 7; k++) { const [a, b] = next(lo, hi, k * 4); cpu.mem.write32(a, b, words[k] | 0); }
-        f.fcw |= 0x3f; // FNSTENV masks all exceptions
-        return;
-      }
-      case X87.FLDENV: {
-        if (!cpu.mem.probeRead(lo, hi, 28)) return;
-        const w: number[] = [];
-        for (let k = 0; k < 7; k++) { const [a, b] = next(lo, hi, k * 4); w.push(cpu.mem.read32(a, b)); }
-        f.fcw = (w[0] & 0x1f7f) | 0x40;
-        f.fsw = w[1] & 0xffff & ~0x3800;
-        f.top = (w[1] >> 11) & 7;
-        let tags = 0;
-        for (let p = 0; p < 8; p++) if (((w[2] >> (2 * p)) & 3) !== 3) tags |= 1 << p;
-        f.tags = tags;
-        f.fipLo = w[3]; f.fop = w[4] & 0x7ff; f.fdpLo = w[5];
-        return;
-      }
-      case X87.FNOP: return;
-      case X87.FLD_ST: { const val = f.get(sti); f.push(val); return; }
-      case X87.FXCH: { const a = f.get(0); f.set(0, f.get(sti)); f.set(sti, a); return; }
-      case X87.FCHS: f.set(0, -f.get(0)); return;
-      case X87.FABS: f.set(0, Math.abs(f.get(0))); return;
-      case X87.FTST: compare(f, f.get(0), 0); return;
-      case X87.FXAM: examine(f); return;
-      case X87.FSQRT: f.set(0, Math.sqrt(f.get(0))); return;
-      case X87.FRNDINT: f.set(0, roundByControl(f, f.get(0), false)); return;
-      case X87.FINCSTP: f.top = (f.top + 1) & 7; return;
-      case X87.FDECSTP: f.top = (f.top - 1) & 7; return;
-      case X87.FFREE: f.tags &= ~(1 << f.phys(sti)); return;
-      case X87.FLD1: case X87.FLDL2T: case X87.FLDL2E: case X87.FLDPI: case X87.FLDLG2: case X87.FLDLN2: case X87.FLDZ:
-        f.push(CONSTANTS[v]);
-        return;
-      case X87.FLD_M32: { const val = readF32(cpu, lo, hi); if (cpu.exc < 0) f.push(val); return; }
-      case X87.FLD_M64: { const val = readF64(cpu, lo, hi); if (cpu.exc < 0) f.push(val); return; }
-      case X87.FLD_M80: {
-        const mlo = cpu.mem.read64(lo, hi);
-        const mhi = cpu.mem.hi;
-        const [a, b] = next(lo, hi, 8);
-        const se = cpu.mem.read16(a, b);
-        if (cpu.exc >= 0) return;
-        f.push(f80ToDouble(mlo, mhi, se));
-        const p = f.top;
-        f.raw80Lo[p] = mlo; f.raw80Hi[p] = mhi; f.raw80Exp[p] = se;
-        f.raw80Valid |= 1 << p;
-        return;
-      }
-      case X87.FST_M32: case X87.FSTP_M32:
+    body(cpu, cpu.fpu, lo, hi, cpu.dec.rm[i] & 7, i);
+  };
+}
+
+function x87Body(v: number): X87Body {
+  if (v >= X87.ARITH) {
+    const row = v - X87.ARITH;
+    return (cpu, f, lo, hi, sti) => { arithRow(cpu, f, row, lo, hi, sti); };
+  }
+  switch (v) {
+    case X87.FNINIT: return (cpu, f, lo, hi, sti, i) => { f.initX87(); };
+    case X87.FNCLEX: return (cpu, f, lo, hi, sti, i) => {
+      f.fsw &= 0x7f00; // clears exception flags, ES and B
+    };
+    case X87.FNSTSW_AX: return (cpu, f, lo, hi, sti, i) => { cpu.set16(Reg.RAX, f.statusWord()); };
+    case X87.FNSTSW: return (cpu, f, lo, hi, sti, i) => { cpu.mem.write16(lo, hi, f.statusWord()); };
+    case X87.FNSTCW: return (cpu, f, lo, hi, sti, i) => { cpu.mem.write16(lo, hi, f.fcw); };
+    case X87.FLDCW: return (cpu, f, lo, hi, sti, i) => {
+      const w = cpu.mem.read16(lo, hi);
+      if (cpu.exc >= 0) return;
+      f.fcw = (w & 0x1f7f) | 0x40;
+    };
+    case X87.FNSTENV: return (cpu, f, lo, hi, sti, i) => {
+      if (!cpu.mem.probeWrite(lo, hi, 28)) return;
+      const words = [f.fcw | 0xffff0000, f.statusWord() | 0xffff0000, fullTagWord(f) | 0xffff0000, f.fipLo, f.fop & 0x7ff, f.fdpLo, 0];
+      for (let k = 0; k < 7; k++) { const [a, b] = next(lo, hi, k * 4); cpu.mem.write32(a, b, words[k] | 0); }
+      f.fcw |= 0x3f; // FNSTENV masks all exceptions
+    };
+    case X87.FLDENV: return (cpu, f, lo, hi, sti, i) => {
+      if (!cpu.mem.probeRead(lo, hi, 28)) return;
+      const w: number[] = [];
+      for (let k = 0; k < 7; k++) { const [a, b] = next(lo, hi, k * 4); w.push(cpu.mem.read32(a, b)); }
+      f.fcw = (w[0] & 0x1f7f) | 0x40;
+      f.fsw = w[1] & 0xffff & ~0x3800;
+      f.top = (w[1] >> 11) & 7;
+      let tags = 0;
+      for (let p = 0; p < 8; p++) if (((w[2] >> (2 * p)) & 3) !== 3) tags |= 1 << p;
+      f.tags = tags;
+      f.fipLo = w[3]; f.fop = w[4] & 0x7ff; f.fdpLo = w[5];
+    };
+    case X87.FNOP: return () => {};
+    case X87.FLD_ST: return (cpu, f, lo, hi, sti, i) => { const val = f.get(sti); f.push(val); };
+    case X87.FXCH: return (cpu, f, lo, hi, sti, i) => { const a = f.get(0); f.set(0, f.get(sti)); f.set(sti, a); };
+    case X87.FCHS: return (cpu, f, lo, hi, sti, i) => { f.set(0, -f.get(0)); };
+    case X87.FABS: return (cpu, f, lo, hi, sti, i) => { f.set(0, Math.abs(f.get(0))); };
+    case X87.FTST: return (cpu, f, lo, hi, sti, i) => { compare(f, f.get(0), 0); };
+    case X87.FXAM: return (cpu, f, lo, hi, sti, i) => { examine(f); };
+    case X87.FSQRT: return (cpu, f, lo, hi, sti, i) => { f.set(0, Math.sqrt(f.get(0))); };
+    case X87.FRNDINT: return (cpu, f, lo, hi, sti, i) => { f.set(0, roundByControl(f, f.get(0), false)); };
+    case X87.FINCSTP: return (cpu, f, lo, hi, sti, i) => { f.top = (f.top + 1) & 7; };
+    case X87.FDECSTP: return (cpu, f, lo, hi, sti, i) => { f.top = (f.top - 1) & 7; };
+    case X87.FFREE: return (cpu, f, lo, hi, sti, i) => { f.tags &= ~(1 << f.phys(sti)); };
+    case X87.FLD1: case X87.FLDL2T: case X87.FLDL2E: case X87.FLDPI: case X87.FLDLG2: case X87.FLDLN2: case X87.FLDZ: {
+      const c = CONSTANTS[v];
+      return (cpu, f) => { f.push(c); };
+    }
+    case X87.FLD_M32: return (cpu, f, lo, hi, sti, i) => { const val = readF32(cpu, lo, hi); if (cpu.exc < 0) f.push(val); };
+    case X87.FLD_M64: return (cpu, f, lo, hi, sti, i) => { const val = readF64(cpu, lo, hi); if (cpu.exc < 0) f.push(val); };
+    case X87.FLD_M80: return (cpu, f, lo, hi, sti, i) => {
+      const mlo = cpu.mem.read64(lo, hi);
+      const mhi = cpu.mem.hi;
+      const [a, b] = next(lo, hi, 8);
+      const se = cpu.mem.read16(a, b);
+      if (cpu.exc >= 0) return;
+      f.push(f80ToDouble(mlo, mhi, se));
+      const p = f.top;
+      f.raw80Lo[p] = mlo; f.raw80Hi[p] = mhi; f.raw80Exp[p] = se;
+      f.raw80Valid |= 1 << p;
+    };
+    case X87.FST_M32: case X87.FSTP_M32: {
+      const pop = v === X87.FSTP_M32;
+      return (cpu, f, lo, hi) => {
         bits.setFloat32(0, f.get(0), true);
         cpu.mem.write32(lo, hi, bits.getInt32(0, true));
-        if (cpu.exc < 0 && v === X87.FSTP_M32) f.pop();
-        return;
-      case X87.FST_M64: case X87.FSTP_M64:
+        if (cpu.exc < 0 && pop) f.pop();
+      };
+    }
+    case X87.FST_M64: case X87.FSTP_M64: {
+      const pop = v === X87.FSTP_M64;
+      return (cpu, f, lo, hi) => {
         bits.setFloat64(0, f.get(0), true);
         cpu.mem.write64(lo, hi, bits.getInt32(0, true), bits.getInt32(4, true));
-        if (cpu.exc < 0 && v === X87.FSTP_M64) f.pop();
-        return;
-      case X87.FSTP_M80: {
-        if (!cpu.mem.probeWrite(lo, hi, 10)) return;
-        const p = f.top;
-        if ((f.raw80Valid & (1 << p)) !== 0) { f80Out.lo = f.raw80Lo[p]; f80Out.hi = f.raw80Hi[p]; f80Out.se = f.raw80Exp[p]; } else doubleToF80(f.st[p]);
-        cpu.mem.write64(lo, hi, f80Out.lo, f80Out.hi);
-        const [a, b] = next(lo, hi, 8);
-        cpu.mem.write16(a, b, f80Out.se);
-        f.pop();
-        return;
-      }
-      case X87.FST_ST: f.set(sti, f.get(0)); copyRaw(f, 0, sti); return;
-      case X87.FSTP_ST: f.set(sti, f.get(0)); copyRaw(f, 0, sti); f.pop(); return;
-      case X87.FILD_M16: { const val = (cpu.mem.read16(lo, hi) << 16) >> 16; if (cpu.exc < 0) f.push(val); return; }
-      case X87.FILD_M32: { const val = cpu.mem.read32(lo, hi) | 0; if (cpu.exc < 0) f.push(val); return; }
-      case X87.FILD_M64: {
-        const l = cpu.mem.read64(lo, hi);
-        if (cpu.exc < 0) f.push(cpu.mem.hi * 4294967296 + (l >>> 0));
-        return;
-      }
-      case X87.FIST_M16: storeInt(cpu, lo, hi, 2, false); return;
-      case X87.FIST_M32: storeInt(cpu, lo, hi, 4, false); return;
-      case X87.FISTP_M16: case X87.FISTP_M32: case X87.FISTP_M64: case X87.FISTTP_M16: case X87.FISTTP_M32: case X87.FISTTP_M64: {
-        const size = v === X87.FISTP_M16 || v === X87.FISTTP_M16 ? 2 : v === X87.FISTP_M32 || v === X87.FISTTP_M32 ? 4 : 8;
-        storeInt(cpu, lo, hi, size, v >= X87.FISTTP_M16);
+        if (cpu.exc < 0 && pop) f.pop();
+      };
+    }
+    case X87.FSTP_M80: return (cpu, f, lo, hi, sti, i) => {
+      if (!cpu.mem.probeWrite(lo, hi, 10)) return;
+      const p = f.top;
+      if ((f.raw80Valid & (1 << p)) !== 0) { f80Out.lo = f.raw80Lo[p]; f80Out.hi = f.raw80Hi[p]; f80Out.se = f.raw80Exp[p]; } else doubleToF80(f.st[p]);
+      cpu.mem.write64(lo, hi, f80Out.lo, f80Out.hi);
+      const [a, b] = next(lo, hi, 8);
+      cpu.mem.write16(a, b, f80Out.se);
+      f.pop();
+    };
+    case X87.FST_ST: return (cpu, f, lo, hi, sti, i) => { f.set(sti, f.get(0)); copyRaw(f, 0, sti); };
+    case X87.FSTP_ST: return (cpu, f, lo, hi, sti, i) => { f.set(sti, f.get(0)); copyRaw(f, 0, sti); f.pop(); };
+    case X87.FILD_M16: return (cpu, f, lo, hi, sti, i) => {
+      const val = (cpu.mem.read16(lo, hi) << 16) >> 16; if (cpu.exc < 0) f.push(val);
+    };
+    case X87.FILD_M32: return (cpu, f, lo, hi, sti, i) => { const val = cpu.mem.read32(lo, hi) | 0; if (cpu.exc < 0) f.push(val); };
+    case X87.FILD_M64: return (cpu, f, lo, hi, sti, i) => {
+      const l = cpu.mem.read64(lo, hi);
+      if (cpu.exc < 0) f.push(cpu.mem.hi * 4294967296 + (l >>> 0));
+    };
+    case X87.FIST_M16: return (cpu, f, lo, hi, sti, i) => { storeInt(cpu, lo, hi, 2, false); };
+    case X87.FIST_M32: return (cpu, f, lo, hi, sti, i) => { storeInt(cpu, lo, hi, 4, false); };
+    case X87.FISTP_M16: case X87.FISTP_M32: case X87.FISTP_M64: case X87.FISTTP_M16: case X87.FISTTP_M32: case X87.FISTTP_M64: {
+      const size = v === X87.FISTP_M16 || v === X87.FISTTP_M16 ? 2 : v === X87.FISTP_M32 || v === X87.FISTTP_M32 ? 4 : 8;
+      const truncate = v >= X87.FISTTP_M16;
+      return (cpu, f, lo, hi) => {
+        storeInt(cpu, lo, hi, size, truncate);
         if (cpu.exc < 0) f.pop();
-        return;
-      }
-      case X87.FUCOM: compare(f, f.get(0), f.get(sti)); return;
-      case X87.FUCOMP: compare(f, f.get(0), f.get(sti)); f.pop(); return;
-      case X87.FUCOMPP: case X87.FCOMPP: compare(f, f.get(0), f.get(1)); f.pop(); f.pop(); return;
-      case X87.FCOMI: case X87.FUCOMI: compareToEflags(cpu, f.get(0), f.get(sti)); f.fsw &= ~C1; return;
-      case X87.FCOMIP: case X87.FUCOMIP: compareToEflags(cpu, f.get(0), f.get(sti)); f.fsw &= ~C1; f.pop(); return;
-      case X87.FCMOV: case X87.FCMOVN: {
+      };
+    }
+    case X87.FUCOM: return (cpu, f, lo, hi, sti, i) => { compare(f, f.get(0), f.get(sti)); };
+    case X87.FUCOMP: return (cpu, f, lo, hi, sti, i) => { compare(f, f.get(0), f.get(sti)); f.pop(); };
+    case X87.FUCOMPP: case X87.FCOMPP: return (cpu, f, lo, hi, sti, i) => { compare(f, f.get(0), f.get(1)); f.pop(); f.pop(); };
+    case X87.FCOMI: case X87.FUCOMI: return (cpu, f, lo, hi, sti, i) => { compareToEflags(cpu, f.get(0), f.get(sti)); f.fsw &= ~C1; };
+    case X87.FCOMIP: case X87.FUCOMIP: return (cpu, f, lo, hi, sti, i) => { compareToEflags(cpu, f.get(0), f.get(sti)); f.fsw &= ~C1; f.pop(); };
+    case X87.FCMOV: case X87.FCMOVN: {
+      const negate = v === X87.FCMOVN;
+      return (cpu, f, lo, hi, sti, i) => {
         // ModRM.reg 0-3: B, E, BE, U (PF), as Jcc condition numbers 2, 4, 6, 10.
         const cc = 2 + 2 * (cpu.dec.reg[i] & 3) + ((cpu.dec.reg[i] & 3) === 3 ? 2 : 0);
-        if (cond(cpu, cc) !== (v === X87.FCMOVN)) { f.set(0, f.get(sti)); copyRaw(f, sti, 0); }
-        return;
-      }
-      default:
-        cpu.unsupported(`x87 operation ${v}`);
+        if (cond(cpu, cc) !== negate) { f.set(0, f.get(sti)); copyRaw(f, sti, 0); }
+      };
     }
-  };
-});
+    default: return (cpu, f, lo, hi, sti, i) => { cpu.unsupported(`x87 operation ${v}`); };
+  }
+}
 
 function copyRaw(f: FpuState, from: number, to: number): void {
   const a = f.phys(from);
