@@ -55,7 +55,7 @@ export interface RegionBlock {
   /** Its page's code generation when translated (chained blocks). */
   readonly gen: number;
   /** Whether it is the return site of a CALL in the region (a RET may continue there). */
-  readonly returnSite: boolean;
+  returnSite: boolean;
 }
 
 /**
@@ -127,7 +127,12 @@ export function collectRegion(store: DecodedStore, entry: { first: number; count
     const fromStart = store.start[from.first];
     for (const s of successors(store, from.first, from.count, bits, inline)) {
       const delta = from.delta + s.offset - fromStart;
-      if (seen.has(delta)) continue;
+      if (seen.has(delta)) {
+        // Already in the region (say the entry, when the loop's CALL returns to its start).
+        const known = region.find((b) => b.delta === delta);
+        if (known !== undefined && s.returnSite) known.returnSite = true;
+        continue;
+      }
       seen.add(delta);
       const host = s.offset >= 0 && s.offset < 4096 ? (from.host - fromStart) + s.offset : blocks.resolve(delta);
       if (host < 0) continue;

@@ -123,6 +123,23 @@ describe('chained regions across pages agree with the interpreter', () => {
     expect(rax).toBe((N * (N + 1)) / 2);
   });
 
+  test('RET back into the region entry (the loop block after the call is translated last)', () => {
+    // As LOOP with the first JMP going to L: R is decoded last, so its region is R, L, F, T and
+    // the RET in T continues at R, the entry, which is the return site of L's CALL.
+    const viaL = LOOP.map(([gpa, bytes]): [number, number[]] => (gpa !== CODE ? [gpa, bytes] : [gpa, [...bytes.slice(0, 5), 0xeb, 0x00, ...bytes.slice(7)]]));
+    const run = (mode: TranslatorMode): Outcome => {
+      const vm = loopMachine(mode, 1, [], viaL);
+      vm.vcpus[0].lo[8] = N;
+      return finish(vm, 10_000_000);
+    };
+    const off = run('off');
+    const forced = run('force');
+    expect(forced.state).toBe(off.state);
+    expect(forced.instructions).toBe(off.instructions);
+    expect(forced.cycles).toBe(off.cycles);
+    expect(Number(off.state.split('|')[0].split(',')[3])).toBe(N);
+  });
+
   test('another vCPU rewrites the called function while the loop runs chained through it', () => {
     // vCPU 1 spins, then turns F's ADD RAX, RBX (48 01 d8) into SUB RAX, RBX (48 29 d8) and halts.
     const WRITER = CODE + 0x3000;
