@@ -39,6 +39,25 @@ export const COST = {
    */
   pageFaultEntry: 300,
   mapLocked: 600,
+  /**
+   * hva_to_pfn's slow path for a host page not yet present (guest RAM is the VMM's anonymous
+   * memory, populated on first touch): get_user_pages -> handle_mm_fault allocating the page,
+   * charging it to the memcg, adding it to the rmap and LRU and setting the host PTE. A reasoned
+   * figure, not a measurement: a minor anonymous fault's kernel work without the trap and without
+   * the clearing, which hostPageClear adds per 4 KiB. KVM runs it in kvm_faultin_pfn, before
+   * mmu_lock, so the vCPUs of a populate do it in parallel (the TDP MMU's 16.1 s against the
+   * write-locked 110.9 s with 96 vCPUs, kvm-concurrency.md 7.3, is mostly this work). Charged once
+   * per host page a fault brings in; --host-prefault (MAP_POPULATE) makes every page present.
+   */
+  hostPageFault: 700,
+  /**
+   * clear_page for one 4 KiB frame of a freshly faulted host page; a THP (2 MiB) or hugetlbfs
+   * (1 GiB) page pays it for each of its frames (clear_huge_page clears subpage by subpage).
+   * Published: rep stosq clears 13.7 GB/s in 4 KB chunks on AMD Milan (15.1 GB/s in 2 MB chunks),
+   * "x86/clear_page: introduce clear_pages()" (Ankur Arora): 4096 B / 13.7 GB/s = 299 ns, at the
+   * model's one cycle per ns.
+   */
+  hostPageClear: 300,
   /** Allocating and zeroing a page-table page. */
   pageAlloc: 150,
   /** Writing one SPTE (set_spte with its bookkeeping). */

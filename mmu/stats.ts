@@ -89,6 +89,12 @@ export class Stats {
   tdp_fault_retries = 0;
   /** Of those, the ones that found the SPTE frozen (FROZEN_SPTE, REMOVED_SPTE before 6.11). */
   tdp_fault_retries_frozen = 0;
+  /**
+   * Host pages a fault had to bring in through hva_to_pfn's slow path (get_user_pages: allocate,
+   * clear, map in the VMM's page tables), before taking mmu_lock (cost.ts hostPageFault). Zero
+   * with --host-prefault, or when host-page presence is not tracked.
+   */
+  host_page_faults = 0;
   /** TDP MMU page tables freed at the end of the RCU grace period without a TLB flush since they were unlinked (a bug: must stay 0). */
   tdp_pt_freed_unflushed = 0;
   // Model counters: roots.

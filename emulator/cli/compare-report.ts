@@ -27,7 +27,7 @@ const KVM_ROWS: ReadonlyArray<[string, string]> = [
   ['halt_exits', '  HLT'], ['hypercalls', '  hypercall'], ['mmio_exits', '  MMIO'],
   ['userspace_exits', 'port and MMIO exits to the VMM'], ['irq_injections', 'interrupts injected'],
   ['pf_taken', 'MMU faults (pf_taken)'], ['pf_fixed', '  pf_fixed'], ['pf_spurious', '  pf_spurious'], ['pf_emulate', '  pf_emulate'],
-  ['pf_fast', '  fast_page_fault (no mmu_lock)'], ['pf_guest', '  injected into the guest'], ['insn_emulation', 'writes to shadowed tables emulated'],
+  ['pf_fast', '  fast_page_fault (no mmu_lock)'], ['host_page_faults', '  host pages faulted in (get_user_pages)'], ['pf_guest', '  injected into the guest'], ['insn_emulation', 'writes to shadowed tables emulated'],
   ['pf_unprotect_retry', '  unprotected and retried'],
   ['pf_mmio_spte_created', '  pf_mmio_spte_created'], ['mmio_fast_hit', 'MMIO fast path hits'], ['mmio_gen_mismatch', 'MMIO generation mismatches'],
   ['mmio_gen_wrap_zaps', 'MMIO generation wrap zaps'], ['memslot_updates', 'memslot updates'],

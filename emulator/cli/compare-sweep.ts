@@ -68,6 +68,7 @@ const FIGURES: readonly SweepFigure[] = [
   { key: 'modeledCycles', label: 'modeled cycles', value: (r) => r.cycles },
   kvmFigure('exits', 'VM exits'),
   kvmFigure('pf_taken', 'MMU faults (pf_taken)'),
+  kvmFigure('host_page_faults', 'host pages faulted in (get_user_pages)'),
   kvmFigure('mmu_lock_contended', 'mmu_lock waits'),
   kvmFigure('mmu_lock_wait_write_cycles', 'mmu_lock cycles waited (write)'),
   kvmFigure('mmu_lock_wait_read_cycles', 'mmu_lock cycles waited (read)'),

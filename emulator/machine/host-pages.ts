@@ -16,7 +16,11 @@ export class HostPages {
   private readonly present: Uint8Array;
   /** 4 KiB frames per host page: 1, 512 (THP) or 262144 (hugetlbfs 1 GiB). */
   private span = 1;
-  /** Host pages faulted in by KVM's slow path (not by userspace stores, not by populate). */
+  /**
+   * Host pages faulted in by KVM's slow path (not by userspace stores, not by populate). A fault
+   * path reads it before and after its work: the difference is what it pays for (cost.ts
+   * hostPageFault).
+   */
   faultedIn = 0;
 
   constructor(frames: number) {
@@ -35,6 +39,11 @@ export class HostPages {
       const end = Math.min(base + span, p.length);
       if (p.subarray(base, end).includes(1)) p.fill(1, base, end);
     }
+  }
+
+  /** 4 KiB frames per host page: what one fault-in has to clear. */
+  get pageFrames(): number {
+    return this.span;
   }
 
   /** MAP_POPULATE, QEMU's -mem-prealloc (`--host-prefault`): every page faulted in before the guest runs. */

@@ -26,6 +26,9 @@ export interface ExitHost {
   readonly cpu: Vcpu;
   charge(item: CostItem, times?: number): void;
   chargeMmioEmulation(gpa: number): void;
+  /** Host pages faulted in so far, and the charge for those a fault brought in since (kvm-vcpu.ts). */
+  hostFaultMark(): number;
+  chargeHostFaults(mark: number): void;
   checkMmioSpte(walk: MmioWalk, addrLo: number, addrHi: number): [number, number] | undefined;
   exitBegin(reason: KvmExit, addrLo?: number, addrHi?: number, code?: number): void;
   /** The tracepoints, or null/undefined when tracing is off. */

@@ -187,6 +187,38 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     }
   }
 
+  /** Host pages faulted in so far (0 when presence is not tracked): read before a fault's work, passed to chargeHostFaults after it. */
+  hostFaultMark(): number {
+    return this.vm.mmuContext.hostPages?.faultedIn ?? 0;
+  }
+
+  /**
+   * What hva_to_pfn's slow path cost for the host pages brought in since `mark`: allocating and
+   * clearing each (every 4 KiB frame of a THP or hugetlbfs page), outside mmu_lock.
+   */
+  chargeHostFaults(mark: number): void {
+    const pages = this.vm.mmuContext.hostPages;
+    if (pages === undefined || pages.faultedIn === mark) return;
+    const n = pages.faultedIn - mark;
+    this.stats.host_page_faults += n;
+    this.addCycles(n * (COST.hostPageFault + pages.pageFrames * COST.hostPageClear));
+  }
+
+  /**
+   * kvm_faultin_pfn for a TDP fault, before mmu_lock: a guest frame in a memslot whose host page
+   * is not present goes through get_user_pages, which the vCPUs do in parallel.
+   */
+  private faultInHost(gpa: number): void {
+    const pages = this.vm.mmuContext.hostPages;
+    if (pages === undefined) return;
+    const gfn = Math.floor(gpa / 4096);
+    const slot = this.vm.memslots.find(gfn);
+    if (slot === undefined) return;
+    const mark = pages.faultedIn;
+    pages.faultIn(slot.hostHfn + (gfn - slot.baseGfn));
+    this.chargeHostFaults(mark);
+  }
+
   /** Adds the modeled cost of some work (a COST item, `times` over) to the vCPU's time. */
   charge(item: CostItem, times = 1): void {
     this.addCycles(COST[item] * times);
@@ -597,6 +629,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     }
     // kvm_faultin_pfn and the rest outside mmu_lock, then the map under it: kvm_tdp_mmu_page_fault
     // under the read lock, the legacy MMU's direct_page_fault under write (cost.ts mapLocked).
+    this.faultInHost(exit.gpa);
     this.charge('pageFaultEntry');
     const mode = this.cfg.mode === 'tdp' ? LockMode.READ : LockMode.WRITE;
     const since = this.lockMmu(mode, COST.mapLocked);

@@ -45,9 +45,14 @@ export class ShadowExits implements ShadowHypervisor {
     stats.pf_taken++;
     kvm.charge('pageFault');
     // FNAME(page_fault) runs under mmu_lock for write.
+    const hostMark = kvm.hostFaultMark();
     const since = kvm.lockMmu(LockMode.WRITE);
     const r = this.mmu.pageFault(f.lo, f.hi, f.errorCode & ~Pfec.RSVD, f.access);
     kvm.unlockMmu(LockMode.WRITE, since);
+    // kvm_faultin_pfn's slow path runs before the lock in KVM (after the guest walk, which the
+    // model does inside pageFault): it is charged outside the hold, after it, so the lock is held
+    // exactly as long and the vCPU pays the same total.
+    kvm.chargeHostFaults(hostMark);
     const fault = this.mmu.fault;
     let outcome = ShadowOutcome.RETRY;
     if (fault.injectCode >= 0) {
