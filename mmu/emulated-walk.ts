@@ -3,6 +3,7 @@ import { Cr0 } from '../emulator/arch/control.js';
 import type { EmulatorTranslation } from '../emulator/hw/paging-unit.js';
 import type { Arena } from '../emulator/machine/arena.js';
 import type { Memslots } from '../emulator/machine/memslots.js';
+import { gpa as asGpa } from '../emulator/arch/address.js';
 import { Access, type TableMemory, WalkContext, WalkResult, walk } from '../emulator/paging/walker.js';
 import { PagingMode } from '../emulator/paging/format.js';
 import { gpteAccess } from './shadow/guest-walk.js';
@@ -59,11 +60,11 @@ export class EmulatedWalk implements EmulatorTranslation {
     // memslot, not the TDP or shadow tables; an entry outside RAM reads as not present.
     this.tables = {
       readPhys32: (gpa) => {
-        const host = memslots.gpaToHpa(gpa);
+        const host = memslots.gpaToHpa(asGpa(gpa));
         return host < 0 ? 0 : view.getInt32(host, true);
       },
       writePhys32: (gpa, value) => {
-        const host = memslots.gpaToHpa(gpa);
+        const host = memslots.gpaToHpa(asGpa(gpa));
         if (host >= 0) view.setInt32(host, value, true);
       },
     };

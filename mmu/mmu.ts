@@ -1,6 +1,7 @@
 import type { TdpExit, TdpOutcome } from '../emulator/hw/tdp-hardware.js';
 import type { HostPages } from '../emulator/machine/host-pages.js';
 import type { Arena } from '../emulator/machine/arena.js';
+import type { Hpa } from '../emulator/arch/address.js';
 import type { Memslots } from '../emulator/machine/memslots.js';
 import type { Knobs } from './knobs.js';
 import type { Stats } from './stats.js';
@@ -24,9 +25,9 @@ export interface Mmu {
   /** kvm_mmu_unload: drop this vCPU's roots (current and previous). */
   unload(): void;
   /** kvm_mmu_load when no valid root is loaded: find or allocate one; returns its host address. */
-  load(): number;
+  load(): Hpa | -1;
   /** Host address of the loaded root, or -1. */
-  currentRoot(): number;
+  currentRoot(): Hpa | -1;
   /** KVM_REQ_MMU_FREE_OBSOLETE_ROOTS: free loaded roots that are invalid or obsolete. */
   freeObsoleteRoots(): void;
   /**

@@ -1,4 +1,5 @@
 import { u64 } from '../emulator/arch/u64.js';
+import { FRAMES_PER_LO, PAGE_SHIFT, type Gfn, type Hfn } from '../emulator/arch/address.js';
 import { SPTE_LAYOUTS, type SpteLayout, type SpteLayoutName } from './spte-layouts.js';
 
 /**
@@ -81,7 +82,7 @@ const genmask = (high: number, low: number): bigint =>
 const lo32 = (v: bigint): number => Number(BigInt.asIntN(32, v));
 const hi32 = (v: bigint): number => Number(BigInt.asIntN(32, v >> 32n));
 const join = (lo: number, hi: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-const TWO20 = 1048576;
+const TWO20 = FRAMES_PER_LO;
 
 export class SpteCodec {
   readonly config: Readonly<SpteConfig>;
@@ -280,8 +281,8 @@ export class SpteCodec {
   }
 
   /** spte_to_pfn, in pages (< 2^40). */
-  pfn(lo: number, hi: number): number {
-    return (hi & this.pfnMaskHi) * TWO20 + ((lo & this.pfnMaskLo) >>> 12);
+  pfn(lo: number, hi: number): Hfn {
+    return ((hi & this.pfnMaskHi) * TWO20 + ((lo & this.pfnMaskLo) >>> PAGE_SHIFT)) as Hfn;
   }
 
   /** is_writable_pte: the hardware W bit. */
@@ -343,8 +344,8 @@ export class SpteCodec {
   }
 
   /** get_mmio_spte_gfn (without the L1TF relocation). */
-  mmioGfn(lo: number, hi: number): number {
-    return (hi & this.gfnMaskHi) * TWO20 + ((lo & this.gfnMaskLo) >>> 12);
+  mmioGfn(lo: number, hi: number): Gfn {
+    return ((hi & this.gfnMaskHi) * TWO20 + ((lo & this.gfnMaskLo) >>> PAGE_SHIFT)) as Gfn;
   }
 
   /** get_mmio_spte_access: ACC_WRITE/ACC_USER as stored in bits 1-2 (x86); always 0 for EPT. */
@@ -361,7 +362,7 @@ export class SpteCodec {
    * via the access it passes). `prefetch` leaves A clear, and without A/D marks it access-tracked.
    * The NX-huge-page mitigation is policy: the caller strips ACC_EXEC for large pages if it applies.
    */
-  makeSpte(pfn: number, level: number, access: number, hostWritable: boolean, mmuWritable: boolean, prefetch: boolean): number {
+  makeSpte(pfn: Hfn, level: number, access: number, hostWritable: boolean, mmuWritable: boolean, prefetch: boolean): number {
     let lo = this.mmuPresentLo | this.presentLo | this.memtypeLo | this.meLo;
     let hi = this.presentHi | this.meHi | (this.adDisabled ? SPTE_TDP_AD_DISABLED_HI : 0);
     if (!prefetch) lo |= this.accessedLo;
@@ -375,7 +376,7 @@ export class SpteCodec {
     } else {
       access &= ~ACC_WRITE_MASK;
     }
-    lo |= (pfn % TWO20) << 12;
+    lo |= (pfn % TWO20) << PAGE_SHIFT;
     hi |= Math.floor(pfn / TWO20);
     if ((access & ACC_WRITE_MASK) && mmuWritable) {
       lo |= PT_WRITABLE_MASK | this.mmuWritableLo | this.dirtyLo;
@@ -387,12 +388,12 @@ export class SpteCodec {
   }
 
   /** make_nonleaf_spte: present, W, U and X (no NX) so that the leaf alone decides permissions. */
-  makeNonLeafSpte(childPfn: number, adDisabled = this.adDisabled): number {
+  makeNonLeafSpte(childPfn: Hfn, adDisabled = this.adDisabled): number {
     let lo = this.mmuPresentLo | this.presentLo | PT_WRITABLE_MASK | this.userLo | this.xLo | this.meLo;
     let hi = this.presentHi | this.meHi;
     if (adDisabled) hi |= SPTE_TDP_AD_DISABLED_HI;
     else lo |= this.accessedLo;
-    lo |= (childPfn % TWO20) << 12;
+    lo |= (childPfn % TWO20) << PAGE_SHIFT;
     hi |= Math.floor(childPfn / TWO20);
     u64.hi = hi;
     return lo;
@@ -402,11 +403,11 @@ export class SpteCodec {
    * make_mmio_spte. `generation` is the memslot generation without the in-progress flag (a
    * non-negative integer); only its low genBits are kept, so it wraps like MMIO_SPTE_GEN_MASK.
    */
-  makeMmioSpte(gfn: number, access: number, generation: number): number {
+  makeMmioSpte(gfn: Gfn, access: number, generation: number): number {
     const gen = generation % this.genModulus;
     let lo = ((gen << this.genLowShift) & this.genLowMask) | this.mmioTrapLo | (access & this.mmioAccessMask);
     let hi = (((gen >>> this.genLowBits) << this.genHighShiftHi) & this.genHighMaskHi) | this.mmioTrapHi;
-    lo |= (gfn % TWO20) << 12;
+    lo |= (gfn % TWO20) << PAGE_SHIFT;
     hi |= Math.floor(gfn / TWO20);
     u64.hi = hi;
     return lo;
@@ -488,6 +489,8 @@ export class SpteCodec {
   }
 
   // ---- bigint conveniences for tests and reports ----
+  // Their frame arguments are plain numbers on purpose: tests build SPTEs from literal frames; the
+  // (lo, hi) methods above, which the MMUs call, take and return branded frames.
 
   readonly big = {
     isMmio: (s: bigint): boolean => this.isMmio(lo32(s), hi32(s)),
@@ -495,7 +498,7 @@ export class SpteCodec {
     isShadowPresent: (s: bigint): boolean => this.isShadowPresent(lo32(s), hi32(s)),
     isLeaf: (s: bigint, level: number): boolean => this.isLeaf(lo32(s), hi32(s), level),
     isLarge: (s: bigint): boolean => this.isLarge(lo32(s)),
-    pfn: (s: bigint): number => this.pfn(lo32(s), hi32(s)),
+    pfn: (s: bigint): Hfn => this.pfn(lo32(s), hi32(s)),
     isWritable: (s: bigint): boolean => this.isWritable(lo32(s)),
     isHostWritable: (s: bigint): boolean => this.isHostWritable(lo32(s), hi32(s)),
     isMmuWritable: (s: bigint): boolean => this.isMmuWritable(lo32(s), hi32(s)),
@@ -505,13 +508,13 @@ export class SpteCodec {
     isExecutable: (s: bigint): boolean => this.isExecutable(lo32(s), hi32(s)),
     trapsInHardware: (s: bigint): boolean => this.trapsInHardware(lo32(s), hi32(s)),
     mmioGeneration: (s: bigint): number => this.mmioGeneration(lo32(s), hi32(s)),
-    mmioGfn: (s: bigint): number => this.mmioGfn(lo32(s), hi32(s)),
+    mmioGfn: (s: bigint): Gfn => this.mmioGfn(lo32(s), hi32(s)),
     mmioAccess: (s: bigint): number => this.mmioAccess(lo32(s)),
     violations: (s: bigint, level: number): string[] => this.violations(lo32(s), hi32(s), level),
     makeSpte: (pfn: number, level: number, access: number, hostWritable: boolean, mmuWritable: boolean, prefetch: boolean): bigint =>
-      join(this.makeSpte(pfn, level, access, hostWritable, mmuWritable, prefetch), u64.hi),
-    makeNonLeafSpte: (childPfn: number, adDisabled = this.adDisabled): bigint => join(this.makeNonLeafSpte(childPfn, adDisabled), u64.hi),
-    makeMmioSpte: (gfn: number, access: number, generation: number): bigint => join(this.makeMmioSpte(gfn, access, generation), u64.hi),
+      join(this.makeSpte(pfn as Hfn, level, access, hostWritable, mmuWritable, prefetch), u64.hi),
+    makeNonLeafSpte: (childPfn: number, adDisabled = this.adDisabled): bigint => join(this.makeNonLeafSpte(childPfn as Hfn, adDisabled), u64.hi),
+    makeMmioSpte: (gfn: number, access: number, generation: number): bigint => join(this.makeMmioSpte(gfn as Gfn, access, generation), u64.hi),
     markSpteForAccessTrack: (s: bigint): bigint => join(this.markSpteForAccessTrack(lo32(s), hi32(s)), u64.hi),
     restoreAccTrackSpte: (s: bigint): bigint => join(this.restoreAccTrackSpte(lo32(s), hi32(s)), u64.hi),
   };

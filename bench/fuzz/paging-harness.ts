@@ -6,6 +6,7 @@ import { pagingChanged } from '../../emulator/cpu/control-regs.js';
 import { Cr0, Cr4, Efer } from '../../emulator/arch/control.js';
 import { Seg } from '../../emulator/arch/registers.js';
 import { Flag } from '../../emulator/arch/eflags.js';
+import { PAGE_SIZE, gpa } from '../../emulator/arch/address.js';
 import { StopReason } from '../../emulator/cpu/run.js';
 import type { Rng } from './rng.js';
 import { leafOf } from './paging-leaf.js';
@@ -347,8 +348,8 @@ class RestoredRam {
   pagesRestored = 0;
 
   constructor(m: Machine) {
-    const host = m.memslots.gpaToHpa(0) as number;
-    if (host < 0 || (m.memslots.gpaToHpa(MEM - 4096) as number) !== host + MEM - 4096) throw new Error('the paging harness needs its RAM in one host range');
+    const host = m.memslots.gpaToHpa(gpa(0)) as number;
+    if (host < 0 || (m.memslots.gpaToHpa(gpa(MEM - PAGE_SIZE)) as number) !== host + MEM - PAGE_SIZE) throw new Error('the paging harness needs its RAM in one host range');
     this.ram = Buffer.from(m.arena.buffer, m.arena.bytes.byteOffset + host, MEM);
     // The modes' new machines hold the same RAM: one copy serves them all (and stays in cache).
     const own = Buffer.from(this.ram);

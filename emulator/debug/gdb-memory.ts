@@ -1,6 +1,7 @@
 import type { Vcpu } from '../cpu/vcpu.js';
 import type { Vm } from '../machine/vm.js';
 import { PagingMode } from '../paging/format.js';
+import { gpa as asGpa } from '../arch/address.js';
 import { Access, type TableMemory, WalkResult, walk } from '../paging/walker.js';
 
 /**
@@ -80,6 +81,6 @@ export class DebugMemory {
   /** Host offset of guest RAM [gpa, gpa + n) within one page, or -1 if it is not RAM. */
   private ramHost(gpa: number, n: number): number {
     if (gpa < 0 || gpa + n > this.vm.memBytes) return -1;
-    return this.vm.memslots.gpaToHpa(gpa);
+    return this.vm.memslots.gpaToHpa(asGpa(gpa));
   }
 }

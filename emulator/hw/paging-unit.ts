@@ -1,5 +1,6 @@
 import type { Arena } from '../machine/arena.js';
 import type { Memslots } from '../machine/memslots.js';
+import { gpa as asGpa, gpaToGfn } from '../arch/address.js';
 import type { Bus } from '../machine/bus.js';
 import { Cr0, Cr4, Efer } from '../arch/control.js';
 import { isCanonical } from '../arch/u64.js';
@@ -350,7 +351,7 @@ export class PagingUnit implements TableMemory {
   private fillSlot(slot: number, vpn: number, gpaPage: number, perm: number, access: number, lo: number, hi: number): void {
     const tdp = this.tdp;
     if (tdp === null) {
-      const host = this.memslots.gpaToHpa(gpaPage);
+      const host = this.memslots.gpaToHpa(asGpa(gpaPage));
       if (host < 0) {
         this.tlb.fill(slot, vpn, gpaPage, perm | TDP_ALL | TlbPerm.MMIO, this.pcid);
         return;
@@ -448,7 +449,7 @@ export class PagingUnit implements TableMemory {
    */
   private emulatedRead(gpa: number, size: number): number {
     if (this.shadow !== null || this.emulator !== null) {
-      const host = this.memslots.gpaToHpa(gpa);
+      const host = this.memslots.gpaToHpa(asGpa(gpa));
       if (host >= 0) {
         const view = this.arena.view;
         return size === 1 ? view.getUint8(host) : size === 2 ? view.getUint16(host, true) : view.getInt32(host, true);
@@ -462,9 +463,9 @@ export class PagingUnit implements TableMemory {
   /** The same for writes: KVM writes guest RAM (not a read-only slot) and then follows up on shadowed tables. */
   private emulatedWrite(gpa: number, size: number, v: number): void {
     if (this.shadow !== null || this.emulator !== null) {
-      const slot = this.memslots.find(Math.floor(gpa / 4096));
+      const slot = this.memslots.find(gpaToGfn(asGpa(gpa)));
       if (slot !== undefined && !slot.readOnly) {
-        this.writeHost(this.memslots.gpaToHpa(gpa) as number, size, v);
+        this.writeHost(this.memslots.gpaToHpa(asGpa(gpa)) as number, size, v);
         this.shadow?.hv.emulatedWrite(gpa, size);
         return;
       }
@@ -490,7 +491,7 @@ export class PagingUnit implements TableMemory {
   /** Host address for the hardware's own guest-physical access (page walks), or -1 for MMIO. */
   private physHost(gpa: number, write: boolean): number {
     const tdp = this.tdp;
-    if (tdp === null) return this.memslots.gpaToHpa(gpa);
+    if (tdp === null) return this.memslots.gpaToHpa(asGpa(gpa));
     return tdp.translate(gpa, write ? TdpAccess.WRITE : TdpAccess.READ, true, this.walkLo, this.walkHi, this.allowed);
   }
 

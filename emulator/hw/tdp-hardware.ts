@@ -1,4 +1,5 @@
 import type { Arena } from '../machine/arena.js';
+import type { Gpa } from '../arch/address.js';
 import { GpaTlb } from './gpa-tlb.js';
 import { type TdpConfig, TdpFaultKind, TdpWalkResult, notPresentFault, tdpWalk } from './tdp-walk.js';
 
@@ -14,7 +15,7 @@ import { type TdpConfig, TdpFaultKind, TdpWalkResult, notPresentFault, tdpWalk }
 export class TdpExit {
   kind = TdpFaultKind.NONE;
   /** Guest-physical address of the access. */
-  gpa = 0;
+  gpa = 0 as Gpa;
   /** EPT: exit qualification; NPT: error code bits 31:0. */
   code = 0;
   /** NPT error code bits 63:32. */
@@ -108,7 +109,7 @@ export class TdpHardware {
       }
       const exit = this.exit;
       exit.kind = root >= 0 ? out.fault : TdpFaultKind.EPT_VIOLATION;
-      exit.gpa = gpa;
+      exit.gpa = gpa as Gpa;
       exit.code = out.code;
       exit.npfHigh = out.npfHigh;
       exit.gvaLo = gvaLo;

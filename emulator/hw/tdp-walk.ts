@@ -1,4 +1,5 @@
 import type { Arena } from '../machine/arena.js';
+import { PTE_SIZE, pageIndex } from '../arch/address.js';
 
 /**
  * The hardware walk of a TDP root: EPT (Intel, SDM Vol. 3 29.3) or NPT (AMD, APM Vol. 2 15.25),
@@ -70,9 +71,7 @@ export function tdpWalk(arena: Arena, cfg: TdpConfig, root: number, gpa: number,
   let userAllowed = true;
   out.fault = TdpFaultKind.NONE;
   for (let level = cfg.levels; level >= 1; level--) {
-    const shift = 12 + 9 * (level - 1);
-    const index = shift < 32 ? ((gpaLo >>> shift) | (shift > 23 ? gpaHi << (32 - shift) : 0)) & 0x1ff : (gpaHi >>> (shift - 32)) & 0x1ff;
-    const addr = table + index * 8;
+    const addr = table + pageIndex(level, gpaLo, gpaHi) * PTE_SIZE;
     const lo = view.getInt32(addr, true);
     const hi = view.getInt32(addr + 4, true);
     const large = (lo & 0x80) !== 0 && level > 1;

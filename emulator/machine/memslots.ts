@@ -1,4 +1,4 @@
-import { PAGE_SIZE, type Gfn, type Gpa, type Hfn, type Hpa } from '../arch/address.js';
+import { PAGE_SIZE, type Gfn, type Gpa, type Hfn, type Hpa, gpaToGfn, hfnToHpa } from '../arch/address.js';
 
 export interface MemslotChange {
   /** 'flags': KVM_MR_FLAGS_ONLY, a change of KVM_MEM_LOG_DIRTY_PAGES only (`old` is the slot before). */
@@ -21,6 +21,11 @@ export interface Memslot {
    */
   readonly dirtyBitmap?: Uint8Array;
 }
+
+/** The host frame backing guest frame `frame` of `slot` (KVM's __gfn_to_pfn_memslot, no fault-in). */
+export const slotPfn = (slot: Memslot, frame: Gfn): Hfn => (slot.hostHfn + (frame - slot.baseGfn)) as Hfn;
+/** The first guest frame after `slot`. */
+export const slotEnd = (slot: Memslot): Gfn => (slot.baseGfn + slot.npages) as Gfn;
 
 /**
  * The guest-physical memory map. Every change bumps the generation, which MMIO SPTEs are stamped
@@ -68,11 +73,11 @@ export class Memslots {
   }
 
   /** Moves a slot to a new base frame, keeping its backing (KVM_MR_MOVE). */
-  move(id: number, newBase: number): Memslot {
+  move(id: number, newBase: Gfn): Memslot {
     const i = this.slots.findIndex((s) => s.id === id);
     if (i < 0) throw new Error(`no memslot ${id}`);
     const old = this.slots[i];
-    const moved: Memslot = { ...old, baseGfn: newBase as Memslot['baseGfn'] };
+    const moved: Memslot = { ...old, baseGfn: newBase };
     this.slots.splice(i, 1);
     try {
       this.check(moved);
@@ -148,7 +153,7 @@ export class Memslots {
   updateInProgress = false;
 
   /** The slot holding a guest frame, or undefined (MMIO). */
-  find(frame: Gfn | number): Memslot | undefined {
+  find(frame: Gfn): Memslot | undefined {
     const hit = this.lastHit;
     if (hit !== undefined && frame >= hit.baseGfn && frame < hit.baseGfn + hit.npages) return hit;
     for (const s of this.slots) {
@@ -161,10 +166,10 @@ export class Memslots {
   }
 
   /** Host address of a guest-physical address, or -1 if it is not RAM. */
-  gpaToHpa(addr: Gpa | number): Hpa | -1 {
-    const frame = Math.floor(addr / PAGE_SIZE);
+  gpaToHpa(addr: Gpa): Hpa | -1 {
+    const frame = gpaToGfn(addr);
     const s = this.find(frame);
     if (s === undefined) return -1;
-    return ((s.hostHfn + (frame - s.baseGfn)) * PAGE_SIZE + (addr % PAGE_SIZE)) as Hpa;
+    return (hfnToHpa(slotPfn(s, frame)) + (addr % PAGE_SIZE)) as Hpa;
   }
 }

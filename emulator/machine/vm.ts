@@ -22,7 +22,7 @@ import { pagingChanged } from '../cpu/control-regs.js';
 import { Cr0 } from '../arch/control.js';
 import { Reg, Seg } from '../arch/registers.js';
 import { Flag } from '../arch/eflags.js';
-import { gfn, hfn } from '../arch/address.js';
+import { gfn, gpa as asGpa, hfn } from '../arch/address.js';
 import type { Platform } from '../cpu/vcpu.js';
 import type { Tlb } from '../hw/tlb.js';
 import { type Hypervisor, HypervisorError } from './hypervisor.js';
@@ -208,7 +208,7 @@ export class Vm {
 
   private ramHost(gpa: number, length: number): number {
     if (gpa < 0 || gpa + length > this.memBytes) throw new Error(`guest-physical range 0x${gpa.toString(16)}+${length} is outside RAM`);
-    const h = this.memslots.gpaToHpa(gpa);
+    const h = this.memslots.gpaToHpa(asGpa(gpa));
     return h as number;
   }
 
@@ -320,7 +320,7 @@ export class Vm {
       const blo = (lo + k) | 0;
       const bhi = (lo >>> 0) + k > 0xffffffff ? hi + 1 : hi;
       const gpa = cpu.paging.probe(blo, bhi);
-      const host = gpa < 0 ? -1 : this.memslots.gpaToHpa(gpa);
+      const host = gpa < 0 ? -1 : this.memslots.gpaToHpa(asGpa(gpa));
       if (host < 0) break;
       bytes.push(this.arena.bytes[host]);
     }

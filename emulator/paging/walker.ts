@@ -1,6 +1,7 @@
 import { Pfec } from '../arch/vectors.js';
 import { TlbPerm } from '../hw/tlb.js';
 import { FORMATS, PagingMode, type PagingFormat, Pte, PTE_HI_XD } from './format.js';
+import { pageIndex } from '../arch/address.js';
 
 /**
  * The guest page-table walk, one implementation for every paging format (SDM Vol. 3 4.3-4.6),
@@ -95,9 +96,7 @@ const PDPTE_REG_RESERVED = 0x000001e6; // PAE PDPTE bits 8:5 and 2:1
 /** Index into the table at `level` (1 = page table) for a 64-bit linear address. */
 function tableIndex(format: PagingFormat, level: number, lo: number, hi: number): number {
   if (format.entryBytes === 4) return (lo >>> (12 + 10 * (level - 1))) & 0x3ff;
-  const shift = 12 + 9 * (level - 1);
-  if (shift < 32) return ((lo >>> shift) | (shift > 23 ? hi << (32 - shift) : 0)) & 0x1ff;
-  return (hi >>> (shift - 32)) & 0x1ff;
+  return pageIndex(level, lo, hi);
 }
 
 // Per-walk scratch: the address and low dword of each entry used, for the A/D update.

@@ -1,4 +1,5 @@
 import type { DirtySink } from '../dirty-log.js';
+import { PAGE_SIZE } from '../../emulator/arch/address.js';
 
 /** KVM_DIRTY_RING_RSVD_ENTRIES: entries kept free beyond the soft limit for writes already under way. */
 export const RING_RESERVED = 64;
@@ -19,7 +20,7 @@ export function ringSizeError(entries: number, pml: boolean): string | undefined
   const bytes = entries * ENTRY_BYTES;
   if (!Number.isInteger(entries) || entries <= 0 || (entries & (entries - 1)) !== 0) return 'a power of two';
   const reserved = RING_RESERVED + (pml ? 512 : 0);
-  if (bytes < 4096 || entries < reserved) return `at least ${Math.max(4096 / ENTRY_BYTES, reserved)} entries${pml ? ' with PML' : ''}`;
+  if (bytes < PAGE_SIZE || entries < reserved) return `at least ${Math.max(PAGE_SIZE / ENTRY_BYTES, reserved)} entries${pml ? ' with PML' : ''}`;
   if (entries > RING_MAX_ENTRIES) return `at most ${RING_MAX_ENTRIES}`;
   return undefined;
 }

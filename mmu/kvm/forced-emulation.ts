@@ -3,6 +3,7 @@ import { CpuMode } from '../../emulator/cpu/vcpu.js';
 import { Seg } from '../../emulator/arch/registers.js';
 import { Access } from '../../emulator/paging/walker.js';
 import type { Memslots } from '../../emulator/machine/memslots.js';
+import { gpa as asGpa } from '../../emulator/arch/address.js';
 import type { Arena } from '../../emulator/machine/arena.js';
 import { KvmExit } from '../../emulator/debug/trace-exit-reasons.js';
 import type { EmulatedWalk } from '../emulated-walk.js';
@@ -72,7 +73,7 @@ export class ForcedEmulation {
     for (let k = 0; k < PREFIX.length; k++) {
       const gpa = this.walk.gvaToGpa((lo + k) | 0, (lo >>> 0) + k > 0xffffffff ? hi + 1 : hi, access);
       if (gpa < 0) return false;
-      const host = this.memslots.gpaToHpa(gpa);
+      const host = this.memslots.gpaToHpa(asGpa(gpa));
       if (host < 0) return false;
       this.bytes[k] = this.arena.bytes[host];
       if (this.bytes[k] !== PREFIX[k]) return false;

@@ -1,3 +1,5 @@
+import { PAGE_SIZE } from '../../emulator/arch/address.js';
+
 /**
  * Which of the PC's devices KVM emulates itself and which it leaves to the VMM (QEMU). With
  * QEMU's default in-kernel irqchip on x86, KVM holds the local APIC, the IOAPIC, the two 8259 PICs
@@ -27,5 +29,5 @@ export function portInKernel(port: number): boolean {
 }
 
 export function mmioInKernel(gpa: number): boolean {
-  return (gpa >= LAPIC_PAGE && gpa < LAPIC_PAGE + 4096) || (gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + IOAPIC_SIZE);
+  return (gpa >= LAPIC_PAGE && gpa < LAPIC_PAGE + PAGE_SIZE) || (gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + IOAPIC_SIZE);
 }

@@ -4,6 +4,7 @@ import { ControlReg, ExitReason, type InvpcidType, type MsrValue } from '../../e
 import type { Platform, Vcpu } from '../../emulator/cpu/vcpu.js';
 import { type TdpExit, TdpHardware, type TdpHypervisor, TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
 import { TdpFaultKind, TdpFormat, NpfCode } from '../../emulator/hw/tdp-walk.js';
+import { type Gfn, type Gpa, gpaToGfn } from '../../emulator/arch/address.js';
 import { ShadowHardware } from '../../emulator/hw/shadow-hardware.js';
 import { Cr4, Msr } from '../../emulator/arch/control.js';
 import { Reg } from '../../emulator/arch/registers.js';
@@ -208,10 +209,10 @@ export class KvmVcpu implements Platform, TdpHypervisor {
    * kvm_faultin_pfn for a TDP fault, before mmu_lock: a guest frame in a memslot whose host page
    * is not present goes through get_user_pages, which the vCPUs do in parallel.
    */
-  private faultInHost(gpa: number): void {
+  private faultInHost(gpa: Gpa): void {
     const pages = this.vm.mmuContext.hostPages;
     if (pages === undefined) return;
-    const gfn = Math.floor(gpa / 4096);
+    const gfn = gpaToGfn(gpa);
     const slot = this.vm.memslots.find(gfn);
     if (slot === undefined) return;
     const mark = pages.faultedIn;
@@ -255,7 +256,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
   }
 
   /** kvm_vcpu_mark_page_dirty for one drained GPA (a slot no longer logged drops it). */
-  private readonly markPml = (gfn: number): void => {
+  private readonly markPml = (gfn: Gfn): void => {
     markPageDirty(this.vm.memslots.find(gfn), gfn, this.stats);
   };
 
@@ -274,10 +275,10 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     if (this.tdpMmu!.fastPageFault(exit, true) !== FastPf.FIXED) return false;
     // Outside a logged slot the CPU only sets D: no PML entry to count (KVM turns PML off with
     // the last logged slot, and would drop such an entry when draining).
-    if (this.vm.memslots.find(Math.floor(exit.gpa / 4096))?.dirtyBitmap === undefined) return true;
+    if (this.vm.memslots.find(gpaToGfn(exit.gpa))?.dirtyBitmap === undefined) return true;
     this.stats.pml_logged++;
     this.charge('pmlLog');
-    if (this.pmlBuffer.log(Math.floor(exit.gpa / 4096))) {
+    if (this.pmlBuffer.log(gpaToGfn(exit.gpa))) {
       this.exitBegin(KvmExit.PML_FULL);
       this.stats.pml_full_exits++;
       this.enterGuest(true);

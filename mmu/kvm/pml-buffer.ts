@@ -1,3 +1,5 @@
+import type { Gfn } from '../../emulator/arch/address.js';
+
 /** PML_LOG_NR_ENTRIES: GPAs the Page Modification Log holds before a PML-full exit. */
 export const PML_ENTRIES = 512;
 
@@ -15,15 +17,15 @@ export class PmlBuffer {
   count = 0;
 
   /** The CPU logs `gfn`; true when that filled the buffer (a PML-full exit follows). */
-  log(gfn: number): boolean {
+  log(gfn: Gfn): boolean {
     this.gfns[this.count++] = gfn;
     return this.count === PML_ENTRIES;
   }
 
   /** vmx_flush_pml_buffer: hands every logged GFN to `mark`, newest first as KVM reads them, and empties the buffer. */
-  drain(mark: (gfn: number) => void): number {
+  drain(mark: (gfn: Gfn) => void): number {
     const n = this.count;
-    for (let k = n - 1; k >= 0; k--) mark(this.gfns[k]);
+    for (let k = n - 1; k >= 0; k--) mark(this.gfns[k] as Gfn);
     this.count = 0;
     return n;
   }

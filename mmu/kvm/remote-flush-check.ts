@@ -1,5 +1,6 @@
 import type { Arena } from '../../emulator/machine/arena.js';
 import type { Memslots } from '../../emulator/machine/memslots.js';
+import { FRAMES_PER_LO, PAGE_SIZE, hpa } from '../../emulator/arch/address.js';
 import type { Tlb } from '../../emulator/hw/tlb.js';
 import { TlbPerm, TLB_SIZE } from '../../emulator/hw/tlb.js';
 import type { GpaTlb } from '../../emulator/hw/gpa-tlb.js';
@@ -110,7 +111,7 @@ export class RemoteFlushCheck {
       const left = owed.stale.filter((s) => this.stillHeld(v, s) && !this.backed(v, s.kind, s.page, s.host, s.perm, s.root));
       if (left.length === 0) return;
       const s = left[0];
-      const what = s.kind === Kind.COMBINED ? `linear page 0x${(s.page * 4096).toString(16)}` : `guest-physical page 0x${(s.page * 4096).toString(16)}`;
+      const what = s.kind === Kind.COMBINED ? `linear page 0x${(s.page * PAGE_SIZE).toString(16)}` : `guest-physical page 0x${(s.page * PAGE_SIZE).toString(16)}`;
       out.push(`18: vCPU ${i} ${served ? 'served the remote TLB flush' : 'has no TLB flush pending'} but its TLB still holds ${left.length} translation(s) ` +
         `zapped or changed before the flush was requested (first: ${what} -> host 0x${s.host.toString(16)}, root 0x${s.root.toString(16)})`);
     });
@@ -158,7 +159,7 @@ export class RemoteFlushCheck {
       // (an entry of an earlier root is left alone rather than judged by another root's tables).
       if (root !== shadow.ctx.root) return true;
       const out = this.walkOut;
-      const lo = (page % 1048576) * 4096;
+      const lo = (page % FRAMES_PER_LO) * PAGE_SIZE;
       const hi = Math.floor(page / 1048576);
       // A supervisor read that sets no A/D bits (PROBE) and that SMAP does not stop (AC).
       if (!walk(shadow.ctx, shadow.tables, lo | 0, hi, Access.PROBE | Access.AC, out)) return false;
@@ -169,14 +170,14 @@ export class RemoteFlushCheck {
     const access = kind === Kind.GUEST_PHYSICAL ? perm & 7
       : ((perm & TlbPerm.TR) !== 0 ? TdpAccess.READ : 0) | ((perm & TlbPerm.TW) !== 0 ? TdpAccess.WRITE : 0) | ((perm & TlbPerm.TX) !== 0 ? TdpAccess.FETCH : 0);
     const out = this.tdpOut;
-    if (kind === Kind.GUEST_PHYSICAL) return tdpWalk(this.readOnly, hw.config, root, page * 4096, access, false, out) && out.hostPage === host;
+    if (kind === Kind.GUEST_PHYSICAL) return tdpWalk(this.readOnly, hw.config, root, page * PAGE_SIZE, access, false, out) && out.hostPage === host;
     // A combined entry keeps the host page, not the guest-physical one: try every guest frame
     // the memslots back with that host page.
-    const hfn = Math.floor(host / 4096);
+    const hfn = Math.floor(host / PAGE_SIZE);
     for (const slot of this.vm.memslots.all) {
       const k = hfn - slot.hostHfn;
       if (k < 0 || k >= slot.npages) continue;
-      if (tdpWalk(this.readOnly, hw.config, root, (slot.baseGfn + k) * 4096, access, false, out) && out.hostPage === host) return true;
+      if (tdpWalk(this.readOnly, hw.config, root, (slot.baseGfn + k) * PAGE_SIZE, access, false, out) && out.hostPage === host) return true;
     }
     return false;
   }
@@ -185,6 +186,6 @@ export class RemoteFlushCheck {
   private rootAlive(root: number): boolean {
     const { tdpRoots, cache } = this.vm.shared;
     if (tdpRoots !== undefined) return tdpRoots.roots.some((r) => r.hpa === root);
-    return cache !== undefined && cache.byHpa.has(root);
+    return cache !== undefined && cache.byHpa.has(hpa(root));
   }
 }

@@ -3,6 +3,7 @@ import { InvpcidType } from '../../emulator/cpu/platform.js';
 import { type ShadowFault, ShadowOutcome, type ShadowHypervisor } from '../../emulator/hw/shadow-hardware.js';
 import { isCanonical } from '../../emulator/arch/u64.js';
 import { Pfec } from '../../emulator/arch/vectors.js';
+import { gfnToGpa } from '../../emulator/arch/address.js';
 import { Access, permissionFault } from '../../emulator/paging/walker.js';
 import { ACC_USER_MASK, ACC_WRITE_MASK } from '../spte.js';
 import type { ShadowMmu } from '../shadow/shadow-mmu.js';
@@ -65,12 +66,12 @@ export class ShadowExits implements ShadowHypervisor {
     } else if (r === PfResult.EMULATE || r === PfResult.WRITE_PROTECTED) {
       stats.pf_emulate++;
       if (r === PfResult.EMULATE) {
-        kvm.chargeMmioEmulation(fault.gfn * 4096);
+        kvm.chargeMmioEmulation(gfnToGpa(fault.gfn));
       } else {
         stats.insn_emulation++;
         kvm.charge('emulateInsn');
       }
-      f.gpaPage = fault.gfn * 4096;
+      f.gpaPage = gfnToGpa(fault.gfn);
       f.wholeInstruction = r === PfResult.WRITE_PROTECTED;
       outcome = ShadowOutcome.EMULATE;
     } else if (r === PfResult.FIXED) {
@@ -116,7 +117,7 @@ export class ShadowExits implements ShadowHypervisor {
     const code = permissionFault(guest, f.access & ~Access.FETCH, (access & ACC_WRITE_MASK) !== 0,
       (access & ACC_USER_MASK) !== 0, false, 0);
     if (code !== 0 || (f.access & Access.FETCH) !== 0) return false;
-    f.gpaPage = codec.mmioGfn(spte[0], spte[1]) * 4096;
+    f.gpaPage = gfnToGpa(codec.mmioGfn(spte[0], spte[1]));
     kvm.stats.mmio_fast_hit++;
     kvm.trace?.mmioPageFault(f.lo >>> 0, f.hi >>> 0, this.mmu.mmioWalk(f.lo, f.hi));
     kvm.charge('mmioFastPath');

@@ -1,6 +1,7 @@
 import type { MmioWalk, MmuContext, TdpCapableMmu } from '../mmu.js';
 import { type TdpExit, TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
 import { TdpAccess } from '../../emulator/hw/tdp-walk.js';
+import { type Hpa, gpaToGfn } from '../../emulator/arch/address.js';
 import { type CpuRole, roleLevel } from '../role.js';
 import { Request } from '../kvm/requests.js';
 import { type ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
@@ -33,12 +34,12 @@ export class LegacyTdpMmu implements TdpCapableMmu {
     this.rootRole = rootRole;
   }
 
-  currentRoot(): number {
+  currentRoot(): Hpa | -1 {
     return this.root === null ? -1 : this.root.hpa;
   }
 
   /** mmu_alloc_root: kvm_mmu_get_shadow_page(0, root role) with root_count++. */
-  load(): number {
+  load(): Hpa {
     this.cache.makePagesAvailable();
     const { sp, created } = this.cache.get(0, this.rootRole);
     sp.rootCount++;
@@ -95,7 +96,7 @@ export class LegacyTdpMmu implements TdpCapableMmu {
    * direct_map from the root.
    */
   pageFault(exit: TdpExit): TdpOutcome {
-    const gfn = Math.floor(exit.gpa / 4096);
+    const gfn = gpaToGfn(exit.gpa);
     const write = (exit.access & TdpAccess.WRITE) !== 0;
     const slot = this.ctx.memslots.find(gfn);
     if (slot !== undefined && slot.readOnly && write) return TdpOutcome.EMULATE_MMIO;
@@ -125,7 +126,7 @@ export class LegacyTdpMmu implements TdpCapableMmu {
     if (sptep < 0) return FastPf.INVALID;
     const lo = cache.readSpteLo(sptep);
     const hi = cache.readSpteHi(sptep);
-    const gfn = Math.floor(exit.gpa / 4096);
+    const gfn = gpaToGfn(exit.gpa);
     const slot = this.ctx.memslots.find(gfn);
     const verdict = fastPfVerdict(this.ctx.codec, lo, hi, level, slot, pmlOnly);
     if (verdict === FastPf.FIXED) {

@@ -1,6 +1,7 @@
 import type { MmuContext } from '../mmu.js';
 import type { Memslot } from '../../emulator/machine/memslots.js';
 import { u64 } from '../../emulator/arch/u64.js';
+import type { Gfn, Hfn } from '../../emulator/arch/address.js';
 import { ACC_ALL, ACC_WRITE_MASK } from '../spte.js';
 import { RoleBit } from '../role.js';
 import type { ShadowPage, ShadowPageCache } from './page-cache.js';
@@ -39,8 +40,8 @@ export class ShadowMapper {
   }
 
   /** The host frame backing a guest frame of a memslot. */
-  static pfn(slot: Memslot, gfn: number): number {
-    return slot.hostHfn + (gfn - slot.baseGfn);
+  static pfn(slot: Memslot, gfn: number): Hfn {
+    return (slot.hostHfn + (gfn - slot.baseGfn)) as Hfn;
   }
 
   /**
@@ -122,7 +123,7 @@ export class ShadowMapper {
       // above, as in KVM since "Drop/zap existing present SPTE even when creating an MMIO SPTE":
       // a guest PTE of an unsync page, rewritten natively to point outside every memslot, meets
       // the leaf made for its old frame, whose rmap entry must go with it.
-      const lo = codec.makeMmioSpte(gfn, access, this.ctx.mmioGeneration());
+      const lo = codec.makeMmioSpte(gfn as Gfn, access, this.ctx.mmioGeneration());
       cache.spteSet(sptep, lo, u64.hi); // mark_mmio_spte
       this.ctx.trace?.installed(level, gfn, sptep, lo, u64.hi);
       stats.pf_mmio_spte_created++;

@@ -1,5 +1,5 @@
 import type { MmuContext } from '../mmu.js';
-import type { Hfn } from '../../emulator/arch/address.js';
+import { PAGE_SIZE, PTE_SIZE, type Gfn, type Hpa, hfnToHpa, hpaToHfn, levelPages } from '../../emulator/arch/address.js';
 import { RoleBit, roleLevel } from '../role.js';
 import { Request } from '../kvm/requests.js';
 import { u64 } from '../../emulator/arch/u64.js';
@@ -14,7 +14,7 @@ import { u64 } from '../../emulator/arch/u64.js';
  */
 export class ShadowPage {
   /** Host address of the page's table. */
-  readonly hpa: number;
+  readonly hpa: Hpa;
   readonly gfn: number;
   readonly role: number;
   /** Host addresses of the SPTEs that point to this page. */
@@ -36,7 +36,7 @@ export class ShadowPage {
   readonly gfns: Float64Array | null;
   readonly access: Uint8Array | null;
 
-  constructor(hpa: number, gfn: number, role: number, validGen: number) {
+  constructor(hpa: Hpa, gfn: number, role: number, validGen: number) {
     this.hpa = hpa;
     this.gfn = gfn;
     this.role = role;
@@ -63,7 +63,7 @@ export class ShadowPage {
 }
 
 /** Hash buckets, like KVM_MMU_HASH_SHIFT = 12. */
-const HASH_BUCKETS = 4096;
+const HASH_BUCKETS = 1 << 12;
 /** KVM_MIN_FREE_MMU_PAGES and KVM_REFILL_PAGES: recycling keeps this many pages free. */
 const MIN_FREE_PAGES = 5;
 const REFILL_PAGES = 25;
@@ -79,7 +79,7 @@ export class ShadowPageCache {
   private readonly view: DataView;
   private readonly hash: ShadowPage[][] = Array.from({ length: HASH_BUCKETS }, () => []);
   /** Every allocated page by its host address, for following SPTEs to pages. */
-  readonly byHpa = new Map<number, ShadowPage>();
+  readonly byHpa = new Map<Hpa, ShadowPage>();
   /** active_mmu_pages: pages in creation order (newest last); invalid roots leave it. */
   readonly active: ShadowPage[] = [];
   /** Leaf SPTE addresses per (gfn, level): the rmaps. */
@@ -163,7 +163,7 @@ export class ShadowPageCache {
     const page = this.ctx.arena.allocPage();
     stats.mmu_pages_allocated++;
     this.ctx.charge('pageAlloc');
-    const hpa = page * 4096;
+    const hpa = hfnToHpa(page);
     if (codec.nonpresentLo !== 0 || codec.nonpresentHi !== 0) {
       // The page cache's init value (SHADOW_NONPRESENT_VALUE): a fresh table, not an SPTE change.
       for (let k = 0; k < 512; k++) this.store(hpa + 8 * k, codec.nonpresentLo, codec.nonpresentHi);
@@ -183,12 +183,12 @@ export class ShadowPageCache {
 
   /** The shadow page holding the SPTE at host address `sptep` (sptep_to_sp). */
   pageOf(sptep: number): ShadowPage {
-    return this.byHpa.get(sptep - (sptep % 4096))!;
+    return this.byHpa.get((sptep - (sptep % PAGE_SIZE)) as Hpa)!;
   }
 
   /** The page a present non-leaf SPTE points to (spte_to_child_sp). */
   child(lo: number, hi: number): ShadowPage | undefined {
-    return this.byHpa.get(this.ctx.codec.pfn(lo, hi) * 4096);
+    return this.byHpa.get(hfnToHpa(this.ctx.codec.pfn(lo, hi)));
   }
 
   // ---- SPTE access ----
@@ -268,7 +268,7 @@ export class ShadowPageCache {
     const lo0 = this.readSpteLo(sptep);
     const hi0 = this.readSpteHi(sptep);
     if (codec.isShadowPresent(lo0, hi0)) this.dropLargeSpte(sptep);
-    const lo = codec.makeNonLeafSpte(child.hpa / 4096);
+    const lo = codec.makeNonLeafSpte(hpaToHfn(child.hpa));
     this.spteSet(sptep, lo, u64.hi);
     child.parentPtes.push(sptep);
     this.ctx.stats.sptes_installed_nonleaf++;
@@ -304,7 +304,7 @@ export class ShadowPageCache {
   /** mark_unsync: set this SPTE's bit in its page's unsync-child bitmap, and up the parents. */
   markUnsync(sptep: number): void {
     const sp = this.pageOf(sptep);
-    const k = (sptep % 4096) / 8;
+    const k = (sptep % PAGE_SIZE) / PTE_SIZE;
     const bitmap = sp.unsyncChildBitmap!;
     if (bitmap[k] !== 0) return;
     bitmap[k] = 1;
@@ -389,9 +389,9 @@ export class ShadowPageCache {
    * kvm_mmu_page_get_gfn: the gfn the SPTE at index k of `sp` maps. Direct pages map a linear
    * range from their gfn; pages that shadow a guest table record it per SPTE.
    */
-  leafGfn(sp: ShadowPage, k: number): number {
-    if (sp.gfns !== null) return sp.gfns[k];
-    return sp.gfn + k * 512 ** (sp.level - 1);
+  leafGfn(sp: ShadowPage, k: number): Gfn {
+    if (sp.gfns !== null) return sp.gfns[k] as Gfn;
+    return (sp.gfn + k * levelPages(sp.level)) as Gfn;
   }
 
   /** drop_spte: clear a present SPTE and remove it from its rmap. */
@@ -402,7 +402,7 @@ export class ShadowPageCache {
     this.ctx.stats.sptes_zapped++;
     if (!codec.isShadowPresent(lo, hi)) return;
     const sp = this.pageOf(sptep);
-    this.rmapRemove(this.leafGfn(sp, (sptep % 4096) / 8), sp.level, sptep, problems);
+    this.rmapRemove(this.leafGfn(sp, (sptep % PAGE_SIZE) / PTE_SIZE), sp.level, sptep, problems);
   }
 
   // ---- Write protection of shadowed guest tables ----
@@ -575,7 +575,7 @@ export class ShadowPageCache {
     if (sp.unsync || sp.unsyncChildren > 0) return;
     for (const parent of sp.parentPtes) {
       const psp = this.pageOf(parent);
-      const k = (parent % 4096) / 8;
+      const k = (parent % PAGE_SIZE) / PTE_SIZE;
       if (psp.unsyncChildBitmap![k] === 0) continue;
       this.clearUnsyncChild(psp, k);
       this.clearParentsUnsync(psp);
@@ -590,7 +590,7 @@ export class ShadowPageCache {
     const at = this.active.indexOf(sp);
     if (at >= 0) this.active.splice(at, 1);
     this.byHpa.delete(sp.hpa);
-    this.ctx.arena.freePage((sp.hpa / 4096) as Hfn);
+    this.ctx.arena.freePage(hpaToHfn(sp.hpa));
     this.ctx.stats.mmu_pages_freed++;
   }
 

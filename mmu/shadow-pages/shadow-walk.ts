@@ -1,5 +1,6 @@
 import type { SpteCodec } from '../spte.js';
 import { PT32E_ROOT_LEVEL } from '../role.js';
+import { PTE_SIZE, hfnToHpa, pageIndex } from '../../emulator/arch/address.js';
 
 /**
  * KVM's kvm_shadow_walk_iterator (for_each_shadow_entry): from a root down the SPTEs covering one
@@ -45,8 +46,8 @@ export class ShadowWalk {
   /** shadow_walk_okay: positions sptep at this level's entry; false when the walk has ended. */
   okay(): boolean {
     if (this.level < 1) return false;
-    this.index = spteIndex(this.lo, this.hi, this.level);
-    this.sptep = this.table + 8 * this.index;
+    this.index = pageIndex(this.level, this.lo, this.hi);
+    this.sptep = this.table + PTE_SIZE * this.index;
     return true;
   }
 
@@ -58,14 +59,7 @@ export class ShadowWalk {
       this.level = 0;
       return;
     }
-    this.table = this.codec.pfn(lo, hi) * 4096;
+    this.table = hfnToHpa(this.codec.pfn(lo, hi));
     this.level--;
   }
-}
-
-/** SPTE_INDEX: the 9 address bits a table at `level` consumes. */
-export function spteIndex(lo: number, hi: number, level: number): number {
-  const shift = 12 + 9 * (level - 1);
-  if (shift < 32) return ((lo >>> shift) | (shift > 23 ? hi << (32 - shift) : 0)) & 0x1ff;
-  return (hi >>> (shift - 32)) & 0x1ff;
 }

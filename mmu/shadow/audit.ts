@@ -1,6 +1,7 @@
 import type { MmuContext } from '../mmu.js';
 import type { ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
 import { RoleBit } from '../role.js';
+import { PAGE_SIZE, PTE_SIZE, gfnToGpa, hpaToHfn } from '../../emulator/arch/address.js';
 import { Pte } from '../../emulator/paging/format.js';
 import type { ShadowGuest } from './shadow-guest.js';
 import { ShadowSync } from './sync.js';
@@ -32,7 +33,7 @@ export function auditShadow(ctx: MmuContext, cache: ShadowPageCache, guest: Shad
     if (sp.unsync || sp.unsyncChildren > 0) {
       for (const parent of sp.parentPtes) {
         const psp = cache.pageOf(parent);
-        if (psp.unsyncChildBitmap![(parent % 4096) / 8] === 0) out.push(`unsync: parent of ${name} lacks its unsync mark`);
+        if (psp.unsyncChildBitmap![(parent % PAGE_SIZE) / PTE_SIZE] === 0) out.push(`unsync: parent of ${name} lacks its unsync mark`);
       }
     }
     if (sp.unsyncChildBitmap !== null) {
@@ -53,8 +54,8 @@ export function auditShadow(ctx: MmuContext, cache: ShadowPageCache, guest: Shad
         const gfn = cache.leafGfn(sp, k);
         target = gfn;
         if (!cache.rmapHas(gfn, sp.level, sptep)) out.push(`inv10: leaf SPTE at 0x${sptep.toString(16)} for gfn 0x${gfn.toString(16)} missing from its rmap`);
-        const host = memslots.gpaToHpa(gfn * 4096);
-        if (!obsolete && (host < 0 || host / 4096 !== codec.pfn(lo, hi))) {
+        const host = memslots.gpaToHpa(gfnToGpa(gfn));
+        if (!obsolete && (host === -1 || hpaToHfn(host) !== codec.pfn(lo, hi))) {
           out.push(`inv7: leaf for gfn 0x${gfn.toString(16)} maps pfn 0x${codec.pfn(lo, hi).toString(16)}`);
         }
         if (!obsolete && codec.isWritable(lo)) {

@@ -1,6 +1,7 @@
 import { Access, type TableMemory, type WalkContext, WalkResult, walk } from '../../emulator/paging/walker.js';
 import { PagingMode, Pte, PTE_HI_XD } from '../../emulator/paging/format.js';
 import { ACC_EXEC_MASK, ACC_USER_MASK, ACC_WRITE_MASK, ACC_ALL } from '../spte.js';
+import { FRAMES_PER_LO, PAGE_SHIFT, PAGE_SIZE, type Gfn, gpa, gpaToGfn } from '../../emulator/arch/address.js';
 
 /**
  * KVM's software walk of the guest's page tables (paging_tmpl.h, FNAME(walk_addr_generic)), on
@@ -18,7 +19,7 @@ export class GuestWalk {
   /** Level of the leaf entry (1 for a 4 KiB page, 2 or 3 for large pages). */
   level = 0;
   /** The 4 KiB guest frame the address maps to. */
-  gfn = 0;
+  gfn = 0 as Gfn;
   /** ACC_* rights of the whole path (pte_access), after protect_clean_gpte for non-writes. */
   pteAccess = 0;
   /** Guest-physical address of the entry read at each level. */
@@ -48,13 +49,13 @@ export class GuestWalk {
       return false;
     }
     this.level = out.level;
-    this.gfn = Math.floor(out.gpa / 4096);
+    this.gfn = gpaToGfn(gpa(out.gpa));
     const wide = format.wide;
     let acc = ACC_ALL;
     for (let level = this.top; level >= this.level; level--) {
       const addr = out.pteAddr[level];
       this.pteGpa[level] = addr;
-      this.tableGfn[level] = Math.floor(addr / 4096);
+      this.tableGfn[level] = Math.floor(addr / PAGE_SIZE);
       this.ptAccess[level] = acc;
       const gLo = out.pteLo[level];
       const gHi = out.pteHi[level];
@@ -79,8 +80,8 @@ export function gpteAccess(lo: number, hi: number, wide: boolean, nxe: boolean):
 }
 
 /** gpte_to_gfn for a 4 KiB page-table entry. */
-export function gpteGfn(lo: number, hi: number, wide: boolean, physHigh: number): number {
-  return wide ? (hi & physHigh) * 1048576 + (lo >>> 12) : lo >>> 12;
+export function gpteGfn(lo: number, hi: number, wide: boolean, physHigh: number): Gfn {
+  return (wide ? (hi & physHigh) * FRAMES_PER_LO + (lo >>> PAGE_SHIFT) : lo >>> PAGE_SHIFT) as Gfn;
 }
 
 /** Physical-address bits of an entry's high half below MAXPHYADDR (bits 51:32 that are not reserved). */

@@ -6,6 +6,7 @@ import { ShadowWalk } from '../shadow-pages/shadow-walk.js';
 import { Pfec } from '../../emulator/arch/vectors.js';
 import { ACC_EXEC_MASK, ACC_USER_MASK, ACC_WRITE_MASK } from '../spte.js';
 import { RoleBit } from '../role.js';
+import { PAGE_SHIFT, PAGE_SIZE, PTE_SIZE, type Gfn, gfn as asGfn } from '../../emulator/arch/address.js';
 import { PagingMode, Pte } from '../../emulator/paging/format.js';
 import { GuestWalk, gpteAccess, gpteGfn, gpteInvalidForPrefetch, physHighMask } from './guest-walk.js';
 import type { ShadowGuest } from './shadow-guest.js';
@@ -42,7 +43,7 @@ export class ShadowPageFault {
   /** Set when the result is that the guest gets #PF: its error code. */
   injectCode = -1;
   /** For EMULATE and WRITE_PROTECTED: the guest frame the access goes to. */
-  gfn = 0;
+  gfn = 0 as Gfn;
 
   constructor(ctx: MmuContext, cache: ShadowPageCache, mapper: ShadowMapper, sync: ShadowSync, guest: ShadowGuest, state: FaultState) {
     this.ctx = ctx;
@@ -64,7 +65,7 @@ export class ShadowPageFault {
     const present = (errorCode & Pfec.P) !== 0;
     if (this.state.nonpaging()) {
       // nonpaging_page_fault: the guest-physical address is the linear address; PAE tables, so 2 MiB at most.
-      const gfn = lo >>> 12;
+      const gfn = asGfn(lo >>> PAGE_SHIFT);
       this.gfn = gfn;
       if (this.pageTracked(present, write, gfn)) return PfResult.WRITE_PROTECTED;
       const slot = this.ctx.memslots.find(gfn);
@@ -179,7 +180,7 @@ export class ShadowPageFault {
     const size = wide ? 8 : 4;
     const leafGpa = this.gw.pteGpa[1];
     const windowGpa = leafGpa - (leafGpa % (PTE_PREFETCH_NUM * size));
-    const first = ((sptep % 4096) / 8) & ~(PTE_PREFETCH_NUM - 1);
+    const first = ((sptep % PAGE_SIZE) / PTE_SIZE) & ~(PTE_PREFETCH_NUM - 1);
     const spAccess = (sp.role >>> RoleBit.ACCESS) & 7;
     const physHigh = physHighMask(paging);
     for (let j = 0; j < PTE_PREFETCH_NUM; j++) {

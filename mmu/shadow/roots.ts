@@ -1,5 +1,6 @@
 import type { MmuContext } from '../mmu.js';
 import type { ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
+import { type Hpa, hfnToHpa, sptepAt } from '../../emulator/arch/address.js';
 
 /**
  * The shadow MMU's roots (kvm-mmu.md 4.1-4.3): the current root and three previous ones with the
@@ -11,7 +12,7 @@ export interface RootInfo {
   /** Guest CR3 without the NOFLUSH bit (PCID included); 0 for direct roots. */
   pgd: number;
   /** Host address of the root table, or -1. */
-  hpa: number;
+  hpa: Hpa | -1;
 }
 
 /** KVM_MMU_ROOT_CURRENT and KVM_MMU_ROOT_PREVIOUS(i). */
@@ -25,7 +26,7 @@ export class RootCache {
   readonly current: RootInfo = { pgd: 0, hpa: -1 };
   readonly prev: RootInfo[] = Array.from({ length: NUM_PREV_ROOTS }, () => ({ pgd: 0, hpa: -1 }));
   /** Host address of mmu->pae_root. */
-  readonly paeRoot: number;
+  readonly paeRoot: Hpa;
   private readonly ctx: MmuContext;
   private readonly cache: ShadowPageCache;
   private readonly view: DataView;
@@ -34,30 +35,30 @@ export class RootCache {
     this.ctx = ctx;
     this.cache = cache;
     this.view = ctx.arena.view;
-    this.paeRoot = ctx.arena.allocPage() * 4096;
+    this.paeRoot = hfnToHpa(ctx.arena.allocPage());
     for (let i = 0; i < 8; i++) this.view.setInt32(this.paeRoot + 4 * i, 0, true);
   }
 
   /** root_to_sp: the shadow page of a root, or undefined for the pae_root. */
-  rootSp(hpa: number): ShadowPage | undefined {
+  rootSp(hpa: Hpa): ShadowPage | undefined {
     return hpa === this.paeRoot ? undefined : this.cache.byHpa.get(hpa);
   }
 
   /** The level-2 page pae_root entry i points to, if valid (IS_VALID_PAE_ROOT). */
   paeRootSp(i: number): ShadowPage | undefined {
-    const lo = this.view.getInt32(this.paeRoot + 8 * i, true);
+    const lo = this.view.getInt32(sptepAt(this.paeRoot, i), true);
     if ((lo & 1) === 0) return undefined;
-    return this.cache.byHpa.get((lo & 0xfffff000) >>> 0);
+    return this.cache.byHpa.get(((lo & 0xfffff000) >>> 0) as Hpa); // pae_root entries are 32-bit: the table is below 4 GiB
   }
 
   setPaeRoot(i: number, sp: ShadowPage | undefined): void {
-    this.view.setInt32(this.paeRoot + 8 * i, sp === undefined ? 0 : sp.hpa | 1, true);
-    this.view.setInt32(this.paeRoot + 8 * i + 4, 0, true);
+    this.view.setInt32(sptepAt(this.paeRoot, i), sp === undefined ? 0 : sp.hpa | 1, true);
+    this.view.setInt32(sptepAt(this.paeRoot, i) + 4, 0, true);
   }
 
   /** is_root_usable. */
   isUsable(root: RootInfo, pgd: number, role: number, direct: boolean): boolean {
-    if (root.hpa < 0) return false;
+    if (root.hpa === -1) return false;
     if (!direct && pgd !== root.pgd) return false;
     const sp = this.rootSp(root.hpa);
     return sp !== undefined && !sp.invalid && sp.role === role;
@@ -105,20 +106,22 @@ export class RootCache {
   /** kvm_mmu_free_roots: the roots selected by `mask` (ROOT_CURRENT, rootPrevious(i)). */
   freeRoots(mask: number): void {
     for (let i = 0; i < NUM_PREV_ROOTS; i++) {
-      if ((mask & rootPrevious(i)) === 0 || this.prev[i].hpa < 0) continue;
-      this.freeRootPage(this.prev[i].hpa);
+      const hpa = this.prev[i].hpa;
+      if ((mask & rootPrevious(i)) === 0 || hpa === -1) continue;
+      this.freeRootPage(hpa);
       this.prev[i].hpa = -1;
       this.prev[i].pgd = 0;
     }
-    if ((mask & ROOT_CURRENT) !== 0 && this.current.hpa >= 0) {
-      if (this.current.hpa === this.paeRoot) {
+    const current = this.current.hpa;
+    if ((mask & ROOT_CURRENT) !== 0 && current !== -1) {
+      if (current === this.paeRoot) {
         for (let i = 0; i < 4; i++) {
           const sp = this.paeRootSp(i);
           if (sp !== undefined) this.freeRootPage(sp.hpa);
           this.setPaeRoot(i, undefined);
         }
       } else {
-        this.freeRootPage(this.current.hpa);
+        this.freeRootPage(current);
       }
       this.current.hpa = -1;
       this.current.pgd = 0;
@@ -127,7 +130,7 @@ export class RootCache {
   }
 
   /** mmu_free_root_page: drop a root reference; a zapped (invalid) root with none left goes. */
-  private freeRootPage(hpa: number): void {
+  private freeRootPage(hpa: Hpa): void {
     const sp = this.cache.byHpa.get(hpa);
     if (sp === undefined) return;
     if (--sp.rootCount === 0 && sp.invalid) {
@@ -139,11 +142,12 @@ export class RootCache {
   /** Every root page in use, current and previous, for the checker and the stale-root rules. */
   *livePages(): Generator<ShadowPage> {
     for (const r of [this.current, ...this.prev]) {
-      if (r.hpa < 0) continue;
-      if (r.hpa === this.paeRoot) {
+      const hpa = r.hpa;
+      if (hpa === -1) continue;
+      if (hpa === this.paeRoot) {
         for (let i = 0; i < 4; i++) { const sp = this.paeRootSp(i); if (sp !== undefined) yield sp; }
       } else {
-        const sp = this.cache.byHpa.get(r.hpa);
+        const sp = this.cache.byHpa.get(hpa);
         if (sp !== undefined) yield sp;
       }
     }

@@ -1,4 +1,5 @@
 import type { TableMemory, WalkContext } from '../../emulator/paging/walker.js';
+import { PAGE_SIZE } from '../../emulator/arch/address.js';
 
 /**
  * What the shadow MMU reads of the vCPU it serves: the guest's paging state as KVM's software
@@ -17,5 +18,5 @@ export interface ShadowGuest {
 
 /** kvm_get_pcid: the PCID of a CR3 value, 0 unless CR4.PCIDE=1. */
 export function pcidOf(guest: ShadowGuest, cr3: number): number {
-  return guest.pcide() ? cr3 % 4096 : 0;
+  return guest.pcide() ? cr3 % PAGE_SIZE : 0; // CR3 bits 11:0
 }

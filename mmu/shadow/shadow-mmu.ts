@@ -4,6 +4,7 @@ import { PfResult, ShadowMapper } from '../shadow-pages/map.js';
 import { ShadowWalk } from '../shadow-pages/shadow-walk.js';
 import { type CpuRole, ExtRoleBit, PT32E_ROOT_LEVEL, PT32_ROOT_LEVEL, RoleBit, roleDirect, roleLevel } from '../role.js';
 import { Request } from '../kvm/requests.js';
+import { FRAMES_PER_LO, PAGE_SHIFT, PAGE_SIZE, type Hpa, gfn as asGfn } from '../../emulator/arch/address.js';
 import { NUM_PREV_ROOTS, ROOT_CURRENT, ROOTS_ALL, RootCache, rootPrevious } from './roots.js';
 import { ShadowSync } from './sync.js';
 import { ShadowPageFault } from './page-fault.js';
@@ -63,7 +64,7 @@ export class ShadowMmu implements Mmu {
     this.rootRole = rootRole;
   }
 
-  currentRoot(): number {
+  currentRoot(): Hpa | -1 {
     return this.roots.current.hpa;
   }
 
@@ -75,7 +76,7 @@ export class ShadowMmu implements Mmu {
    * kvm_mmu_load: allocate the roots for the current CR3 (mmu_alloc_shadow_roots) or, with paging
    * off, the direct roots (mmu_alloc_direct_roots), then sync them. Returns the hardware's CR3.
    */
-  load(): number {
+  load(): Hpa | -1 {
     this.cache.makePagesAvailable();
     if (roleDirect(this.rootRole)) this.allocDirectRoots();
     else this.allocShadowRoots();
@@ -102,7 +103,7 @@ export class ShadowMmu implements Mmu {
     const pgd = this.guest.cr3();
     const paging = this.guest.paging;
     if (this.cpuLevel >= 4) {
-      const rootGfn = Math.floor(pgd / 4096) % 2 ** 40;
+      const rootGfn = Math.floor(pgd / PAGE_SIZE) % 2 ** 40;
       roots.current.hpa = this.allocRoot(rootGfn, 0, roleLevel(this.rootRole)).hpa;
       roots.current.pgd = pgd;
       return;
@@ -110,11 +111,11 @@ export class ShadowMmu implements Mmu {
     // A 32-bit or PAE guest: four level-2 roots behind pae_root. For PAE they shadow the page
     // directories the PDPTRs name; for 32-bit paging each shadows a quarter of the one directory.
     for (let i = 0; i < 4; i++) {
-      let gfn = Math.floor((pgd % 2 ** 32) / 4096);
+      let gfn = asGfn(Math.floor((pgd % 2 ** 32) / PAGE_SIZE));
       if (this.cpuLevel === PT32E_ROOT_LEVEL) {
         const lo = paging.pdpteLo[i];
         const hi = paging.pdpteHi[i];
-        gfn = (hi & 0xfffff) * 1048576 + (lo >>> 12);
+        gfn = asGfn((hi & 0xfffff) * FRAMES_PER_LO + (lo >>> PAGE_SHIFT));
         if ((lo & 1) === 0 || this.ctx.memslots.find(gfn) === undefined) {
           roots.setPaeRoot(i, undefined);
           continue;
@@ -156,8 +157,8 @@ export class ShadowMmu implements Mmu {
     if (mask !== 0) roots.freeRoots(mask);
   }
 
-  private isObsoleteRoot(hpa: number): boolean {
-    if (hpa < 0) return false;
+  private isObsoleteRoot(hpa: Hpa | -1): boolean {
+    if (hpa === -1) return false;
     const sp = this.roots.rootSp(hpa);
     return sp === undefined || this.cache.isObsolete(sp);
   }
@@ -171,7 +172,8 @@ export class ShadowMmu implements Mmu {
     const roots = this.roots;
     const stats = this.ctx.stats;
     const direct = roleDirect(this.rootRole);
-    if (roots.current.hpa >= 0 && roots.rootSp(roots.current.hpa) === undefined) roots.freeRoots(ROOT_CURRENT);
+    const current = roots.current.hpa;
+    if (current !== -1 && roots.rootSp(current) === undefined) roots.freeRoots(ROOT_CURRENT);
     const hit = roots.current.hpa >= 0
       ? roots.findAndKeepCurrent(pgd, this.rootRole, direct)
       : roots.findWithoutCurrent(pgd, this.rootRole, direct);
@@ -181,7 +183,7 @@ export class ShadowMmu implements Mmu {
     }
     stats.fast_pgd_switch_hit++;
     this.ctx.request(Request.LOAD_MMU_PGD);
-    if (!direct) roots.rootSp(roots.current.hpa)!.writeFlooding = 0;
+    if (!direct) roots.rootSp(roots.current.hpa as Hpa)!.writeFlooding = 0; // a hit loaded a root
   }
 
   /**
@@ -285,8 +287,8 @@ export class ShadowMmu implements Mmu {
     return n;
   }
 
-  private validRoot(hpa: number): boolean {
-    if (hpa < 0) return false;
+  private validRoot(hpa: Hpa | -1): boolean {
+    if (hpa === -1) return false;
     if (hpa !== this.roots.paeRoot) return !this.isObsoleteRoot(hpa);
     for (let i = 0; i < 4; i++) {
       const sp = this.roots.paeRootSp(i);

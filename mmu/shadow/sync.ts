@@ -3,6 +3,7 @@ import type { ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js'
 import type { ShadowMapper } from '../shadow-pages/map.js';
 import { ShadowWalk } from '../shadow-pages/shadow-walk.js';
 import { u64 } from '../../emulator/arch/u64.js';
+import { PAGE_SIZE, type Hpa } from '../../emulator/arch/address.js';
 import { RoleBit } from '../role.js';
 import { gpteAccess, gpteGfn, gpteInvalidForPrefetch, physHighMask } from './guest-walk.js';
 import { Pte } from '../../emulator/paging/format.js';
@@ -50,7 +51,7 @@ export class ShadowSync {
    * page directory by four (quadrant = which 1 GiB quarter, two SPTEs per guest entry).
    */
   static gpteGpa(sp: ShadowPage, k: number): number {
-    const base = sp.gfn * 4096;
+    const base = sp.gfn * PAGE_SIZE;
     if ((sp.role & (1 << RoleBit.HAS_4_BYTE_GPTE)) === 0) return base + 8 * k;
     const quadrant = (sp.role >>> RoleBit.QUADRANT) & 3;
     if (sp.level === 1) return base + 4 * (quadrant * 512 + k);
@@ -145,8 +146,8 @@ export class ShadowSync {
   }
 
   /** is_unsync_root. */
-  private isUnsyncRoot(hpa: number): boolean {
-    if (hpa < 0) return false;
+  private isUnsyncRoot(hpa: Hpa | -1): boolean {
+    if (hpa === -1) return false;
     const sp = this.state.roots.rootSp(hpa);
     return sp !== undefined && (sp.unsync || sp.unsyncChildren > 0);
   }
@@ -154,10 +155,11 @@ export class ShadowSync {
   /** kvm_mmu_sync_roots: sync what is unsync below the current root (or the four PAE roots). */
   syncRoots(): void {
     const roots = this.state.roots;
-    if (roots.current.hpa < 0) return;
+    const current = roots.current.hpa;
+    if (current === -1) return;
     if (this.state.cpuLevel() >= 4) {
-      if (!this.isUnsyncRoot(roots.current.hpa)) return;
-      this.syncChildren(roots.rootSp(roots.current.hpa)!);
+      if (!this.isUnsyncRoot(current)) return;
+      this.syncChildren(roots.rootSp(current)!);
       return;
     }
     for (let i = 0; i < 4; i++) {
@@ -186,8 +188,8 @@ export class ShadowSync {
     }
   }
 
-  private invalidateAddrInRoot(root: number, lo: number, hi: number): void {
-    if (root < 0) return;
+  private invalidateAddrInRoot(root: Hpa | -1, lo: number, hi: number): void {
+    if (root === -1) return;
     const cache = this.cache;
     const rootSp = this.state.roots.rootSp(root);
     const it = this.walk.init(root, rootSp === undefined ? 3 : rootSp.level, lo, hi);

@@ -1,6 +1,7 @@
 import type { MmuContext } from '../mmu.js';
 import type { ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
 import { RoleBit } from '../role.js';
+import { PAGE_SIZE } from '../../emulator/arch/address.js';
 
 /**
  * What KVM does after it emulated a guest write to a frame it keeps write-protected because the
@@ -13,7 +14,7 @@ export function trackWrite(ctx: MmuContext, cache: ShadowPageCache, gpa: number,
   const { stats, codec } = ctx;
   stats.mmu_pte_write++;
   let flush = false;
-  for (const sp of [...cache.indirectPages(Math.floor(gpa / 4096))]) {
+  for (const sp of [...cache.indirectPages(Math.floor(gpa / PAGE_SIZE))]) {
     if (sp.invalid) continue;
     if (writeMisaligned(sp, gpa, bytes) || writeFlooding(sp)) {
       cache.zap(sp);
@@ -47,7 +48,7 @@ export function trackWrite(ctx: MmuContext, cache: ShadowPageCache, gpa: number,
  * entry's start, which is how Linux clears bits) cannot be matched to an SPTE.
  */
 export function writeMisaligned(sp: ShadowPage, gpa: number, bytes: number): boolean {
-  const offset = gpa % 4096;
+  const offset = gpa % PAGE_SIZE;
   const pteSize = (sp.role & (1 << RoleBit.HAS_4_BYTE_GPTE)) !== 0 ? 4 : 8;
   if ((offset & (pteSize - 1)) === 0 && bytes === 1) return false;
   const misaligned = (offset ^ (offset + bytes - 1)) & ~(pteSize - 1);
@@ -65,15 +66,15 @@ export function writeFlooding(sp: ShadowPage): boolean {
  * when the entry belongs to another quadrant of a 4-byte guest table.
  */
 export function writtenSptes(sp: ShadowPage, gpa: number): number {
-  let offset = gpa % 4096;
+  let offset = gpa % PAGE_SIZE;
   if ((sp.role & (1 << RoleBit.HAS_4_BYTE_GPTE)) !== 0) {
     offset *= 2; // 4-byte entries to 8-byte SPTEs
     if (sp.level === 2) {
       // A 32-bit PDE maps 4 MiB; shadow PDEs map 2 MiB: two SPTEs per guest entry.
       offset = (offset & ~7) * 2;
     }
-    const quadrant = Math.floor(offset / 4096);
-    offset %= 4096;
+    const quadrant = Math.floor(offset / PAGE_SIZE);
+    offset %= PAGE_SIZE;
     if (quadrant !== ((sp.role >>> RoleBit.QUADRANT) & 3)) return -1;
   }
   return Math.floor(offset / 8);

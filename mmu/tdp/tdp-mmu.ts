@@ -7,7 +7,9 @@ import { u64 } from '../../emulator/arch/u64.js';
 import { ACC_ALL } from '../spte.js';
 import { Request } from '../kvm/requests.js';
 import { TdpIter } from './iter.js';
+import { type Gfn, type Hfn, type Hpa, PAGE_SIZE, PT_ENTRIES, FRAMES_PER_LO, PAGE_SHIFT, gfn as asGfn, gfnRoundForLevel, gfnToGpa, gpaToGfn, hfnToHpa, hpaToHfn, levelPages, sptepAt } from '../../emulator/arch/address.js';
 import { SpteConflict, SpteRaces } from './spte-races.js';
+import { slotEnd, slotPfn } from '../../emulator/machine/memslots.js';
 import { type DirtyLogMmu, FastPf, SPTE_W, fastPfVerdict, markPageDirty, wrprotBits } from '../dirty-log.js';
 
 /**
@@ -21,7 +23,7 @@ import { type DirtyLogMmu, FastPf, SPTE_W, fastPfVerdict, markPageDirty, wrprotB
  * root, and every SPTE under it, is zapped and freed when the vCPU unloads it.
  */
 export interface TdpRoot {
-  readonly hpa: number;
+  readonly hpa: Hpa;
   readonly role: number;
   refs: number;
   invalid: boolean;
@@ -35,15 +37,15 @@ export interface TdpRoot {
 export class TdpRootList {
   readonly roots: TdpRoot[] = [];
   /** Times a root was allocated at each host address (root page frame number). */
-  readonly incarnations = new Map<number, number>();
+  readonly incarnations = new Map<Hpa, number>();
   /**
    * Tables unlinked from a live tree (handle_removed_pt's call_rcu): other vCPUs' hardware may
    * still hold translations through them until a remote TLB flush, so they go back to the arena
    * only after one (flushed()).
    */
-  readonly removed: number[] = [];
+  readonly removed: Hpa[] = [];
   /** Returns a removed table's page to the arena (set by the first TdpMmu). */
-  freePage: (hpa: number) => void = () => {};
+  freePage: (hpa: Hpa) => void = () => {};
 
   constructor(readonly races = new SpteRaces(1)) {}
 
@@ -71,7 +73,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
   private readonly roots: TdpRoot[];
   private current: TdpRoot | null = null;
   private rootRole = 0;
-  private readonly incarnations: Map<number, number>;
+  private readonly incarnations: Map<Hpa, number>;
   private readonly iter: TdpIter;
   /** One iterator per level for removing tables (removeTable recurses one level down at a time). */
   private readonly zapIters: TdpIter[] = [];
@@ -101,12 +103,12 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     this.rootRole = rootRole;
   }
 
-  currentRoot(): number {
+  currentRoot(): Hpa | -1 {
     return this.current === null ? -1 : this.current.hpa;
   }
 
   /** kvm_tdp_mmu_alloc_root: reuse a valid root of the same role, else allocate one. */
-  load(): number {
+  load(): Hpa {
     const { stats } = this.ctx;
     for (const r of this.roots) {
       if (!r.invalid && r.role === this.rootRole) {
@@ -168,7 +170,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
   }
 
   rootIncarnation(root: number): number {
-    return this.incarnations.get(root) ?? 0;
+    return this.incarnations.get(root as Hpa) ?? 0;
   }
 
   validRoots(): number {
@@ -181,12 +183,12 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
    * The largest level a memslot can map `gfn` at: 2 MiB or 1 GiB when the slot and its backing
    * allow; 4 KiB while the slot is logged (kvm_mmu_hugepage_adjust).
    */
-  private maxLevel(slot: Memslot, gfn: number): number {
+  private maxLevel(slot: Memslot, gfn: Gfn): number {
     if (slot.dirtyBitmap !== undefined) return 1;
     for (const level of [3, 2]) {
       if (level > this.ctx.hostMaxLevel) continue;
-      const span = TdpIter.span(level);
-      const base = gfn - (gfn % span);
+      const span = levelPages(level);
+      const base = gfnRoundForLevel(gfn, level);
       const inSlot = base >= slot.baseGfn && base + span <= slot.baseGfn + slot.npages;
       const hostAligned = (slot.hostHfn + (base - slot.baseGfn)) % span === 0;
       if (inSlot && hostAligned && level <= this.ctx.tdpLevel - 1) return level;
@@ -202,7 +204,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
   pageFault(exit: TdpExit): TdpOutcome {
     const { ctx } = this;
     const { codec } = ctx;
-    const gfn = Math.floor(exit.gpa / 4096);
+    const gfn = gpaToGfn(exit.gpa);
     const slot = ctx.memslots.find(gfn);
     const write = (exit.access & TdpAccess.WRITE) !== 0;
     if (slot !== undefined && slot.readOnly && write) return TdpOutcome.EMULATE_MMIO; // ROM: writes go to the VMM
@@ -214,7 +216,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     const it = this.iter;
     const races = this.vm.races;
     this.raced = SpteConflict.NONE;
-    it.start(root.hpa, ctx.tdpLevel, gfn, gfn + 1);
+    it.start(root.hpa, ctx.tdpLevel, gfn, asGfn(gfn + 1));
     while (it.valid) {
       // kvm_tdp_mmu_map under the read lock: an SPTE another vCPU froze, or changed after this
       // walk read it (the link, split or leaf cmpxchg fails), ends the fault with RET_PF_RETRY.
@@ -245,7 +247,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     throw new Error(`TDP MMU map of gfn 0x${gfn.toString(16)} did not reach level ${target}`);
   }
 
-  private mapTarget(it: TdpIter, slot: Memslot | undefined, gfn: number, level: number, write: boolean): void {
+  private mapTarget(it: TdpIter, slot: Memslot | undefined, gfn: Gfn, level: number, write: boolean): void {
     const { codec, stats } = this.ctx;
     if (codec.isShadowPresent(it.lo, it.hi)) {
       if (!codec.isLeaf(it.lo, it.hi, level)) {
@@ -270,9 +272,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
       lo = codec.makeMmioSpte(gfn, ACC_ALL, this.ctx.mmioGeneration());
       stats.pf_mmio_spte_created++;
     } else {
-      const base = gfn - (gfn % TdpIter.span(level));
-      const pfn = slot.hostHfn + (base - slot.baseGfn);
-      lo = codec.makeSpte(pfn, level, ACC_ALL, !slot.readOnly, true, false);
+      lo = codec.makeSpte(slotPfn(slot, gfnRoundForLevel(gfn, level)), level, ACC_ALL, !slot.readOnly, true, false);
       stats.pf_fixed++;
       // make_spte: a writable SPTE in a logged slot marks its page (level is 4 KiB there).
       if (codec.isWritable(lo)) markPageDirty(slot, gfn, stats);
@@ -293,19 +293,20 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     const lo = it.lo, hi = it.hi;
     const child = this.allocTable();
     const childLevel = level - 1;
-    const span = TdpIter.span(childLevel);
+    const span = levelPages(childLevel);
     const pfn = codec.pfn(lo, hi);
     // Low-half attributes without PFN and (for 4 KiB children) without PS.
     const attrsLo = (lo & ~codec.pfnMaskLo) & (childLevel === 1 ? ~0x80 : ~0);
     const attrsHi = hi & ~codec.pfnMaskHi;
-    for (let k = 0; k < 512; k++) {
+    for (let k = 0; k < PT_ENTRIES; k++) {
       const p = pfn + k * span;
-      this.view.setInt32(child + k * 8, attrsLo | ((p % 1048576) << 12), true);
-      this.view.setInt32(child + k * 8 + 4, attrsHi | Math.floor(p / 1048576), true);
+      const sptep = sptepAt(child, k);
+      this.view.setInt32(sptep, attrsLo | ((p % FRAMES_PER_LO) << PAGE_SHIFT), true);
+      this.view.setInt32(sptep + 4, attrsHi | Math.floor(p / FRAMES_PER_LO), true);
     }
-    this.countLeaf(childLevel, 512);
-    stats.sptes_installed_leaf += 512; // so that every SPTE zapped later was installed once
-    this.setSpte(it, codec.makeNonLeafSpte(child / 4096), u64.hi);
+    this.countLeaf(childLevel, PT_ENTRIES);
+    stats.sptes_installed_leaf += PT_ENTRIES; // so that every SPTE zapped later was installed once
+    this.setSpte(it, codec.makeNonLeafSpte(hpaToHfn(child)), u64.hi);
     stats.huge_pages_split++;
     this.ctx.trace?.splitHugePage(it.gfn, lo, hi, level);
     this.ctx.charge('splitHugePage');
@@ -320,9 +321,9 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
   fastPageFault(exit: TdpExit, pmlOnly = false): FastPf {
     if ((exit.access & TdpAccess.WRITE) === 0 || this.current === null) return FastPf.INVALID;
     const { ctx } = this;
-    const gfn = Math.floor(exit.gpa / 4096);
+    const gfn = gpaToGfn(exit.gpa);
     const it = this.iter;
-    it.start(this.current.hpa, ctx.tdpLevel, gfn, gfn + 1);
+    it.start(this.current.hpa, ctx.tdpLevel, gfn, asGfn(gfn + 1));
     while (it.valid && ctx.codec.isShadowPresent(it.lo, it.hi) && !ctx.codec.isLeaf(it.lo, it.hi, it.level)) it.next();
     if (!it.valid) return FastPf.INVALID;
     const slot = ctx.memslots.find(gfn);
@@ -338,15 +339,16 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
 
   /** kvm_tdp_mmu_wrprot_slot: W off in the slot's leaves at minLevel and above. */
   wrprotSlot(slot: Memslot, minLevel: number, pml: boolean): boolean {
-    return this.wrprotRange(slot.baseGfn, slot.baseGfn + slot.npages, minLevel, 3, pml);
+    return this.wrprotRange(slot.baseGfn, slotEnd(slot), minLevel, 3, pml);
   }
 
   /** kvm_tdp_mmu_clear_dirty_pt_masked (4 KiB only) or the huge pages over a gfn (level 2 and up). */
-  wrprotGfn(_slot: Memslot, gfn: number, level: number, pml: boolean): boolean {
-    return level === 1 ? this.wrprotRange(gfn, gfn + 1, 1, 1, pml) : this.wrprotRange(gfn, gfn + 1, level, 3, pml);
+  wrprotGfn(_slot: Memslot, gfn: Gfn, level: number, pml: boolean): boolean {
+    const end = asGfn(gfn + 1);
+    return level === 1 ? this.wrprotRange(gfn, end, 1, 1, pml) : this.wrprotRange(gfn, end, level, 3, pml);
   }
 
-  private wrprotRange(start: number, end: number, minLevel: number, maxLevel: number, pml: boolean): boolean {
+  private wrprotRange(start: Gfn, end: Gfn, minLevel: number, maxLevel: number, pml: boolean): boolean {
     const { codec, stats } = this.ctx;
     const it = this.iter;
     let flush = false;
@@ -369,7 +371,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
   }
 
   /** kvm_tdp_mmu_try_split_huge_pages: every huge leaf in the range, split down to 4 KiB. */
-  splitHugePages(_slot: Memslot, startGfn: number, endGfn: number): void {
+  splitHugePages(_slot: Memslot, startGfn: Gfn, endGfn: Gfn): void {
     const { codec } = this.ctx;
     const it = this.iter;
     for (const root of this.roots) {
@@ -396,14 +398,13 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     let flush = false;
     for (const root of this.roots) {
       if (root.invalid) continue;
-      it.start(root.hpa, this.ctx.tdpLevel, slot.baseGfn, slot.baseGfn + slot.npages);
+      it.start(root.hpa, this.ctx.tdpLevel, slot.baseGfn, slotEnd(slot));
       while (it.valid) {
         const level = it.level;
         if (level > 1 && level < this.ctx.tdpLevel && codec.isShadowPresent(it.lo, it.hi) && !codec.isLeaf(it.lo, it.hi, level) &&
           it.gfn >= slot.baseGfn && this.maxLevel(slot, it.gfn) >= level) {
           if (this.ctx.knobs.hugePageRecovery === 'in-place') {
-            const pfn = slot.hostHfn + (it.gfn - slot.baseGfn);
-            const lo = codec.makeSpte(pfn, level, ACC_ALL, !slot.readOnly, true, false) & ~SPTE_W;
+            const lo = codec.makeSpte(slotPfn(slot, it.gfn), level, ACC_ALL, !slot.readOnly, true, false) & ~SPTE_W;
             this.setSpte(it, lo, u64.hi);
             flush = true;
           } else {
@@ -423,10 +424,9 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
   }
 
   /** The huge leaf that replaces a table (a fault after huge pages became possible again). */
-  private installOverTable(it: TdpIter, slot: Memslot, gfn: number, level: number): void {
+  private installOverTable(it: TdpIter, slot: Memslot, gfn: Gfn, level: number): void {
     const { codec, stats } = this.ctx;
-    const base = gfn - (gfn % TdpIter.span(level));
-    const lo = codec.makeSpte(slot.hostHfn + (base - slot.baseGfn), level, ACC_ALL, !slot.readOnly, true, false);
+    const lo = codec.makeSpte(slotPfn(slot, gfnRoundForLevel(gfn, level)), level, ACC_ALL, !slot.readOnly, true, false);
     stats.pf_fixed++;
     this.setSpte(it, lo, u64.hi);
     if (codec.isWritable(lo)) markPageDirty(slot, gfn, stats);
@@ -442,7 +442,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
   /** tdp_mmu_link_sp: a new empty table under the current entry. */
   private link(it: TdpIter): void {
     const child = this.allocTable();
-    this.setSpte(it, this.ctx.codec.makeNonLeafSpte(child / 4096), u64.hi);
+    this.setSpte(it, this.ctx.codec.makeNonLeafSpte(hpaToHfn(child)), u64.hi);
   }
 
   /**
@@ -470,7 +470,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     const oldLo = it.lo, oldHi = it.hi;
     if (this.vm.races.active) this.vm.races.touch(it.sptep, freeze);
     if (codec.isShadowPresent(oldLo, oldHi)) {
-      if (!codec.isLeaf(oldLo, oldHi, level)) this.removeTable(codec.pfn(oldLo, oldHi) * 4096, level - 1);
+      if (!codec.isLeaf(oldLo, oldHi, level)) this.removeTable(hfnToHpa(codec.pfn(oldLo, oldHi)), level - 1);
       else this.countLeaf(level, -1);
     }
     it.write(lo, hi);
@@ -495,10 +495,11 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
    * its own iterator, restricted to the table's 512 entries, so the recursion allocates nothing
    * and leaves the fault path's iterator where it was.
    */
-  private removeTable(table: number, level: number): void {
+  private removeTable(table: Hpa, level: number): void {
     const { codec } = this.ctx;
     const it = this.zapIters[level];
-    it.start(table, level, 0, 512 * TdpIter.span(level), level);
+    // Frames relative to the table: its entries are 0 .. 511 at `level`.
+    it.start(table, level, asGfn(0), asGfn(PT_ENTRIES * levelPages(level)), level);
     while (it.valid) {
       if (it.lo !== codec.nonpresentLo || it.hi !== codec.nonpresentHi) this.setSpte(it, codec.nonpresentLo, codec.nonpresentHi);
       it.next();
@@ -514,33 +515,34 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     if (level === 1) stats.pages_4k += delta; else if (level === 2) stats.pages_2m += delta; else stats.pages_1g += delta;
   }
 
-  private allocTable(): number {
+  private allocTable(): Hpa {
     const page = this.ctx.arena.allocPage();
     this.ctx.stats.mmu_pages_allocated++;
     this.ctx.charge('pageAlloc');
-    const hpa = page * 4096;
+    const hpa = hfnToHpa(page);
     // A fresh table holds the non-present value, which is not necessarily zero (EPT, suppress-#VE).
     const { codec } = this.ctx;
     if (codec.nonpresentLo !== 0 || codec.nonpresentHi !== 0) {
-      for (let k = 0; k < 512; k++) {
-        this.view.setInt32(hpa + k * 8, codec.nonpresentLo, true);
-        this.view.setInt32(hpa + k * 8 + 4, codec.nonpresentHi, true);
+      for (let k = 0; k < PT_ENTRIES; k++) {
+        const sptep = sptepAt(hpa, k);
+        this.view.setInt32(sptep, codec.nonpresentLo, true);
+        this.view.setInt32(sptep + 4, codec.nonpresentHi, true);
       }
     }
     return hpa;
   }
 
-  private freeTable(hpa: number): void {
-    this.ctx.arena.freePage((hpa / 4096) as Parameters<MmuContext['arena']['freePage']>[0]);
+  private freeTable(hpa: Hpa): void {
+    this.ctx.arena.freePage(hpaToHfn(hpa));
     this.ctx.stats.mmu_pages_freed++;
   }
 
   mmioWalk(lo: number, hi: number): MmioWalk {
     if (this.current === null) return [];
     const { codec } = this.ctx;
-    const gfn = (hi >>> 0) * 1048576 + (lo >>> 12);
+    const gfn = asGfn((hi >>> 0) * FRAMES_PER_LO + (lo >>> PAGE_SHIFT));
     const it = this.iter;
-    it.start(this.current.hpa, this.ctx.tdpLevel, gfn, gfn + 1);
+    it.start(this.current.hpa, this.ctx.tdpLevel, gfn, asGfn(gfn + 1));
     const walk: [number, number, number][] = [];
     while (it.valid) {
       walk.push([it.lo, it.hi, it.level]);
@@ -559,15 +561,15 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     const gen = this.ctx.mmioGeneration() % codec.genModulus;
     const it = this.iter;
     for (const root of this.roots) {
-      it.start(root.hpa, this.ctx.tdpLevel, 0, 512 ** this.ctx.tdpLevel);
+      it.start(root.hpa, this.ctx.tdpLevel, asGfn(0), asGfn(levelPages(this.ctx.tdpLevel + 1)));
       while (it.valid) {
         const { lo, hi, level } = it;
         if (lo !== codec.nonpresentLo || hi !== codec.nonpresentHi) {
           for (const v of codec.violations(lo, hi, level)) out.push(`${v} (root 0x${root.hpa.toString(16)}, gfn 0x${it.gfn.toString(16)}, level ${level})`);
           if (!root.invalid && codec.isShadowPresent(lo, hi) && codec.isLeaf(lo, hi, level)) {
-            const host = memslots.gpaToHpa(it.gfn * 4096);
-            if (host < 0 || host / 4096 !== codec.pfn(lo, hi)) {
-              out.push(`inv7: leaf for gfn 0x${it.gfn.toString(16)} maps pfn 0x${codec.pfn(lo, hi).toString(16)}, memslot says ${host < 0 ? 'no memory' : '0x' + (host / 4096).toString(16)}`);
+            const host = memslots.gpaToHpa(gfnToGpa(it.gfn));
+            if (host < 0 || host / PAGE_SIZE !== codec.pfn(lo, hi)) {
+              out.push(`inv7: leaf for gfn 0x${it.gfn.toString(16)} maps pfn 0x${codec.pfn(lo, hi).toString(16)}, memslot says ${host < 0 ? 'no memory' : '0x' + (host / PAGE_SIZE).toString(16)}`);
             }
           }
           if (!root.invalid && codec.isMmio(lo, hi) && codec.mmioGeneration(lo, hi) === gen && memslots.find(it.gfn) !== undefined) {

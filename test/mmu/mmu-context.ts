@@ -16,6 +16,7 @@ import { Request, RequestSet } from '../../mmu/kvm/requests.js';
 import type { CostItem } from '../../mmu/cost.js';
 import { cpuRoleFromRegisters, tdpRootRole } from '../../mmu/role.js';
 import { Cr0, Cr4, Efer } from '../../emulator/arch/control.js';
+import { gpa as asGpa } from '../../emulator/arch/address.js';
 
 export const PAGE = 4096;
 /** Guest frames per 2 MiB and per 1 GiB mapping. */
@@ -101,7 +102,7 @@ export function addSlot(b: Bench, id: number, baseGfn: number, npages: number, o
 export function tdpExit(gpa: number, access: number = TdpAccess.READ): TdpExit {
   const e = new TdpExit();
   e.kind = TdpFaultKind.EPT_VIOLATION;
-  e.gpa = gpa;
+  e.gpa = asGpa(gpa);
   e.access = access;
   return e;
 }

@@ -9,7 +9,8 @@
 import { describe, expect, test } from 'vitest';
 import { ShadowPageCache, type ShadowPage } from '../../mmu/shadow-pages/page-cache.js';
 import { PfResult, ShadowMapper } from '../../mmu/shadow-pages/map.js';
-import { ShadowWalk, spteIndex } from '../../mmu/shadow-pages/shadow-walk.js';
+import { ShadowWalk } from '../../mmu/shadow-pages/shadow-walk.js';
+import { pageIndex } from '../../emulator/arch/address.js';
 import { auditShadow } from '../../mmu/shadow/audit.js';
 import { packRole } from '../../mmu/role.js';
 import { ACC_ALL } from '../../mmu/spte.js';
@@ -251,7 +252,7 @@ describe('walking shadow pages (kvm_shadow_walk_iterator)', () => {
         const addr = BigInt(index) << BigInt(12 + 9 * (level - 1)) | 0xfffn;
         const lo = Number(addr & 0xffffffffn) | 0;
         const hi = Number(addr >> 32n) | 0;
-        expect(spteIndex(lo, hi, level), `level ${level} index ${index}`).toBe(index);
+        expect(pageIndex(level, lo, hi), `level ${level} index ${index}`).toBe(index);
       }
     }
   });

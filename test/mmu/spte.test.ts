@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { u64 } from '../../emulator/arch/u64.js';
+import { hfn } from '../../emulator/arch/address.js';
 import {
   ACC_ALL, ACC_EXEC_MASK, ACC_USER_MASK, ACC_WRITE_MASK, SpteCodec, type SpteConfig,
 } from '../../mmu/spte.js';
@@ -207,7 +208,7 @@ describe('(lo, hi) halves and the bigint wrappers agree', () => {
 
   test('constructors leave the high half in u64.hi', () => {
     const c = ept(true);
-    const lo = c.makeSpte(PFN, 1, ACC_ALL, true, true, false);
+    const lo = c.makeSpte(hfn(PFN), 1, ACC_ALL, true, true, false);
     expect(u64.hi).toBe(0x86000000 | 0);
     expect(lo).toBe(0x12345b77);
     const big = c.big.makeSpte(0xfffffffff, 1, ACC_ALL, true, true, false); // pfn needing 36 bits

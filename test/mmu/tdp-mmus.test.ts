@@ -18,6 +18,7 @@ import type { MmuContext, TdpCapableMmu } from '../../mmu/mmu.js';
 import { TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
 import { NpfCode, TdpAccess, TdpFaultKind } from '../../emulator/hw/tdp-walk.js';
 import { Request } from '../../mmu/kvm/requests.js';
+import { type Hpa, gfn, hpa } from '../../emulator/arch/address.js';
 import {
   type Bench, FRAMES_1G, FRAMES_2M, PAGE, addSlot, auditOf, bench, cpuRole, hwWalk, leafOf, tdpExit, tdpRole,
 } from './mmu-context.js';
@@ -30,10 +31,10 @@ const MMUS: ReadonlyArray<readonly [string, (ctx: MmuContext) => TdpCapableMmu]>
 const RWX = TdpAccess.READ | TdpAccess.WRITE | TdpAccess.FETCH;
 
 /** An MMU with its default root role loaded. */
-function loaded(b: Bench, make: (ctx: MmuContext) => TdpCapableMmu): { mmu: TdpCapableMmu; root: number } {
+function loaded(b: Bench, make: (ctx: MmuContext) => TdpCapableMmu): { mmu: TdpCapableMmu; root: Hpa } {
   const mmu = make(b.ctx);
   mmu.init(cpuRole(), tdpRole(b));
-  const root = mmu.load();
+  const root = hpa(mmu.load());
   return { mmu, root };
 }
 
@@ -380,7 +381,7 @@ describe.each(MMUS)('%s', (_name, make) => {
       const slot = addSlot(b, 1, 0x100, 64, { hostAlign: 1 });
       const { mmu } = loaded(b, make);
       mmu.pageFault(tdpExit(0x103000));
-      b.memslots.move(1, 0x400);
+      b.memslots.move(1, gfn(0x400));
       expect(auditOf(mmu).some((v) => v.startsWith('inv7:'))).toBe(true);
       mmu.zapAllFast();
       mmu.freeObsoleteRoots();
@@ -566,7 +567,7 @@ describe('tdp_iter: the pre-order walk over one root', () => {
     const it = new TdpIter(b.arena.view, b.codec);
     const leaves: number[] = [];
     const levels = new Set<number>();
-    for (it.start(root, 4, 4, 701); it.valid; it.next()) {
+    for (it.start(root, 4, gfn(4), gfn(701)); it.valid; it.next()) {
       levels.add(it.level);
       expect(it.sptep).toBe(leafOrTableAt(b, root, it.gfn, it.level));
       if (it.level === 1 && b.codec.big.isShadowPresent(BigInt.asUintN(64, BigInt(it.hi) << 32n | BigInt(it.lo >>> 0)))) leaves.push(it.gfn);
@@ -582,7 +583,7 @@ describe('tdp_iter: the pre-order walk over one root', () => {
     mmu.pageFault(tdpExit(0x5000));
     const it = new TdpIter(b.arena.view, b.codec);
     let lowest = 5;
-    for (it.start(root, 4, 0, 512, 2); it.valid; it.next()) lowest = Math.min(lowest, it.level);
+    for (it.start(root, 4, gfn(0), gfn(512), 2); it.valid; it.next()) lowest = Math.min(lowest, it.level);
     expect(lowest).toBe(2);
   });
 });

@@ -2,7 +2,7 @@ import type { IoDevice } from '../bus.js';
 import type { Arena } from '../arena.js';
 import type { Memslots } from '../memslots.js';
 import type { Hypervisor } from '../hypervisor.js';
-import { gfn, hfn } from '../../arch/address.js';
+import { gfn, gpa, hfn } from '../../arch/address.js';
 
 /**
  * mmulab's test device (ports 0x5e0-0x5ff), through which a guest changes memslots at run time
@@ -119,7 +119,7 @@ export class TestDevice implements IoDevice {
           return true;
         }
         case 2: slots.remove(this.id); return true;
-        case 3: slots.move(this.id, this.gpa / 4096); return true;
+        case 3: slots.move(this.id, gfn(this.gpa / 4096)); return true;
         case 9: return this.reback(this.id);
         default: return this.dirtyLogCommand(cmd);
       }
@@ -189,7 +189,7 @@ export class TestDevice implements IoDevice {
   private copyBitmap(bitmap: Uint8Array, first: number, count: number): boolean {
     const bytes = this.vm.arena.bytes;
     for (let b = 0; b * 8 < count; b++) {
-      const hpa = this.vm.memslots.gpaToHpa(this.bitmapGpa + b);
+      const hpa = this.vm.memslots.gpaToHpa(gpa(this.bitmapGpa + b));
       if (hpa < 0) return false;
       let v = 0;
       for (let i = 0; i < 8 && b * 8 + i < count; i++) v |= bitmap[first + b * 8 + i] << i;
