@@ -31,6 +31,11 @@ export interface Form {
 export interface Exec {
   readonly name: string;
   make(form: Form): Handler;
+  /**
+   * Every instruction of the family is #GP(0) above CPL 0 before it does anything else. The
+   * check is added once when a form's handler is built (cpl0Only), not written in each handler.
+   */
+  readonly cpl0?: boolean;
 }
 
 export const HANDLERS: Handler[] = [];
@@ -51,7 +56,8 @@ export function handlerId(exec: Exec, form: Form): number {
   const key = `${exec.name}|${form.mnemonic}|${form.operands}|${form.pattern}|${form.size}|${form.asize}|${form.mem ? 1 : 0}|${form.variant}`;
   const known = ids.get(key);
   if (known !== undefined) return known;
-  const id = registerHandler(key, exec.make(form));
+  const made = exec.make(form);
+  const id = registerHandler(key, exec.cpl0 === true ? cpl0Only(made) : made);
   HANDLER_FORMS[id] = { exec: exec.name, form };
   return id;
 }
@@ -59,4 +65,16 @@ export function handlerId(exec: Exec, form: Form): number {
 /** Helper for families whose handler depends only on a few form fields. */
 export function family(name: string, make: (form: Form) => Handler): Exec {
   return { name, make };
+}
+
+/** A family of privileged instructions: #GP(0) above CPL 0 (real mode is always CPL 0). */
+export function privilegedFamily(name: string, make: (form: Form) => Handler): Exec {
+  return { name, make, cpl0: true };
+}
+
+function cpl0Only(h: Handler): Handler {
+  return (cpu, i) => {
+    if (cpu.cpl !== 0) { cpu.raiseGp(0); return; }
+    h(cpu, i);
+  };
 }

@@ -1,6 +1,6 @@
 import type { Vcpu } from '../cpu/vcpu.js';
 import { CpuMode, Stop } from '../cpu/vcpu.js';
-import { family, type Handler } from './registry.js';
+import { family, privilegedFamily, type Handler } from './registry.js';
 import { ea, writeReg } from './operands.js';
 import { Reg, Seg } from '../arch/registers.js';
 import { Cr0, Cr4, Msr } from '../arch/control.js';
@@ -17,7 +17,9 @@ import { generalDetect, trapIfTfAfter } from '../cpu/debug-exceptions.js';
 /**
  * System instructions: descriptor tables, control and debug registers, MSRs, CPUID, the TSC, HLT,
  * interrupt flag, TLB and cache maintenance, SWAPGS, hypercalls, and the deliberate #UD opcodes
- * (SDM Vol. 2 and Vol. 3). Privileged ones raise #GP(0) above CPL 0.
+ * (SDM Vol. 2 and Vol. 3). Privileged ones raise #GP(0) above CPL 0: a family whose every form
+ * checks that first is a privilegedFamily (the check is added when its handlers are built); the
+ * others check it after their own earlier faults.
  */
 
 /** #GP(0) unless CPL is 0 (real mode is always CPL 0). */
@@ -38,11 +40,10 @@ function umipAllowed(cpu: Vcpu): boolean {
 export const UD = family('ud', () => (cpu) => { cpu.raiseUd(); });
 
 /** LGDT/LIDT (variant 0/1): a 16-bit limit and a 24/32/64-bit base. */
-export const LOAD_DT = family('load-dt', (form) => {
+export const LOAD_DT = privilegedFamily('load-dt', (form) => {
   const idt = form.variant === 1;
   const size = form.size;
   return (cpu, i) => {
-    if (!privileged(cpu)) return;
     const lo = ea(cpu, i);
     const hi = cpu.eaHi;
     const limit = cpu.mem.read16(lo, hi);
@@ -161,10 +162,9 @@ export const MOV_FROM_SEG = family('mov-from-seg', (form) => {
 });
 
 /** MOV r, CRn (variant 0) and MOV CRn, r (variant 1). The operand is 64-bit in 64-bit mode, else 32-bit. */
-export const MOV_CR = family('mov-cr', (form) => {
+export const MOV_CR = privilegedFamily('mov-cr', (form) => {
   const toCr = form.variant === 1;
   return (cpu, i) => {
-    if (!privileged(cpu)) return;
     const d = cpu.dec;
     const cr = d.reg[i];
     const r = d.rm[i];
@@ -196,10 +196,9 @@ export const MOV_CR = family('mov-cr', (form) => {
 });
 
 /** MOV r, DRn (variant 0) and MOV DRn, r (variant 1). DR4/DR5 alias DR6/DR7 unless CR4.DE=1 (#UD). */
-export const MOV_DR = family('mov-dr', (form) => {
+export const MOV_DR = privilegedFamily('mov-dr', (form) => {
   const toDr = form.variant === 1;
   return (cpu, i) => {
-    if (!privileged(cpu)) return;
     const d = cpu.dec;
     let dr = d.reg[i];
     const r = d.rm[i];
@@ -227,8 +226,7 @@ export const MOV_DR = family('mov-dr', (form) => {
   };
 });
 
-export const RDMSR = family('rdmsr', () => (cpu, i) => {
-  if (!privileged(cpu)) return;
+export const RDMSR = privilegedFamily('rdmsr', () => (cpu, i) => {
   syncTime(cpu, i);
   cpu.platform.instructionExit(cpu, ExitReason.RDMSR, cpu.lo[Reg.RCX]);
   const v = readMsr(cpu, cpu.lo[Reg.RCX]);
@@ -237,8 +235,7 @@ export const RDMSR = family('rdmsr', () => (cpu, i) => {
   cpu.set32(Reg.RDX, v.hi);
 });
 
-export const WRMSR = family('wrmsr', () => (cpu, i) => {
-  if (!privileged(cpu)) return;
+export const WRMSR = privilegedFamily('wrmsr', () => (cpu, i) => {
   syncTime(cpu, i);
   cpu.platform.instructionExit(cpu, ExitReason.WRMSR, cpu.lo[Reg.RCX]);
   if (!writeMsr(cpu, cpu.lo[Reg.RCX], cpu.lo[Reg.RAX], cpu.lo[Reg.RDX])) { cpu.raiseGp(0); return; }
@@ -286,8 +283,7 @@ export const RDTSC = family('rdtsc', (form) => {
   };
 });
 
-export const HLT = family('hlt', () => (cpu, i) => {
-  if (!privileged(cpu)) return;
+export const HLT = privilegedFamily('hlt', () => (cpu, i) => {
   syncTime(cpu, i);
   cpu.platform.instructionExit(cpu, ExitReason.HLT, 0);
   cpu.halted = true;
@@ -309,8 +305,7 @@ export const CLI_STI = family('cli-sti', (form) => {
   };
 });
 
-export const INVLPG = family('invlpg', () => (cpu, i) => {
-  if (!privileged(cpu)) return;
+export const INVLPG = privilegedFamily('invlpg', () => (cpu, i) => {
   const lo = ea(cpu, i);
   const hi = cpu.eaHi;
   cpu.paging.archInvlpg(lo, hi);
@@ -319,7 +314,7 @@ export const INVLPG = family('invlpg', () => (cpu, i) => {
 });
 
 /** WBINVD/INVD: privileged; caches are not modelled. */
-export const CACHE_FLUSH = family('cache-flush', () => (cpu) => { privileged(cpu); });
+export const CACHE_FLUSH = privilegedFamily('cache-flush', () => () => {});
 
 /** CLFLUSH/CLFLUSHOPT m8: translated like a byte load (page faults apply), otherwise no effect. */
 export const CLFLUSH = family('clflush', () => (cpu, i) => { cpu.mem.read8(ea(cpu, i), cpu.eaHi); });
@@ -339,8 +334,7 @@ export const HYPERCALL = family('hypercall', () => (cpu) => {
 });
 
 /** LMSW: loads PE, MP, EM, TS; cannot clear PE. */
-export const LMSW = family('lmsw', (form) => (cpu, i) => {
-  if (!privileged(cpu)) return;
+export const LMSW = privilegedFamily('lmsw', (form) => (cpu, i) => {
   const v = form.mem ? cpu.mem.read16(ea(cpu, i), cpu.eaHi) : cpu.lo[cpu.dec.rm[i]];
   if (cpu.exc >= 0) return;
   const bits = Cr0.PE | Cr0.MP | Cr0.EM | Cr0.TS;
@@ -358,8 +352,7 @@ export const SMSW = family('smsw', (form) => {
   };
 });
 
-export const CLTS = family('clts', () => (cpu) => {
-  if (!privileged(cpu)) return;
+export const CLTS = privilegedFamily('clts', () => (cpu) => {
   cpu.cr0 &= ~Cr0.TS;
 });
 
@@ -450,10 +443,9 @@ function setPrivilege(cpu: Vcpu, cpl: number): void {
  * for an unknown type, reserved descriptor bits, a non-canonical address (type 0), or a nonzero
  * PCID with CR4.PCIDE=0 (types 0 and 1).
  */
-export const INVPCID = family('invpcid', (form) => {
+export const INVPCID = privilegedFamily('invpcid', (form) => {
   const size = form.size;
   return (cpu, i) => {
-    if (!privileged(cpu)) return;
     const d = cpu.dec;
     const type = cpu.lo[d.reg[i]];
     const typeHi = size === 8 ? cpu.hi[d.reg[i]] : 0;
