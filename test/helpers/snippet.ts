@@ -51,26 +51,34 @@ export interface SnippetOutput {
 
 let shared: Machine | undefined;
 
+/** Writes the 64-bit little-endian value hi:lo at `gpa`. */
+export function writeQword(vm: Machine, gpa: number, lo: number, hi = 0): void {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setUint32(0, lo >>> 0, true);
+  new DataView(b.buffer).setUint32(4, hi >>> 0, true);
+  vm.writePhysical(gpa, b);
+}
+
+/**
+ * 4-level tables at `pml4` (PML4[0] -> PDPT[0] -> a PD of four 2 MiB pages, P|RW|US) that
+ * identity-map the first 8 MiB, and a GDT at `gdt`: null, 64-bit code (0x08), data (0x10).
+ */
+export function writeLongModeTables(vm: Machine, pml4: number, gdt: number): void {
+  writeQword(vm, pml4, (pml4 + 0x1000) | 7);
+  writeQword(vm, pml4 + 0x1000, (pml4 + 0x2000) | 7);
+  for (let k = 0; k < 4; k++) writeQword(vm, pml4 + 0x2000 + 8 * k, (k << 21) | 0x87);
+  writeQword(vm, gdt + 8, 0x0000ffff, 0x00af9b00);
+  writeQword(vm, gdt + 16, 0x0000ffff, 0x00cf9300);
+}
+
 function setup(): Machine {
   const vm = new Machine({ memBytes: 8 << 20, serialOut: () => {} });
-  const w64 = (gpa: number, lo: number, hi = 0): void => {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setUint32(0, lo >>> 0, true);
-    new DataView(b.buffer).setUint32(4, hi >>> 0, true);
-    vm.writePhysical(gpa, b);
-  };
-  // 4-level tables: PML4[0] -> PDPT[0] -> PD with four 2 MiB pages (0-8 MiB), all P|RW|US.
-  w64(PML4, (PML4 + 0x1000) | 7);
-  w64(PML4 + 0x1000, (PML4 + 0x2000) | 7);
-  for (let k = 0; k < 4; k++) w64(PML4 + 0x2000 + 8 * k, (k << 21) | 0x87);
-  // GDT: null, 64-bit code (0x08), data (0x10).
-  w64(GDT + 8, 0x0000ffff, 0x00af9b00);
-  w64(GDT + 16, 0x0000ffff, 0x00cf9300);
+  writeLongModeTables(vm, PML4, GDT);
   // IDT: 32 interrupt gates to HLT stubs 16 bytes apart.
   for (let v = 0; v < 32; v++) {
     const target = STUBS + 16 * v;
-    w64(IDT + 16 * v, (0x08 << 16) | (target & 0xffff), (target & 0xffff0000) | 0x8e00);
-    w64(IDT + 16 * v + 8, 0, 0);
+    writeQword(vm, IDT + 16 * v, (0x08 << 16) | (target & 0xffff), (target & 0xffff0000) | 0x8e00);
+    writeQword(vm, IDT + 16 * v + 8, 0, 0);
     vm.writePhysical(target, new Uint8Array([0xf4]));
   }
   return vm;

@@ -17,6 +17,7 @@ import { Cr0, Cr4, Efer } from '../../emulator/arch/control.js';
 import { Seg } from '../../emulator/arch/registers.js';
 import { Flag } from '../../emulator/arch/eflags.js';
 import { materializeFlags } from '../../emulator/exec/flags.js';
+import { writeLongModeTables } from '../helpers/snippet.js';
 
 const PML4 = 0x700000;
 const GDT = 0x620000;
@@ -26,17 +27,7 @@ const CODE = 0x200000;
 function machine(cpus: number, mode: TranslatorMode, images: ReadonlyArray<[number, number[]]>): Machine {
   const vm = new Machine({ memBytes: 8 << 20, serialOut: () => {}, cpus });
   vm.code.translator = mode;
-  const w64 = (gpa: number, lo: number, hi = 0): void => {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setUint32(0, lo >>> 0, true);
-    new DataView(b.buffer).setUint32(4, hi >>> 0, true);
-    vm.writePhysical(gpa, b);
-  };
-  w64(PML4, (PML4 + 0x1000) | 7);
-  w64(PML4 + 0x1000, (PML4 + 0x2000) | 7);
-  for (let k = 0; k < 4; k++) w64(PML4 + 0x2000 + 8 * k, (k << 21) | 0x87);
-  w64(GDT + 8, 0x0000ffff, 0x00af9b00);
-  w64(GDT + 16, 0x0000ffff, 0x00cf9300);
+  writeLongModeTables(vm, PML4, GDT);
   for (const [gpa, bytes] of images) vm.writePhysical(gpa, Uint8Array.from(bytes));
   for (const cpu of vm.vcpus) {
     cpu.cr0 = Cr0.PE | Cr0.ET | Cr0.PG | Cr0.WP | Cr0.NE;
@@ -61,6 +52,13 @@ function machine(cpus: number, mode: TranslatorMode, images: ReadonlyArray<[numb
 }
 
 interface Outcome { state: string; instructions: number; cycles: number; translated: number }
+
+/** The translated run ends in the interpreter's state, after as many instructions and cycles. */
+function expectSameRun(forced: Outcome, off: Outcome): void {
+  expect(forced.state).toBe(off.state);
+  expect(forced.instructions).toBe(off.instructions);
+  expect(forced.cycles).toBe(off.cycles);
+}
 
 function finish(vm: Machine, max: number, outcome = 'halted'): Outcome {
   const r = vm.run(max);
@@ -112,9 +110,7 @@ describe('chained regions across pages agree with the interpreter', () => {
     const off = finish(loopMachine('off', 1), 10_000_000);
     const forced = finish(loopMachine('force', 1), 10_000_000);
     expect(forced.translated).toBeGreaterThan(0);
-    expect(forced.state).toBe(off.state);
-    expect(forced.instructions).toBe(off.instructions);
-    expect(forced.cycles).toBe(off.cycles);
+    expectSameRun(forced, off);
     // rbx counts the N loop passes; rax sums rbx over the first call (0) and each pass (1..N).
     const lo = forced.state.split('|')[0].split(',').map(Number);
     const rax = lo[0];
@@ -134,9 +130,7 @@ describe('chained regions across pages agree with the interpreter', () => {
     };
     const off = run('off');
     const forced = run('force');
-    expect(forced.state).toBe(off.state);
-    expect(forced.instructions).toBe(off.instructions);
-    expect(forced.cycles).toBe(off.cycles);
+    expectSameRun(forced, off);
     expect(Number(off.state.split('|')[0].split(',')[3])).toBe(N);
   });
 
@@ -159,9 +153,7 @@ describe('chained regions across pages agree with the interpreter', () => {
     };
     const off = run('off');
     const forced = run('force');
-    expect(forced.state).toBe(off.state);
-    expect(forced.instructions).toBe(off.instructions);
-    expect(forced.cycles).toBe(off.cycles);
+    expectSameRun(forced, off);
     // The write landed mid-loop: some passes added RBX, later ones subtracted it.
     const rax = Number(off.state.split('|')[0].split(',')[0]);
     expect(rax).not.toBe((N * (N + 1)) / 2);
@@ -180,9 +172,7 @@ describe('chained regions across pages agree with the interpreter', () => {
     };
     const off = run('off');
     const forced = run('force');
-    expect(forced.state).toBe(off.state);
-    expect(forced.instructions).toBe(off.instructions);
-    expect(forced.cycles).toBe(off.cycles);
+    expectSameRun(forced, off);
     expect(off.state.split('|')[2]).toBe(String(F + 3));
   });
 });
@@ -231,9 +221,7 @@ describe('narrow branches agree with the interpreter', () => {
     const off = finish(narrow('off', code, bits, limit, base), 1_000_000, outcome);
     const forced = finish(narrow('force', code, bits, limit, base), 1_000_000, outcome);
     expect(forced.translated).toBeGreaterThan(0);
-    expect(forced.state).toBe(off.state);
-    expect(forced.instructions).toBe(off.instructions);
-    expect(forced.cycles).toBe(off.cycles);
+    expectSameRun(forced, off);
   });
 });
 
