@@ -39,3 +39,13 @@ export function writeAmdPmuMsr(cpu: Vcpu, index: number, lo: number, hi: number)
   if (v !== undefined) { v[0] = lo; v[1] = hi; } else cpu.msrs.set(index, [lo, hi]);
   return true;
 }
+
+/**
+ * RDPMC's counter read on AMD: ECX 0-3 select PerfCtr0-3 (AMD64 APM vol. 3, RDPMC; ECX 4-5 need
+ * PerfCtrExtCore, which no model here offers). False when ECX names no counter (#GP).
+ */
+export function readAmdCounter(cpu: Vcpu, ecx: number, out: MsrValue): boolean {
+  if (cpu.model.vendor !== 'AuthenticAMD' || ecx >>> 0 >= COUNTERS) return false;
+  readAmdPmuMsr(cpu, PERFCTR0 + ecx, out);
+  return true;
+}

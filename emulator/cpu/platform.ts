@@ -6,6 +6,8 @@ export const enum ExitReason {
   WRMSR = 3,
   /** MOV from CR3 (intercepted by a hypervisor that shadows the guest's page tables). */
   CR3_READ = 4,
+  /** RDPMC (KVM intercepts it on VMX and SVM alike). */
+  RDPMC = 5,
 }
 
 /** Control registers whose writes a hypervisor follows (kvm_post_set_cr0/cr4, kvm_set_cr3, set_efer). */

@@ -41,6 +41,8 @@ const KVM_STAT_EXIT: readonly (readonly [string | null, string | null])[] = [
   ['EPT_VIOLATION', 'NPF'],
   ['EPT_MISCONFIG', 'NPF'],
   [null, null],
+  ['EXCEPTION_NMI', null],
+  ['RDPMC', 'RDPMC'],
 ];
 
 /** One sample: every field kvm_stat would list, with its value. */

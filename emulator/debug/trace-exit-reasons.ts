@@ -28,6 +28,7 @@ export const enum KvmExit {
   PML_FULL,
   /** A #UD intercepted (KVM intercepts #UD on VMX and SVM; handle_ud, the forced-emulation prefix). */
   UD_EXCEPTION,
+  RDPMC,
 }
 
 /** One exit as each vendor reports it: [VMX name, VMX number, SVM name, SVM code]. */
@@ -54,6 +55,7 @@ export const EXIT_NAMES: readonly ExitName[] = [
   ['EPT_MISCONFIG', 49, 'npf', 0x400],
   ['PML_FULL', 62, 'PML_FULL', 62],
   ['EXCEPTION_NMI', 0, 'UD excp', 0x46],
+  ['RDPMC', 15, 'rdpmc', 0x6f],
 ];
 
 /** The name kvm_exit prints for `exit` on `vendor` (svm-hv is SVM). */

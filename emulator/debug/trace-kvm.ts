@@ -64,7 +64,7 @@ const MMIO_TYPE = ['unsatisfied-read', 'read', 'write'];
 /** The exits taken by an instruction's handler, with RIP past it (see exitRip). */
 const INSTRUCTION_EXITS: ReadonlySet<KvmExit> = new Set([KvmExit.CPUID, KvmExit.HLT, KvmExit.INVLPG, KvmExit.INVPCID,
   KvmExit.HYPERCALL, KvmExit.CR0_WRITE, KvmExit.CR3_WRITE, KvmExit.CR4_WRITE, KvmExit.CR3_READ, KvmExit.IO,
-  KvmExit.MSR_READ, KvmExit.MSR_WRITE]);
+  KvmExit.MSR_READ, KvmExit.MSR_WRITE, KvmExit.RDPMC]);
 
 /** KVM_MMU_PAGE_PRINTK's names of the role's ACC_* bits (exec 1, write 2, user 4). */
 const ACCESS = ['---', '--x', 'w--', 'w-x', '-u-', '-ux', 'wu-', 'wux'];

@@ -9,7 +9,7 @@ import { LOAD_FAR_POINTER } from '../exec/far-pointer.js';
 import { JCC } from '../exec/control.js';
 import {
   CACHE_FLUSH, CLFLUSH, CLTS, CPUID, HYPERCALL, INVLPG, LMSW, LOAD_DT, LOAD_SYSSEG, MOV_CR, MOV_DR, PKRU, RDMSR,
-  RDPID, RDTSC, SMSW, STORE_DT, STORE_SYSSEG, SWAPGS, SYSCALL, SYSRET, UD, WRMSR, INVPCID, STAC_CLAC,
+  RDPID, RDPMC, RDTSC, SMSW, STORE_DT, STORE_SYSSEG, SWAPGS, SYSCALL, SYSRET, UD, WRMSR, INVPCID, STAC_CLAC,
 } from '../exec/system.js';
 import { XCR, XSAVE } from '../exec/xsave.js';
 import { SEGMENT_QUERY } from '../exec/segment-query.js';
@@ -102,7 +102,7 @@ export const TWO_BYTE = map([
   [0x30, op('wrmsr', WRMSR, 0, S)],
   [0x31, op('rdtsc', RDTSC, 0, S)],
   [0x32, op('rdmsr', RDMSR, 0, S)],
-  [0x33, op('rdpmc')],
+  [0x33, op('rdpmc', RDPMC, 0, S)],
   [0x34, op('sysenter')],
   [0x35, op('sysexit')],
   [0x37, op('getsec')],

@@ -9,7 +9,8 @@ import { Vector } from '../arch/vectors.js';
 import { isCanonical } from '../arch/u64.js';
 import { writeCr0, writeCr3, writeCr4, writeCr8 } from '../cpu/control-regs.js';
 import { readMsr, writeMsr } from '../cpu/msr.js';
-import { ExitReason, InvpcidType } from '../cpu/platform.js';
+import { readAmdCounter } from '../cpu/msr-amd-pmu.js';
+import { ExitReason, InvpcidType, MsrValue } from '../cpu/platform.js';
 import { Descriptor, loadDataSegment, readDescriptor, readDescriptorUpper, setCpl, updateMode } from '../cpu/segmentation.js';
 import { SegAttr } from '../cpu/segment-state.js';
 import { generalDetect, trapIfTfAfter } from '../cpu/debug-exceptions.js';
@@ -281,6 +282,26 @@ export const RDTSC = family('rdtsc', (form) => {
     cpu.set32(Reg.RDX, Math.floor(t / 4294967296) | 0);
     if (withAux) cpu.set32(Reg.RCX, (cpu.msrs.get(Msr.TSC_AUX) ?? [0, 0])[0]);
   };
+});
+
+/** RDPMC's counter value, read into one object for every execution. */
+const pmcOut = new MsrValue();
+
+/**
+ * RDPMC (SDM Vol. 2; APM vol. 3): #GP(0) above CPL 0 unless CR4.PCE is set (outside real mode).
+ * That check comes before the VM exit (a fault based on privilege level: SDM Vol. 3C, "Relative
+ * Priority of Faults and VM Exits"); the counter number is checked after it, by KVM
+ * (kvm_emulate_rdpmc: an ECX naming no counter of the vPMU injects #GP). The Intel models report
+ * no architectural PMU (CPUID leaf 0AH is zero), so every ECX is #GP there; AMD's four legacy
+ * counters read PerfCtr0-3 (48 bits).
+ */
+export const RDPMC = family('rdpmc', () => (cpu, i) => {
+  if (cpu.mode !== CpuMode.REAL && cpu.cpl !== 0 && (cpu.cr4 & Cr4.PCE) === 0) { cpu.raiseGp(0); return; }
+  syncTime(cpu, i);
+  cpu.platform.instructionExit(cpu, ExitReason.RDPMC, cpu.lo[Reg.RCX]);
+  if (!readAmdCounter(cpu, cpu.lo[Reg.RCX], pmcOut)) { cpu.raiseGp(0); return; }
+  cpu.set32(Reg.RAX, pmcOut.lo);
+  cpu.set32(Reg.RDX, pmcOut.hi);
 });
 
 export const HLT = privilegedFamily('hlt', () => (cpu, i) => {

@@ -402,6 +402,13 @@ export class KvmVcpu implements Platform, TdpHypervisor {
         this.charge('simpleExitHandler');
         this.enterGuest();
         break;
+      case ExitReason.RDPMC:
+        // Intercepted on VMX (RDPMC exiting) and SVM (INTERCEPT_RDPMC); kvm_emulate_rdpmc reads
+        // the vPMU's counter or injects #GP, which the instruction raises after this returns.
+        this.exitBegin(KvmExit.RDPMC);
+        this.addCycles(SIMPLE_EXIT_CYCLES);
+        this.enterGuest();
+        break;
       case ExitReason.RDMSR: case ExitReason.WRMSR:
         if (this.cfg.vendor === 'vmx' && VMX_PASSTHROUGH_MSRS.has(detail >>> 0)) return;
         this.exitBegin(reason === ExitReason.RDMSR ? KvmExit.MSR_READ : KvmExit.MSR_WRITE);

@@ -68,6 +68,7 @@ const HYPERCALL = 'a hypercall: #UD on the host outside a VM, an exit to the hyp
 const SYSCALL = 'enters the host kernel';
 const FXSAVE = 'the image holds the x87 instruction and operand pointers, which the emulator does not model (see the FNSTENV case in encodings.test.ts), and XMM registers the host harness does not set';
 const XSTATE = 'XSAVE state: the host\'s XCR0 and in-use tracking (init optimization) decide what it reads and writes, and the snippet VM\'s default CPU model has no XSAVE; test/cpu/xsave.test.ts checks the SDM rules on tiny guests';
+const PMC = 'reads a performance counter: the host kernel decides CR4.PCE and what counters count, so no two runs agree (test/cpu/rdpmc.test.ts checks the SDM rules)';
 const DEAD = 'made by arithGroup for DE /3 and replaced there by the fcompp row of DE /3 rm=1: no encoding reaches it';
 
 /**
@@ -185,6 +186,7 @@ const UNCOVERED: Readonly<Record<string, string>> = {
   '0F 30: wrmsr': PRIV,
   '0F 31: rdtsc': TIME,
   '0F 32: rdmsr': PRIV,
+  '0F 33: rdpmc': PMC,
   '0F A0: push FS': SEG,
   '0F A1: pop FS': SEG,
   '0F A2: cpuid': HOST_ID,
