@@ -11,6 +11,8 @@
  *   crread   MOV from CR0 and CR3
  *   crwrite  MOV to CR0 of its own value
  *   invlpg   INVLPG of address 4095 (not used by the loop), as upstream vmexit's invlpg test
+ *   cr0wp    MOV to CR0 toggling WP, as upstream vmexit's toggle_cr0_wp
+ *   cr4pge   MOV to CR4 toggling PGE (a whole-TLB flush), as upstream vmexit's toggle_cr4_pge
  * N (default 1,000,000) iterations of a five-instruction loop body, so the instruction
  * count is the same for every KIND. Prints a checksum so the loop cannot be left out.
  */
@@ -46,6 +48,12 @@ static unsigned long loop(const char *kind, unsigned long n)
 			     : "+S"(acc), "+D"(n) : : "rax", "rdx", "cc");
 	} else if (!strcmp(kind, "crwrite")) {
 		asm volatile("mov %%cr0, %%rax\n1: mov %%rax, %%cr0\n\tadd $1, %0\n\tadd $1, %0\n\tdec %1\n\tjnz 1b"
+			     : "+S"(acc), "+D"(n) : : "rax", "cc");
+	} else if (!strcmp(kind, "cr0wp")) {
+		asm volatile("mov %%cr0, %%rax\n1: xor $0x10000, %%rax\n\tmov %%rax, %%cr0\n\tadd $1, %0\n\tdec %1\n\tjnz 1b"
+			     : "+S"(acc), "+D"(n) : : "rax", "cc");
+	} else if (!strcmp(kind, "cr4pge")) {
+		asm volatile("mov %%cr4, %%rax\n1: xor $0x80, %%rax\n\tmov %%rax, %%cr4\n\tadd $1, %0\n\tdec %1\n\tjnz 1b"
 			     : "+S"(acc), "+D"(n) : : "rax", "cc");
 	} else if (!strcmp(kind, "invlpg")) {
 		/* As upstream vmexit's invlpg test: an address the loop never touches. */
