@@ -35,7 +35,7 @@ function builder(y: Argv): Argv {
     .option('max-insns', { requiresArg: true, describe: 'instruction limit of each run', defaultDescription: 'the table\'s, 1e8' })
     .option('upstream', { type: 'string', requiresArg: true, describe: 'run upstream kvm-unit-tests\' DIR/x86/unittests.cfg (a tree built with ./configure --arch=x86_64 && make) through mmulab qemu instead' })
     .option('list', { type: 'boolean', describe: 'list the selected tests and their expected verdicts instead of running them' })
-    .option('show-output', { type: 'boolean', describe: 'show the whole guest output of unexpected runs (default: their FAIL lines)' })
+    .option('show-output', { type: 'boolean', describe: 'show the whole guest output of unexpected runs (default: their FAIL lines); with --upstream, of every run' })
     .option('json', { type: 'boolean', describe: 'print the results as one JSON object on stdout instead of the table' })
     .option('jobs', { requiresArg: true, describe: 'run tests (and parts of the access matrix) in N worker threads; output as with 1', default: 1 })
     .option('shard', { type: 'string', requiresArg: true, describe: 'run shard I of N (I/N) and print its results as JSON for --merge' })

@@ -18,7 +18,7 @@ import { runUpstreamEntry } from './upstream-run.js';
  * `mmulab test` prints the port's table. There is no expected verdict per mode here: PASS and SKIP
  * are as expected, FAIL (a timeout too) and ERROR are marked `!`, and the reasons for SKIPs follow
  * the table. Names select tests, groups or patterns as for `mmulab test` (nodefault entries only by
- * name or group, as upstream).
+ * name or group, as upstream). --show-output prints every run's guest output, passing runs too.
  */
 
 /** The environment upstream's harness hands a guest as -initrd under ACCEL=tcg (scripts/arch-run.bash). */
@@ -41,6 +41,21 @@ function skipDetails(runs: readonly TestRun[]): string {
     else for (const r of skips) lines.push(`  ${test} in ${r.mode}: ${r.detail}`);
   }
   return lines.join('\n') + '\n';
+}
+
+/**
+ * With --show-output, every run's guest output, passing ones too: upstream's vmexit entries PASS
+ * and report their measurement ("toggle_cr0_wp 5329", cycles per iteration) only there.
+ */
+function guestOutputs(runs: readonly TestRun[]): string {
+  const lines = ['output:'];
+  for (const r of runs) {
+    const text = r.output.split('\n').filter((l) => l.trim() !== '');
+    if (text.length === 0) continue;
+    lines.push(`  ${r.test} in ${r.mode}: ${r.verdict}`);
+    for (const l of text) lines.push(`    | ${l}`);
+  }
+  return lines.length === 1 ? '' : lines.join('\n') + '\n';
 }
 
 export async function runUpstream(o: TestOptions & { readonly upstream: string }): Promise<number> {
@@ -75,7 +90,11 @@ export async function runUpstream(o: TestOptions & { readonly upstream: string }
       if (!o.json) writeOut(Buffer.from(report.row(entry.name, row)));
     }
     if (o.json) writeOut(Buffer.from(testJson(cfgPath, o, o.modes, runs)));
-    else writeOut(Buffer.from(skipDetails(runs) + unexpectedDetails(runs, o.showOutput) + summary(runs)));
+    else {
+      // The whole output of every run is shown once, under output:, when asked for.
+      const outputs = o.showOutput ? guestOutputs(runs) : '';
+      writeOut(Buffer.from(skipDetails(runs) + outputs + unexpectedDetails(runs, false) + summary(runs)));
+    }
     return runs.some((r) => r.unexpected) ? ExitStatus.TESTS_UNEXPECTED : 0;
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -76,6 +76,24 @@ describe('mmulab test --upstream', () => {
     expect(list.stdout).toBe(`smptest: mmulab qemu --no-reboot -nodefaults -global kvm-pit.lost_tick_policy=discard -device pc-testdev -device isa-debug-exit,iobase=0xf4,iosize=0x4 -display none -serial stdio -machine accel=tcg,mmu=tdp,vendor=vmx,preset=current,backing=2m -kernel ${join(dir, 'x86/smptest.flat')} -smp 2 -initrd $KVM_UNIT_TESTS_ENV\n`);
   });
 
+  test('--show-output prints a passing run\'s guest output after the table, once per test and mode', () => {
+    const r = runCli(['test', '--upstream', dir, '--mmu', 'bare,tdp', '--show-output', 'smptest']);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.split('\n');
+    const at = lines.indexOf('output:');
+    expect(at).toBeGreaterThan(lines.indexOf('smptest  PASS    PASS'));
+    const bare = lines.indexOf('  smptest in bare: PASS');
+    const tdp = lines.indexOf('  smptest in tdp: PASS');
+    expect(bare).toBe(at + 1);
+    expect(tdp).toBeGreaterThan(bare + 1);
+    // Between the headings, the bare run's own lines, the guest's summary among them.
+    const guest = lines.slice(bare + 1, tdp);
+    expect(guest.every((l) => l.startsWith('    | '))).toBe(true);
+    expect(guest.some((l) => /SUMMARY/.test(l))).toBe(true);
+    // Without the option the table has no output block (the first case checks the whole text).
+    expect(runCli(['test', '--upstream', dir, '--mmu', 'bare', 'smptest']).stdout).not.toMatch(/^output:$/m);
+  });
+
   test('the timeout counts CPU seconds; a run that reaches it is a FAIL and the status 20', () => {
     const spin = join(dir, 'spin');
     mkdirSync(join(spin, 'x86'), { recursive: true });
