@@ -8,7 +8,7 @@ import { Access, type TableMemory, WalkContext, WalkResult, walk } from '../emul
 import { PagingMode } from '../emulator/paging/format.js';
 import { gpteAccess } from './shadow/guest-walk.js';
 import { PermissionCache } from './permission-cache.js';
-import { ExtRoleBit, RoleBit, type CpuRole, cpuRoleEquals } from './role.js';
+import { type CpuRole, cpuRoleEquals, extCr4Pke, extCr4Smep, roleEferNx } from './role.js';
 import { ACC_ALL } from './spte.js';
 
 /** What the emulated walk reads of its vCPU: the live CR0 and PKRU, and the guest's paging format. */
@@ -108,7 +108,7 @@ export class EmulatedWalk implements EmulatorTranslation {
     for (let level = format.levels; level >= out.level; level--) {
       pteAccess &= gpteAccess(out.pteLo[level], out.pteHi[level], wide, guest.nxe);
     }
-    const pke = ((this.cache.ext >>> ExtRoleBit.CR4_PKE) & 1) !== 0;
+    const pke = extCr4Pke(this.cache.ext);
     const pkey = wide && pke ? (out.pteHi[out.level] >>> 27) & 0xf : 0;
     this.refreshPassthroughBits();
     const pfec = access & (Pfec.W | Pfec.U | Pfec.I);
@@ -123,8 +123,8 @@ export class EmulatedWalk implements EmulatorTranslation {
   /** The walker's error label: the access's W and U, and I/D when NX or SMEP makes fetches special. */
   private fail(access: number, bits: number): number {
     let code = bits | (access & (Access.WRITE | Access.USER));
-    const nx = ((this.cache.base >>> RoleBit.EFER_NX) & 1) !== 0;
-    const smep = ((this.cache.ext >>> ExtRoleBit.CR4_SMEP) & 1) !== 0;
+    const nx = roleEferNx(this.cache.base);
+    const smep = extCr4Smep(this.cache.ext);
     if ((access & Access.FETCH) !== 0 && (nx || smep)) code |= Pfec.I;
     this.errorCode = code;
     return -1;

@@ -1,4 +1,4 @@
-import type { TdpExit, TdpOutcome } from '../emulator/hw/tdp-hardware.js';
+import type { TdpOutcome } from '../emulator/hw/tdp-hardware.js';
 import type { HostPages } from '../emulator/machine/host-pages.js';
 import type { Arena } from '../emulator/machine/arena.js';
 import type { Hpa } from '../emulator/arch/address.js';
@@ -9,6 +9,7 @@ import type { CostItem } from './cost.js';
 import type { SpteCodec } from './spte.js';
 import type { CpuRole } from './role.js';
 import type { FastPf } from './dirty-log.js';
+import type { PageFault } from './page-fault-record.js';
 import type { KvmTrace } from '../emulator/debug/trace-kvm.js';
 
 /**
@@ -50,13 +51,17 @@ export interface Mmu {
 /** The MMUs that serve TDP hardware (legacy TDP and the TDP MMU). */
 export interface TdpCapableMmu extends Mmu {
   readonly name: 'legacy-tdp' | 'tdp';
-  /** The fault handler for a TDP exit (kvm_mmu_page_fault after the MMIO fast path declined). */
-  pageFault(exit: TdpExit): TdpOutcome;
+  /**
+   * The fault handler for a TDP exit (kvm_mmu_page_fault after the MMIO fast path declined), for
+   * a record that went through the faultin step (faultin.ts) and did not end there. Results
+   * other than the outcome are left in the record (PageFault.raced).
+   */
+  pageFault(fault: PageFault): TdpOutcome;
   /**
    * fast_page_fault, tried before the handler takes mmu_lock; with `pmlOnly`, only the PML case
    * (a write the CPU logs without an exit; dirty-log.ts).
    */
-  fastPageFault(exit: TdpExit, pmlOnly?: boolean): FastPf;
+  fastPageFault(fault: PageFault, pmlOnly?: boolean): FastPf;
 }
 
 /**

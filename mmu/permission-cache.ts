@@ -1,5 +1,5 @@
 import { Pfec } from '../emulator/arch/vectors.js';
-import { ExtRoleBit, RoleBit, type CpuRole } from './role.js';
+import { type CpuRole, extCr4Pke, extCr4Smap, extCr4Smep, roleCr0Wp, roleWithCr0Wp } from './role.js';
 import { ACC_EXEC_MASK, ACC_USER_MASK, ACC_WRITE_MASK } from './spte.js';
 
 /**
@@ -31,9 +31,9 @@ export class PermissionCache {
     this.base = role.base;
     this.ext = role.ext;
     this.computed++;
-    const wp = this.baseBit(RoleBit.CR0_WP);
-    const smep = this.extBit(ExtRoleBit.CR4_SMEP);
-    const smap = this.extBit(ExtRoleBit.CR4_SMAP);
+    const wp = roleCr0Wp(this.base);
+    const smep = extCr4Smep(this.ext);
+    const smap = extCr4Smap(this.ext);
     for (let index = 0; index < 16; index++) {
       const pfec = index << 1;
       const wf = (pfec & Pfec.W) !== 0;
@@ -56,7 +56,7 @@ export class PermissionCache {
     // pkru_mask: indexed like the permissions, but with the RSVD slot meaning "user page";
     // keys apply to data accesses to user pages, WD to supervisor writes only with CR0.WP=1.
     let mask = 0;
-    if (this.extBit(ExtRoleBit.CR4_PKE)) {
+    if (extCr4Pke(this.ext)) {
       for (let index = 0; index < 16; index++) {
         const pfec = index << 1;
         if ((pfec & Pfec.RSVD) === 0) continue;
@@ -70,13 +70,12 @@ export class PermissionCache {
 
   /** CR0.WP as the tables have it (is_cr0_wp(mmu)). */
   get cr0Wp(): boolean {
-    return this.baseBit(RoleBit.CR0_WP);
+    return roleCr0Wp(this.base);
   }
 
   /** Sets the role's CR0.WP and recomputes (__kvm_mmu_refresh_passthrough_bits, cf9f4c0eb169). */
   refreshCr0Wp(wp: boolean): void {
-    const base = wp ? this.base | (1 << RoleBit.CR0_WP) : this.base & ~(1 << RoleBit.CR0_WP);
-    this.update({ base: base >>> 0, ext: this.ext });
+    this.update({ base: roleWithCr0Wp(this.base, wp), ext: this.ext });
   }
 
   /**
@@ -98,13 +97,5 @@ export class PermissionCache {
       }
     }
     return fault ? code : 0;
-  }
-
-  private baseBit(bit: RoleBit): boolean {
-    return ((this.base >>> bit) & 1) !== 0;
-  }
-
-  private extBit(bit: ExtRoleBit): boolean {
-    return ((this.ext >>> bit) & 1) !== 0;
   }
 }

@@ -123,12 +123,58 @@ export function unpackRole(word: number): PageRole {
   };
 }
 
-/** Hot accessors for callers that keep the word. */
+/**
+ * Named getters and setters over the packed word, the only code outside pack/unpack/format that
+ * knows where a field sits (KVM reads role.level, role.access, ... as bitfields). Small arrow
+ * functions V8 inlines: the fault path calls them without allocating. Setters return the new
+ * word as an unsigned 32-bit number, as every role word is kept.
+ */
 export const roleLevel = (word: number): number => word & 0xf;
 export const roleAccess = (word: number): number => (word >>> RoleBit.ACCESS) & 7;
 export const roleDirect = (word: number): boolean => (word & (1 << RoleBit.DIRECT)) !== 0;
 export const roleInvalid = (word: number): boolean => (word & (1 << RoleBit.INVALID)) !== 0;
 export const roleSmm = (word: number): number => word >>> RoleBit.SMM;
+export const roleHas4ByteGpte = (word: number): boolean => (word & (1 << RoleBit.HAS_4_BYTE_GPTE)) !== 0;
+export const roleQuadrant = (word: number): number => (word >>> RoleBit.QUADRANT) & 3;
+export const rolePassthrough = (word: number): boolean => (word & (1 << RoleBit.PASSTHROUGH)) !== 0;
+export const roleCr0Wp = (word: number): boolean => (word & (1 << RoleBit.CR0_WP)) !== 0;
+export const roleEferNx = (word: number): boolean => (word & (1 << RoleBit.EFER_NX)) !== 0;
+/** A page the guest's tables back: neither direct nor passthrough (sp_has_gptes). */
+export const roleHasGptes = (word: number): boolean => (word & ((1 << RoleBit.DIRECT) | (1 << RoleBit.PASSTHROUGH))) === 0;
+
+const setBit = (word: number, pos: number, on: boolean): number => (on ? word | (1 << pos) : word & ~(1 << pos)) >>> 0;
+export const roleWithLevel = (word: number, level: number): number => ((word & ~0xf) | (level & 0xf)) >>> 0;
+export const roleWithAccess = (word: number, access: number): number =>
+  ((word & ~(7 << RoleBit.ACCESS)) | ((access & 7) << RoleBit.ACCESS)) >>> 0;
+export const roleWithQuadrant = (word: number, quadrant: number): number =>
+  ((word & ~(3 << RoleBit.QUADRANT)) | ((quadrant & 3) << RoleBit.QUADRANT)) >>> 0;
+export const roleWithDirect = (word: number, direct: boolean): number => setBit(word, RoleBit.DIRECT, direct);
+export const roleWithPassthrough = (word: number, on: boolean): number => setBit(word, RoleBit.PASSTHROUGH, on);
+export const roleWithCr0Wp = (word: number, on: boolean): number => setBit(word, RoleBit.CR0_WP, on);
+
+/** The extended role's bits the permission checks read (kvm_mmu_extended_role). */
+export const extCr4Smep = (ext: number): boolean => (ext & (1 << ExtRoleBit.CR4_SMEP)) !== 0;
+export const extCr4Smap = (ext: number): boolean => (ext & (1 << ExtRoleBit.CR4_SMAP)) !== 0;
+export const extCr4Pke = (ext: number): boolean => (ext & (1 << ExtRoleBit.CR4_PKE)) !== 0;
+
+/**
+ * kvm_mmu_child_role: the page one level below a page of role `parent`, for the given access and
+ * directness, never passthrough; under 4-byte guest entries a child records which half of the
+ * guest table it shadows (`half`: the parent SPTE's index parity, 0 or 1).
+ */
+export function childRole(parent: number, access: number, direct: boolean, half: number): number {
+  let role = roleWithLevel(parent, roleLevel(parent) - 1);
+  role = roleWithPassthrough(roleWithDirect(roleWithAccess(role, access), direct), false);
+  return roleHas4ByteGpte(role) ? roleWithQuadrant(role, half) : role;
+}
+
+/**
+ * The role fields a sync may ignore (kvm_sync_page_check): level, access, quadrant and
+ * passthrough differ between pages of one MMU role; anything else means the page was built for
+ * another role and must be zapped.
+ */
+const SYNC_ROLE_IGNORED = 0xf | (7 << RoleBit.ACCESS) | (3 << RoleBit.QUADRANT) | (1 << RoleBit.PASSTHROUGH);
+export const roleSyncMismatch = (page: number, root: number): boolean => ((page ^ root) & ~SYNC_ROLE_IGNORED) !== 0;
 
 /** "level=4 direct access=7 efer_nx cr0_wp": level and access always, set flags, quadrant/smm when not 0. */
 export function formatRole(word: number): string {

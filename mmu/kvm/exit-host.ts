@@ -10,6 +10,7 @@ import type { VendorTlb } from './vendor.js';
 import type { LockMode } from './mmu-lock.js';
 import type { KvmExit } from '../../emulator/debug/trace-exit-reasons.js';
 import type { KvmTrace } from '../../emulator/debug/trace-kvm.js';
+import type { PageFault } from '../page-fault-record.js';
 
 /**
  * What the exit handlers (cr-exits.ts, shadow-exits.ts) use of the vCPU they serve: its
@@ -26,9 +27,10 @@ export interface ExitHost {
   readonly cpu: Vcpu;
   charge(item: CostItem, times?: number): void;
   chargeMmioEmulation(gpa: number): void;
-  /** Host pages faulted in so far, and the charge for those a fault brought in since (kvm-vcpu.ts). */
-  hostFaultMark(): number;
-  chargeHostFaults(mark: number): void;
+  /** The vCPU's one page-fault record, refilled by each fault entry (kvm-vcpu.ts). */
+  readonly fault: PageFault;
+  /** The charge for the host pages a fault's faultin step brought in (kvm-vcpu.ts). */
+  chargeHostFaults(fault: PageFault): void;
   checkMmioSpte(walk: MmioWalk, addrLo: number, addrHi: number): [number, number] | undefined;
   exitBegin(reason: KvmExit, addrLo?: number, addrHi?: number, code?: number): void;
   /** The tracepoints, or null/undefined when tracing is off. */

@@ -4,7 +4,7 @@ import { ControlReg, ExitReason, type InvpcidType, type MsrValue } from '../../e
 import type { Platform, Vcpu } from '../../emulator/cpu/vcpu.js';
 import { type TdpExit, TdpHardware, type TdpHypervisor, TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
 import { TdpFaultKind, TdpFormat, NpfCode } from '../../emulator/hw/tdp-walk.js';
-import { type Gfn, type Gpa, gpaToGfn } from '../../emulator/arch/address.js';
+import type { Gfn } from '../../emulator/arch/address.js';
 import { ShadowHardware } from '../../emulator/hw/shadow-hardware.js';
 import { Cr4, Msr } from '../../emulator/arch/control.js';
 import { Reg } from '../../emulator/arch/registers.js';
@@ -26,6 +26,8 @@ import { FastPf, markPageDirty } from '../dirty-log.js';
 import { PmlBuffer } from './pml-buffer.js';
 import type { DirtyLogIoctls } from './dirty-log-ioctls.js';
 import { SpteConflict, type SpteRaces } from '../tdp/spte-races.js';
+import { PageFault, PfResult } from '../page-fault-record.js';
+import { faultinPfn } from '../faultin.js';
 import type { MmuContext } from '../mmu.js';
 import type { Arena } from '../../emulator/machine/arena.js';
 import type { Memslots } from '../../emulator/machine/memslots.js';
@@ -188,36 +190,24 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     }
   }
 
-  /** Host pages faulted in so far (0 when presence is not tracked): read before a fault's work, passed to chargeHostFaults after it. */
-  hostFaultMark(): number {
-    return this.vm.mmuContext.hostPages?.faultedIn ?? 0;
-  }
+  /**
+   * This vCPU's page-fault record (struct kvm_page_fault), refilled by every fault entry (TDP
+   * exits here, #PF intercepts in shadow-exits.ts). One is enough: the vCPU handles one fault at a
+   * time, synchronously inside the faulting access, and nothing holds the record past the exit.
+   */
+  readonly fault = new PageFault();
 
   /**
-   * What hva_to_pfn's slow path cost for the host pages brought in since `mark`: allocating and
-   * clearing each (every 4 KiB frame of a THP or hugetlbfs page), outside mmu_lock.
+   * What hva_to_pfn's slow path cost for the host pages the faultin step brought in
+   * (fault.hostFaults): allocating and clearing each (every 4 KiB frame of a THP or hugetlbfs
+   * page), outside mmu_lock.
    */
-  chargeHostFaults(mark: number): void {
+  chargeHostFaults(fault: PageFault): void {
     const pages = this.vm.mmuContext.hostPages;
-    if (pages === undefined || pages.faultedIn === mark) return;
-    const n = pages.faultedIn - mark;
+    const n = fault.hostFaults;
+    if (pages === undefined || n === 0) return;
     this.stats.host_page_faults += n;
     this.addCycles(n * (COST.hostPageFault + pages.pageFrames * COST.hostPageClear));
-  }
-
-  /**
-   * kvm_faultin_pfn for a TDP fault, before mmu_lock: a guest frame in a memslot whose host page
-   * is not present goes through get_user_pages, which the vCPUs do in parallel.
-   */
-  private faultInHost(gpa: Gpa): void {
-    const pages = this.vm.mmuContext.hostPages;
-    if (pages === undefined) return;
-    const gfn = gpaToGfn(gpa);
-    const slot = this.vm.memslots.find(gfn);
-    if (slot === undefined) return;
-    const mark = pages.faultedIn;
-    pages.faultIn(slot.hostHfn + (gfn - slot.baseGfn));
-    this.chargeHostFaults(mark);
   }
 
   /** Adds the modeled cost of some work (a COST item, `times` over) to the vCPU's time. */
@@ -270,15 +260,15 @@ export class KvmVcpu implements Platform, TdpHypervisor {
    * logged slot, dirty-log.ts): logged and made writable, charged as the CPU's logging; the
    * 512th entry fills the buffer and exits (EXIT_REASON_PML_FULL). False: a real EPT violation.
    */
-  private pmlWrite(exit: TdpExit): boolean {
+  private pmlWrite(fault: PageFault): boolean {
     this.vm.running = this;
-    if (this.tdpMmu!.fastPageFault(exit, true) !== FastPf.FIXED) return false;
+    if (this.tdpMmu!.fastPageFault(fault, true) !== FastPf.FIXED) return false;
     // Outside a logged slot the CPU only sets D: no PML entry to count (KVM turns PML off with
     // the last logged slot, and would drop such an entry when draining).
-    if (this.vm.memslots.find(gpaToGfn(exit.gpa))?.dirtyBitmap === undefined) return true;
+    if (this.vm.memslots.find(fault.gfn)?.dirtyBitmap === undefined) return true;
     this.stats.pml_logged++;
     this.charge('pmlLog');
-    if (this.pmlBuffer.log(gpaToGfn(exit.gpa))) {
+    if (this.pmlBuffer.log(fault.gfn)) {
       this.exitBegin(KvmExit.PML_FULL);
       this.stats.pml_full_exits++;
       this.enterGuest(true);
@@ -613,12 +603,15 @@ export class KvmVcpu implements Platform, TdpHypervisor {
   // TdpHypervisor: what the TDP hardware asks.
 
   tdpFault(exit: TdpExit): TdpOutcome {
-    if (this.pml && this.pmlWrite(exit)) return TdpOutcome.RETRY;
-    this.exitBegin(exit.kind === TdpFaultKind.EPT_MISCONFIG ? KvmExit.EPT_MISCONFIG : KvmExit.EPT_VIOLATION, exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296), exit.code);
+    // The fault entry fills the vCPU's record once; everything after reads the fault from it.
+    const fault = this.fault.fromTdpExit(exit);
+    const lo = fault.addrLo, hi = fault.addrHi;
+    if (this.pml && this.pmlWrite(fault)) return TdpOutcome.RETRY;
+    this.exitBegin(exit.kind === TdpFaultKind.EPT_MISCONFIG ? KvmExit.EPT_MISCONFIG : KvmExit.EPT_VIOLATION, lo, hi, exit.code);
     const rsvd = exit.kind === TdpFaultKind.EPT_MISCONFIG || (exit.kind === TdpFaultKind.NPF && (exit.code & NpfCode.RSVD) !== 0);
-    if (rsvd && this.checkMmioSpte(this.mmu.mmioWalk(exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296)), exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296)) !== undefined) {
+    if (rsvd && this.checkMmioSpte(this.mmu.mmioWalk(lo, hi), lo, hi) !== undefined) {
       this.stats.mmio_fast_hit++;
-      this.trace?.mmioPageFault(exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296), this.mmu.mmioWalk(exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296)));
+      this.trace?.mmioPageFault(lo, hi, this.mmu.mmioWalk(lo, hi));
       this.charge('mmioFastPath');
       this.chargeMmioEmulation(exit.gpa);
       this.enterGuest(true);
@@ -627,7 +620,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     this.stats.pf_taken++;
     // fast_page_fault first, with no mmu_lock (RCU or READING_SHADOW_PAGE_TABLES): a write to a
     // write-protected SPTE that may be writable (dirty logging) is fixed in place.
-    const fast = this.tdpMmu!.fastPageFault(exit);
+    const fast = this.tdpMmu!.fastPageFault(fault);
     if (fast !== FastPf.INVALID) {
       this.stats.pf_fast++;
       if (fast === FastPf.FIXED) this.stats.pf_fixed++; else this.stats.pf_spurious++;
@@ -637,25 +630,29 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     }
     // kvm_faultin_pfn and the rest outside mmu_lock, then the map under it: kvm_tdp_mmu_page_fault
     // under the read lock, the legacy MMU's direct_page_fault under write (cost.ts mapLocked).
-    this.faultInHost(exit.gpa);
+    // The host page fault-in is paid before the lock, where get_user_pages runs in parallel.
+    const faultin = faultinPfn(fault, this.vm.mmuContext);
+    this.chargeHostFaults(fault);
     this.charge('pageFaultEntry');
     const mode = this.cfg.mode === 'tdp' ? LockMode.READ : LockMode.WRITE;
     const since = this.lockMmu(mode, COST.mapLocked);
     this.charge('mapLocked');
     const installs = this.stats.sptes_installed_leaf;
-    const outcome = this.tdpMmu!.pageFault(exit);
+    // The model takes the lock even when the faultin step already chose emulation (a write to a
+    // read-only memslot, MMIO with caching off), as it always has; KVM returns before locking.
+    const outcome = faultin === PfResult.CONTINUE ? this.tdpMmu!.pageFault(fault) : TdpOutcome.EMULATE_MMIO;
     this.unlockMmu(mode, since);
     const races = this.vm.races;
     if (races.active) {
-      const raced = this.tdpMmu instanceof TdpMmu ? this.tdpMmu.raced : SpteConflict.NONE;
+      const raced = fault.raced;
       if (raced !== SpteConflict.NONE) {
         // RET_PF_RETRY: back to the guest, which faults again if the access still cannot complete.
         this.stats.tdp_fault_retries++;
         if (raced === SpteConflict.FROZEN) this.stats.tdp_fault_retries_frozen++;
       } else if (this.stats.sptes_installed_leaf > installs) {
-        races.installed(Math.floor(exit.gpa / 4096), this.cpu.index, this.cpu.cycles());
+        races.installed(fault.gfn, this.cpu.index, this.cpu.cycles());
       } else {
-        races.seen(Math.floor(exit.gpa / 4096), this.cpu.index);
+        races.seen(fault.gfn, this.cpu.index);
       }
     }
     if (outcome === TdpOutcome.EMULATE_MMIO) {

@@ -7,7 +7,7 @@ import { gfnToGpa } from '../../emulator/arch/address.js';
 import { Access, permissionFault } from '../../emulator/paging/walker.js';
 import { ACC_USER_MASK, ACC_WRITE_MASK } from '../spte.js';
 import type { ShadowMmu } from '../shadow/shadow-mmu.js';
-import { PfResult } from '../shadow-pages/map.js';
+import { PfResult } from '../page-fault-record.js';
 import { Request } from './requests.js';
 import { LockMode } from './mmu-lock.js';
 import type { ExitHost } from './exit-host.js';
@@ -46,15 +46,15 @@ export class ShadowExits implements ShadowHypervisor {
     stats.pf_taken++;
     kvm.charge('pageFault');
     // FNAME(page_fault) runs under mmu_lock for write.
-    const hostMark = kvm.hostFaultMark();
+    const fault = kvm.fault.fromShadowFault(f.lo, f.hi, f.errorCode & ~Pfec.RSVD, f.access);
     const since = kvm.lockMmu(LockMode.WRITE);
-    const r = this.mmu.pageFault(f.lo, f.hi, f.errorCode & ~Pfec.RSVD, f.access);
+    const r = this.mmu.pageFault(fault);
     kvm.unlockMmu(LockMode.WRITE, since);
     // kvm_faultin_pfn's slow path runs before the lock in KVM (after the guest walk, which the
-    // model does inside pageFault): it is charged outside the hold, after it, so the lock is held
-    // exactly as long and the vCPU pays the same total.
-    kvm.chargeHostFaults(hostMark);
-    const fault = this.mmu.fault;
+    // model does inside pageFault, so the faultin step runs there too): its host pages are
+    // charged outside the hold, after it, so the lock is held exactly as long and the vCPU pays
+    // the same total.
+    kvm.chargeHostFaults(fault);
     let outcome = ShadowOutcome.RETRY;
     if (fault.injectCode >= 0) {
       // The guest's own tables deny the access: its #PF, as KVM injects it.
@@ -96,7 +96,7 @@ export class ShadowExits implements ShadowHypervisor {
       this.lastRetry = -1;
       return false;
     }
-    if (!this.mmu.unprotectGfn(this.mmu.fault.gfn)) return false;
+    if (!this.mmu.unprotectGfn(this.kvm.fault.gfn)) return false;
     this.lastRetry = addr;
     this.kvm.stats.pf_unprotect_retry++;
     return true;

@@ -1,11 +1,11 @@
 import type { MmioWalk, MmuContext, TdpCapableMmu } from '../mmu.js';
-import { type TdpExit, TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
-import { TdpAccess } from '../../emulator/hw/tdp-walk.js';
-import { type Hpa, gpaToGfn } from '../../emulator/arch/address.js';
+import { TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
+import { type PageFault, PfResult } from '../page-fault-record.js';
+import type { Hpa } from '../../emulator/arch/address.js';
 import { type CpuRole, roleLevel } from '../role.js';
 import { Request } from '../kvm/requests.js';
 import { type ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
-import { PfResult, ShadowMapper } from '../shadow-pages/map.js';
+import { ShadowMapper } from '../shadow-pages/map.js';
 import { auditShadow } from '../shadow/audit.js';
 import { FastPf, SPTE_W, fastPfVerdict, markPageDirty } from '../dirty-log.js';
 
@@ -91,20 +91,15 @@ export class LegacyTdpMmu implements TdpCapableMmu {
   }
 
   /**
-   * direct_page_fault: frames of a read-only memslot are emulated on write; a frame with no
-   * memslot gets an MMIO SPTE (or, with MMIO caching off, is emulated at once); otherwise
-   * direct_map from the root.
+   * direct_page_fault after the faultin step (faultin.ts), which already sent a write to a
+   * read-only memslot, or a frame with no memslot while MMIO caching is off, to emulation: a
+   * frame with no memslot gets an MMIO SPTE; otherwise direct_map from the root, 1 GiB at most.
    */
-  pageFault(exit: TdpExit): TdpOutcome {
-    const gfn = gpaToGfn(exit.gpa);
-    const write = (exit.access & TdpAccess.WRITE) !== 0;
-    const slot = this.ctx.memslots.find(gfn);
-    if (slot !== undefined && slot.readOnly && write) return TdpOutcome.EMULATE_MMIO;
-    if (slot === undefined && !this.ctx.codec.mmioCachingEnabled) return TdpOutcome.EMULATE_MMIO;
+  pageFault(fault: PageFault): TdpOutcome {
     this.cache.makePagesAvailable();
     const root = this.root!;
-    const r = this.mapper.directMap(root.hpa, roleLevel(this.rootRole), exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296),
-      gfn, 3, write, slot);
+    fault.maxLevel = 3;
+    const r = this.mapper.directMap(root.hpa, roleLevel(this.rootRole), fault);
     if (r === PfResult.FIXED) this.ctx.stats.pf_fixed++;
     else if (r === PfResult.SPURIOUS) this.ctx.stats.pf_spurious++;
     return r === PfResult.EMULATE ? TdpOutcome.EMULATE_MMIO : TdpOutcome.RETRY;
@@ -114,19 +109,19 @@ export class LegacyTdpMmu implements TdpCapableMmu {
    * fast_page_fault under walk_shadow_page_lockless_begin (no mmu_lock): W back on a
    * write-protected, MMU-writable leaf, and the page logged.
    */
-  fastPageFault(exit: TdpExit, pmlOnly = false): FastPf {
-    if ((exit.access & TdpAccess.WRITE) === 0 || this.root === null) return FastPf.INVALID;
+  fastPageFault(fault: PageFault, pmlOnly = false): FastPf {
+    if (!fault.write || this.root === null) return FastPf.INVALID;
     const cache = this.cache;
     let sptep = -1;
     let level = 0;
-    for (const it = this.mapper.walk.init(this.root.hpa, roleLevel(this.rootRole), exit.gpa % 4294967296, Math.floor(exit.gpa / 4294967296)); it.okay(); it.next()) {
+    for (const it = this.mapper.walk.init(this.root.hpa, roleLevel(this.rootRole), fault.addrLo, fault.addrHi); it.okay(); it.next()) {
       sptep = it.sptep;
       level = it.level;
     }
     if (sptep < 0) return FastPf.INVALID;
     const lo = cache.readSpteLo(sptep);
     const hi = cache.readSpteHi(sptep);
-    const gfn = gpaToGfn(exit.gpa);
+    const gfn = fault.gfn;
     const slot = this.ctx.memslots.find(gfn);
     const verdict = fastPfVerdict(this.ctx.codec, lo, hi, level, slot, pmlOnly);
     if (verdict === FastPf.FIXED) {

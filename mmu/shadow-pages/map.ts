@@ -3,21 +3,11 @@ import type { Memslot } from '../../emulator/machine/memslots.js';
 import { u64 } from '../../emulator/arch/u64.js';
 import type { Gfn, Hfn } from '../../emulator/arch/address.js';
 import { ACC_ALL, ACC_WRITE_MASK } from '../spte.js';
-import { RoleBit } from '../role.js';
+import { childRole, roleAccess } from '../role.js';
 import type { ShadowPage, ShadowPageCache } from './page-cache.js';
 import { ShadowWalk } from './shadow-walk.js';
 import { markPageDirty } from '../dirty-log.js';
-
-/** KVM's RET_PF_* results of a page-fault handler (mmu_internal.h). */
-export const enum PfResult {
-  RETRY = 0,
-  FIXED = 1,
-  SPURIOUS = 2,
-  /** Emulate the instruction: MMIO, a write to a read-only memslot. */
-  EMULATE = 3,
-  /** A write to a frame KVM keeps read-only because it shadows a guest page table. */
-  WRITE_PROTECTED = 4,
-}
+import { type PageFault, PfResult } from '../page-fault-record.js';
 
 /** PTE_PREFETCH_NUM: neighbours filled in around a 4 KiB fault. */
 export const PTE_PREFETCH_NUM = 8;
@@ -64,35 +54,36 @@ export class ShadowMapper {
   /**
    * make_spte for a leaf at `level` replacing (oldLo, oldHi): W only if the frame may be
    * writable (not shadowed, or its level-1 shadow pages can go unsync). Returns the low half
-   * (high half in u64.hi); `wrprot` tells whether W was withheld.
+   * (high half in u64.hi). `fault` is the fault being served, null for a prefetch or a sync (a
+   * speculative fill); when W is withheld for a fault, fault.writeProtected says so.
    */
-  makeLeaf(level: number, access: number, gfn: number, slot: Memslot, oldLo: number, prefetch: boolean,
+  makeLeaf(level: number, access: number, gfn: number, slot: Memslot, oldLo: number, fault: PageFault | null,
     synchronizing: boolean): number {
     const { codec } = this.ctx;
-    const hostWritable = !slot.readOnly;
+    // fault->map_writable from the faultin step; a prefetch or sync reads the memslot itself.
+    const hostWritable = fault !== null ? fault.mapWritable : !slot.readOnly;
     let mmuWritable = true;
-    this.wrprot = false;
     if ((access & ACC_WRITE_MASK) !== 0 && hostWritable && !codec.isWritable(oldLo)) {
-      if (!this.tryUnsync(gfn, synchronizing, prefetch)) {
-        this.wrprot = true;
+      if (!this.tryUnsync(gfn, synchronizing, fault === null)) {
+        if (fault !== null) fault.writeProtected = true;
         mmuWritable = false;
       }
     }
+    const prefetch = fault === null;
     const lo = codec.makeSpte(ShadowMapper.pfn(slot, gfn), level, access, hostWritable, mmuWritable, prefetch && !synchronizing);
     // make_spte: a writable SPTE in a logged slot marks its page (mappingLevel keeps it 4 KiB).
     if (codec.isWritable(lo)) markPageDirty(slot, gfn, this.ctx.stats);
     return lo;
   }
 
-  /** Set by makeLeaf: the SPTE was made read-only to keep a shadowed guest table write-protected. */
-  wrprot = false;
-
   /**
    * mmu_set_spte: installs the leaf (or MMIO) SPTE for `gfn` at `sptep`, replacing what was
    * there, with its rmap and flush. `slot` undefined means no memslot: an MMIO SPTE, and the
-   * access is emulated.
+   * access is emulated. `fault` is the fault being served (its write flag decides
+   * WRITE_PROTECTED); null is a prefetch, as KVM passes a NULL fault.
    */
-  setSpte(sptep: number, access: number, gfn: number, slot: Memslot | undefined, writeFault: boolean, prefetch: boolean): PfResult {
+  setSpte(sptep: number, access: number, gfn: number, slot: Memslot | undefined, fault: PageFault | null): PfResult {
+    const prefetch = fault === null;
     const { codec, stats } = this.ctx;
     const cache = this.cache;
     const sp = cache.pageOf(sptep);
@@ -132,11 +123,10 @@ export class ShadowMapper {
       if (flush) cache.remoteFlush();
       return PfResult.EMULATE;
     }
-    // A fault (not a prefetch) got its pfn from kvm_faultin_pfn, whose slow path faulted the host page in.
-    if (!prefetch) this.ctx.hostPages?.faultIn(pfn);
+    // A fault's host page was faulted in by the faultin step (faultin.ts) before the map began.
     const curLo = cache.readSpteLo(sptep);
     const curHi = cache.readSpteHi(sptep);
-    const lo = this.makeLeaf(level, access, gfn, slot, curLo, prefetch, false);
+    const lo = this.makeLeaf(level, access, gfn, slot, curLo, fault, false);
     const hi = u64.hi;
     let result: PfResult = PfResult.FIXED;
     if (curLo === lo && curHi === hi) {
@@ -148,7 +138,7 @@ export class ShadowMapper {
       stats.sptes_installed_leaf++;
       this.ctx.charge('spteWrite');
     }
-    if (this.wrprot && writeFault) result = PfResult.WRITE_PROTECTED;
+    if (fault !== null && fault.writeProtected && fault.write) result = PfResult.WRITE_PROTECTED;
     if (flush) cache.remoteFlush();
     if (!wasRmapped) cache.rmapAdd(gfn, level, sptep);
     if (sp.gfns !== null) {
@@ -169,17 +159,7 @@ export class ShadowMapper {
     const hi = cache.readSpteHi(sptep);
     const parent = cache.pageOf(sptep);
     if (codec.isShadowPresent(lo, hi) && !codec.isLarge(lo)) return null;
-    // kvm_mmu_child_role: one level down, the given access and directness, never passthrough; a
-    // page under 4-byte guest entries records which half of the guest table it shadows.
-    let role = parent.role;
-    role = (role & ~0xf) | (parent.level - 1);
-    role = (role & ~(7 << RoleBit.ACCESS)) | (access << RoleBit.ACCESS);
-    role = direct ? role | (1 << RoleBit.DIRECT) : role & ~(1 << RoleBit.DIRECT);
-    role &= ~(1 << RoleBit.PASSTHROUGH);
-    if ((role & (1 << RoleBit.HAS_4_BYTE_GPTE)) !== 0) {
-      role = (role & ~(3 << RoleBit.QUADRANT)) | ((((sptep % 4096) / 8) & 1) << RoleBit.QUADRANT);
-    }
-    return cache.get(gfn, role >>> 0).sp;
+    return cache.get(gfn, childRole(parent.role, access, direct, ((sptep % 4096) / 8) & 1)).sp;
   }
 
   /**
@@ -193,7 +173,7 @@ export class ShadowMapper {
     const hi = cache.readSpteHi(sptep);
     if (!codec.isShadowPresent(lo, hi) || codec.isLarge(lo)) return;
     const child = cache.child(lo, hi);
-    if (child === undefined || ((child.role >>> RoleBit.ACCESS) & 7) === access) return;
+    if (child === undefined || roleAccess(child.role) === access) return;
     cache.dropParentPte(child, sptep);
     cache.remoteFlush();
   }
@@ -217,14 +197,16 @@ export class ShadowMapper {
 
   /**
    * direct_map: from the root down to the goal level, linking a direct page per level (found in
-   * the hash or made), then the leaf; 4 KiB leaves get their neighbours prefetched.
+   * the hash or made), then the leaf; 4 KiB leaves get their neighbours prefetched. `fault` has
+   * been through the faultin step (its slot and pfn) and carries its maxLevel.
    */
-  directMap(root: number, rootLevel: number, lo: number, hi: number, gfn: number, maxLevel: number,
-    writeFault: boolean, slot: Memslot | undefined): PfResult {
-    const goal = slot === undefined ? 1 : this.mappingLevel(slot, gfn, maxLevel);
-    this.ctx.trace?.spteRequested(gfn, slot === undefined ? 0 : slot.hostHfn + gfn - slot.baseGfn, goal);
-    const it = this.walk.init(root, rootLevel, lo, hi);
-    let baseGfn = gfn;
+  directMap(root: number, rootLevel: number, fault: PageFault): PfResult {
+    const { slot, gfn } = fault;
+    const goal = slot === undefined ? 1 : this.mappingLevel(slot, gfn, fault.maxLevel);
+    fault.reqLevel = fault.goalLevel = goal;
+    this.ctx.trace?.spteRequested(gfn, slot === undefined ? 0 : fault.pfn, goal);
+    const it = this.walk.init(root, rootLevel, fault.addrLo, fault.addrHi);
+    let baseGfn: number = gfn;
     for (; it.okay(); it.next()) {
       baseGfn = gfn - (gfn % 512 ** (it.level - 1));
       if (it.level === goal) break;
@@ -236,7 +218,7 @@ export class ShadowMapper {
     }
     if (it.level !== goal) throw new Error(`direct map of gfn 0x${gfn.toString(16)} stopped at level ${it.level}, goal ${goal}`);
     const sptep = it.sptep;
-    const r = this.setSpte(sptep, ACC_ALL, baseGfn, slot, writeFault, false);
+    const r = this.setSpte(sptep, ACC_ALL, baseGfn, slot, fault);
     if (r === PfResult.SPURIOUS) return r;
     this.directPrefetch(sptep);
     return r;
@@ -252,7 +234,7 @@ export class ShadowMapper {
     const { codec } = this.ctx;
     const sp = cache.pageOf(sptep);
     if (sp.level > 1 || codec.adDisabled || !sp.direct) return;
-    const access = (sp.role >>> RoleBit.ACCESS) & 7;
+    const access = roleAccess(sp.role);
     const first = ((sptep % 4096) / 8) & ~(PTE_PREFETCH_NUM - 1);
     let run = -1;
     for (let k = first; k < first + PTE_PREFETCH_NUM; k++) {
@@ -283,7 +265,7 @@ export class ShadowMapper {
     if (slot.baseGfn + slot.npages - gfn < n) return false;
     const got = this.hostPresentRun(slot, gfn, n);
     for (let i = 0; i < got; i++) {
-      this.setSpte(sp.hpa + 8 * (from + i), access, gfn + i, slot, false, true);
+      this.setSpte(sp.hpa + 8 * (from + i), access, gfn + i, slot, null);
       this.ctx.stats.sptes_prefetched++;
     }
     return got > 0;

@@ -1,6 +1,6 @@
 import type { MmuContext } from '../mmu.js';
 import { PAGE_SIZE, PTE_SIZE, type Gfn, type Hpa, hfnToHpa, hpaToHfn, levelPages } from '../../emulator/arch/address.js';
-import { RoleBit, roleLevel } from '../role.js';
+import { roleDirect, roleHas4ByteGpte, roleHasGptes, roleLevel, roleQuadrant } from '../role.js';
 import { Request } from '../kvm/requests.js';
 import { u64 } from '../../emulator/arch/u64.js';
 
@@ -43,7 +43,7 @@ export class ShadowPage {
     this.validGen = validGen;
     const level = roleLevel(role);
     this.unsyncChildBitmap = level > 1 ? new Uint8Array(512) : null;
-    const indirect = (role & (1 << RoleBit.DIRECT)) === 0;
+    const indirect = !roleDirect(role);
     this.gfns = indirect && level <= 3 ? new Float64Array(512) : null;
     this.access = indirect && level <= 3 ? new Uint8Array(512) : null;
   }
@@ -53,12 +53,12 @@ export class ShadowPage {
   }
 
   get direct(): boolean {
-    return (this.role & (1 << RoleBit.DIRECT)) !== 0;
+    return roleDirect(this.role);
   }
 
   /** sp_has_gptes: the page shadows a guest table, so its gfn is write-protected. */
   get hasGptes(): boolean {
-    return (this.role & ((1 << RoleBit.DIRECT) | (1 << RoleBit.PASSTHROUGH))) === 0;
+    return roleHasGptes(this.role);
   }
 }
 
@@ -173,9 +173,9 @@ export class ShadowPageCache {
     this.byHpa.set(hpa, sp);
     this.active.push(sp);
     if (sp.hasGptes) this.accountShadowed(sp);
-    if ((role & (1 << RoleBit.HAS_4_BYTE_GPTE)) !== 0) {
+    if (roleHas4ByteGpte(role)) {
       stats.sp_4byte_gpte++;
-      if (((role >>> RoleBit.QUADRANT) & 3) !== 0) stats.sp_quadrant++;
+      if (roleQuadrant(role) !== 0) stats.sp_quadrant++;
     }
     this.ctx.trace?.getPage(sp, true);
     return { sp, created: true };

@@ -1,6 +1,6 @@
 import type { MmuContext } from '../mmu.js';
 import type { ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
-import { RoleBit } from '../role.js';
+import { roleHas4ByteGpte } from '../role.js';
 import { PAGE_SIZE, PTE_SIZE, gfnToGpa, hpaToHfn } from '../../emulator/arch/address.js';
 import { Pte } from '../../emulator/paging/format.js';
 import type { ShadowGuest } from './shadow-guest.js';
@@ -90,14 +90,14 @@ export function auditShadow(ctx: MmuContext, cache: ShadowPageCache, guest: Shad
 /** The guest entry behind SPTE k of a page that shadows a guest table (4- or 8-byte format). */
 function readGpte(guest: ShadowGuest, sp: ShadowPage, k: number): [number, number] {
   const gpa = ShadowSync.gpteGpa(sp, k);
-  const four = (sp.role & (1 << RoleBit.HAS_4_BYTE_GPTE)) !== 0;
+  const four = roleHas4ByteGpte(sp.role);
   return [guest.tables.readPhys32(gpa), four ? 0 : guest.tables.readPhys32(gpa + 4)];
 }
 
 /** A link to the page shadowing a lower guest table: the guest entry must still point to that table. */
 function checkTableLink(guest: ShadowGuest, sp: ShadowPage, k: number, child: ShadowPage, _lo: number, out: string[], name: string): void {
   const [gLo, gHi] = readGpte(guest, sp, k);
-  const four = (sp.role & (1 << RoleBit.HAS_4_BYTE_GPTE)) !== 0;
+  const four = roleHas4ByteGpte(sp.role);
   const frame = four ? gLo >>> 12 : (gHi & 0xfffff) * 1048576 + (gLo >>> 12);
   if ((gLo & Pte.P) === 0 || (gLo & Pte.PS) !== 0 && sp.level > 1 && !four || frame !== child.gfn) {
     out.push(`coherent: ${name} index ${k} links the shadow of gfn 0x${child.gfn.toString(16)}, but the guest entry is 0x${(gLo >>> 0).toString(16)}`);
@@ -111,7 +111,7 @@ function checkTableLink(guest: ShadowGuest, sp: ShadowPage, k: number, child: Sh
  */
 function checkLeafLink(guest: ShadowGuest, sp: ShadowPage, k: number, gfn: number, lo: number, out: string[], name: string): void {
   const [gLo, gHi] = readGpte(guest, sp, k);
-  const four = (sp.role & (1 << RoleBit.HAS_4_BYTE_GPTE)) !== 0;
+  const four = roleHas4ByteGpte(sp.role);
   let frame: number;
   if (sp.level === 1) {
     frame = four ? gLo >>> 12 : (gHi & 0xfffff) * 1048576 + (gLo >>> 12);

@@ -1,12 +1,12 @@
 import type { MmuContext } from '../mmu.js';
-import type { Memslot } from '../../emulator/machine/memslots.js';
 import type { ShadowPageCache } from '../shadow-pages/page-cache.js';
-import { PfResult, PTE_PREFETCH_NUM, type ShadowMapper } from '../shadow-pages/map.js';
+import { PTE_PREFETCH_NUM, type ShadowMapper } from '../shadow-pages/map.js';
 import { ShadowWalk } from '../shadow-pages/shadow-walk.js';
-import { Pfec } from '../../emulator/arch/vectors.js';
 import { ACC_EXEC_MASK, ACC_USER_MASK, ACC_WRITE_MASK } from '../spte.js';
-import { RoleBit } from '../role.js';
-import { PAGE_SHIFT, PAGE_SIZE, PTE_SIZE, type Gfn, gfn as asGfn } from '../../emulator/arch/address.js';
+import { roleAccess } from '../role.js';
+import { PAGE_SHIFT, PAGE_SIZE, PTE_SIZE, gfn as asGfn } from '../../emulator/arch/address.js';
+import { type PageFault, PfResult } from '../page-fault-record.js';
+import { faultinPfn } from '../faultin.js';
 import { PagingMode, Pte } from '../../emulator/paging/format.js';
 import { GuestWalk, gpteAccess, gpteGfn, gpteInvalidForPrefetch, physHighMask } from './guest-walk.js';
 import type { ShadowGuest } from './shadow-guest.js';
@@ -40,10 +40,6 @@ export class ShadowPageFault {
   private readonly state: FaultState;
   readonly gw = new GuestWalk();
   private readonly walk: ShadowWalk;
-  /** Set when the result is that the guest gets #PF: its error code. */
-  injectCode = -1;
-  /** For EMULATE and WRITE_PROTECTED: the guest frame the access goes to. */
-  gfn = 0 as Gfn;
 
   constructor(ctx: MmuContext, cache: ShadowPageCache, mapper: ShadowMapper, sync: ShadowSync, guest: ShadowGuest, state: FaultState) {
     this.ctx = ctx;
@@ -56,62 +52,51 @@ export class ShadowPageFault {
   }
 
   /**
-   * Handles a hardware #PF at (lo, hi). `errorCode` is the hardware's (without RSVD), `access`
-   * the Access bits of the attempt. Returns RET_PF_*; `injectCode` >= 0 means inject #PF.
+   * Handles a hardware #PF recorded in `fault` (fromShadowFault: its error code without RSVD,
+   * the Access bits of the attempt). Returns RET_PF_*; fault.gfn is the guest frame the access
+   * goes to (for EMULATE and WRITE_PROTECTED), fault.injectCode >= 0 means inject #PF, and
+   * fault.hostFaults the host pages the faultin step brought in.
    */
-  handle(lo: number, hi: number, errorCode: number, access: number): PfResult {
-    this.injectCode = -1;
-    const write = (errorCode & Pfec.W) !== 0;
-    const present = (errorCode & Pfec.P) !== 0;
+  handle(fault: PageFault): PfResult {
+    const lo = fault.addrLo, hi = fault.addrHi;
     if (this.state.nonpaging()) {
       // nonpaging_page_fault: the guest-physical address is the linear address; PAE tables, so 2 MiB at most.
-      const gfn = asGfn(lo >>> PAGE_SHIFT);
-      this.gfn = gfn;
-      if (this.pageTracked(present, write, gfn)) return PfResult.WRITE_PROTECTED;
-      const slot = this.ctx.memslots.find(gfn);
-      const early = this.faultinPfn(slot, write);
-      if (early !== undefined) return early;
+      fault.gfn = asGfn(lo >>> PAGE_SHIFT);
+      if (this.pageTracked(fault)) return PfResult.WRITE_PROTECTED;
+      if (faultinPfn(fault, this.ctx) !== PfResult.CONTINUE) return PfResult.EMULATE;
       this.cache.makePagesAvailable();
-      return this.mapper.directMap(this.state.rootHpa(), this.state.rootLevel(), lo, hi, gfn, 2, write, slot);
+      fault.maxLevel = 2;
+      return this.mapper.directMap(this.state.rootHpa(), this.state.rootLevel(), fault);
     }
     const gw = this.gw;
-    const walked = gw.run(this.guest.paging, this.guest.tables, lo, hi, access);
-    this.ctx.trace?.guestWalk(lo, hi, errorCode, this.guest.paging.format.mode === PagingMode.PAE ? 3 : gw.top, gw.result.level, gw.result.pteLo, gw.result.pteHi, walked ? -1 : gw.errorCode);
+    const walked = gw.run(this.guest.paging, this.guest.tables, lo, hi, fault.access);
+    this.ctx.trace?.guestWalk(lo, hi, fault.errorCode, this.guest.paging.format.mode === PagingMode.PAE ? 3 : gw.top, gw.result.level, gw.result.pteLo, gw.result.pteHi, walked ? -1 : gw.errorCode);
     if (!walked) {
-      this.injectCode = gw.errorCode;
+      fault.injectCode = gw.errorCode;
       this.ctx.stats.pf_guest++;
       return PfResult.RETRY;
     }
-    const gfn = gw.gfn;
-    this.gfn = gfn;
-    const slot = this.ctx.memslots.find(gfn);
-    if (this.pageTracked(present, write, gfn)) {
+    fault.gfn = gw.gfn;
+    if (this.pageTracked(fault)) {
       this.clearFlooding(lo, hi);
       return PfResult.WRITE_PROTECTED;
     }
     this.cache.makePagesAvailable();
-    const early = this.faultinPfn(slot, write);
-    if (early !== undefined) return early;
+    if (faultinPfn(fault, this.ctx) !== PfResult.CONTINUE) return PfResult.EMULATE;
     let pteAccess = gw.pteAccess;
     // CR0.WP=0: a supervisor write to a read-only page maps it writable but supervisor-only, and
     // not executable under SMEP (it would otherwise be a supervisor-executable user page).
-    if (write && (pteAccess & ACC_WRITE_MASK) === 0 && !this.state.cr0Wp() && (errorCode & Pfec.U) === 0 && slot !== undefined) {
+    if (fault.write && (pteAccess & ACC_WRITE_MASK) === 0 && !this.state.cr0Wp() && !fault.user && fault.slot !== undefined) {
       pteAccess = (pteAccess | ACC_WRITE_MASK) & ~ACC_USER_MASK;
       if (this.state.smep()) pteAccess &= ~ACC_EXEC_MASK;
     }
-    return this.fetch(lo, hi, gfn, slot, write, pteAccess);
+    fault.maxLevel = gw.level;
+    return this.fetch(fault, pteAccess);
   }
 
   /** page_fault_handle_page_track: a write to a write-tracked frame can only be emulated. */
-  private pageTracked(present: boolean, write: boolean, gfn: number): boolean {
-    return present && write && this.cache.isWriteTracked(gfn);
-  }
-
-  /** kvm_mmu_faultin_pfn's early exits: no memslot with MMIO caching off, or a write to a read-only slot. */
-  private faultinPfn(slot: Memslot | undefined, write: boolean): PfResult | undefined {
-    if (slot === undefined && !this.ctx.codec.mmioCachingEnabled) return PfResult.EMULATE;
-    if (slot !== undefined && slot.readOnly && write) return PfResult.EMULATE;
-    return undefined;
+  private pageTracked(fault: PageFault): boolean {
+    return fault.present && fault.write && this.cache.isWriteTracked(fault.gfn);
   }
 
   /** shadow_page_table_clear_flood: the pages on the path to the address are in use, not flooded. */
@@ -129,11 +114,12 @@ export class ShadowPageFault {
    * below a page before linking it; then, for a guest large page, direct pages down to the level
    * the host allows; then the leaf, and prefetch.
    */
-  private fetch(lo: number, hi: number, gfn: number, slot: Memslot | undefined, write: boolean, pteAccess: number): PfResult {
+  private fetch(fault: PageFault, pteAccess: number): PfResult {
     const gw = this.gw;
     const cache = this.cache;
     const mapper = this.mapper;
-    const it = this.walk.init(this.state.rootHpa(), this.state.rootLevel(), lo, hi);
+    const { slot, gfn } = fault;
+    const it = this.walk.init(this.state.rootHpa(), this.state.rootLevel(), fault.addrLo, fault.addrHi);
     for (; it.okay(); it.next()) {
       cache.pageOf(it.sptep).writeFlooding = 0;
       if (it.level === gw.level) break;
@@ -143,9 +129,10 @@ export class ShadowPageFault {
       if (sp.unsyncChildren > 0) this.sync.syncChildren(sp);
       cache.link(it.sptep, sp);
     }
-    const goal = slot === undefined ? 1 : mapper.mappingLevel(slot, gfn, gw.level);
-    this.ctx.trace?.spteRequested(gfn, slot === undefined ? 0 : slot.hostHfn + gfn - slot.baseGfn, goal);
-    let baseGfn = gfn;
+    const goal = slot === undefined ? 1 : mapper.mappingLevel(slot, gfn, fault.maxLevel);
+    fault.reqLevel = fault.goalLevel = goal;
+    this.ctx.trace?.spteRequested(gfn, slot === undefined ? 0 : fault.pfn, goal);
+    let baseGfn: number = gfn;
     for (; it.okay(); it.next()) {
       baseGfn = gfn - (gfn % 512 ** (it.level - 1));
       if (it.level === goal) break;
@@ -155,7 +142,7 @@ export class ShadowPageFault {
     }
     if (it.level !== goal) throw new Error(`shadow fetch of gfn 0x${gfn.toString(16)} stopped at level ${it.level}, goal ${goal}`);
     const sptep = it.sptep;
-    const r = mapper.setSpte(sptep, pteAccess, baseGfn, slot, write, false);
+    const r = mapper.setSpte(sptep, pteAccess, baseGfn, slot, fault);
     if (r === PfResult.SPURIOUS) return r;
     this.prefetch(sptep);
     return r;
@@ -181,7 +168,7 @@ export class ShadowPageFault {
     const leafGpa = this.gw.pteGpa[1];
     const windowGpa = leafGpa - (leafGpa % (PTE_PREFETCH_NUM * size));
     const first = ((sptep % PAGE_SIZE) / PTE_SIZE) & ~(PTE_PREFETCH_NUM - 1);
-    const spAccess = (sp.role >>> RoleBit.ACCESS) & 7;
+    const spAccess = roleAccess(sp.role);
     const physHigh = physHighMask(paging);
     for (let j = 0; j < PTE_PREFETCH_NUM; j++) {
       const p = sp.hpa + 8 * (first + j);
@@ -200,7 +187,7 @@ export class ShadowPageFault {
       if (slot === undefined || (slot.dirtyBitmap !== undefined && (access & ACC_WRITE_MASK) !== 0)) break;
       // The atomic host lookup finds only a page already faulted in on the host (map.ts hostPresentRun).
       if (this.mapper.hostPresentRun(slot, gfn, 1) === 0) break;
-      this.mapper.setSpte(p, access, gfn, slot, false, true);
+      this.mapper.setSpte(p, access, gfn, slot, null);
       stats.sptes_prefetched++;
     }
   }

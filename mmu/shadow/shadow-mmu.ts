@@ -1,8 +1,9 @@
 import type { MmioWalk, Mmu, MmuContext } from '../mmu.js';
 import { type ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
-import { PfResult, ShadowMapper } from '../shadow-pages/map.js';
+import { ShadowMapper } from '../shadow-pages/map.js';
+import type { PageFault, PfResult } from '../page-fault-record.js';
 import { ShadowWalk } from '../shadow-pages/shadow-walk.js';
-import { type CpuRole, ExtRoleBit, PT32E_ROOT_LEVEL, PT32_ROOT_LEVEL, RoleBit, roleDirect, roleLevel } from '../role.js';
+import { type CpuRole, PT32E_ROOT_LEVEL, PT32_ROOT_LEVEL, extCr4Smep, roleCr0Wp, roleDirect, roleLevel, roleWithLevel, roleWithQuadrant } from '../role.js';
 import { Request } from '../kvm/requests.js';
 import { FRAMES_PER_LO, PAGE_SHIFT, PAGE_SIZE, type Hpa, gfn as asGfn } from '../../emulator/arch/address.js';
 import { NUM_PREV_ROOTS, ROOT_CURRENT, ROOTS_ALL, RootCache, rootPrevious } from './roots.js';
@@ -54,8 +55,8 @@ export class ShadowMmu implements Mmu {
       rootHpa: () => mmu.roots.current.hpa,
       rootLevel: () => roleLevel(mmu.rootRole),
       nonpaging: () => roleDirect(mmu.cpuRole.base),
-      cr0Wp: () => (mmu.cpuRole.base & (1 << RoleBit.CR0_WP)) !== 0,
-      smep: () => (mmu.cpuRole.ext & (1 << ExtRoleBit.CR4_SMEP)) !== 0,
+      cr0Wp: () => roleCr0Wp(mmu.cpuRole.base),
+      smep: () => extCr4Smep(mmu.cpuRole.ext),
     });
   }
 
@@ -86,7 +87,7 @@ export class ShadowMmu implements Mmu {
 
   /** mmu_alloc_root: the page for (gfn, root role at `level` and `quadrant`), with a root reference. */
   private allocRoot(gfn: number, quadrant: number, level: number): ShadowPage {
-    const role = ((this.rootRole & ~0xf & ~(3 << RoleBit.QUADRANT)) | level | (quadrant << RoleBit.QUADRANT)) >>> 0;
+    const role = roleWithQuadrant(roleWithLevel(this.rootRole, level), quadrant);
     const { sp, created } = this.cache.get(gfn, role);
     sp.rootCount++;
     if (created) {
@@ -231,9 +232,9 @@ export class ShadowMmu implements Mmu {
     this.sync.syncPrevRoots();
   }
 
-  /** #PF intercept. See ShadowPageFault.handle. */
-  pageFault(lo: number, hi: number, errorCode: number, access: number): PfResult {
-    return this.fault.handle(lo, hi, errorCode, access);
+  /** #PF intercept, for a record filled by fromShadowFault. See ShadowPageFault.handle. */
+  pageFault(fault: PageFault): PfResult {
+    return this.fault.handle(fault);
   }
 
   /** kvm_mmu_unprotect_gfn: zap every shadow page of a guest frame. Returns whether any was. */

@@ -4,15 +4,13 @@ import type { ShadowMapper } from '../shadow-pages/map.js';
 import { ShadowWalk } from '../shadow-pages/shadow-walk.js';
 import { u64 } from '../../emulator/arch/u64.js';
 import { PAGE_SIZE, type Hpa } from '../../emulator/arch/address.js';
-import { RoleBit } from '../role.js';
+import { roleAccess, roleHas4ByteGpte, roleQuadrant, roleSyncMismatch } from '../role.js';
 import { gpteAccess, gpteGfn, gpteInvalidForPrefetch, physHighMask } from './guest-walk.js';
 import { Pte } from '../../emulator/paging/format.js';
 import { ACC_WRITE_MASK } from '../spte.js';
 import { NUM_PREV_ROOTS, ROOT_CURRENT, type RootCache, rootPrevious } from './roots.js';
 import type { ShadowGuest } from './shadow-guest.js';
 
-/** Role bits kvm_sync_page_check ignores: level, access, quadrant, passthrough. */
-const SYNC_ROLE_IGNORED = 0xf | (7 << RoleBit.ACCESS) | (3 << RoleBit.QUADRANT) | (1 << RoleBit.PASSTHROUGH);
 
 /** What the sync code needs to know about the MMU's current state. */
 export interface SyncState {
@@ -52,8 +50,8 @@ export class ShadowSync {
    */
   static gpteGpa(sp: ShadowPage, k: number): number {
     const base = sp.gfn * PAGE_SIZE;
-    if ((sp.role & (1 << RoleBit.HAS_4_BYTE_GPTE)) === 0) return base + 8 * k;
-    const quadrant = (sp.role >>> RoleBit.QUADRANT) & 3;
+    if (!roleHas4ByteGpte(sp.role)) return base + 8 * k;
+    const quadrant = roleQuadrant(sp.role);
     if (sp.level === 1) return base + 4 * (quadrant * 512 + k);
     return base + 4 * (quadrant * 256 + (k >>> 1));
   }
@@ -83,7 +81,7 @@ export class ShadowSync {
       return 1;
     }
     const gfn = gpteGfn(gLo, gHi, wide, physHighMask(paging));
-    let access = ((sp.role >>> RoleBit.ACCESS) & 7) & gpteAccess(gLo, gHi, wide, paging.nxe);
+    let access = roleAccess(sp.role) & gpteAccess(gLo, gHi, wide, paging.nxe);
     if ((gLo & Pte.D) === 0) access &= ~ACC_WRITE_MASK;
     if (codec.isMmio(oldLo, oldHi)) {
       // sync_mmio_spte: still this gfn: refresh access and generation; else drop.
@@ -103,7 +101,7 @@ export class ShadowSync {
       cache.dropSpte(sptep);
       return 1;
     }
-    const lo = this.mapper.makeLeaf(sp.level, access, gfn, slot, oldLo, true, true);
+    const lo = this.mapper.makeLeaf(sp.level, access, gfn, slot, oldLo, null, true);
     // mmu_spte_update: same gfn and level, so the rmap entry stays (no rmap change, nothing counted).
     return cache.spteUpdate(sptep, lo, u64.hi) ? 1 : 0;
   }
@@ -113,7 +111,7 @@ export class ShadowSync {
    * MMU role that is not the current one (the caller zaps it), else 1 if a flush is needed.
    */
   syncPage(sp: ShadowPage): number {
-    if (sp.direct || ((sp.role ^ this.state.rootRole()) & ~SYNC_ROLE_IGNORED) !== 0) return -1;
+    if (sp.direct || roleSyncMismatch(sp.role, this.state.rootRole())) return -1;
     this.ctx.stats.sync_page++;
     this.ctx.trace?.syncPage(sp);
     let flush = 0;

@@ -1,6 +1,6 @@
 import type { MmuContext } from '../mmu.js';
 import type { ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
-import { RoleBit } from '../role.js';
+import { roleHas4ByteGpte, roleQuadrant } from '../role.js';
 import { PAGE_SIZE } from '../../emulator/arch/address.js';
 
 /**
@@ -23,7 +23,7 @@ export function trackWrite(ctx: MmuContext, cache: ShadowPageCache, gpa: number,
     }
     const written = writtenSptes(sp, gpa);
     if (written < 0) continue;
-    const n = sp.level === 2 && (sp.role & (1 << RoleBit.HAS_4_BYTE_GPTE)) !== 0 ? 2 : 1;
+    const n = sp.level === 2 && roleHas4ByteGpte(sp.role) ? 2 : 1;
     for (let k = written; k < written + n; k++) {
       const sptep = sp.hpa + 8 * k;
       const lo = cache.readSpteLo(sptep);
@@ -49,7 +49,7 @@ export function trackWrite(ctx: MmuContext, cache: ShadowPageCache, gpa: number,
  */
 export function writeMisaligned(sp: ShadowPage, gpa: number, bytes: number): boolean {
   const offset = gpa % PAGE_SIZE;
-  const pteSize = (sp.role & (1 << RoleBit.HAS_4_BYTE_GPTE)) !== 0 ? 4 : 8;
+  const pteSize = roleHas4ByteGpte(sp.role) ? 4 : 8;
   if ((offset & (pteSize - 1)) === 0 && bytes === 1) return false;
   const misaligned = (offset ^ (offset + bytes - 1)) & ~(pteSize - 1);
   return misaligned !== 0 || bytes < 4;
@@ -67,7 +67,7 @@ export function writeFlooding(sp: ShadowPage): boolean {
  */
 export function writtenSptes(sp: ShadowPage, gpa: number): number {
   let offset = gpa % PAGE_SIZE;
-  if ((sp.role & (1 << RoleBit.HAS_4_BYTE_GPTE)) !== 0) {
+  if (roleHas4ByteGpte(sp.role)) {
     offset *= 2; // 4-byte entries to 8-byte SPTEs
     if (sp.level === 2) {
       // A 32-bit PDE maps 4 MiB; shadow PDEs map 2 MiB: two SPTEs per guest entry.
@@ -75,7 +75,7 @@ export function writtenSptes(sp: ShadowPage, gpa: number): number {
     }
     const quadrant = Math.floor(offset / PAGE_SIZE);
     offset %= PAGE_SIZE;
-    if (quadrant !== ((sp.role >>> RoleBit.QUADRANT) & 3)) return -1;
+    if (quadrant !== roleQuadrant(sp.role)) return -1;
   }
   return Math.floor(offset / 8);
 }

@@ -1,13 +1,13 @@
 import type { MmioWalk, MmuContext, TdpCapableMmu } from '../mmu.js';
 import type { CpuRole } from '../role.js';
-import { type TdpExit, TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
-import { TdpAccess } from '../../emulator/hw/tdp-walk.js';
+import { TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
+import type { PageFault } from '../page-fault-record.js';
 import type { Memslot } from '../../emulator/machine/memslots.js';
 import { u64 } from '../../emulator/arch/u64.js';
 import { ACC_ALL } from '../spte.js';
 import { Request } from '../kvm/requests.js';
 import { TdpIter } from './iter.js';
-import { type Gfn, type Hfn, type Hpa, PAGE_SIZE, PT_ENTRIES, FRAMES_PER_LO, PAGE_SHIFT, gfn as asGfn, gfnRoundForLevel, gfnToGpa, gpaToGfn, hfnToHpa, hpaToHfn, levelPages, sptepAt } from '../../emulator/arch/address.js';
+import { type Gfn, type Hfn, type Hpa, PAGE_SIZE, PT_ENTRIES, FRAMES_PER_LO, PAGE_SHIFT, gfn as asGfn, gfnRoundForLevel, gfnToGpa, hfnToHpa, hpaToHfn, levelPages, sptepAt } from '../../emulator/arch/address.js';
 import { SpteConflict, SpteRaces } from './spte-races.js';
 import { slotEnd, slotPfn } from '../../emulator/machine/memslots.js';
 import { type DirtyLogMmu, FastPf, SPTE_W, fastPfVerdict, markPageDirty, wrprotBits } from '../dirty-log.js';
@@ -79,11 +79,6 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
   private readonly zapIters: TdpIter[] = [];
   private readonly view: DataView;
   private readonly vm: TdpRootList;
-  /**
-   * What ended the last pageFault early: NONE, or a race lost to another vCPU (its cmpxchg would
-   * have failed, or the SPTE was frozen), after which the fault returns RET_PF_RETRY.
-   */
-  raced: SpteConflict = SpteConflict.NONE;
   /** Removed tables are freed at once (a root nobody holds) rather than after a flush (a live tree). */
   private freeNow = false;
 
@@ -185,7 +180,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
    */
   private maxLevel(slot: Memslot, gfn: Gfn): number {
     if (slot.dirtyBitmap !== undefined) return 1;
-    for (const level of [3, 2]) {
+    for (let level = 3; level >= 2; level--) {
       if (level > this.ctx.hostMaxLevel) continue;
       const span = levelPages(level);
       const base = gfnRoundForLevel(gfn, level);
@@ -199,30 +194,31 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
   /**
    * kvm_tdp_mmu_map: walk from the root to the target level, linking new tables where entries are
    * missing, and install the leaf: a mapping of the memslot's page, or an MMIO SPTE when no
-   * memslot covers the frame (the access is then emulated).
+   * memslot covers the frame (the access is then emulated). `fault` went through the faultin
+   * step (faultin.ts), which sent writes to read-only memslots, and MMIO frames while MMIO caching
+   * is off, to emulation before this. A race lost to another vCPU (its cmpxchg would have
+   * failed, or the SPTE was frozen) ends the fault with RET_PF_RETRY and is left in fault.raced.
    */
-  pageFault(exit: TdpExit): TdpOutcome {
+  pageFault(fault: PageFault): TdpOutcome {
     const { ctx } = this;
     const { codec } = ctx;
-    const gfn = gpaToGfn(exit.gpa);
-    const slot = ctx.memslots.find(gfn);
-    const write = (exit.access & TdpAccess.WRITE) !== 0;
-    if (slot !== undefined && slot.readOnly && write) return TdpOutcome.EMULATE_MMIO; // ROM: writes go to the VMM
+    const { gfn, slot } = fault;
     const mmio = slot === undefined;
-    if (mmio && !codec.mmioCachingEnabled) return TdpOutcome.EMULATE_MMIO;
+    fault.maxLevel = 3;
     const target = mmio ? 1 : this.maxLevel(slot, gfn);
-    ctx.trace?.spteRequested(gfn, slot === undefined ? 0 : slot.hostHfn + gfn - slot.baseGfn, target);
+    fault.reqLevel = fault.goalLevel = target;
+    ctx.trace?.spteRequested(gfn, slot === undefined ? 0 : fault.pfn, target);
     const root = this.current!;
     const it = this.iter;
     const races = this.vm.races;
-    this.raced = SpteConflict.NONE;
+    fault.raced = SpteConflict.NONE;
     it.start(root.hpa, ctx.tdpLevel, gfn, asGfn(gfn + 1));
     while (it.valid) {
       // kvm_tdp_mmu_map under the read lock: an SPTE another vCPU froze, or changed after this
       // walk read it (the link, split or leaf cmpxchg fails), ends the fault with RET_PF_RETRY.
-      if (races.active && (this.raced = races.conflict(it.sptep)) !== SpteConflict.NONE) return TdpOutcome.RETRY;
+      if (races.active && (fault.raced = races.conflict(it.sptep)) !== SpteConflict.NONE) return TdpOutcome.RETRY;
       if (it.level === target) {
-        this.mapTarget(it, slot, gfn, target, write);
+        this.mapTarget(it, fault, target);
         return mmio ? TdpOutcome.EMULATE_MMIO : TdpOutcome.RETRY;
       }
       if (!codec.isShadowPresent(it.lo, it.hi)) {
@@ -247,17 +243,19 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     throw new Error(`TDP MMU map of gfn 0x${gfn.toString(16)} did not reach level ${target}`);
   }
 
-  private mapTarget(it: TdpIter, slot: Memslot | undefined, gfn: Gfn, level: number, write: boolean): void {
+  /** tdp_mmu_map_handle_target_level: the leaf for `fault` at `level` (make_spte with fault->map_writable). */
+  private mapTarget(it: TdpIter, fault: PageFault, level: number): void {
     const { codec, stats } = this.ctx;
+    const { slot, gfn } = fault;
     if (codec.isShadowPresent(it.lo, it.hi)) {
       if (!codec.isLeaf(it.lo, it.hi, level)) {
         // A table replaced by a huge page: tdp_mmu_map_handle_target_level installs the leaf in
         // one step and flushes (kvm_flush_remote_tlbs_gfn, bb95dfb9e2df) before the removed
         // tables can be freed; before 5.18 handle_removed_pt flushed each one itself.
-        this.installOverTable(it, slot!, gfn, level);
+        this.installOverTable(it, fault, level);
         return;
       }
-      else if (write && !codec.isWritable(it.lo) && slot !== undefined && !slot.readOnly) {
+      else if (fault.write && !codec.isWritable(it.lo) && slot !== undefined && fault.mapWritable) {
         // tdp_mmu_map_handle_target_level: make_spte gives a write-protected SPTE its W back
         // (fast_page_fault declined it, e.g. a huge page in a logged slot was just split).
         it.write(it.lo | SPTE_W | codec.dirtyLo, it.hi);
@@ -272,7 +270,7 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
       lo = codec.makeMmioSpte(gfn, ACC_ALL, this.ctx.mmioGeneration());
       stats.pf_mmio_spte_created++;
     } else {
-      lo = codec.makeSpte(slotPfn(slot, gfnRoundForLevel(gfn, level)), level, ACC_ALL, !slot.readOnly, true, false);
+      lo = codec.makeSpte(slotPfn(slot, gfnRoundForLevel(gfn, level)), level, ACC_ALL, fault.mapWritable, true, false);
       stats.pf_fixed++;
       // make_spte: a writable SPTE in a logged slot marks its page (level is 4 KiB there).
       if (codec.isWritable(lo)) markPageDirty(slot, gfn, stats);
@@ -318,17 +316,17 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
    * fast_page_fault (6e8eb2060cc7, TDP MMU since 5.14/5.15): without mmu_lock, under RCU, give a
    * write-protected but MMU-writable SPTE its W back and log the page.
    */
-  fastPageFault(exit: TdpExit, pmlOnly = false): FastPf {
-    if ((exit.access & TdpAccess.WRITE) === 0 || this.current === null) return FastPf.INVALID;
+  fastPageFault(fault: PageFault, pmlOnly = false): FastPf {
+    if (!fault.write || this.current === null) return FastPf.INVALID;
     const { ctx } = this;
-    const gfn = gpaToGfn(exit.gpa);
+    const gfn = fault.gfn;
     const it = this.iter;
     it.start(this.current.hpa, ctx.tdpLevel, gfn, asGfn(gfn + 1));
     while (it.valid && ctx.codec.isShadowPresent(it.lo, it.hi) && !ctx.codec.isLeaf(it.lo, it.hi, it.level)) it.next();
     if (!it.valid) return FastPf.INVALID;
     const slot = ctx.memslots.find(gfn);
     const verdict = fastPfVerdict(ctx.codec, it.lo, it.hi, it.level, slot, pmlOnly);
-    if (!pmlOnly) ctx.trace?.fastPageFault(exit.gpa, exit.access, it.sptep, it.lo, it.hi, verdict === FastPf.FIXED ? it.lo | SPTE_W | ctx.codec.dirtyLo : it.lo, it.hi, verdict === FastPf.FIXED, verdict === FastPf.SPURIOUS);
+    if (!pmlOnly) ctx.trace?.fastPageFault(fault.addrHi * 4294967296 + fault.addrLo, fault.access, it.sptep, it.lo, it.hi, verdict === FastPf.FIXED ? it.lo | SPTE_W | ctx.codec.dirtyLo : it.lo, it.hi, verdict === FastPf.FIXED, verdict === FastPf.SPURIOUS);
     if (verdict === FastPf.FIXED) {
       it.write(it.lo | SPTE_W | ctx.codec.dirtyLo, it.hi);
       // Under PML the CPU logs the GPA in its buffer; KVM marks it when the buffer is drained.
@@ -424,9 +422,10 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
   }
 
   /** The huge leaf that replaces a table (a fault after huge pages became possible again). */
-  private installOverTable(it: TdpIter, slot: Memslot, gfn: Gfn, level: number): void {
+  private installOverTable(it: TdpIter, fault: PageFault, level: number): void {
     const { codec, stats } = this.ctx;
-    const lo = codec.makeSpte(slotPfn(slot, gfnRoundForLevel(gfn, level)), level, ACC_ALL, !slot.readOnly, true, false);
+    const slot = fault.slot!, gfn = fault.gfn;
+    const lo = codec.makeSpte(slotPfn(slot, gfnRoundForLevel(gfn, level)), level, ACC_ALL, fault.mapWritable, true, false);
     stats.pf_fixed++;
     this.setSpte(it, lo, u64.hi);
     if (codec.isWritable(lo)) markPageDirty(slot, gfn, stats);

@@ -12,7 +12,7 @@ import { HostPages } from '../../emulator/machine/host-pages.js';
 import { LegacyTdpMmu } from '../../mmu/legacy/legacy-tdp-mmu.js';
 import { TdpAccess } from '../../emulator/hw/tdp-walk.js';
 import { type MmuMode, Machine } from '../../vmm/machine.js';
-import { type Bench, PAGE, addSlot, bench, cpuRole, leafOf, tdpExit, tdpRole } from './mmu-context.js';
+import { type Bench, PAGE, addSlot, bench, cpuRole, leafOf, mapFault, tdpRole } from './mmu-context.js';
 
 const BASE = 0x200;
 
@@ -41,7 +41,7 @@ function mapped(b: Bench, root: number): number[] {
 describe('legacy TDP MMU prefetch and host pages', () => {
   test('a first touch with no host page present maps exactly the faulting page', () => {
     const { b, mmu, pages, hostHfn, root } = legacy();
-    mmu.pageFault(tdpExit((BASE + 3) * PAGE, TdpAccess.WRITE));
+    mapFault(b, mmu, (BASE + 3) * PAGE, TdpAccess.WRITE);
     expect(mapped(b, root)).toEqual([3]);
     expect(b.stats.sptes_prefetched).toBe(0);
     expect(b.stats.sptes_installed_leaf).toBe(1);
@@ -54,7 +54,7 @@ describe('legacy TDP MMU prefetch and host pages', () => {
   test('neighbours userspace wrote are prefetched', () => {
     const { b, mmu, pages, hostHfn, root } = legacy();
     pages.written(hostHfn * PAGE, 8 * PAGE);
-    mmu.pageFault(tdpExit((BASE + 3) * PAGE, TdpAccess.WRITE));
+    mapFault(b, mmu, (BASE + 3) * PAGE, TdpAccess.WRITE);
     expect(mapped(b, root)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(b.stats.sptes_prefetched).toBe(7);
     expect(pages.faultedIn).toBe(0); // already present: nothing to fault in
@@ -65,12 +65,12 @@ describe('legacy TDP MMU prefetch and host pages', () => {
     // Frames 5, 6 present but 4 not: the second run gets none (gup-fast stops at the first absent page).
     const a = legacy();
     for (const i of [0, 1, 5, 6]) a.pages.written((a.hostHfn + i) * PAGE, 1);
-    a.mmu.pageFault(tdpExit((BASE + 3) * PAGE, TdpAccess.WRITE));
+    mapFault(a.b, a.mmu, (BASE + 3) * PAGE, TdpAccess.WRITE);
     expect(mapped(a.b, a.root)).toEqual([0, 1, 3]);
     // Frame 0 absent: the first run gets none, and the second is not tried although 4-7 are present.
     const c = legacy();
     for (const i of [1, 2, 4, 5, 6, 7]) c.pages.written((c.hostHfn + i) * PAGE, 1);
-    c.mmu.pageFault(tdpExit((BASE + 3) * PAGE, TdpAccess.WRITE));
+    mapFault(c.b, c.mmu, (BASE + 3) * PAGE, TdpAccess.WRITE);
     expect(mapped(c.b, c.root)).toEqual([3]);
   });
 
@@ -80,7 +80,7 @@ describe('legacy TDP MMU prefetch and host pages', () => {
     const mmu = new LegacyTdpMmu(b.ctx);
     mmu.init(cpuRole(), tdpRole(b));
     const root = mmu.load();
-    mmu.pageFault(tdpExit((BASE + 3) * PAGE, TdpAccess.WRITE));
+    mapFault(b, mmu, (BASE + 3) * PAGE, TdpAccess.WRITE);
     expect(mapped(b, root)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 });

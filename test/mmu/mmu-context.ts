@@ -6,9 +6,11 @@
  */
 import { Arena } from '../../emulator/machine/arena.js';
 import { type Memslot, Memslots } from '../../emulator/machine/memslots.js';
-import { TdpExit } from '../../emulator/hw/tdp-hardware.js';
+import { TdpExit, TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
 import { TdpAccess, TdpFaultKind, TdpFormat, TdpWalkResult, tdpWalk } from '../../emulator/hw/tdp-walk.js';
-import type { MmuContext } from '../../mmu/mmu.js';
+import type { MmuContext, TdpCapableMmu } from '../../mmu/mmu.js';
+import { PageFault, PfResult } from '../../mmu/page-fault-record.js';
+import { faultinPfn } from '../../mmu/faultin.js';
 import { CURRENT, type Knobs } from '../../mmu/knobs.js';
 import { Stats } from '../../mmu/stats.js';
 import { SpteCodec } from '../../mmu/spte.js';
@@ -105,6 +107,33 @@ export function tdpExit(gpa: number, access: number = TdpAccess.READ): TdpExit {
   e.gpa = asGpa(gpa);
   e.access = access;
   return e;
+}
+
+/** A page-fault record for an EPT violation at `gpa`, as the fault entry fills it (no faultin yet). */
+export function tdpFault(gpa: number, access: number = TdpAccess.READ): PageFault {
+  return new PageFault().fromTdpExit(tdpExit(gpa, access));
+}
+
+/**
+ * What KvmVcpu.tdpFault does between the fast path and the map, without the lock and charges:
+ * the faultin step, then the MMU's handler unless the step chose emulation. The record is
+ * returned through `out` when the caller wants its results (raced, levels).
+ */
+export function mapFault(b: Bench, mmu: TdpCapableMmu, gpa: number, access: number = TdpAccess.READ, out?: PageFault): TdpOutcome {
+  const fault = (out ?? new PageFault()).fromTdpExit(tdpExit(gpa, access));
+  if (faultinPfn(fault, b.ctx) !== PfResult.CONTINUE) return TdpOutcome.EMULATE_MMIO;
+  return mmu.pageFault(fault);
+}
+
+/**
+ * A record for calling ShadowMapper.setSpte directly: a fault that writes or not (null would be a
+ * prefetch), on a frame of a writable memslot as the faultin step leaves it (map_writable).
+ */
+export function faultRecord(write: boolean): PageFault {
+  const f = new PageFault();
+  f.write = write;
+  f.mapWritable = true;
+  return f;
 }
 
 /** The root role of a 64-bit guest under TDP (smm selects the other address space). */

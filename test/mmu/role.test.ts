@@ -1,8 +1,10 @@
 import { describe, expect, test } from 'vitest';
 import { Cr0, Cr4, Efer } from '../../emulator/arch/control.js';
 import {
-  cpuRoleEquals, cpuRoleFromRegisters, formatCpuRole, formatExtRole, formatRole, kvmMmuGetTdpLevel,
-  packExtRole, packRole, roleAccess, roleDirect, roleInvalid, roleLevel, roleSmm, shadowRootRole,
+  childRole, cpuRoleEquals, cpuRoleFromRegisters, extCr4Pke, extCr4Smap, extCr4Smep, formatCpuRole, formatExtRole,
+  formatRole, kvmMmuGetTdpLevel, packExtRole, packRole, roleAccess, roleCr0Wp, roleDirect, roleEferNx,
+  roleHas4ByteGpte, roleHasGptes, roleInvalid, roleLevel, rolePassthrough, roleQuadrant, roleSmm, roleSyncMismatch,
+  roleWithAccess, roleWithCr0Wp, roleWithDirect, roleWithLevel, roleWithPassthrough, roleWithQuadrant, shadowRootRole,
   tdpRootRole, unpackExtRole, unpackRole, type PageRole,
 } from '../../mmu/role.js';
 
@@ -42,6 +44,67 @@ describe('union kvm_mmu_page_role packing (kvm_host.h bit positions)', () => {
     expect([roleLevel(w), roleAccess(w), roleDirect(w), roleInvalid(w), roleSmm(w)]).toEqual([3, 5, false, true, 1]);
   });
 
+  /** Words with every field varied (a fixed LCG, so the test is the same every run). */
+  const words = (): number[] => {
+    const out = [0, 0xffffffff, 0x01055d53];
+    let x = 12345;
+    for (let i = 0; i < 200; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      out.push((x ^ (x << 7)) >>> 0);
+    }
+    return out;
+  };
+
+  test('named getters read what unpackRole reads, for every word', () => {
+    for (const w of words()) {
+      const r = unpackRole(w);
+      expect([roleLevel(w), roleAccess(w), roleDirect(w), roleInvalid(w), roleSmm(w), roleHas4ByteGpte(w), roleQuadrant(w),
+        rolePassthrough(w), roleCr0Wp(w), roleEferNx(w), roleHasGptes(w)]).toEqual([r.level, r.access, r.direct, r.invalid,
+        r.smm, r.has_4_byte_gpte, r.quadrant, r.passthrough, r.cr0_wp, r.efer_nx, !r.direct && !r.passthrough]);
+    }
+  });
+
+  test('named setters change their field only, and give an unsigned word', () => {
+    const setters: [(w: number) => number, Partial<PageRole>][] = [
+      [(w) => roleWithLevel(w, 2), { level: 2 }], [(w) => roleWithAccess(w, 5), { access: 5 }],
+      [(w) => roleWithQuadrant(w, 3), { quadrant: 3 }], [(w) => roleWithDirect(w, true), { direct: true }],
+      [(w) => roleWithDirect(w, false), { direct: false }], [(w) => roleWithPassthrough(w, false), { passthrough: false }],
+      [(w) => roleWithPassthrough(w, true), { passthrough: true }], [(w) => roleWithCr0Wp(w, true), { cr0_wp: true }],
+      [(w) => roleWithCr0Wp(w, false), { cr0_wp: false }],
+    ];
+    for (const w of words()) {
+      for (const [set, fields] of setters) {
+        const out = set(w);
+        expect(out).toBeGreaterThanOrEqual(0);
+        expect(unpackRole(out)).toEqual({ ...unpackRole(w), ...fields });
+      }
+    }
+  });
+
+  test('kvm_mmu_child_role: one level down, the access and directness given, never passthrough; the quadrant only under 4-byte gptes', () => {
+    for (const w of words()) {
+      const parent = unpackRole(roleWithLevel(w, 2 + (w % 3)));
+      for (const half of [0, 1]) {
+        const child = unpackRole(childRole(packRole(parent), 6, half === 1, half));
+        expect(child).toEqual({
+          ...parent, level: parent.level - 1, access: 6, direct: half === 1, passthrough: false,
+          quadrant: parent.has_4_byte_gpte ? half : parent.quadrant,
+        });
+      }
+    }
+  });
+
+  test('a sync ignores level, access, quadrant and passthrough, and nothing else', () => {
+    const base = packRole({ level: 4, access: 7, efer_nx: true, cr0_wp: true });
+    expect(roleSyncMismatch(packRole({ level: 1, access: 3, quadrant: 2, passthrough: true, efer_nx: true, cr0_wp: true }), base)).toBe(false);
+    for (const field of ['direct', 'invalid', 'efer_nx', 'cr0_wp', 'smep_andnot_wp', 'ad_disabled', 'guest_mode', 'has_4_byte_gpte'] as const) {
+      const r = unpackRole(base);
+      r[field] = !r[field];
+      expect(roleSyncMismatch(packRole(r), base), field).toBe(true);
+    }
+    expect(roleSyncMismatch(packRole({ ...unpackRole(base), smm: 1 }), base)).toBe(true);
+  });
+
   test('fields are masked to their width', () => {
     expect(packRole({ level: 0x1f, quadrant: 4, access: 8, smm: 0x100 })).toBe(0xf);
   });
@@ -54,6 +117,13 @@ describe('union kvm_mmu_page_role packing (kvm_host.h bit positions)', () => {
 });
 
 describe('union kvm_mmu_extended_role', () => {
+  test('named getters of the bits the permission checks read', () => {
+    for (const e of [0, 0xff, packExtRole({ cr4_smep: true }), packExtRole({ cr4_smap: true, cr4_pke: true })]) {
+      const u = unpackExtRole(e);
+      expect([extCr4Smep(e), extCr4Smap(e), extCr4Pke(e)]).toEqual([u.cr4_smep, u.cr4_smap, u.cr4_pke]);
+    }
+  });
+
   test('bit positions and round trip', () => {
     const names = ['valid', 'execonly', 'cr4_pse', 'cr4_pke', 'cr4_smap', 'cr4_smep', 'cr4_la57', 'efer_lma'] as const;
     names.forEach((name, i) => {

@@ -11,7 +11,7 @@
 import { describe, expect, test } from 'vitest';
 import { LegacyTdpMmu } from '../../mmu/legacy/legacy-tdp-mmu.js';
 import type { ShadowPageCache } from '../../mmu/shadow-pages/page-cache.js';
-import { FRAMES_2M, PAGE, addSlot, auditOf, bench, cpuRole, hwWalk, leafOf, tdpExit, tdpRole } from './mmu-context.js';
+import { FRAMES_2M, PAGE, addSlot, auditOf, bench, cpuRole, hwWalk, leafOf, mapFault, tdpRole } from './mmu-context.js';
 
 type B = ReturnType<typeof bench>;
 
@@ -47,15 +47,15 @@ describe('shadow-page change path: the books balance', () => {
     };
 
     const huge = FRAMES_2M * PAGE + 0x7000;
-    mmu.pageFault(tdpExit(huge)); // a 2 MiB leaf
+    mapFault(b, mmu, huge); // a 2 MiB leaf
     expect(leafOf(b, root, huge).level).toBe(2);
     books();
     setLevel(1);
-    mmu.pageFault(tdpExit(huge + 0x1000)); // drop_large_spte (mmu_spte_clear_track_bits), then a table
+    mapFault(b, mmu, huge + 0x1000); // drop_large_spte (mmu_spte_clear_track_bits), then a table
     expect(b.stats.pages_2m).toBe(0);
     // 16 faults, one per group of 8, each prefetching its 7 neighbours.
-    for (let i = 0; i < 16; i++) mmu.pageFault(tdpExit(2 * FRAMES_2M * PAGE + 8 * i * PAGE));
-    mmu.pageFault(tdpExit(8 * FRAMES_2M * PAGE)); // no memslot: an MMIO SPTE
+    for (let i = 0; i < 16; i++) mapFault(b, mmu, 2 * FRAMES_2M * PAGE + 8 * i * PAGE);
+    mapFault(b, mmu, 8 * FRAMES_2M * PAGE); // no memslot: an MMIO SPTE
     expect(hwWalk(b, root, huge + 0x1000).r.hostPage).toBe((slot.hostHfn + 8) * PAGE);
     expect(hwWalk(b, root, 2 * FRAMES_2M * PAGE + 13 * PAGE).r.hostPage).toBe((slot.hostHfn + FRAMES_2M + 13) * PAGE);
     expect(b.stats.sptes_prefetched).toBe(16 * 7 + 7);
@@ -63,7 +63,7 @@ describe('shadow-page change path: the books balance', () => {
     books();
 
     setLevel(2);
-    mmu.pageFault(tdpExit(2 * FRAMES_2M * PAGE + 0x100 * PAGE)); // a huge page where the table of 128 leaves was
+    mapFault(b, mmu, 2 * FRAMES_2M * PAGE + 0x100 * PAGE); // a huge page where the table of 128 leaves was
     expect(b.stats.mmu_pde_zapped).toBe(1);
     expect(leafOf(b, root, 2 * FRAMES_2M * PAGE).level).toBe(2);
     books(); // the unlinked table's leaves are still counted and rmapped until its page is zapped

@@ -11,11 +11,12 @@
  */
 import { describe, expect, test } from 'vitest';
 import { ShadowPageCache } from '../../mmu/shadow-pages/page-cache.js';
-import { PfResult, ShadowMapper } from '../../mmu/shadow-pages/map.js';
+import { ShadowMapper } from '../../mmu/shadow-pages/map.js';
+import { PfResult } from '../../mmu/page-fault-record.js';
 import { auditShadow } from '../../mmu/shadow/audit.js';
 import { ACC_ALL } from '../../mmu/spte.js';
 import { packRole } from '../../mmu/role.js';
-import { addSlot, bench } from './mmu-context.js';
+import { addSlot, bench, faultRecord } from './mmu-context.js';
 
 function setup() {
   const b = bench({ format: 'x86' });
@@ -34,13 +35,13 @@ const NOSLOT_GFN = 0x100000;
 describe('an MMIO SPTE where a leaf was', () => {
   test('the leaf is dropped from its rmap and flushed before the MMIO SPTE goes in', () => {
     const { b, slot, cache, mapper, sptep, audit } = setup();
-    expect(mapper.setSpte(sptep, ACC_ALL, 0x10, slot, false, false)).toBe(PfResult.FIXED);
+    expect(mapper.setSpte(sptep, ACC_ALL, 0x10, slot, faultRecord(false))).toBe(PfResult.FIXED);
     expect(cache.rmapHas(0x10, 1, sptep)).toBe(true);
     expect(b.stats.pages_4k).toBe(1);
     expect(audit()).toEqual([]);
     const flushes = b.stats.remote_tlb_flush;
 
-    expect(mapper.setSpte(sptep, ACC_ALL, NOSLOT_GFN, undefined, true, false)).toBe(PfResult.EMULATE);
+    expect(mapper.setSpte(sptep, ACC_ALL, NOSLOT_GFN, undefined, faultRecord(true))).toBe(PfResult.EMULATE);
     const lo = cache.readSpteLo(sptep);
     const hi = cache.readSpteHi(sptep);
     expect(b.codec.isMmio(lo, hi)).toBe(true);
@@ -59,8 +60,8 @@ describe('an MMIO SPTE where a leaf was', () => {
   test('over an empty or MMIO SPTE nothing is dropped and nothing flushed', () => {
     const { b, cache, mapper, sptep, audit } = setup();
     const flushes = b.stats.remote_tlb_flush;
-    expect(mapper.setSpte(sptep, ACC_ALL, NOSLOT_GFN, undefined, false, false)).toBe(PfResult.EMULATE);
-    expect(mapper.setSpte(sptep, ACC_ALL, NOSLOT_GFN + 1, undefined, false, false)).toBe(PfResult.EMULATE);
+    expect(mapper.setSpte(sptep, ACC_ALL, NOSLOT_GFN, undefined, faultRecord(false))).toBe(PfResult.EMULATE);
+    expect(mapper.setSpte(sptep, ACC_ALL, NOSLOT_GFN + 1, undefined, faultRecord(false))).toBe(PfResult.EMULATE);
     expect(b.codec.mmioGfn(cache.readSpteLo(sptep), cache.readSpteHi(sptep))).toBe(NOSLOT_GFN + 1);
     expect(b.stats.sptes_zapped).toBe(0);
     expect(b.stats.remote_tlb_flush).toBe(flushes);

@@ -8,7 +8,8 @@
  */
 import { describe, expect, test } from 'vitest';
 import { ShadowPageCache, type ShadowPage } from '../../mmu/shadow-pages/page-cache.js';
-import { PfResult, ShadowMapper } from '../../mmu/shadow-pages/map.js';
+import { ShadowMapper } from '../../mmu/shadow-pages/map.js';
+import { PfResult } from '../../mmu/page-fault-record.js';
 import { ShadowWalk } from '../../mmu/shadow-pages/shadow-walk.js';
 import { pageIndex } from '../../emulator/arch/address.js';
 import { auditShadow } from '../../mmu/shadow/audit.js';
@@ -16,7 +17,7 @@ import { packRole } from '../../mmu/role.js';
 import { ACC_ALL } from '../../mmu/spte.js';
 import { Request } from '../../mmu/kvm/requests.js';
 import type { Memslot } from '../../emulator/machine/memslots.js';
-import { type Bench, FRAMES_2M, PAGE, addSlot, bench, spteAt } from './mmu-context.js';
+import { type Bench, FRAMES_2M, PAGE, addSlot, bench, faultRecord, spteAt } from './mmu-context.js';
 
 /** Roles of direct pages (TDP, or a guest large page split) and of pages shadowing guest tables. */
 const direct = (level: number, access = ACC_ALL): number => packRole({ level, direct: true, access, cr0_wp: true, efer_nx: true });
@@ -40,7 +41,7 @@ function mapLeaf(s: ReturnType<typeof setup>, gfn: number): number {
   const base = gfn - (gfn % 512);
   const sp = s.cache.get(base, direct(1)).sp;
   const sptep = sp.hpa + 8 * (gfn - base);
-  expect(s.mapper.setSpte(sptep, ACC_ALL, gfn, s.slot, true, false)).toBe(PfResult.FIXED);
+  expect(s.mapper.setSpte(sptep, ACC_ALL, gfn, s.slot, faultRecord(true))).toBe(PfResult.FIXED);
   return sptep;
 }
 
@@ -149,7 +150,7 @@ describe('unsync (mmu_try_to_unsync_pages)', () => {
     const base = 0;
     const sp = s.cache.get(base, direct(1)).sp;
     const sptep = sp.hpa + 8 * 0x70;
-    expect(s.mapper.setSpte(sptep, ACC_ALL, 0x70, s.slot, true, false)).toBe(PfResult.WRITE_PROTECTED);
+    expect(s.mapper.setSpte(sptep, ACC_ALL, 0x70, s.slot, faultRecord(true))).toBe(PfResult.WRITE_PROTECTED);
     const spte = spteAt(s.b, sptep);
     expect(s.b.codec.big.isShadowPresent(spte)).toBe(true);
     expect(s.b.codec.big.isWritable(spte)).toBe(false);
@@ -161,7 +162,7 @@ describe('unsync (mmu_try_to_unsync_pages)', () => {
     const table = s.cache.get(0x70, indirect(1)).sp;
     const sp = s.cache.get(0, direct(1)).sp;
     const sptep = sp.hpa + 8 * 0x70;
-    s.mapper.setSpte(sptep, ACC_ALL, 0x70, s.slot, false, true);
+    s.mapper.setSpte(sptep, ACC_ALL, 0x70, s.slot, null);
     expect(table.unsync).toBe(false);
     expect(s.b.codec.big.isWritable(spteAt(s.b, sptep))).toBe(false);
     expect(s.b.codec.big.isAccessed(spteAt(s.b, sptep))).toBe(false);

@@ -8,7 +8,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { TdpMmu } from '../../mmu/tdp/tdp-mmu.js';
-import { FRAMES_2M, PAGE, addSlot, bench, cpuRole, hwWalk, leafOf, tdpExit, tdpRole } from './mmu-context.js';
+import { FRAMES_2M, PAGE, addSlot, bench, cpuRole, hwWalk, leafOf, mapFault, tdpRole } from './mmu-context.js';
 
 function setup(hostMaxLevel: number) {
   // 'vcpu-refcount': unloading drops the last reference, so the root and its tree are freed.
@@ -30,13 +30,13 @@ describe('TDP MMU change path: the books balance', () => {
   test('4 KiB leaves, a 2 MiB leaf split into a table, an MMIO SPTE, then the root freed', () => {
     const { b, slot, mmu, root, setLevel } = setup(2);
     const huge = FRAMES_2M * PAGE + 0x7000;
-    mmu.pageFault(tdpExit(huge)); // a 2 MiB leaf
+    mapFault(b, mmu, huge); // a 2 MiB leaf
     expect(leafOf(b, root, huge).level).toBe(2);
     expect(b.stats.pages_2m).toBe(1);
     setLevel(1);
-    mmu.pageFault(tdpExit(huge + 0x1000)); // the 2 MiB leaf is zapped, a table of 4 KiB leaves linked
-    for (let i = 0; i < 16; i++) mmu.pageFault(tdpExit(2 * FRAMES_2M * PAGE + i * PAGE));
-    mmu.pageFault(tdpExit(8 * FRAMES_2M * PAGE)); // no memslot: an MMIO SPTE
+    mapFault(b, mmu, huge + 0x1000); // the 2 MiB leaf is zapped, a table of 4 KiB leaves linked
+    for (let i = 0; i < 16; i++) mapFault(b, mmu, 2 * FRAMES_2M * PAGE + i * PAGE);
+    mapFault(b, mmu, 8 * FRAMES_2M * PAGE); // no memslot: an MMIO SPTE
     expect(hwWalk(b, root, huge + 0x1000).r.hostPage).toBe((slot.hostHfn + 8) * PAGE);
     expect(b.stats.pages_2m).toBe(0);
     expect(b.stats.pages_4k).toBe(17);

@@ -20,7 +20,7 @@ import { NpfCode, TdpAccess, TdpFaultKind } from '../../emulator/hw/tdp-walk.js'
 import { Request } from '../../mmu/kvm/requests.js';
 import { type Hpa, gfn, hpa } from '../../emulator/arch/address.js';
 import {
-  type Bench, FRAMES_1G, FRAMES_2M, PAGE, addSlot, auditOf, bench, cpuRole, hwWalk, leafOf, tdpExit, tdpRole,
+  type Bench, FRAMES_1G, FRAMES_2M, PAGE, addSlot, auditOf, bench, cpuRole, hwWalk, leafOf, mapFault, tdpRole,
 } from './mmu-context.js';
 
 const MMUS: ReadonlyArray<readonly [string, (ctx: MmuContext) => TdpCapableMmu]> = [
@@ -48,7 +48,7 @@ describe.each(MMUS)('%s', (_name, make) => {
       const b = bench({ hostMaxLevel });
       const slot = addSlot(b, 1, BASE, npages, { hostMisalign });
       const { mmu, root } = loaded(b, make);
-      expect(mmu.pageFault(tdpExit(GPA))).toBe(TdpOutcome.RETRY);
+      expect(mapFault(b, mmu, GPA)).toBe(TdpOutcome.RETRY);
       return { b, slot, mmu, root, leaf: leafOf(b, root, GPA), hw: hwWalk(b, root, GPA) };
     }
 
@@ -95,8 +95,8 @@ describe.each(MMUS)('%s', (_name, make) => {
       const { mmu, root } = loaded(b, make);
       const whole = BASE * PAGE + 0x3000;
       const partial = (BASE + FRAMES_2M + 7) * PAGE;
-      mmu.pageFault(tdpExit(whole));
-      mmu.pageFault(tdpExit(partial));
+      mapFault(b, mmu, whole);
+      mapFault(b, mmu, partial);
       expect(leafOf(b, root, whole).level).toBe(2);
       expect(leafOf(b, root, partial).level).toBe(1);
       expect(hwWalk(b, root, partial).r.hostPage).toBe((slot.hostHfn + FRAMES_2M + 7) * PAGE);
@@ -109,7 +109,7 @@ describe.each(MMUS)('%s', (_name, make) => {
         const slot = addSlot(b, 1, FRAMES_1G, FRAMES_1G, { hostAlign: FRAMES_1G });
         const { mmu, root } = loaded(b, make);
         const gpa = (FRAMES_1G + 0x12345) * PAGE;
-        mmu.pageFault(tdpExit(gpa));
+        mapFault(b, mmu, gpa);
         const leaf = leafOf(b, root, gpa);
         expect(leaf.level, `hostMaxLevel ${hostMaxLevel}`).toBe(hostMaxLevel);
         const hw = hwWalk(b, root, gpa);
@@ -134,10 +134,10 @@ describe.each(MMUS)('%s', (_name, make) => {
     test('a 2 MiB leaf is replaced by a table of 4 KiB leaves', () => {
       const { b, slot, mmu, root, setLevel } = changing(2);
       const gpa = FRAMES_2M * PAGE + 0x9000;
-      mmu.pageFault(tdpExit(gpa));
+      mapFault(b, mmu, gpa);
       expect(leafOf(b, root, gpa).level).toBe(2);
       setLevel(1);
-      mmu.pageFault(tdpExit(gpa + 0x1000));
+      mapFault(b, mmu, gpa + 0x1000);
       expect(leafOf(b, root, gpa + 0x1000).level).toBe(1);
       expect(hwWalk(b, root, gpa + 0x1000).r.hostPage).toBe((slot.hostHfn + 10) * PAGE);
       expect(b.stats.pages_2m).toBe(0);
@@ -147,10 +147,10 @@ describe.each(MMUS)('%s', (_name, make) => {
     test('a table of 4 KiB leaves is replaced by a 2 MiB leaf', () => {
       const { b, slot, mmu, root, setLevel } = changing(1);
       const gpa = FRAMES_2M * PAGE + 0x9000;
-      mmu.pageFault(tdpExit(gpa));
+      mapFault(b, mmu, gpa);
       expect(leafOf(b, root, gpa).level).toBe(1);
       setLevel(2);
-      mmu.pageFault(tdpExit(gpa + 0x100000));
+      mapFault(b, mmu, gpa + 0x100000);
       expect(leafOf(b, root, gpa).level).toBe(2);
       expect(hwWalk(b, root, gpa).r.hostPage).toBe((slot.hostHfn + 9) * PAGE);
       expect(b.stats.pages_2m).toBe(1);
@@ -163,7 +163,7 @@ describe.each(MMUS)('%s', (_name, make) => {
       const b = bench({ format: 'ept' });
       addSlot(b, 1, 0, 64);
       const { mmu, root } = loaded(b, make);
-      mmu.pageFault(tdpExit(0x3000, TdpAccess.WRITE));
+      mapFault(b, mmu, 0x3000, TdpAccess.WRITE);
       const { spte } = leafOf(b, root, 0x3000);
       const c = b.codec.big;
       expect(spte & 7n).toBe(7n); // R W X
@@ -179,7 +179,7 @@ describe.each(MMUS)('%s', (_name, make) => {
       const b = bench({ format: 'x86' });
       addSlot(b, 1, 0, 64);
       const { mmu, root } = loaded(b, make);
-      mmu.pageFault(tdpExit(0x3000, TdpAccess.WRITE));
+      mapFault(b, mmu, 0x3000, TdpAccess.WRITE);
       const { spte } = leafOf(b, root, 0x3000);
       const c = b.codec.big;
       expect(spte & 7n).toBe(7n); // P W U
@@ -194,7 +194,7 @@ describe.each(MMUS)('%s', (_name, make) => {
       const b = bench({ format: 'ept', eptAdBits: false });
       const slot = addSlot(b, 1, 0, 64);
       const { mmu, root } = loaded(b, make);
-      mmu.pageFault(tdpExit(0x3000, TdpAccess.WRITE));
+      mapFault(b, mmu, 0x3000, TdpAccess.WRITE);
       const AD_DISABLED = 1n << 52n;
       const { spte } = leafOf(b, root, 0x3000);
       expect((spte >> 52n) & 3n).toBe(1n); // SPTE_TDP_AD_DISABLED
@@ -213,9 +213,9 @@ describe.each(MMUS)('%s', (_name, make) => {
         addSlot(b, 1, 0x10, 16, { readOnly: true });
         const { mmu, root } = loaded(b, make);
         const gpa = 0x12000;
-        expect(mmu.pageFault(tdpExit(gpa, TdpAccess.WRITE)), format).toBe(TdpOutcome.EMULATE_MMIO);
+        expect(mapFault(b, mmu, gpa, TdpAccess.WRITE), format).toBe(TdpOutcome.EMULATE_MMIO);
         expect(b.codec.big.isShadowPresent(leafOf(b, root, gpa).spte), format).toBe(false);
-        expect(mmu.pageFault(tdpExit(gpa, TdpAccess.READ)), format).toBe(TdpOutcome.RETRY);
+        expect(mapFault(b, mmu, gpa, TdpAccess.READ), format).toBe(TdpOutcome.RETRY);
         const { spte } = leafOf(b, root, gpa);
         const c = b.codec.big;
         expect([c.isWritable(spte), c.isHostWritable(spte), c.isMmuWritable(spte), c.isExecutable(spte)], format).toEqual([false, false, false, true]);
@@ -228,10 +228,10 @@ describe.each(MMUS)('%s', (_name, make) => {
       const b = bench();
       addSlot(b, 1, 0, 64);
       const { mmu, root } = loaded(b, make);
-      mmu.pageFault(tdpExit(0x5000));
+      mapFault(b, mmu, 0x5000);
       const before = leafOf(b, root, 0x5000).spte;
       const allocated = b.stats.mmu_pages_allocated;
-      expect(mmu.pageFault(tdpExit(0x5000))).toBe(TdpOutcome.RETRY);
+      expect(mapFault(b, mmu, 0x5000)).toBe(TdpOutcome.RETRY);
       expect(b.stats.pf_spurious).toBe(1);
       expect(leafOf(b, root, 0x5000).spte).toBe(before);
       expect(b.stats.mmu_pages_allocated).toBe(allocated);
@@ -247,7 +247,7 @@ describe.each(MMUS)('%s', (_name, make) => {
         addSlot(b, 1, 0, 64);
         addSlot(b, 2, 0x100, 64); // generation 4
         const { mmu, root } = loaded(b, make);
-        expect(mmu.pageFault(tdpExit(MMIO_GPA + 0x30, TdpAccess.WRITE)), format).toBe(TdpOutcome.EMULATE_MMIO);
+        expect(mapFault(b, mmu, MMIO_GPA + 0x30, TdpAccess.WRITE), format).toBe(TdpOutcome.EMULATE_MMIO);
         const leaf = leafOf(b, root, MMIO_GPA);
         const c = b.codec.big;
         expect(leaf.level, format).toBe(1);
@@ -275,13 +275,13 @@ describe.each(MMUS)('%s', (_name, make) => {
       const b = bench();
       addSlot(b, 1, 0, 64);
       const { mmu, root } = loaded(b, make);
-      mmu.pageFault(tdpExit(0x100000));
+      mapFault(b, mmu, 0x100000);
       const stale = leafOf(b, root, 0x100000).spte;
       expect(b.codec.big.mmioGeneration(stale)).toBe(b.memslots.generation);
       const slot = addSlot(b, 2, 0x100, 16, { hostAlign: 1 });
       expect(b.codec.big.mmioGeneration(stale)).not.toBe(b.memslots.generation % b.codec.genModulus);
       expect(auditOf(mmu)).toEqual([]); // a stale-generation MMIO SPTE over RAM is allowed (inv15 is about the current one)
-      expect(mmu.pageFault(tdpExit(0x100000))).toBe(TdpOutcome.RETRY);
+      expect(mapFault(b, mmu, 0x100000)).toBe(TdpOutcome.RETRY);
       expect(hwWalk(b, root, 0x100000).r.hostPage).toBe(slot.hostHfn * PAGE);
     });
   });
@@ -318,7 +318,7 @@ describe.each(MMUS)('%s', (_name, make) => {
       const b = bench();
       const slot = addSlot(b, 1, 0, 64);
       const { mmu, root } = loaded(b, make);
-      mmu.pageFault(tdpExit(0x7000));
+      mapFault(b, mmu, 0x7000);
       mmu.unload();
       expect(mmu.load()).toBe(root);
       expect(hwWalk(b, root, 0x7000).r.hostPage).toBe((slot.hostHfn + 7) * PAGE);
@@ -329,7 +329,7 @@ describe.each(MMUS)('%s', (_name, make) => {
       addSlot(b, 1, 0, 64);
       const { mmu, root } = loaded(b, make);
       const guestPages = b.arena.pagesInUse - 1; // all but the root
-      mmu.pageFault(tdpExit(0x7000));
+      mapFault(b, mmu, 0x7000);
       b.requests.bits = 0;
       mmu.zapAllFast();
       expect(mmu.validRoots()).toBe(0);
@@ -365,14 +365,14 @@ describe.each(MMUS)('%s', (_name, make) => {
       addSlot(b, 1, 0, 64);
       addSlot(b, 2, 0x100, 64, { hostAlign: 1 });
       const { mmu } = loaded(b, make);
-      mmu.pageFault(tdpExit(0x105000));
+      mapFault(b, mmu, 0x105000);
       b.memslots.remove(2);
       expect(auditOf(mmu).some((v) => v.startsWith('inv7:') && v.includes('0x105'))).toBe(true);
       mmu.zapAllFast();
       mmu.freeObsoleteRoots();
       const root = mmu.load();
       expect(auditOf(mmu)).toEqual([]);
-      expect(mmu.pageFault(tdpExit(0x105000))).toBe(TdpOutcome.EMULATE_MMIO);
+      expect(mapFault(b, mmu, 0x105000)).toBe(TdpOutcome.EMULATE_MMIO);
       expect(b.codec.big.isMmio(leafOf(b, root, 0x105000).spte)).toBe(true);
     });
 
@@ -380,13 +380,13 @@ describe.each(MMUS)('%s', (_name, make) => {
       const b = bench();
       const slot = addSlot(b, 1, 0x100, 64, { hostAlign: 1 });
       const { mmu } = loaded(b, make);
-      mmu.pageFault(tdpExit(0x103000));
+      mapFault(b, mmu, 0x103000);
       b.memslots.move(1, gfn(0x400));
       expect(auditOf(mmu).some((v) => v.startsWith('inv7:'))).toBe(true);
       mmu.zapAllFast();
       mmu.freeObsoleteRoots();
       const root = mmu.load();
-      mmu.pageFault(tdpExit(0x403000));
+      mapFault(b, mmu, 0x403000);
       expect(hwWalk(b, root, 0x403000).r.hostPage).toBe((slot.hostHfn + 3) * PAGE);
       expect(b.codec.big.isShadowPresent(leafOf(b, root, 0x103000).spte)).toBe(false);
       expect(auditOf(mmu)).toEqual([]);
@@ -399,8 +399,8 @@ describe.each(MMUS)('%s', (_name, make) => {
       addSlot(b, 1, 0, 64);
       addSlot(b, 2, 0x100, 64, { hostAlign: 1 });
       const { mmu, root } = loaded(b, make);
-      mmu.pageFault(tdpExit(0x3000, TdpAccess.WRITE));
-      mmu.pageFault(tdpExit(0x300000)); // MMIO
+      mapFault(b, mmu, 0x3000, TdpAccess.WRITE);
+      mapFault(b, mmu, 0x300000); // MMIO
       expect(auditOf(mmu)).toEqual([]);
       return { b, mmu, root };
     }
@@ -436,7 +436,7 @@ describe('tdp: root lifetime (kvm-mmu.md 4.5, lkml (c))', () => {
     const b = bench({ knobs: { tdpRootLifetime: 'persistent' } });
     addSlot(b, 1, 0, 64);
     const { mmu, root } = loaded(b, (ctx) => new TdpMmu(ctx));
-    mmu.pageFault(tdpExit(0x1000));
+    mapFault(b, mmu, 0x1000);
     mmu.unload();
     expect(b.stats.root_freed).toBe(0);
     expect(mmu.validRoots()).toBe(1);
@@ -453,7 +453,7 @@ describe('tdp: root lifetime (kvm-mmu.md 4.5, lkml (c))', () => {
     mmu.init(cpuRole(), tdpRole(b));
     const before = b.arena.pagesInUse;
     const root = mmu.load();
-    mmu.pageFault(tdpExit(0x1000));
+    mapFault(b, mmu, 0x1000);
     mmu.unload();
     expect(b.stats.root_freed).toBe(1);
     expect(mmu.validRoots()).toBe(0);
@@ -483,7 +483,7 @@ describe('legacy-tdp: roots are shadow pages in the hash', () => {
     const mmu = new LegacyTdpMmu(b.ctx);
     mmu.init(cpuRole(), tdpRole(b));
     const root = mmu.load();
-    mmu.pageFault(tdpExit(0x2000));
+    mapFault(b, mmu, 0x2000);
     mmu.unload();
     expect(mmu.cache.byHpa.has(root)).toBe(true);
     expect(mmu.load()).toBe(root);
@@ -503,7 +503,7 @@ describe('legacy-tdp: roots are shadow pages in the hash', () => {
     const mmu = new LegacyTdpMmu(b.ctx);
     mmu.init(cpuRole(), tdpRole(b));
     const root = mmu.load();
-    mmu.pageFault(tdpExit(0xb000)); // gfn 11: group 8..15
+    mapFault(b, mmu, 0xb000); // gfn 11: group 8..15
     expect(b.stats.sptes_prefetched).toBe(7);
     for (let gfn = 8; gfn < 16; gfn++) {
       const { spte } = leafOf(b, root, gfn * PAGE);
@@ -524,7 +524,7 @@ describe('legacy-tdp: roots are shadow pages in the hash', () => {
     mmu.init(cpuRole(), tdpRole(b));
     const root = mmu.load();
     for (const s of slots) {
-      mmu.pageFault(tdpExit(s.baseGfn * PAGE));
+      mapFault(b, mmu, s.baseGfn * PAGE);
       expect(hwWalk(b, root, s.baseGfn * PAGE).r.hostPage).toBe(s.hostHfn * PAGE);
       expect(mmu.cache.byHpa.size).toBeLessThanOrEqual(64);
     }
@@ -540,7 +540,7 @@ describe('legacy-tdp: roots are shadow pages in the hash', () => {
     const mmu = new LegacyTdpMmu(b.ctx);
     mmu.init(cpuRole(), tdpRole(b));
     const root = mmu.load();
-    mmu.pageFault(tdpExit(0x3000));
+    mapFault(b, mmu, 0x3000);
     expect(auditOf(mmu)).toEqual([]);
     const leaf = leafOf(b, root, 0x3000);
     // A correct leaf for gfn 20 written into its empty entry behind the MMU's back: in no rmap.
@@ -563,7 +563,7 @@ describe('tdp_iter: the pre-order walk over one root', () => {
     const b = bench();
     addSlot(b, 1, 0, 2 * FRAMES_2M);
     const { mmu, root } = loaded(b, (ctx) => new TdpMmu(ctx));
-    for (const gfn of [3, 4, 700, 5]) mmu.pageFault(tdpExit(gfn * PAGE));
+    for (const gfn of [3, 4, 700, 5]) mapFault(b, mmu, gfn * PAGE);
     const it = new TdpIter(b.arena.view, b.codec);
     const leaves: number[] = [];
     const levels = new Set<number>();
@@ -580,7 +580,7 @@ describe('tdp_iter: the pre-order walk over one root', () => {
     const b = bench();
     addSlot(b, 1, 0, 64);
     const { mmu, root } = loaded(b, (ctx) => new TdpMmu(ctx));
-    mmu.pageFault(tdpExit(0x5000));
+    mapFault(b, mmu, 0x5000);
     const it = new TdpIter(b.arena.view, b.codec);
     let lowest = 5;
     for (it.start(root, 4, gfn(0), gfn(512), 2); it.valid; it.next()) lowest = Math.min(lowest, it.level);
@@ -595,7 +595,7 @@ describe('MMIO generation in few bits (mmioGenBits)', () => {
     for (let k = 2; k <= 4; k++) addSlot(b, k, 0x100 * k, 1, { hostAlign: 1 }); // generation 8
     expect(b.memslots.generation).toBe(8);
     const { mmu, root } = loaded(b, (ctx) => new TdpMmu(ctx));
-    mmu.pageFault(tdpExit(0x80000000));
+    mapFault(b, mmu, 0x80000000);
     expect(b.codec.big.mmioGeneration(leafOf(b, root, 0x80000000).spte)).toBe(0);
   });
 });
@@ -623,7 +623,7 @@ describe('two vCPUs over one VM: the TDP root list and the shadow-page cache are
     cpu0.init(cpuRole(), tdpRole(b));
     cpu1.init(cpuRole(), tdpRole(b));
     const root = cpu0.load();
-    cpu0.pageFault(tdpExit(0x6000));
+    mapFault(b, cpu0, 0x6000);
     expect(cpu1.load()).toBe(root);
     expect(b.stats.root_alloc).toBe(1);
     expect(b.stats.root_reuse).toBe(1);
@@ -644,7 +644,7 @@ describe('two vCPUs over one VM: the TDP root list and the shadow-page cache are
     cpu1.init(cpuRole(), tdpRole(b));
     const root = cpu0.load();
     cpu1.load();
-    cpu0.pageFault(tdpExit(0x6000));
+    mapFault(b, cpu0, 0x6000);
     b.requests.bits = 0;
     cpu0.zapAllFast();
     expect(b.requests.check(Request.FREE_OBSOLETE_ROOTS)).toBe(true);

@@ -11,11 +11,12 @@
 import { describe, expect, test } from 'vitest';
 import { GUESTS, runCli } from '../cli/cli.js';
 import { SpteConflict, SpteRaces } from '../../mmu/tdp/spte-races.js';
+import { PageFault } from '../../mmu/page-fault-record.js';
 import { TdpMmu, TdpRootList } from '../../mmu/tdp/tdp-mmu.js';
 import { TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
 import { TdpAccess } from '../../emulator/hw/tdp-walk.js';
 import type { Knobs } from '../../mmu/knobs.js';
-import { FRAMES_2M, PAGE, addSlot, bench, cpuRole, leafOf, tdpExit, tdpRole } from './mmu-context.js';
+import { FRAMES_2M, PAGE, addSlot, bench, cpuRole, leafOf, mapFault, tdpRole } from './mmu-context.js';
 
 describe('SpteRaces', () => {
   /** A record whose clock the test sets. */
@@ -109,6 +110,8 @@ describe('two vCPUs\' TDP MMUs over one root list (kvm_tdp_mmu_map under the rea
     (b.ctx as { flushRemoteTlbs: () => void }).flushRemoteTlbs = () => { now += 1800; flush(); };
     const vm = new TdpRootList(races);
     const mmus = [new TdpMmu(b.ctx, vm), new TdpMmu(b.ctx, vm)];
+    /** Each vCPU's page-fault record, reused as KvmVcpu does: a lost race is left in it (raced). */
+    const records = [new PageFault(), new PageFault()];
     for (const m of mmus) m.init(cpuRole(), tdpRole(b));
     const root = mmus[0].load();
     mmus[1].load();
@@ -116,38 +119,38 @@ describe('two vCPUs\' TDP MMUs over one root list (kvm_tdp_mmu_map under the rea
     const fault = (cpu: number, gpa: number, readAt: number, access: number = TdpAccess.READ): TdpOutcome => {
       races.begin(cpu, readAt, 600);
       now = readAt + 600;
-      const out = mmus[cpu].pageFault(tdpExit(gpa, access));
+      const out = mapFault(b, mmus[cpu], gpa, access, records[cpu]);
       races.commit(now, 0);
       return out;
     };
-    return { b, mmus, root, fault };
+    return { b, records, root, fault };
   }
   const gpa = FRAMES_2M * PAGE + 0x3000;
 
   test('a fault whose window overlaps another vCPU\'s install of the same SPTE loses the cmpxchg: RET_PF_RETRY, nothing changed; after it, spurious', () => {
-    const { b, mmus, fault } = twoVcpus();
+    const { b, records, fault } = twoVcpus();
     expect(fault(0, gpa, 1000)).toBe(TdpOutcome.RETRY);
-    expect(mmus[0].raced).toBe(SpteConflict.NONE);
+    expect(records[0].raced).toBe(SpteConflict.NONE);
     const installed = b.stats.sptes_installed_leaf;
     expect(fault(1, gpa, 1200)).toBe(TdpOutcome.RETRY);
-    expect(mmus[1].raced).toBe(SpteConflict.LOST);
+    expect(records[1].raced).toBe(SpteConflict.LOST);
     expect(b.stats.sptes_installed_leaf).toBe(installed);
     expect(b.stats.pf_spurious).toBe(0);
     // The refault, after vCPU 0's change: the SPTE is there.
     fault(1, gpa, 1700);
-    expect(mmus[1].raced).toBe(SpteConflict.NONE);
+    expect(records[1].raced).toBe(SpteConflict.NONE);
     expect(b.stats.pf_spurious).toBe(1);
   });
 
   test('a fault that reads a huge SPTE another vCPU froze to zap it (before 6.2) retries; with split-on-fault nothing is frozen', () => {
     for (const mode of ['zap', 'split'] as const) {
-      const { b, mmus, root, fault } = twoVcpus({ tdpHugeWriteFault: mode }, 2);
+      const { b, records, root, fault } = twoVcpus({ tdpHugeWriteFault: mode }, 2);
       fault(0, gpa, 0); // a 2 MiB leaf
       expect(leafOf(b, root, gpa).level).toBe(2);
       (b.ctx as { hostMaxLevel: number }).hostMaxLevel = 1; // 4 KiB faults from now on
       fault(0, gpa, 10_000, TdpAccess.WRITE); // zap: frozen from 10,600 over the 1,800-cycle flush
       fault(1, gpa + 0x10000, 11_000);
-      expect(mmus[1].raced).toBe(mode === 'zap' ? SpteConflict.FROZEN : SpteConflict.NONE);
+      expect(records[1].raced).toBe(mode === 'zap' ? SpteConflict.FROZEN : SpteConflict.NONE);
     }
   });
 });

@@ -17,7 +17,7 @@ import type { Memslot } from '../../emulator/machine/memslots.js';
 import { TdpAccess } from '../../emulator/hw/tdp-walk.js';
 import type { Knobs } from '../../mmu/knobs.js';
 import { TdpMmu, TdpRootList } from '../../mmu/tdp/tdp-mmu.js';
-import { FRAMES_2M, PAGE, addSlot, bench, cpuRole, hwWalk, leafOf, tdpExit, tdpRole } from './mmu-context.js';
+import { FRAMES_2M, PAGE, addSlot, bench, cpuRole, hwWalk, leafOf, mapFault, tdpRole } from './mmu-context.js';
 
 function setup(knobs: Partial<Knobs> = {}) {
   const b = bench({ hostMaxLevel: 2, knobs });
@@ -48,10 +48,10 @@ describe('a huge page under a 4 KiB write fault', () => {
 
   test('is split in one step: all 512 pages stay mapped to the same frames, no flush, nothing zapped', () => {
     const { b, slot, mmu, root, logged } = setup();
-    mmu.pageFault(tdpExit(base + 0x5000));
+    mapFault(b, mmu, base + 0x5000);
     expect(leafOf(b, root, base).level).toBe(2);
     logged(true);
-    mmu.pageFault(tdpExit(base + 0x5000, TdpAccess.WRITE));
+    mapFault(b, mmu, base + 0x5000, TdpAccess.WRITE);
     expect(b.stats.huge_pages_split).toBe(1);
     expect(leafOf(b, root, base + 0x9000).level).toBe(1);
     // Another vCPU touching any page of the range right after the split needs no fault.
@@ -63,9 +63,9 @@ describe('a huge page under a 4 KiB write fault', () => {
 
   test('before 6.2 (tdpHugeWriteFault=zap) it was zapped with a flush: the other 511 pages fault again', () => {
     const { b, slot, mmu, root, logged } = setup({ tdpHugeWriteFault: 'zap' });
-    mmu.pageFault(tdpExit(base + 0x5000));
+    mapFault(b, mmu, base + 0x5000);
     logged(true);
-    mmu.pageFault(tdpExit(base + 0x5000, TdpAccess.WRITE));
+    mapFault(b, mmu, base + 0x5000, TdpAccess.WRITE);
     expect(b.stats.huge_pages_split).toBe(0);
     expect(b.stats.huge_pages_zapped_for_logging).toBe(1);
     expect(b.stats.remote_tlb_flush).toBe(1);
@@ -80,14 +80,14 @@ describe('a page table is flushed before it is freed', () => {
   function tableThenHuge(knobs: Partial<Knobs>) {
     const s = setup({ hugePageRecovery: 'zap', ...knobs });
     s.logged(true);
-    for (let k = 0; k < 4; k++) s.mmu.pageFault(tdpExit(base + k * PAGE, TdpAccess.WRITE));
+    for (let k = 0; k < 4; k++) mapFault(s.b, s.mmu, base + k * PAGE, TdpAccess.WRITE);
     expect(leafOf(s.b, s.root, base).level).toBe(1);
     s.logged(false);
     // What had been freed when each remote flush was asked for.
     const freedAtFlush: number[] = [];
     const flush = s.b.ctx.flushRemoteTlbs;
     (s.b.ctx as { flushRemoteTlbs: () => void }).flushRemoteTlbs = () => { freedAtFlush.push(s.b.stats.mmu_pages_freed); flush(); };
-    s.mmu.pageFault(tdpExit(base + 0x9000, TdpAccess.WRITE));
+    mapFault(s.b, s.mmu, base + 0x9000, TdpAccess.WRITE);
     return { ...s, freedAtFlush };
   }
 
@@ -105,7 +105,7 @@ describe('a page table is flushed before it is freed', () => {
   test('huge page recovery in place leaves the removed tables to the caller\'s flush', () => {
     const { b, vm, mmu, slot, logged } = setup({ hugePageRecovery: 'in-place' });
     logged(true);
-    for (let k = 0; k < 4; k++) mmu.pageFault(tdpExit(base + k * PAGE, TdpAccess.WRITE));
+    for (let k = 0; k < 4; k++) mapFault(b, mmu, base + k * PAGE, TdpAccess.WRITE);
     logged(false);
     expect(mmu.recoverHugePages(slot)).toBe(true);
     expect(b.stats.huge_pages_recovered).toBe(1);
