@@ -31,7 +31,7 @@ describe('decoded-code cache', () => {
       ff c9                     # skip: dec ecx
       75 eb                     # jnz L
     `.replace(/#.*$/gm, ''));
-    const out = runSnippet({ code, regs: regs(), rflags: 2n });
+    const out = runSnippet({ code, regs: regs(), rflags: 2n, maxInsns: iterations * 6 });
     expect(out.regs[1]).toBe(0n);
     expect(out.regs[0]).toBe(2n);
   });

@@ -38,6 +38,8 @@ export interface SnippetInput {
   readonly data?: Uint8Array;
   /** Initial contents of the stack page. */
   readonly stack?: Uint8Array;
+  /** Instructions the snippet may run at most (100,000 unless given). */
+  readonly maxInsns?: number;
 }
 
 export interface SnippetOutput {
@@ -133,7 +135,7 @@ export function runSnippet(input: SnippetInput): SnippetOutput {
   cpu.halted = false;
   cpu.stop = 0;
   cpu.exc = -1;
-  vm.run(cpu.instructions + 100000);
+  vm.run(cpu.instructions + (input.maxInsns ?? 100000));
 
   const rip = cpu.ripLo >>> 0;
   let exception: number | null = null;

@@ -61,14 +61,15 @@ describe('translated guests agree with the interpreter', () => {
 });
 
 /**
- * With the translator on, a block is translated only after its call-threaded form ran
- * TRANSLATE_THRESHOLD times, and then with the hot blocks of its page it continues into (regions,
- * jit/region.ts): the loops of these guests run inside translated regions.
+ * With the translator on, a block is translated only after it ran COMPILE_THRESHOLD times
+ * interpreted and its call-threaded form TRANSLATE_THRESHOLD times (160,000 runs in all, so the
+ * exit loops run 200,000 iterations), and then with the hot blocks of its page it continues into
+ * (regions, jit/region.ts): the loops of these guests run inside translated regions.
  */
 const ON_CASES: ReadonlyArray<{ name: string; args: string; mmu: MmuMode; cpus?: number }> = [
   { name: 'sieve', args: '1', mmu: 'bare' },
-  { name: 'exitloop', args: 'cpuid 100000', mmu: 'tdp' },
-  { name: 'exitloop', args: 'out 100000', mmu: 'bare' },
+  { name: 'exitloop', args: 'cpuid 200000', mmu: 'tdp' },
+  { name: 'exitloop', args: 'out 200000', mmu: 'bare' },
 ];
 
 describe('guests with hot blocks translated into regions agree with the interpreter', () => {
