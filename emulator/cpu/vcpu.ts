@@ -209,6 +209,13 @@ export class Vcpu {
   haltedCycles = 0;
   /** Modeled cycles not yet folded into instructions: exit costs and the like (the TSC is derived). */
   extraCycles = 0;
+  /**
+   * With more than one vCPU, the modeled time at which the running turn ends (the round's end or
+   * the next device deadline; the scheduler sets it). The turn's budget is in instructions at one
+   * cycle each, so a turn of VM exits, each thousands of cycles, would run far past it; the
+   * hypervisor's VM entry ends the slice once the clock reaches it (Stop.DEADLINE).
+   */
+  turnEnd = Number.POSITIVE_INFINITY;
   tscOffset = 0;
   /** The machine's TSC high-water mark, shared by its vCPUs (tsc-sync.ts; the scheduler sets it). */
   tscSync = new TscSync();

@@ -144,6 +144,7 @@ export class Scheduler {
             const untilRound = Math.max(1, Math.ceil(roundEnd - now));
             this.turns++;
             budget = Math.min(MAX_TURN, left, untilEvent, untilRound);
+            if (vcpus.length > 1) cpu.turnEnd = Math.min(roundEnd, now + untilEvent);
           }
           let end: SliceEnd;
           if (this.debug === null) end = runSlice(cpu, this.code, this.states[k], budget, this.tracer);

@@ -29,7 +29,11 @@
  * 2: manual protect with initially-all-set, dirty_log_perf_test's default),
  * stride=S (dirty passes write every S-th page, default 1), overlap=0|1 (1:
  * every CPU writes CPU 0's region in every pass, dirty_log_perf_test -o, so
- * the CPUs fault on the same pages at the same time). GET copies the
+ * the CPUs fault on the same pages at the same time), stagger=C (with
+ * overlap=1: after each pass's barrier CPU k waits k * C TSC cycles before
+ * writing, so its first fault lands a set time inside another CPU's fault on
+ * the same huge page, e.g. in the window where a TDP MMU before 6.2 holds the
+ * huge SPTE frozen while it zaps it; the pass times exclude the wait). GET copies the
  * regions' bitmap into guest memory, and each pass checks it bit by bit
  * against the pages written.
  * Without mmulab's test device or a hypervisor (QEMU, bare mode) the phases
@@ -62,6 +66,10 @@
 
 static bool logging;	/* the test device and a hypervisor are there */
 static bool overlap;	/* every CPU writes region 0 (dirty_log_perf_test -o) */
+static unsigned long stagger;	/* with overlap: CPU k starts each pass k * stagger cycles late */
+static volatile uint64_t stagger_go;	/* the pass's common start (TSC), set by the first CPU out */
+/* Cycles between the first CPU leaving the barrier and the common start: more than the others take to follow. */
+#define STAGGER_SLACK	50000
 static unsigned long host_gap;	/* host=G: the host collects; pass i starts at TSC i * G */
 static uint8_t bitmap[MAX_BITMAP_BYTES];	/* KVM_GET_DIRTY_LOG's copy for the regions */
 
@@ -99,6 +107,17 @@ static void touch_shared(void *data)
 
 	barrier(p);
 	start = rdtsc();
+	if (stagger) {
+		/* CPUs leave a barrier up to a few thousand cycles apart: wait for a common TSC instead. */
+		uint64_t none = 0, go = start + STAGGER_SLACK, until;
+
+		if (!__atomic_compare_exchange_n(&stagger_go, &none, go, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			go = none;
+		until = go + stagger * smp_cpu_of((uint32_t)smp_id());
+		while (rdtsc() < until)
+			;
+		start = rdtsc();
+	}
 	for (; addr < limit; addr += step)
 		*(volatile uint8_t *)addr = byte_for(addr, p->tag);
 	p->cycles[smp_cpu_of((uint32_t)smp_id())] = rdtsc() - start;
@@ -113,6 +132,7 @@ static unsigned long run_pass(struct pass *p, unsigned tag)
 	if (!overlap)
 		return run_pass_max(p);
 	p->arrived = 0;
+	stagger_go = 0;
 	on_cpus(touch_shared, p);
 	for (int i = 0; i < ncpus; i++)
 		if (p->cycles[i] > max)
@@ -215,17 +235,19 @@ int main(int argc, char **argv)
 			stride = parse_number(argv[i] + 7, 4096, &ok);
 		else if (strncmp(argv[i], "overlap=", 8) == 0)
 			overlap = parse_number(argv[i] + 8, 1, &ok) == 1;
+		else if (strncmp(argv[i], "stagger=", 8) == 0)
+			stagger = parse_number(argv[i] + 8, 1ul << 32, &ok);
 		else if (strncmp(argv[i], "host=", 5) == 0)
 			host_gap = parse_number(argv[i] + 5, 1ul << 40, &ok);
 		else
 			ok = false;
 		if (!ok)
-			printf("dirty-log: bad argument '%s' (expected mib=N, passes=1-%d, protect=0|1|2, stride=S, overlap=0|1, host=CYCLES)\n",
+			printf("dirty-log: bad argument '%s' (expected mib=N, passes=1-%d, protect=0|1|2, stride=S, overlap=0|1, stagger=CYCLES, host=CYCLES)\n",
 			       argv[i], MAX_PASSES);
 	}
-	if (!ok || mib == 0 || passes == 0 || stride == 0 || (host_gap > 0 && overlap)) {
+	if (!ok || mib == 0 || passes == 0 || stride == 0 || (host_gap > 0 && overlap) || (stagger && !overlap)) {
 		if (ok)
-			printf("dirty-log: mib, passes and stride must be at least 1, and host= goes without overlap=1\n");
+			printf("dirty-log: mib, passes and stride must be at least 1, host= goes without overlap=1 and stagger= with it\n");
 		abort();
 	}
 	ncpus = smp_init();

@@ -1,7 +1,7 @@
 import type { BarePlatform } from '../../emulator/machine/bare-platform.js';
 import { HypervisorError } from '../../emulator/machine/hypervisor.js';
 import { ControlReg, ExitReason, type InvpcidType, type MsrValue } from '../../emulator/cpu/platform.js';
-import type { Platform, Vcpu } from '../../emulator/cpu/vcpu.js';
+import { type Platform, type Vcpu, Stop } from '../../emulator/cpu/vcpu.js';
 import { type TdpExit, TdpHardware, type TdpHypervisor, TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
 import { TdpFaultKind, TdpFormat, NpfCode } from '../../emulator/hw/tdp-walk.js';
 import type { Gfn } from '../../emulator/arch/address.js';
@@ -508,6 +508,9 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     if (roots > stats.roots_max) stats.roots_max = roots;
     vm.mmuContext.trace?.entry();
     vm.afterEntry();
+    // The exit's cost took this vCPU's clock past its turn: the others run before its next
+    // instruction, so no vCPU gets ahead of the rest by more than one exit (scheduler.ts).
+    if (this.cpu.cycles() >= this.cpu.turnEnd) this.cpu.stop |= Stop.DEADLINE;
   }
 
   /** Requests serviced and the MMU reloaded until no request is left (servicing may raise one). */
@@ -620,7 +623,11 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     this.stats.pf_taken++;
     // fast_page_fault first, with no mmu_lock (RCU or READING_SHADOW_PAGE_TABLES): a write to a
     // write-protected SPTE that may be writable (dirty logging) is fixed in place.
-    const fast = this.tdpMmu!.fastPageFault(fault);
+    // Not for a mapping another vCPU installed after this vCPU's present moment (hiddenMapping):
+    // the lockless walk would have found the SPTE as it was then, not present or frozen, and
+    // gone to the slow path (RET_PF_INVALID), whose walk sees the race and, once the SPTE is
+    // there for it, marks the mapping seen.
+    const fast = this.hiddenMapping(fault.gfn) ? FastPf.INVALID : this.tdpMmu!.fastPageFault(fault);
     if (fast !== FastPf.INVALID) {
       this.stats.pf_fast++;
       if (fast === FastPf.FIXED) this.stats.pf_fixed++; else this.stats.pf_spurious++;

@@ -27,14 +27,18 @@ function bspCode(aps: number): Uint8Array {
 `, 0x100000);
 }
 
-/** An AP in real mode at 0x8000: count itself in, record its APIC ID from CPUID, halt. */
+/**
+ * An AP in real mode at 0x8000: record its APIC ID from CPUID, count itself in, halt. The record
+ * comes first: the BSP exits as soon as the count is full, and an AP whose CPUID exits to KVM may
+ * be preempted between the two, as on hardware.
+ */
 const AP_CODE = assemble(`
     .code16
-    lock incl ${COUNTER}
     movl $1, %eax
     cpuid
     shrl $24, %ebx
     movb $1, ${SEEN}(%bx)
+    lock incl ${COUNTER}
     cli
 1:  hlt
     jmp 1b
