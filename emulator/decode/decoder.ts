@@ -1,12 +1,13 @@
 import type { CpuModel } from '../cpu/cpu-model.js';
-import { type Exec, type Form, HANDLERS, handlerId, registerHandler } from '../exec/registry.js';
+import { type Exec, type Form, type FormOperands, HANDLERS, handlerId, registerHandler } from '../exec/registry.js';
+import { Check } from '../exec/checks.js';
 import { Seg } from '../arch/registers.js';
 import { Vector } from '../arch/vectors.js';
 import { Base, DecodedStore, Prefix } from './store.js';
 import type { FeatureName } from '../cpu/cpu-model.js';
 import { type OpRow, RowFlag, ROWS, op, outcome } from './table.js';
 import { CHILD, MAP_NODES, NO_ENTRY, SEL, SEL_MASK, SEL_WIDTH, SelKind } from './opcode-nodes.js';
-import { OpKind, type OperandSpec, SizeCode, Slot, needsModrm, parseOperands, slotPattern } from './operand-spec.js';
+import { OpKind, type OperandSpec, SizeCode, Slot, formOperands, needsModrm, parseOperands, slotPattern } from './operand-spec.js';
 import { XCHG_RAX_ROW } from './one-byte.js';
 import { TWO_BYTE } from './two-byte.js';
 
@@ -28,6 +29,10 @@ interface RowInfo {
   /** The operands as (kind, size code, slot, fixed register) quadruples, parsed from the row's text. */
   ops: Int32Array;
   pattern: string;
+  /** The operands typed for the families (Form.ops). */
+  operands: FormOperands;
+  /** The checks the row's flags add to its family's (Form.checks). */
+  checks: number;
   modrm: boolean;
   /** Index in specs of the first immediate or relative operand, or -1 (a later IMM is the second immediate). */
   firstImm: number;
@@ -54,6 +59,8 @@ function makeInfo(id: number): RowInfo {
   const info: RowInfo = {
     ops,
     pattern: slotPattern(row.operands, specs),
+    operands: formOperands(row.operands, specs),
+    checks: ((row.flags & RowFlag.IO) !== 0 ? Check.IO : 0) | ((row.flags & RowFlag.VM86_IOPL) !== 0 ? Check.VM86_IOPL : 0),
     modrm: needsModrm(specs) || (row.flags & RowFlag.MODRM) !== 0,
     firstImm: firstImm(specs),
     flags: row.flags,
@@ -486,7 +493,10 @@ function handlerFor(row: OpRow, info: RowInfo, size: number, asize: number, mem:
   let id: number;
   if (exec === undefined) id = unimplementedHandler(row);
   else {
-    const form: Form = { mnemonic: row.mnemonic, operands: row.operands, pattern: info.pattern, size, asize, mem, variant: row.variant };
+    const form: Form = {
+      mnemonic: row.mnemonic, operands: row.operands, pattern: info.pattern, size, asize, mem, variant: row.variant,
+      ops: info.operands, checks: info.checks,
+    };
     id = handlerId(exec, form);
   }
   info.ids[k] = id;

@@ -1,3 +1,5 @@
+import { type FormOperands, Operand } from '../exec/registry.js';
+
 /**
  * Operand specifications parsed from the table text once per row, so the decoder does no string
  * work per instruction.
@@ -101,4 +103,28 @@ export function slotPattern(text: string, specs: readonly OperandSpec[]): string
 export function needsModrm(specs: readonly OperandSpec[]): boolean {
   return specs.some((s) => s.kind === OpKind.MODRM_RM || s.kind === OpKind.MODRM_RM_MEM_ONLY ||
     s.kind === OpKind.MODRM_RM_REG_ONLY || s.kind === OpKind.MODRM_REG);
+}
+
+/** A row's operands as the families see them (exec/registry.ts Operand), from the parsed specs. */
+export function formOperands(text: string, specs: readonly OperandSpec[]): FormOperands {
+  const toks = text === '' ? [] : text.split(',');
+  const kinds = specs.map((s, k): Operand => {
+    if (toks[k] === '1') return Operand.ONE;
+    if (s.kind === OpKind.FIXED_REG && toks[k] === 'CL') return Operand.CL;
+    if (s.kind === OpKind.FIXED_REG && toks[k] === 'DX') return Operand.DX;
+    switch (s.slot) {
+      case Slot.E: return Operand.E;
+      case Slot.G: return Operand.G;
+      case Slot.IMM: return Operand.IMM;
+      default: return Operand.IMPLICIT;
+    }
+  });
+  const last = specs.length === 0 ? SizeCode.NONE : specs[specs.length - 1].size;
+  return {
+    count: specs.length,
+    first: kinds[0] ?? Operand.NONE,
+    second: kinds[1] ?? Operand.NONE,
+    third: kinds[2] ?? Operand.NONE,
+    lastSize: last === SizeCode.B || last === SizeCode.W || last === SizeCode.D || last === SizeCode.Q ? last : 0,
+  };
 }

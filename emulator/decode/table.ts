@@ -46,6 +46,10 @@ export const enum RowFlag {
   MODRM = 1 << 7,
   /** Privileged or system instruction: also ends the block, so the run loop sees its effects at once. */
   SYS = 1 << 8,
+  /** INS/OUTS: the I/O permission check (exec/checks.ts Check.IO), which their family (STRING) does not make for its other rows. */
+  IO = 1 << 9,
+  /** INT n: #GP(0) in virtual-8086 mode with IOPL < 3 (Check.VM86_IOPL), which INT3, INTO and INT1 do not make. */
+  VM86_IOPL = 1 << 10,
 }
 
 export interface OpRow {

@@ -1,5 +1,5 @@
 import type { Vcpu } from '../cpu/vcpu.js';
-import { family } from './registry.js';
+import { family, Operand } from './registry.js';
 import { loadArithFlags, updateFlags } from './flags.js';
 import { addSegment, ea, offsetOf, readMem, readReg, writeMem, writeReg } from './operands.js';
 import { Flag } from '../arch/eflags.js';
@@ -17,7 +17,7 @@ export const BT = family('bt', (form) => {
   const size = form.size;
   const bits = 8 * size;
   const op = form.variant as BtOp;
-  const byImm = form.operands.includes(',I');
+  const byImm = form.ops.second === Operand.IMM;
   return (cpu, i) => {
     const d = cpu.dec;
     let bitLo: number; // bit offset (low half), possibly negative

@@ -1,6 +1,7 @@
 import type { Vcpu } from '../cpu/vcpu.js';
 import { CpuMode } from '../cpu/vcpu.js';
-import { family } from './registry.js';
+import { checkedFamily, family, Operand } from './registry.js';
+import { Check } from './checks.js';
 import { cond, getZF } from './flags.js';
 import { ea, readMem, readReg } from './operands.js';
 import { movedSp, peek, poppedHi, push, setSp, spHi } from './stack-ops.js';
@@ -127,7 +128,7 @@ export const CALL_IND = family('call-ind', (form) => {
 /** RET and RET imm16 (near). */
 export const RET = family('ret', (form) => {
   const size = form.size;
-  const withImm = form.operands === 'Iw';
+  const withImm = form.ops.first === Operand.IMM;
   return (cpu, i) => {
     const lo = peek(cpu, 0, size);
     if (cpu.exc >= 0) return;
@@ -202,7 +203,7 @@ function farTarget(cpu: Vcpu, i: number, size: number, fromMem: boolean): boolea
 /** JMP FAR ptr16:16/32 ("Ap") and JMP FAR m16:16/32/64 ("Mp"). */
 export const JMP_FAR = family('jmp-far', (form) => {
   const size = form.size;
-  const fromMem = form.operands === 'Mp';
+  const fromMem = form.ops.first === Operand.E;
   return (cpu, i) => {
     if (farTarget(cpu, i, size, fromMem)) farJump(cpu, targetSel, targetOffLo, targetOffHi, size);
   };
@@ -211,7 +212,7 @@ export const JMP_FAR = family('jmp-far', (form) => {
 /** CALL FAR ptr16:16/32 and m16:16/32/64. */
 export const CALL_FAR = family('call-far', (form) => {
   const size = form.size;
-  const fromMem = form.operands === 'Mp';
+  const fromMem = form.ops.first === Operand.E;
   return (cpu, i) => {
     if (farTarget(cpu, i, size, fromMem)) farCall(cpu, targetSel, targetOffLo, targetOffHi, size);
   };
@@ -220,12 +221,12 @@ export const CALL_FAR = family('call-far', (form) => {
 /** RETF and RETF imm16. */
 export const RET_FAR = family('ret-far', (form) => {
   const size = form.size;
-  const withImm = form.operands === 'Iw';
+  const withImm = form.ops.first === Operand.IMM;
   return (cpu, i) => { farReturn(cpu, size, withImm ? cpu.dec.imm[i] & 0xffff : 0); };
 });
 
 /** IRET/IRETD/IRETQ. */
-export const IRET = family('iret', (form) => {
+export const IRET = checkedFamily('iret', Check.VM86_IOPL, (form) => {
   const size = form.size;
   return (cpu) => { interruptReturn(cpu, size); };
 });

@@ -284,3 +284,14 @@ export function cond(c: LazyFlags, cc: number): boolean {
   }
   return (v ^ (cc & 1)) !== 0;
 }
+
+/** Snapshot of the lazy-flag state, to undo the flag update of an instruction whose memory write faults. */
+const snap = new Int32Array(10);
+export function saveLazyFlags(c: LazyFlags): void {
+  snap[0] = c.lfOp; snap[1] = c.lfSize; snap[2] = c.lfDst; snap[3] = c.lfDstHi; snap[4] = c.lfSrc;
+  snap[5] = c.lfSrcHi; snap[6] = c.lfRes; snap[7] = c.lfResHi; snap[8] = c.lfAux; snap[9] = c.arith;
+}
+export function restoreLazyFlags(c: LazyFlags): void {
+  c.lfOp = snap[0]; c.lfSize = snap[1]; c.lfDst = snap[2]; c.lfDstHi = snap[3]; c.lfSrc = snap[4];
+  c.lfSrcHi = snap[5]; c.lfRes = snap[6]; c.lfResHi = snap[7]; c.lfAux = snap[8]; c.arith = snap[9];
+}

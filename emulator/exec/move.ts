@@ -1,4 +1,5 @@
-import { type Form, type Handler, family } from './registry.js';
+import { type Form, type Handler, family, Operand } from './registry.js';
+import { type Operation, V, Val, toG } from './operand-flow.js';
 import { cond, getCF, materializeFlags, updateFlags } from './flags.js';
 import { addSegment, ea, offsetOf, readMem, readReg, signExtend, writeMem, writeReg } from './operands.js';
 import { Flag } from '../arch/eflags.js';
@@ -9,20 +10,19 @@ import { Reg } from '../arch/registers.js';
 /** MOV E,G / G,E / E,I (the accumulator-moffs and register-immediate forms decode onto these). */
 export const MOV = family('mov', (form) => {
   const size = form.size;
-  const p = form.pattern;
-  const fromImm = p.includes(',I');
-  const toG = p.startsWith('G');
+  const fromImm = form.ops.second === Operand.IMM;
+  const intoG = form.ops.first === Operand.G;
   if (!form.mem) {
     if (size === 4 && !fromImm) {
-      return toG
+      return intoG
         ? (cpu, i) => { const d = cpu.dec; const g = d.reg[i]; cpu.lo[g] = cpu.lo[d.rm[i]]; cpu.hi[g] = 0; }
         : (cpu, i) => { const d = cpu.dec; const r = d.rm[i]; cpu.lo[r] = cpu.lo[d.reg[i]]; cpu.hi[r] = 0; };
     }
     if (size === 8 && !fromImm) {
       return (cpu, i) => {
         const d = cpu.dec;
-        const dst = toG ? d.reg[i] : d.rm[i];
-        const src = toG ? d.rm[i] : d.reg[i];
+        const dst = intoG ? d.reg[i] : d.rm[i];
+        const src = intoG ? d.rm[i] : d.reg[i];
         cpu.lo[dst] = cpu.lo[src];
         cpu.hi[dst] = cpu.hi[src];
       };
@@ -30,13 +30,14 @@ export const MOV = family('mov', (form) => {
     if (fromImm) return (cpu, i) => { const d = cpu.dec; writeReg(cpu, d.rm[i], size, d.imm[i], d.immHi[i]); };
     return (cpu, i) => {
       const d = cpu.dec;
-      const dst = toG ? d.reg[i] : d.rm[i];
-      const src = toG ? d.rm[i] : d.reg[i];
+      const dst = intoG ? d.reg[i] : d.rm[i];
+      const src = intoG ? d.rm[i] : d.reg[i];
       writeReg(cpu, dst, size, readReg(cpu, src, size), size === 8 ? cpu.hi[src] : 0);
     };
   }
-  if (toG) {
+  if (intoG) {
     if (size === 4) {
+      // mov r32, [mem]: the interpreter's commonest load, kept out of the shared flow's call.
       return (cpu, i) => {
         const v = cpu.mem.read32(ea(cpu, i), cpu.eaHi);
         if (cpu.exc >= 0) return;
@@ -45,11 +46,7 @@ export const MOV = family('mov', (form) => {
         cpu.hi[g] = 0;
       };
     }
-    return (cpu, i) => {
-      const v = readMem(cpu, ea(cpu, i), cpu.eaHi, size);
-      if (cpu.exc >= 0) return;
-      writeReg(cpu, cpu.dec.reg[i], size, v, cpu.mem.hi);
-    };
+    return toG(form, copySource);
   }
   if (fromImm) {
     switch (size) {
@@ -67,31 +64,31 @@ export const MOV = family('mov', (form) => {
   };
 });
 
-/** Source size of MOVZX/MOVSX/MOVSXD from the pattern's second operand (Eb, Ew, Ed). */
+/** The operation of a load into G: the source unchanged. */
+const copySource: Operation = () => {
+  V[Val.R] = V[Val.B];
+  V[Val.RHI] = V[Val.BHI];
+  return true;
+};
+
+/** Source size of MOVZX/MOVSX/MOVSXD: the table's size of the second operand (Eb, Ew, Ed). */
 function sourceSize(form: Form): number {
-  const letter = form.operands.slice(-1);
-  return letter === 'b' ? 1 : letter === 'w' ? 2 : 4;
+  return form.ops.lastSize === 0 ? 4 : form.ops.lastSize;
 }
 
 /** MOVZX and MOVSX/MOVSXD (variant 1 = sign-extend). */
 export const MOVX = family('movx', (form) => {
-  const size = form.size;
   const from = sourceSize(form);
   const signed = form.variant === 1;
-  return (cpu, i) => {
-    const d = cpu.dec;
-    let v: number;
-    if (form.mem) {
-      v = readMem(cpu, ea(cpu, i), cpu.eaHi, from);
-      if (cpu.exc >= 0) return;
-    } else {
-      v = readReg(cpu, d.rm[i], from);
-    }
+  return toG(form, () => {
+    let v = V[Val.B];
     if (signed) v = signExtend(v, from);
     else if (from === 1) v &= 0xff;
     else if (from === 2) v &= 0xffff;
-    writeReg(cpu, d.reg[i], size, v, signed ? v >> 31 : 0);
-  };
+    V[Val.R] = v;
+    V[Val.RHI] = signed ? v >> 31 : 0;
+    return true;
+  }, from);
 });
 
 /** LEA: the offset, truncated or zero-extended to the operand size. */
@@ -136,22 +133,12 @@ export const XCHG = family('xchg', (form) => {
 export const CMOV = family('cmov', (form) => {
   const size = form.size;
   const cc = form.variant;
-  return (cpu, i) => {
-    const d = cpu.dec;
-    let v: number, vh = 0;
-    if (form.mem) {
-      v = readMem(cpu, ea(cpu, i), cpu.eaHi, size);
-      if (cpu.exc >= 0) return;
-      vh = cpu.mem.hi;
-    } else {
-      const r = d.rm[i];
-      v = readReg(cpu, r, size);
-      if (size === 8) vh = cpu.hi[r];
-    }
-    const g = d.reg[i];
-    if (cond(cpu, cc)) writeReg(cpu, g, size, v, vh);
-    else if (size === 4) cpu.hi[g] = 0;
-  };
+  return toG(form, (cpu) => {
+    if (cond(cpu, cc)) { V[Val.R] = V[Val.B]; V[Val.RHI] = V[Val.BHI]; return true; }
+    // Not taken: a 32-bit destination is still written (its own value, zero-extended).
+    V[Val.R] = V[Val.A]; V[Val.RHI] = 0;
+    return size === 4;
+  });
 });
 
 /** SETcc Eb. */
@@ -256,22 +243,21 @@ export const BSWAP = family('bswap', (form) => {
 /** MOVBE G,M and M,G: a load or store with the bytes reversed. */
 export const MOVBE = family('movbe', (form): Handler => {
   const size = form.size;
-  const toG = form.operands.startsWith('G');
   const swap32 = (v: number): number => ((v << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) | 0;
+  if (form.ops.first === Operand.G) {
+    return toG(form, () => {
+      const v = V[Val.B];
+      if (size === 2) { V[Val.R] = ((v & 0xff) << 8) | ((v >>> 8) & 0xff); V[Val.RHI] = 0; } else if (size === 4) {
+        V[Val.R] = swap32(v); V[Val.RHI] = 0;
+      } else { V[Val.R] = swap32(V[Val.BHI]); V[Val.RHI] = swap32(v); }
+      return true;
+    });
+  }
   return (cpu, i) => {
-    const d = cpu.dec;
     const lo = ea(cpu, i);
     const hi = cpu.eaHi;
-    const g = d.reg[i];
-    if (toG) {
-      const v = readMem(cpu, lo, hi, size);
-      if (cpu.exc >= 0) return;
-      if (size === 2) cpu.set16(g, ((v & 0xff) << 8) | ((v >>> 8) & 0xff));
-      else if (size === 4) cpu.set32(g, swap32(v));
-      else { const vh = cpu.mem.hi; cpu.lo[g] = swap32(vh); cpu.hi[g] = swap32(v); }
-      return;
-    }
-    const v = cpu.lo[g];
+    const v = cpu.lo[cpu.dec.reg[i]];
+    const g = cpu.dec.reg[i];
     if (size === 2) cpu.mem.write16(lo, hi, ((v & 0xff) << 8) | ((v >>> 8) & 0xff));
     else if (size === 4) cpu.mem.write32(lo, hi, swap32(v));
     else cpu.mem.write64(lo, hi, swap32(cpu.hi[g]), swap32(v));

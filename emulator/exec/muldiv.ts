@@ -71,7 +71,7 @@ export const MUL1 = family('mul1', (form) => {
 /** IMUL G,E (pattern "Gv,Ev") and IMUL G,E,imm ("Gv,Ev,Iz"/"Gv,Ev,Ib"): truncated signed product. */
 export const IMUL = family('imul', (form) => {
   const size = form.size;
-  const withImm = form.operands.split(',').length === 3;
+  const withImm = form.ops.count === 3;
   return (cpu, i) => {
     const d = cpu.dec;
     const e = readE(cpu, i, size, form.mem);

@@ -1,9 +1,8 @@
 import type { Vcpu } from '../cpu/vcpu.js';
 import { family } from './registry.js';
 import { LfOp, getCF, loadArithFlags, materializeFlags, setLazy, setLazy64 } from './flags.js';
-import { ea, readMem, readReg, writeMem, writeReg } from './operands.js';
+import { V, Val, toE } from './operand-flow.js';
 import { Flag } from '../arch/eflags.js';
-import { Reg } from '../arch/registers.js';
 
 /**
  * Group 2 shifts and rotates (ROL ROR RCL RCR SHL SHR SAL SAR) by 1, CL or an immediate, and
@@ -178,54 +177,25 @@ function shift64(cpu: Vcpu, op: ShiftOp, lo: number, hi: number, count: number):
   }
 }
 
-/** Group 2: patterns "E,1", "E,CL", "E,I". */
+/** Group 2: operands "E,1", "E,CL", "E,I"; the count arrives in V[Val.B]. */
 export const SHIFT = family('shift', (form) => {
   const size = form.size;
   const op = form.variant as ShiftOp;
-  const p = form.operands;
-  const countFrom = p.endsWith(',1') ? 'one' : p.endsWith(',CL') ? 'cl' : 'imm';
   const countMask = size === 8 ? 0x3f : 0x1f;
-  return (cpu, i) => {
-    const d = cpu.dec;
-    const raw = countFrom === 'one' ? 1 : countFrom === 'cl' ? cpu.lo[Reg.RCX] : d.imm[i];
-    const count = raw & countMask;
-    let lo = 0, hi = 0, v: number, vh = 0;
-    const r = d.rm[i];
-    if (form.mem) {
-      lo = ea(cpu, i); hi = cpu.eaHi;
-      v = readMem(cpu, lo, hi, size);
-      if (cpu.exc >= 0) return;
-      vh = cpu.mem.hi;
-      if (count === 0) return;
-    } else {
-      v = readReg(cpu, r, size);
-      if (size === 8) vh = cpu.hi[r];
-      if (count === 0) { if (size === 4) cpu.hi[r] = 0; return; }
+  const mem = form.mem;
+  return toE(form, (cpu) => {
+    const count = V[Val.B] & countMask;
+    const v = V[Val.A];
+    // A zero count writes a register destination unchanged (zero-extending a 32-bit one) and
+    // leaves memory alone.
+    if (count === 0) { V[Val.R] = v; V[Val.RHI] = V[Val.AHI]; return !mem; }
+    if (size === 8) { V[Val.R] = shift64(cpu, op, v, V[Val.AHI], count); V[Val.RHI] = outHi; } else {
+      V[Val.R] = shiftSmall(cpu, op, size, v, count);
+      V[Val.RHI] = 0;
     }
-    // Compute flags into a scratch state first so a faulting write leaves RFLAGS alone.
-    const saved = saveFlags(cpu);
-    let res: number, rh = 0;
-    if (size === 8) { res = shift64(cpu, op, v, vh, count); rh = outHi; } else res = shiftSmall(cpu, op, size, v, count);
-    if (form.mem) {
-      writeMem(cpu, lo, hi, size, res, rh);
-      if (cpu.exc >= 0) { restoreFlags(cpu, saved); return; }
-    } else {
-      writeReg(cpu, r, size, res, rh);
-    }
-  };
+    return true;
+  });
 });
-
-/** Snapshot of the lazy-flag state, to undo flag updates of an instruction whose memory write faults. */
-const snap = new Int32Array(10);
-function saveFlags(cpu: Vcpu): Int32Array {
-  snap[0] = cpu.lfOp; snap[1] = cpu.lfSize; snap[2] = cpu.lfDst; snap[3] = cpu.lfDstHi; snap[4] = cpu.lfSrc;
-  snap[5] = cpu.lfSrcHi; snap[6] = cpu.lfRes; snap[7] = cpu.lfResHi; snap[8] = cpu.lfAux; snap[9] = cpu.arith;
-  return snap;
-}
-function restoreFlags(cpu: Vcpu, s: Int32Array): void {
-  cpu.lfOp = s[0]; cpu.lfSize = s[1]; cpu.lfDst = s[2]; cpu.lfDstHi = s[3]; cpu.lfSrc = s[4];
-  cpu.lfSrcHi = s[5]; cpu.lfRes = s[6]; cpu.lfResHi = s[7]; cpu.lfAux = s[8]; cpu.arith = s[9];
-}
 
 /**
  * SHLD/SHRD E,G,count (variant 0 = SHLD, 1 = SHRD). Flags: CF = last bit shifted out of the
@@ -234,26 +204,13 @@ function restoreFlags(cpu: Vcpu, s: Int32Array): void {
 export const SHXD = family('shxd', (form) => {
   const size = form.size;
   const right = form.variant === 1;
-  const byCl = form.operands.endsWith('CL');
   const bits = 8 * size;
-  return (cpu, i) => {
-    const d = cpu.dec;
-    const count = (byCl ? cpu.lo[Reg.RCX] : d.imm[i]) & (size === 8 ? 0x3f : 0x1f);
-    let lo = 0, hi = 0, v: number, vh = 0;
-    const r = d.rm[i];
-    if (form.mem) {
-      lo = ea(cpu, i); hi = cpu.eaHi;
-      v = readMem(cpu, lo, hi, size);
-      if (cpu.exc >= 0) return;
-      vh = cpu.mem.hi;
-    } else {
-      v = readReg(cpu, r, size);
-      if (size === 8) vh = cpu.hi[r];
-    }
-    if (count === 0) { if (!form.mem && size === 4) cpu.hi[r] = 0; return; }
-    const g = d.reg[i];
-    const s = readReg(cpu, g, size);
-    const sh = size === 8 ? cpu.hi[g] : 0;
+  const mem = form.mem;
+  return toE(form, (cpu) => {
+    const count = V[Val.C] & (size === 8 ? 0x3f : 0x1f);
+    const v = V[Val.A], vh = V[Val.AHI];
+    if (count === 0) { V[Val.R] = v; V[Val.RHI] = vh; return !mem; }
+    const s = V[Val.B], sh = V[Val.BHI];
     let res: number, rh = 0, cf: number;
     if (size === 8) {
       if (!right) {
@@ -285,12 +242,8 @@ export const SHXD = family('shxd', (form) => {
       }
     }
     const of = msb(size, res, rh) ^ msb(size, v, vh);
-    if (form.mem) {
-      writeMem(cpu, lo, hi, size, res, rh);
-      if (cpu.exc >= 0) return;
-    } else {
-      writeReg(cpu, r, size, res, rh);
-    }
+    V[Val.R] = res; V[Val.RHI] = rh;
     loadArithFlags(cpu, resultFlags(size, res, rh) | (cf ? Flag.CF : 0) | (of ? Flag.OF : 0));
-  };
+    return true;
+  });
 });

@@ -1,7 +1,7 @@
 import type { Vcpu } from '../cpu/vcpu.js';
 import { Cr0, Cr4 } from '../arch/control.js';
 import { Vector } from '../arch/vectors.js';
-import { type Form, type Handler, family } from './registry.js';
+import { type Form, type Handler, family, Operand } from './registry.js';
 import { ea, readMem, readReg, writeMem, writeReg } from './operands.js';
 import { compareToEflags } from './flags.js';
 import type { FpuState } from './fpu-state.js';
@@ -750,7 +750,7 @@ export const SSE_SHUF = family('sse-shuf', (form) => {
 export const SSE_SHIFT = family('sse-shift', (form) => {
   const size = form.variant >> 2;
   const kind = form.variant & 3;
-  const immediate = form.pattern.endsWith('I');
+  const immediate = form.ops.second === Operand.IMM;
   return (cpu, i) => {
     if (!sseReady(cpu)) return;
     let count: number;

@@ -1,4 +1,5 @@
-import { family } from './registry.js';
+import { checkedFamily, family, Operand } from './registry.js';
+import { Check } from './checks.js';
 import { ea, readMem, readReg, writeMem, writeReg } from './operands.js';
 import { movedSp, peek, pop, poppedHi, push, setSp, spHi, stackLinear, stackLinearHi } from './stack-ops.js';
 import { Reg, Seg } from '../arch/registers.js';
@@ -11,8 +12,7 @@ import { loadDataSegment } from '../cpu/segmentation.js';
 /** PUSH E/Z/I ("Ev", "Zv", "Iz", "Ib"). */
 export const PUSH = family('push', (form) => {
   const size = form.size;
-  const p = form.operands;
-  if (p.startsWith('I')) return (cpu, i) => { const d = cpu.dec; push(cpu, size, d.imm[i], d.immHi[i]); };
+  if (form.ops.first === Operand.IMM) return (cpu, i) => { const d = cpu.dec; push(cpu, size, d.imm[i], d.immHi[i]); };
   if (form.mem) {
     return (cpu, i) => {
       const v = readMem(cpu, ea(cpu, i), cpu.eaHi, size);
@@ -67,10 +67,9 @@ export const POP_SEG = family('pop-seg', (form) => {
 });
 
 /** RFLAGS image pushed by PUSHF: VM and RF read as 0. */
-export const PUSHF = family('pushf', (form) => {
+export const PUSHF = checkedFamily('pushf', Check.VM86_IOPL, (form) => {
   const size = form.size;
   return (cpu) => {
-    if ((cpu.flags & Flag.VM) !== 0 && ((cpu.flags & Flag.IOPL) >>> 12) < 3) { cpu.raiseGp(0); return; }
     push(cpu, size, cpu.getFlags() & ~(Flag.VM | Flag.RF), 0);
   };
 });
@@ -79,7 +78,7 @@ export const PUSHF = family('pushf', (form) => {
  * POPF: at CPL 0 every writable flag may change; above it IOPL is kept, and IF only changes when
  * CPL <= IOPL. VM, VIP and VIF are never loaded by POPF; a 16-bit POPF keeps the upper bits.
  */
-export const POPF = family('popf', (form) => {
+export const POPF = checkedFamily('popf', Check.VM86_IOPL, (form) => {
   const size = form.size;
   return (cpu) => {
     const v = peek(cpu, 0, size);

@@ -3,8 +3,8 @@ import { Stop } from '../cpu/vcpu.js';
 import { family } from './registry.js';
 import { LfOp, getZF, setLazy, setLazy64 } from './flags.js';
 import { addSegment, readMem, writeMem, writeReg } from './operands.js';
-import { ioPermitted, portIn, portOut } from './io.js';
-import { syncTime } from './system.js';
+import { portIn, portOut } from './io.js';
+import { syncTime } from './checks.js';
 import { Prefix } from '../decode/store.js';
 import { Flag } from '../arch/eflags.js';
 import { Reg, Seg } from '../arch/registers.js';
@@ -162,7 +162,6 @@ function once(cpu: Vcpu, op: StrOp, size: number, asize: number, srcSeg: number,
     }
     case StrOp.INS: {
       const port = cpu.lo[Reg.RDX] & 0xffff;
-      if (!ioPermitted(cpu, port, size)) { if (cpu.exc < 0) cpu.raiseGp(0); return false; }
       const la = strAddr(cpu, Reg.RDI, asize, Seg.ES, size);
       const lh = linHi;
       if (!cpu.mem.probeWrite(la, lh, size)) return false;
@@ -172,7 +171,6 @@ function once(cpu: Vcpu, op: StrOp, size: number, asize: number, srcSeg: number,
     }
     default: { // OUTS
       const port = cpu.lo[Reg.RDX] & 0xffff;
-      if (!ioPermitted(cpu, port, size)) { if (cpu.exc < 0) cpu.raiseGp(0); return false; }
       const v = readMem(cpu, strAddr(cpu, Reg.RSI, asize, srcSeg, size), linHi, size);
       if (cpu.exc >= 0) return false;
       portOut(cpu, port, size, v);

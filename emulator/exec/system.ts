@@ -1,6 +1,7 @@
 import type { Vcpu } from '../cpu/vcpu.js';
 import { CpuMode, Stop } from '../cpu/vcpu.js';
-import { family, privilegedFamily, type Handler } from './registry.js';
+import { checkedFamily, family, privilegedFamily, type Handler } from './registry.js';
+import { Check, syncTime } from './checks.js';
 import { ea, writeReg } from './operands.js';
 import { Reg, Seg } from '../arch/registers.js';
 import { Cr0, Cr4, Msr } from '../arch/control.js';
@@ -19,21 +20,15 @@ import { generalDetect, trapIfTfAfter } from '../cpu/debug-exceptions.js';
 /**
  * System instructions: descriptor tables, control and debug registers, MSRs, CPUID, the TSC, HLT,
  * interrupt flag, TLB and cache maintenance, SWAPGS, hypercalls, and the deliberate #UD opcodes
- * (SDM Vol. 2 and Vol. 3). Privileged ones raise #GP(0) above CPL 0: a family whose every form
- * checks that first is a privilegedFamily (the check is added when its handlers are built); the
- * others check it after their own earlier faults.
+ * (SDM Vol. 2 and Vol. 3). The checks a family makes before anything else (real mode #UD, CPL 0,
+ * UMIP, CR4.TSD/PCE, IOPL) and its VM exit are declared with the family (privilegedFamily,
+ * checkedFamily; exec/checks.ts) and added when its handlers are built; SWAPGS, SYSRET and XSETBV
+ * check CPL by hand because a mode #UD comes first that the table does not express.
  */
 
 /** #GP(0) unless CPL is 0 (real mode is always CPL 0). */
 function privileged(cpu: Vcpu): boolean {
   if (cpu.cpl === 0) return true;
-  cpu.raiseGp(0);
-  return false;
-}
-
-/** UMIP: SGDT/SIDT/SLDT/STR/SMSW are privileged when CR4.UMIP=1. */
-function umipAllowed(cpu: Vcpu): boolean {
-  if ((cpu.cr4 & Cr4.UMIP) === 0 || cpu.cpl === 0) return true;
   cpu.raiseGp(0);
   return false;
 }
@@ -69,10 +64,9 @@ export const LOAD_DT = privilegedFamily('load-dt', (form) => {
 });
 
 /** SGDT/SIDT (variant 0/1). */
-export const STORE_DT = family('store-dt', (form) => {
+export const STORE_DT = checkedFamily('store-dt', Check.UMIP, (form) => {
   const idt = form.variant === 1;
   return (cpu, i) => {
-    if (!umipAllowed(cpu)) return;
     const reg = idt ? cpu.idtr : cpu.gdtr;
     const lo = ea(cpu, i);
     const hi = cpu.eaHi;
@@ -87,11 +81,9 @@ export const STORE_DT = family('store-dt', (form) => {
 const sysDesc = new Descriptor();
 
 /** LLDT (variant 0) and LTR (variant 1) from a 16-bit selector. */
-export const LOAD_SYSSEG = family('load-sysseg', (form) => {
+export const LOAD_SYSSEG = checkedFamily('load-sysseg', Check.PROT | Check.CPL0, (form) => {
   const isTr = form.variant === 1;
   return (cpu, i) => {
-    if (cpu.mode === CpuMode.REAL) { cpu.raiseUd(); return; }
-    if (!privileged(cpu)) return;
     const sel = (form.mem ? cpu.mem.read16(ea(cpu, i), cpu.eaHi) : cpu.lo[cpu.dec.rm[i]]) & 0xffff;
     if (cpu.exc >= 0) return;
     const reg = isTr ? cpu.tr : cpu.ldtr;
@@ -127,12 +119,10 @@ export const LOAD_SYSSEG = family('load-sysseg', (form) => {
 });
 
 /** SLDT (variant 0) and STR (variant 1). A register destination gets the selector zero-extended. */
-export const STORE_SYSSEG = family('store-sysseg', (form) => {
+export const STORE_SYSSEG = checkedFamily('store-sysseg', Check.PROT | Check.UMIP, (form) => {
   const isTr = form.variant === 1;
   const size = form.size;
   return (cpu, i) => {
-    if (cpu.mode === CpuMode.REAL) { cpu.raiseUd(); return; }
-    if (!umipAllowed(cpu)) return;
     const sel = (isTr ? cpu.tr : cpu.ldtr).selector;
     if (form.mem) cpu.mem.write16(ea(cpu, i), cpu.eaHi, sel);
     else writeReg(cpu, cpu.dec.rm[i], size, sel, 0);
@@ -229,28 +219,22 @@ export const MOV_DR = privilegedFamily('mov-dr', (form) => {
   };
 });
 
-export const RDMSR = privilegedFamily('rdmsr', () => (cpu, i) => {
-  syncTime(cpu, i);
-  cpu.platform.instructionExit(cpu, ExitReason.RDMSR, cpu.lo[Reg.RCX]);
+export const RDMSR = privilegedFamily('rdmsr', () => (cpu) => {
   const v = readMsr(cpu, cpu.lo[Reg.RCX]);
   if (v === undefined) { cpu.raiseGp(0); return; }
   cpu.set32(Reg.RAX, v.lo);
   cpu.set32(Reg.RDX, v.hi);
-});
+}, { reason: ExitReason.RDMSR, detail: Reg.RCX });
 
-export const WRMSR = privilegedFamily('wrmsr', () => (cpu, i) => {
-  syncTime(cpu, i);
-  cpu.platform.instructionExit(cpu, ExitReason.WRMSR, cpu.lo[Reg.RCX]);
+export const WRMSR = privilegedFamily('wrmsr', () => (cpu) => {
   if (!writeMsr(cpu, cpu.lo[Reg.RCX], cpu.lo[Reg.RAX], cpu.lo[Reg.RDX])) { cpu.raiseGp(0); return; }
   cpu.stop |= Stop.CONTEXT;
-});
+}, { reason: ExitReason.WRMSR, detail: Reg.RCX });
 
 /** CPUID's results, written by CpuModel.cpuidInto: one array for every execution. */
 const cpuidOut = new Int32Array(4);
 
-export const CPUID = family('cpuid', () => (cpu, i) => {
-  syncTime(cpu, i);
-  cpu.platform.instructionExit(cpu, ExitReason.CPUID, cpu.lo[Reg.RAX]);
+export const CPUID = checkedFamily('cpuid', Check.NONE, () => (cpu) => {
   cpu.model.cpuidInto(cpu.lo[Reg.RAX], cpu.lo[Reg.RCX], cpu.index, cpuidOut);
   const a = cpuidOut[0], b = cpuidOut[1], c = cpuidOut[2], d = cpuidOut[3];
   let ecx = c;
@@ -266,18 +250,14 @@ export const CPUID = family('cpuid', () => (cpu, i) => {
   cpu.set32(Reg.RBX, b);
   cpu.set32(Reg.RCX, ecx);
   cpu.set32(Reg.RDX, edx);
-});
+}, { reason: ExitReason.CPUID, detail: Reg.RAX });
 
-/** Makes cpu.cycles() exact inside a block: instructions retired before record i count. */
-export function syncTime(cpu: Vcpu, i: number): void {
-  cpu.inBlock = i - cpu.blockFirst;
-}
+export { syncTime };
 
 /** RDTSC (variant 0) and RDTSCP (variant 1, also loads TSC_AUX into ECX). */
-export const RDTSC = family('rdtsc', (form) => {
+export const RDTSC = checkedFamily('rdtsc', Check.TSD, (form) => {
   const withAux = form.variant === 1;
   return (cpu, i) => {
-    if ((cpu.cr4 & Cr4.TSD) !== 0 && cpu.cpl !== 0) { cpu.raiseGp(0); return; }
     syncTime(cpu, i);
     const t = cpu.readTsc();
     cpu.set32(Reg.RAX, t | 0);
@@ -297,27 +277,21 @@ const pmcOut = new MsrValue();
  * no architectural PMU (CPUID leaf 0AH is zero), so every ECX is #GP there; AMD's four legacy
  * counters read PerfCtr0-3 (48 bits).
  */
-export const RDPMC = family('rdpmc', () => (cpu, i) => {
-  if (cpu.mode !== CpuMode.REAL && cpu.cpl !== 0 && (cpu.cr4 & Cr4.PCE) === 0) { cpu.raiseGp(0); return; }
-  syncTime(cpu, i);
-  cpu.platform.instructionExit(cpu, ExitReason.RDPMC, cpu.lo[Reg.RCX]);
+export const RDPMC = checkedFamily('rdpmc', Check.PCE, () => (cpu) => {
   if (!readAmdCounter(cpu, cpu.lo[Reg.RCX], pmcOut)) { cpu.raiseGp(0); return; }
   cpu.set32(Reg.RAX, pmcOut.lo);
   cpu.set32(Reg.RDX, pmcOut.hi);
-});
+}, { reason: ExitReason.RDPMC, detail: Reg.RCX });
 
-export const HLT = privilegedFamily('hlt', () => (cpu, i) => {
-  syncTime(cpu, i);
-  cpu.platform.instructionExit(cpu, ExitReason.HLT, 0);
+export const HLT = privilegedFamily('hlt', () => (cpu) => {
   cpu.halted = true;
   cpu.stop |= Stop.HLT;
-});
+}, { reason: ExitReason.HLT, detail: -1 });
 
 /** CLI (variant 0) and STI (variant 1); STI delays interrupt recognition by one instruction. */
-export const CLI_STI = family('cli-sti', (form) => {
+export const CLI_STI = checkedFamily('cli-sti', Check.IOPL, (form) => {
   const set = form.variant === 1;
   return (cpu) => {
-    if (cpu.mode !== CpuMode.REAL && cpu.cpl > ((cpu.flags & Flag.IOPL) >>> 12)) { cpu.raiseGp(0); return; }
     if (set) {
       if ((cpu.flags & Flag.IF) === 0) cpu.interruptShadow = true;
       cpu.flags |= Flag.IF;
@@ -366,10 +340,9 @@ export const LMSW = privilegedFamily('lmsw', (form) => (cpu, i) => {
 });
 
 /** SMSW: the low 16 bits of CR0 (a register destination gets the whole of CR0 at 32/64 bits). */
-export const SMSW = family('smsw', (form) => {
+export const SMSW = checkedFamily('smsw', Check.UMIP, (form) => {
   const size = form.size;
   return (cpu, i) => {
-    if (!umipAllowed(cpu)) return;
     if (form.mem) cpu.mem.write16(ea(cpu, i), cpu.eaHi, cpu.cr0);
     else writeReg(cpu, cpu.dec.rm[i], size, cpu.cr0, 0);
   };

@@ -1,0 +1,127 @@
+import type { Vcpu } from '../cpu/vcpu.js';
+import { Reg } from '../arch/registers.js';
+import { type Form, type Handler, Operand } from './registry.js';
+import { restoreLazyFlags, saveLazyFlags } from './flags.js';
+import { ea, readMem, readReg, writeMem, writeReg } from './operands.js';
+
+/**
+ * Operand load and write-back shared by the families that load operands, compute, and write one
+ * result (ALU, shifts and rotates, moves): the shape QEMU's decoder gives every instruction
+ * (gen_load of the operands, the operation, gen_writeback). The family supplies only the
+ * operation; the flow here reads the operands the form names into V, calls it, and writes the
+ * result back. A faulting load or store is checked here, once per flow, not in each handler:
+ * after a faulting load the operation does not run; after a faulting store the flags the
+ * operation recorded are restored, so the instruction has no effect.
+ *
+ * An Operation reads V[Val.A] (the first operand, the destination's old value), V[Val.B] (the
+ * second) and V[Val.C] (a third: SHLD/SHRD's count), with the high halves of 8-byte operands in
+ * V[Val.AHI]/V[Val.BHI], and leaves the result in V[Val.R]/V[Val.RHI]. It records its flags and
+ * returns whether the result is written (false: CMP, TEST, a shift by zero in memory, a CMOV not
+ * taken). Values go through the typed array, not arguments, so an operation the engine does not
+ * inline still allocates nothing.
+ */
+export type Operation = (cpu: Vcpu, i: number) => boolean;
+
+export const enum Val { A = 0, AHI = 1, B = 2, BHI = 3, C = 4, R = 5, RHI = 6 }
+export const V = new Int32Array(7);
+
+/** Loads the second operand (and the third, a count) of record i into V for a form of `size` bytes. */
+function loadSources(cpu: Vcpu, i: number, second: Operand, third: Operand, size: number): void {
+  const d = cpu.dec;
+  switch (second) {
+    case Operand.G: {
+      const g = d.reg[i];
+      V[Val.B] = readReg(cpu, g, size);
+      V[Val.BHI] = size === 8 ? cpu.hi[g] : 0;
+      break;
+    }
+    case Operand.IMM: V[Val.B] = d.imm[i]; V[Val.BHI] = d.immHi[i]; break;
+    case Operand.ONE: V[Val.B] = 1; V[Val.BHI] = 0; break;
+    case Operand.CL: V[Val.B] = cpu.lo[Reg.RCX]; V[Val.BHI] = 0; break;
+    default: break;
+  }
+  if (third === Operand.CL) V[Val.C] = cpu.lo[Reg.RCX];
+  else if (third === Operand.IMM) V[Val.C] = d.imm[i];
+}
+
+/**
+ * A form whose first operand is E (a register or memory) and is the destination: `E = E op src`
+ * (ADD Ev,Gv; SHL Ev,CL; NOT Ev; CMP Ev,Iz with no write).
+ */
+export function toE(form: Form, op: Operation, mayWrite = true): Handler {
+  const size = form.size;
+  const second = form.ops.second;
+  const third = form.ops.third;
+  if (!form.mem) {
+    return (cpu, i) => {
+      const r = cpu.dec.rm[i];
+      V[Val.A] = readReg(cpu, r, size);
+      V[Val.AHI] = size === 8 ? cpu.hi[r] : 0;
+      loadSources(cpu, i, second, third, size);
+      if (op(cpu, i)) writeReg(cpu, r, size, V[Val.R], V[Val.RHI]);
+    };
+  }
+  if (!mayWrite) {
+    // CMP and TEST: nothing to write, nothing to undo.
+    return (cpu, i) => {
+      const a = readMem(cpu, ea(cpu, i), cpu.eaHi, size);
+      if (cpu.exc >= 0) return;
+      V[Val.A] = a;
+      V[Val.AHI] = size === 8 ? cpu.mem.hi : 0;
+      loadSources(cpu, i, second, third, size);
+      op(cpu, i);
+    };
+  }
+  return (cpu, i) => {
+    const lo = ea(cpu, i);
+    const hi = cpu.eaHi;
+    const a = readMem(cpu, lo, hi, size);
+    if (cpu.exc >= 0) return;
+    V[Val.A] = a;
+    V[Val.AHI] = size === 8 ? cpu.mem.hi : 0;
+    loadSources(cpu, i, second, third, size);
+    saveLazyFlags(cpu);
+    if (!op(cpu, i)) return;
+    writeMem(cpu, lo, hi, size, V[Val.R], V[Val.RHI]);
+    if (cpu.exc >= 0) restoreLazyFlags(cpu);
+  };
+}
+
+/**
+ * A form whose destination is the G register and whose source is E (a register or memory) of
+ * `srcSize` bytes: `G = G op E` (ADD Gv,Ev; MOV Gv,Ev; MOVZX Gv,Eb; CMOVcc). V[Val.A] holds G's
+ * old value, V[Val.B] the source.
+ */
+export function toG(form: Form, op: Operation, srcSize = form.size): Handler {
+  const size = form.size;
+  if (!form.mem) {
+    return (cpu, i) => {
+      const d = cpu.dec;
+      const r = d.rm[i];
+      V[Val.B] = readReg(cpu, r, srcSize);
+      V[Val.BHI] = srcSize === 8 ? cpu.hi[r] : 0;
+      const g = d.reg[i];
+      V[Val.A] = readReg(cpu, g, size);
+      V[Val.AHI] = size === 8 ? cpu.hi[g] : 0;
+      if (op(cpu, i)) writeReg(cpu, g, size, V[Val.R], V[Val.RHI]);
+    };
+  }
+  return (cpu, i) => {
+    const b = readMem(cpu, ea(cpu, i), cpu.eaHi, srcSize);
+    if (cpu.exc >= 0) return;
+    V[Val.B] = b;
+    V[Val.BHI] = srcSize === 8 ? cpu.mem.hi : 0;
+    const g = cpu.dec.reg[i];
+    V[Val.A] = readReg(cpu, g, size);
+    V[Val.AHI] = size === 8 ? cpu.hi[g] : 0;
+    if (op(cpu, i)) writeReg(cpu, g, size, V[Val.R], V[Val.RHI]);
+  };
+}
+
+/**
+ * The flow for a form of a two-operand family: toG when the destination is G, else toE
+ * (`mayWrite` false: the operation never writes, as CMP and TEST).
+ */
+export function flow(form: Form, op: Operation, mayWrite = true): Handler {
+  return form.ops.first === Operand.G ? toG(form, op) : toE(form, op, mayWrite);
+}
