@@ -58,6 +58,10 @@ const crossBytes = new Uint8Array(16);
 export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: number, tracer: Tracer | null): SliceEnd {
   const H = HANDLERS;
   const d = cpu.dec;
+  // The record arrays never change (decode/store.ts): locals, not a property load per instruction.
+  const dStart = d.start;
+  const dLen = d.len;
+  const dHandler = d.handler;
   const bf = code.blockFirst;
   const bc = code.blockCount;
   decodeCtx.model = cpu.model;
@@ -134,10 +138,10 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
         code.countRun(b);
         for (i = first; i < end; i++) {
           if (tracer !== null) tracer.record(cpu, i, base, host - (d.start[first] & 0xfff));
-          const next = base + d.start[i] + d.len[i];
+          const next = base + dStart[i] + dLen[i];
           cpu.ripLo = next | 0;
           if (next > 0xffffffff) cpu.ripHi = cpu.mode === CpuMode.LONG64 ? ripHi + 1 : 0;
-          H[d.handler[i]](cpu, i);
+          H[dHandler[i]](cpu, i);
           if (cpu.stop !== 0) break;
         }
       }
