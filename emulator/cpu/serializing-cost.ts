@@ -21,8 +21,9 @@ import type { Vcpu } from './vcpu.js';
  *   saving flags, twiddling CR4.PGE to flush global mappings, and restoring flags takes about
  *   539ns." The CR4.PGE twiddle is two MOV to CR4, so one is about 270 ns (the flag save and
  *   restore are a few cycles).
- * - [R] reasoned from [L]: no published figure for the write alone was found (Agner Fog's and
- *   uops.info's tables measure user-mode instructions only). MOV to CR0 and MOV to CR3 serialize
+ * - [R] reasoned from [L]: no published figure for these writes alone was found (searched: the
+ *   CR0.WP guest-owned series, fb509f76acc8, gives only rt-tests runtimes; Agner Fog's and
+ *   uops.info's tables were not found to list MOV to CR). MOV to CR0 and MOV to CR3 serialize
  *   like MOV to CR4; the CR4.PGE write also flushes the whole TLB, which makes its figure an
  *   upper bound for them. The model charges them the same.
  */
