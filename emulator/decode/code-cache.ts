@@ -53,6 +53,8 @@ export class CodeCache implements CodeWatcher {
   readonly blockFn: Array<CompiledBlock | undefined>;
   /** Whether hot blocks are compiled (off while tracing, which needs the interpreter). */
   compile = true;
+  /** Interpreted runs after which a block is compiled (tests lower it to run every block call-threaded). */
+  compileAfter = COMPILE_THRESHOLD;
   /**
    * How blocks are compiled (jit/mode.ts): call-threaded when hot ('off'), translated when hot
    * ('on'), or translated as soon as decoded ('force', so tests run every block translated).
@@ -104,7 +106,7 @@ export class CodeCache implements CodeWatcher {
 
   /** Counts an execution of block b and compiles it when it becomes hot. */
   countRun(b: number): void {
-    if (++this.blockRuns[b] === COMPILE_THRESHOLD && this.compile) this.compileNow(b);
+    if (++this.blockRuns[b] === this.compileAfter && this.compile) this.compileNow(b);
   }
 
   private compileNow(b: number): void {

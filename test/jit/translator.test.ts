@@ -5,52 +5,12 @@
  * Then targeted cases: a fault in the middle of a translated block, self-modifying code inside
  * a translated block, and a register write-back before an interpreter fallback.
  */
-import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
-import { Machine } from '../../vmm/machine.js';
-import type { MmuMode } from '../../vmm/machine.js';
-import type { TranslatorMode } from '../../emulator/jit/mode.js';
-import { materializeFlags } from '../../emulator/exec/flags.js';
 import { STACK, runSnippet } from '../helpers/snippet.js';
-
-const GUESTS = 'build/guests/';
-
-interface Run { out: string; status: number | undefined; outcome: string; instructions: number; state: string; compiled: number; translated: number }
-
-function runGuest(name: string, args: string, mode: TranslatorMode, mmu: MmuMode, cpus = 1): Run {
-  const chunks: Buffer[] = [];
-  const vm = new Machine({ serialOut: (b) => { chunks.push(Buffer.from(b)); }, mmu, cpus });
-  vm.code.translator = mode;
-  const path = `${GUESTS}${name}.flat`;
-  vm.loadMultiboot(readFileSync(path), path, args);
-  const r = vm.run(400_000_000);
-  const state = vm.vcpus.map((c) => `${Array.from(c.lo).join(',')}|${Array.from(c.hi).join(',')}|${c.ripLo}|${c.ripHi}|` +
-    `${materializeFlags(c)}|${c.flags}|${c.instructions}`).join('\n');
-  return { out: Buffer.concat(chunks).toString('latin1'), status: r.exitStatus, outcome: r.outcome, instructions: r.instructions, state, compiled: vm.code.blocksCompiled, translated: vm.code.blocksTranslated };
-}
-
-/** Output, exit status, retired instructions and every vCPU's final state agree. */
-function expectSameRun(run: Run, reference: Run): void {
-  expect(run.out).toBe(reference.out);
-  expect(run.status).toBe(reference.status);
-  expect(run.instructions).toBe(reference.instructions);
-  expect(run.state).toBe(reference.state);
-}
-
-const CASES: ReadonlyArray<{ name: string; args: string; mmu: MmuMode; cpus?: number }> = [
-  { name: 'sieve', args: '1', mmu: 'bare' },
-  { name: 'sieve', args: '1', mmu: 'shadow' },
-  { name: 'insn-selftest', args: '', mmu: 'bare' },
-  { name: 'exceptions', args: '', mmu: 'bare' },
-  { name: 'exceptions', args: '', mmu: 'tdp' },
-  { name: 'paging', args: '', mmu: 'bare' },
-  { name: 'privilege', args: '', mmu: 'bare' },
-  { name: 'smp', args: '', mmu: 'bare', cpus: 2 },
-  { name: 'memtouch', args: '', mmu: 'legacy-tdp' },
-];
+import { GUEST_CASES, type GuestCase, expectSameRun, runGuest, titled } from './guest-run.js';
 
 describe('translated guests agree with the interpreter', () => {
-  test.each(CASES.map((c) => ({ ...c, title: `${c.name} ${c.args} (${c.mmu}, ${c.cpus ?? 1} vCPU)` })))('$title', ({ name, args, mmu, cpus }) => {
+  test.each(titled(GUEST_CASES))('$title', ({ name, args, mmu, cpus }) => {
     const off = runGuest(name, args, 'off', mmu, cpus);
     const forced = runGuest(name, args, 'force', mmu, cpus);
     expect(off.outcome, off.out).toBe('exit');
@@ -66,14 +26,14 @@ describe('translated guests agree with the interpreter', () => {
  * exit loops run 200,000 iterations), and then with the hot blocks of its page it continues into
  * (regions, jit/region.ts): the loops of these guests run inside translated regions.
  */
-const ON_CASES: ReadonlyArray<{ name: string; args: string; mmu: MmuMode; cpus?: number }> = [
+const ON_CASES: readonly GuestCase[] = [
   { name: 'sieve', args: '1', mmu: 'bare' },
   { name: 'exitloop', args: 'cpuid 200000', mmu: 'tdp' },
   { name: 'exitloop', args: 'out 200000', mmu: 'bare' },
 ];
 
 describe('guests with hot blocks translated into regions agree with the interpreter', () => {
-  test.each(ON_CASES.map((c) => ({ ...c, title: `${c.name} ${c.args} (${c.mmu}, ${c.cpus ?? 1} vCPU)` })))('$title', ({ name, args, mmu, cpus }) => {
+  test.each(titled(ON_CASES))('$title', ({ name, args, mmu, cpus }) => {
     const off = runGuest(name, args, 'off', mmu, cpus);
     const on = runGuest(name, args, 'on', mmu, cpus);
     expect(off.status, off.out).toBe(1);
