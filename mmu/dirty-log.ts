@@ -1,3 +1,4 @@
+import type { Gfn } from '../emulator/arch/address.js';
 import type { Memslot } from '../emulator/machine/memslots.js';
 import type { Stats } from './stats.js';
 import type { SpteCodec } from './spte.js';
@@ -31,7 +32,7 @@ export interface DirtyLogMmu {
    * `gfn` at `level` (1: kvm_mmu_write_protect_pt_masked; 2 and up: the huge pages holding the
    * first and last gfn with KVM_DIRTY_LOG_INITIALLY_SET). Returns whether a flush is needed.
    */
-  wrprotGfn(slot: Memslot, gfn: number, level: number, pml: boolean): boolean;
+  wrprotGfn(slot: Memslot, gfn: Gfn, level: number, pml: boolean): boolean;
   /**
    * Eager page splitting of [startGfn, endGfn) down to 4 KiB (kvm_tdp_mmu_try_split_huge_pages);
    * a no-op for the MMUs that do not split eagerly.

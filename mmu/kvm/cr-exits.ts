@@ -7,6 +7,9 @@ import { ROOT_CURRENT } from '../shadow/roots.js';
 import type { ExitHost } from './exit-host.js';
 import { KvmExit } from '../../emulator/debug/trace-exit-reasons.js';
 
+/** CR3 bits 11:0: the PCID when CR4.PCIDE is set (SDM 4.10.1), not a page offset. */
+const CR3_PCID_MASK = 0xfff;
+
 /** CR0 bits whose change is a role change (KVM_MMU_CR0_ROLE_BITS). */
 const CR0_ROLE_BITS = Cr0.PG | Cr0.WP;
 /** CR0 bits whose change reloads PAE's PDPTRs (X86_CR0_PDPTR_BITS). */
@@ -131,7 +134,7 @@ export class ControlRegisterExits {
       if (cr3 !== this.cr3) shadow.newPgd(cr3);
       this.cr3 = cr3;
     }
-    if ((flags & CR3_NOFLUSH) === 0) shadow.invalidatePcid((this.cpu.cr4 & Cr4.PCIDE) !== 0 ? cr3 % 4096 : 0);
+    if ((flags & CR3_NOFLUSH) === 0) shadow.invalidatePcid((this.cpu.cr4 & Cr4.PCIDE) !== 0 ? cr3 & CR3_PCID_MASK : 0);
     this.kvm.enterGuest();
   }
 

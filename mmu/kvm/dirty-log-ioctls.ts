@@ -1,4 +1,5 @@
 import type { Memslot, Memslots } from '../../emulator/machine/memslots.js';
+import type { Gfn } from '../../emulator/arch/address.js';
 import { type DirtyLogMmu, attachDirtySink } from '../dirty-log.js';
 import { DirtyRing, ringSizeError } from './dirty-ring.js';
 import type { Knobs } from '../knobs.js';
@@ -129,7 +130,7 @@ export class DirtyLogIoctls {
           const k = base + b;
           if (k >= slot.npages || bitmap[k] === 0) continue;
           bitmap[k] = 0;
-          h.ops.wrprotGfn(slot, slot.baseGfn + k, 1, h.pml);
+          h.ops.wrprotGfn(slot, (slot.baseGfn + k) as Gfn, 1, h.pml);
         }
         h.unlock(LockMode.WRITE, since);
       });
@@ -260,14 +261,14 @@ export class DirtyLogIoctls {
       if (lo < 0) continue;
       if (this.initiallySet) {
         if (h.tdpMmu && h.knobs.eagerPageSplit) h.ops.splitHugePages(slot, slot.baseGfn + lo, slot.baseGfn + hi + 1);
-        h.ops.wrprotGfn(slot, slot.baseGfn + lo, 2, h.pml);
-        h.ops.wrprotGfn(slot, slot.baseGfn + hi, 2, h.pml);
+        h.ops.wrprotGfn(slot, (slot.baseGfn + lo) as Gfn, 2, h.pml);
+        h.ops.wrprotGfn(slot, (slot.baseGfn + hi) as Gfn, 2, h.pml);
       }
       for (let k = lo; k <= hi; k++) {
         if (bitmap[k] === 0 || (mask !== undefined && mask[k] === 0)) continue;
         bitmap[k] = 0;
         cleared++;
-        h.ops.wrprotGfn(slot, slot.baseGfn + k, 1, h.pml);
+        h.ops.wrprotGfn(slot, (slot.baseGfn + k) as Gfn, 1, h.pml);
       }
     }
     return cleared;

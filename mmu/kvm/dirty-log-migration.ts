@@ -1,4 +1,5 @@
 import type { Kvm } from './kvm.js';
+import { gpa as asGpa, gpaToGfn } from '../../emulator/arch/address.js';
 import type { DirtyLogSchedule } from './dirty-log-schedule.js';
 import { ManualProtect } from './dirty-log-ioctls.js';
 
@@ -171,8 +172,10 @@ export class DirtyLogMigration {
     const range = this.schedule.range;
     let from = 0, to = bitmap.length;
     if (range !== undefined && slot !== undefined) {
-      from = Math.max(0, range.gpa / 4096 - slot.baseGfn);
-      to = Math.min(bitmap.length, range.gpa / 4096 - slot.baseGfn + range.pages);
+      // range.gpa is 4 KiB-aligned (dirty-log-schedule.ts checks it), so its frame is exact.
+      const first = gpaToGfn(asGpa(range.gpa));
+      from = Math.max(0, first - slot.baseGfn);
+      to = Math.min(bitmap.length, first - slot.baseGfn + range.pages);
     }
     let n = 0;
     for (let k = from; k < to; k++) n += bitmap[k];

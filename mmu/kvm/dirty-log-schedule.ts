@@ -16,6 +16,8 @@
  *
  * Numbers are decimal or 0x hexadecimal; k, M and G multiply by 10^3, 10^6, 10^9 (cycles).
  */
+import { PAGE_SIZE } from '../../emulator/arch/address.js';
+
 export interface DirtyLogSchedule {
   readonly start: number;
   /** Pass times, increasing, all after start. */
@@ -93,7 +95,7 @@ export function parseDirtyLogSchedule(text: string): DirtyLogSchedule | string {
     const [gpaText, pagesText] = rangeText.split('+');
     const gpa = pagesText === undefined ? undefined : parseNumber(gpaText);
     const pages = pagesText === undefined ? undefined : parseNumber(pagesText);
-    if (gpa === undefined || pages === undefined || gpa % 4096 !== 0 || pages < 1) return `range=: expected GPA+PAGES with a 4 KiB-aligned GPA, got "${rangeText}"`;
+    if (gpa === undefined || pages === undefined || gpa % PAGE_SIZE !== 0 || pages < 1) return `range=: expected GPA+PAGES with a 4 KiB-aligned GPA, got "${rangeText}"`;
     range = { gpa, pages };
   }
   return { start, passes, stop, slot, protect: (ring > 0 ? 0 : protect) as 0 | 1 | 2, ring, range };

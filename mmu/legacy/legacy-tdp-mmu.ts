@@ -1,7 +1,7 @@
 import type { MmioWalk, MmuContext, TdpCapableMmu } from '../mmu.js';
 import { TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
 import { type PageFault, PfResult } from '../page-fault-record.js';
-import type { Hpa } from '../../emulator/arch/address.js';
+import { type Hpa, type Sptep, gfn as asGfn } from '../../emulator/arch/address.js';
 import { type CpuRole, roleLevel } from '../role.js';
 import { Request } from '../kvm/requests.js';
 import { type ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
@@ -41,7 +41,7 @@ export class LegacyTdpMmu implements TdpCapableMmu {
   /** mmu_alloc_root: kvm_mmu_get_shadow_page(0, root role) with root_count++. */
   load(): Hpa {
     this.cache.makePagesAvailable();
-    const { sp, created } = this.cache.get(0, this.rootRole);
+    const { sp, created } = this.cache.get(asGfn(0), this.rootRole);
     sp.rootCount++;
     if (created) {
       this.ctx.stats.root_alloc++;
@@ -81,7 +81,7 @@ export class LegacyTdpMmu implements TdpCapableMmu {
   }
 
   rootIncarnation(root: number): number {
-    return this.cache.rootIncarnations.get(root) ?? 0;
+    return this.cache.rootIncarnations.get(root as Hpa) ?? 0;
   }
 
   validRoots(): number {
@@ -112,13 +112,13 @@ export class LegacyTdpMmu implements TdpCapableMmu {
   fastPageFault(fault: PageFault, pmlOnly = false): FastPf {
     if (!fault.write || this.root === null) return FastPf.INVALID;
     const cache = this.cache;
-    let sptep = -1;
+    let sptep: Sptep | -1 = -1;
     let level = 0;
     for (const it = this.mapper.walk.init(this.root.hpa, roleLevel(this.rootRole), fault.addrLo, fault.addrHi); it.okay(); it.next()) {
       sptep = it.sptep;
       level = it.level;
     }
-    if (sptep < 0) return FastPf.INVALID;
+    if (sptep === -1) return FastPf.INVALID;
     const lo = cache.readSpteLo(sptep);
     const hi = cache.readSpteHi(sptep);
     const gfn = fault.gfn;

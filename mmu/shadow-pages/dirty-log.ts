@@ -1,5 +1,6 @@
 import type { MmuContext } from '../mmu.js';
 import type { Memslot } from '../../emulator/machine/memslots.js';
+import { type Gfn, type Sptep, gfnRoundForLevel, levelPages } from '../../emulator/arch/address.js';
 import { type DirtyLogMmu, SPTE_W, wrprotBits } from '../dirty-log.js';
 import type { ShadowPageCache } from './page-cache.js';
 import type { ShadowMapper } from './map.js';
@@ -24,7 +25,7 @@ export class RmapDirtyLog implements DirtyLogMmu {
    * fast_page_fault (and the slow path) can make it writable again; a 4 KiB SPTE under PML is
    * armed instead (spte_clear_dirty; dirty-log.ts). Returns whether W was on.
    */
-  private wrprotList(list: readonly number[] | undefined, level: number, pml: boolean): boolean {
+  private wrprotList(list: readonly Sptep[] | undefined, level: number, pml: boolean): boolean {
     if (list === undefined) return false;
     const cache = this.cache;
     const bits = wrprotBits(this.ctx.codec, level, pml);
@@ -44,9 +45,9 @@ export class RmapDirtyLog implements DirtyLogMmu {
   wrprotSlot(slot: Memslot, minLevel: number, pml: boolean): boolean {
     let flush = false;
     for (let level = minLevel; level <= MAX_RMAP_LEVEL; level++) {
-      const span = 512 ** (level - 1);
-      const first = slot.baseGfn - (slot.baseGfn % span);
-      for (let gfn = first; gfn < slot.baseGfn + slot.npages; gfn += span) {
+      const span = levelPages(level);
+      const first = gfnRoundForLevel(slot.baseGfn, level);
+      for (let gfn = first; gfn < slot.baseGfn + slot.npages; gfn = (gfn + span) as Gfn) {
         if (this.wrprotList(this.cache.rmapOf(gfn, level), level, pml)) flush = true;
       }
     }
@@ -54,12 +55,11 @@ export class RmapDirtyLog implements DirtyLogMmu {
   }
 
   /** kvm_mmu_write_protect_pt_masked (level 1) or kvm_mmu_slot_gfn_write_protect from `level` up. */
-  wrprotGfn(_slot: Memslot, gfn: number, level: number, pml: boolean): boolean {
+  wrprotGfn(_slot: Memslot, gfn: Gfn, level: number, pml: boolean): boolean {
     const top = level === 1 ? 1 : MAX_RMAP_LEVEL;
     let flush = false;
     for (let l = level; l <= top; l++) {
-      const span = 512 ** (l - 1);
-      if (this.wrprotList(this.cache.rmapOf(gfn - (gfn % span), l), l, pml)) flush = true;
+      if (this.wrprotList(this.cache.rmapOf(gfnRoundForLevel(gfn, l), l), l, pml)) flush = true;
     }
     return flush;
   }

@@ -1,7 +1,7 @@
 import type { MmuContext } from '../mmu.js';
 import type { Memslot } from '../../emulator/machine/memslots.js';
 import { u64 } from '../../emulator/arch/u64.js';
-import type { Gfn, Hfn } from '../../emulator/arch/address.js';
+import { type Gfn, type Hfn, type Hpa, type Sptep, gfnRoundForLevel, levelPages, sptepAt, sptepIndex } from '../../emulator/arch/address.js';
 import { ACC_ALL, ACC_WRITE_MASK } from '../spte.js';
 import { childRole, roleAccess } from '../role.js';
 import type { ShadowPage, ShadowPageCache } from './page-cache.js';
@@ -30,7 +30,7 @@ export class ShadowMapper {
   }
 
   /** The host frame backing a guest frame of a memslot. */
-  static pfn(slot: Memslot, gfn: number): Hfn {
+  static pfn(slot: Memslot, gfn: Gfn): Hfn {
     return (slot.hostHfn + (gfn - slot.baseGfn)) as Hfn;
   }
 
@@ -39,7 +39,7 @@ export class ShadowMapper {
    * (an upper-level guest table) may not; a frame shadowed by level-1 pages may, once those pages
    * are marked unsync, unless this is a sync or a speculative (prefetch) fill.
    */
-  tryUnsync(gfn: number, synchronizing: boolean, prefetch: boolean): boolean {
+  tryUnsync(gfn: Gfn, synchronizing: boolean, prefetch: boolean): boolean {
     const cache = this.cache;
     if (cache.isWriteTracked(gfn)) return false;
     for (const sp of cache.indirectPages(gfn)) {
@@ -57,7 +57,7 @@ export class ShadowMapper {
    * (high half in u64.hi). `fault` is the fault being served, null for a prefetch or a sync (a
    * speculative fill); when W is withheld for a fault, fault.writeProtected says so.
    */
-  makeLeaf(level: number, access: number, gfn: number, slot: Memslot, oldLo: number, fault: PageFault | null,
+  makeLeaf(level: number, access: number, gfn: Gfn, slot: Memslot, oldLo: number, fault: PageFault | null,
     synchronizing: boolean): number {
     const { codec } = this.ctx;
     // fault->map_writable from the faultin step; a prefetch or sync reads the memslot itself.
@@ -82,12 +82,12 @@ export class ShadowMapper {
    * access is emulated. `fault` is the fault being served (its write flag decides
    * WRITE_PROTECTED); null is a prefetch, as KVM passes a NULL fault.
    */
-  setSpte(sptep: number, access: number, gfn: number, slot: Memslot | undefined, fault: PageFault | null): PfResult {
+  setSpte(sptep: Sptep, access: number, gfn: Gfn, slot: Memslot | undefined, fault: PageFault | null): PfResult {
     const prefetch = fault === null;
     const { codec, stats } = this.ctx;
     const cache = this.cache;
     const sp = cache.pageOf(sptep);
-    const k = (sptep % 4096) / 8;
+    const k = sptepIndex(sptep);
     const level = sp.level;
     // No memslot: KVM_PFN_NOSLOT, which matches no present SPTE's pfn.
     const pfn = slot === undefined ? -1 : ShadowMapper.pfn(slot, gfn);
@@ -114,7 +114,7 @@ export class ShadowMapper {
       // above, as in KVM since "Drop/zap existing present SPTE even when creating an MMIO SPTE":
       // a guest PTE of an unsync page, rewritten natively to point outside every memslot, meets
       // the leaf made for its old frame, whose rmap entry must go with it.
-      const lo = codec.makeMmioSpte(gfn as Gfn, access, this.ctx.mmioGeneration());
+      const lo = codec.makeMmioSpte(gfn, access, this.ctx.mmioGeneration());
       cache.spteSet(sptep, lo, u64.hi); // mark_mmio_spte
       this.ctx.trace?.installed(level, gfn, sptep, lo, u64.hi);
       stats.pf_mmio_spte_created++;
@@ -152,21 +152,21 @@ export class ShadowMapper {
    * kvm_mmu_get_child_sp: null when the SPTE already points to a table (the walk continues into
    * it); otherwise the page one level down for (gfn, child role), found or created.
    */
-  childSp(sptep: number, gfn: number, direct: boolean, access: number): ShadowPage | null {
+  childSp(sptep: Sptep, gfn: Gfn, direct: boolean, access: number): ShadowPage | null {
     const { codec } = this.ctx;
     const cache = this.cache;
     const lo = cache.readSpteLo(sptep);
     const hi = cache.readSpteHi(sptep);
     const parent = cache.pageOf(sptep);
     if (codec.isShadowPresent(lo, hi) && !codec.isLarge(lo)) return null;
-    return cache.get(gfn, childRole(parent.role, access, direct, ((sptep % 4096) / 8) & 1)).sp;
+    return cache.get(gfn, childRole(parent.role, access, direct, sptepIndex(sptep) & 1)).sp;
   }
 
   /**
    * validate_direct_spte: a direct child made for other access rights (a guest large page whose
    * permissions or dirty bit changed) is unlinked so a new one is made.
    */
-  validateDirect(sptep: number, access: number): void {
+  validateDirect(sptep: Sptep, access: number): void {
     const { codec } = this.ctx;
     const cache = this.cache;
     const lo = cache.readSpteLo(sptep);
@@ -183,12 +183,12 @@ export class ShadowMapper {
    * by one SPTE: the memslot covers the aligned range with the same alignment in host memory,
    * the host backs it with pages at least that large, and no shadowed guest table lies inside.
    */
-  mappingLevel(slot: Memslot, gfn: number, maxLevel: number): number {
+  mappingLevel(slot: Memslot, gfn: Gfn, maxLevel: number): number {
     if (slot.dirtyBitmap !== undefined) return 1; // kvm_mmu_hugepage_adjust: 4 KiB while logging
     for (let level = Math.min(maxLevel, 3); level > 1; level--) {
       if (level > this.ctx.hostMaxLevel || this.cache.lpageDisallowed(gfn, level)) continue;
-      const span = 512 ** (level - 1);
-      const base = gfn - (gfn % span);
+      const span = levelPages(level);
+      const base = gfnRoundForLevel(gfn, level);
       if (base >= slot.baseGfn && base + span <= slot.baseGfn + slot.npages &&
         (slot.hostHfn + (base - slot.baseGfn)) % span === 0) return level;
     }
@@ -200,15 +200,15 @@ export class ShadowMapper {
    * the hash or made), then the leaf; 4 KiB leaves get their neighbours prefetched. `fault` has
    * been through the faultin step (its slot and pfn) and carries its maxLevel.
    */
-  directMap(root: number, rootLevel: number, fault: PageFault): PfResult {
+  directMap(root: Hpa, rootLevel: number, fault: PageFault): PfResult {
     const { slot, gfn } = fault;
     const goal = slot === undefined ? 1 : this.mappingLevel(slot, gfn, fault.maxLevel);
     fault.reqLevel = fault.goalLevel = goal;
     this.ctx.trace?.spteRequested(gfn, slot === undefined ? 0 : fault.pfn, goal);
     const it = this.walk.init(root, rootLevel, fault.addrLo, fault.addrHi);
-    let baseGfn: number = gfn;
+    let baseGfn = gfn;
     for (; it.okay(); it.next()) {
-      baseGfn = gfn - (gfn % 512 ** (it.level - 1));
+      baseGfn = gfnRoundForLevel(gfn, it.level);
       if (it.level === goal) break;
       const child = this.childSp(it.sptep, baseGfn, true, ACC_ALL);
       if (child !== null && slot?.dirtyBitmap !== undefined && this.ctx.codec.isShadowPresent(this.cache.readSpteLo(it.sptep), this.cache.readSpteHi(it.sptep))) {
@@ -229,16 +229,16 @@ export class ShadowMapper {
    * each run of empty SPTEs is filled by prefetchRun as not-yet-accessed mappings; a run that
    * maps nothing ends the prefetch.
    */
-  directPrefetch(sptep: number): void {
+  directPrefetch(sptep: Sptep): void {
     const cache = this.cache;
     const { codec } = this.ctx;
     const sp = cache.pageOf(sptep);
     if (sp.level > 1 || codec.adDisabled || !sp.direct) return;
     const access = roleAccess(sp.role);
-    const first = ((sptep % 4096) / 8) & ~(PTE_PREFETCH_NUM - 1);
+    const first = sptepIndex(sptep) & ~(PTE_PREFETCH_NUM - 1);
     let run = -1;
     for (let k = first; k < first + PTE_PREFETCH_NUM; k++) {
-      const p = sp.hpa + 8 * k;
+      const p = sptepAt(sp.hpa, k);
       if (p === sptep || codec.isShadowPresent(cache.readSpteLo(p), cache.readSpteHi(p))) {
         if (run < 0) continue;
         if (!this.prefetchRun(sp, run, k, access)) return;
@@ -265,7 +265,7 @@ export class ShadowMapper {
     if (slot.baseGfn + slot.npages - gfn < n) return false;
     const got = this.hostPresentRun(slot, gfn, n);
     for (let i = 0; i < got; i++) {
-      this.setSpte(sp.hpa + 8 * (from + i), access, gfn + i, slot, null);
+      this.setSpte(sptepAt(sp.hpa, from + i), access, (gfn + i) as Gfn, slot, null);
       this.ctx.stats.sptes_prefetched++;
     }
     return got > 0;
@@ -277,7 +277,7 @@ export class ShadowMapper {
    * FNAME(prefetch_gpte) uses the same rule for one frame (gfn_to_pfn_memslot_atomic, whose
    * hva_to_pfn gives up after hva_to_pfn_fast; gfn_to_page_many_atomic since 661fa987e4b5, 6.13).
    */
-  hostPresentRun(slot: Memslot, gfn: number, n: number): number {
+  hostPresentRun(slot: Memslot, gfn: Gfn, n: number): number {
     const pages = this.ctx.hostPages;
     return pages === undefined ? n : pages.presentRun(ShadowMapper.pfn(slot, gfn), n);
   }

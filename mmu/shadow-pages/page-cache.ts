@@ -1,5 +1,5 @@
 import type { MmuContext } from '../mmu.js';
-import { PAGE_SIZE, PTE_SIZE, type Gfn, type Hpa, hfnToHpa, hpaToHfn, levelPages } from '../../emulator/arch/address.js';
+import { type Gfn, type Hpa, type Sptep, gfnRoundForLevel, hfnToHpa, hpaToHfn, levelPages, sptepAt, sptepIndex, sptepPage } from '../../emulator/arch/address.js';
 import { roleDirect, roleHas4ByteGpte, roleHasGptes, roleLevel, roleQuadrant } from '../role.js';
 import { Request } from '../kvm/requests.js';
 import { u64 } from '../../emulator/arch/u64.js';
@@ -15,10 +15,10 @@ import { u64 } from '../../emulator/arch/u64.js';
 export class ShadowPage {
   /** Host address of the page's table. */
   readonly hpa: Hpa;
-  readonly gfn: number;
+  readonly gfn: Gfn;
   readonly role: number;
   /** Host addresses of the SPTEs that point to this page. */
-  readonly parentPtes: number[] = [];
+  readonly parentPtes: Sptep[] = [];
   rootCount = 0;
   /** mmu_valid_gen when made: a different VM generation makes the page obsolete. */
   validGen: number;
@@ -36,7 +36,7 @@ export class ShadowPage {
   readonly gfns: Float64Array | null;
   readonly access: Uint8Array | null;
 
-  constructor(hpa: Hpa, gfn: number, role: number, validGen: number) {
+  constructor(hpa: Hpa, gfn: Gfn, role: number, validGen: number) {
     this.hpa = hpa;
     this.gfn = gfn;
     this.role = role;
@@ -83,9 +83,9 @@ export class ShadowPageCache {
   /** active_mmu_pages: pages in creation order (newest last); invalid roots leave it. */
   readonly active: ShadowPage[] = [];
   /** Leaf SPTE addresses per (gfn, level): the rmaps. */
-  private readonly rmaps = new Map<number, number[]>();
+  private readonly rmaps = new Map<number, Sptep[]>();
   /** Guest frames write-tracked because an upper-level shadow page shadows them: count per gfn. */
-  private readonly writeTracked = new Map<number, number>();
+  private readonly writeTracked = new Map<Gfn, number>();
   /** lpage_info disallow_lpage: per (level, huge-frame index), level-1 guest tables inside it. */
   private readonly lpageDisallowCounts = new Map<number, number>();
   /** kvm->arch.indirect_shadow_pages. */
@@ -103,7 +103,7 @@ export class ShadowPageCache {
   private flushPending = false;
 
   /** Times a root (legacy TDP) was allocated at each host address, for the hardware TLB checker. */
-  readonly rootIncarnations = new Map<number, number>();
+  readonly rootIncarnations = new Map<Hpa, number>();
 
   constructor(ctx: MmuContext) {
     this.ctx = ctx;
@@ -127,7 +127,7 @@ export class ShadowPageCache {
    * upper-level page zaps unsync pages of the same gfn: a frame used as an upper-level table
    * must be fully write-protected.
    */
-  find(gfn: number, role: number): ShadowPage | undefined {
+  find(gfn: Gfn, role: number): ShadowPage | undefined {
     const bucket = this.hash[gfn % HASH_BUCKETS];
     this.ctx.charge('hashLookup');
     let collisions = 0;
@@ -154,7 +154,7 @@ export class ShadowPageCache {
   }
 
   /** kvm_mmu_get_shadow_page: find, or allocate on a miss (mmu_cache_miss). */
-  get(gfn: number, role: number): { sp: ShadowPage; created: boolean } {
+  get(gfn: Gfn, role: number): { sp: ShadowPage; created: boolean } {
     const found = this.find(gfn, role);
     if (found !== undefined) this.ctx.trace?.getPage(found, false);
     if (found !== undefined) return { sp: found, created: false };
@@ -166,7 +166,7 @@ export class ShadowPageCache {
     const hpa = hfnToHpa(page);
     if (codec.nonpresentLo !== 0 || codec.nonpresentHi !== 0) {
       // The page cache's init value (SHADOW_NONPRESENT_VALUE): a fresh table, not an SPTE change.
-      for (let k = 0; k < 512; k++) this.store(hpa + 8 * k, codec.nonpresentLo, codec.nonpresentHi);
+      for (let k = 0; k < 512; k++) this.store(sptepAt(hpa, k), codec.nonpresentLo, codec.nonpresentHi);
     }
     const sp = new ShadowPage(hpa, gfn, role, this.validGen);
     this.hash[gfn % HASH_BUCKETS].push(sp);
@@ -182,8 +182,8 @@ export class ShadowPageCache {
   }
 
   /** The shadow page holding the SPTE at host address `sptep` (sptep_to_sp). */
-  pageOf(sptep: number): ShadowPage {
-    return this.byHpa.get((sptep - (sptep % PAGE_SIZE)) as Hpa)!;
+  pageOf(sptep: Sptep): ShadowPage {
+    return this.byHpa.get(sptepPage(sptep))!;
   }
 
   /** The page a present non-leaf SPTE points to (spte_to_child_sp). */
@@ -193,11 +193,11 @@ export class ShadowPageCache {
 
   // ---- SPTE access ----
 
-  readSpteLo(sptep: number): number {
+  readSpteLo(sptep: Sptep): number {
     return this.view.getInt32(sptep, true);
   }
 
-  readSpteHi(sptep: number): number {
+  readSpteHi(sptep: Sptep): number {
     return this.view.getInt32(sptep + 4, true);
   }
 
@@ -207,7 +207,7 @@ export class ShadowPageCache {
   // stay with the callers, which is what keeps every reported figure where it was.
 
   /** __set_spte / __update_clear_spte_fast: the store itself, private to the four below. */
-  private store(sptep: number, lo: number, hi: number): void {
+  private store(sptep: Sptep, lo: number, hi: number): void {
     this.view.setInt32(sptep, lo, true);
     this.view.setInt32(sptep + 4, hi, true);
   }
@@ -216,7 +216,7 @@ export class ShadowPageCache {
    * mmu_spte_set: a new SPTE (leaf, table link or MMIO) where none is present. KVM warns when the
    * old SPTE is shadow-present; here that is the invariant checker's business (audit.ts).
    */
-  spteSet(sptep: number, lo: number, hi: number): void {
+  spteSet(sptep: Sptep, lo: number, hi: number): void {
     this.store(sptep, lo, hi);
   }
 
@@ -225,7 +225,7 @@ export class ShadowPageCache {
    * Returns whether the hardware TLB needs a flush: a present SPTE lost W (while MMU-writable),
    * A or D. On a non-present SPTE it is mmu_spte_set and needs none.
    */
-  spteUpdate(sptep: number, lo: number, hi: number): boolean {
+  spteUpdate(sptep: Sptep, lo: number, hi: number): boolean {
     const codec = this.ctx.codec;
     const oldLo = this.readSpteLo(sptep);
     const oldHi = this.readSpteHi(sptep);
@@ -244,7 +244,7 @@ export class ShadowPageCache {
    * page-size counters (kvm_update_page_stats) move with the rmap entry, in rmapRemove, which
    * drop_spte calls next.
    */
-  spteClearTrackBits(sptep: number): number {
+  spteClearTrackBits(sptep: Sptep): number {
     const lo = this.readSpteLo(sptep);
     const hi = this.readSpteHi(sptep);
     this.store(sptep, this.ctx.codec.nonpresentLo, this.ctx.codec.nonpresentHi);
@@ -253,7 +253,7 @@ export class ShadowPageCache {
   }
 
   /** mmu_spte_clear_no_track: clears an SPTE no rmap holds: a table link or an MMIO SPTE. */
-  spteClearNoTrack(sptep: number): void {
+  spteClearNoTrack(sptep: Sptep): void {
     this.store(sptep, this.ctx.codec.nonpresentLo, this.ctx.codec.nonpresentHi);
   }
 
@@ -263,7 +263,7 @@ export class ShadowPageCache {
    * __link_shadow_page: drop a large leaf already there, point the SPTE at `child`, record the
    * parent, and propagate the child's unsync state up (mark_unsync).
    */
-  link(sptep: number, child: ShadowPage): void {
+  link(sptep: Sptep, child: ShadowPage): void {
     const { codec } = this.ctx;
     const lo0 = this.readSpteLo(sptep);
     const hi0 = this.readSpteHi(sptep);
@@ -277,13 +277,13 @@ export class ShadowPageCache {
   }
 
   /** drop_large_spte: a huge leaf where a table goes now; the hardware may have cached it. */
-  private dropLargeSpte(sptep: number): void {
+  private dropLargeSpte(sptep: Sptep): void {
     this.dropSpte(sptep);
     this.flushPending = true;
   }
 
   /** drop_parent_pte: unlink `child` from the SPTE at `sptep` and clear it. */
-  dropParentPte(child: ShadowPage, sptep: number): void {
+  dropParentPte(child: ShadowPage, sptep: Sptep): void {
     const at = child.parentPtes.indexOf(sptep);
     if (at >= 0) child.parentPtes.splice(at, 1);
     this.spteClearNoTrack(sptep);
@@ -295,16 +295,16 @@ export class ShadowPageCache {
    * plain clear. The one place the three table-zap paths (zap, a huge page over a table, a guest
    * write to a shadowed table) clear such an entry; their statistics stay with them.
    */
-  unlinkSpte(sptep: number, lo: number, hi: number): void {
+  unlinkSpte(sptep: Sptep, lo: number, hi: number): void {
     const child = this.child(lo, hi);
     if (child !== undefined) this.dropParentPte(child, sptep);
     else this.spteClearNoTrack(sptep);
   }
 
   /** mark_unsync: set this SPTE's bit in its page's unsync-child bitmap, and up the parents. */
-  markUnsync(sptep: number): void {
+  markUnsync(sptep: Sptep): void {
     const sp = this.pageOf(sptep);
-    const k = (sptep % PAGE_SIZE) / PTE_SIZE;
+    const k = sptepIndex(sptep);
     const bitmap = sp.unsyncChildBitmap!;
     if (bitmap[k] !== 0) return;
     bitmap[k] = 1;
@@ -336,12 +336,12 @@ export class ShadowPageCache {
 
   // ---- Rmaps ----
 
-  private rmapKey(gfn: number, level: number): number {
+  private rmapKey(gfn: Gfn, level: number): number {
     return gfn * 4 + (level - 1);
   }
 
   /** rmap_add, with the page statistics. */
-  rmapAdd(gfn: number, level: number, sptep: number): void {
+  rmapAdd(gfn: Gfn, level: number, sptep: Sptep): void {
     const key = this.rmapKey(gfn, level);
     let list = this.rmaps.get(key);
     if (list === undefined) this.rmaps.set(key, (list = []));
@@ -358,7 +358,7 @@ export class ShadowPageCache {
   }
 
   /** pte_list_remove; a missing entry is the BUG KVM hits in lkml (e): reported, not thrown. */
-  rmapRemove(gfn: number, level: number, sptep: number, problems?: string[]): void {
+  rmapRemove(gfn: Gfn, level: number, sptep: Sptep, problems?: string[]): void {
     const key = this.rmapKey(gfn, level);
     const list = this.rmaps.get(key);
     const k = list === undefined ? -1 : list.indexOf(sptep);
@@ -371,18 +371,18 @@ export class ShadowPageCache {
     this.countLeaf(level, -1);
   }
 
-  rmapHas(gfn: number, level: number, sptep: number): boolean {
+  rmapHas(gfn: Gfn, level: number, sptep: Sptep): boolean {
     return this.rmaps.get(this.rmapKey(gfn, level))?.includes(sptep) ?? false;
   }
 
   /** The leaf SPTE addresses of the rmap for (gfn, level), gfn aligned to the level; undefined if empty. */
-  rmapOf(gfn: number, level: number): readonly number[] | undefined {
+  rmapOf(gfn: Gfn, level: number): readonly Sptep[] | undefined {
     return this.rmaps.get(this.rmapKey(gfn, level));
   }
 
   /** Every rmap entry, for the checker. */
-  *rmapEntries(): Generator<[number, number, number]> {
-    for (const [key, list] of this.rmaps) for (const sptep of list) yield [Math.floor(key / 4), (key % 4) + 1, sptep];
+  *rmapEntries(): Generator<[Gfn, number, Sptep]> {
+    for (const [key, list] of this.rmaps) for (const sptep of list) yield [Math.floor(key / 4) as Gfn, (key % 4) + 1, sptep];
   }
 
   /**
@@ -395,20 +395,20 @@ export class ShadowPageCache {
   }
 
   /** drop_spte: clear a present SPTE and remove it from its rmap. */
-  dropSpte(sptep: number, problems?: string[]): void {
+  dropSpte(sptep: Sptep, problems?: string[]): void {
     const { codec } = this.ctx;
     const lo = this.spteClearTrackBits(sptep);
     const hi = u64.hi;
     this.ctx.stats.sptes_zapped++;
     if (!codec.isShadowPresent(lo, hi)) return;
     const sp = this.pageOf(sptep);
-    this.rmapRemove(this.leafGfn(sp, (sptep % PAGE_SIZE) / PTE_SIZE), sp.level, sptep, problems);
+    this.rmapRemove(this.leafGfn(sp, sptepIndex(sptep)), sp.level, sptep, problems);
   }
 
   // ---- Write protection of shadowed guest tables ----
 
   /** kvm_gfn_is_write_tracked. */
-  isWriteTracked(gfn: number): boolean {
+  isWriteTracked(gfn: Gfn): boolean {
     return this.writeTracked.has(gfn);
   }
 
@@ -416,12 +416,11 @@ export class ShadowPageCache {
    * kvm_mmu_slot_gfn_write_protect: clear W (and MMU-writable) in every leaf SPTE mapping `gfn`,
    * at every level. Returns whether any SPTE changed.
    */
-  writeProtectGfn(gfn: number): boolean {
+  writeProtectGfn(gfn: Gfn): boolean {
     const { codec } = this.ctx;
     let changed = false;
     for (let level = 1; level <= MAX_HUGEPAGE_LEVEL; level++) {
-      const span = 512 ** (level - 1);
-      const list = this.rmaps.get(this.rmapKey(gfn - (gfn % span), level));
+      const list = this.rmaps.get(this.rmapKey(gfnRoundForLevel(gfn, level), level));
       if (list === undefined) continue;
       for (const sptep of list) {
         const lo = this.readSpteLo(sptep);
@@ -438,7 +437,7 @@ export class ShadowPageCache {
   }
 
   /** Whether `gfn` is shadowed at level 1 only by unsync pages, or not at all by valid indirect pages. */
-  *indirectPages(gfn: number): Generator<ShadowPage> {
+  *indirectPages(gfn: Gfn): Generator<ShadowPage> {
     for (const sp of this.hash[gfn % HASH_BUCKETS]) {
       if (sp.gfn === gfn && sp.hasGptes && !this.isObsolete(sp)) yield sp;
     }
@@ -466,17 +465,17 @@ export class ShadowPageCache {
   }
 
   /** kvm_mmu_gfn_disallow_lpage / allow_lpage for every huge level covering gfn. */
-  private adjustLpageDisallow(gfn: number, delta: number): void {
+  private adjustLpageDisallow(gfn: Gfn, delta: number): void {
     for (let level = 2; level <= MAX_HUGEPAGE_LEVEL; level++) {
-      const key = Math.floor(gfn / 512 ** (level - 1)) * 4 + level;
+      const key = Math.floor(gfn / levelPages(level)) * 4 + level;
       const n = (this.lpageDisallowCounts.get(key) ?? 0) + delta;
       if (n === 0) this.lpageDisallowCounts.delete(key); else this.lpageDisallowCounts.set(key, n);
     }
   }
 
   /** Whether a huge mapping at `level` containing gfn is disallowed (a guest table lies inside). */
-  lpageDisallowed(gfn: number, level: number): boolean {
-    return this.lpageDisallowCounts.has(Math.floor(gfn / 512 ** (level - 1)) * 4 + level);
+  lpageDisallowed(gfn: Gfn, level: number): boolean {
+    return this.lpageDisallowCounts.has(Math.floor(gfn / levelPages(level)) * 4 + level);
   }
 
   // ---- Flushes ----
@@ -507,7 +506,7 @@ export class ShadowPageCache {
     this.ctx.trace?.prepareZapPage(sp);
     let zapped = this.zapUnsyncChildren(sp, problems);
     for (let k = 0; k < 512; k++) {
-      const sptep = sp.hpa + 8 * k;
+      const sptep = sptepAt(sp.hpa, k);
       const lo = this.readSpteLo(sptep);
       const hi = this.readSpteHi(sptep);
       if (!codec.isShadowPresent(lo, hi)) {
@@ -557,8 +556,8 @@ export class ShadowPageCache {
       const bitmap = sp.unsyncChildBitmap!;
       for (let k = 0; k < 512; k++) {
         if (bitmap[k] === 0) continue;
-        const lo = this.readSpteLo(sp.hpa + 8 * k);
-        const hi = this.readSpteHi(sp.hpa + 8 * k);
+        const lo = this.readSpteLo(sptepAt(sp.hpa, k));
+        const hi = this.readSpteHi(sptepAt(sp.hpa, k));
         const child = this.ctx.codec.isShadowPresent(lo, hi) && !this.ctx.codec.isLeaf(lo, hi, sp.level) ? this.child(lo, hi) : undefined;
         if (child === undefined) { this.clearUnsyncChild(sp, k); continue; }
         if (child.unsyncChildren > 0) walk(child);
@@ -575,7 +574,7 @@ export class ShadowPageCache {
     if (sp.unsync || sp.unsyncChildren > 0) return;
     for (const parent of sp.parentPtes) {
       const psp = this.pageOf(parent);
-      const k = (parent % PAGE_SIZE) / PTE_SIZE;
+      const k = sptepIndex(parent);
       if (psp.unsyncChildBitmap![k] === 0) continue;
       this.clearUnsyncChild(psp, k);
       this.clearParentsUnsync(psp);
@@ -605,7 +604,7 @@ export class ShadowPageCache {
     for (const sp of this.active) {
       pages++;
       for (let k = 0; k < 512; k++) {
-        const sptep = sp.hpa + 8 * k;
+        const sptep = sptepAt(sp.hpa, k);
         if (!codec.isMmio(this.readSpteLo(sptep), this.readSpteHi(sptep))) continue;
         this.spteClearNoTrack(sptep);
         stats.sptes_zapped++;

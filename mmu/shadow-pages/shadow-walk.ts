@@ -1,6 +1,6 @@
 import type { SpteCodec } from '../spte.js';
 import { PT32E_ROOT_LEVEL } from '../role.js';
-import { PTE_SIZE, hfnToHpa, pageIndex } from '../../emulator/arch/address.js';
+import { type Hpa, type Sptep, hfnToHpa, pageIndex, sptepAt } from '../../emulator/arch/address.js';
 
 /**
  * KVM's kvm_shadow_walk_iterator (for_each_shadow_entry): from a root down the SPTEs covering one
@@ -12,12 +12,13 @@ import { PTE_SIZE, hfnToHpa, pageIndex } from '../../emulator/arch/address.js';
  */
 export class ShadowWalk {
   /** Host address of the current SPTE. */
-  sptep = 0;
+  sptep = 0 as Sptep;
   /** Level of the current SPTE (1 = 4 KiB leaf level); 0 when the walk has ended. */
   level = 0;
   /** Index of the current SPTE in its table. */
   index = 0;
-  private table = 0;
+  /** The table being walked (0 once a pae_root entry was empty). */
+  private table = 0 as Hpa;
   private lo = 0;
   private hi = 0;
   private readonly view: DataView;
@@ -29,15 +30,17 @@ export class ShadowWalk {
   }
 
   /** shadow_walk_init_using_root. */
-  init(root: number, rootLevel: number, lo: number, hi: number): this {
+  init(root: Hpa, rootLevel: number, lo: number, hi: number): this {
     this.lo = lo;
     this.hi = hi;
     this.table = root;
     this.level = rootLevel;
     if (rootLevel === PT32E_ROOT_LEVEL) {
-      const entry = this.view.getInt32(root + 8 * ((lo >>> 30) & 3), true);
-      const entryHi = this.view.getInt32(root + 8 * ((lo >>> 30) & 3) + 4, true);
-      this.table = (entryHi & 0xfffff) * 4294967296 + ((entry & 0xfffff000) >>> 0);
+      // The pae_root holds four PDPTE-like entries, indexed by bits 31:30 of the address.
+      const pdpte = sptepAt(root, (lo >>> 30) & 3);
+      const entry = this.view.getInt32(pdpte, true);
+      const entryHi = this.view.getInt32(pdpte + 4, true);
+      this.table = ((entryHi & 0xfffff) * 4294967296 + ((entry & 0xfffff000) >>> 0)) as Hpa;
       this.level = this.table === 0 ? 0 : 2;
     }
     return this;
@@ -47,7 +50,7 @@ export class ShadowWalk {
   okay(): boolean {
     if (this.level < 1) return false;
     this.index = pageIndex(this.level, this.lo, this.hi);
-    this.sptep = this.table + PTE_SIZE * this.index;
+    this.sptep = sptepAt(this.table, this.index);
     return true;
   }
 

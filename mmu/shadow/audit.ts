@@ -1,7 +1,7 @@
 import type { MmuContext } from '../mmu.js';
 import type { ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
 import { roleHas4ByteGpte } from '../role.js';
-import { PAGE_SIZE, PTE_SIZE, gfnToGpa, hpaToHfn } from '../../emulator/arch/address.js';
+import { PAGE_SIZE, PTE_SIZE, gfnToGpa, hpaToHfn, sptepAt } from '../../emulator/arch/address.js';
 import { Pte } from '../../emulator/paging/format.js';
 import type { ShadowGuest } from './shadow-guest.js';
 import { ShadowSync } from './sync.js';
@@ -43,7 +43,7 @@ export function auditShadow(ctx: MmuContext, cache: ShadowPageCache, guest: Shad
     }
     const checkGuest = guest !== undefined && sp.hasGptes && !sp.unsync && !obsolete;
     for (let k = 0; k < 512; k++) {
-      const sptep = sp.hpa + 8 * k;
+      const sptep = sptepAt(sp.hpa, k);
       const lo = cache.readSpteLo(sptep);
       const hi = cache.readSpteHi(sptep);
       if (lo === codec.nonpresentLo && hi === codec.nonpresentHi) continue;

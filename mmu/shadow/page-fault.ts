@@ -4,7 +4,7 @@ import { PTE_PREFETCH_NUM, type ShadowMapper } from '../shadow-pages/map.js';
 import { ShadowWalk } from '../shadow-pages/shadow-walk.js';
 import { ACC_EXEC_MASK, ACC_USER_MASK, ACC_WRITE_MASK } from '../spte.js';
 import { roleAccess } from '../role.js';
-import { PAGE_SHIFT, PAGE_SIZE, PTE_SIZE, gfn as asGfn } from '../../emulator/arch/address.js';
+import { type Gfn, type Hpa, type Sptep, PAGE_SHIFT, gfn as asGfn, gfnRoundForLevel, sptepAt, sptepIndex } from '../../emulator/arch/address.js';
 import { type PageFault, PfResult } from '../page-fault-record.js';
 import { faultinPfn } from '../faultin.js';
 import { PagingMode, Pte } from '../../emulator/paging/format.js';
@@ -14,8 +14,8 @@ import type { ShadowSync } from './sync.js';
 
 /** The MMU state the fault handler reads. */
 export interface FaultState {
-  /** Root to walk and its level (3: the pae_root). */
-  rootHpa(): number;
+  /** Root to walk (-1: none loaded) and its level (3: the pae_root). */
+  rootHpa(): Hpa | -1;
   rootLevel(): number;
   /** The guest pages with paging off: KVM maps guest-physical addresses directly. */
   nonpaging(): boolean;
@@ -66,7 +66,7 @@ export class ShadowPageFault {
       if (faultinPfn(fault, this.ctx) !== PfResult.CONTINUE) return PfResult.EMULATE;
       this.cache.makePagesAvailable();
       fault.maxLevel = 2;
-      return this.mapper.directMap(this.state.rootHpa(), this.state.rootLevel(), fault);
+      return this.mapper.directMap(this.loadedRoot(), this.state.rootLevel(), fault);
     }
     const gw = this.gw;
     const walked = gw.run(this.guest.paging, this.guest.tables, lo, hi, fault.access);
@@ -94,6 +94,13 @@ export class ShadowPageFault {
     return this.fetch(fault, pteAccess);
   }
 
+  /** The root a fault walks: the vCPU entered the guest with one loaded, so there is one. */
+  private loadedRoot(): Hpa {
+    const root = this.state.rootHpa();
+    if (root === -1) throw new Error('shadow page fault with no root loaded');
+    return root;
+  }
+
   /** page_fault_handle_page_track: a write to a write-tracked frame can only be emulated. */
   private pageTracked(fault: PageFault): boolean {
     return fault.present && fault.write && this.cache.isWriteTracked(fault.gfn);
@@ -102,7 +109,7 @@ export class ShadowPageFault {
   /** shadow_page_table_clear_flood: the pages on the path to the address are in use, not flooded. */
   private clearFlooding(lo: number, hi: number): void {
     const root = this.state.rootHpa();
-    if (root < 0) return;
+    if (root === -1) return;
     for (const it = this.walk.init(root, this.state.rootLevel(), lo, hi); it.okay(); it.next()) {
       this.cache.pageOf(it.sptep).writeFlooding = 0;
     }
@@ -119,12 +126,12 @@ export class ShadowPageFault {
     const cache = this.cache;
     const mapper = this.mapper;
     const { slot, gfn } = fault;
-    const it = this.walk.init(this.state.rootHpa(), this.state.rootLevel(), fault.addrLo, fault.addrHi);
+    const it = this.walk.init(this.loadedRoot(), this.state.rootLevel(), fault.addrLo, fault.addrHi);
     for (; it.okay(); it.next()) {
       cache.pageOf(it.sptep).writeFlooding = 0;
       if (it.level === gw.level) break;
       const childLevel = it.level - 1;
-      const sp = mapper.childSp(it.sptep, gw.tableGfn[childLevel], false, gw.ptAccess[childLevel]);
+      const sp = mapper.childSp(it.sptep, gw.tableGfn[childLevel] as Gfn, false, gw.ptAccess[childLevel]);
       if (sp === null) continue;
       if (sp.unsyncChildren > 0) this.sync.syncChildren(sp);
       cache.link(it.sptep, sp);
@@ -132,9 +139,9 @@ export class ShadowPageFault {
     const goal = slot === undefined ? 1 : mapper.mappingLevel(slot, gfn, fault.maxLevel);
     fault.reqLevel = fault.goalLevel = goal;
     this.ctx.trace?.spteRequested(gfn, slot === undefined ? 0 : fault.pfn, goal);
-    let baseGfn: number = gfn;
+    let baseGfn = gfn;
     for (; it.okay(); it.next()) {
-      baseGfn = gfn - (gfn % 512 ** (it.level - 1));
+      baseGfn = gfnRoundForLevel(gfn, it.level);
       if (it.level === goal) break;
       mapper.validateDirect(it.sptep, pteAccess);
       const sp = mapper.childSp(it.sptep, baseGfn, true, pteAccess);
@@ -153,7 +160,7 @@ export class ShadowPageFault {
    * 8 that are present and accessed, stopping at the first that is not; direct pages prefetch
    * consecutive frames instead.
    */
-  private prefetch(sptep: number): void {
+  private prefetch(sptep: Sptep): void {
     const cache = this.cache;
     const sp = cache.pageOf(sptep);
     if (sp.level > 1) return;
@@ -167,11 +174,11 @@ export class ShadowPageFault {
     const size = wide ? 8 : 4;
     const leafGpa = this.gw.pteGpa[1];
     const windowGpa = leafGpa - (leafGpa % (PTE_PREFETCH_NUM * size));
-    const first = ((sptep % PAGE_SIZE) / PTE_SIZE) & ~(PTE_PREFETCH_NUM - 1);
+    const first = sptepIndex(sptep) & ~(PTE_PREFETCH_NUM - 1);
     const spAccess = roleAccess(sp.role);
     const physHigh = physHighMask(paging);
     for (let j = 0; j < PTE_PREFETCH_NUM; j++) {
-      const p = sp.hpa + 8 * (first + j);
+      const p = sptepAt(sp.hpa, first + j);
       if (p === sptep || codec.isShadowPresent(cache.readSpteLo(p), cache.readSpteHi(p))) continue;
       const gLo = this.guest.tables.readPhys32(windowGpa + j * size);
       const gHi = wide ? this.guest.tables.readPhys32(windowGpa + j * size + 4) : 0;

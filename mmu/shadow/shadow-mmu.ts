@@ -5,7 +5,7 @@ import type { PageFault, PfResult } from '../page-fault-record.js';
 import { ShadowWalk } from '../shadow-pages/shadow-walk.js';
 import { type CpuRole, PT32E_ROOT_LEVEL, PT32_ROOT_LEVEL, extCr4Smep, roleCr0Wp, roleDirect, roleLevel, roleWithLevel, roleWithQuadrant } from '../role.js';
 import { Request } from '../kvm/requests.js';
-import { FRAMES_PER_LO, PAGE_SHIFT, PAGE_SIZE, type Hpa, gfn as asGfn } from '../../emulator/arch/address.js';
+import { FRAMES_PER_LO, PAGE_SHIFT, PAGE_SIZE, type Gfn, type Hpa, gfn as asGfn } from '../../emulator/arch/address.js';
 import { NUM_PREV_ROOTS, ROOT_CURRENT, ROOTS_ALL, RootCache, rootPrevious } from './roots.js';
 import { ShadowSync } from './sync.js';
 import { ShadowPageFault } from './page-fault.js';
@@ -86,7 +86,7 @@ export class ShadowMmu implements Mmu {
   }
 
   /** mmu_alloc_root: the page for (gfn, root role at `level` and `quadrant`), with a root reference. */
-  private allocRoot(gfn: number, quadrant: number, level: number): ShadowPage {
+  private allocRoot(gfn: Gfn, quadrant: number, level: number): ShadowPage {
     const role = roleWithQuadrant(roleWithLevel(this.rootRole, level), quadrant);
     const { sp, created } = this.cache.get(gfn, role);
     sp.rootCount++;
@@ -104,7 +104,7 @@ export class ShadowMmu implements Mmu {
     const pgd = this.guest.cr3();
     const paging = this.guest.paging;
     if (this.cpuLevel >= 4) {
-      const rootGfn = Math.floor(pgd / PAGE_SIZE) % 2 ** 40;
+      const rootGfn = asGfn(Math.floor(pgd / PAGE_SIZE) % 2 ** 40);
       roots.current.hpa = this.allocRoot(rootGfn, 0, roleLevel(this.rootRole)).hpa;
       roots.current.pgd = pgd;
       return;
@@ -132,7 +132,7 @@ export class ShadowMmu implements Mmu {
   /** With paging off: four direct level-2 roots mapping guest-physical 0-4 GiB through pae_root. */
   private allocDirectRoots(): void {
     const roots = this.roots;
-    for (let i = 0; i < 4; i++) roots.setPaeRoot(i, this.allocRoot(i << 18, 0, PT32_ROOT_LEVEL));
+    for (let i = 0; i < 4; i++) roots.setPaeRoot(i, this.allocRoot(asGfn(i << 18), 0, PT32_ROOT_LEVEL));
     roots.current.hpa = roots.paeRoot;
     roots.current.pgd = 0;
   }
@@ -238,7 +238,7 @@ export class ShadowMmu implements Mmu {
   }
 
   /** kvm_mmu_unprotect_gfn: zap every shadow page of a guest frame. Returns whether any was. */
-  unprotectGfn(gfn: number): boolean {
+  unprotectGfn(gfn: Gfn): boolean {
     let zapped = false;
     for (const sp of [...this.cache.indirectPages(gfn)]) {
       if (sp.invalid) continue;
@@ -257,7 +257,7 @@ export class ShadowMmu implements Mmu {
   /** get_walk for get_mmio_spte: the SPTEs on the path to a linear address under the current root. */
   mmioWalk(lo: number, hi: number): MmioWalk {
     const root = this.roots.current.hpa;
-    if (root < 0) return [];
+    if (root === -1) return [];
     const walk: [number, number, number][] = [];
     for (const it = this.walk.init(root, roleLevel(this.rootRole), lo, hi); it.okay(); it.next()) {
       walk.push([this.cache.readSpteLo(it.sptep), this.cache.readSpteHi(it.sptep), it.level]);

@@ -3,7 +3,7 @@ import type { ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js'
 import type { ShadowMapper } from '../shadow-pages/map.js';
 import { ShadowWalk } from '../shadow-pages/shadow-walk.js';
 import { u64 } from '../../emulator/arch/u64.js';
-import { PAGE_SIZE, type Hpa } from '../../emulator/arch/address.js';
+import { PAGE_SIZE, type Hpa, sptepAt } from '../../emulator/arch/address.js';
 import { roleAccess, roleHas4ByteGpte, roleQuadrant, roleSyncMismatch } from '../role.js';
 import { gpteAccess, gpteGfn, gpteInvalidForPrefetch, physHighMask } from './guest-walk.js';
 import { Pte } from '../../emulator/paging/format.js';
@@ -65,7 +65,7 @@ export class ShadowSync {
   syncSpte(sp: ShadowPage, k: number): number {
     const cache = this.cache;
     const { codec, stats } = this.ctx;
-    const sptep = sp.hpa + 8 * k;
+    const sptep = sptepAt(sp.hpa, k);
     const oldLo = cache.readSpteLo(sptep);
     const oldHi = cache.readSpteHi(sptep);
     if (oldLo === codec.nonpresentLo && oldHi === codec.nonpresentHi) return 0;

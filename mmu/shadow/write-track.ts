@@ -1,7 +1,7 @@
 import type { MmuContext } from '../mmu.js';
 import type { ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
 import { roleHas4ByteGpte, roleQuadrant } from '../role.js';
-import { PAGE_SIZE } from '../../emulator/arch/address.js';
+import { PAGE_SIZE, gpa as asGpa, gpaToGfn, sptepAt } from '../../emulator/arch/address.js';
 
 /**
  * What KVM does after it emulated a guest write to a frame it keeps write-protected because the
@@ -14,7 +14,7 @@ export function trackWrite(ctx: MmuContext, cache: ShadowPageCache, gpa: number,
   const { stats, codec } = ctx;
   stats.mmu_pte_write++;
   let flush = false;
-  for (const sp of [...cache.indirectPages(Math.floor(gpa / PAGE_SIZE))]) {
+  for (const sp of [...cache.indirectPages(gpaToGfn(asGpa(gpa)))]) {
     if (sp.invalid) continue;
     if (writeMisaligned(sp, gpa, bytes) || writeFlooding(sp)) {
       cache.zap(sp);
@@ -25,7 +25,7 @@ export function trackWrite(ctx: MmuContext, cache: ShadowPageCache, gpa: number,
     if (written < 0) continue;
     const n = sp.level === 2 && roleHas4ByteGpte(sp.role) ? 2 : 1;
     for (let k = written; k < written + n; k++) {
-      const sptep = sp.hpa + 8 * k;
+      const sptep = sptepAt(sp.hpa, k);
       const lo = cache.readSpteLo(sptep);
       const hi = cache.readSpteHi(sptep);
       if (codec.isShadowPresent(lo, hi) && !codec.isLeaf(lo, hi, sp.level)) {

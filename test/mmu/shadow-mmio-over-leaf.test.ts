@@ -17,6 +17,7 @@ import { auditShadow } from '../../mmu/shadow/audit.js';
 import { ACC_ALL } from '../../mmu/spte.js';
 import { packRole } from '../../mmu/role.js';
 import { addSlot, bench, faultRecord } from './mmu-context.js';
+import { type Gfn, type Sptep, sptepAt } from '../../emulator/arch/address.js';
 
 function setup() {
   const b = bench({ format: 'x86' });
@@ -24,9 +25,9 @@ function setup() {
   const cache = new ShadowPageCache(b.ctx);
   const mapper = new ShadowMapper(b.ctx, cache);
   // The shadow of the guest page table at gfn 0x30: level 1, not direct.
-  const sp = cache.get(0x30, packRole({ level: 1, access: ACC_ALL })).sp;
+  const sp = cache.get(0x30 as Gfn, packRole({ level: 1, access: ACC_ALL })).sp;
   const audit = (): string[] => { const out: string[] = []; auditShadow(b.ctx, cache, undefined, out); return out; };
-  return { b, slot, cache, mapper, sptep: sp.hpa + 8 * 5, audit };
+  return { b, slot, cache, mapper, sptep: sptepAt(sp.hpa, 5), audit };
 }
 
 /** A guest frame no memslot covers. */
@@ -35,18 +36,18 @@ const NOSLOT_GFN = 0x100000;
 describe('an MMIO SPTE where a leaf was', () => {
   test('the leaf is dropped from its rmap and flushed before the MMIO SPTE goes in', () => {
     const { b, slot, cache, mapper, sptep, audit } = setup();
-    expect(mapper.setSpte(sptep, ACC_ALL, 0x10, slot, faultRecord(false))).toBe(PfResult.FIXED);
-    expect(cache.rmapHas(0x10, 1, sptep)).toBe(true);
+    expect(mapper.setSpte(sptep, ACC_ALL, 0x10 as Gfn, slot, faultRecord(false))).toBe(PfResult.FIXED);
+    expect(cache.rmapHas(0x10 as Gfn, 1, sptep)).toBe(true);
     expect(b.stats.pages_4k).toBe(1);
     expect(audit()).toEqual([]);
     const flushes = b.stats.remote_tlb_flush;
 
-    expect(mapper.setSpte(sptep, ACC_ALL, NOSLOT_GFN, undefined, faultRecord(true))).toBe(PfResult.EMULATE);
+    expect(mapper.setSpte(sptep, ACC_ALL, NOSLOT_GFN as Gfn, undefined, faultRecord(true))).toBe(PfResult.EMULATE);
     const lo = cache.readSpteLo(sptep);
     const hi = cache.readSpteHi(sptep);
     expect(b.codec.isMmio(lo, hi)).toBe(true);
     expect(b.codec.mmioGfn(lo, hi)).toBe(NOSLOT_GFN);
-    expect(cache.rmapOf(0x10, 1)).toBeUndefined();
+    expect(cache.rmapOf(0x10 as Gfn, 1)).toBeUndefined();
     expect([...cache.rmapEntries()]).toEqual([]);
     expect(b.stats.pages_4k).toBe(0);
     expect(b.stats.sptes_zapped).toBe(1);
@@ -60,8 +61,8 @@ describe('an MMIO SPTE where a leaf was', () => {
   test('over an empty or MMIO SPTE nothing is dropped and nothing flushed', () => {
     const { b, cache, mapper, sptep, audit } = setup();
     const flushes = b.stats.remote_tlb_flush;
-    expect(mapper.setSpte(sptep, ACC_ALL, NOSLOT_GFN, undefined, faultRecord(false))).toBe(PfResult.EMULATE);
-    expect(mapper.setSpte(sptep, ACC_ALL, NOSLOT_GFN + 1, undefined, faultRecord(false))).toBe(PfResult.EMULATE);
+    expect(mapper.setSpte(sptep, ACC_ALL, NOSLOT_GFN as Gfn, undefined, faultRecord(false))).toBe(PfResult.EMULATE);
+    expect(mapper.setSpte(sptep, ACC_ALL, (NOSLOT_GFN + 1) as Gfn, undefined, faultRecord(false))).toBe(PfResult.EMULATE);
     expect(b.codec.mmioGfn(cache.readSpteLo(sptep), cache.readSpteHi(sptep))).toBe(NOSLOT_GFN + 1);
     expect(b.stats.sptes_zapped).toBe(0);
     expect(b.stats.remote_tlb_flush).toBe(flushes);

@@ -18,6 +18,7 @@ import { ACC_ALL } from '../../mmu/spte.js';
 import { Request } from '../../mmu/kvm/requests.js';
 import type { Memslot } from '../../emulator/machine/memslots.js';
 import { type Bench, FRAMES_2M, PAGE, addSlot, bench, faultRecord, spteAt } from './mmu-context.js';
+import { type Gfn, type Sptep, sptepAt } from '../../emulator/arch/address.js';
 
 /** Roles of direct pages (TDP, or a guest large page split) and of pages shadowing guest tables. */
 const direct = (level: number, access = ACC_ALL): number => packRole({ level, direct: true, access, cr0_wp: true, efer_nx: true });
@@ -37,25 +38,25 @@ function audit(b: Bench, cache: ShadowPageCache): string[] {
 }
 
 /** Maps gfn with a writable 4 KiB leaf in the direct level-1 page covering it; returns the SPTE's address. */
-function mapLeaf(s: ReturnType<typeof setup>, gfn: number): number {
+function mapLeaf(s: ReturnType<typeof setup>, gfn: number): Sptep {
   const base = gfn - (gfn % 512);
-  const sp = s.cache.get(base, direct(1)).sp;
-  const sptep = sp.hpa + 8 * (gfn - base);
-  expect(s.mapper.setSpte(sptep, ACC_ALL, gfn, s.slot, faultRecord(true))).toBe(PfResult.FIXED);
+  const sp = s.cache.get(base as Gfn, direct(1)).sp;
+  const sptep = sptepAt(sp.hpa, gfn - base);
+  expect(s.mapper.setSpte(sptep, ACC_ALL, gfn as Gfn, s.slot, faultRecord(true))).toBe(PfResult.FIXED);
   return sptep;
 }
 
 describe('the hash: one live page per (gfn, role)', () => {
   test('the same gfn and role find the same page; a different role or gfn makes another', () => {
     const { b, cache } = setup();
-    const a = cache.get(0x10, direct(1));
+    const a = cache.get(0x10 as Gfn, direct(1));
     expect(a.created).toBe(true);
-    const again = cache.get(0x10, direct(1));
+    const again = cache.get(0x10 as Gfn, direct(1));
     expect(again.created).toBe(false);
     expect(again.sp).toBe(a.sp);
-    expect(cache.get(0x10, direct(1, 5)).sp).not.toBe(a.sp); // another access: another page
-    expect(cache.get(0x10, direct(2)).sp).not.toBe(a.sp);
-    expect(cache.get(0x11, direct(1)).sp).not.toBe(a.sp);
+    expect(cache.get(0x10 as Gfn, direct(1, 5)).sp).not.toBe(a.sp); // another access: another page
+    expect(cache.get(0x10 as Gfn, direct(2)).sp).not.toBe(a.sp);
+    expect(cache.get(0x11 as Gfn, direct(1)).sp).not.toBe(a.sp);
     expect(b.stats.mmu_cache_miss).toBe(4);
     expect(cache.byHpa.size).toBe(4);
     expect(audit(b, cache)).toEqual([]);
@@ -63,20 +64,20 @@ describe('the hash: one live page per (gfn, role)', () => {
 
   test('gfns in the same bucket are told apart and counted as collisions', () => {
     const { b, cache } = setup();
-    const one = cache.get(0x10, direct(1)).sp;
-    const two = cache.get(0x10 + 4096, direct(1)).sp;
+    const one = cache.get(0x10 as Gfn, direct(1)).sp;
+    const two = cache.get((0x10 + 4096) as Gfn, direct(1)).sp;
     expect(two).not.toBe(one);
-    expect(cache.find(0x10 + 4096, direct(1))).toBe(two);
+    expect(cache.find((0x10 + 4096) as Gfn, direct(1))).toBe(two);
     expect(b.stats.max_mmu_page_hash_collisions).toBe(1);
   });
 
   test('after a generation bump the old page is obsolete: missed by lookups and replaced, with no duplicate reported', () => {
     const { b, cache } = setup();
-    const old = cache.get(0x10, direct(1)).sp;
+    const old = cache.get(0x10 as Gfn, direct(1)).sp;
     cache.validGen++;
     expect(cache.isObsolete(old)).toBe(true);
-    expect(cache.find(0x10, direct(1))).toBeUndefined();
-    const fresh = cache.get(0x10, direct(1));
+    expect(cache.find(0x10 as Gfn, direct(1))).toBeUndefined();
+    const fresh = cache.get(0x10 as Gfn, direct(1));
     expect(fresh.created).toBe(true);
     expect(audit(b, cache)).toEqual([]);
     expect(cache.zapObsolete()).toBe(1);
@@ -86,7 +87,7 @@ describe('the hash: one live page per (gfn, role)', () => {
 
   test('the checker finds two live pages for one (gfn, role) (inv12)', () => {
     const { b, cache } = setup();
-    const sp = cache.get(0x10, direct(1)).sp;
+    const sp = cache.get(0x10 as Gfn, direct(1)).sp;
     cache.active.push(sp); // the same page listed twice, as a duplicate would be
     expect(audit(b, cache).some((v) => v.startsWith('inv12:'))).toBe(true);
   });
@@ -98,7 +99,7 @@ describe('frames holding shadowed guest tables (account_shadowed)', () => {
     const sptep = mapLeaf(s, 0x33);
     expect(s.b.codec.big.isWritable(spteAt(s.b, sptep))).toBe(true);
     s.b.requests.bits = 0;
-    s.cache.get(0x33, indirect(1));
+    s.cache.get(0x33 as Gfn, indirect(1));
     const spte = spteAt(s.b, sptep);
     expect(s.b.codec.big.isWritable(spte)).toBe(false);
     expect(s.b.codec.big.isMmuWritable(spte)).toBe(false);
@@ -110,26 +111,26 @@ describe('frames holding shadowed guest tables (account_shadowed)', () => {
 
   test('no huge mapping may cover a shadowed guest table; zapping its shadow page allows it again', () => {
     const s = setup({ hostMaxLevel: 2 });
-    expect(s.mapper.mappingLevel(s.slot, 0x40, 3)).toBe(2);
-    const { sp } = s.cache.get(0x40, indirect(1));
-    expect(s.cache.lpageDisallowed(0x40, 2)).toBe(true);
-    expect(s.cache.lpageDisallowed(0x1ff, 2)).toBe(true); // the whole 2 MiB range
-    expect(s.cache.lpageDisallowed(0x200, 2)).toBe(false);
-    expect(s.mapper.mappingLevel(s.slot, 0x41, 3)).toBe(1);
-    expect(s.mapper.mappingLevel(s.slot, 0x241, 3)).toBe(2);
+    expect(s.mapper.mappingLevel(s.slot, 0x40 as Gfn, 3)).toBe(2);
+    const { sp } = s.cache.get(0x40 as Gfn, indirect(1));
+    expect(s.cache.lpageDisallowed(0x40 as Gfn, 2)).toBe(true);
+    expect(s.cache.lpageDisallowed(0x1ff as Gfn, 2)).toBe(true); // the whole 2 MiB range
+    expect(s.cache.lpageDisallowed(0x200 as Gfn, 2)).toBe(false);
+    expect(s.mapper.mappingLevel(s.slot, 0x41 as Gfn, 3)).toBe(1);
+    expect(s.mapper.mappingLevel(s.slot, 0x241 as Gfn, 3)).toBe(2);
     s.cache.zap(sp);
-    expect(s.cache.lpageDisallowed(0x40, 2)).toBe(false);
-    expect(s.mapper.mappingLevel(s.slot, 0x41, 3)).toBe(2);
+    expect(s.cache.lpageDisallowed(0x40 as Gfn, 2)).toBe(false);
+    expect(s.mapper.mappingLevel(s.slot, 0x41 as Gfn, 3)).toBe(2);
   });
 
   test('upper-level guest tables are write-tracked (they never go unsync); leaf tables are not', () => {
     const s = setup();
-    s.cache.get(0x50, indirect(1));
-    const upper = s.cache.get(0x60, indirect(2)).sp;
-    expect(s.cache.isWriteTracked(0x50)).toBe(false);
-    expect(s.cache.isWriteTracked(0x60)).toBe(true);
+    s.cache.get(0x50 as Gfn, indirect(1));
+    const upper = s.cache.get(0x60 as Gfn, indirect(2)).sp;
+    expect(s.cache.isWriteTracked(0x50 as Gfn)).toBe(false);
+    expect(s.cache.isWriteTracked(0x60 as Gfn)).toBe(true);
     s.cache.zap(upper);
-    expect(s.cache.isWriteTracked(0x60)).toBe(false);
+    expect(s.cache.isWriteTracked(0x60 as Gfn)).toBe(false);
     expect(s.cache.indirectShadowPages).toBe(1);
   });
 });
@@ -137,7 +138,7 @@ describe('frames holding shadowed guest tables (account_shadowed)', () => {
 describe('unsync (mmu_try_to_unsync_pages)', () => {
   test('a write fault on a frame shadowed at level 1 marks that page unsync and maps the frame writable', () => {
     const s = setup();
-    const table = s.cache.get(0x70, indirect(1)).sp;
+    const table = s.cache.get(0x70 as Gfn, indirect(1)).sp;
     const sptep = mapLeaf(s, 0x70);
     expect(table.unsync).toBe(true);
     expect(s.b.stats.mmu_unsync).toBe(1);
@@ -146,11 +147,11 @@ describe('unsync (mmu_try_to_unsync_pages)', () => {
 
   test('a frame shadowed by an upper-level page stays read-only, and a write fault reports it', () => {
     const s = setup();
-    s.cache.get(0x70, indirect(2));
+    s.cache.get(0x70 as Gfn, indirect(2));
     const base = 0;
-    const sp = s.cache.get(base, direct(1)).sp;
-    const sptep = sp.hpa + 8 * 0x70;
-    expect(s.mapper.setSpte(sptep, ACC_ALL, 0x70, s.slot, faultRecord(true))).toBe(PfResult.WRITE_PROTECTED);
+    const sp = s.cache.get(base as Gfn, direct(1)).sp;
+    const sptep = sptepAt(sp.hpa, 0x70);
+    expect(s.mapper.setSpte(sptep, ACC_ALL, 0x70 as Gfn, s.slot, faultRecord(true))).toBe(PfResult.WRITE_PROTECTED);
     const spte = spteAt(s.b, sptep);
     expect(s.b.codec.big.isShadowPresent(spte)).toBe(true);
     expect(s.b.codec.big.isWritable(spte)).toBe(false);
@@ -159,10 +160,10 @@ describe('unsync (mmu_try_to_unsync_pages)', () => {
 
   test('a prefetch never unsyncs: the leaf is made read-only instead', () => {
     const s = setup();
-    const table = s.cache.get(0x70, indirect(1)).sp;
-    const sp = s.cache.get(0, direct(1)).sp;
-    const sptep = sp.hpa + 8 * 0x70;
-    s.mapper.setSpte(sptep, ACC_ALL, 0x70, s.slot, null);
+    const table = s.cache.get(0x70 as Gfn, indirect(1)).sp;
+    const sp = s.cache.get(0 as Gfn, direct(1)).sp;
+    const sptep = sptepAt(sp.hpa, 0x70);
+    s.mapper.setSpte(sptep, ACC_ALL, 0x70 as Gfn, s.slot, null);
     expect(table.unsync).toBe(false);
     expect(s.b.codec.big.isWritable(spteAt(s.b, sptep))).toBe(false);
     expect(s.b.codec.big.isAccessed(spteAt(s.b, sptep))).toBe(false);
@@ -170,10 +171,10 @@ describe('unsync (mmu_try_to_unsync_pages)', () => {
 
   test('an unsync page linked under a parent marks the parent, and the unsync walk finds it', () => {
     const s = setup();
-    const parent = s.cache.get(0, direct(2)).sp;
-    const child = s.cache.get(0x80, indirect(1)).sp;
+    const parent = s.cache.get(0 as Gfn, direct(2)).sp;
+    const child = s.cache.get(0x80 as Gfn, indirect(1)).sp;
     mapLeaf(s, 0x80); // unsyncs child
-    s.cache.link(parent.hpa + 8 * 3, child);
+    s.cache.link(sptepAt(parent.hpa, 3), child);
     expect(parent.unsyncChildren).toBe(1);
     expect(parent.unsyncChildBitmap![3]).toBe(1);
     expect(s.cache.collectUnsync(parent)).toEqual([child]);
@@ -184,9 +185,9 @@ describe('unsync (mmu_try_to_unsync_pages)', () => {
 describe('zapping', () => {
   test('a zapped page unlinks from its parent, drops its leaves from the rmaps, and returns its memory', () => {
     const s = setup();
-    const parent = s.cache.get(0, direct(2)).sp;
-    const child = s.cache.get(0, direct(1)).sp;
-    const link = parent.hpa + 0;
+    const parent = s.cache.get(0 as Gfn, direct(2)).sp;
+    const child = s.cache.get(0 as Gfn, direct(1)).sp;
+    const link = sptepAt(parent.hpa, 0);
     s.cache.link(link, child);
     mapLeaf(s, 5);
     mapLeaf(s, 6);
@@ -203,7 +204,7 @@ describe('zapping', () => {
 
   test('a zapped page still loaded as a root becomes invalid and stays until unloaded; the vCPU is asked to free it', () => {
     const s = setup();
-    const root: ShadowPage = s.cache.get(0, direct(4)).sp;
+    const root: ShadowPage = s.cache.get(0 as Gfn, direct(4)).sp;
     root.rootCount = 1;
     s.b.requests.bits = 0;
     expect(s.cache.zap(root)).toBe(0);
@@ -216,7 +217,7 @@ describe('zapping', () => {
   test('the rmap refuses to remove an SPTE it does not hold, and says so (lkml (e)\'s BUG)', () => {
     const s = setup();
     const problems: string[] = [];
-    s.cache.rmapRemove(0x9, 1, 0x1234, problems);
+    s.cache.rmapRemove(0x9 as Gfn, 1, 0x1234 as Sptep, problems);
     expect(problems).toEqual(['inv10: rmap of gfn 0x9 level 1 lacks SPTE at 0x1234']);
   });
 });
@@ -233,7 +234,7 @@ describe('the page limit (KVM_SET_NR_MMU_PAGES, make_mmu_pages_available)', () =
   test('below 5 free pages the oldest non-root pages are zapped until 25 are free', () => {
     const { b, cache } = setup();
     cache.maxPages = 64;
-    const pages = Array.from({ length: 62 }, (_, k) => cache.get(k * 512, direct(1)).sp);
+    const pages = Array.from({ length: 62 }, (_, k) => cache.get((k * 512) as Gfn, direct(1)).sp);
     pages[0].rootCount = 1; // the oldest is a root: kept
     cache.makePagesAvailable();
     expect(b.stats.mmu_recycled).toBe(23);
@@ -260,14 +261,14 @@ describe('walking shadow pages (kvm_shadow_walk_iterator)', () => {
 
   test('the walk descends present tables and stops at a hole or a leaf', () => {
     const s = setup();
-    const l2 = s.cache.get(0, direct(2)).sp;
-    const l1 = s.cache.get(0, direct(1)).sp;
-    s.cache.link(l2.hpa + 8 * 0, l1);
+    const l2 = s.cache.get(0 as Gfn, direct(2)).sp;
+    const l1 = s.cache.get(0 as Gfn, direct(1)).sp;
+    s.cache.link(sptepAt(l2.hpa, 0), l1);
     const walk = new ShadowWalk(s.b.arena.view, s.b.codec);
     const levels: number[] = [];
     for (walk.init(l2.hpa, 2, 0x5000, 0); walk.okay(); walk.next()) levels.push(walk.level);
     expect(levels).toEqual([2, 1]);
-    expect(walk.sptep).toBe(l1.hpa + 8 * 5);
+    expect(walk.sptep).toBe(sptepAt(l1.hpa, 5));
     levels.length = 0;
     for (walk.init(l2.hpa, 2, 0x200000, 0); walk.okay(); walk.next()) levels.push(walk.level);
     expect(levels).toEqual([2]); // entry 1 of the level-2 page is empty
