@@ -1,7 +1,7 @@
-import type { Vcpu } from '../cpu/vcpu.js';
 import { family, Operand } from './registry.js';
+import { V, Val, toG } from './operand-flow.js';
 import { loadArithFlags, updateFlags } from './flags.js';
-import { addSegment, ea, offsetOf, readMem, readReg, writeMem, writeReg } from './operands.js';
+import { addSegment, offsetOf, readMem, readReg, writeMem, writeReg } from './operands.js';
 import { Flag } from '../arch/eflags.js';
 
 /** Bit instructions: BT/BTS/BTR/BTC, BSF/BSR, TZCNT/LZCNT, POPCNT (SDM Vol. 2). */
@@ -75,14 +75,6 @@ export const BT = family('bt', (form) => {
   };
 });
 
-function readSource(cpu: Vcpu, i: number, size: number, mem: boolean): number {
-  if (mem) return readMem(cpu, ea(cpu, i), cpu.eaHi, size);
-  const r = cpu.dec.rm[i];
-  srcHi = size === 8 ? cpu.hi[r] : 0;
-  return readReg(cpu, r, size);
-}
-let srcHi = 0;
-
 export const enum ScanOp { BSF = 0, BSR = 1, TZCNT = 2, LZCNT = 3, POPCNT = 4 }
 
 function popcount32(v: number): number {
@@ -104,55 +96,45 @@ function highestBit(lo: number, hi: number): number {
 }
 
 /**
- * BSF, BSR, TZCNT, LZCNT, POPCNT G,E. BSF/BSR with a zero source set ZF and leave the destination
- * unchanged (what Intel and AMD parts do; the SDM calls the destination undefined). The operation
- * is chosen when the form's handler is built, so a handler never switches on it.
+ * BSF, BSR, TZCNT, LZCNT, POPCNT G,E, as operations of the shared load and write-back
+ * (operand-flow.ts toG: the source in V[Val.B], V[Val.BHI]). BSF/BSR with a zero source set ZF
+ * and leave the destination unchanged (what Intel and AMD parts do; the SDM calls the
+ * destination undefined). The operation is chosen when the form's handler is built, so a handler
+ * never switches on it.
  */
 export const SCAN = family('scan', (form) => {
-  const size = form.size;
-  const bits = 8 * size;
-  const mem = form.mem;
+  const bits = 8 * form.size;
   switch (form.variant as ScanOp) {
     case ScanOp.BSF: case ScanOp.BSR: {
       const forward = form.variant === ScanOp.BSF;
-      return (cpu, i) => {
-        const v = scanSource(cpu, i, size, mem);
-        if (cpu.exc >= 0) return;
-        if (v === 0 && scanHi === 0) { updateFlags(cpu, Flag.ZF, Flag.ZF); return; }
-        writeReg(cpu, cpu.dec.reg[i], size, forward ? lowestBit(v, scanHi) : highestBit(v, scanHi), 0);
+      return toG(form, (cpu) => {
+        const v = V[Val.B], hi = V[Val.BHI];
+        if (v === 0 && hi === 0) { updateFlags(cpu, Flag.ZF, Flag.ZF); return false; }
+        V[Val.R] = forward ? lowestBit(v, hi) : highestBit(v, hi);
+        V[Val.RHI] = 0;
         updateFlags(cpu, Flag.ZF, 0);
-      };
+        return true;
+      });
     }
     case ScanOp.TZCNT: case ScanOp.LZCNT: {
       const trailing = form.variant === ScanOp.TZCNT;
-      return (cpu, i) => {
-        const v = scanSource(cpu, i, size, mem);
-        if (cpu.exc >= 0) return;
-        const zero = v === 0 && scanHi === 0;
-        const n = zero ? bits : trailing ? lowestBit(v, scanHi) : bits - 1 - highestBit(v, scanHi);
-        writeReg(cpu, cpu.dec.reg[i], size, n, 0);
+      return toG(form, (cpu) => {
+        const v = V[Val.B], hi = V[Val.BHI];
+        const zero = v === 0 && hi === 0;
+        const n = zero ? bits : trailing ? lowestBit(v, hi) : bits - 1 - highestBit(v, hi);
+        V[Val.R] = n;
+        V[Val.RHI] = 0;
         updateFlags(cpu, Flag.CF | Flag.ZF, (zero ? Flag.CF : 0) | (n === 0 ? Flag.ZF : 0));
-      };
+        return true;
+      });
     }
     default:
-      return (cpu, i) => {
-        const v = scanSource(cpu, i, size, mem);
-        if (cpu.exc >= 0) return;
-        writeReg(cpu, cpu.dec.reg[i], size, popcount32(v) + popcount32(scanHi), 0);
-        loadArithFlags(cpu, v === 0 && scanHi === 0 ? Flag.ZF : 0);
-      };
+      return toG(form, (cpu) => {
+        const v = V[Val.B], hi = V[Val.BHI];
+        V[Val.R] = popcount32(v) + popcount32(hi);
+        V[Val.RHI] = 0;
+        loadArithFlags(cpu, v === 0 && hi === 0 ? Flag.ZF : 0);
+        return true;
+      });
   }
 });
-
-/** The source operand of a scan, masked to its size: low half returned, high half in scanHi. */
-let scanHi = 0;
-function scanSource(cpu: Vcpu, i: number, size: number, mem: boolean): number {
-  srcHi = 0;
-  let v = readSource(cpu, i, size, mem);
-  scanHi = 0;
-  if (cpu.exc >= 0) return 0;
-  if (size === 8) scanHi = mem ? cpu.mem.hi : srcHi;
-  if (size === 2) v &= 0xffff;
-  if (size === 1) v &= 0xff;
-  return v;
-}
