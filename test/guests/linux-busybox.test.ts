@@ -10,10 +10,8 @@
  * four modes by `npm run bench` (bench/linux-boot.ts) instead. The tiny kernel has no script
  * binfmt, so busybox's shell is init (rdinit=/bin/sh) and gets /init as its argument.
  *
- * QEMU runs with -icount shift=0,sleep=off: its guest clock counts one nanosecond per instruction,
- * like mmulab's 1 GHz modeled clock in bare mode, instead of following the host's wall clock. With
- * the plain wall clock a loaded host makes QEMU's guest see stalls (clocksource watchdog lines,
- * failed TSC calibration), which are not what is being compared.
+ * QEMU's machine, its -icount clock and the console lines that may differ are in
+ * bench/linux-console.ts, which npm run bench also uses for the cloud kernel.
  *
  * Missing images are built here by the project's scripts; a build that fails fails the tests.
  */
@@ -25,6 +23,7 @@ import { REPO } from '../cli/cli.js';
 import { QEMU_BINARY, qemuAvailable } from '../helpers/qemu.js';
 import { MMU_MODES, type MmuMode, Machine } from '../../vmm/machine.js';
 import { cpuModelFromSpec } from '../../emulator/cpu/cpu-spec.js';
+import { normalizeConsole, qemuConsoleArgs } from '../../bench/linux-console.js';
 
 const VMLINUX = join(REPO, 'build/linux/vmlinux');
 const INITRAMFS = join(REPO, 'build/linux/busybox/initramfs.cpio');
@@ -42,17 +41,7 @@ const STEPS = [
   DONE,
 ];
 
-/** Console lines that legitimately differ, each with why. */
-const IGNORED: ReadonlyArray<[RegExp, string]> = [
-  [/^tsc: Detected [0-9.]+ MHz processor$/, 'timing: the PIT calibration; under a hypervisor its exits cost modeled time (1000.052 MHz against 1000.007)'],
-  [/^sched_clock: Marking stable/, 'timing: clock offsets at boot'],
-  [/^Unpacking initramfs\.\.\.$|^Freeing initrd memory: /, 'timing: asynchronous work whose position depends on scheduling'],
-  [/^found SMP MP-table at |^MPTABLE: |APIC version mismatch|^IOAPIC\[/, "firmware: QEMU's qboot and mmulab each write their own MP table"],
-];
-
-function normalize(console: string): string[] {
-  return console.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l !== '' && !IGNORED.some(([re]) => re.test(l)));
-}
+const normalize = normalizeConsole;
 
 function build(script: string): void {
   const r = spawnSync('bash', [join(REPO, script)], { encoding: 'utf8', timeout: 900_000 });
@@ -67,12 +56,7 @@ beforeAll(() => {
   build('guests/linux/build-busybox-initramfs.sh');
   expect(qemuAvailable(), `${QEMU_BINARY} is needed as the reference (scripts/setup-host.sh installs it)`).toBe(true);
   const started = performance.now();
-  const q = spawnSync(QEMU_BINARY, [
-    '-accel', 'tcg', '-icount', 'shift=0,sleep=off', '-m', '128', '-nodefaults', '-no-user-config', '-display', 'none',
-    '-serial', 'stdio', '-no-reboot', '-M', 'microvm,x-option-roms=off,pit=on,pic=on,rtc=on,isa-serial=on,acpi=off',
-    '-cpu', 'qemu64,-apic,+pdpe1gb,vendor=GenuineIntel,family=6,model=85,stepping=4,model-id=mmulab virtual CPU',
-    '-kernel', VMLINUX, '-initrd', INITRAMFS, '-append', APPEND,
-  ], { encoding: 'utf8', timeout: 120_000 });
+  const q = spawnSync(QEMU_BINARY, qemuConsoleArgs(VMLINUX, INITRAMFS, APPEND, 128, true), { encoding: 'utf8', timeout: 120_000 });
   console.log(`qemu: status ${q.status} in ${Math.round(performance.now() - started)} ms`);
   // -no-reboot: the guest's reboot ends QEMU with status 0.
   expect(q.status, q.stderr).toBe(0);
