@@ -57,7 +57,10 @@ describe('CR0.WP toggling (lkml (a) and (c))', () => {
   test('current KVM on VMX owns CR0.WP in the guest: no exits; SVM intercepts and only re-initialises the MMU', () => {
     const vmx = run('cr0wp', String(ITER), 'tdp', { vendor: 'vmx' });
     const svm = run('cr0wp', String(ITER), 'tdp', { vendor: 'svm' });
-    expect(cycles(vmx)).toBeLessThan(100);
+    // No exit: an iteration costs what it costs in bare mode, the two writes' own cycles
+    // (serializing-cost.ts) and the loop, far below one exit.
+    expect(cycles(vmx)).toBe(cycles(run('cr0wp', String(ITER), 'bare')));
+    expect(cycles(vmx)).toBeLessThan(1800);
     expect(svm.vm.kvm!.stats.kvm_init_mmu_only).toBeGreaterThanOrEqual(2 * ITER);
     expect(cycles(svm)).toBeGreaterThan(2000);
   });
