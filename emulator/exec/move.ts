@@ -78,13 +78,20 @@ function sourceSize(form: Form): number {
 
 /** MOVZX and MOVSX/MOVSXD (variant 1 = sign-extend). */
 export const MOVX = family('movx', (form) => {
+  const size = form.size;
   const from = sourceSize(form);
   const signed = form.variant === 1;
+  const extend = (v: number): number => (signed ? signExtend(v, from) : from === 1 ? v & 0xff : from === 2 ? v & 0xffff : v);
+  if (!form.mem) {
+    // Register forms, common in kernel code, skip the flow's operand array and call.
+    return (cpu, i) => {
+      const d = cpu.dec;
+      const v = extend(readReg(cpu, d.rm[i], from));
+      writeReg(cpu, d.reg[i], size, v, signed ? v >> 31 : 0);
+    };
+  }
   return toG(form, () => {
-    let v = V[Val.B];
-    if (signed) v = signExtend(v, from);
-    else if (from === 1) v &= 0xff;
-    else if (from === 2) v &= 0xffff;
+    const v = extend(V[Val.B]);
     V[Val.R] = v;
     V[Val.RHI] = signed ? v >> 31 : 0;
     return true;
@@ -133,6 +140,16 @@ export const XCHG = family('xchg', (form) => {
 export const CMOV = family('cmov', (form) => {
   const size = form.size;
   const cc = form.variant;
+  if (!form.mem) {
+    // Register forms skip the flow's operand array and call, as MOVZX's do.
+    return (cpu, i) => {
+      const d = cpu.dec;
+      const g = d.reg[i];
+      const r = d.rm[i];
+      if (cond(cpu, cc)) writeReg(cpu, g, size, readReg(cpu, r, size), size === 8 ? cpu.hi[r] : 0);
+      else if (size === 4) cpu.hi[g] = 0;
+    };
+  }
   return toG(form, (cpu) => {
     if (cond(cpu, cc)) { V[Val.R] = V[Val.B]; V[Val.RHI] = V[Val.BHI]; return true; }
     // Not taken: a 32-bit destination is still written (its own value, zero-extended).
