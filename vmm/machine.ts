@@ -54,8 +54,11 @@ export class Machine extends Vm {
     const model = opts.model ?? new CpuModel();
     super({
       ...opts,
-      // KVM offers no protection keys with shadow paging (kvm_set_cpu_caps clears PKU without TDP).
-      model: mode === 'shadow' ? model.without(['pku']) : model,
+      // KVM offers no protection keys with shadow paging (kvm_set_cpu_caps clears PKU without TDP),
+      // and no supervisor protection keys in any mode: PKS is absent from kvm_set_cpu_caps's
+      // CPUID_7_ECX list in every release (checked at v6.16; the 2020-2022 PKS virtualization
+      // series was never merged), so a KVM guest never sees CPUID.7.0:ECX[31].
+      model: mode === 'bare' ? model : model.without(mode === 'shadow' ? ['pku', 'pks'] : ['pks']),
       hostPoolBytes: opts.mmuPoolBytes ?? (mode === 'bare' ? 16 << 20 : 64 << 20),
     });
     this.mmuMode = mode;

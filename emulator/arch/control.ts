@@ -32,6 +32,8 @@ export const enum Msr {
   MISC_ENABLE = 0x1a0,
   PAT = 0x277,
   TSC_DEADLINE = 0x6e0,
+  /** IA32_PKRS: the supervisor protection-key rights (CR4.PKS), laid out as PKRU. */
+  PKRS = 0x6e1,
   EFER = 0xc0000080,
   STAR = 0xc0000081,
   LSTAR = 0xc0000082,

@@ -32,6 +32,7 @@ export function cr4Supported(cpu: Vcpu): number {
   if (m.has('smep')) bits |= Cr4.SMEP;
   if (m.has('smap')) bits |= Cr4.SMAP;
   if (m.has('pku')) bits |= Cr4.PKE;
+  if (m.has('pks')) bits |= Cr4.PKS;
   if (m.has('umip')) bits |= Cr4.UMIP;
   if (m.has('xsave')) bits |= Cr4.OSXSAVE;
   return bits;

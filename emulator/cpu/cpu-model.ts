@@ -53,6 +53,7 @@ export const FEATURES = {
   ospke: { leaf: 7, subleaf: 0, reg: CpuidReg.ECX, bit: 4 },
   la57: { leaf: 7, subleaf: 0, reg: CpuidReg.ECX, bit: 16 },
   rdpid: { leaf: 7, subleaf: 0, reg: CpuidReg.ECX, bit: 22 },
+  pks: { leaf: 7, subleaf: 0, reg: CpuidReg.ECX, bit: 31 },
   'spec-ctrl': { leaf: 7, subleaf: 0, reg: CpuidReg.EDX, bit: 26 },
   'arch-capabilities': { leaf: 7, subleaf: 0, reg: CpuidReg.EDX, bit: 29 },
   lahf_lm: { leaf: 0x80000001, subleaf: 0, reg: CpuidReg.ECX, bit: 0 },

@@ -11,7 +11,7 @@ export class CpuSpecError extends Error {}
 
 /** Features beyond the default set that mmulab implements, enabled by `max`. */
 export const OPTIONAL_FEATURES: readonly FeatureName[] = [
-  'smep', 'smap', 'pku', 'pcid', 'invpcid', 'la57', 'fsgsbase', 'rdpid', 'x2apic', 'tsc-deadline', 'umip', 'xsave',
+  'smep', 'smap', 'pku', 'pcid', 'invpcid', 'la57', 'fsgsbase', 'rdpid', 'x2apic', 'tsc-deadline', 'umip', 'xsave', 'pks',
 ];
 
 const BASES: Readonly<Record<string, readonly FeatureName[]>> = {

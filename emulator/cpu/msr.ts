@@ -80,6 +80,10 @@ export function readMsr(cpu: Vcpu, index: number): MsrValue | undefined {
       out.lo = v[0]; out.hi = v[1];
       return out;
     }
+    case Msr.PKRS:
+      if (!cpu.model.has('pks')) return undefined;
+      out.lo = cpu.pkrs; out.hi = 0;
+      return out;
     case Msr.KERNEL_GS_BASE: case Msr.LSTAR: {
       const v = cpu.msrs.get(index) ?? ZERO;
       out.lo = v[0]; out.hi = v[1];
@@ -152,6 +156,13 @@ export function writeMsr(cpu: Vcpu, index: number, lo: number, hi: number): bool
     case Msr.SPEC_CTRL:
       if (!cpu.model.has('spec-ctrl') || hi !== 0 || (lo & ~7) !== 0) return false;
       storeMsr(cpu, index, lo, hi);
+      return true;
+    case Msr.PKRS:
+      // Bits 63:32 are reserved (SDM Vol. 4, IA32_PKRS). The new rights apply to the next access
+      // without a TLB flush, as WRPKRU's do: keyed supervisor pages are checked on every access.
+      if (!cpu.model.has('pks') || hi !== 0) return false;
+      cpu.pkrs = lo;
+      cpu.paging.ctx.pkrs = lo;
       return true;
     case Msr.TSC_AUX:
       if (!stored(cpu, index) || hi !== 0) return false;

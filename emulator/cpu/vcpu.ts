@@ -143,6 +143,8 @@ export class Vcpu {
   /** x87 and SSE registers (exec/fpu-state.ts). */
   readonly fpu = new FpuState();
   pkru = 0;
+  /** IA32_PKRS (msr.ts): the rights of protection keys on supervisor pages under CR4.PKS. */
+  pkrs = 0;
   /** XCR0 (XSETBV): the state components XSAVE manages. Reset gives 1 (x87); INIT leaves it. */
   xcr0 = 1;
   /** IA32_APIC_BASE.EN, kept here by the local APIC because CPUID.1:EDX.APIC reports it. */

@@ -38,6 +38,7 @@ export interface PagingCpu {
   cr3Hi: number;
   cpl: number;
   pkru: number;
+  pkrs: number;
   raisePageFault(lo: number, hi: number, errorCode: number): void;
   raiseGp(errorCode: number): void;
   /** Ask to be told (endInstructionEmulation) when the current instruction is over. */
@@ -128,6 +129,8 @@ export class PagingUnit implements TableMemory {
     ctx.smap = (cpu.cr4 & Cr4.SMAP) !== 0;
     ctx.pke = (cpu.cr4 & Cr4.PKE) !== 0 && this.longMode;
     ctx.pkru = cpu.pkru;
+    ctx.pks = (cpu.cr4 & Cr4.PKS) !== 0 && this.longMode;
+    ctx.pkrs = cpu.pkrs;
     ctx.maxPhyAddr = maxPhyAddr;
     ctx.gbPages = gbPages;
     const pcide = (cpu.cr4 & Cr4.PCIDE) !== 0 && this.longMode;
@@ -142,7 +145,7 @@ export class PagingUnit implements TableMemory {
     // which makes such writes cost what other instructions cost instead of a 6 x 4096-slot clear.
     const flags = mode | (ctx.wp ? FAST_WP : 0) | (ctx.nxe ? 1 << 5 : 0) | (ctx.pse ? 1 << 6 : 0) | (ctx.pge ? 1 << 7 : 0) |
       (ctx.smep ? 1 << 8 : 0) | (ctx.smap ? 1 << 9 : 0) | (ctx.pke ? 1 << 10 : 0) | (gbPages ? 1 << 11 : 0) |
-      (this.pagingOn ? 1 << 12 : 0) | (this.longMode ? 1 << 13 : 0) | (maxPhyAddr << 16);
+      (this.pagingOn ? 1 << 12 : 0) | (this.longMode ? 1 << 13 : 0) | (ctx.pks ? 1 << 14 : 0) | (maxPhyAddr << 16);
     const sameRest = ctx.pkru === this.fastPkru && this.pcid === this.fastPcid && ctx.root === this.fastRoot;
     if (sameRest && (flags ^ this.fastFlags) === FAST_WP) {
       // Only CR0.WP changed (upstream vmexit's toggle_cr0_wp does this in a loop): it decides
@@ -377,7 +380,8 @@ export class PagingUnit implements TableMemory {
   /**
    * Grants the fast path for what the current context may do with this page without further checks.
    * Pages that need a check on every access stay slow: supervisor data access to user pages under
-   * SMAP (EFLAGS.AC decides), user pages under protection keys (PKRU decides), MMIO.
+   * SMAP (EFLAGS.AC decides), user pages under protection keys (PKRU decides), supervisor pages
+   * under CR4.PKS (PKRS decides), MMIO.
    */
   private setFastTags(slot: number, vpn: number, perm: number): void {
     if ((perm & TlbPerm.MMIO) !== 0) return;
@@ -386,7 +390,7 @@ export class PagingUnit implements TableMemory {
     const user = this.cpu.cpl === 3;
     const userPage = (perm & TlbPerm.U) !== 0;
     if (user && !userPage) return;
-    const pkChecked = ctx.pke && userPage;
+    const pkChecked = userPage ? ctx.pke : ctx.pks;
     const smapChecked = !user && ctx.smap && userPage;
     if (!pkChecked && !smapChecked) {
       if ((perm & TlbPerm.TR) !== 0) tlb.read[slot] = vpn;

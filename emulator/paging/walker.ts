@@ -50,6 +50,9 @@ export class WalkContext {
   /** Set only in IA-32e mode with CR4.PKE=1: protection keys exist only in 4- and 5-level paging. */
   pke = false;
   pkru = 0;
+  /** CR4.PKS, also only in IA-32e mode: PKRS governs data accesses to supervisor pages. */
+  pks = false;
+  pkrs = 0;
   gbPages = true;
   maxPhyAddr = 40;
 
@@ -172,7 +175,7 @@ export function walk(ctx: WalkContext, mem: TableMemory, lo: number, hi: number,
     }
 
     const shift = level === 1 ? 12 : wide ? 12 + 9 * (level - 1) : 22;
-    const pkey = wide && ctx.pke && format.vaBits !== 0 ? (entryHi >>> 27) & 0xf : 0;
+    const pkey = wide && (ctx.pke || ctx.pks) && format.vaBits !== 0 ? (entryHi >>> 27) & 0xf : 0;
     const errorCode = permissionFault(ctx, access, writable, user, nx, pkey);
     if (errorCode !== 0) return fail(ctx, out, access, errorCode, level);
 
@@ -236,11 +239,14 @@ export function permissionFault(ctx: WalkContext, access: number, writable: bool
     if (isFetch && ctx.smep) fault = true;
     if (!isFetch && ctx.smap && ((access & Access.IMPLICIT) !== 0 || (access & Access.AC) === 0)) fault = true;
   }
-  // Protection keys apply to data accesses to user pages (ctx.pke is only set in IA-32e mode).
+  // Protection keys apply to data accesses: PKRU's to user pages, PKRS's to supervisor pages
+  // (SDM Vol. 3 4.6.2; ctx.pke and ctx.pks are only set in IA-32e mode). AD denies every data
+  // access, WD a write by user mode or, with CR0.WP=1, by supervisor mode.
   let pk = false;
-  if (ctx.pke && user && !isFetch) {
-    const ad = (ctx.pkru >>> (2 * pkey)) & 1;
-    const wd = (ctx.pkru >>> (2 * pkey + 1)) & 1;
+  const keys = user ? (ctx.pke ? ctx.pkru : 0) : (ctx.pks ? ctx.pkrs : 0);
+  if (keys !== 0 && !isFetch) {
+    const ad = (keys >>> (2 * pkey)) & 1;
+    const wd = (keys >>> (2 * pkey + 1)) & 1;
     if (ad !== 0 || (isWrite && wd !== 0 && (isUser || ctx.wp))) pk = true;
   }
   if (!fault && !pk) return 0;

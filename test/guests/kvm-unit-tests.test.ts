@@ -1,5 +1,5 @@
 /**
- * The kvm-unit-tests ports (kvm-unit-tests-port/: vmexit, pcid, smap, pku, la57) through the test
+ * The kvm-unit-tests ports (kvm-unit-tests-port/: vmexit, pcid, smap, pku, pks, la57) through the test
  * table, in every MMU mode with KVM's invariant checker on, and under QEMU 7.2 TCG.
  *
  * In mmulab every run must give the verdict the table expects for its mode, break no invariant,
@@ -75,6 +75,17 @@ describe('what the ports check', () => {
       expect(run('pku', mode).output).toContain('PASS: write to user page when pkru is wd and wp == 1\n');
     }
     expect(verdicts(run('pku', 'shadow').output)).toEqual(['SKIP: PKU not supported (CPUID.7.0:ECX[3])', 'SUMMARY: 1 tests, 1 skipped']);
+  });
+
+  test('pks: 10 cases on the hardware (bare); KVM offers PKS in no mode, so its guests skip', () => {
+    const out = run('pks', 'bare').output;
+    expect(lines(out, 'PASS: ')).toHaveLength(10);
+    expect(out).toContain('PASS: write to supervisor page when pkrs is wd and wp == 1\n');
+    expect(out).toContain('PASS: read from supervisor page when pkrs is ad: #PF with P and PK (0x21)\n');
+    expect(out).toContain('PASS: write to supervisor page when pkrs is ad and CR4.PKS == 0\n');
+    for (const mode of ['shadow', 'legacy-tdp', 'tdp'] as const) {
+      expect(verdicts(run('pks', mode).output), mode).toEqual(['SKIP: PKS not supported (CPUID.7.0:ECX[31])', 'SUMMARY: 1 tests, 1 skipped']);
+    }
   });
 
   test('pcid: each CPUID combination runs its halves of the test', () => {

@@ -35,7 +35,7 @@ class Rng {
 
 interface Cpu {
   mode: PagingMode; wp: boolean; nxe: boolean; pse: boolean; pge: boolean; smep: boolean; smap: boolean;
-  pke: boolean; pkru: number; gbPages: boolean; maxPhyAddr: number; root: number; pdptes: bigint[];
+  pke: boolean; pkru: number; pks: boolean; pkrs: number; gbPages: boolean; maxPhyAddr: number; root: number; pdptes: bigint[];
 }
 
 interface Expect {
@@ -107,10 +107,13 @@ function reference(cpu: Cpu, mem: Phys, va: bigint, access: number): Expect {
   if (!user && userOk && !fetch && cpu.smap && ((access & Access.IMPLICIT) !== 0 || (access & Access.AC) === 0)) bad = true;
   let pk = false;
   const longMode = cpu.mode === PagingMode.LEVEL4 || cpu.mode === PagingMode.LEVEL5;
-  if (cpu.pke && longMode && userOk && !fetch) {
+  // SDM 4.6.2: PKRU for user-mode addresses under CR4.PKE, PKRS for supervisor-mode addresses
+  // under CR4.PKS, data accesses only, in IA-32e mode.
+  const rights = userOk ? (cpu.pke ? cpu.pkru : undefined) : (cpu.pks ? cpu.pkrs : undefined);
+  if (rights !== undefined && longMode && !fetch) {
     const key = Number((l.e >> 59n) & 0xfn);
-    const ad = (cpu.pkru >>> (2 * key)) & 1;
-    const wd = (cpu.pkru >>> (2 * key + 1)) & 1;
+    const ad = (rights >>> (2 * key)) & 1;
+    const wd = (rights >>> (2 * key + 1)) & 1;
     if (ad || (write && wd && (user || cpu.wp))) pk = true;
   }
   if (bad || pk) return fault(true, false, pk);
@@ -217,6 +220,8 @@ const MODES: Array<[string, PagingMode]> = [
 describe('walker against the reference model', () => {
   test.each(MODES)('%s paging: 40 random trees x 100 random accesses', (_name, mode) => {
     const rng = new Rng(0x9e3779b9 ^ mode);
+    // PKS's draws come from their own stream, so the trees and accesses stay those of the PKU-only test.
+    const pksRng = new Rng(0x7f4a7c15 ^ mode);
     let faults = 0;
     let translations = 0;
     for (let t = 0; t < 40; t++) {
@@ -225,14 +230,14 @@ describe('walker against the reference model', () => {
       const cpu: Cpu = {
         mode, wp: rng.chance(0.5), nxe: mode !== PagingMode.BITS32 && rng.chance(0.7), pse: rng.chance(0.7),
         pge: rng.chance(0.5), smep: rng.chance(0.3), smap: rng.chance(0.3), pke: longMode && rng.chance(0.4),
-        pkru: rng.next(), gbPages: rng.chance(0.7), maxPhyAddr: rng.pick([36, 40, 46, 52]), root: 0, pdptes: [],
+        pkru: rng.next(), pks: longMode && pksRng.chance(0.4), pkrs: pksRng.next(), gbPages: rng.chance(0.7), maxPhyAddr: rng.pick([36, 40, 46, 52]), root: 0, pdptes: [],
       };
       cpu.pdptes = randomTree(rng, mem, cpu);
       const ctx = new WalkContext();
       ctx.format = FORMATS[mode];
       ctx.root = cpu.root;
       Object.assign(ctx, { wp: cpu.wp, nxe: cpu.nxe, pse: cpu.pse, pge: cpu.pge, smep: cpu.smep, smap: cpu.smap, pke: cpu.pke,
-        pkru: cpu.pkru, gbPages: cpu.gbPages, maxPhyAddr: cpu.maxPhyAddr });
+        pkru: cpu.pkru, pks: cpu.pks, pkrs: cpu.pkrs, gbPages: cpu.gbPages, maxPhyAddr: cpu.maxPhyAddr });
       cpu.pdptes.forEach((e, i) => { ctx.pdpteLo[i] = Number(e & 0xffffffffn) | 0; ctx.pdpteHi[i] = Number(e >> 32n) | 0; });
       const out = new WalkResult();
       for (let a = 0; a < 100; a++) {
