@@ -11,8 +11,17 @@ import { CR3_NOFLUSH, ControlReg } from './platform.js';
  * MOV to CR0/CR3/CR4/CR8 and WRMSR to EFER: the #GP conditions of the SDM (Vol. 2 "MOV—Move
  * to/from Control Registers", Vol. 3 2.5 and 4.1.1), the mode transitions they cause (IA-32e
  * activation), PDPTE loading in PAE mode, and the TLB invalidations of SDM Vol. 3 4.10.4.1.
- * Each writer returns false after raising #GP; on success the new state is in effect.
+ * CR0, CR3 and CR4's writers return a CrWrite; CR8's and EFER's return false after raising #GP.
+ * On success the new state is in effect.
  */
+
+/**
+ * How a CR0/CR3/CR4 write ended: FAULTED after raising #GP (0, so `if (writeCr0(...))` still
+ * means "completed"); NATIVE when the hardware completed it; EXITED when a hypervisor intercepted
+ * it (Platform.controlRegisterWritten returned true), so it never ran natively and its cost is the
+ * exit's, not the instruction's (serializing-cost.ts).
+ */
+export const enum CrWrite { FAULTED = 0, NATIVE = 1, EXITED = 2 }
 
 const CR0_RESERVED_HI = -1; // bits 63:32 of CR0 are reserved
 const CR0_WRITABLE = Cr0.PE | Cr0.MP | Cr0.EM | Cr0.TS | Cr0.ET | Cr0.NE | Cr0.WP | Cr0.AM | Cr0.NW | Cr0.CD | Cr0.PG;
@@ -55,20 +64,20 @@ function loadPdptesIfPae(cpu: Vcpu): boolean {
   return cpu.paging.loadPdptes();
 }
 
-export function writeCr0(cpu: Vcpu, lo: number, hi: number): boolean {
-  if ((hi & CR0_RESERVED_HI) !== 0) { cpu.raiseGp(0); return false; }
+export function writeCr0(cpu: Vcpu, lo: number, hi: number): CrWrite {
+  if ((hi & CR0_RESERVED_HI) !== 0) { cpu.raiseGp(0); return CrWrite.FAULTED; }
   const value = ((lo & CR0_WRITABLE) | Cr0.ET) | 0;
   const old = cpu.cr0;
-  if ((value & Cr0.PG) !== 0 && (value & Cr0.PE) === 0) { cpu.raiseGp(0); return false; }
-  if ((value & Cr0.NW) !== 0 && (value & Cr0.CD) === 0) { cpu.raiseGp(0); return false; }
+  if ((value & Cr0.PG) !== 0 && (value & Cr0.PE) === 0) { cpu.raiseGp(0); return CrWrite.FAULTED; }
+  if ((value & Cr0.NW) !== 0 && (value & Cr0.CD) === 0) { cpu.raiseGp(0); return CrWrite.FAULTED; }
   const enablingPaging = (value & Cr0.PG) !== 0 && (old & Cr0.PG) === 0;
   const disablingPaging = (value & Cr0.PG) === 0 && (old & Cr0.PG) !== 0;
   if (enablingPaging && (cpu.efer & Efer.LME) !== 0) {
-    if ((cpu.cr4 & Cr4.PAE) === 0) { cpu.raiseGp(0); return false; }
-    if ((cpu.seg.attr[Seg.CS] & SegAttr.L) !== 0) { cpu.raiseGp(0); return false; }
+    if ((cpu.cr4 & Cr4.PAE) === 0) { cpu.raiseGp(0); return CrWrite.FAULTED; }
+    if ((cpu.seg.attr[Seg.CS] & SegAttr.L) !== 0) { cpu.raiseGp(0); return CrWrite.FAULTED; }
   }
-  if (disablingPaging && cpu.mode === CpuMode.LONG64) { cpu.raiseGp(0); return false; }
-  if (disablingPaging && (cpu.cr4 & Cr4.PCIDE) !== 0) { cpu.raiseGp(0); return false; }
+  if (disablingPaging && cpu.mode === CpuMode.LONG64) { cpu.raiseGp(0); return CrWrite.FAULTED; }
+  if (disablingPaging && (cpu.cr4 & Cr4.PCIDE) !== 0) { cpu.raiseGp(0); return CrWrite.FAULTED; }
   cpu.cr0 = value;
   if (enablingPaging && (cpu.efer & Efer.LME) !== 0) cpu.efer |= Efer.LMA;
   if (disablingPaging) cpu.efer &= ~Efer.LMA;
@@ -81,15 +90,14 @@ export function writeCr0(cpu: Vcpu, lo: number, hi: number): boolean {
     cpu.efer = enablingPaging ? cpu.efer & ~Efer.LMA : cpu.efer;
     pagingChanged(cpu);
     cpu.raiseGp(0);
-    return false;
+    return CrWrite.FAULTED;
   }
   if (((old ^ value) & Cr0.PG) !== 0) cpu.paging.archFlushAll();
   updateMode(cpu);
-  cpu.platform.controlRegisterWritten(cpu, ControlReg.CR0, old, value);
-  return true;
+  return cpu.platform.controlRegisterWritten(cpu, ControlReg.CR0, old, value) ? CrWrite.EXITED : CrWrite.NATIVE;
 }
 
-export function writeCr3(cpu: Vcpu, lo: number, hi: number): boolean {
+export function writeCr3(cpu: Vcpu, lo: number, hi: number): CrWrite {
   const pcide = (cpu.cr4 & Cr4.PCIDE) !== 0;
   const noFlush = pcide && (hi & (1 << 31)) !== 0;
   let valueHi = hi;
@@ -97,7 +105,7 @@ export function writeCr3(cpu: Vcpu, lo: number, hi: number): boolean {
     if (noFlush) valueHi &= 0x7fffffff;
     // Bits 63:MAXPHYADDR are reserved (bit 63 is the NOFLUSH request when CR4.PCIDE=1).
     const allowedHi = (1 << (cpu.model.maxPhyAddr - 32)) - 1;
-    if ((valueHi & ~allowedHi) !== 0) { cpu.raiseGp(0); return false; }
+    if ((valueHi & ~allowedHi) !== 0) { cpu.raiseGp(0); return CrWrite.FAULTED; }
   } else {
     valueHi = 0;
   }
@@ -111,24 +119,23 @@ export function writeCr3(cpu: Vcpu, lo: number, hi: number): boolean {
     cpu.cr3Hi = oldHi;
     pagingChanged(cpu);
     cpu.raiseGp(0);
-    return false;
+    return CrWrite.FAULTED;
   }
   if (!noFlush) cpu.paging.archFlushNonGlobal(pcide ? lo & 0xfff : -1);
-  cpu.platform.controlRegisterWritten(cpu, ControlReg.CR3, oldLo, lo, noFlush ? CR3_NOFLUSH : 0);
-  return true;
+  return cpu.platform.controlRegisterWritten(cpu, ControlReg.CR3, oldLo, lo, noFlush ? CR3_NOFLUSH : 0) ? CrWrite.EXITED : CrWrite.NATIVE;
 }
 
-export function writeCr4(cpu: Vcpu, lo: number, hi: number): boolean {
+export function writeCr4(cpu: Vcpu, lo: number, hi: number): CrWrite {
   const old = cpu.cr4;
-  if (hi !== 0 || (lo & ~cr4Supported(cpu)) !== 0) { cpu.raiseGp(0); return false; }
+  if (hi !== 0 || (lo & ~cr4Supported(cpu)) !== 0) { cpu.raiseGp(0); return CrWrite.FAULTED; }
   const changed = old ^ lo;
   if (cpu.longMode) {
-    if ((lo & Cr4.PAE) === 0) { cpu.raiseGp(0); return false; }
-    if ((changed & Cr4.LA57) !== 0) { cpu.raiseGp(0); return false; }
+    if ((lo & Cr4.PAE) === 0) { cpu.raiseGp(0); return CrWrite.FAULTED; }
+    if ((changed & Cr4.LA57) !== 0) { cpu.raiseGp(0); return CrWrite.FAULTED; }
   }
   if ((lo & Cr4.PCIDE) !== 0 && (old & Cr4.PCIDE) === 0 && (!cpu.longMode || (cpu.cr3Lo & 0xfff) !== 0)) {
     cpu.raiseGp(0);
-    return false;
+    return CrWrite.FAULTED;
   }
   cpu.cr4 = lo;
   pagingChanged(cpu);
@@ -137,12 +144,11 @@ export function writeCr4(cpu: Vcpu, lo: number, hi: number): boolean {
     cpu.cr4 = old;
     pagingChanged(cpu);
     cpu.raiseGp(0);
-    return false;
+    return CrWrite.FAULTED;
   }
   if ((changed & Cr4.PGE) !== 0 || ((old & Cr4.PCIDE) !== 0 && (lo & Cr4.PCIDE) === 0)) cpu.paging.archFlushAll();
   else if ((changed & Cr4.PAE) !== 0 || ((lo & Cr4.SMEP) !== 0 && (old & Cr4.SMEP) === 0)) cpu.paging.archFlushNonGlobal();
-  cpu.platform.controlRegisterWritten(cpu, ControlReg.CR4, old, lo);
-  return true;
+  return cpu.platform.controlRegisterWritten(cpu, ControlReg.CR4, old, lo) ? CrWrite.EXITED : CrWrite.NATIVE;
 }
 
 export function writeCr8(cpu: Vcpu, lo: number, hi: number): boolean {

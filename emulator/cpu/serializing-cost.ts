@@ -9,9 +9,11 @@ import type { Vcpu } from './vcpu.js';
  * toggle_cr0_wp and toggle_cr4_pge) must see hundreds of cycles per write, not one: at one cycle
  * that loop runs about 2^31 instructions per vCPU before upstream's 2^30-cycle goal is met.
  *
- * The charge is the instruction's own, in every mode: bare, and under KVM whether or not the write
- * exits. A write that exits pays the exit's COST entries (mmu/cost.ts) on top, through
- * KvmVcpu.charge. MOV to CR8 is not serializing (SDM Vol. 2, MOV—Move to/from Control Registers)
+ * The charge is the instruction's own and applies only when it runs natively: in bare mode, and under
+ * KVM when the write does not exit (a bit the guest owns). An intercepted write never executes on
+ * the hardware, the VM exit replaces it, so it pays the exit's COST entries alone (mmu/cost.ts,
+ * through KvmVcpu.charge; they were calibrated to whole intercepted loops); the platform reports
+ * the exit (CrWrite.EXITED, Platform.invpcid's result). MOV to CR8 is not serializing (SDM Vol. 2, MOV—Move to/from Control Registers)
  * and is not charged; neither is MOV to CR2, which invalidates nothing.
  *
  * Sources, per entry:

@@ -67,12 +67,17 @@ export interface Platform {
   /**
    * A control register or EFER took a new value, after the architectural checks (low 32 bits;
    * CR3 as its low half, the whole value is in the vCPU; `flags` may carry CR3_NOFLUSH).
+   * Returns true when a hypervisor intercepted the write (a VM exit emulated it, so the
+   * instruction never ran natively), false when the hardware completed it alone.
    */
-  controlRegisterWritten(cpu: Vcpu, reg: ControlReg, oldValue: number, newValue: number, flags?: number): void;
+  controlRegisterWritten(cpu: Vcpu, reg: ControlReg, oldValue: number, newValue: number, flags?: number): boolean;
   /** INVLPG of a linear address, after the hardware's own effect (none when intercepted). */
   invlpg(cpu: Vcpu, lo: number, hi: number): void;
-  /** INVPCID with a valid descriptor, after the hardware's own effect (none when intercepted). */
-  invpcid(cpu: Vcpu, type: InvpcidType, pcid: number, lo: number, hi: number): void;
+  /**
+   * INVPCID with a valid descriptor, after the hardware's own effect (none when intercepted).
+   * Returns true when a hypervisor intercepted it (a VM exit), false when it ran natively.
+   */
+  invpcid(cpu: Vcpu, type: InvpcidType, pcid: number, lo: number, hi: number): boolean;
   /**
    * The vCPU took an INIT and its registers now hold their INIT values (KVM: kvm_vcpu_reset with
    * init_event, which resets the MMU context).

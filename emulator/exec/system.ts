@@ -8,7 +8,7 @@ import { Cr0, Cr4, Msr } from '../arch/control.js';
 import { Flag } from '../arch/eflags.js';
 import { Vector } from '../arch/vectors.js';
 import { isCanonical } from '../arch/u64.js';
-import { writeCr0, writeCr3, writeCr4, writeCr8 } from '../cpu/control-regs.js';
+import { CrWrite, writeCr0, writeCr3, writeCr4, writeCr8 } from '../cpu/control-regs.js';
 import { SERIALIZING_COST, chargeSerializing } from '../cpu/serializing-cost.js';
 import { readMsr, writeMsr } from '../cpu/msr.js';
 import { readAmdCounter } from '../cpu/msr-amd-pmu.js';
@@ -177,12 +177,13 @@ export const MOV_CR = privilegedFamily('mov-cr', (form) => {
     }
     const lo = cpu.lo[r];
     const hi = wide ? cpu.hi[r] : 0;
-    // A completed write to CR0, CR3 or CR4 serializes: its modeled cost (serializing-cost.ts).
+    // A write to CR0, CR3 or CR4 the hardware completed serializes: its modeled cost
+    // (serializing-cost.ts). An intercepted one ran no native instruction: its exit paid instead.
     switch (cr) {
-      case 0: if (writeCr0(cpu, lo, hi)) chargeSerializing(cpu, SERIALIZING_COST.movCr0); break;
+      case 0: if (writeCr0(cpu, lo, hi) === CrWrite.NATIVE) chargeSerializing(cpu, SERIALIZING_COST.movCr0); break;
       case 2: cpu.cr2Lo = lo; cpu.cr2Hi = hi; break;
-      case 3: if (writeCr3(cpu, lo, hi)) chargeSerializing(cpu, SERIALIZING_COST.movCr3); break;
-      case 4: if (writeCr4(cpu, lo, hi)) chargeSerializing(cpu, SERIALIZING_COST.movCr4); break;
+      case 3: if (writeCr3(cpu, lo, hi) === CrWrite.NATIVE) chargeSerializing(cpu, SERIALIZING_COST.movCr3); break;
+      case 4: if (writeCr4(cpu, lo, hi) === CrWrite.NATIVE) chargeSerializing(cpu, SERIALIZING_COST.movCr4); break;
       default: writeCr8(cpu, lo, hi); break;
     }
   };
@@ -465,10 +466,12 @@ export const INVPCID = privilegedFamily('invpcid', (form) => {
         if (!pcide && pcid !== 0) { cpu.raiseGp(0); return; }
         paging.archInvpcidContext(pcid);
         break;
-      case InvpcidType.ALL_INCL_GLOBAL: paging.archFlushAll(); chargeSerializing(cpu, SERIALIZING_COST.invpcidAll); break;
+      case InvpcidType.ALL_INCL_GLOBAL: paging.archFlushAll(); break;
       default: paging.archFlushNonGlobal(); break;
     }
-    cpu.platform.invpcid(cpu, type, pcid, addrLo, addrHi);
+    // Type 2 run natively costs its modeled cycles; an intercepted one, its exit's instead.
+    const exited = cpu.platform.invpcid(cpu, type, pcid, addrLo, addrHi);
+    if (type === InvpcidType.ALL_INCL_GLOBAL && !exited) chargeSerializing(cpu, SERIALIZING_COST.invpcidAll);
     cpu.stop |= Stop.CONTEXT;
   };
 });

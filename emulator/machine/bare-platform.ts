@@ -66,11 +66,15 @@ export class BarePlatform implements Platform {
   /** No hypervisor: nothing intercepts. */
   instructionExit(_cpu: Vcpu, _reason: ExitReason, _detail: number): void {}
 
-  controlRegisterWritten(_cpu: Vcpu, _reg: ControlReg, _oldValue: number, _newValue: number): void {}
+  controlRegisterWritten(_cpu: Vcpu, _reg: ControlReg, _oldValue: number, _newValue: number): boolean {
+    return false;
+  }
 
   invlpg(_cpu: Vcpu, _lo: number, _hi: number): void {}
 
-  invpcid(_cpu: Vcpu, _type: InvpcidType, _pcid: number, _lo: number, _hi: number): void {}
+  invpcid(_cpu: Vcpu, _type: InvpcidType, _pcid: number, _lo: number, _hi: number): boolean {
+    return false;
+  }
 
   initReceived(_cpu: Vcpu): void {}
 

@@ -72,7 +72,11 @@ export class ControlRegisterExits {
     return (cpu.cr0 & Cr0.PG) !== 0 && (cpu.cr4 & Cr4.PAE) !== 0 && (cpu.efer & Efer.LMA) === 0;
   }
 
-  written(reg: ControlReg, oldValue: number, newValue: number, flags: number): void {
+  /**
+   * A write the hardware completed; returns true when it was intercepted (a VM exit KVM emulated),
+   * false when the guest owns every bit it changed and the hardware did it alone.
+   */
+  written(reg: ControlReg, oldValue: number, newValue: number, flags: number): boolean {
     const kvm = this.kvm;
     const changed = (oldValue ^ newValue) | 0;
     const vmx = kvm.cfg.vendor === 'vmx';
@@ -84,32 +88,35 @@ export class ControlRegisterExits {
         let guestOwned: number;
         if (this.shadow !== null) guestOwned = vmx ? Cr0.TS : 0;
         else guestOwned = vmx ? Cr0.TS | (kvm.cfg.knobs.cr0WpGuestOwned ? Cr0.WP : 0) : Cr0.TS | Cr0.MP;
-        if ((changed & ~guestOwned) === 0) return;
+        if ((changed & ~guestOwned) === 0) return false;
         this.crExit(KvmExit.CR0_WRITE);
         if ((this.cpu.efer & Efer.LME) === 0 && this.paePaging && (changed & CR0_PDPTR_BITS) !== 0) this.loadPdptrs();
         this.postSetCr0(oldValue, newValue);
         kvm.enterGuest();
-        break;
+        return true;
       }
       case ControlReg.CR4: {
         const guestOwned = !vmx ? 0 : this.shadow !== null ? VMX_CR4_GUEST_OWNED_SHADOW : VMX_CR4_GUEST_OWNED;
         // A PGE toggle the guest owns: the hardware flushes its own TLB; KVM does not see it.
-        if ((changed & ~guestOwned) === 0) return;
+        if ((changed & ~guestOwned) === 0) return false;
         this.crExit(KvmExit.CR4_WRITE);
         if (this.paePaging && (changed & CR4_PDPTR_BITS) !== 0) this.loadPdptrs();
         this.postSetCr4(oldValue, newValue);
         kvm.enterGuest();
-        break;
+        return true;
       }
       case ControlReg.CR3:
-        if (this.shadow !== null) this.setCr3(flags);
-        break;
+        // CR3 loads exit only under shadow paging (with TDP KVM clears CR3-load exiting).
+        if (this.shadow === null) return false;
+        this.setCr3(flags);
+        return true;
       case ControlReg.EFER:
         // The WRMSR exit was counted by instructionExit; this is set_efer's MMU part.
         if ((changed & EFER_ROLE_BITS) !== 0) this.mmuResetContext();
         kvm.enterGuest();
-        break;
+        return true;
     }
+    return false;
   }
 
   private crExit(reason: KvmExit): void {

@@ -409,8 +409,8 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     }
   }
 
-  controlRegisterWritten(_cpu: Vcpu, reg: ControlReg, oldValue: number, newValue: number, flags = 0): void {
-    this.crExits.written(reg, oldValue, newValue, flags);
+  controlRegisterWritten(_cpu: Vcpu, reg: ControlReg, oldValue: number, newValue: number, flags = 0): boolean {
+    return this.crExits.written(reg, oldValue, newValue, flags);
   }
 
   /** INVLPG: intercepted only under shadow paging; with TDP the hardware handles it alone. */
@@ -418,9 +418,11 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     this.shadowExits?.invlpg(cpu, lo, hi, (cpu.cr4 & Cr4.LA57) !== 0);
   }
 
-  /** INVPCID: likewise intercepted only under shadow paging. */
-  invpcid(cpu: Vcpu, type: InvpcidType, pcid: number, lo: number, hi: number): void {
-    this.shadowExits?.invpcid(cpu, type, pcid, lo, hi);
+  /** INVPCID: likewise intercepted only under shadow paging (true: it exited). */
+  invpcid(cpu: Vcpu, type: InvpcidType, pcid: number, lo: number, hi: number): boolean {
+    if (this.shadowExits === null) return false;
+    this.shadowExits.invpcid(cpu, type, pcid, lo, hi);
+    return true;
   }
 
   /** kvm_vcpu_reset(init_event): an INIT resets the vCPU's MMU context. */
