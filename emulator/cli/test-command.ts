@@ -15,6 +15,7 @@ import { UsageError } from './errors.js';
 import { buildNotice, ensureImages, shortPath } from './image-build.js';
 import type { MmuMode } from '../../vmm/machine.js';
 import { runUpstream } from './upstream-command.js';
+import { timeoutOption } from './upstream-cfg.js';
 import { RowCollector, type WorkItem, planItems, runInWorkers, runItem } from './test-jobs.js';
 import { type Shard, inShard, parseShard, shardDocument, shardSettings } from './test-shard.js';
 import { mergeShards } from './test-merge.js';
@@ -23,7 +24,7 @@ import { availableParallelism } from 'node:os';
 
 export type { TestOptions } from './test-options.js';
 
-const VALUE_OPTIONS = ['mmu', 'table', 'images', 'max-insns', 'jobs', 'shard', 'merge', 'translator', ...KVM_VALUE_OPTIONS] as const;
+const VALUE_OPTIONS = ['mmu', 'table', 'images', 'max-insns', 'timeout', 'jobs', 'shard', 'merge', 'translator', ...KVM_VALUE_OPTIONS] as const;
 
 function builder(y: Argv): Argv {
   const usage = 'Usage: mmulab test [NAME...] [options]\n\nRun the ported kvm-unit-tests (a test, group or pattern such as vmexit_*; all by default) in\nevery MMU mode and check each verdict against the test table.';
@@ -34,6 +35,7 @@ function builder(y: Argv): Argv {
     .option('images', { type: 'string', requiresArg: true, describe: 'folder of the images the table names', default: DEFAULT_IMAGES }))
     .option('max-insns', { requiresArg: true, describe: 'instruction limit of each run', defaultDescription: 'the table\'s, 1e8' })
     .option('upstream', { type: 'string', requiresArg: true, describe: 'run upstream kvm-unit-tests\' DIR/x86/unittests.cfg (a tree built with ./configure --arch=x86_64 && make) through mmulab qemu instead' })
+    .option('timeout', { type: 'string', requiresArg: true, describe: 'with --upstream: CPU limit of every run (90, 90s, 10m, 2h), in place of each entry\'s timeout', defaultDescription: 'the entry\'s, 90 s' })
     .option('list', { type: 'boolean', describe: 'list the selected tests and their expected verdicts instead of running them' })
     .option('show-output', { type: 'boolean', describe: 'show the whole guest output of unexpected runs (default: their FAIL lines); with --upstream, of every run' })
     .option('json', { type: 'boolean', describe: 'print the results as one JSON object on stdout instead of the table' })
@@ -56,14 +58,18 @@ function options(argv: Record<string, unknown>): TestOptions {
     throw new UsageError('--merge takes shard results only: no test names, --shard or --list with it');
   }
   applyTranslatorOption(argv);
+  const upstream = optionalString('upstream', argv.upstream);
+  // The port's table bounds a run by instructions (--max-insns), not CPU time.
+  if (argv.timeout !== undefined && upstream === undefined) throw new UsageError('--timeout applies to --upstream runs; the port\'s table limits instructions (--max-insns)');
   return {
     ...kvmOptions(argv),
-    upstream: optionalString('upstream', argv.upstream),
+    upstream,
     names,
     modes: mmuModeList(argv.mmu),
     table: pathOption('table', argv.table, DEFAULT_TABLE),
     images: pathOption('images', argv.images, DEFAULT_IMAGES),
     maxInsns: maxInsns(argv['max-insns']),
+    timeoutMs: timeoutOption(argv.timeout),
     list: flag(argv.list),
     json: flag(argv.json),
     showOutput: flag(argv['show-output']),

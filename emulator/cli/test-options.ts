@@ -16,6 +16,8 @@ export interface TestOptions extends KvmOptions {
   readonly table: string;
   readonly images: string;
   readonly maxInsns: number | undefined;
+  /** --upstream only: each entry's CPU limit (ms), overriding unittests.cfg's `timeout`. */
+  readonly timeoutMs: number | undefined;
   readonly list: boolean;
   readonly json: boolean;
   readonly showOutput: boolean;

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { fileError } from './errors.js';
+import { UsageError, fileError } from './errors.js';
 
 /**
  * kvm-unit-tests' unittests.cfg (upstream's x86/unittests.cfg), read the way its
@@ -94,10 +94,31 @@ export function loadUnittestsCfg(path: string): UpstreamEntry[] {
   return parseUnittestsCfg(text);
 }
 
-/** Upstream's timeout value (`90`, `90s`, `2m`, `1h`) in milliseconds; its default is 90 s. */
-export function timeoutMs(text: string): number {
+/** A duration as upstream writes one (`90`, `90s`, `1.5m`, `2h`, `1d`; timeout(1)'s syntax) in ms, or undefined. */
+function durationMs(text: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?)([smhd]?)$/.exec(text.trim());
-  if (text.trim() === '' || m === null) return 90_000;
+  if (m === null) return undefined;
   const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2]] ?? 1;
   return Math.round(Number(m[1]) * unit * 1000);
+}
+
+/** Upstream's timeout value (`90`, `90s`, `2m`, `1h`) in milliseconds; its default is 90 s. */
+export function timeoutMs(text: string): number {
+  return durationMs(text) ?? 90_000;
+}
+
+/** The longest --timeout accepted: a day of CPU (access, the longest entry, takes about half an hour). */
+const MAX_TIMEOUT_MS = 86_400_000;
+
+/**
+ * `mmulab test --upstream --timeout T`: every entry's CPU limit in place of its unittests.cfg
+ * `timeout` (or the 90 s default), in the same syntax; undefined when the option is absent.
+ */
+export function timeoutOption(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = typeof value === 'string' || typeof value === 'number' ? durationMs(String(value)) : undefined;
+  if (ms === undefined || ms < 1000 || ms > MAX_TIMEOUT_MS) {
+    throw new UsageError(`--timeout: expected seconds of CPU from 1 to 86400, optionally with a unit (90, 90s, 10m, 2h), got ${JSON.stringify(value)}`);
+  }
+  return ms;
 }

@@ -18,7 +18,8 @@ import { runUpstreamEntry } from './upstream-run.js';
  * `mmulab test` prints the port's table. There is no expected verdict per mode here: PASS and SKIP
  * are as expected, FAIL (a timeout too) and ERROR are marked `!`, and the reasons for SKIPs follow
  * the table. Names select tests, groups or patterns as for `mmulab test` (nodefault entries only by
- * name or group, as upstream). --show-output prints every run's guest output, passing runs too.
+ * name or group, as upstream). --show-output prints every run's guest output, passing runs too;
+ * --timeout replaces every entry's CPU limit (unittests.cfg's `timeout`, 90 s by default).
  */
 
 /** The environment upstream's harness hands a guest as -initrd under ACCEL=tcg (scripts/arch-run.bash). */
@@ -69,7 +70,7 @@ export async function runUpstream(o: TestOptions & { readonly upstream: string }
   try {
     const envFile = join(tmp, 'env');
     writeFileSync(envFile, ENVIRONMENT);
-    const settings = { ...o, testDir: join(dir, 'x86'), envFile, timeoutMs: undefined };
+    const settings = { ...o, testDir: join(dir, 'x86'), envFile };
     if (o.list) {
       const lines = entries.flatMap((e) => {
         try {

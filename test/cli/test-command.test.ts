@@ -1,14 +1,17 @@
 /**
  * `mmulab test` and compare's measurement rows, run as a user runs them (the built CLI on the
  * images of kvm-unit-tests-port/): the table with one verdict per test and mode, the summary, the
- * exit status (0 all as expected, 20 otherwise), --list, --json, and the errors.
+ * exit status (0 all as expected, 20 otherwise), --list, --json, and the errors; --upstream's
+ * --timeout.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ExitStatus } from '../../emulator/cli/exit-status.js';
-import { REPO, hasStackTrace, runCli } from './cli.js';
+import { GUESTS, REPO, hasStackTrace, runCli } from './cli.js';
+import { timeoutOption } from '../../emulator/cli/upstream-cfg.js';
+import { UsageError } from '../../emulator/cli/errors.js';
 
 const VMEXIT = join(REPO, 'build/kvm-unit-tests/vmexit.flat');
 let dir: string;
@@ -138,5 +141,48 @@ describe('mmulab compare: the guest\'s "NAME VALUE" lines become rows', () => {
     expect(j.modes.map((m) => [m.mode, m.values])).toEqual([['bare', {}], ['tdp', { vmcall: expect.any(Number) }]]);
     expect(j.modes[1].sameOutputExceptValues).toBe(false);
     expect(r.status).toBe(ExitStatus.MODES_DIFFER);
+  });
+});
+
+describe('mmulab test --upstream --timeout', () => {
+  /** An upstream-shaped tree with one entry that needs far more than a second of CPU: 2e9 instructions. */
+  function longTree(): string {
+    const tree = join(dir, 'kut');
+    mkdirSync(join(tree, 'x86'), { recursive: true });
+    copyFileSync(`${GUESTS}exitloop.flat`, join(tree, 'x86/exitloop.flat'));
+    writeFileSync(join(tree, 'x86/unittests.cfg'), '[loop]\nfile = exitloop.flat\ntest_args = "cpuid 400000000"\ntimeout = 1s\n');
+    return tree;
+  }
+
+  test('replaces the entry\'s timeout: the run ends after the given CPU seconds, not the cfg\'s', () => {
+    const tree = longTree();
+    const own = runCli(['test', '--upstream', tree, '--mmu', 'bare']);
+    expect(own.stdout).toMatch(/^ {2}loop in bare: FAIL \(timeout: 1 s of CPU\), expected PASS$/m);
+    const given = runCli(['test', '--upstream', tree, '--mmu', 'bare', '--timeout', '2']);
+    expect(given.stdout).toMatch(/^ {2}loop in bare: FAIL \(timeout: 2 s of CPU\), expected PASS$/m);
+    expect(given.status).toBe(ExitStatus.TESTS_UNEXPECTED);
+  });
+
+  test('takes upstream\'s syntax: seconds, or a number with s, m, h or d', () => {
+    expect(timeoutOption(undefined)).toBeUndefined();
+    expect(timeoutOption('90')).toBe(90_000);
+    expect(timeoutOption(90)).toBe(90_000);
+    expect(timeoutOption('1.5m')).toBe(90_000);
+    expect(timeoutOption('2h')).toBe(7_200_000);
+    expect(timeoutOption('1d')).toBe(86_400_000);
+    for (const bad of ['0', '0.5', 'abc', '-5', '90x', '2d', '', '1e3']) expect(() => timeoutOption(bad), bad).toThrow(UsageError);
+  });
+
+  test.each([['0'], ['90x']])('--timeout %j is a usage error in one line', (value) => {
+    const r = runCli(['test', '--upstream', join(dir, 'kut'), '--timeout', value]);
+    expect(r.stderrLines).toEqual([expect.stringMatching(/^mmulab: --timeout: expected seconds of CPU from 1 to 86400/)]);
+    expect(hasStackTrace(r.stderr)).toBe(false);
+    expect(r.status).toBe(ExitStatus.USAGE);
+  });
+
+  test('without --upstream it is a usage error: the port\'s table limits instructions', () => {
+    const r = runCli(['test', 'pku', '--timeout', '90']);
+    expect(r.stderrLines).toEqual([expect.stringMatching(/^mmulab: --timeout applies to --upstream runs; the port's table limits instructions \(--max-insns\)/)]);
+    expect(r.status).toBe(ExitStatus.USAGE);
   });
 });
