@@ -37,7 +37,7 @@ export interface DirtyLogMmu {
    * Eager page splitting of [startGfn, endGfn) down to 4 KiB (kvm_tdp_mmu_try_split_huge_pages);
    * a no-op for the MMUs that do not split eagerly.
    */
-  splitHugePages(slot: Memslot, startGfn: number, endGfn: number): void;
+  splitHugePages(slot: Memslot, startGfn: Gfn, endGfn: Gfn): void;
   /**
    * Huge page recovery when logging stops (kvm_mmu_zap_collapsible_sptes, or in place from 6.13):
    * returns whether a TLB flush is needed.
@@ -74,7 +74,7 @@ export function pmlVerdict(codec: SpteCodec, lo: number, hi: number, level: numb
  * mark_page_dirty_in_slot: sets the page's bit when the slot is logged. Counts bits newly set
  * (a page written twice between two collections is logged once).
  */
-export function markPageDirty(slot: Memslot | undefined, gfn: number, stats: Stats): void {
+export function markPageDirty(slot: Memslot | undefined, gfn: Gfn, stats: Stats): void {
   const bitmap = slot?.dirtyBitmap;
   if (bitmap === undefined) return;
   const k = gfn - slot!.baseGfn;

@@ -41,7 +41,7 @@ export interface Mmu {
   /** kvm_mmu_zap_all_fast: every root obsolete or invalid; loaded roots are freed on next entry. */
   zapAllFast(): void;
   /** Incarnation of the root page at `root` (for the hardware TLB checker). */
-  rootIncarnation(root: number): number;
+  rootIncarnation(root: Hpa): number;
   /** Valid roots in existence (the TDP root bound of invariant 16). */
   validRoots(): number;
   /** Invariant checks over every structure; violations described in `out`. */

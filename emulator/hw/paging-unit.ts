@@ -1,6 +1,6 @@
 import type { Arena } from '../machine/arena.js';
 import type { Memslots } from '../machine/memslots.js';
-import { gpa as asGpa, gpaToGfn } from '../arch/address.js';
+import { type Gpa, type Hpa, gpa as asGpa, gpaToGfn } from '../arch/address.js';
 import type { Bus } from '../machine/bus.js';
 import { Cr0, Cr4, Efer } from '../arch/control.js';
 import { isCanonical } from '../arch/u64.js';
@@ -243,7 +243,7 @@ export class PagingUnit implements TableMemory {
       const perm = tlb.perm[slot];
       const needsDirty = (access & Access.WRITE) !== 0 && (perm & TlbPerm.D) === 0;
       if (!needsDirty && this.permitted(perm, access)) {
-        if (tdp !== null) tdp.checkIncarnation(tlb.root[slot], tlb.incarnation[slot], tlb.host[slot]);
+        if (tdp !== null) tdp.checkIncarnation(tlb.root[slot] as Hpa, tlb.incarnation[slot], tlb.host[slot] as Hpa);
         this.setFastTags(slot, vpn, perm);
         return true;
       }
@@ -334,7 +334,7 @@ export class PagingUnit implements TableMemory {
   }
 
   /** Shadow mode: CR3 now holds `root` (a VM entry after KVM loaded it). */
-  loadShadowRoot(root: number): void {
+  loadShadowRoot(root: Hpa | -1): void {
     this.shadow!.loadRoot(root);
   }
 
@@ -364,8 +364,9 @@ export class PagingUnit implements TableMemory {
       return;
     }
     const tdpAccess = (access & Access.WRITE) !== 0 ? TdpAccess.WRITE : (access & Access.FETCH) !== 0 ? TdpAccess.FETCH : TdpAccess.READ;
-    const host = tdp.translate(gpaPage, tdpAccess, false, lo, hi, this.allowed);
-    const root = tdp.root;
+    const host = tdp.translate(asGpa(gpaPage), tdpAccess, false, lo, hi, this.allowed);
+    // translate returns only once KVM has loaded a root (a fault without one loads it).
+    const root = tdp.root as Hpa;
     if (host < 0) {
       this.tlb.fill(slot, vpn, gpaPage, perm | TDP_ALL | TlbPerm.MMIO, this.pcid, root, tdp.incarnation(root));
       return;
@@ -428,7 +429,8 @@ export class PagingUnit implements TableMemory {
   readTranslated(lo: number, size: number): number {
     const slot = (lo >>> 12) & TLB_MASK;
     const base = this.tlb.host[slot] + (lo & 0xfff);
-    if ((this.tlb.perm[slot] & TlbPerm.MMIO) !== 0) return this.emulatedRead(base, size);
+    // An MMIO entry keeps the guest-physical page where others keep the host page.
+    if ((this.tlb.perm[slot] & TlbPerm.MMIO) !== 0) return this.emulatedRead(asGpa(base), size);
     const view = this.arena.view;
     switch (size) {
       case 1: return view.getUint8(base);
@@ -441,7 +443,7 @@ export class PagingUnit implements TableMemory {
     const slot = (lo >>> 12) & TLB_MASK;
     const base = this.tlb.host[slot] + (lo & 0xfff);
     if ((this.tlb.perm[slot] & TlbPerm.MMIO) !== 0) {
-      this.emulatedWrite(base, size, v);
+      this.emulatedWrite(asGpa(base), size, v);
       return;
     }
     this.writeHost(base, size, v);
@@ -451,9 +453,9 @@ export class PagingUnit implements TableMemory {
    * A read the hardware did not complete on its own: MMIO goes to the device bus; in shadow mode a
    * guest-physical page of RAM can also come here (an access KVM emulates).
    */
-  private emulatedRead(gpa: number, size: number): number {
+  private emulatedRead(gpa: Gpa, size: number): number {
     if (this.shadow !== null || this.emulator !== null) {
-      const host = this.memslots.gpaToHpa(asGpa(gpa));
+      const host = this.memslots.gpaToHpa(gpa);
       if (host >= 0) {
         const view = this.arena.view;
         return size === 1 ? view.getUint8(host) : size === 2 ? view.getUint16(host, true) : view.getInt32(host, true);
@@ -465,11 +467,11 @@ export class PagingUnit implements TableMemory {
   }
 
   /** The same for writes: KVM writes guest RAM (not a read-only slot) and then follows up on shadowed tables. */
-  private emulatedWrite(gpa: number, size: number, v: number): void {
+  private emulatedWrite(gpa: Gpa, size: number, v: number): void {
     if (this.shadow !== null || this.emulator !== null) {
-      const slot = this.memslots.find(gpaToGfn(asGpa(gpa)));
+      const slot = this.memslots.find(gpaToGfn(gpa));
       if (slot !== undefined && !slot.readOnly) {
-        this.writeHost(this.memslots.gpaToHpa(asGpa(gpa)) as number, size, v);
+        this.writeHost(this.memslots.gpaToHpa(gpa), size, v);
         this.shadow?.hv.emulatedWrite(gpa, size);
         return;
       }
@@ -493,20 +495,20 @@ export class PagingUnit implements TableMemory {
   // Guest-physical access (page-table walks, the loader, devices that do DMA).
 
   /** Host address for the hardware's own guest-physical access (page walks), or -1 for MMIO. */
-  private physHost(gpa: number, write: boolean): number {
+  private physHost(gpa: Gpa, write: boolean): number {
     const tdp = this.tdp;
-    if (tdp === null) return this.memslots.gpaToHpa(asGpa(gpa));
+    if (tdp === null) return this.memslots.gpaToHpa(gpa);
     return tdp.translate(gpa, write ? TdpAccess.WRITE : TdpAccess.READ, true, this.walkLo, this.walkHi, this.allowed);
   }
 
   readPhys32(gpa: number): number {
-    const host = this.physHost(gpa, false);
+    const host = this.physHost(asGpa(gpa), false);
     if (host < 0) return this.bus.mmioRead(gpa, 4);
     return this.arena.view.getInt32(host, true);
   }
 
   writePhys32(gpa: number, value: number): void {
-    const host = this.physHost(gpa, true);
+    const host = this.physHost(asGpa(gpa), true);
     if (host < 0) {
       this.bus.mmioWrite(gpa, 4, value);
       return;
@@ -519,7 +521,7 @@ export class PagingUnit implements TableMemory {
   }
 
   /** Loads a TDP root (EPTP/nCR3). Fast tags were derived under the old root, so they go. */
-  loadTdpRoot(root: number): void {
+  loadTdpRoot(root: Hpa | -1): void {
     if (this.tdp === null) throw new Error('no TDP hardware in bare mode');
     this.tdp.root = root;
     this.tlb.clearAllFast();

@@ -1,4 +1,5 @@
 import type { Arena } from '../machine/arena.js';
+import type { Gpa, Hpa } from '../arch/address.js';
 import { FORMATS, PagingMode } from '../paging/format.js';
 import { type TableMemory, WalkContext } from '../paging/walker.js';
 
@@ -22,7 +23,7 @@ export class ShadowFault {
   /** Out, for INJECT: the error code the guest's #PF gets. */
   injectCode = 0;
   /** Out, for EMULATE: the guest-physical page the access goes to. */
-  gpaPage = 0;
+  gpaPage = 0 as Gpa;
   /** Out, for EMULATE: KVM's emulator runs the rest of the instruction (a write to a guest table; not MMIO). */
   wholeInstruction = false;
 }
@@ -40,7 +41,7 @@ export const enum ShadowOutcome {
 export interface ShadowHypervisor {
   shadowFault(fault: ShadowFault): ShadowOutcome;
   /** A write KVM emulated to guest RAM has been done: follow up on shadowed tables (kvm_mmu_track_write). */
-  emulatedWrite(gpa: number, bytes: number): void;
+  emulatedWrite(gpa: Gpa, bytes: number): void;
   /** The instruction KVM was emulating has completed: the VM entry after it (pending requests). */
   emulationDone(): void;
 }
@@ -91,7 +92,7 @@ export class ShadowHardware {
    * VM entry with CR3 = `root`. In PAE mode (no EPT) the entry also loads the four PDPTEs from
    * the table CR3 points at, every time.
    */
-  loadRoot(root: number): void {
+  loadRoot(root: Hpa | -1): void {
     const ctx = this.ctx;
     ctx.root = root;
     if (ctx.format.mode !== PagingMode.PAE || root < 0) return;

@@ -1,5 +1,5 @@
 import type { Arena } from '../machine/arena.js';
-import type { Gpa } from '../arch/address.js';
+import { type Gfn, type Gpa, type Hpa, PAGE_SIZE, gpaToGfn } from '../arch/address.js';
 import { GpaTlb } from './gpa-tlb.js';
 import { type TdpConfig, TdpFaultKind, TdpWalkResult, notPresentFault, tdpWalk } from './tdp-walk.js';
 
@@ -40,14 +40,18 @@ export const enum TdpOutcome {
 export interface TdpHypervisor {
   tdpFault(exit: TdpExit): TdpOutcome;
   /** Current incarnation of the root page at `root` (a new one each time a root is allocated there). */
-  rootIncarnation(root: number): number;
-  /** The hardware used a TLB entry made under an earlier incarnation of its root (checker). */
-  staleTlbHit(root: number, gpa: number): void;
+  rootIncarnation(root: Hpa): number;
+  /**
+   * The hardware used a TLB entry made under an earlier incarnation of its root (checker): one of
+   * the guest-physical TLB (`gpa`, the host page it gave), or of the combined TLB, which keeps
+   * only the host page (`gpa` -1).
+   */
+  staleTlbHit(root: Hpa, gpa: Gpa | -1, host: Hpa): void;
   /**
    * Whether the mapping of `gfn` the walk found was installed by another vCPU later than this
    * vCPU's present moment (mmu/tdp/spte-races.ts): the access faults as it would have then.
    */
-  hiddenMapping?(gfn: number): boolean;
+  hiddenMapping?(gfn: Gfn): boolean;
 }
 
 /** Retries of one access after which a TDP fault that keeps recurring is a bug in the MMU model. */
@@ -57,7 +61,7 @@ export class TdpHardware {
   readonly config: TdpConfig;
   readonly gpaTlb = new GpaTlb();
   /** Host-physical address of the loaded root, or -1 when none is loaded. */
-  root = -1;
+  root: Hpa | -1 = -1;
   private readonly arena: Arena;
   private readonly hv: TdpHypervisor;
   private readonly out = new TdpWalkResult();
@@ -72,44 +76,46 @@ export class TdpHardware {
     this.hv = hv;
   }
 
-  incarnation(root: number): number {
+  incarnation(root: Hpa): number {
     return this.hv.rootIncarnation(root);
   }
 
-  /** Reports a hit on a combined TLB entry made under an earlier incarnation of its root. */
-  checkIncarnation(root: number, incarnation: number, gpa: number): void {
-    if (incarnation !== this.hv.rootIncarnation(root)) this.hv.staleTlbHit(root, gpa);
+  /** Reports a hit on a combined TLB entry (of host page `host`) made under an earlier incarnation of its root. */
+  checkIncarnation(root: Hpa, incarnation: number, host: Hpa): void {
+    if (incarnation !== this.hv.rootIncarnation(root)) this.hv.staleTlbHit(root, -1, host);
   }
 
   /**
    * Host byte address of a guest-physical address for an access (TdpAccess bits), or -1 if the
    * access is MMIO. `allowedOut[0]` receives the TdpAccess bits the translation allows.
    */
-  translate(gpa: number, access: number, guestWalk: boolean, gvaLo: number, gvaHi: number, allowedOut: Int32Array): number {
-    const gfn = Math.floor(gpa / 4096);
-    const offset = gpa - gfn * 4096;
+  translate(gpa: Gpa, access: number, guestWalk: boolean, gvaLo: number, gvaHi: number, allowedOut: Int32Array): Hpa | -1 {
+    const gfn = gpaToGfn(gpa);
+    const offset = gpa - gfn * PAGE_SIZE;
     const tlb = this.gpaTlb;
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
       const root = this.root;
       const s = tlb.lookup(gfn, root);
       if (s >= 0 && (tlb.allowed[s] & access) === access) {
-        if (tlb.incarnation[s] !== this.hv.rootIncarnation(root)) this.hv.staleTlbHit(root, gpa);
+        // A hit matched a filled entry's root, so a root is loaded.
+        const host = tlb.host[s] as Hpa, loaded = root as Hpa;
+        if (tlb.incarnation[s] !== this.hv.rootIncarnation(loaded)) this.hv.staleTlbHit(loaded, gpa, host);
         allowedOut[0] = tlb.allowed[s];
-        return tlb.host[s] + offset;
+        return (host + offset) as Hpa;
       }
       this.walks++;
       const out = this.out;
-      if (root >= 0 && tdpWalk(this.arena, this.config, root, gpa, access, guestWalk, out)) {
+      if (root !== -1 && tdpWalk(this.arena, this.config, root, gpa, access, guestWalk, out)) {
         if (this.hv.hiddenMapping === undefined || !this.hv.hiddenMapping(gfn)) {
           tlb.fill(gfn, root, this.hv.rootIncarnation(root), out.hostPage, out.allowed);
           allowedOut[0] = out.allowed;
-          return out.hostPage + offset;
+          return (out.hostPage + offset) as Hpa;
         }
         notPresentFault(out, this.config.format, access, guestWalk);
       }
       const exit = this.exit;
-      exit.kind = root >= 0 ? out.fault : TdpFaultKind.EPT_VIOLATION;
-      exit.gpa = gpa as Gpa;
+      exit.kind = root !== -1 ? out.fault : TdpFaultKind.EPT_VIOLATION;
+      exit.gpa = gpa;
       exit.code = out.code;
       exit.npfHigh = out.npfHigh;
       exit.gvaLo = gvaLo;

@@ -1,5 +1,5 @@
 import type { Arena } from '../machine/arena.js';
-import { PTE_SIZE, pageIndex } from '../arch/address.js';
+import { type Gpa, type Hpa, PTE_SIZE, pageIndex } from '../arch/address.js';
 
 /**
  * The hardware walk of a TDP root: EPT (Intel, SDM Vol. 3 29.3) or NPT (AMD, APM Vol. 2 15.25),
@@ -30,7 +30,7 @@ export const NPF_TABLE = 1 << 1; // bit 33: fault during a guest page-table acce
 
 export class TdpWalkResult {
   /** Host page (arena byte offset of the 4 KiB page holding the GPA). */
-  hostPage = 0;
+  hostPage = 0 as Hpa;
   /** Effective permissions: TdpAccess bits allowed by every level. */
   allowed = 0;
   /** Level of the leaf (1 = 4 KiB). */
@@ -59,14 +59,14 @@ const EPT_R = 1, EPT_W = 2, EPT_X = 4;
  * Walks `root` for guest-physical `gpa` (a double below 2^52). `guestWalk` marks an access made by
  * the hardware's walk of guest page tables (as opposed to the final translation).
  */
-export function tdpWalk(arena: Arena, cfg: TdpConfig, root: number, gpa: number, access: number, guestWalk: boolean, out: TdpWalkResult): boolean {
+export function tdpWalk(arena: Arena, cfg: TdpConfig, root: Hpa, gpa: Gpa, access: number, guestWalk: boolean, out: TdpWalkResult): boolean {
   const view = arena.view;
   const gpaHi = Math.floor(gpa / 4294967296);
   const gpaLo = gpa - gpaHi * 4294967296;
   let rsvdHi = 0;
   for (let b = cfg.hostPhysBits; b < 52; b++) rsvdHi |= 1 << (b - 32);
   const physHi = ~rsvdHi & 0x000fffff;
-  let table = root;
+  let table: Hpa = root;
   let allowed = EPT_R | EPT_W | EPT_X;
   let userAllowed = true;
   out.fault = TdpFaultKind.NONE;
@@ -115,7 +115,7 @@ export function tdpWalk(arena: Arena, cfg: TdpConfig, root: number, gpa: number,
       }
       if ((lo & 0x20) === 0) view.setInt32(addr, lo | 0x20, true);
     }
-    table = (hi & physHi) * 4294967296 + ((lo & 0xfffff000) >>> 0);
+    table = ((hi & physHi) * 4294967296 + ((lo & 0xfffff000) >>> 0)) as Hpa;
   }
   return false; // not reached: level 1 is always a leaf
 }
@@ -123,7 +123,7 @@ export function tdpWalk(arena: Arena, cfg: TdpConfig, root: number, gpa: number,
 function leafResult(out: TdpWalkResult, lo: number, hi: number, physHi: number, level: number, gpaLo: number, allowed: number): true {
   const frameLo = level === 1 ? 0xfffff000 : level === 2 ? 0xffe00000 : 0xc0000000;
   const offset = level === 1 ? 0 : level === 2 ? gpaLo & 0x1ff000 : gpaLo & 0x3ffff000;
-  out.hostPage = (hi & physHi) * 4294967296 + ((lo & frameLo) >>> 0) + (offset >>> 0);
+  out.hostPage = ((hi & physHi) * 4294967296 + ((lo & frameLo) >>> 0) + (offset >>> 0)) as Hpa;
   out.allowed = allowed;
   out.level = level;
   return true;

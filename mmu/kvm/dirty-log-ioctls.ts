@@ -172,7 +172,7 @@ export class DirtyLogIoctls {
       if (this.initiallySet) return;
       if (h.tdpMmu && h.knobs.eagerPageSplit) {
         const since = h.lock(LockMode.READ);
-        h.ops.splitHugePages(slot, slot.baseGfn, slot.baseGfn + slot.npages);
+        h.ops.splitHugePages(slot, slot.baseGfn, (slot.baseGfn + slot.npages) as Gfn);
         h.unlock(LockMode.READ, since);
       }
       // With PML: kvm_mmu_slot_leaf_clear_dirty plus write protection from 2 MiB up; the model
@@ -260,7 +260,7 @@ export class DirtyLogIoctls {
       h.charge('dirtyLogWord');
       if (lo < 0) continue;
       if (this.initiallySet) {
-        if (h.tdpMmu && h.knobs.eagerPageSplit) h.ops.splitHugePages(slot, slot.baseGfn + lo, slot.baseGfn + hi + 1);
+        if (h.tdpMmu && h.knobs.eagerPageSplit) h.ops.splitHugePages(slot, (slot.baseGfn + lo) as Gfn, (slot.baseGfn + hi + 1) as Gfn);
         h.ops.wrprotGfn(slot, (slot.baseGfn + lo) as Gfn, 2, h.pml);
         h.ops.wrprotGfn(slot, (slot.baseGfn + hi) as Gfn, 2, h.pml);
       }

@@ -16,7 +16,7 @@
  *
  * Numbers are decimal or 0x hexadecimal; k, M and G multiply by 10^3, 10^6, 10^9 (cycles).
  */
-import { PAGE_SIZE } from '../../emulator/arch/address.js';
+import { PAGE_SIZE, type Gpa, gpa as asGpa } from '../../emulator/arch/address.js';
 
 export interface DirtyLogSchedule {
   readonly start: number;
@@ -28,7 +28,7 @@ export interface DirtyLogSchedule {
   readonly protect: 0 | 1 | 2;
   /** Ring entries per vCPU; 0: the bitmap. */
   readonly ring: number;
-  readonly range: { readonly gpa: number; readonly pages: number } | undefined;
+  readonly range: { readonly gpa: Gpa; readonly pages: number } | undefined;
 }
 
 const KEYS = ['start', 'every', 'passes', 'at', 'stop', 'slot', 'protect', 'ring', 'range'] as const;
@@ -96,7 +96,7 @@ export function parseDirtyLogSchedule(text: string): DirtyLogSchedule | string {
     const gpa = pagesText === undefined ? undefined : parseNumber(gpaText);
     const pages = pagesText === undefined ? undefined : parseNumber(pagesText);
     if (gpa === undefined || pages === undefined || gpa % PAGE_SIZE !== 0 || pages < 1) return `range=: expected GPA+PAGES with a 4 KiB-aligned GPA, got "${rangeText}"`;
-    range = { gpa, pages };
+    range = { gpa: asGpa(gpa), pages };
   }
   return { start, passes, stop, slot, protect: (ring > 0 ? 0 : protect) as 0 | 1 | 2, ring, range };
 }

@@ -1,3 +1,4 @@
+import type { Gpa } from '../../emulator/arch/address.js';
 import type { Vcpu } from '../../emulator/cpu/vcpu.js';
 import type { WalkContext } from '../../emulator/paging/walker.js';
 import type { CostItem } from '../cost.js';
@@ -26,7 +27,7 @@ export interface ExitHost {
   readonly vendorTlb: VendorTlb;
   readonly cpu: Vcpu;
   charge(item: CostItem, times?: number): void;
-  chargeMmioEmulation(gpa: number): void;
+  chargeMmioEmulation(gpa: Gpa): void;
   /** The vCPU's one page-fault record, refilled by each fault entry (kvm-vcpu.ts). */
   readonly fault: PageFault;
   /** The charge for the host pages a fault's faultin step brought in (kvm-vcpu.ts). */

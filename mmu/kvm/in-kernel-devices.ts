@@ -1,4 +1,4 @@
-import { PAGE_SIZE } from '../../emulator/arch/address.js';
+import { PAGE_SIZE, type Gpa } from '../../emulator/arch/address.js';
 
 /**
  * Which of the PC's devices KVM emulates itself and which it leaves to the VMM (QEMU). With
@@ -28,6 +28,6 @@ export function portInKernel(port: number): boolean {
   return PORT_IN_KERNEL[port & 0xffff] === 1;
 }
 
-export function mmioInKernel(gpa: number): boolean {
+export function mmioInKernel(gpa: Gpa): boolean {
   return (gpa >= LAPIC_PAGE && gpa < LAPIC_PAGE + PAGE_SIZE) || (gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + IOAPIC_SIZE);
 }

@@ -4,7 +4,7 @@ import { ControlReg, ExitReason, type InvpcidType, type MsrValue } from '../../e
 import { type Platform, type Vcpu, Stop } from '../../emulator/cpu/vcpu.js';
 import { type TdpExit, TdpHardware, type TdpHypervisor, TdpOutcome } from '../../emulator/hw/tdp-hardware.js';
 import { TdpFaultKind, TdpFormat, NpfCode } from '../../emulator/hw/tdp-walk.js';
-import type { Gfn } from '../../emulator/arch/address.js';
+import type { Gfn, Gpa, Hpa } from '../../emulator/arch/address.js';
 import { ShadowHardware } from '../../emulator/hw/shadow-hardware.js';
 import { Cr4, Msr } from '../../emulator/arch/control.js';
 import { Reg } from '../../emulator/arch/registers.js';
@@ -181,7 +181,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
   }
 
   /** The emulation of one MMIO access at gpa, in KVM or through the VMM. */
-  chargeMmioEmulation(gpa: number): void {
+  chargeMmioEmulation(gpa: Gpa): void {
     this.stats.mmio_exits++;
     this.charge('mmioEmulate');
     if (!mmioInKernel(gpa)) {
@@ -305,7 +305,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
   }
 
   /** TdpHypervisor: a mapping another vCPU installed after this vCPU's present moment is not there yet. */
-  hiddenMapping(gfn: number): boolean {
+  hiddenMapping(gfn: Gfn): boolean {
     return this.vm.races.active && this.vm.races.hiddenFrom(gfn, this.cpu.index, this.cpu.cycles());
   }
 
@@ -557,7 +557,8 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     }
     if (req.check(Request.LOAD_MMU_PGD)) {
       stats.req_load_pgd++;
-      if (this.mmu.currentRoot() >= 0) this.loadRoot(this.mmu.currentRoot());
+      const root = this.mmu.currentRoot();
+      if (root !== -1) this.loadRoot(root);
     }
     // Flushing "all" also flushes "current", so it clears that request (not the guest flush).
     if (req.check(Request.TLB_FLUSH)) {
@@ -571,7 +572,8 @@ export class KvmVcpu implements Platform, TdpHypervisor {
       stats.req_tlb_flush_current++;
       stats.tlb_flush++;
       this.charge('tlbFlush');
-      if (this.mmu.currentRoot() >= 0) this.vendorTlb.flushCurrent(this.mmu.currentRoot());
+      const root = this.mmu.currentRoot();
+      if (root !== -1) this.vendorTlb.flushCurrent(root);
     }
     if (req.check(Request.TLB_FLUSH_GUEST)) {
       stats.req_tlb_flush_guest++;
@@ -586,7 +588,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
   /** kvm_mmu_reload: with no valid root, load one and flush what the hardware cached for it. */
   private reloadMmu(): void {
     const current = this.mmu.currentRoot();
-    if (current >= 0) {
+    if (current !== -1) {
       // Without EPT, a VM entry in PAE mode reloads the PDPTEs from the table CR3 points at.
       if (this.shadowHardware !== null) this.cpu.paging.loadShadowRoot(current);
       return;
@@ -600,7 +602,7 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     this.vendorTlb.flushCurrent(root);
   }
 
-  private loadRoot(root: number): void {
+  private loadRoot(root: Hpa | -1): void {
     if (this.shadowHardware !== null) this.cpu.paging.loadShadowRoot(root);
     else this.cpu.paging.loadTdpRoot(root);
   }
@@ -706,12 +708,13 @@ export class KvmVcpu implements Platform, TdpHypervisor {
     return undefined;
   }
 
-  rootIncarnation(root: number): number {
+  rootIncarnation(root: Hpa): number {
     return this.mmu.rootIncarnation(root);
   }
 
-  staleTlbHit(root: number, gpa: number): void {
+  staleTlbHit(root: Hpa, gpa: Gpa | -1, host: Hpa): void {
     this.stats.stale_tlb_hits++;
-    this.vm.recordViolation(`14: TLB hit for gpa 0x${gpa.toString(16)} made under an earlier incarnation of root 0x${root.toString(16)}`);
+    const what = gpa === -1 ? `host page 0x${host.toString(16)}` : `gpa 0x${gpa.toString(16)} (host 0x${host.toString(16)})`;
+    this.vm.recordViolation(`14: TLB hit for ${what} made under an earlier incarnation of root 0x${root.toString(16)}`);
   }
 }

@@ -1,6 +1,6 @@
 import type { Arena } from '../../emulator/machine/arena.js';
 import type { Memslots } from '../../emulator/machine/memslots.js';
-import { FRAMES_PER_LO, PAGE_SIZE, hpa } from '../../emulator/arch/address.js';
+import { FRAMES_PER_LO, PAGE_SIZE, type Hpa, gpa as asGpa } from '../../emulator/arch/address.js';
 import type { Tlb } from '../../emulator/hw/tlb.js';
 import { TlbPerm, TLB_SIZE } from '../../emulator/hw/tlb.js';
 import type { GpaTlb } from '../../emulator/hw/gpa-tlb.js';
@@ -56,12 +56,13 @@ const enum Kind { COMBINED = 0, GUEST_PHYSICAL = 1 }
 interface Stale {
   readonly kind: Kind;
   readonly slot: number;
-  /** Linear page (combined) or guest frame (guest-physical). */
+  /** Linear page (combined) or guest frame (guest-physical): a frame number of either space, so no one brand. */
   readonly page: number;
-  readonly host: number;
+  /** The host page the entry gives. */
+  readonly host: Hpa;
   /** TlbPerm bits (combined) or TdpAccess bits (guest-physical). */
   readonly perm: number;
-  readonly root: number;
+  readonly root: Hpa;
 }
 
 /** What one vCPU must no longer hold: the entries noted and its served-flush count at the time. */
@@ -124,16 +125,18 @@ export class RemoteFlushCheck {
     for (let s = 0; s < TLB_SIZE; s++) {
       if (tlb.vpn[s] < 0 || (tlb.perm[s] & TlbPerm.MMIO) !== 0) continue;
       const perm = tlb.perm[s] & RIGHTS;
-      if (!this.backed(v, Kind.COMBINED, tlb.vpn[s], tlb.host[s], perm, tlb.root[s])) {
-        stale.push({ kind: Kind.COMBINED, slot: s, page: tlb.vpn[s], host: tlb.host[s], perm, root: tlb.root[s] });
+      const host = tlb.host[s] as Hpa, root = tlb.root[s] as Hpa;
+      if (!this.backed(v, Kind.COMBINED, tlb.vpn[s], host, perm, root)) {
+        stale.push({ kind: Kind.COMBINED, slot: s, page: tlb.vpn[s], host, perm, root });
       }
     }
     const gpa = v.hardware?.gpaTlb;
     if (gpa !== undefined) {
       for (let s = 0; s < GPA_TLB_SIZE; s++) {
         if (gpa.gfn[s] < 0) continue;
-        if (!this.backed(v, Kind.GUEST_PHYSICAL, gpa.gfn[s], gpa.host[s], gpa.allowed[s], gpa.root[s])) {
-          stale.push({ kind: Kind.GUEST_PHYSICAL, slot: s, page: gpa.gfn[s], host: gpa.host[s], perm: gpa.allowed[s], root: gpa.root[s] });
+        const host = gpa.host[s] as Hpa, root = gpa.root[s] as Hpa;
+        if (!this.backed(v, Kind.GUEST_PHYSICAL, gpa.gfn[s], host, gpa.allowed[s], root)) {
+          stale.push({ kind: Kind.GUEST_PHYSICAL, slot: s, page: gpa.gfn[s], host, perm: gpa.allowed[s], root });
         }
       }
     }
@@ -152,7 +155,7 @@ export class RemoteFlushCheck {
   }
 
   /** Whether the SPTEs of the entry's root give this translation with at least these rights now. */
-  private backed(v: FlushCheckVcpu, kind: Kind, page: number, host: number, perm: number, root: number): boolean {
+  private backed(v: FlushCheckVcpu, kind: Kind, page: number, host: Hpa, perm: number, root: Hpa): boolean {
     const shadow = v.shadowHardware;
     if (shadow !== null) {
       // Linear translations are tagged by PCID, not root: only the root loaded now can be walked
@@ -170,22 +173,22 @@ export class RemoteFlushCheck {
     const access = kind === Kind.GUEST_PHYSICAL ? perm & 7
       : ((perm & TlbPerm.TR) !== 0 ? TdpAccess.READ : 0) | ((perm & TlbPerm.TW) !== 0 ? TdpAccess.WRITE : 0) | ((perm & TlbPerm.TX) !== 0 ? TdpAccess.FETCH : 0);
     const out = this.tdpOut;
-    if (kind === Kind.GUEST_PHYSICAL) return tdpWalk(this.readOnly, hw.config, root, page * PAGE_SIZE, access, false, out) && out.hostPage === host;
+    if (kind === Kind.GUEST_PHYSICAL) return tdpWalk(this.readOnly, hw.config, root, asGpa(page * PAGE_SIZE), access, false, out) && out.hostPage === host;
     // A combined entry keeps the host page, not the guest-physical one: try every guest frame
     // the memslots back with that host page.
     const hfn = Math.floor(host / PAGE_SIZE);
     for (const slot of this.vm.memslots.all) {
       const k = hfn - slot.hostHfn;
       if (k < 0 || k >= slot.npages) continue;
-      if (tdpWalk(this.readOnly, hw.config, root, (slot.baseGfn + k) * PAGE_SIZE, access, false, out) && out.hostPage === host) return true;
+      if (tdpWalk(this.readOnly, hw.config, root, asGpa((slot.baseGfn + k) * PAGE_SIZE), access, false, out) && out.hostPage === host) return true;
     }
     return false;
   }
 
   /** A TDP root still in the VM's lists (a freed root backs nothing). */
-  private rootAlive(root: number): boolean {
+  private rootAlive(root: Hpa): boolean {
     const { tdpRoots, cache } = this.vm.shared;
     if (tdpRoots !== undefined) return tdpRoots.roots.some((r) => r.hpa === root);
-    return cache !== undefined && cache.byHpa.has(hpa(root));
+    return cache !== undefined && cache.byHpa.has(root);
   }
 }

@@ -3,7 +3,7 @@ import { InvpcidType } from '../../emulator/cpu/platform.js';
 import { type ShadowFault, ShadowOutcome, type ShadowHypervisor } from '../../emulator/hw/shadow-hardware.js';
 import { isCanonical } from '../../emulator/arch/u64.js';
 import { Pfec } from '../../emulator/arch/vectors.js';
-import { gfnToGpa } from '../../emulator/arch/address.js';
+import { type Gpa, gfnToGpa } from '../../emulator/arch/address.js';
 import { Access, permissionFault } from '../../emulator/paging/walker.js';
 import { ACC_USER_MASK, ACC_WRITE_MASK } from '../spte.js';
 import type { ShadowMmu } from '../shadow/shadow-mmu.js';
@@ -126,7 +126,7 @@ export class ShadowExits implements ShadowHypervisor {
   }
 
   /** After KVM's emulator wrote guest RAM: zap what shadowed the written guest entries. */
-  emulatedWrite(gpa: number, bytes: number): void {
+  emulatedWrite(gpa: Gpa, bytes: number): void {
     const since = this.kvm.lockMmu(LockMode.WRITE);
     this.mmu.trackWrite(gpa, bytes);
     this.kvm.unlockMmu(LockMode.WRITE, since);

@@ -1,3 +1,4 @@
+import type { Hpa } from '../../emulator/arch/address.js';
 import type { PagingUnit } from '../../emulator/hw/paging-unit.js';
 import type { Stats } from '../stats.js';
 
@@ -30,7 +31,7 @@ export class VendorTlb {
   }
 
   /** flush_tlb_current(root). */
-  flushCurrent(root: number): void {
+  flushCurrent(root: Hpa | -1): void {
     if (this.shadow) {
       this.flushEverything();
       return;
@@ -74,7 +75,7 @@ export class VendorTlb {
   }
 
   /** HvFlushGuestPhysicalAddressSpace for one root (svm-hv only). */
-  hvFlushGuestMapping(root: number): void {
+  hvFlushGuestMapping(root: Hpa | -1): void {
     this.gpaTlb.flushRoot(root);
     this.paging.tlb.flushRoot(root);
     this.stats.hv_flush_guest_mapping++;

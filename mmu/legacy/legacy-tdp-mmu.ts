@@ -80,8 +80,8 @@ export class LegacyTdpMmu implements TdpCapableMmu {
     this.ctx.requestAll(Request.FREE_OBSOLETE_ROOTS);
   }
 
-  rootIncarnation(root: number): number {
-    return this.cache.rootIncarnations.get(root as Hpa) ?? 0;
+  rootIncarnation(root: Hpa): number {
+    return this.cache.rootIncarnations.get(root) ?? 0;
   }
 
   validRoots(): number {

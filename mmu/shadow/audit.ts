@@ -1,7 +1,7 @@
 import type { MmuContext } from '../mmu.js';
 import type { ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
 import { roleHas4ByteGpte } from '../role.js';
-import { PAGE_SIZE, PTE_SIZE, gfnToGpa, hpaToHfn, sptepAt } from '../../emulator/arch/address.js';
+import { PAGE_SIZE, PTE_SIZE, type Gfn, gfnToGpa, hpaToHfn, sptepAt } from '../../emulator/arch/address.js';
 import { Pte } from '../../emulator/paging/format.js';
 import type { ShadowGuest } from './shadow-guest.js';
 import { ShadowSync } from './sync.js';
@@ -49,7 +49,7 @@ export function auditShadow(ctx: MmuContext, cache: ShadowPageCache, guest: Shad
       if (lo === codec.nonpresentLo && hi === codec.nonpresentHi) continue;
       for (const v of codec.violations(lo, hi, sp.level)) out.push(`${v} (${name}, index ${k})`);
       if (!codec.isShadowPresent(lo, hi)) continue;
-      let target: number;
+      let target: Gfn;
       if (codec.isLeaf(lo, hi, sp.level)) {
         const gfn = cache.leafGfn(sp, k);
         target = gfn;
@@ -109,7 +109,7 @@ function checkTableLink(guest: ShadowGuest, sp: ShadowPage, k: number, child: Sh
  * entry must be present and accessed and map the same frame, and a writable SPTE needs a dirty
  * guest entry (dirty-bit tracking).
  */
-function checkLeafLink(guest: ShadowGuest, sp: ShadowPage, k: number, gfn: number, lo: number, out: string[], name: string): void {
+function checkLeafLink(guest: ShadowGuest, sp: ShadowPage, k: number, gfn: Gfn, lo: number, out: string[], name: string): void {
   const [gLo, gHi] = readGpte(guest, sp, k);
   const four = roleHas4ByteGpte(sp.role);
   let frame: number;

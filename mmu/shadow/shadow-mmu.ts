@@ -5,7 +5,7 @@ import type { PageFault, PfResult } from '../page-fault-record.js';
 import { ShadowWalk } from '../shadow-pages/shadow-walk.js';
 import { type CpuRole, PT32E_ROOT_LEVEL, PT32_ROOT_LEVEL, extCr4Smep, roleCr0Wp, roleDirect, roleLevel, roleWithLevel, roleWithQuadrant } from '../role.js';
 import { Request } from '../kvm/requests.js';
-import { FRAMES_PER_LO, PAGE_SHIFT, PAGE_SIZE, type Gfn, type Hpa, gfn as asGfn } from '../../emulator/arch/address.js';
+import { FRAMES_PER_LO, PAGE_SHIFT, PAGE_SIZE, type Gfn, type Gpa, type Hpa, gfn as asGfn } from '../../emulator/arch/address.js';
 import { NUM_PREV_ROOTS, ROOT_CURRENT, ROOTS_ALL, RootCache, rootPrevious } from './roots.js';
 import { ShadowSync } from './sync.js';
 import { ShadowPageFault } from './page-fault.js';
@@ -250,7 +250,7 @@ export class ShadowMmu implements Mmu {
   }
 
   /** kvm_mmu_track_write after an emulated write to guest RAM. */
-  trackWrite(gpa: number, bytes: number): void {
+  trackWrite(gpa: Gpa, bytes: number): void {
     trackWrite(this.ctx, this.cache, gpa, bytes);
   }
 
@@ -276,7 +276,7 @@ export class ShadowMmu implements Mmu {
   }
 
   /** The shadow MMU's hardware TLB entries are not tagged by root (VPID/ASID and PCID only). */
-  rootIncarnation(_root: number): number {
+  rootIncarnation(_root: Hpa): number {
     return 0;
   }
 

@@ -1,7 +1,7 @@
 import type { MmuContext } from '../mmu.js';
 import type { ShadowPage, ShadowPageCache } from '../shadow-pages/page-cache.js';
 import { roleHas4ByteGpte, roleQuadrant } from '../role.js';
-import { PAGE_SIZE, gpa as asGpa, gpaToGfn, sptepAt } from '../../emulator/arch/address.js';
+import { PAGE_SIZE, type Gpa, gpa as asGpa, gpaToGfn, sptepAt } from '../../emulator/arch/address.js';
 
 /**
  * What KVM does after it emulated a guest write to a frame it keeps write-protected because the
@@ -9,7 +9,7 @@ import { PAGE_SIZE, gpa as asGpa, gpaToGfn, sptepAt } from '../../emulator/arch/
  * page of that frame, zap the SPTEs the written guest entries back, or the whole page when the
  * write is misaligned or the page is being flooded with writes it never faults on.
  */
-export function trackWrite(ctx: MmuContext, cache: ShadowPageCache, gpa: number, bytes: number): void {
+export function trackWrite(ctx: MmuContext, cache: ShadowPageCache, gpa: Gpa, bytes: number): void {
   if (cache.indirectShadowPages === 0) return;
   const { stats, codec } = ctx;
   stats.mmu_pte_write++;
@@ -47,7 +47,7 @@ export function trackWrite(ctx: MmuContext, cache: ShadowPageCache, gpa: number,
  * detect_write_misaligned: a write that is not one whole guest entry (or a single byte at an
  * entry's start, which is how Linux clears bits) cannot be matched to an SPTE.
  */
-export function writeMisaligned(sp: ShadowPage, gpa: number, bytes: number): boolean {
+export function writeMisaligned(sp: ShadowPage, gpa: Gpa, bytes: number): boolean {
   const offset = gpa % PAGE_SIZE;
   const pteSize = roleHas4ByteGpte(sp.role) ? 4 : 8;
   if ((offset & (pteSize - 1)) === 0 && bytes === 1) return false;
@@ -65,7 +65,7 @@ export function writeFlooding(sp: ShadowPage): boolean {
  * get_written_sptes: index of the first SPTE of `sp` that backs the guest entry at `gpa`, or -1
  * when the entry belongs to another quadrant of a 4-byte guest table.
  */
-export function writtenSptes(sp: ShadowPage, gpa: number): number {
+export function writtenSptes(sp: ShadowPage, gpa: Gpa): number {
   let offset = gpa % PAGE_SIZE;
   if (roleHas4ByteGpte(sp.role)) {
     offset *= 2; // 4-byte entries to 8-byte SPTEs

@@ -1,3 +1,5 @@
+import type { Gfn, Sptep } from '../../emulator/arch/address.js';
+
 /**
  * Races between vCPUs on SPTEs, in modeled time (kvm-concurrency.md 3 and 8.1).
  *
@@ -23,20 +25,20 @@ export class SpteRaces {
   /** The modeled clock of the vCPU KVM is running for (set by the VM). */
   clock: () => number = () => 0;
   /** Recent changes by SPTE host address: the vCPU that made it, when it became visible, since when it was frozen. */
-  private readonly writer = new Map<number, number>();
+  private readonly writer = new Map<Sptep, number>();
   /** When the change's writer read the SPTE (its fault's read, or for a walk the change itself): its window. */
-  private readonly writerReadAt = new Map<number, number>();
-  private readonly writeAt = new Map<number, number>();
-  private readonly frozenAt = new Map<number, number>();
+  private readonly writerReadAt = new Map<Sptep, number>();
+  private readonly writeAt = new Map<Sptep, number>();
+  private readonly frozenAt = new Map<Sptep, number>();
   /** Recent leaf installs by guest frame: the vCPU, the moment the mapping became visible, the vCPUs that have faulted on it since (bits). */
-  private readonly installer = new Map<number, number>();
-  private readonly installedAt = new Map<number, number>();
-  private readonly seenBy = new Map<number, number>();
+  private readonly installer = new Map<Gfn, number>();
+  private readonly installedAt = new Map<Gfn, number>();
+  private readonly seenBy = new Map<Gfn, number>();
   /** The operation in progress: its vCPU, when it read the structures, how long it holds them, the SPTEs it froze and has not thawed. */
   private vcpu = -1;
   private readAt = 0;
   private hold = 0;
-  private readonly frozen: number[] = [];
+  private readonly frozen: Sptep[] = [];
 
   constructor(vcpus: number) {
     this.active = vcpus > 1;
@@ -59,7 +61,7 @@ export class SpteRaces {
    * others from this moment. `freeze`: the change is FROZEN_SPTE (tdp_mmu_zap_spte_atomic), and
    * the value others may act on comes with this operation's next change of the SPTE (or its end).
    */
-  touch(sptep: number, freeze = false): void {
+  touch(sptep: Sptep, freeze = false): void {
     if (this.vcpu < 0) return;
     const now = this.clock();
     this.writer.set(sptep, this.vcpu);
@@ -98,7 +100,7 @@ export class SpteRaces {
    * (a change entirely after this operation's window would have lost to it in KVM; the vCPU that
    * ran first keeps it, and this one acts on the value as it is, as if it had run after).
    */
-  conflict(sptep: number): SpteConflict {
+  conflict(sptep: Sptep): SpteConflict {
     if (this.vcpu < 0) return SpteConflict.NONE;
     const at = this.writeAt.get(sptep);
     if (at === undefined || at <= this.readAt || this.writer.get(sptep) === this.vcpu) return SpteConflict.NONE;
@@ -108,14 +110,14 @@ export class SpteRaces {
   }
 
   /** `vcpu` installed a mapping of `gfn` that other vCPUs can use from `visibleAt` on. */
-  installed(gfn: number, vcpu: number, visibleAt: number): void {
+  installed(gfn: Gfn, vcpu: number, visibleAt: number): void {
     this.installer.set(gfn, vcpu);
     this.installedAt.set(gfn, visibleAt);
     this.seenBy.set(gfn, 0);
   }
 
   /** `vcpu` took a fault on `gfn` and did not lose a race: from now on it sees the mapping as memory holds it. */
-  seen(gfn: number, vcpu: number): void {
+  seen(gfn: Gfn, vcpu: number): void {
     const bits = this.seenBy.get(gfn);
     if (bits !== undefined) this.seenBy.set(gfn, bits | 2 ** vcpu);
   }
@@ -124,7 +126,7 @@ export class SpteRaces {
    * Whether `gfn`'s mapping was installed by another vCPU later than `now`, `vcpu`'s present
    * moment, and `vcpu` has not faulted on it since: then its access faults, as it would have.
    */
-  hiddenFrom(gfn: number, vcpu: number, now: number): boolean {
+  hiddenFrom(gfn: Gfn, vcpu: number, now: number): boolean {
     const at = this.installedAt.get(gfn);
     return at !== undefined && at > now && this.installer.get(gfn) !== vcpu &&
       Math.floor(this.seenBy.get(gfn)! / 2 ** vcpu) % 2 === 0;
@@ -134,7 +136,7 @@ export class SpteRaces {
 export const enum SpteConflict { NONE = 0, LOST = 1, FROZEN = 2 }
 
 /** Deletes the entries of `times` (and the same keys of `others`) at or before `horizon`. */
-function prune(times: Map<number, number>, horizon: number, ...others: Map<number, number>[]): void {
+function prune<K>(times: Map<K, number>, horizon: number, ...others: Map<K, number>[]): void {
   for (const [k, t] of times) {
     if (t > horizon) continue;
     times.delete(k);

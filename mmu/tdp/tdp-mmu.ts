@@ -164,8 +164,8 @@ export class TdpMmu implements TdpCapableMmu, DirtyLogMmu {
     this.ctx.requestAll(Request.FREE_OBSOLETE_ROOTS);
   }
 
-  rootIncarnation(root: number): number {
-    return this.incarnations.get(root as Hpa) ?? 0;
+  rootIncarnation(root: Hpa): number {
+    return this.incarnations.get(root) ?? 0;
   }
 
   validRoots(): number {

@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, test } from 'vitest';
 import { Arena } from '../../emulator/machine/arena.js';
+import { gpa, hpa } from '../../emulator/arch/address.js';
 import { EptQual, NPF_FINAL, NPF_TABLE, NpfCode, TdpAccess, TdpFaultKind, TdpFormat, TdpWalkResult, tdpWalk } from '../../emulator/hw/tdp-walk.js';
 
 /**
@@ -32,37 +33,37 @@ describe('EPT', () => {
 
   test('translates and sets A on every level, D on the leaf for a write', () => {
     build(RWX, RWX | WB);
-    expect(tdpWalk(arena, EPT, ROOT, GPA + 0x123, TdpAccess.READ, false, out)).toBe(true);
+    expect(tdpWalk(arena, EPT, hpa(ROOT), gpa(GPA + 0x123), TdpAccess.READ, false, out)).toBe(true);
     expect([out.hostPage, out.level, out.allowed]).toEqual([0x50000, 1, 7]);
     for (const e of [ROOT, PDPT + 8, PD + 8, PT + 8]) expect(get(e) & 0x100n).toBe(0x100n);
     expect(get(PT + 8) & 0x200n).toBe(0n);
-    tdpWalk(arena, EPT, ROOT, GPA, TdpAccess.WRITE, false, out);
+    tdpWalk(arena, EPT, hpa(ROOT), gpa(GPA), TdpAccess.WRITE, false, out);
     expect(get(PT + 8) & 0x200n).toBe(0x200n);
   });
 
   test('a guest paging-structure access counts as a write for the dirty flag', () => {
     build(RWX, RWX | WB);
-    tdpWalk(arena, EPT, ROOT, GPA, TdpAccess.READ, true, out);
+    tdpWalk(arena, EPT, hpa(ROOT), gpa(GPA), TdpAccess.READ, true, out);
     expect(get(PT + 8) & 0x200n).toBe(0x200n);
   });
 
   test('a 2 MiB leaf maps the offset within it', () => {
     build(RWX, RWX | WB);
     set(PD + 8, 0x600000n | RWX | WB | 0x80n);
-    expect(tdpWalk(arena, EPT, ROOT, GPA + 0x5000, TdpAccess.FETCH, false, out)).toBe(true);
+    expect(tdpWalk(arena, EPT, hpa(ROOT), gpa(GPA + 0x5000), TdpAccess.FETCH, false, out)).toBe(true);
     expect([out.hostPage, out.level]).toEqual([0x600000 + 0x6000, 2]);
   });
 
   test('a missing entry is a violation whose qualification says what was tried and allowed', () => {
     build(RWX, 0n);
-    expect(tdpWalk(arena, EPT, ROOT, GPA, TdpAccess.WRITE, false, out)).toBe(false);
+    expect(tdpWalk(arena, EPT, hpa(ROOT), gpa(GPA), TdpAccess.WRITE, false, out)).toBe(false);
     expect(out.fault).toBe(TdpFaultKind.EPT_VIOLATION);
     expect(out.code).toBe(EptQual.WRITE | EptQual.GLA_VALID | EptQual.GLA_FINAL);
   });
 
   test('a write to a read-only leaf is a violation reporting readable and executable', () => {
     build(RWX, 5n | WB); // R and X
-    expect(tdpWalk(arena, EPT, ROOT, GPA, TdpAccess.WRITE, true, out)).toBe(false);
+    expect(tdpWalk(arena, EPT, hpa(ROOT), gpa(GPA), TdpAccess.WRITE, true, out)).toBe(false);
     expect(out.code).toBe(EptQual.WRITE | EptQual.READABLE | EptQual.EXECUTABLE | EptQual.GLA_VALID);
   });
 
@@ -72,14 +73,14 @@ describe('EPT', () => {
     ['memory type 2', RWX | (2n << 3n)],
   ])('%s is a misconfiguration', (_what, leaf) => {
     build(RWX, leaf);
-    expect(tdpWalk(arena, EPT, ROOT, GPA, TdpAccess.READ, false, out)).toBe(false);
+    expect(tdpWalk(arena, EPT, hpa(ROOT), gpa(GPA), TdpAccess.READ, false, out)).toBe(false);
     expect(out.fault).toBe(TdpFaultKind.EPT_MISCONFIG);
   });
 
   test('a large page at the top level is a misconfiguration', () => {
     build(RWX, RWX | WB);
     set(ROOT, BigInt(PDPT) | RWX | 0x80n);
-    expect(tdpWalk(arena, EPT, ROOT, GPA, TdpAccess.READ, false, out)).toBe(false);
+    expect(tdpWalk(arena, EPT, hpa(ROOT), gpa(GPA), TdpAccess.READ, false, out)).toBe(false);
     expect(out.fault).toBe(TdpFaultKind.EPT_MISCONFIG);
   });
 });
@@ -89,14 +90,14 @@ describe('NPT', () => {
 
   test('translates like x86 paging and sets A, and D for a write', () => {
     build(P | RW | US, P | RW | US);
-    expect(tdpWalk(arena, NPT, ROOT, GPA, TdpAccess.WRITE, false, out)).toBe(true);
+    expect(tdpWalk(arena, NPT, hpa(ROOT), gpa(GPA), TdpAccess.WRITE, false, out)).toBe(true);
     expect(out.hostPage).toBe(0x50000);
     expect(get(PT + 8) & 0x60n).toBe(0x60n);
   });
 
   test('not present: error code U (nested walks are user accesses) plus the access, and bit 32 for a final translation', () => {
     build(P | RW | US, 0n);
-    expect(tdpWalk(arena, NPT, ROOT, GPA, TdpAccess.WRITE, false, out)).toBe(false);
+    expect(tdpWalk(arena, NPT, hpa(ROOT), gpa(GPA), TdpAccess.WRITE, false, out)).toBe(false);
     expect(out.fault).toBe(TdpFaultKind.NPF);
     expect(out.code).toBe(NpfCode.U | NpfCode.W);
     expect(out.npfHigh).toBe(NPF_FINAL);
@@ -104,17 +105,17 @@ describe('NPT', () => {
 
   test('U/S clear at any level denies access; a guest-table access reports bit 33', () => {
     build(P | RW, P | RW | US);
-    expect(tdpWalk(arena, NPT, ROOT, GPA, TdpAccess.READ, true, out)).toBe(false);
+    expect(tdpWalk(arena, NPT, hpa(ROOT), gpa(GPA), TdpAccess.READ, true, out)).toBe(false);
     expect(out.code).toBe(NpfCode.P | NpfCode.U);
     expect(out.npfHigh).toBe(NPF_TABLE);
   });
 
   test('NX denies fetches; reserved bits fault with RSVD', () => {
     build(P | RW | US, P | RW | US | NX);
-    expect(tdpWalk(arena, NPT, ROOT, GPA, TdpAccess.FETCH, false, out)).toBe(false);
+    expect(tdpWalk(arena, NPT, hpa(ROOT), gpa(GPA), TdpAccess.FETCH, false, out)).toBe(false);
     expect(out.code).toBe(NpfCode.P | NpfCode.U | NpfCode.I);
     build(P | RW | US, P | RW | US | (1n << 50n));
-    expect(tdpWalk(arena, NPT, ROOT, GPA, TdpAccess.READ, false, out)).toBe(false);
+    expect(tdpWalk(arena, NPT, hpa(ROOT), gpa(GPA), TdpAccess.READ, false, out)).toBe(false);
     expect(out.code & NpfCode.RSVD).toBe(NpfCode.RSVD);
   });
 });

@@ -179,8 +179,8 @@ describe('KVM_CAP_DIRTY_LOG_RING', () => {
     expect(log.enableRing(1024)).toMatch(/once/);
     log.setLogging(SLOT, true);
     const slot = memslots.byId(SLOT)!;
-    for (const p of [7, 9, 300]) markPageDirty(slot, slot.baseGfn + p, stats);
-    markPageDirty(slot, slot.baseGfn + 7, stats); // already pushed since its last reset: not again
+    for (const p of [7, 9, 300]) markPageDirty(slot, gfn(slot.baseGfn + p), stats);
+    markPageDirty(slot, gfn(slot.baseGfn + 7), stats); // already pushed since its last reset: not again
     expect(stats.dirty_ring_pushed).toBe(3);
     expect(log.getDirtyLog(SLOT)).toBeUndefined();
     expect(log.clearDirtyLog(SLOT, 0, PAGES)).toBeUndefined();
@@ -192,7 +192,7 @@ describe('KVM_CAP_DIRTY_LOG_RING', () => {
     expect(calls).toEqual(['sync', 'lock W', 'wrprotGfn 7 L1 pml=true W', 'wrprotGfn 9 L1 pml=true W', 'lock W', 'wrprotGfn 300 L1 pml=true W', 'flush']);
     expect(stats.dirty_ring_reset).toBe(3);
     // Reset: the page can be pushed again.
-    markPageDirty(slot, slot.baseGfn + 7, stats);
+    markPageDirty(slot, gfn(slot.baseGfn + 7), stats);
     expect(stats.dirty_ring_pushed).toBe(4);
     expect(log.ringSoftFull(0)).toBe(false);
   });

@@ -18,7 +18,7 @@ import { Request, RequestSet } from '../../mmu/kvm/requests.js';
 import type { CostItem } from '../../mmu/cost.js';
 import { cpuRoleFromRegisters, tdpRootRole } from '../../mmu/role.js';
 import { Cr0, Cr4, Efer } from '../../emulator/arch/control.js';
-import { gpa as asGpa } from '../../emulator/arch/address.js';
+import { type Hpa, gpa as asGpa } from '../../emulator/arch/address.js';
 
 export const PAGE = 4096;
 /** Guest frames per 2 MiB and per 1 GiB mapping. */
@@ -153,7 +153,7 @@ export function hwWalk(b: Bench, root: number, gpa: number, access: number = Tdp
   const ok = tdpWalk(b.arena, {
     format: b.codec.config.format === 'ept' ? TdpFormat.EPT : TdpFormat.NPT,
     levels: b.ctx.tdpLevel, hostPhysBits: b.hostPhysBits, adEnabled: true,
-  }, root, gpa, access, false, r);
+  }, root as Hpa, asGpa(gpa), access, false, r);
   return { ok, r };
 }
 

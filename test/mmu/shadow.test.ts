@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { gpa as asGpa } from '../../emulator/arch/address.js';
 import { existsSync } from 'node:fs';
 import { infoNumbers, runGuest } from '../helpers/guest.js';
 import { type ShadowPage } from '../../mmu/shadow-pages/page-cache.js';
@@ -137,7 +138,7 @@ describe('4-byte guest entries and 8-byte SPTEs', () => {
           const size = four ? 4 : 8;
           for (let offset = 0; offset < 4096; offset += size) {
             const gpa = 0x100000 + offset;
-            const k = writtenSptes(page, gpa);
+            const k = writtenSptes(page, asGpa(gpa));
             // Every SPTE index whose guest entry is at gpa, computed the other way round.
             const backs = [...Array(512).keys()].filter((i) => ShadowSync.gpteGpa(page, i) === gpa);
             if (backs.length === 0) { expect(k, `offset ${offset}`).toBe(-1); continue; }
@@ -152,14 +153,14 @@ describe('4-byte guest entries and 8-byte SPTEs', () => {
   test('misaligned writes (detect_write_misaligned)', () => {
     const eight = sp(1, 0, false);
     const four = sp(1, 0, true);
-    expect(writeMisaligned(eight, 0x1000, 8)).toBe(false);
-    expect(writeMisaligned(eight, 0x1004, 4)).toBe(false);
-    expect(writeMisaligned(eight, 0x1000, 1)).toBe(false); // a byte at an entry's start (clear_bit)
-    expect(writeMisaligned(eight, 0x1001, 1)).toBe(true);
-    expect(writeMisaligned(eight, 0x1006, 4)).toBe(true);
-    expect(writeMisaligned(eight, 0x1000, 2)).toBe(true);
-    expect(writeMisaligned(four, 0x1004, 4)).toBe(false);
-    expect(writeMisaligned(four, 0x1004, 8)).toBe(true);
+    expect(writeMisaligned(eight, asGpa(0x1000), 8)).toBe(false);
+    expect(writeMisaligned(eight, asGpa(0x1004), 4)).toBe(false);
+    expect(writeMisaligned(eight, asGpa(0x1000), 1)).toBe(false); // a byte at an entry's start (clear_bit)
+    expect(writeMisaligned(eight, asGpa(0x1001), 1)).toBe(true);
+    expect(writeMisaligned(eight, asGpa(0x1006), 4)).toBe(true);
+    expect(writeMisaligned(eight, asGpa(0x1000), 2)).toBe(true);
+    expect(writeMisaligned(four, asGpa(0x1004), 4)).toBe(false);
+    expect(writeMisaligned(four, asGpa(0x1004), 8)).toBe(true);
     expect(((four.role >>> RoleBit.HAS_4_BYTE_GPTE) & 1)).toBe(1);
   });
 });

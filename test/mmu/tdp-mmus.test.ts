@@ -311,7 +311,7 @@ describe.each(MMUS)('%s', (_name, make) => {
       // The TDP MMU keeps the SMM root in its list (persistent); in the legacy MMU an unloaded
       // root is a shadow page with root_count 0, found in the hash but no longer counted a root.
       expect(mmu.validRoots()).toBe(_name === 'tdp' ? 2 : 1);
-      expect(mmu.rootIncarnation(a)).toBe(1);
+      expect(mmu.rootIncarnation(a as Hpa)).toBe(1);
     });
 
     test('SPTEs built under a root survive unloading it and are there when it is loaded again', () => {
@@ -345,7 +345,7 @@ describe.each(MMUS)('%s', (_name, make) => {
       expect(b.codec.big.isShadowPresent(leafOf(b, again, 0x7000).spte)).toBe(false);
       // The page was reused (LIFO): it is a new incarnation of the same address.
       expect(again).toBe(root);
-      expect(mmu.rootIncarnation(again)).toBe(2);
+      expect(mmu.rootIncarnation(again as Hpa)).toBe(2);
       expect(auditOf(mmu)).toEqual([]);
     });
 

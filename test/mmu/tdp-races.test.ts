@@ -9,6 +9,7 @@
  * (dirty_log_perf_test -o).
  */
 import { describe, expect, test } from 'vitest';
+import { gfn as asGfn, sptep as asSptep } from '../../emulator/arch/address.js';
 import { GUESTS, runCli } from '../cli/cli.js';
 import { SpteConflict, SpteRaces } from '../../mmu/tdp/spte-races.js';
 import { PageFault } from '../../mmu/page-fault-record.js';
@@ -31,23 +32,23 @@ describe('SpteRaces', () => {
     const { r, at } = races(2);
     r.begin(0, 100, 600);
     at(700);
-    r.touch(0x1000);
+    r.touch(asSptep(0x1000));
     r.commit(720, 0);
     r.begin(1, 500, 600); // read at 500, vCPU 0's change at 700: the cmpxchg at ~1100 fails
-    expect(r.conflict(0x1000)).toBe(SpteConflict.LOST);
-    expect(r.conflict(0x2000)).toBe(SpteConflict.NONE);
+    expect(r.conflict(asSptep(0x1000))).toBe(SpteConflict.LOST);
+    expect(r.conflict(asSptep(0x2000))).toBe(SpteConflict.NONE);
     r.commit(900, 0);
     r.begin(1, 700, 600); // read at the change: sees it
-    expect(r.conflict(0x1000)).toBe(SpteConflict.NONE);
+    expect(r.conflict(asSptep(0x1000))).toBe(SpteConflict.NONE);
     r.commit(800, 0);
     r.begin(1, 10, 60); // this window [10, 70] ends before vCPU 0's [100, 700] began: as if it ran after
-    expect(r.conflict(0x1000)).toBe(SpteConflict.NONE);
+    expect(r.conflict(asSptep(0x1000))).toBe(SpteConflict.NONE);
     r.commit(60, 0);
     r.begin(1, 50, 600); // [50, 650] overlaps [100, 700]: one cmpxchg fails, and vCPU 0 has already made its change
-    expect(r.conflict(0x1000)).toBe(SpteConflict.LOST);
+    expect(r.conflict(asSptep(0x1000))).toBe(SpteConflict.LOST);
     r.commit(60, 0);
     r.begin(0, 500, 600); // its own change
-    expect(r.conflict(0x1000)).toBe(SpteConflict.NONE);
+    expect(r.conflict(asSptep(0x1000))).toBe(SpteConflict.NONE);
     r.commit(600, 0);
   });
 
@@ -55,18 +56,18 @@ describe('SpteRaces', () => {
     const { r, at } = races(3);
     r.begin(0, 1000, 600);
     at(1600);
-    r.touch(0x3000, true); // tdp_mmu_zap_spte_atomic: frozen, then the remote flush
+    r.touch(asSptep(0x3000), true); // tdp_mmu_zap_spte_atomic: frozen, then the remote flush
     at(3400);
-    r.touch(0x3000); // the new value (a linked table)
+    r.touch(asSptep(0x3000)); // the new value (a linked table)
     r.commit(3500, 0);
     r.begin(1, 2000, 600);
-    expect(r.conflict(0x3000)).toBe(SpteConflict.FROZEN);
+    expect(r.conflict(asSptep(0x3000))).toBe(SpteConflict.FROZEN);
     r.commit(2100, 0);
     r.begin(2, 1500, 600);
-    expect(r.conflict(0x3000)).toBe(SpteConflict.LOST);
+    expect(r.conflict(asSptep(0x3000))).toBe(SpteConflict.LOST);
     r.commit(1600, 0);
     r.begin(2, 3400, 600);
-    expect(r.conflict(0x3000)).toBe(SpteConflict.NONE);
+    expect(r.conflict(asSptep(0x3000))).toBe(SpteConflict.NONE);
     r.commit(3500, 0);
   });
 
@@ -74,27 +75,27 @@ describe('SpteRaces', () => {
     expect(new SpteRaces(1).active).toBe(false);
     const { r, at } = races(2);
     at(100);
-    r.touch(0x1000); // no operation in progress
+    r.touch(asSptep(0x1000)); // no operation in progress
     r.begin(1, 0, 600);
-    expect(r.conflict(0x1000)).toBe(SpteConflict.NONE);
+    expect(r.conflict(asSptep(0x1000))).toBe(SpteConflict.NONE);
     r.commit(10, 0);
   });
 
   test('a mapping installed later than a vCPU\'s present is hidden from it until it has faulted on it once', () => {
     const { r } = races(3);
-    r.installed(7, 0, 1000);
-    expect(r.hiddenFrom(7, 1, 999)).toBe(true);
-    expect(r.hiddenFrom(7, 1, 1000)).toBe(false);
-    expect(r.hiddenFrom(7, 0, 10)).toBe(false);
-    expect(r.hiddenFrom(8, 1, 10)).toBe(false);
-    r.seen(7, 1);
-    expect(r.hiddenFrom(7, 1, 999)).toBe(false);
-    expect(r.hiddenFrom(7, 2, 999)).toBe(true);
+    r.installed(asGfn(7), 0, 1000);
+    expect(r.hiddenFrom(asGfn(7), 1, 999)).toBe(true);
+    expect(r.hiddenFrom(asGfn(7), 1, 1000)).toBe(false);
+    expect(r.hiddenFrom(asGfn(7), 0, 10)).toBe(false);
+    expect(r.hiddenFrom(asGfn(8), 1, 10)).toBe(false);
+    r.seen(asGfn(7), 1);
+    expect(r.hiddenFrom(asGfn(7), 1, 999)).toBe(false);
+    expect(r.hiddenFrom(asGfn(7), 2, 999)).toBe(true);
     // Forgotten once every vCPU's clock is past it.
-    for (let g = 100; g < 400; g++) r.installed(g, 0, g);
+    for (let g = 100; g < 400; g++) r.installed(asGfn(g), 0, g);
     r.begin(0, 0, 0);
     r.commit(0, 2000);
-    expect(r.hiddenFrom(7, 2, 0)).toBe(false);
+    expect(r.hiddenFrom(asGfn(7), 2, 0)).toBe(false);
   });
 });
 
