@@ -1,6 +1,8 @@
+import type { Vcpu } from '../cpu/vcpu.js';
 import { family } from './registry.js';
 import { LfOp, setLazy, setLazy64, updateFlags } from './flags.js';
-import { ea, readMem, readReg, writeMem, writeReg } from './operands.js';
+import { ea, readReg, writeReg } from './operands.js';
+import { V, Val, lockedRmw } from './operand-flow.js';
 import { Flag } from '../arch/eflags.js';
 import { Reg } from '../arch/registers.js';
 
@@ -8,76 +10,40 @@ import { Reg } from '../arch/registers.js';
  * XADD, CMPXCHG, CMPXCHG8B and CMPXCHG16B (SDM Vol. 2). One vCPU runs at a time, so LOCK
  * semantics hold trivially; what matters is that a memory destination is written in full or not
  * at all, and that a failed CMPXCHG still writes its destination back, as the locked cycle does.
+ * XADD and CMPXCHG supply only their operation to operand-flow.ts lockedRmw, which loads,
+ * writes back and undoes.
  */
 
 /** XADD E,G: E = E + G, G = old E; flags as ADD. */
 export const XADD = family('xadd', (form) => {
   const size = form.size;
-  return (cpu, i) => {
-    const d = cpu.dec;
-    const g = d.reg[i];
-    const b = readReg(cpu, g, size);
-    const bh = size === 8 ? cpu.hi[g] : 0;
-    let lo = 0, hi = 0, a: number, ah = 0;
-    const r = d.rm[i];
-    if (form.mem) {
-      lo = ea(cpu, i); hi = cpu.eaHi;
-      a = readMem(cpu, lo, hi, size);
-      if (cpu.exc >= 0) return;
-      ah = cpu.mem.hi;
-    } else {
-      a = readReg(cpu, r, size);
-      if (size === 8) ah = cpu.hi[r];
-    }
+  const add = (cpu: Vcpu): boolean => {
+    const a = V[Val.A], ah = V[Val.AHI], b = V[Val.B], bh = V[Val.BHI];
     const s = (a >>> 0) + (b >>> 0);
     const res = s | 0;
     const rh = size === 8 ? (ah + bh + (s > 0xffffffff ? 1 : 0)) | 0 : 0;
-    if (form.mem) {
-      writeMem(cpu, lo, hi, size, res, rh);
-      if (cpu.exc >= 0) return;
-      writeReg(cpu, g, size, a, ah);
-    } else {
-      writeReg(cpu, g, size, a, ah);
-      writeReg(cpu, r, size, res, rh);
-    }
+    V[Val.R] = res;
+    V[Val.RHI] = rh;
     if (size === 8) setLazy64(cpu, LfOp.ADD, a, ah, b, bh, res, rh);
     else setLazy(cpu, LfOp.ADD, size, a, b, res);
+    return true;
   };
+  return lockedRmw(form, add, (cpu, i) => writeReg(cpu, cpu.dec.reg[i], size, V[Val.A], V[Val.AHI]), false);
 });
 
 /** CMPXCHG E,G: compare the accumulator with E; equal: E = G, else accumulator = E. Flags as CMP. */
 export const CMPXCHG = family('cmpxchg', (form) => {
   const size = form.size;
-  return (cpu, i) => {
-    const d = cpu.dec;
-    let lo = 0, hi = 0, dv: number, dh = 0;
-    const r = d.rm[i];
-    if (form.mem) {
-      lo = ea(cpu, i); hi = cpu.eaHi;
-      if (!cpu.mem.probeWrite(lo, hi, size)) return;
-      dv = readMem(cpu, lo, hi, size);
-      if (cpu.exc >= 0) return;
-      if (size === 8) dh = cpu.mem.hi;
-    } else {
-      dv = readReg(cpu, r, size);
-      if (size === 8) dh = cpu.hi[r];
-    }
+  const mask = size === 1 ? 0xff : size === 2 ? 0xffff : -1;
+  // V[Val.C] carries the comparison to the register step.
+  const compare = (cpu: Vcpu): boolean => {
+    const dv = V[Val.A], dh = V[Val.AHI];
     const acc = readReg(cpu, Reg.RAX, size);
     const acch = size === 8 ? cpu.hi[Reg.RAX] : 0;
-    const mask = size === 1 ? 0xff : size === 2 ? 0xffff : -1;
     const equal = (acc & mask) === (dv & mask) && acch === dh;
-    const g = d.reg[i];
-    if (equal) {
-      const gv = readReg(cpu, g, size);
-      const gh = size === 8 ? cpu.hi[g] : 0;
-      if (form.mem) writeMem(cpu, lo, hi, size, gv, gh);
-      else writeReg(cpu, r, size, gv, gh);
-    } else {
-      if (form.mem) writeMem(cpu, lo, hi, size, dv, dh);
-      if (cpu.exc >= 0) return;
-      writeReg(cpu, Reg.RAX, size, dv, dh);
-    }
-    if (cpu.exc >= 0) return;
+    V[Val.C] = equal ? 1 : 0;
+    V[Val.R] = equal ? V[Val.B] : dv;
+    V[Val.RHI] = equal ? V[Val.BHI] : dh;
     const res = (acc - dv) | 0;
     if (size === 8) {
       const rh = (acch - dh - ((acc >>> 0) < (dv >>> 0) ? 1 : 0)) | 0;
@@ -85,7 +51,11 @@ export const CMPXCHG = family('cmpxchg', (form) => {
     } else {
       setLazy(cpu, LfOp.SUB, size, acc, dv, res);
     }
+    return equal;
   };
+  return lockedRmw(form, compare, (cpu) => {
+    if (V[Val.C] === 0) writeReg(cpu, Reg.RAX, size, V[Val.A], V[Val.AHI]);
+  }, true);
 });
 
 /**

@@ -125,3 +125,47 @@ export function toG(form: Form, op: Operation, srcSize = form.size): Handler {
 export function flow(form: Form, op: Operation, mayWrite = true): Handler {
   return form.ops.first === Operand.G ? toG(form, op) : toE(form, op, mayWrite);
 }
+
+/**
+ * A locked read-modify-write of E with G as the source (XADD, CMPXCHG): `op` computes E's new
+ * value into V[Val.R] and records the flags, and `registers` writes the family's register results
+ * (XADD's G, a failed CMPXCHG's accumulator). In memory the locked cycle always writes E back (a
+ * failed CMPXCHG writes the old value), and the registers change only once that write has landed;
+ * a faulting write restores the flags, so the instruction has no effect. With `probe` the write
+ * is checked before the load, as CMPXCHG's locked read asks for write access first. For a
+ * register E the register results come first, so that E's value wins when G names the same
+ * register (xadd eax, eax); op's result tells whether E is written (a failed CMPXCHG leaves it).
+ */
+export function lockedRmw(form: Form, op: Operation, registers: (cpu: Vcpu, i: number) => void, probe: boolean): Handler {
+  const size = form.size;
+  if (!form.mem) {
+    return (cpu, i) => {
+      const d = cpu.dec;
+      const r = d.rm[i];
+      V[Val.A] = readReg(cpu, r, size);
+      V[Val.AHI] = size === 8 ? cpu.hi[r] : 0;
+      loadSources(cpu, i, Operand.G, Operand.NONE, size);
+      const write = op(cpu, i);
+      registers(cpu, i);
+      if (write) writeReg(cpu, r, size, V[Val.R], V[Val.RHI]);
+    };
+  }
+  return (cpu, i) => {
+    const lo = ea(cpu, i);
+    const hi = cpu.eaHi;
+    if (probe && !cpu.mem.probeWrite(lo, hi, size)) return;
+    const a = readMem(cpu, lo, hi, size);
+    if (cpu.exc >= 0) return;
+    V[Val.A] = a;
+    V[Val.AHI] = size === 8 ? cpu.mem.hi : 0;
+    loadSources(cpu, i, Operand.G, Operand.NONE, size);
+    saveLazyFlags(cpu);
+    op(cpu, i);
+    writeMem(cpu, lo, hi, size, V[Val.R], V[Val.RHI]);
+    if (cpu.exc >= 0) {
+      restoreLazyFlags(cpu);
+      return;
+    }
+    registers(cpu, i);
+  };
+}

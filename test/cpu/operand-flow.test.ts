@@ -22,6 +22,8 @@ const STORES: ReadonlyArray<readonly [string, string]> = [
   ['add [bx], ax', '01 07'], ['sbb [bx], ax', '19 07'], ['add word [bx], 1', '83 07 01'], ['add byte [bx], al', '00 07'],
   ['shl word [bx], cl', 'd3 27'], ['rcr word [bx], 1', 'd1 1f'], ['shld [bx], ax, 3', '0f a4 07 03'],
   ['inc word [bx]', 'ff 07'], ['neg word [bx]', 'f7 1f'], ['not word [bx]', 'f7 17'],
+  // Locked read-modify-write (lockedRmw): XADD's G and a failed CMPXCHG's AX change only after the write.
+  ['xadd [bx], ax', '0f c1 07'], ['cmpxchg [bx], ax', '0f b1 07'],
 ];
 const LOADS: ReadonlyArray<readonly [string, string]> = [
   ...STORES,
