@@ -233,7 +233,7 @@ export function parseQemuArgs(args: readonly string[]): QemuRequest {
     if (!arg.startsWith('-') || arg === '-' || arg === '--') throw new UsageError(`unexpected argument "${arg}" (the kernel is given with -kernel FILE)`);
     const name = arg.replace(/^--?/, '');
     const spec = Object.hasOwn(OPTIONS, name) ? OPTIONS[name] : undefined;
-    if (spec === undefined) throw new UsageError(`option ${arg} is not supported by mmulab (see mmulab qemu -h)`);
+    if (spec === undefined) throw new UsageError(`option ${arg} is not supported by mmulab`);
     let value = '';
     if (spec.takesValue) {
       if (i + 1 >= args.length) throw new UsageError(`option ${arg} needs a value`);

@@ -169,7 +169,7 @@ describe('machine and devices', () => {
     expect(refused(['-kernel', 'k', '-global', 'kvm-pit.foo=1'])).toMatch(/^-global kvm-pit.foo=1: not supported/);
     expect(refused(['-kernel', 'k', '-serial', 'mon:stdio'])).toBe('-serial mon:stdio: only "stdio" is supported by mmulab');
     expect(refused(['-kernel', 'k', '-vnc', ':0'])).toMatch(/only "none"/);
-    expect(refused(['-kernel', 'k', '-overcommit', 'cpu-pm=on'])).toMatch(/^option -overcommit is not supported by mmulab/);
+    expect(refused(['-kernel', 'k', '-overcommit', 'cpu-pm=on'])).toBe('option -overcommit is not supported by mmulab');
     expect(refused(['-kernel', 'k', '-chardev', 'socket,id=mon,path=/tmp/q'])).toMatch(/^option -chardev is not supported/);
   });
 

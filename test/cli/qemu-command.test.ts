@@ -80,5 +80,9 @@ describe('mmulab qemu on upstream-style command lines', () => {
     expect(viaScript.status).toBe(ExitStatus.USAGE);
     expect(viaScript.stderr).toBe('mmulab: -cpu: CPU feature "vmx" is not implemented by mmulab (see mmulab qemu -h)\n');
     expect(hasStackTrace(viaScript.stderr + viaCli.stderr)).toBe(false);
+    // An option the front end does not know: the pointer to the help is said once.
+    const unknown = spawnSync(SCRIPT, [...args.slice(0, -2), '-overcommit', 'cpu-pm=on'], { encoding: 'utf8' });
+    expect(unknown.status).toBe(ExitStatus.USAGE);
+    expect(unknown.stderr).toBe('mmulab: option -overcommit is not supported by mmulab (see mmulab qemu -h)\n');
   });
 });
