@@ -73,12 +73,24 @@ function load128(cpu: Vcpu, lo: number, hi: number): boolean {
   return true;
 }
 
-/** Writes XMM register r (16 bytes) at (lo, hi); nothing is written if any byte faults. */
-function store128(cpu: Vcpu, lo: number, hi: number, f: FpuState, r: number): void {
-  if (!cpu.mem.probeWrite(lo, hi, 16)) return;
-  const x = f.xmm32;
-  cpu.mem.write64(lo, hi, x[r * 4], x[r * 4 + 1]);
-  cpu.mem.write64((lo + 8) | 0, (lo >>> 0) > 0xfffffff7 ? (hi + 1) | 0 : hi, x[r * 4 + 2], x[r * 4 + 3]);
+/**
+ * Stores `dwords` (1, 2 or 4) 32-bit lanes of x from x[at] at the memory operand, with the 16-byte
+ * alignment check when `aligned`: the one store of the SSE moves, as loadSource is their one load.
+ * Sixteen bytes are written whole or not at all; a fault of the address stops before any write.
+ */
+function storeXmm(cpu: Vcpu, i: number, x: Int32Array, at: number, dwords: number, aligned: boolean): void {
+  const lo = address(cpu, i, aligned);
+  if (cpu.exc >= 0) return;
+  const hi = cpu.eaHi;
+  if (dwords === 1) {
+    cpu.mem.write32(lo, hi, x[at]);
+  } else if (dwords === 2) {
+    cpu.mem.write64(lo, hi, x[at], x[at + 1]);
+  } else {
+    if (!cpu.mem.probeWrite(lo, hi, 16)) return;
+    cpu.mem.write64(lo, hi, x[at], x[at + 1]);
+    cpu.mem.write64((lo + 8) | 0, (lo >>> 0) > 0xfffffff7 ? (hi + 1) | 0 : hi, x[at + 2], x[at + 3]);
+  }
 }
 
 /** Loads the W operand (register or `bytes` of memory, zero-extended) into S; false after a fault. */
@@ -216,11 +228,7 @@ function movBody(v: MovX, mem: boolean): MoveBody {
         };
       }
       const aligned = v === MovX.STORE_ALIGNED;
-      return (cpu, i) => {
-        const lo = address(cpu, i, aligned);
-        if (cpu.exc >= 0) return;
-        store128(cpu, lo, cpu.eaHi, cpu.fpu, cpu.dec.reg[i]);
-      };
+      return (cpu, i, x, reg) => storeXmm(cpu, i, x, reg, 4, aligned);
     }
     case MovX.MOVSS_LOAD: case MovX.MOVSD_LOAD: {
       const n = v === MovX.MOVSS_LOAD ? 1 : 2;
@@ -243,12 +251,7 @@ function movBody(v: MovX, mem: boolean): MoveBody {
           if (n === 2) x[rm + 1] = x[reg + 1];
         };
       }
-      return (cpu, i, x, reg) => {
-        const lo = ea(cpu, i);
-        if (cpu.exc >= 0) return;
-        if (n === 1) cpu.mem.write32(lo, cpu.eaHi, x[reg]);
-        else cpu.mem.write64(lo, cpu.eaHi, x[reg], x[reg + 1]);
-      };
+      return (cpu, i, x, reg) => storeXmm(cpu, i, x, reg, n, false);
     }
     case MovX.MOVLP_LOAD: case MovX.MOVHP_LOAD: {
       const half = v === MovX.MOVLP_LOAD ? 0 : 2;
@@ -269,11 +272,7 @@ function movBody(v: MovX, mem: boolean): MoveBody {
       };
     case MovX.MOVLP_STORE: case MovX.MOVHP_STORE: {
       const half = v === MovX.MOVLP_STORE ? 0 : 2;
-      return (cpu, i, x, reg) => {
-        const lo = ea(cpu, i);
-        if (cpu.exc >= 0) return;
-        cpu.mem.write64(lo, cpu.eaHi, x[reg + half], x[reg + half + 1]);
-      };
+      return (cpu, i, x, reg) => storeXmm(cpu, i, x, reg + half, 2, false);
     }
     case MovX.MOVQ_LOAD:
       return (cpu, i, x, reg) => {
@@ -287,11 +286,7 @@ function movBody(v: MovX, mem: boolean): MoveBody {
           x[rm] = x[reg]; x[rm + 1] = x[reg + 1]; x[rm + 2] = 0; x[rm + 3] = 0;
         };
       }
-      return (cpu, i, x, reg) => {
-        const lo = ea(cpu, i);
-        if (cpu.exc >= 0) return;
-        cpu.mem.write64(lo, cpu.eaHi, x[reg], x[reg + 1]);
-      };
+      return (cpu, i, x, reg) => storeXmm(cpu, i, x, reg, 2, false);
     default:
       return () => {};
   }
@@ -312,9 +307,7 @@ export const MOVD = family('sse-movd', (form) => {
       return;
     }
     if (form.mem) {
-      const a = ea(cpu, i);
-      if (cpu.exc >= 0) return;
-      writeMem(cpu, a, cpu.eaHi, size, x[reg], x[reg + 1]);
+      storeXmm(cpu, i, x, reg, size / 4, false);
     } else {
       writeReg(cpu, cpu.dec.rm[i], size, x[reg], size === 8 ? x[reg + 1] : 0);
     }
