@@ -1,6 +1,6 @@
 import type { CodeWatcher } from '../hw/paging-unit.js';
 import { type Tlb, TLB_MASK } from '../hw/tlb.js';
-import { DecodedStore } from './store.js';
+import { DecodedStore, FieldBuffer } from './store.js';
 import { type DecodeContext, decode, decodeAt, endsBlock } from './decoder.js';
 import { COMPILE_THRESHOLD, type CompiledBlock, compileBlock } from './block-compiler.js';
 import { translateBlock } from '../jit/translate.js';
@@ -96,11 +96,13 @@ export class CodeCache implements CodeWatcher {
     this.slotPage = new Int32Array(slots).fill(-1);
     this.blockAt = new Int32Array(slots * 4096);
     for (let s = slots - 1; s >= 0; s--) this.freeSlots.push(s);
-    this.blockFirst = new Int32Array(blocks);
-    this.blockCount = new Int32Array(blocks);
-    this.blockBits = new Uint8Array(blocks);
-    this.blockHost = new Int32Array(blocks);
-    this.blockRuns = new Int32Array(blocks);
+    const perBlock = new FieldBuffer(blocks, 17);
+    this.blockFirst = perBlock.next(Int32Array);
+    this.blockCount = perBlock.next(Int32Array);
+    this.blockHost = perBlock.next(Int32Array);
+    this.blockRuns = perBlock.next(Int32Array);
+    this.blockBits = perBlock.next(Uint8Array);
+    perBlock.done();
     this.blockFn = new Array<CompiledBlock | undefined>(blocks).fill(undefined);
   }
 
