@@ -86,6 +86,11 @@ export const STRING = family('string', (form) => {
 
 /** The body of one string instruction (with or without REP). */
 function repeated(size: number, asize: number, op: StrOp): (cpu: Vcpu, i: number) => void {
+  // The element is chosen here, once per form, not switched on at every iteration.
+  const once = ELEMENTS[op];
+  const compares = op === StrOp.CMPS || op === StrOp.SCAS;
+  const io = op === StrOp.INS || op === StrOp.OUTS;
+  const bulkable = op === StrOp.MOVS || op === StrOp.STOS;
   return (cpu, i) => {
     const d = cpu.dec;
     const prefix = d.prefix[i];
@@ -99,15 +104,15 @@ function repeated(size: number, asize: number, op: StrOp): (cpu: Vcpu, i: number
     const toBoundary = (cpu.lo[Reg.RCX] & (REP_CHUNK - 1)) || REP_CHUNK;
     const more = rep && count > toBoundary;
     let left = more ? toBoundary : count;
-    if (op === StrOp.INS || op === StrOp.OUTS) syncTime(cpu, i);
-    if (rep && (op === StrOp.MOVS || op === StrOp.STOS) && delta > 0) left = bulk(cpu, op, size, asize, srcSeg, left);
+    if (io) syncTime(cpu, i);
+    if (rep && bulkable && delta > 0) left = bulk(cpu, op, size, asize, srcSeg, left);
     if (cpu.exc >= 0) return;
     while (left > 0) {
-      if (!once(cpu, op, size, asize, srcSeg, delta)) return;
+      if (!once(cpu, size, asize, srcSeg, delta)) return;
       if (!rep) return;
       stepReg(cpu, Reg.RCX, asize, -1);
       left--;
-      if (op === StrOp.CMPS || op === StrOp.SCAS) {
+      if (compares) {
         const zf = getZF(cpu);
         if (repne ? zf !== 0 : zf === 0) return;
       }
@@ -116,69 +121,103 @@ function repeated(size: number, asize: number, op: StrOp): (cpu: Vcpu, i: number
   };
 }
 
-/** One iteration; returns false if it faulted (registers unchanged for this iteration). */
-function once(cpu: Vcpu, op: StrOp, size: number, asize: number, srcSeg: number, delta: number): boolean {
-  switch (op) {
-    case StrOp.MOVS: {
-      const v = readMem(cpu, strAddr(cpu, Reg.RSI, asize, srcSeg, size), linHi, size);
-      if (cpu.exc >= 0) return false;
-      const vh = cpu.mem.hi;
-      writeMem(cpu, strAddr(cpu, Reg.RDI, asize, Seg.ES, size), linHi, size, v, vh);
-      if (cpu.exc >= 0) return false;
-      stepReg(cpu, Reg.RSI, asize, delta);
-      stepReg(cpu, Reg.RDI, asize, delta);
-      return true;
-    }
-    case StrOp.STOS:
-      writeMem(cpu, strAddr(cpu, Reg.RDI, asize, Seg.ES, size), linHi, size, cpu.lo[Reg.RAX], cpu.hi[Reg.RAX]);
-      if (cpu.exc >= 0) return false;
-      stepReg(cpu, Reg.RDI, asize, delta);
-      return true;
-    case StrOp.LODS: {
-      const v = readMem(cpu, strAddr(cpu, Reg.RSI, asize, srcSeg, size), linHi, size);
-      if (cpu.exc >= 0) return false;
-      writeReg(cpu, Reg.RAX, size, v, cpu.mem.hi);
-      stepReg(cpu, Reg.RSI, asize, delta);
-      return true;
-    }
-    case StrOp.CMPS: case StrOp.SCAS: {
-      let a: number, ah = 0;
-      if (op === StrOp.CMPS) {
-        a = readMem(cpu, strAddr(cpu, Reg.RSI, asize, srcSeg, size), linHi, size);
-        ah = cpu.mem.hi;
-      } else {
-        a = cpu.lo[Reg.RAX];
-        ah = cpu.hi[Reg.RAX];
-      }
-      const b = readMem(cpu, strAddr(cpu, Reg.RDI, asize, Seg.ES, size), linHi, size);
-      const bh = cpu.mem.hi;
-      if (cpu.exc >= 0) return false;
-      if (op === StrOp.CMPS) stepReg(cpu, Reg.RSI, asize, delta);
-      stepReg(cpu, Reg.RDI, asize, delta);
-      const r = (a - b) | 0;
-      if (size === 8) setLazy64(cpu, LfOp.SUB, a, ah, b, bh, r, (ah - bh - ((a >>> 0) < (b >>> 0) ? 1 : 0)) | 0);
-      else setLazy(cpu, LfOp.SUB, size, a, b, r);
-      return true;
-    }
-    case StrOp.INS: {
-      const port = cpu.lo[Reg.RDX] & 0xffff;
-      const la = strAddr(cpu, Reg.RDI, asize, Seg.ES, size);
-      const lh = linHi;
-      if (!cpu.mem.probeWrite(la, lh, size)) return false;
-      writeMem(cpu, la, lh, size, portIn(cpu, port, size), 0);
-      stepReg(cpu, Reg.RDI, asize, delta);
-      return true;
-    }
-    default: { // OUTS
-      const port = cpu.lo[Reg.RDX] & 0xffff;
-      const v = readMem(cpu, strAddr(cpu, Reg.RSI, asize, srcSeg, size), linHi, size);
-      if (cpu.exc >= 0) return false;
-      portOut(cpu, port, size, v);
-      stepReg(cpu, Reg.RSI, asize, delta);
-      return true;
-    }
-  }
+/**
+ * One iteration of one string operation; false if it faulted (registers unchanged for this
+ * iteration). Each operation says only what moves where; the element at seg:rSI is read by
+ * loadSource, the one at ES:rDI read by loadDestination or written by storeDestination, which
+ * hold the fault check, and the pointers step only after the iteration's accesses succeeded.
+ */
+type Element = (cpu: Vcpu, size: number, asize: number, srcSeg: number, delta: number) => boolean;
+
+/** The element last loaded (low half, high half of an 8-byte one). */
+let elemLo = 0, elemHi = 0;
+
+function loadSource(cpu: Vcpu, size: number, asize: number, srcSeg: number): boolean {
+  elemLo = readMem(cpu, strAddr(cpu, Reg.RSI, asize, srcSeg, size), linHi, size);
+  elemHi = cpu.mem.hi;
+  if (cpu.exc >= 0) return false;
+  return true;
 }
+
+function loadDestination(cpu: Vcpu, size: number, asize: number): boolean {
+  elemLo = readMem(cpu, strAddr(cpu, Reg.RDI, asize, Seg.ES, size), linHi, size);
+  elemHi = cpu.mem.hi;
+  if (cpu.exc >= 0) return false;
+  return true;
+}
+
+function storeDestination(cpu: Vcpu, size: number, asize: number, lo: number, hi: number): boolean {
+  writeMem(cpu, strAddr(cpu, Reg.RDI, asize, Seg.ES, size), linHi, size, lo, hi);
+  if (cpu.exc >= 0) return false;
+  return true;
+}
+
+/** CMPS and SCAS: flags of a - b, as CMP. */
+function compareFlags(cpu: Vcpu, size: number, a: number, ah: number, b: number, bh: number): void {
+  const r = (a - b) | 0;
+  if (size === 8) setLazy64(cpu, LfOp.SUB, a, ah, b, bh, r, (ah - bh - ((a >>> 0) < (b >>> 0) ? 1 : 0)) | 0);
+  else setLazy(cpu, LfOp.SUB, size, a, b, r);
+}
+
+const movs: Element = (cpu, size, asize, srcSeg, delta) => {
+  if (!loadSource(cpu, size, asize, srcSeg) || !storeDestination(cpu, size, asize, elemLo, elemHi)) return false;
+  stepReg(cpu, Reg.RSI, asize, delta);
+  stepReg(cpu, Reg.RDI, asize, delta);
+  return true;
+};
+
+const stos: Element = (cpu, size, asize, _srcSeg, delta) => {
+  if (!storeDestination(cpu, size, asize, cpu.lo[Reg.RAX], cpu.hi[Reg.RAX])) return false;
+  stepReg(cpu, Reg.RDI, asize, delta);
+  return true;
+};
+
+const lods: Element = (cpu, size, asize, srcSeg, delta) => {
+  if (!loadSource(cpu, size, asize, srcSeg)) return false;
+  writeReg(cpu, Reg.RAX, size, elemLo, elemHi);
+  stepReg(cpu, Reg.RSI, asize, delta);
+  return true;
+};
+
+const cmps: Element = (cpu, size, asize, srcSeg, delta) => {
+  // Both reads happen before the fault check, as the element loop always did (a source fault
+  // is taken first, the destination's read then does nothing).
+  const a = readMem(cpu, strAddr(cpu, Reg.RSI, asize, srcSeg, size), linHi, size);
+  const ah = cpu.mem.hi;
+  if (!loadDestination(cpu, size, asize)) return false;
+  stepReg(cpu, Reg.RSI, asize, delta);
+  stepReg(cpu, Reg.RDI, asize, delta);
+  compareFlags(cpu, size, a, ah, elemLo, elemHi);
+  return true;
+};
+
+const scas: Element = (cpu, size, asize, _srcSeg, delta) => {
+  if (!loadDestination(cpu, size, asize)) return false;
+  stepReg(cpu, Reg.RDI, asize, delta);
+  compareFlags(cpu, size, cpu.lo[Reg.RAX], cpu.hi[Reg.RAX], elemLo, elemHi);
+  return true;
+};
+
+const ins: Element = (cpu, size, asize, _srcSeg, delta) => {
+  const port = cpu.lo[Reg.RDX] & 0xffff;
+  const la = strAddr(cpu, Reg.RDI, asize, Seg.ES, size);
+  const lh = linHi;
+  // The port is read only once the destination is known to be writable (a read has effects).
+  if (!cpu.mem.probeWrite(la, lh, size)) return false;
+  writeMem(cpu, la, lh, size, portIn(cpu, port, size), 0);
+  stepReg(cpu, Reg.RDI, asize, delta);
+  return true;
+};
+
+const outs: Element = (cpu, size, asize, srcSeg, delta) => {
+  if (!loadSource(cpu, size, asize, srcSeg)) return false;
+  portOut(cpu, cpu.lo[Reg.RDX] & 0xffff, size, elemLo);
+  stepReg(cpu, Reg.RSI, asize, delta);
+  return true;
+};
+
+/** By StrOp. */
+const ELEMENTS: readonly Element[] = [movs, stos, lods, cmps, scas, ins, outs];
 
 /**
  * Forward REP MOVS/STOS over plain RAM, a page at a time: the arena is copied or filled directly.
