@@ -831,82 +831,81 @@ function toInt32(v: number, truncate: boolean): number {
   return r >= -2147483648 && r <= 2147483647 ? r | 0 : 0x80000000 | 0;
 }
 
+type CvtBody = (cpu: Vcpu, i: number, f: FpuState, d: number) => void;
+
+/** The conversion of variant v, chosen when the form's handler is built (not switched on per execution). */
+function cvtBody(v: Cvt, mem: boolean, size: number): CvtBody {
+  switch (v) {
+    case Cvt.SI2SS: case Cvt.SI2SD: return (cpu, i, f, d) => {
+      const lo = intSource(cpu, i, mem, size);
+      if (cpu.exc >= 0) return;
+      const n = size === 8 ? intSourceHi * 4294967296 + (lo >>> 0) : lo | 0;
+      if (v === Cvt.SI2SS) f.xmmF32[d * 4] = Math.fround(n); else f.xmmF64[d * 2] = n;
+    };
+    case Cvt.SS2SI: case Cvt.TSS2SI: case Cvt.SD2SI: case Cvt.TSD2SI: return (cpu, i, f, d) => {
+      const double = v === Cvt.SD2SI || v === Cvt.TSD2SI;
+      if (!loadSource(cpu, i, mem, double ? 8 : 4, false)) return;
+      const x = double ? SF64[0] : SF32[0];
+      const trunc = v === Cvt.TSS2SI || v === Cvt.TSD2SI;
+      if (size === 4) { writeReg(cpu, d, 4, toInt32(x, trunc), 0); return; }
+      const r = trunc ? Math.trunc(x) : roundEven(x);
+      if (!(r >= -9223372036854775808 && r < 9223372036854775808)) { writeReg(cpu, d, 8, 0, 0x80000000 | 0); return; }
+      const hi = Math.floor(r / 4294967296);
+      writeReg(cpu, d, 8, (r - hi * 4294967296) | 0, hi | 0);
+    };
+    case Cvt.SS2SD: return (cpu, i, f, d) => {
+      if (!loadSource(cpu, i, mem, 4, false)) return;
+      if (isNan32(S32, 0)) { // the payload moves up, quieted
+        f.xmm32[d * 4 + 1] = ((S32[0] & 0x80000000) | 0x7ff80000 | ((S32[0] & 0x7fffff) >>> 3)) | 0;
+        f.xmm32[d * 4] = (S32[0] & 7) << 29;
+      } else {
+        f.xmmF64[d * 2] = SF32[0];
+      }
+    };
+    case Cvt.SD2SS: return (cpu, i, f, d) => {
+      if (!loadSource(cpu, i, mem, 8, false)) return;
+      if (isNan64(S32, 0)) f.xmm32[d * 4] = ((S32[1] & 0x80000000) | 0x7fc00000 | ((S32[1] & 0xfffff) << 3) | (S32[0] >>> 29)) | 0;
+      else f.xmmF32[d * 4] = Math.fround(SF64[0]);
+    };
+    case Cvt.PS2PD: return (cpu, i, f, d) => {
+      if (!loadSource(cpu, i, mem, 8, false)) return;
+      const a = SF32[0];
+      const b = SF32[1];
+      f.xmmF64[d * 2] = a; f.xmmF64[d * 2 + 1] = b;
+    };
+    case Cvt.PD2PS: return (cpu, i, f, d) => {
+      if (!loadSource(cpu, i, mem, 16, true)) return;
+      f.xmmF32[d * 4] = Math.fround(SF64[0]); f.xmmF32[d * 4 + 1] = Math.fround(SF64[1]);
+      f.xmm32[d * 4 + 2] = 0; f.xmm32[d * 4 + 3] = 0;
+    };
+    case Cvt.DQ2PS: return (cpu, i, f, d) => {
+      if (!loadSource(cpu, i, mem, 16, true)) return;
+      for (let k = 0; k < 4; k++) f.xmmF32[d * 4 + k] = Math.fround(S32[k]);
+    };
+    case Cvt.PS2DQ: case Cvt.TPS2DQ: return (cpu, i, f, d) => {
+      if (!loadSource(cpu, i, mem, 16, true)) return;
+      for (let k = 0; k < 4; k++) f.xmm32[d * 4 + k] = toInt32(SF32[k], v === Cvt.TPS2DQ);
+    };
+    case Cvt.DQ2PD: return (cpu, i, f, d) => {
+      if (!loadSource(cpu, i, mem, 8, false)) return;
+      const a = S32[0];
+      const b = S32[1];
+      f.xmmF64[d * 2] = a; f.xmmF64[d * 2 + 1] = b;
+    };
+    default: return (cpu, i, f, d) => { // PD2DQ, TPD2DQ
+      if (!loadSource(cpu, i, mem, 16, true)) return;
+      const a = toInt32(SF64[0], v === Cvt.TPD2DQ);
+      const b = toInt32(SF64[1], v === Cvt.TPD2DQ);
+      f.xmm32[d * 4] = a; f.xmm32[d * 4 + 1] = b; f.xmm32[d * 4 + 2] = 0; f.xmm32[d * 4 + 3] = 0;
+    };
+  }
+}
+
 export const SSE_CVT = family('sse-cvt', (form) => {
-  const v = form.variant as Cvt;
-  const size = form.size === 8 ? 8 : 4;
+  const body = cvtBody(form.variant as Cvt, form.mem, form.size === 8 ? 8 : 4);
   return (cpu, i) => {
     if (!sseReady(cpu)) return;
-    const f = cpu.fpu;
-    const d = cpu.dec.reg[i];
-    switch (v) {
-      case Cvt.SI2SS: case Cvt.SI2SD: {
-        const lo = intSource(cpu, i, form.mem, size);
-        if (cpu.exc >= 0) return;
-        const n = size === 8 ? intSourceHi * 4294967296 + (lo >>> 0) : lo | 0;
-        if (v === Cvt.SI2SS) f.xmmF32[d * 4] = Math.fround(n); else f.xmmF64[d * 2] = n;
-        return;
-      }
-      case Cvt.SS2SI: case Cvt.TSS2SI: case Cvt.SD2SI: case Cvt.TSD2SI: {
-        const double = v === Cvt.SD2SI || v === Cvt.TSD2SI;
-        if (!loadSource(cpu, i, form.mem, double ? 8 : 4, false)) return;
-        const x = double ? SF64[0] : SF32[0];
-        const trunc = v === Cvt.TSS2SI || v === Cvt.TSD2SI;
-        if (size === 4) { writeReg(cpu, d, 4, toInt32(x, trunc), 0); return; }
-        const r = trunc ? Math.trunc(x) : roundEven(x);
-        if (!(r >= -9223372036854775808 && r < 9223372036854775808)) { writeReg(cpu, d, 8, 0, 0x80000000 | 0); return; }
-        const hi = Math.floor(r / 4294967296);
-        writeReg(cpu, d, 8, (r - hi * 4294967296) | 0, hi | 0);
-        return;
-      }
-      case Cvt.SS2SD:
-        if (!loadSource(cpu, i, form.mem, 4, false)) return;
-        if (isNan32(S32, 0)) { // the payload moves up, quieted
-          f.xmm32[d * 4 + 1] = ((S32[0] & 0x80000000) | 0x7ff80000 | ((S32[0] & 0x7fffff) >>> 3)) | 0;
-          f.xmm32[d * 4] = (S32[0] & 7) << 29;
-        } else {
-          f.xmmF64[d * 2] = SF32[0];
-        }
-        return;
-      case Cvt.SD2SS:
-        if (!loadSource(cpu, i, form.mem, 8, false)) return;
-        if (isNan64(S32, 0)) f.xmm32[d * 4] = ((S32[1] & 0x80000000) | 0x7fc00000 | ((S32[1] & 0xfffff) << 3) | (S32[0] >>> 29)) | 0;
-        else f.xmmF32[d * 4] = Math.fround(SF64[0]);
-        return;
-      case Cvt.PS2PD: {
-        if (!loadSource(cpu, i, form.mem, 8, false)) return;
-        const a = SF32[0];
-        const b = SF32[1];
-        f.xmmF64[d * 2] = a; f.xmmF64[d * 2 + 1] = b;
-        return;
-      }
-      case Cvt.PD2PS:
-        if (!loadSource(cpu, i, form.mem, 16, true)) return;
-        f.xmmF32[d * 4] = Math.fround(SF64[0]); f.xmmF32[d * 4 + 1] = Math.fround(SF64[1]);
-        f.xmm32[d * 4 + 2] = 0; f.xmm32[d * 4 + 3] = 0;
-        return;
-      case Cvt.DQ2PS:
-        if (!loadSource(cpu, i, form.mem, 16, true)) return;
-        for (let k = 0; k < 4; k++) f.xmmF32[d * 4 + k] = Math.fround(S32[k]);
-        return;
-      case Cvt.PS2DQ: case Cvt.TPS2DQ:
-        if (!loadSource(cpu, i, form.mem, 16, true)) return;
-        for (let k = 0; k < 4; k++) f.xmm32[d * 4 + k] = toInt32(SF32[k], v === Cvt.TPS2DQ);
-        return;
-      case Cvt.DQ2PD: {
-        if (!loadSource(cpu, i, form.mem, 8, false)) return;
-        const a = S32[0];
-        const b = S32[1];
-        f.xmmF64[d * 2] = a; f.xmmF64[d * 2 + 1] = b;
-        return;
-      }
-      default: { // PD2DQ, TPD2DQ
-        if (!loadSource(cpu, i, form.mem, 16, true)) return;
-        const a = toInt32(SF64[0], v === Cvt.TPD2DQ);
-        const b = toInt32(SF64[1], v === Cvt.TPD2DQ);
-        f.xmm32[d * 4] = a; f.xmm32[d * 4 + 1] = b; f.xmm32[d * 4 + 2] = 0; f.xmm32[d * 4 + 3] = 0;
-        return;
-      }
-    }
+    body(cpu, i, cpu.fpu, cpu.dec.reg[i]);
   };
 });
 
