@@ -9,7 +9,8 @@ import type { RegisterLocals } from './regs.js';
  * cpu.lo/cpu.hi, al/ah = linear address, s = scratch sum, hp = host address, v/vh = a value,
  * fd/fs/fr (+h) = the last flag-setting operation's operands and result, ci = carry in,
  * nl/nh = a new stack pointer, T/tR/tW/fh = the TLB and its fast tags, view/bytes = the arena,
- * SBL/SBH = segment bases.
+ * SBL/SBH = segment bases, I = the indirect-CALL hints (region.ts), M = the region's request to be
+ * translated again (translate.ts).
  */
 export interface InsnContext {
   readonly d: DecodedStore;
@@ -38,6 +39,10 @@ export interface InsnContext {
   guarded(pre: string, cond: string, body: string, resync?: string): string;
   /** Statements that store the dirty registers and return to the run loop from this block. */
   exit(): string;
+  /** Statements that store the dirty registers and return to the run loop stopped after this instruction. */
+  stopped(): string;
+  /** Condition: nothing the run loop checks at a block boundary changed (translate.ts SAME_CONTEXT). */
+  readonly sameContext: string;
   /**
    * Statements ending the block at `offset` from the entry block's first byte (a branch target or
    * the fall-through; `next` counts from there too): they continue in another block of the
@@ -48,6 +53,12 @@ export interface InsnContext {
   jump(offset: number, inRange?: boolean): string;
   /** Deltas of the region's CALL return sites, where an inline RET may continue (jit/region.ts). */
   readonly returnSites: readonly number[];
+  /**
+   * For a CALL through a register at the end of its block: the deltas of region blocks it may
+   * continue into (its hinted target), the key of its hint (region.ts IndirectHints, the local
+   * `I` in the generated code) and its block's delta from the entry.
+   */
+  readonly indirect: { readonly targets: readonly number[]; readonly hintKey: number; readonly blockDelta: number };
   /** Which operation the flag locals describe, when the block knows (for inline conditions). */
   flagsKnown: { op: LfOp; size: number } | null;
 }

@@ -1,5 +1,6 @@
 import { LfOp } from '../exec/flags.js';
 import { Reg, Seg } from '../arch/registers.js';
+import { Stop } from '../cpu/vcpu.js';
 import type { Emitter, InsnContext } from './context.js';
 import { HOST, emitLinear, emitOffset, loadAt, storeAt, tlbHit } from './memory.js';
 import { inlineCondition, recordFlags, resyncFlags } from './flags.js';
@@ -296,6 +297,31 @@ const callRel: Emitter = (c) => {
 };
 
 /**
+ * CALL through a 64-bit register in 64-bit code with a 64-bit stack (exec/control.ts CALL_IND):
+ * the register is read before the return address is pushed (CALL RSP calls the old RSP). A
+ * target whose high half equals RIP's is canonical as RIP is; it continues in the region when it
+ * is a region block (the CALL's hinted target, region.ts), else records its distance as the
+ * CALL's hint (and, with no hint before, asks for the region to be translated again: M) and
+ * returns to the run loop. Another high half (it may be non-canonical), a
+ * non-canonical stack address or a push off the TLB fast path runs the handler.
+ */
+const callInd: Emitter = (c) => {
+  if (c.bits !== 64 || c.form.size !== 8 || c.form.mem) return undefined;
+  const { regs, indirect } = c;
+  const sp = Reg.RSP;
+  const t = c.d.rm[c.i];
+  const pre = `v = ${regs.lo(t)}; vh = ${regs.hi(t)}; ` +
+    `s = (${regs.lo(sp)} >>> 0) - 8; nh = (${regs.hi(sp)} + (s < 0 ? -1 : 0)) | 0; nl = s | 0; al = nl; ah = nh;`;
+  const cond = `vh === rh && cpu.stackBytes === 8 && ((ah << 16) >> 16) === ah && ${tlbHit('tW', 8)}`;
+  let body = `${HOST} ${storeAt(8, `(r + ${c.next}) | 0`, 'rh')} ${regs.setLo(sp)} = nl; ${regs.setHi(sp)} = nh; `;
+  // A region block's linear address is r + delta with no carry (region.ts): low halves suffice.
+  for (const delta of indirect.targets) body += `if (v === ((r + ${delta}) | 0)) { ${c.jump(delta, true)} } `;
+  const retranslate = indirect.targets.length === 0 ? 'M.missed = true; ' : '';
+  body += `I.set(${indirect.hintKey}, (v - r - ${indirect.blockDelta}) | 0); ${retranslate}cpu.ripLo = v; ${c.exit()}`;
+  return `${c.guarded(pre, cond, body)} ${c.exit()}`;
+};
+
+/**
  * Near RET (and RET imm16) in 64-bit code with a 64-bit stack (exec/control.ts RET): the popped
  * address continues in the region when it is the return site of a CALL there, else returns to
  * the run loop. A target whose high half differs from RIP's (it may be non-canonical), a
@@ -375,6 +401,44 @@ const setcc: Emitter = (c) => {
   return c.guarded(code, `${cond} && ${tlbHit('tW', 1)}`, `${HOST} ${storeAt(1, value)}`);
 };
 
+/**
+ * MOV r64, CR8 and MOV CR8, r64 in 64-bit code (exec/system.ts MOV_CR, a CPL-0 family; CR8 is the
+ * local APIC's TPR): at CPL 0 the read is the register's value, and a write of a valid value
+ * (bits 4-63 clear, else #GP) stores it and tells the platform (control-regs.ts writeCr8), which
+ * stops the run loop for an interrupt the lower priority may unmask: the code goes on only when
+ * the run loop would find none (events.ts Q). Other control registers, another privilege level
+ * or an invalid value run the handler.
+ */
+const movCr: Emitter = (c) => {
+  const { d, i, form, regs } = c;
+  if (c.bits !== 64 || d.reg[i] !== 8 || form.checks !== 0) return undefined;
+  const r = d.rm[i];
+  if (form.variant === 0) return c.guarded('', 'cpu.cpl === 0', regs.write(r, 8, 'cpu.cr8', '0'));
+  const body = `cpu.cr8 = v; cpu.platform.setTpr(cpu, v); cpu.stop |= ${Stop.EVENT}; if (!(${c.sameContext} && Q(cpu))) { ${c.stopped()} }`;
+  return c.guarded(`v = ${regs.lo(r)};`, `cpu.cpl === 0 && ${regs.hi(r)} === 0 && (v & ~0xf) === 0`, body);
+};
+
+/** CBW/CWDE/CDQE (exec/move.ts): the lower half of the accumulator sign-extended into all of it. */
+const cbw: Emitter = (c) => {
+  const { regs } = c;
+  const a = regs.lo(Reg.RAX);
+  switch (c.form.size) {
+    case 2: return regs.write(Reg.RAX, 2, `(${a} << 24) >> 24`);
+    case 4: return regs.write(Reg.RAX, 4, `(${a} << 16) >> 16`);
+    default: return `${regs.setHi(Reg.RAX)} = ${a} >> 31;`;
+  }
+};
+
+/** CWD/CDQ/CQO (exec/move.ts): rDX filled with the sign of rAX. */
+const cwd: Emitter = (c) => {
+  const { regs } = c;
+  switch (c.form.size) {
+    case 2: return regs.write(Reg.RDX, 2, `(${regs.lo(Reg.RAX)} << 16) >> 31`);
+    case 4: return regs.write(Reg.RDX, 4, `${regs.lo(Reg.RAX)} >> 31`);
+    default: return `v = ${regs.hi(Reg.RAX)} >> 31; ${regs.write(Reg.RDX, 8, 'v', 'v')}`;
+  }
+};
+
 /** PAUSE takes the modeled CPU's time (exec/move.ts) and does nothing else. */
 const pause: Emitter = () => 'cpu.extraCycles += cpu.model.pauseCycles - 1;';
 const nop: Emitter = () => '';
@@ -391,9 +455,13 @@ export const EMITTERS: Readonly<Record<string, Emitter>> = {
   'jcc': jcc,
   'jmp-rel': jmpRel,
   'call-rel': callRel,
+  'call-ind': callInd,
   'imul': imul,
   'ret': ret,
   'nop': nop,
+  'cbw': cbw,
+  'mov-cr': movCr,
+  'cwd': cwd,
   'pause': pause,
   'cmov': cmov,
   'setcc': setcc,
@@ -401,4 +469,4 @@ export const EMITTERS: Readonly<Record<string, Emitter>> = {
 };
 
 /** Families whose handlers never change the arithmetic flags (their slow path keeps flag locals). */
-export const KEEPS_FLAGS: ReadonlySet<string> = new Set(['mov', 'movx', 'lea', 'push', 'pop', 'nop', 'pause', 'cmov', 'setcc', 'call-rel', 'ret']);
+export const KEEPS_FLAGS: ReadonlySet<string> = new Set(['mov', 'movx', 'lea', 'push', 'pop', 'nop', 'pause', 'cmov', 'setcc', 'call-rel', 'call-ind', 'ret', 'cbw', 'cwd']);

@@ -5,10 +5,11 @@ import { HANDLER_FORMS } from '../exec/registry.js';
  * Regions: the blocks one translated function runs. A hot block is translated together with the
  * blocks it can continue into directly, found from its end: a near relative JMP's, Jcc's or
  * CALL's target, a Jcc's fall-through, the return site of a CALL in the region (reached by a
- * RET that pops it), and the instruction after an exit-type instruction (CPUID, RDTSC, port I/O,
- * ...) whose handler leaves RIP at the next instruction. Only decoded blocks of 64-bit code that
- * have run often themselves join, so a region covers the block's hot paths: a loop over several
- * blocks, or a call to another page and the return from it, runs inside one call.
+ * RET that pops it), the instruction after an exit-type instruction (CPUID, RDTSC, port I/O,
+ * ...) whose handler leaves RIP at the next instruction, and the target an indirect CALL took when
+ * translated code last saw it leave its region (its hint, below). Only decoded blocks of 64-bit
+ * code that have run often themselves join, so a region covers the block's hot paths: a loop over
+ * several blocks, or a call to another page and the return from it, runs inside one call.
  *
  * Every region block sits at a constant linear distance (its delta) from the entry block, since it
  * is reached by relative branches, fall-throughs and returns to such places. A block on the entry
@@ -62,9 +63,11 @@ export interface RegionBlock {
  * Blocks in one region at most, and instructions in all of them. Small: every handler call in a
  * region stores back every register the region writes and reloads every one it uses, and V8
  * takes longer to optimize a bigger function. With 16 blocks and 256 instructions the cloud
- * kernel's first 150 M instructions took 15.0 s of CPU, with 4 and 64 14.2 s (off: 13.2 s).
+ * kernel's first 150 M instructions took 15.0 s of CPU, with 4 and 64 14.2 s (off: 13.2 s). Eight
+ * blocks hold a loop that calls a function through a pointer (the loop, the CALL, the function's
+ * blocks and the return site): upstream vmexit's run_test around ple_round_robin takes six.
  */
-export const MAX_REGION_BLOCKS = 4;
+export const MAX_REGION_BLOCKS = 8;
 export const MAX_REGION_INSNS = 64;
 /** Runs a block needs to join another block's region. */
 export const REGION_MIN_RUNS = 200;
@@ -77,13 +80,40 @@ const FALLS_THROUGH: ReadonlySet<string> = new Set([
   'cpuid', 'rdtsc', 'rdmsr', 'wrmsr', 'cli-sti', 'in', 'out', 'invlpg', 'mov-cr', 'pause', 'nop', 'xcr',
 ]);
 
-export type BranchKind = 'jcc' | 'jmp-rel' | 'call-rel' | 'ret';
+/** Families with an emitter whose instructions may branch (branchKind says which forms run inline). */
+const BRANCHES: ReadonlySet<string> = new Set(['jcc', 'jmp-rel', 'call-rel', 'call-ind', 'ret']);
 
-/** Whether a block's last record is a near relative JMP, Jcc or CALL, or a near RET, of 64-bit code and operand (translated inline). */
+export type BranchKind = 'jcc' | 'jmp-rel' | 'call-rel' | 'call-ind' | 'ret';
+
+/**
+ * Whether a block's last record is a near relative JMP, Jcc or CALL, a near CALL through a
+ * register, or a near RET, of 64-bit code and operand (translated inline).
+ */
 export function branchKind(store: DecodedStore, last: number, bits: number): BranchKind | null {
   const f = HANDLER_FORMS[store.handler[last]];
   if (bits !== 64 || f === undefined || f.form.size !== 8) return null;
+  if (f.exec === 'call-ind') return f.form.mem ? null : 'call-ind';
   return f.exec === 'jcc' || f.exec === 'jmp-rel' || f.exec === 'call-rel' || f.exec === 'ret' ? f.exec : null;
+}
+
+/**
+ * Targets indirect CALLs took when translated code saw them leave their region: by host address
+ * of the CALL, the target's linear distance from the first byte of the CALL's block. A region
+ * translated later takes the block there in (a loop calling a function through a pointer then
+ * runs inside one call); the translated CALL compares the real target with it every time, so a
+ * stale hint costs speed only. Kept per code cache (keyed by its page-generation array), so
+ * machines in one process do not share hints.
+ */
+export type IndirectHints = Map<number, number>;
+const hintsByCache = new WeakMap<Int32Array, IndirectHints>();
+
+export function indirectHints(generations: Int32Array): IndirectHints {
+  let h = hintsByCache.get(generations);
+  if (h === undefined) {
+    h = new Map();
+    hintsByCache.set(generations, h);
+  }
+  return h;
 }
 
 /** A place a block may continue: its offset from the block's page start (may lie outside the page). */
@@ -95,15 +125,22 @@ export interface Successor {
 
 /**
  * Where a block may continue, as the run loop would find it: a branch target, a fall-through, a
- * CALL's return site. `inline` says which families the translator emits inline (a block cut by
- * its size limit or the page end falls through too).
+ * CALL's return site, an indirect CALL's hinted target (`hints`, by the host address of the
+ * block's first byte, `host`). `inline` says which families the translator emits inline (a block
+ * cut by its size limit or the page end falls through too).
  */
-export function successors(store: DecodedStore, first: number, count: number, bits: number, inline: (family: string) => boolean): Successor[] {
+export function successors(store: DecodedStore, first: number, count: number, bits: number, inline: (family: string) => boolean,
+  hints: IndirectHints | null = null, host = 0): Successor[] {
   const last = first + count - 1;
   const next = store.start[last] + store.len[last];
   const kind = branchKind(store, last, bits);
   if (kind !== null) {
     if (kind === 'ret') return [];
+    if (kind === 'call-ind') {
+      const back = { offset: next, returnSite: true };
+      const rel = hints?.get(host + store.start[last] - store.start[first]);
+      return rel === undefined ? [back] : [{ offset: store.start[first] + rel, returnSite: false }, back];
+    }
     const target = { offset: next + store.imm[last], returnSite: false };
     if (kind === 'jcc') return [target, { offset: next, returnSite: false }];
     if (kind === 'call-rel') return [target, { offset: next, returnSite: true }];
@@ -111,12 +148,15 @@ export function successors(store: DecodedStore, first: number, count: number, bi
   }
   if (bits !== 64) return [];
   const family = HANDLER_FORMS[store.handler[last]]?.exec ?? '';
+  // A branch of a form not translated inline (CALL through memory, a 16-bit RET) runs its handler,
+  // which leaves RIP at its target: nothing is known to follow it.
+  if (BRANCHES.has(family)) return [];
   return FALLS_THROUGH.has(family) || inline(family) ? [{ offset: next, returnSite: false }] : [];
 }
 
 /** The entry block and the hot blocks reachable from it, entry first. */
 export function collectRegion(store: DecodedStore, entry: { first: number; count: number }, bits: number, blocks: BlockMap | null,
-  inline: (family: string) => boolean): RegionBlock[] {
+  inline: (family: string) => boolean, hints: IndirectHints | null = null): RegionBlock[] {
   const host0 = blocks === null ? 0 : blocks.entryHost;
   const region: RegionBlock[] = [{ ...entry, delta: 0, host: host0, chained: false, gen: 0, returnSite: false }];
   if (blocks === null) return region;
@@ -125,7 +165,7 @@ export function collectRegion(store: DecodedStore, entry: { first: number; count
   for (let n = 0; n < region.length && region.length < MAX_REGION_BLOCKS; n++) {
     const from = region[n];
     const fromStart = store.start[from.first];
-    for (const s of successors(store, from.first, from.count, bits, inline)) {
+    for (const s of successors(store, from.first, from.count, bits, inline, hints, from.host)) {
       const delta = from.delta + s.offset - fromStart;
       if (seen.has(delta)) {
         // Already in the region (say the entry, when the loop's CALL returns to its start).

@@ -7,8 +7,9 @@ import { TLB_MASK } from '../hw/tlb.js';
 import type { InsnContext } from './context.js';
 import { RegisterLocals } from './regs.js';
 import { EMITTERS, KEEPS_FLAGS } from './emitters.js';
+import { quietEvent } from './events.js';
 import { FLAG_OPEN, type FlagRecord, dropDeadRecords, flagRecordIn, overwrites } from './flags.js';
-import { type BlockMap, branchKind, collectRegion, regionExit, successors } from './region.js';
+import { type BlockMap, type RegionBlock, branchKind, collectRegion, indirectHints, regionExit, successors } from './region.js';
 
 /**
  * The block translator: one decoded block, with the hot blocks of its page it continues into
@@ -30,23 +31,62 @@ import { type BlockMap, branchKind, collectRegion, regionExit, successors } from
  * (REGION_SHIFT, decode/block-compiler.ts), and the run loop finishes its accounting from there.
  */
 export function translateBlock(store: DecodedStore, first: number, count: number, bits: number, blocks: BlockMap | null = null): CompiledBlock {
-  const region = collectRegion(store, { first, count }, bits, blocks, (f) => EMITTERS[f] !== undefined);
+  const missed: { missed: boolean; unhinted?: boolean } = { missed: false };
+  let fn = translateRegion(store, first, count, bits, blocks, missed);
+  if (!missed.unhinted) return fn;
+  // An indirect CALL of the region had no hint yet, so its target could not join. Once the CALL
+  // has left the region (recording its hint), the region is translated again at its next entry,
+  // when RIP is the entry block's first byte as the region's resolution needs (region.ts), a
+  // few times at most, so that a CALL whose target keeps changing costs little.
+  let again = RETRANSLATIONS;
+  return (cpu, budget) => {
+    if (missed.missed && again > 0) {
+      again--;
+      missed.missed = false;
+      fn = translateRegion(store, first, count, bits, blocks, missed);
+    }
+    return fn(cpu, budget);
+  };
+}
+
+/** Translations of a region again after an indirect CALL of it found its first target. */
+const RETRANSLATIONS = 2;
+
+/**
+ * One region as one function. `missed.unhinted` tells whether an indirect CALL in it has no
+ * hinted target; its generated code sets `missed.missed` when such a CALL leaves the region.
+ */
+function translateRegion(store: DecodedStore, first: number, count: number, bits: number, blocks: BlockMap | null,
+  missed: { missed: boolean; unhinted?: boolean }): CompiledBlock {
+  const hints = blocks === null ? null : indirectHints(blocks.generations);
+  const inline = (f: string): boolean => EMITTERS[f] !== undefined;
+  const region = collectRegion(store, { first, count }, bits, blocks, inline, hints);
   // Region blocks by delta, and whether any block continues inside the region.
   const at = new Map<number, number>();
   region.forEach((b, n) => at.set(b.delta, n));
   const deltaOf = (b: number, offset: number): number => region[b].delta + offset - store.start[region[b].first];
-  const edges = region.map((b, n) => successors(store, b.first, b.count, bits, (f) => EMITTERS[f] !== undefined)
+  const edges = region.map((b, n) => successors(store, b.first, b.count, bits, inline, hints, b.host)
     .map((s) => deltaOf(n, s.offset)).filter((d) => at.has(d)));
   const looping = edges.some((e) => e.length > 0);
   const returnSites = region.filter((b) => b.returnSite).map((b) => b.delta);
   const regs = new RegisterLocals(looping);
   const handlers: Handler[] = [];
-  const params: string[] = ['getCF', 'cond', 'X', 'G'];
+  const params: string[] = ['getCF', 'cond', 'X', 'G', 'I', 'M', 'Q'];
+  missed.unhinted = false;
   const cases: string[] = [];
   // Flag records a later record overwrote before anything could read the vCPU's flags: a handler
   // (fallback or slow path), an exit, cond(cpu) or getCF(cpu). Keyed by position in the region.
   const dead = new Set<number>();
   let g = 0;
+  // For a block ending in a CALL through a register: the region blocks the CALL may continue
+  // into (its hinted target, not the return site) and where its hint is kept (region.ts).
+  const indirectCall = (blk: RegionBlock, succ: readonly number[], blkStart: number): InsnContext['indirect'] => {
+    const last = blk.first + blk.count - 1;
+    const back = blk.delta + store.start[last] + store.len[last] - blkStart;
+    const targets = succ.filter((e) => e !== back);
+    if (targets.length === 0 && blocks !== null) missed.unhinted = true;
+    return { targets, hintKey: blk.host + store.start[last] - blkStart, blockDelta: blk.delta };
+  };
   region.forEach((blk, n) => {
     const body: string[] = [];
     const ret = (k: number): string => String(n === 0 ? k : k + (blk.count << REGION_SHIFT));
@@ -67,14 +107,18 @@ export function translateBlock(store: DecodedStore, first: number, count: number
     const ctx: { -readonly [K in keyof InsnContext]: InsnContext[K] } & { family: string; slows: number; g: number } = {
       d: store, i: 0, k: 0, next: 0, bits, form: undefined as unknown as InsnContext['form'], regs, last: false, returnSites,
       flagsKnown: null as InsnContext['flagsKnown'],
+      indirect: indirectCall(blk, edges[n], blkStart),
       family: '',
       slows: 0,
       g: 0,
       slow(resync = ''): string {
         this.slows++;
         slows++;
+        // After MOV to CR8 (its only stop is the TPR write's Stop.EVENT) the code goes on when
+        // the run loop would find no event to take (events.ts).
+        const quiet = HANDLER_FORMS[store.handler[this.i]]?.exec === 'mov-cr' ? ` && !(${SAME_CONTEXT} && Q(cpu))` : '';
         const call = `${regs.flush()}cpu.ripLo = (r + ${this.next}) | 0; h${this.g}(cpu, ${this.i}); ${RegisterLocals.RELOAD} ` +
-          `if (cpu.stop !== 0) return ${ret(this.k)}; ${resync}`;
+          `if (cpu.stop !== 0${quiet}) return ${ret(this.k)}; ${resync}`;
         if (!KEEPS_FLAGS.has(this.family) && resync === '') this.flagsKnown = null;
         return `{ ${call} }`;
       },
@@ -83,6 +127,10 @@ export function translateBlock(store: DecodedStore, first: number, count: number
         return `${pre} if (${condition}) { ${inline} } else ${slow}`;
       },
       exit,
+      stopped(): string {
+        return `${regs.flush()}return ${ret(this.k)};`;
+      },
+      sameContext: SAME_CONTEXT,
       jump(offset: number, inRange = false): string {
         const inRegion = jumpTo(offset);
         if (inRegion !== '' || inRange) return `${inRegion}cpu.ripLo = (r + ${offset}) | 0; ${exit()}`;
@@ -156,7 +204,7 @@ export function translateBlock(store: DecodedStore, first: number, count: number
   ].join('\n');
   if (process.env.MMULAB_JIT_DUMP === '1') process.stderr.write(`${source}\n`);
   const factory = new Function(...params, source) as (...args: unknown[]) => CompiledBlock;
-  return factory(getCF, cond, regionExit, blocks?.generations ?? NO_GENERATIONS, ...handlers);
+  return factory(getCF, cond, regionExit, blocks?.generations ?? NO_GENERATIONS, hints ?? NO_HINTS, missed, quietEvent, ...handlers);
 }
 
 /**
@@ -172,6 +220,8 @@ function chainCheck(delta: number, host: number, gen: number): string {
 }
 
 const NO_GENERATIONS = new Int32Array(0);
+/** Hints recorded by code translated with no block map (tests) go nowhere anyone reads. */
+const NO_HINTS = new Map<number, number>();
 
 /**
  * What the run loop checks at a block boundary besides cpu.stop, for the translated code to check
