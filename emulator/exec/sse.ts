@@ -314,33 +314,50 @@ export const MOVD = family('sse-movd', (form) => {
   };
 });
 
-/** PMOVMSKB Gd,Ux (variant 0), MOVMSKPS (1), MOVMSKPD (2): sign bits into a GPR. */
-export const MOVMSK = family('sse-movmsk', (form) => (cpu, i) => {
-  if (!sseReady(cpu)) return;
-  const f = cpu.fpu;
-  const rm = cpu.dec.rm[i];
-  let m = 0;
-  if (form.variant === 0) {
+/** PMOVMSKB Gd,Ux (variant 0), MOVMSKPS (1), MOVMSKPD (2): sign bits into a GPR; the mask chosen per form. */
+const MASKS: readonly ((f: FpuState, rm: number) => number)[] = [
+  (f, rm) => {
     const b = f.xmmBytes;
+    let m = 0;
     for (let k = 15; k >= 0; k--) m = (m << 1) | (b[rm * 16 + k] >>> 7);
-  } else if (form.variant === 1) {
+    return m;
+  },
+  (f, rm) => {
+    let m = 0;
     for (let k = 3; k >= 0; k--) m = (m << 1) | (f.xmm32[rm * 4 + k] >>> 31);
-  } else {
-    m = ((f.xmm32[rm * 4 + 3] >>> 31) << 1) | (f.xmm32[rm * 4 + 1] >>> 31);
-  }
-  writeReg(cpu, cpu.dec.reg[i], form.size === 8 ? 8 : 4, m, 0);
+    return m;
+  },
+  (f, rm) => ((f.xmm32[rm * 4 + 3] >>> 31) << 1) | (f.xmm32[rm * 4 + 1] >>> 31),
+];
+
+export const MOVMSK = family('sse-movmsk', (form) => {
+  const mask = MASKS[form.variant];
+  const size = form.size === 8 ? 8 : 4;
+  return (cpu, i) => {
+    if (!sseReady(cpu)) return;
+    writeReg(cpu, cpu.dec.reg[i], size, mask(cpu.fpu, cpu.dec.rm[i]), 0);
+  };
 });
 
 /** LDMXCSR (variant 0) and STMXCSR (1). Reserved bits in LDMXCSR are #GP(0). */
-export const MXCSR_OP = family('sse-mxcsr', (form) => (cpu, i) => {
-  if (!sseReady(cpu)) return;
-  const lo = ea(cpu, i);
-  if (cpu.exc >= 0) return;
-  if (form.variant === 1) { cpu.mem.write32(lo, cpu.eaHi, cpu.fpu.mxcsr); return; }
-  const v = cpu.mem.read32(lo, cpu.eaHi);
-  if (cpu.exc >= 0) return;
-  if ((v & ~0xffff) !== 0) { cpu.raiseGp(0); return; }
-  cpu.fpu.mxcsr = v;
+export const MXCSR_OP = family('sse-mxcsr', (form) => {
+  if (form.variant === 1) {
+    return (cpu, i) => {
+      if (!sseReady(cpu)) return;
+      const lo = ea(cpu, i);
+      if (cpu.exc >= 0) return;
+      cpu.mem.write32(lo, cpu.eaHi, cpu.fpu.mxcsr);
+    };
+  }
+  return (cpu, i) => {
+    if (!sseReady(cpu)) return;
+    const lo = ea(cpu, i);
+    if (cpu.exc >= 0) return;
+    const v = cpu.mem.read32(lo, cpu.eaHi);
+    if (cpu.exc >= 0) return;
+    if ((v & ~0xffff) !== 0) { cpu.raiseGp(0); return; }
+    cpu.fpu.mxcsr = v;
+  };
 });
 
 // ---------------------------------------------------------------------------------------------
