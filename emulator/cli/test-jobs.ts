@@ -145,6 +145,8 @@ export interface JobResult { readonly index: number; readonly run: TestRun }
 export async function runInWorkers(items: readonly WorkItem[], entries: readonly TableEntry[], modes: readonly MmuMode[],
   settings: RunSettings, jobs: number, onRun: (item: WorkItem, run: TestRun) => void): Promise<void> {
   let next = 0;
+  // A result names its item by plan index; under --shard the items are only part of the plan.
+  const byIndex = new Map(items.map((it) => [it.index, it]));
   const url = new URL('./test-jobs-worker.js', import.meta.url);
   const one = (): Promise<void> => new Promise((resolve, reject) => {
     const w = new Worker(url);
@@ -153,7 +155,7 @@ export async function runInWorkers(items: readonly WorkItem[], entries: readonly
       const item = items[next++];
       w.postMessage({ item, entries, modes, settings } satisfies JobRequest);
     };
-    w.on('message', (m: JobResult) => { onRun(items[m.index], m.run); send(); });
+    w.on('message', (m: JobResult) => { onRun(byIndex.get(m.index)!, m.run); send(); });
     w.on('error', reject);
     send();
   });

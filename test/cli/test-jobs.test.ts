@@ -72,6 +72,16 @@ describe('mmulab test scale-out', () => {
     expect(verdicts(mergedJson)).toEqual(verdicts(runCli([...base(), '--json'])));
   });
 
+  test('a shard run on 2 workers gives the runs of the same shard on one', () => {
+    const runsOf = (r: CliResult): unknown => (JSON.parse(r.stdout) as { runs: { test: string; mode: string; verdict: string }[] })
+      .runs.map((x) => [x.test, x.mode, x.verdict]);
+    const serialShard = runCli([...base(), '--shard', '2/3']);
+    const workers = runCli([...base(), '--shard', '2/3', '--jobs', '2']);
+    expect(workers.stderr).toBe('');
+    expect(workers.status).toBe(serialShard.status);
+    expect(runsOf(workers)).toEqual(runsOf(serialShard));
+  });
+
   test('--merge refuses a missing or repeated shard and a file that is not a shard result', () => {
     const files = [1, 2].map((i) => join(dir, `shard${i}.json`));
     for (const args of [[files[0], files[1]], [files[0], files[0]], [table]]) {
