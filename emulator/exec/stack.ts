@@ -1,4 +1,5 @@
-import { checkedFamily, family, Operand } from './registry.js';
+import type { Vcpu } from '../cpu/vcpu.js';
+import { checkedFamily, family, type Handler, Operand } from './registry.js';
 import { Check } from './checks.js';
 import { ea, readMem, readReg, writeMem, writeReg } from './operands.js';
 import { movedSp, peek, pop, poppedHi, push, setSp, spHi, stackLinear, stackLinearHi } from './stack-ops.js';
@@ -8,6 +9,35 @@ import { CpuMode } from '../cpu/vcpu.js';
 import { loadDataSegment } from '../cpu/segmentation.js';
 
 /** PUSH, POP, PUSHF, POPF, ENTER, LEAVE, PUSHA, POPA and segment pushes/pops (SDM Vol. 2). */
+
+/** What a pop does with the value it took from the stack; false if that faulted. */
+type PopApply = (cpu: Vcpu, i: number, v: number, vh: number) => boolean;
+
+/**
+ * The pop flow shared by POP to memory, POP to a segment register and POPF: reads the top of the
+ * stack (a fault there ends the instruction), hands the value to the family's `apply`, and moves
+ * rSP only if apply succeeded, so a faulting pop leaves rSP as it was. With `spFirst` rSP moves
+ * before apply runs (POP to memory computes its address with the new rSP, SDM POP) and moves back
+ * if apply faults. POP to a register keeps its own closure (pop()): it is the hot one.
+ */
+function popInto(size: number, apply: PopApply, spFirst: boolean): Handler {
+  if (!spFirst) {
+    return (cpu, i) => {
+      const v = peek(cpu, 0, size);
+      if (cpu.exc >= 0) return;
+      if (apply(cpu, i, v, poppedHi)) setSp(cpu, movedSp(cpu, size), spHi);
+    };
+  }
+  return (cpu, i) => {
+    const v = peek(cpu, 0, size);
+    if (cpu.exc >= 0) return;
+    const vh = poppedHi;
+    const oldLo = cpu.lo[Reg.RSP];
+    const oldHi = cpu.hi[Reg.RSP];
+    setSp(cpu, movedSp(cpu, size), spHi);
+    if (!apply(cpu, i, v, vh)) { cpu.lo[Reg.RSP] = oldLo; cpu.hi[Reg.RSP] = oldHi; }
+  };
+}
 
 /** PUSH E/Z/I ("Ev", "Zv", "Iz", "Ib"). */
 export const PUSH = family('push', (form) => {
@@ -34,16 +64,10 @@ export const POP = family('pop', (form) => {
       writeReg(cpu, cpu.dec.rm[i], size, v, poppedHi);
     };
   }
-  return (cpu, i) => {
-    const v = peek(cpu, 0, size);
-    if (cpu.exc >= 0) return;
-    const vh = poppedHi;
-    const oldLo = cpu.lo[Reg.RSP];
-    const oldHi = cpu.hi[Reg.RSP];
-    setSp(cpu, movedSp(cpu, size), spHi);
+  return popInto(size, (cpu, i, v, vh) => {
     writeMem(cpu, ea(cpu, i), cpu.eaHi, size, v, vh);
-    if (cpu.exc >= 0) { cpu.lo[Reg.RSP] = oldLo; cpu.hi[Reg.RSP] = oldHi; }
-  };
+    return cpu.exc < 0;
+  }, true);
 });
 
 /** PUSH of a segment register (variant = Seg). */
@@ -57,13 +81,11 @@ export const PUSH_SEG = family('push-seg', (form) => {
 export const POP_SEG = family('pop-seg', (form) => {
   const size = form.size;
   const seg = form.variant as Seg;
-  return (cpu) => {
-    const v = peek(cpu, 0, size);
-    if (cpu.exc >= 0) return;
-    if (!loadDataSegment(cpu, seg, v & 0xffff)) return;
-    setSp(cpu, movedSp(cpu, size), spHi);
+  return popInto(size, (cpu, _i, v) => {
+    if (!loadDataSegment(cpu, seg, v & 0xffff)) return false;
     if (seg === Seg.SS) { cpu.interruptShadow = true; cpu.debugBlocked = true; }
-  };
+    return true;
+  }, false);
 });
 
 /** RFLAGS image pushed by PUSHF: VM and RF read as 0. */
@@ -80,18 +102,16 @@ export const PUSHF = checkedFamily('pushf', Check.VM86_IOPL, (form) => {
  */
 export const POPF = checkedFamily('popf', Check.VM86_IOPL, (form) => {
   const size = form.size;
-  return (cpu) => {
-    const v = peek(cpu, 0, size);
-    if (cpu.exc >= 0) return;
+  return popInto(size, (cpu, _i, v) => {
     const old = cpu.getFlags();
     let mask = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.TF | Flag.DF | Flag.OF | Flag.NT;
     if (size >= 4) mask |= Flag.AC | Flag.ID;
     const iopl = (old & Flag.IOPL) >>> 12;
     if (cpu.mode === CpuMode.REAL || cpu.cpl === 0) mask |= Flag.IOPL | Flag.IF;
     else if (cpu.cpl <= iopl) mask |= Flag.IF;
-    setSp(cpu, movedSp(cpu, size), spHi);
     cpu.setFlags((old & ~mask) | (v & mask));
-  };
+    return true;
+  }, false);
 });
 
 /**

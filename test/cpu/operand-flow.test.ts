@@ -24,12 +24,16 @@ const STORES: ReadonlyArray<readonly [string, string]> = [
   ['inc word [bx]', 'ff 07'], ['neg word [bx]', 'f7 1f'], ['not word [bx]', 'f7 17'],
   // Locked read-modify-write (lockedRmw): XADD's G and a failed CMPXCHG's AX change only after the write.
   ['xadd [bx], ax', '0f c1 07'], ['cmpxchg [bx], ax', '0f b1 07'],
+  // The pop flow (stack.ts popInto): SP moves back when the store to [bx] faults.
+  ['pop word [bx]', '8f 07'],
 ];
 const LOADS: ReadonlyArray<readonly [string, string]> = [
   ...STORES,
   ['add ax, [bx]', '03 07'], ['cmp word [bx], 5', '83 3f 05'], ['test [bx], ax', '85 07'],
   ['movzx ax, byte [bx]', '0f b6 07'], ['movsx ax, byte [bx]', '0f be 07'], ['mov al, [bx]', '8a 07'],
   ['cmovz ax, [bx]', '0f 44 07'], ['cmovnz ax, [bx]', '0f 45 07'], ['bsf ax, [bx]', '0f bc 07'], ['popcnt ax, [bx]', 'f3 0f b8 07'],
+  // Pops whose stack read faults (SS:SP): nothing changes, SP included.
+  ['popf', '9d'], ['pop es', '07'],
 ];
 
 function setup(): Machine {
