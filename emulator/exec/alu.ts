@@ -191,40 +191,45 @@ export const TEST = family('test', (form) => {
 export const enum UnaryOp { INC = 0, DEC = 1, NOT = 2, NEG = 3 }
 
 /** INC, DEC, NOT, NEG on the E operand (or an opcode register in 16/32-bit code). */
-export const UNARY = family('unary', (form) => {
-  const size = form.size;
-  const op = form.variant as UnaryOp;
-  return toE(form, (cpu) => {
-    const a = V[Val.A], ahi = V[Val.AHI];
-    let res: number, rhi = 0;
-    switch (op) {
-      case UnaryOp.INC:
-        res = (a + 1) | 0;
-        if (size === 8) rhi = res === 0 ? (ahi + 1) | 0 : ahi;
-        break;
-      case UnaryOp.DEC:
-        res = (a - 1) | 0;
-        if (size === 8) rhi = a === 0 ? (ahi - 1) | 0 : ahi;
-        break;
-      case UnaryOp.NOT:
-        res = ~a; rhi = ~ahi;
-        break;
-      default:
-        res = -a | 0;
-        if (size === 8) rhi = a === 0 ? -ahi | 0 : ~ahi;
-        break;
-    }
-    V[Val.R] = res; V[Val.RHI] = rhi;
-    if (op === UnaryOp.NOT) return true;
-    if (op === UnaryOp.NEG) {
+export const UNARY = family('unary', (form) => toE(form, unaryOperation(form.variant as UnaryOp, form.size)));
+
+/** The operation of one UNARY variant, chosen when the form's handler is built. */
+function unaryOperation(op: UnaryOp, size: number): Operation {
+  switch (op) {
+    case UnaryOp.INC: return (cpu) => {
+      const a = V[Val.A], ahi = V[Val.AHI];
+      const res = (a + 1) | 0;
+      const rhi = size === 8 ? (res === 0 ? (ahi + 1) | 0 : ahi) : 0;
+      incDecResult(cpu, LfOp.INC, size, a, ahi, res, rhi);
+      return true;
+    };
+    case UnaryOp.DEC: return (cpu) => {
+      const a = V[Val.A], ahi = V[Val.AHI];
+      const res = (a - 1) | 0;
+      const rhi = size === 8 ? (a === 0 ? (ahi - 1) | 0 : ahi) : 0;
+      incDecResult(cpu, LfOp.DEC, size, a, ahi, res, rhi);
+      return true;
+    };
+    case UnaryOp.NOT: return () => {
+      V[Val.R] = ~V[Val.A]; V[Val.RHI] = ~V[Val.AHI];
+      return true;
+    };
+    default: return (cpu) => { // NEG
+      const a = V[Val.A], ahi = V[Val.AHI];
+      const res = -a | 0;
+      const rhi = size === 8 ? (a === 0 ? -ahi | 0 : ~ahi) : 0;
+      V[Val.R] = res; V[Val.RHI] = rhi;
       if (size === 8) setLazy64(cpu, LfOp.SUB, 0, 0, a, ahi, res, rhi);
       else setLazy(cpu, LfOp.SUB, size, 0, a, res);
       return true;
-    }
-    cpu.lfAux = getCF(cpu);
-    const lf = op === UnaryOp.INC ? LfOp.INC : LfOp.DEC;
-    if (size === 8) setLazy64(cpu, lf, a, ahi, 1, 0, res, rhi);
-    else setLazy(cpu, lf, size, a, 1, res);
-    return true;
-  });
-});
+    };
+  }
+}
+
+/** INC and DEC: the result, and flags as ADD/SUB of 1 with CF kept (lfAux). */
+function incDecResult(cpu: Vcpu, lf: LfOp, size: number, a: number, ahi: number, res: number, rhi: number): void {
+  V[Val.R] = res; V[Val.RHI] = rhi;
+  cpu.lfAux = getCF(cpu);
+  if (size === 8) setLazy64(cpu, lf, a, ahi, 1, 0, res, rhi);
+  else setLazy(cpu, lf, size, a, 1, res);
+}

@@ -235,17 +235,13 @@ export const enum IntOp { INT3 = 0, INTN = 1, INTO = 2, INT1 = 3 }
 
 /** Software interrupts: delivered by the run loop with the next instruction as the return address. */
 export const INT = family('int', (form) => {
-  const op = form.variant as IntOp;
-  return (cpu, i) => {
-    switch (op) {
-      case IntOp.INT3: cpu.raiseTrap(Vector.BP, true); break;
-      case IntOp.INTN: cpu.raiseTrap(cpu.dec.imm[i] & 0xff, true); break;
-      case IntOp.INTO:
-        if ((cpu.getFlags() & Flag.OF) !== 0) cpu.raiseTrap(Vector.OF, true);
-        break;
-      default: cpu.raiseTrap(Vector.DB, false); break; // INT1/ICEBP: a trap like a hardware #DB
-    }
-  };
+  // One closure per kind, chosen when the form's handler is built.
+  switch (form.variant as IntOp) {
+    case IntOp.INT3: return (cpu) => { cpu.raiseTrap(Vector.BP, true); };
+    case IntOp.INTN: return (cpu, i) => { cpu.raiseTrap(cpu.dec.imm[i] & 0xff, true); };
+    case IntOp.INTO: return (cpu) => { if ((cpu.getFlags() & Flag.OF) !== 0) cpu.raiseTrap(Vector.OF, true); };
+    default: return (cpu) => { cpu.raiseTrap(Vector.DB, false); }; // INT1/ICEBP: a trap like a hardware #DB
+  }
 });
 
 export { CpuMode };
