@@ -52,47 +52,48 @@ export const MMX_MOV = family('mmx-mov', (form) => {
   const op = form.variant as MmxMov;
   const size = form.size === 8 ? 8 : 4;
   const mem = form.mem;
+  // The direction and the register file of the other operand are chosen here, once per form.
+  if (op === MmxMov.FROM_E || op === MmxMov.LOAD) {
+    const fromMm = op === MmxMov.LOAD;
+    const width = fromMm ? 8 : size;
+    return (cpu, i) => {
+      if (!mmxReady(cpu)) return;
+      const d = cpu.dec;
+      const p = d.reg[i] & 7;
+      let lo: number, hi: number;
+      if (mem) {
+        const a = ea(cpu, i);
+        const ahi = cpu.eaHi;
+        if (width === 8) { lo = cpu.mem.read64(a, ahi); hi = cpu.mem.hi; } else { lo = cpu.mem.read32(a, ahi); hi = 0; }
+        if (cpu.exc >= 0) return;
+      } else if (fromMm) {
+        lo = readMm(cpu, d.rm[i] & 7); hi = readHi;
+      } else {
+        const r = d.rm[i];
+        lo = cpu.lo[r]; hi = width === 8 ? cpu.hi[r] : 0;
+      }
+      enterMmx(cpu);
+      writeMm(cpu, p, lo, hi);
+    };
+  }
+  const toMm = op === MmxMov.STORE;
+  const width = toMm ? 8 : size;
   return (cpu, i) => {
     if (!mmxReady(cpu)) return;
     const d = cpu.dec;
-    const p = d.reg[i] & 7;
-    switch (op) {
-      case MmxMov.FROM_E:
-      case MmxMov.LOAD: {
-        const width = op === MmxMov.LOAD ? 8 : size;
-        let lo: number, hi: number;
-        if (mem) {
-          const a = ea(cpu, i);
-          const ahi = cpu.eaHi;
-          if (width === 8) { lo = cpu.mem.read64(a, ahi); hi = cpu.mem.hi; } else { lo = cpu.mem.read32(a, ahi); hi = 0; }
-          if (cpu.exc >= 0) return;
-        } else if (op === MmxMov.LOAD) {
-          lo = readMm(cpu, d.rm[i] & 7); hi = readHi;
-        } else {
-          const r = d.rm[i];
-          lo = cpu.lo[r]; hi = width === 8 ? cpu.hi[r] : 0;
-        }
-        enterMmx(cpu);
-        writeMm(cpu, p, lo, hi);
-        return;
-      }
-      default: {
-        const width = op === MmxMov.STORE ? 8 : size;
-        const lo = readMm(cpu, p);
-        const hi = readHi;
-        if (mem) {
-          const a = ea(cpu, i);
-          if (cpu.exc >= 0) return;
-          if (width === 8) cpu.mem.write64(a, cpu.eaHi, lo, hi); else cpu.mem.write32(a, cpu.eaHi, lo);
-          if (cpu.exc >= 0) return;
-        } else if (op === MmxMov.STORE) {
-          writeMm(cpu, d.rm[i] & 7, lo, hi);
-        } else {
-          writeReg(cpu, d.rm[i], width, lo, width === 8 ? hi : 0);
-        }
-        enterMmx(cpu);
-      }
+    const lo = readMm(cpu, d.reg[i] & 7);
+    const hi = readHi;
+    if (mem) {
+      const a = ea(cpu, i);
+      if (cpu.exc >= 0) return;
+      if (width === 8) cpu.mem.write64(a, cpu.eaHi, lo, hi); else cpu.mem.write32(a, cpu.eaHi, lo);
+      if (cpu.exc >= 0) return;
+    } else if (toMm) {
+      writeMm(cpu, d.rm[i] & 7, lo, hi);
+    } else {
+      writeReg(cpu, d.rm[i], width, lo, width === 8 ? hi : 0);
     }
+    enterMmx(cpu);
   };
 });
 

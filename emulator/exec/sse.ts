@@ -715,39 +715,41 @@ export const SSE_COMI = family('sse-comi', (form) => {
 });
 
 /** PSHUFD (0), PSHUFHW (1), PSHUFLW (2) Vx,Wx,Ib; SHUFPS (3), SHUFPD (4) Vx,Wx,Ib. */
+/** Each shuffle fills T from S (the source) and x at d (the destination's old value) under imm. */
+type Shuffle = (x: Int32Array, d: number, imm: number) => void;
+
+const pshufw = (base: number): Shuffle => (_x, _d, imm) => {
+  T32[0] = S32[0]; T32[1] = S32[1]; T32[2] = S32[2]; T32[3] = S32[3];
+  for (let k = 0; k < 4; k++) T16[base + k] = S16[base + ((imm >> (2 * k)) & 3)];
+};
+
+/** By variant: PSHUFD, PSHUFHW, PSHUFLW, SHUFPS, SHUFPD. */
+const SHUFFLES: readonly Shuffle[] = [
+  (_x, _d, imm) => { for (let k = 0; k < 4; k++) T32[k] = S32[(imm >> (2 * k)) & 3]; },
+  pshufw(4),
+  pshufw(0),
+  (x, d, imm) => {
+    T32[0] = x[d * 4 + (imm & 3)];
+    T32[1] = x[d * 4 + ((imm >> 2) & 3)];
+    T32[2] = S32[(imm >> 4) & 3];
+    T32[3] = S32[(imm >> 6) & 3];
+  },
+  (x, d, imm) => {
+    const lo = imm & 1;
+    const hi = (imm >> 1) & 1;
+    T32[0] = x[d * 4 + lo * 2]; T32[1] = x[d * 4 + lo * 2 + 1];
+    T32[2] = S32[hi * 2]; T32[3] = S32[hi * 2 + 1];
+  },
+];
+
 export const SSE_SHUF = family('sse-shuf', (form) => {
-  const kind = form.variant;
+  const shuffle = SHUFFLES[form.variant] ?? SHUFFLES[4];
   return (cpu, i) => {
     if (!sseReady(cpu)) return;
     if (!loadSource(cpu, i, form.mem, 16, true)) return;
-    const f = cpu.fpu;
+    const x = cpu.fpu.xmm32;
     const d = cpu.dec.reg[i];
-    const imm = cpu.dec.imm[i];
-    const x = f.xmm32;
-    switch (kind) {
-      case 0:
-        for (let k = 0; k < 4; k++) T32[k] = S32[(imm >> (2 * k)) & 3];
-        break;
-      case 1: case 2: {
-        T32[0] = S32[0]; T32[1] = S32[1]; T32[2] = S32[2]; T32[3] = S32[3];
-        const base = kind === 1 ? 4 : 0;
-        for (let k = 0; k < 4; k++) T16[base + k] = S16[base + ((imm >> (2 * k)) & 3)];
-        break;
-      }
-      case 3:
-        T32[0] = x[d * 4 + (imm & 3)];
-        T32[1] = x[d * 4 + ((imm >> 2) & 3)];
-        T32[2] = S32[(imm >> 4) & 3];
-        T32[3] = S32[(imm >> 6) & 3];
-        break;
-      default: {
-        const lo = imm & 1;
-        const hi = (imm >> 1) & 1;
-        T32[0] = x[d * 4 + lo * 2]; T32[1] = x[d * 4 + lo * 2 + 1];
-        T32[2] = S32[hi * 2]; T32[3] = S32[hi * 2 + 1];
-        break;
-      }
-    }
+    shuffle(x, d, cpu.dec.imm[i]);
     x[d * 4] = T32[0]; x[d * 4 + 1] = T32[1]; x[d * 4 + 2] = T32[2]; x[d * 4 + 3] = T32[3];
   };
 });
