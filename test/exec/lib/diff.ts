@@ -46,6 +46,8 @@ function vecName(v: number | null): string {
 }
 
 const MAX_SHOWN = 4;
+/** Differing cases per test that are run on the host a second time (runDiff). */
+const RERUNS = 8;
 
 /** Runs `cases` on both sides; throws a descriptive error if any case differs, or if there are none. */
 export function runDiff(testName: string, cases: readonly TestCase[]): void {
@@ -58,6 +60,7 @@ export function runDiff(testName: string, cases: readonly TestCase[]): void {
   const failures: string[] = [];
   const failingForms = new Map<string, number>();
   let failed = 0;
+  let reruns = 0;
   for (let k = 0; k < cases.length; k++) {
     const c = cases[k]!;
     let emu: SnippetOutput | string;
@@ -66,7 +69,13 @@ export function runDiff(testName: string, cases: readonly TestCase[]): void {
     } catch (e) {
       emu = `emulator threw: ${(e as Error).message}`;
     }
-    const problems = compare(c, host[k]!, emu);
+    let problems = compare(c, host[k]!, emu);
+    // The host side runs in a process the OS can interrupt between the snippet and the harness's
+    // PUSHFQ, and its result is not always reproducible: RFLAGS.NT set by a POPFQ was once read
+    // back clear under load. A differing case is run on the host again, and passes only if the
+    // emulator equals that run exactly; an emulator bug still differs from every host run. (At
+    // most RERUNS cases per test: beyond that the difference is systematic, not the host's.)
+    if (problems.length > 0 && typeof emu !== 'string' && reruns++ < RERUNS && compare(c, runNative([c])[0]!, emu).length === 0) problems = [];
     if (problems.length === 0) continue;
     failed++;
     failingForms.set(c.form, (failingForms.get(c.form) ?? 0) + 1);
