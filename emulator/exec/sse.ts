@@ -292,25 +292,34 @@ function movBody(v: MovX, mem: boolean): MoveBody {
   }
 }
 
-/** MOVD/MOVQ between XMM and a GPR or memory: variant 0 Vx,Ey (zero-extends), 1 Ey,Vx. */
+/**
+ * MOVD/MOVQ between XMM and a GPR or memory: variant 0 Vx,Ey (zero-extends), 1 Ey,Vx. The
+ * direction and, for the store, register or memory are fixed per form.
+ */
 export const MOVD = family('sse-movd', (form) => {
-  const toXmm = form.variant === 0;
   const size = form.size === 8 ? 8 : 4;
+  const mem = form.mem;
+  if (form.variant === 0) {
+    return (cpu, i) => {
+      if (!sseReady(cpu)) return;
+      const lo = intSource(cpu, i, mem, size);
+      if (cpu.exc >= 0) return;
+      const x = cpu.fpu.xmm32;
+      const reg = cpu.dec.reg[i] * 4;
+      x[reg] = lo; x[reg + 1] = size === 8 ? intSourceHi : 0; x[reg + 2] = 0; x[reg + 3] = 0;
+    };
+  }
+  if (mem) {
+    return (cpu, i) => {
+      if (!sseReady(cpu)) return;
+      storeXmm(cpu, i, cpu.fpu.xmm32, cpu.dec.reg[i] * 4, size / 4, false);
+    };
+  }
   return (cpu, i) => {
     if (!sseReady(cpu)) return;
     const x = cpu.fpu.xmm32;
     const reg = cpu.dec.reg[i] * 4;
-    if (toXmm) {
-      const lo = intSource(cpu, i, form.mem, size);
-      if (cpu.exc >= 0) return;
-      x[reg] = lo; x[reg + 1] = size === 8 ? intSourceHi : 0; x[reg + 2] = 0; x[reg + 3] = 0;
-      return;
-    }
-    if (form.mem) {
-      storeXmm(cpu, i, x, reg, size / 4, false);
-    } else {
-      writeReg(cpu, cpu.dec.rm[i], size, x[reg], size === 8 ? x[reg + 1] : 0);
-    }
+    writeReg(cpu, cpu.dec.rm[i], size, x[reg], size === 8 ? x[reg + 1] : 0);
   };
 });
 
@@ -678,27 +687,35 @@ export const SSE_BINARY = family('sse-binary', (form) => {
 /** Logic on packed floats (ANDPS ANDNPS ORPS XORPS and the PD forms): the same as PAND and friends. */
 export const SSE_LOGIC_FP = SSE_BINARY;
 
-/** CMPPS (0) CMPPD (1) CMPSS (2) CMPSD (3) Vx,Wx,Ib. */
+/** Compares n float lanes of register d with S under predicate p, each lane all ones or zero. */
+type LaneCompare = (f: FpuState, d: number, p: number) => void;
+
+const cmp32 = (n: number): LaneCompare => (f, d, p) => {
+  for (let k = 0; k < n; k++) f.xmm32[d * 4 + k] = cmpPredicate(p, f.xmmF32[d * 4 + k], SF32[k]) ? -1 : 0;
+};
+
+const cmp64 = (n: number): LaneCompare => (f, d, p) => {
+  for (let k = 0; k < n; k++) {
+    const r = cmpPredicate(p, f.xmmF64[d * 2 + k], SF64[k]) ? -1 : 0;
+    f.xmm32[d * 4 + k * 2] = r;
+    f.xmm32[d * 4 + k * 2 + 1] = r;
+  }
+};
+
+/** By variant: CMPPS, CMPPD, CMPSS, CMPSD, with the bytes each reads from memory. */
+const COMPARES: readonly LaneCompare[] = [cmp32(4), cmp64(2), cmp32(1), cmp64(1)];
+const COMPARE_BYTES: readonly number[] = [16, 16, 4, 8];
+
+/** CMPPS (0) CMPPD (1) CMPSS (2) CMPSD (3) Vx,Wx,Ib; the lane comparison is chosen per form. */
 export const SSE_CMP = family('sse-cmp', (form) => {
-  const kind = form.variant;
-  const bytes = kind === 2 ? 4 : kind === 3 ? 8 : 16;
+  const compare = COMPARES[form.variant] ?? COMPARES[3];
+  const bytes = COMPARE_BYTES[form.variant] ?? 8;
+  const aligned = bytes === 16;
+  const mem = form.mem;
   return (cpu, i) => {
     if (!sseReady(cpu)) return;
-    if (!loadSource(cpu, i, form.mem, bytes, bytes === 16)) return;
-    const f = cpu.fpu;
-    const d = cpu.dec.reg[i];
-    const p = cpu.dec.imm[i];
-    if (kind === 0 || kind === 2) {
-      const n = kind === 0 ? 4 : 1;
-      for (let k = 0; k < n; k++) f.xmm32[d * 4 + k] = cmpPredicate(p, f.xmmF32[d * 4 + k], SF32[k]) ? -1 : 0;
-    } else {
-      const n = kind === 1 ? 2 : 1;
-      for (let k = 0; k < n; k++) {
-        const r = cmpPredicate(p, f.xmmF64[d * 2 + k], SF64[k]) ? -1 : 0;
-        f.xmm32[d * 4 + k * 2] = r;
-        f.xmm32[d * 4 + k * 2 + 1] = r;
-      }
-    }
+    if (!loadSource(cpu, i, mem, bytes, aligned)) return;
+    compare(cpu.fpu, cpu.dec.reg[i], cpu.dec.imm[i]);
   };
 });
 

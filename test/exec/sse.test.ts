@@ -144,6 +144,9 @@ describe('SSE2 integer operations', () => {
       ['movq [m], xmm2', (o) => [0x66, 0x0f, 0xd6, ...abs(2, o)]], ['movd xmm2, [m]', (o) => [0x66, 0x0f, 0x6e, ...abs(2, o)]],
       ['pcmpeqb xmm2, [m]', (o) => [0x66, 0x0f, 0x74, ...abs(2, o)]], ['addsd xmm2, [m]', (o) => [0xf2, 0x0f, 0x58, ...abs(2, o)]],
       ['movntdq [m], xmm2', (o) => [0x66, 0x0f, 0xe7, ...abs(2, o)]], ['movnti [m], rax', (o) => [0x48, 0x0f, 0xc3, ...abs(0, o)]],
+      ['movd [m], xmm2', (o) => [0x66, 0x0f, 0x7e, ...abs(2, o)]], ['movq [m], xmm2 (REX.W 7E)', (o) => [0x66, 0x48, 0x0f, 0x7e, ...abs(2, o)]],
+      ['cmpps xmm2, [m], 1', (o) => [0x0f, 0xc2, ...abs(2, o), 1]], ['cmppd xmm2, [m], 4', (o) => [0x66, 0x0f, 0xc2, ...abs(2, o), 4]],
+      ['cmpss xmm2, [m], 3', (o) => [0xf3, 0x0f, 0xc2, ...abs(2, o), 3]], ['cmpsd xmm2, [m], 0', (o) => [0xf2, 0x0f, 0xc2, ...abs(2, o), 0]],
     ];
     for (const [text, make] of forms) {
       for (let n = 0; n < 12; n++) {
