@@ -1,4 +1,5 @@
 import type { Vcpu } from './vcpu.js';
+import type { CpuModel } from './cpu-model.js';
 import { CpuMode, Stop } from './vcpu.js';
 import { Cr0, Cr4, Efer } from '../arch/control.js';
 import { Seg } from '../arch/registers.js';
@@ -26,9 +27,14 @@ export const enum CrWrite { FAULTED = 0, NATIVE = 1, EXITED = 2 }
 const CR0_RESERVED_HI = -1; // bits 63:32 of CR0 are reserved
 const CR0_WRITABLE = Cr0.PE | Cr0.MP | Cr0.EM | Cr0.TS | Cr0.ET | Cr0.NE | Cr0.WP | Cr0.AM | Cr0.NW | Cr0.CD | Cr0.PG;
 
+/** cr4Supported's last model and answer: a CpuModel never changes, and every MOV to CR4 asks. */
+let cr4Model: CpuModel | undefined;
+let cr4Bits = 0;
+
 /** CR4 bits this CPU model can set, given its features. */
 export function cr4Supported(cpu: Vcpu): number {
   const m = cpu.model;
+  if (m === cr4Model) return cr4Bits;
   // VME/PVI, MCE, OSFXSR and OSXMMEXCPT only with the features CPUID reports for them.
   let bits = Cr4.TSD | Cr4.DE | Cr4.PSE | Cr4.PAE | Cr4.PGE | Cr4.PCE;
   if (m.has('vme')) bits |= Cr4.VME | Cr4.PVI;
@@ -44,6 +50,8 @@ export function cr4Supported(cpu: Vcpu): number {
   if (m.has('pks')) bits |= Cr4.PKS;
   if (m.has('umip')) bits |= Cr4.UMIP;
   if (m.has('xsave')) bits |= Cr4.OSXSAVE;
+  cr4Model = m;
+  cr4Bits = bits;
   return bits;
 }
 

@@ -1,4 +1,4 @@
-import { PAGE_SIZE, type Gfn, type Gpa, type Hfn, type Hpa, gpaToGfn, hfnToHpa } from '../arch/address.js';
+import { type Gfn, type Gpa, type Hfn, type Hpa, gfnToGpa, gpaToGfn, hfnToHpa } from '../arch/address.js';
 
 export interface MemslotChange {
   /** 'flags': KVM_MR_FLAGS_ONLY, a change of KVM_MEM_LOG_DIRTY_PAGES only (`old` is the slot before). */
@@ -33,7 +33,17 @@ export const slotEnd = (slot: Memslot): Gfn => (slot.baseGfn + slot.npages) as G
  */
 export class Memslots {
   private slots: Memslot[] = [];
+  /** find's last hit. */
   private lastHit: Memslot | undefined;
+  /**
+   * gpaToHpa's last hit as a guest-physical range [hitStart, hitEnd) and the host-minus-guest
+   * offset of its slot: page walks read tables of one slot over and over (4-8 reads per walk, a
+   * walk after every TLB miss), and this answers them with two compares and an add. Empty (hitEnd
+   * = 0) after every change of the slot set, like lastHit.
+   */
+  private hitStart = 0;
+  private hitEnd = 0;
+  private hitDelta = 0;
   /**
    * KVM's memslots generation: each publication of new memslots (kvm_swap_active_memslots) adds
    * two, the number of x86 address spaces, so the low bit is free for the SMM address space; a
@@ -131,7 +141,7 @@ export class Memslots {
    * and KVM_MR_FLAGS_ONLY publish once. Listeners run after the last publication.
    */
   private changed(change: MemslotChange): void {
-    this.lastHit = undefined;
+    this.forgetHits();
     const swaps = change.kind === 'remove' || change.kind === 'move' ? 2 : 1;
     for (let i = 0; i < swaps; i++) this.swap();
     for (const l of this.listeners) l(change);
@@ -152,6 +162,13 @@ export class Memslots {
   /** KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS: set during a publication; an MMIO SPTE is not trusted meanwhile. */
   updateInProgress = false;
 
+  /** Drops the lookup caches: a slot they name may be gone, moved or replaced (setLogDirty). */
+  private forgetHits(): void {
+    this.lastHit = undefined;
+    this.hitStart = 0;
+    this.hitEnd = 0;
+  }
+
   /** The slot holding a guest frame, or undefined (MMIO). */
   find(frame: Gfn): Memslot | undefined {
     const hit = this.lastHit;
@@ -167,9 +184,13 @@ export class Memslots {
 
   /** Host address of a guest-physical address, or -1 if it is not RAM. */
   gpaToHpa(addr: Gpa): Hpa | -1 {
-    const frame = gpaToGfn(addr);
-    const s = this.find(frame);
+    if (addr >= this.hitStart && addr < this.hitEnd) return (addr + this.hitDelta) as Hpa;
+    const s = this.find(gpaToGfn(addr));
     if (s === undefined) return -1;
-    return (hfnToHpa(slotPfn(s, frame)) + (addr % PAGE_SIZE)) as Hpa;
+    // (hostHfn + frame - baseGfn) * PAGE_SIZE + addr % PAGE_SIZE, for every address of the slot.
+    this.hitStart = gfnToGpa(s.baseGfn);
+    this.hitEnd = gfnToGpa(slotEnd(s));
+    this.hitDelta = hfnToHpa(s.hostHfn) - this.hitStart;
+    return (addr + this.hitDelta) as Hpa;
   }
 }

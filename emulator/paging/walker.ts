@@ -62,12 +62,22 @@ export class WalkContext {
    * NXE=0 (SDM Vol. 3 4.4.2, 4.5.4).
    */
   get reservedHigh(): number {
+    // Every walk asks; the mask changes only with the three inputs, which callers set directly.
+    const pae = this.format.mode === PagingMode.PAE;
+    const key = this.maxPhyAddr * 4 + (pae ? 2 : 0) + (this.nxe ? 1 : 0);
+    if (key === this.reservedKey) return this.reservedMask;
     let mask = 0;
-    const top = this.format.mode === PagingMode.PAE ? 63 : 52;
+    const top = pae ? 63 : 52;
     for (let bit = this.maxPhyAddr; bit < top; bit++) mask |= 1 << (bit - 32);
     if (!this.nxe) mask |= PTE_HI_XD;
+    this.reservedKey = key;
+    this.reservedMask = mask;
     return mask;
   }
+
+  /** reservedHigh's last inputs (maxPhyAddr, PAE, NXE packed; -1: none) and result. */
+  private reservedKey = -1;
+  private reservedMask = 0;
 }
 
 /** Output of a walk. Reused between walks so nothing is allocated. */
