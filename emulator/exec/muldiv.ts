@@ -1,7 +1,8 @@
 import type { Vcpu } from '../cpu/vcpu.js';
 import { family } from './registry.js';
+import { V, Val, toE, toG } from './operand-flow.js';
 import { LfOp, setLazy } from './flags.js';
-import { ea, readMem, readReg, signExtend, writeReg } from './operands.js';
+import { signExtend } from './operands.js';
 import { Reg } from '../arch/registers.js';
 import { Vector } from '../arch/vectors.js';
 import { W, divS128, divU128, mul64, mulHighS32, mulHighU32, productFits64Signed } from './wide-arith.js';
@@ -13,19 +14,6 @@ import { W, divS128, divU128, mul64, mulHighS32, mulHighU32, productFits64Signed
  * After MUL/IMUL only CF and OF are defined; they record "the high half is significant".
  */
 
-/** Reads the E operand of record i at `size`; for 8 the high half is left in opHi. */
-let opHi = 0;
-function readE(cpu: Vcpu, i: number, size: number, mem: boolean): number {
-  if (mem) {
-    const v = readMem(cpu, ea(cpu, i), cpu.eaHi, size);
-    opHi = cpu.mem.hi;
-    return v;
-  }
-  const r = cpu.dec.rm[i];
-  opHi = size === 8 ? cpu.hi[r] : 0;
-  return readReg(cpu, r, size);
-}
-
 /** Records MUL/IMUL flags: CF = OF = `overflow`; SF/ZF/PF follow the low result. */
 function recordMul(cpu: Vcpu, size: number, low: number, overflow: boolean): void {
   cpu.lfAux = overflow ? 1 : 0;
@@ -36,10 +24,10 @@ function recordMul(cpu: Vcpu, size: number, low: number, overflow: boolean): voi
 export const MUL1 = family('mul1', (form) => {
   const size = form.size;
   const signed = form.variant === 1;
-  return (cpu, i) => {
-    const s = readE(cpu, i, size, form.mem);
-    if (cpu.exc >= 0) return;
-    const sHi = opHi;
+  // E is read by the shared flow (a faulting load ends it there); nothing is written back to E.
+  return toE(form, (cpu) => {
+    const s = V[Val.A];
+    const sHi = V[Val.AHI];
     if (size === 1) {
       const a = cpu.lo[Reg.RAX] & 0xff;
       const p = signed ? ((a << 24) >> 24) * ((s << 24) >> 24) : a * (s & 0xff);
@@ -65,55 +53,54 @@ export const MUL1 = family('mul1', (form) => {
       const overflow = signed ? !productFits64Signed() : (W[2] | W[3]) !== 0;
       recordMul(cpu, 8, cpu.lo[Reg.RAX], overflow);
     }
-  };
+    return false;
+  }, false);
 });
 
 /** IMUL G,E (pattern "Gv,Ev") and IMUL G,E,imm ("Gv,Ev,Iz"/"Gv,Ev,Ib"): truncated signed product. */
 export const IMUL = family('imul', (form) => {
   const size = form.size;
   const withImm = form.ops.count === 3;
-  return (cpu, i) => {
+  // The G = G op E flow loads E into V[Val.B] and G into V[Val.A] and writes V[Val.R] to G.
+  return toG(form, (cpu, i) => {
+    const e = V[Val.B];
+    const eHi = V[Val.BHI];
     const d = cpu.dec;
-    const e = readE(cpu, i, size, form.mem);
-    if (cpu.exc >= 0) return;
-    const eHi = opHi;
-    const g = d.reg[i];
-    let b: number, bHi: number;
-    if (withImm) { b = d.imm[i]; bHi = d.immHi[i]; } else { b = readReg(cpu, g, size); bHi = size === 8 ? cpu.hi[g] : 0; }
+    const b = withImm ? d.imm[i] : V[Val.A];
+    const bHi = withImm ? d.immHi[i] : V[Val.AHI];
     if (size === 8) {
       mul64(e, eHi, b, bHi, true);
-      const lo = W[0];
-      const overflow = !productFits64Signed();
-      writeReg(cpu, g, 8, lo, W[1]);
-      recordMul(cpu, 8, lo, overflow);
-      return;
+      V[Val.R] = W[0]; V[Val.RHI] = W[1];
+      recordMul(cpu, 8, W[0], !productFits64Signed());
+      return true;
     }
     const x = signExtend(e, size);
     const y = signExtend(b, size);
+    V[Val.RHI] = 0;
     if (size === 4) {
       const lo = Math.imul(x, y);
-      const hi = mulHighS32(x, y);
-      writeReg(cpu, g, 4, lo, 0);
-      recordMul(cpu, 4, lo, hi !== (lo >> 31));
-      return;
+      V[Val.R] = lo;
+      recordMul(cpu, 4, lo, mulHighS32(x, y) !== (lo >> 31));
+      return true;
     }
     const p = x * y;
-    writeReg(cpu, g, size, p, 0);
+    V[Val.R] = p;
     recordMul(cpu, size, p, p !== signExtend(p, size));
-  };
+    return true;
+  });
 });
 
 /** DIV (variant 0) and IDIV (variant 1): #DE on a zero divisor or a quotient that does not fit. */
 export const DIV = family('div', (form) => {
   const size = form.size;
   const signed = form.variant === 1;
-  return (cpu, i) => {
-    const s = readE(cpu, i, size, form.mem);
-    if (cpu.exc >= 0) return;
-    const sHi = opHi;
+  // As MUL1: E comes from the shared flow, the results go to rDX:rAX, never to E.
+  return toE(form, (cpu) => {
+    const s = V[Val.A];
+    const sHi = V[Val.AHI];
     if (size === 8 ? s === 0 && sHi === 0 : (s & (size === 4 ? -1 : (1 << (8 * size)) - 1)) === 0) {
       cpu.raise(Vector.DE);
-      return;
+      return false;
     }
     if (size === 1 || size === 2) {
       const bits = 8 * size;
@@ -125,17 +112,17 @@ export const DIV = family('div', (form) => {
         q = Math.trunc(n / dv);
         r = n - q * dv;
         const lim = 1 << (bits - 1);
-        if (q >= lim || q < -lim) { cpu.raise(Vector.DE); return; }
+        if (q >= lim || q < -lim) { cpu.raise(Vector.DE); return false; }
       } else {
         const n = dividend >>> 0;
         const dv = size === 1 ? s & 0xff : s & 0xffff;
         q = Math.floor(n / dv);
         r = n - q * dv;
-        if (q >= 1 << bits) { cpu.raise(Vector.DE); return; }
+        if (q >= 1 << bits) { cpu.raise(Vector.DE); return false; }
       }
       if (size === 1) cpu.set16(Reg.RAX, (q & 0xff) | ((r & 0xff) << 8));
       else { cpu.set16(Reg.RAX, q); cpu.set16(Reg.RDX, r); }
-      return;
+      return false;
     }
     if (size === 4 && !signed && cpu.lo[Reg.RDX] === 0) {
       const n = cpu.lo[Reg.RAX] >>> 0;
@@ -143,7 +130,7 @@ export const DIV = family('div', (form) => {
       const q = Math.floor(n / dv);
       cpu.set32(Reg.RAX, q | 0);
       cpu.set32(Reg.RDX, (n - q * dv) | 0);
-      return;
+      return false;
     }
     // EDX:EAX / r/m32 or RDX:RAX / r/m64, as a 128-bit dividend (sign-extended for IDIV).
     let n0: number, n1: number, n2: number, n3: number, dLo: number, dHi: number;
@@ -156,7 +143,7 @@ export const DIV = family('div', (form) => {
       dLo = s; dHi = sHi;
     }
     const ok = signed ? divS128(n0, n1, n2, n3, dLo, dHi, 8 * size) : divU128(n0, n1, n2, n3, dLo, dHi) && (size === 8 || W[1] === 0);
-    if (!ok) { cpu.raise(Vector.DE); return; }
+    if (!ok) { cpu.raise(Vector.DE); return false; }
     if (size === 4) {
       cpu.set32(Reg.RAX, W[0]);
       cpu.set32(Reg.RDX, W[2]);
@@ -164,5 +151,6 @@ export const DIV = family('div', (form) => {
       cpu.lo[Reg.RAX] = W[0]; cpu.hi[Reg.RAX] = W[1];
       cpu.lo[Reg.RDX] = W[2]; cpu.hi[Reg.RDX] = W[3];
     }
-  };
+    return false;
+  }, false);
 });
