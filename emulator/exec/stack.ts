@@ -1,6 +1,7 @@
 import type { Vcpu } from '../cpu/vcpu.js';
 import { checkedFamily, family, type Handler, Operand } from './registry.js';
 import { Check } from './checks.js';
+import { V, Val, toE } from './operand-flow.js';
 import { ea, readMem, readReg, writeMem, writeReg } from './operands.js';
 import { movedSp, peek, pop, poppedHi, push, setSp, spHi, stackLinear, stackLinearHi } from './stack-ops.js';
 import { Reg, Seg } from '../arch/registers.js';
@@ -43,13 +44,9 @@ function popInto(size: number, apply: PopApply, spFirst: boolean): Handler {
 export const PUSH = family('push', (form) => {
   const size = form.size;
   if (form.ops.first === Operand.IMM) return (cpu, i) => { const d = cpu.dec; push(cpu, size, d.imm[i], d.immHi[i]); };
-  if (form.mem) {
-    return (cpu, i) => {
-      const v = readMem(cpu, ea(cpu, i), cpu.eaHi, size);
-      if (cpu.exc >= 0) return;
-      push(cpu, size, v, cpu.mem.hi);
-    };
-  }
+  // PUSH m loads E on the shared flow (its address uses rSP before the push, SDM PUSH; a faulting
+  // load ends the instruction there) and writes nothing back to E.
+  if (form.mem) return toE(form, (cpu) => { push(cpu, size, V[Val.A], V[Val.AHI]); return false; }, false);
   if (size === 8) return (cpu, i) => { const r = cpu.dec.rm[i]; push(cpu, 8, cpu.lo[r], cpu.hi[r]); };
   return (cpu, i) => { const r = cpu.dec.rm[i]; push(cpu, size, readReg(cpu, r, size), 0); };
 });
