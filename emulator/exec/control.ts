@@ -2,8 +2,9 @@ import type { Vcpu } from '../cpu/vcpu.js';
 import { CpuMode } from '../cpu/vcpu.js';
 import { checkedFamily, family, Operand } from './registry.js';
 import { Check } from './checks.js';
+import { V, Val, toE } from './operand-flow.js';
 import { cond, getZF } from './flags.js';
-import { ea, readMem, readReg } from './operands.js';
+import { ea, readMem } from './operands.js';
 import { movedSp, peek, poppedHi, push, setSp, spHi } from './stack-ops.js';
 import { Reg, Seg } from '../arch/registers.js';
 import { isCanonical } from '../arch/u64.js';
@@ -73,22 +74,13 @@ export const JCC = family('jcc', (form) => {
   };
 });
 
-/** JMP E (near indirect). */
+/**
+ * JMP E (near indirect). E is loaded on the shared flow (operand-flow.ts toE, as CMP's: a faulting
+ * load ends the instruction there, nothing is written back), the target is V[Val.A]/V[Val.AHI].
+ */
 export const JMP_IND = family('jmp-ind', (form) => {
   const size = form.size;
-  return (cpu, i) => {
-    let lo: number, hi = 0;
-    if (form.mem) {
-      lo = readMem(cpu, ea(cpu, i), cpu.eaHi, size);
-      if (cpu.exc >= 0) return;
-      if (size === 8) hi = cpu.mem.hi;
-    } else {
-      const r = cpu.dec.rm[i];
-      lo = readReg(cpu, r, size);
-      if (size === 8) hi = cpu.hi[r];
-    }
-    branchTo(cpu, lo, hi, size);
-  };
+  return toE(form, (cpu) => { branchTo(cpu, V[Val.A], V[Val.AHI], size); return false; }, false);
 });
 
 /** CALL rel32: push the return address, then jump. */
@@ -105,24 +97,17 @@ export const CALL_REL = family('call-rel', (form) => {
   };
 });
 
-/** CALL E (near indirect). */
+/** CALL E (near indirect), E loaded on the shared flow as for JMP E. */
 export const CALL_IND = family('call-ind', (form) => {
   const size = form.size;
-  return (cpu, i) => {
-    let lo: number, hi = 0;
-    if (form.mem) {
-      lo = readMem(cpu, ea(cpu, i), cpu.eaHi, size);
-      if (cpu.exc >= 0) return;
-      if (size === 8) hi = cpu.mem.hi;
-    } else {
-      const r = cpu.dec.rm[i];
-      lo = readReg(cpu, r, size);
-      if (size === 8) hi = cpu.hi[r];
-    }
-    if (size === 8 && !isCanonical(lo, hi, vaBits(cpu))) { cpu.raiseGp(0); return; }
-    if (!push(cpu, size, cpu.ripLo, cpu.ripHi)) return;
+  return toE(form, (cpu) => {
+    const lo = V[Val.A];
+    const hi = V[Val.AHI];
+    if (size === 8 && !isCanonical(lo, hi, vaBits(cpu))) { cpu.raiseGp(0); return false; }
+    if (!push(cpu, size, cpu.ripLo, cpu.ripHi)) return false;
     if (!branchTo(cpu, lo, hi, size)) setSp(cpu, movedSp(cpu, size), spHi);
-  };
+    return false;
+  }, false);
 });
 
 /** RET and RET imm16 (near). */
