@@ -1,7 +1,7 @@
 import { type Form, type Handler, family, Operand } from './registry.js';
-import { type Operation, V, Val, toG } from './operand-flow.js';
+import { type Operation, V, Val, lockedRmw, toG } from './operand-flow.js';
 import { cond, getCF, materializeFlags, updateFlags } from './flags.js';
-import { addSegment, ea, offsetOf, readMem, readReg, signExtend, writeMem, writeReg } from './operands.js';
+import { addSegment, ea, offsetOf, readReg, signExtend, writeMem, writeReg } from './operands.js';
 import { Flag } from '../arch/eflags.js';
 import { Reg } from '../arch/registers.js';
 
@@ -108,32 +108,16 @@ export const LEA = family('lea', (form) => {
   };
 });
 
-/** XCHG E,G (also the accumulator forms: E = the opcode register, G = rAX). */
+/**
+ * XCHG E,G (also the accumulator forms: E = the opcode register, G = rAX). With memory it is a
+ * locked cycle (SDM XCHG: locked whatever the prefix), so it runs on lockedRmw as XADD does: the
+ * write to E is probed first and G changes only once E's write has landed.
+ */
+const exchange: Operation = () => { V[Val.R] = V[Val.B]; V[Val.RHI] = V[Val.BHI]; return true; };
+
 export const XCHG = family('xchg', (form) => {
   const size = form.size;
-  return (cpu, i) => {
-    const d = cpu.dec;
-    const g = d.reg[i];
-    const gv = readReg(cpu, g, size);
-    const gh = size === 8 ? cpu.hi[g] : 0;
-    if (form.mem) {
-      const lo = ea(cpu, i);
-      const hi = cpu.eaHi;
-      if (!cpu.mem.probeWrite(lo, hi, size)) return;
-      const mv = readMem(cpu, lo, hi, size);
-      const mh = cpu.mem.hi;
-      if (cpu.exc >= 0) return;
-      writeMem(cpu, lo, hi, size, gv, gh);
-      if (cpu.exc >= 0) return;
-      writeReg(cpu, g, size, mv, mh);
-      return;
-    }
-    const r = d.rm[i];
-    const rv = readReg(cpu, r, size);
-    const rh = size === 8 ? cpu.hi[r] : 0;
-    writeReg(cpu, r, size, gv, gh);
-    writeReg(cpu, g, size, rv, rh);
-  };
+  return lockedRmw(form, exchange, (cpu, i) => { writeReg(cpu, cpu.dec.reg[i], size, V[Val.A], V[Val.AHI]); }, true);
 });
 
 /** CMOVcc G,E: the source is read (and may fault) whatever the condition; a 32-bit destination is always zero-extended. */
