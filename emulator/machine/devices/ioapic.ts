@@ -20,8 +20,8 @@ import { ApicBus } from './apic-bus.js';
  * Built on a callback, it hands each message to that callback (the one-CPU wiring of old).
  *
  * Left out: ExtINT delivery through the IOAPIC (needs the 8259 acknowledge path), the
- * version-0x20 EOI register, extended destination IDs (high-half bits other than 63:56 are
- * reserved and dropped).
+ * version-0x20 EOI register, extended destination IDs (without a remapper, high-half bits other
+ * than 63:56 are reserved and dropped).
  */
 export const IOAPIC_BASE = 0xfec00000;
 export const IOAPIC_MMIO_SIZE = 0x1000;
@@ -38,6 +38,27 @@ const RTE_ACTIVE_LOW = 1 << 13;
 /** Low-half bits software writes: vector, delivery mode, destination mode, polarity, trigger, mask. */
 const RTE_LOW_WRITABLE = 0x1afff;
 const RTE_HIGH_WRITABLE = 0xff000000;
+/** With a remapper, the whole high half: bit 48 selects the remappable format, 63:49 the index. */
+const RTE_HIGH_WRITABLE_REMAPPABLE = 0xffff0000;
+
+/**
+ * Interrupt remapping in front of the IOAPIC (VT-d, vtd/intel-iommu.ts): given a redirection
+ * entry, the message to send, or null when the remapping hardware blocks it.
+ */
+export interface IoapicRemapper {
+  remapIoapic(low: number, high: number): InterruptMessage | null;
+}
+
+/** The message redirection entry (`low`, `high`) names in compatibility format. */
+export function rteMessage(low: number, high: number): InterruptMessage {
+  return {
+    vector: low & 0xff,
+    deliveryMode: (low >> 8) & 7,
+    logical: (low & 0x800) !== 0,
+    destination: high >>> 24,
+    levelTriggered: (low & RTE_LEVEL) !== 0,
+  };
+}
 
 export class IoApic implements MmioDevice {
   readonly name = 'ioapic';
@@ -48,6 +69,11 @@ export class IoApic implements MmioDevice {
   private readonly high = new Int32Array(IOAPIC_PINS);
   /** Electrical level of each pin. */
   private readonly lines = new Uint8Array(IOAPIC_PINS);
+  /**
+   * Set when an interrupt-remapping IOMMU sits between the IOAPIC and the APIC bus: every message
+   * then goes through it, and the high half of an entry keeps bits 55:48 (the remappable format).
+   */
+  remapper: IoapicRemapper | undefined;
 
   constructor(target: ApicBus | ((msg: InterruptMessage) => void)) {
     if (target instanceof ApicBus) {
@@ -92,13 +118,8 @@ export class IoApic implements MmioDevice {
   private send(pin: number): void {
     const e = this.low[pin];
     if ((e & RTE_MASKED) !== 0) return;
-    this.deliver({
-      vector: e & 0xff,
-      deliveryMode: (e >> 8) & 7,
-      logical: (e & 0x800) !== 0,
-      destination: this.high[pin] >>> 24,
-      levelTriggered: (e & RTE_LEVEL) !== 0,
-    });
+    const msg = this.remapper === undefined ? rteMessage(e, this.high[pin]) : this.remapper.remapIoapic(e, this.high[pin]);
+    if (msg !== null) this.deliver(msg);
   }
 
   private readRegister(index: number): number {
@@ -122,7 +143,7 @@ export class IoApic implements MmioDevice {
     const pin = (index - 0x10) >> 1;
     if (index < 0x10 || pin >= IOAPIC_PINS) return; // version, arbitration: read-only
     if ((index & 1) === 1) {
-      this.high[pin] = value & RTE_HIGH_WRITABLE;
+      this.high[pin] = value & (this.remapper === undefined ? RTE_HIGH_WRITABLE : RTE_HIGH_WRITABLE_REMAPPABLE);
       return;
     }
     // Remote IRR and delivery status are read-only; an edge entry has no remote IRR.
