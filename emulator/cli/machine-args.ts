@@ -1,3 +1,4 @@
+import type { PcChipset } from '../machine/pc.js';
 import type { Argv } from 'yargs';
 import { applyTranslatorOption, translatorBuilder } from './translator-args.js';
 import { UsageError } from './errors.js';
@@ -34,6 +35,8 @@ export interface MachineOptions extends KvmOptions {
    * the QEMU front end does; otherwise devices are at power-on and low memory is zero.
    */
   readonly biosState?: boolean;
+  /** Chipset and PCI devices (the QEMU front end's -M q35, -device edu); default the `pc` machine. */
+  readonly chipset?: PcChipset;
 }
 
 export const DEFAULT_MEM_MIB = 128;

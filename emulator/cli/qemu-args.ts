@@ -3,7 +3,7 @@ import { kvmOptions, type KvmOptions } from './kvm-args.js';
 import { DEFAULT_MEM_MIB, MAX_MEM_MIB, MIN_MEM_MIB } from './machine-args.js';
 import { type RunOptions, gdbOptions } from './run-args.js';
 import { DEFAULT_QEMU_CPU, cpuModelNames, resolveQemuCpu } from './qemu-cpu.js';
-import { device, deviceHelp, globalSetting, machineHelp, machineProperty, machineType, splitProps } from './qemu-machine.js';
+import { type ChipsetChoice, checkChipset, defaultChipset, device, deviceHelp, globalSetting, machineHelp, machineProperty, machineType, splitProps } from './qemu-machine.js';
 import { DEFAULT_QUANTUM, MAX_CPUS } from '../machine/vm.js';
 import { MMU_MODES, type MmuMode } from '../../vmm/machine.js';
 
@@ -49,6 +49,8 @@ interface State {
   accelProps: [string, string][];
   warnings: string[];
   seen: Set<string>;
+  /** The machine type and devices (-machine, -device), checked together once the line is read. */
+  chipset: ChipsetChoice;
   /** -gdb DEV, -s and -S, checked together by run-args.ts's gdbOptions once the line is read. */
   gdb: { gdb?: string; s?: boolean; S?: boolean };
 }
@@ -111,19 +113,19 @@ function machine(s: State, text: string): string | void {
   const { name, order } = splitProps('-machine', text, true);
   if (name !== undefined) {
     if (isHelp(name)) return machineHelp();
-    machineType(name);
+    s.chipset.machine = machineType(name);
   }
   let accelIndex = -1;
   order.forEach(([k], i) => { if (k === 'accel') accelIndex = i; });
   for (const [i, [k, v]] of order.entries()) {
-    if (k === 'type') machineType(v);
+    if (k === 'type') s.chipset.machine = machineType(v);
     else if (k === 'accel') {
       if (isHelp(v)) return acceleratorHelp();
       accel(s, v);
     } else if (accelIndex >= 0 && i > accelIndex && (MMULAB_PROPS.has(k) || NO_EFFECT_ACCEL_PROPS.has(k))) {
       accelProp(s, k, v); // upstream's ACCEL_PROPS land after accel= in -machine
     } else {
-      const w = machineProperty(k, v);
+      const w = machineProperty(k, v, s.chipset);
       if (w !== undefined) s.warnings.push(w);
     }
   }
@@ -156,7 +158,7 @@ const OPTIONS: Readonly<Record<string, OptionSpec>> = {
   'enable-kvm': { takesValue: false, apply: (s) => accel(s, 'kvm') },
   machine: { takesValue: true, apply: machine },
   M: { takesValue: true, apply: machine },
-  device: { takesValue: true, apply: (s, v) => { if (isHelp(v)) return deviceHelp(); const w = device(v); if (w !== undefined) s.warnings.push(w); } },
+  device: { takesValue: true, apply: (s, v) => { if (isHelp(v)) return deviceHelp(); const w = device(v, s.chipset); if (w !== undefined) s.warnings.push(w); } },
   global: { takesValue: true, apply: (_s, v) => globalSetting(v) },
   serial: only('-serial', 'stdio'),
   display: only('-display', 'none'),
@@ -182,7 +184,8 @@ function helpText(): string {
     '-kernel FILE -append STR -initrd FILE -m SIZE -smp N -cpu MODEL[,+feat,-feat,phys-bits=N,host-phys-bits,vendor=V]',
     `-accel NAME[,props] or -machine [pc,]accel=NAME[,props]: tcg = mmu=bare, kvm and mmulab = mmu=tdp;`,
     `   props: mmu=${MMU_MODES.join('|')}, vendor=vmx|svm|svm-hv, preset=P, knob=NAME=VALUE, backing=4k|2m|1g, audit=on, audit-every=N`,
-    '-device isa-debug-exit,iobase=0xf4,iosize=0x4 | pc-testdev',
+    '-machine pc|q35[,kernel-irqchip=on|split]',
+    '-device isa-debug-exit,iobase=0xf4,iosize=0x4 | pc-testdev | edu (q35) | intel-iommu[,intremap=on|off][,eim=off] (q35)',
     '-serial stdio -display none -vnc none -nodefaults -no-reboot -global kvm-pit.lost_tick_policy=discard (no effect)',
     '-gdb tcp::PORT | tcp:HOST:PORT, -s (= -gdb tcp::1234), -S (start stopped until gdb continues)',
     'help probes: -device help, -machine help, -cpu help, -accel help, -version',
@@ -227,7 +230,7 @@ function qemuGdb(g: State['gdb']): ReturnType<typeof gdbOptions> {
 
 /** Parses a QEMU command line (without the program name). Throws UsageError. */
 export function parseQemuArgs(args: readonly string[]): QemuRequest {
-  const s: State = { append: '', memMiB: DEFAULT_MEM_MIB, smp: 1, accelProps: [], warnings: [], seen: new Set(), gdb: {} };
+  const s: State = { append: '', memMiB: DEFAULT_MEM_MIB, smp: 1, accelProps: [], warnings: [], seen: new Set(), chipset: defaultChipset(), gdb: {} };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (!arg.startsWith('-') || arg === '-' || arg === '--') throw new UsageError(`unexpected argument "${arg}" (the kernel is given with -kernel FILE)`);
@@ -243,6 +246,7 @@ export function parseQemuArgs(args: readonly string[]): QemuRequest {
     if (typeof info === 'string') return { kind: 'info', text: info };
   }
   if (s.kernel === undefined) throw new UsageError('no -kernel given (mmulab boots a kernel: a multiboot image such as x86/dummy.flat, or a PVH vmlinux)');
+  const chipset = checkChipset(s.chipset);
   const accelName = s.accel ?? 'tcg';
   const { kvm, mmu } = kvmFrom(s.accelProps);
   const hardwareVendor = kvm.vendor === 'vmx' ? 'GenuineIntel' : 'AuthenticAMD';
@@ -260,6 +264,7 @@ export function parseQemuArgs(args: readonly string[]): QemuRequest {
     quantum: DEFAULT_QUANTUM,
     // QEMU boots -kernel through SeaBIOS: the guest finds the PICs, the PIT and the IVT set up.
     biosState: true,
+    chipset,
     mmu: mmu ?? ACCELERATORS[accelName],
     trace: 0,
     traceAlways: false,

@@ -1,4 +1,5 @@
 import { UsageError } from './errors.js';
+import type { PcChipset } from '../machine/pc.js';
 
 /**
  * The machine side of `mmulab qemu`: QEMU's `-device`, `-machine` and `-global` values as
@@ -10,11 +11,26 @@ import { UsageError } from './errors.js';
  * missing and said so in a warning each run (no device is, at present). */
 export type Support = 'modeled' | 'no-effect' | 'warn';
 
+/** The machine a command line builds, as -machine and -device set it (`pc.ts`'s PcChipset). */
+export interface ChipsetChoice {
+  machine: PcChipset['machine'];
+  edu: boolean;
+  iommu: { interruptRemapping: boolean; extendedInterruptMode: boolean } | undefined;
+  /** -machine kernel-irqchip= as given (on: KVM's default). */
+  kernelIrqchip: 'on' | 'split';
+}
+
+export function defaultChipset(): ChipsetChoice {
+  return { machine: 'pc', edu: false, iommu: undefined, kernelIrqchip: 'on' };
+}
+
 interface DeviceSpec {
   readonly bus: string;
   readonly support: Support;
   /** Validates the device's properties (name=value). */
   check(props: ReadonlyMap<string, string>): void;
+  /** What the device adds to the machine (devices without it change nothing: mmulab's PC has them). */
+  add?(chipset: ChipsetChoice, props: ReadonlyMap<string, string>): void;
   /** The warning line for `warn` devices. */
   readonly warning?: string;
 }
@@ -43,7 +59,45 @@ export const DEVICES: Readonly<Record<string, DeviceSpec>> = {
     support: 'modeled',
     check: (p) => onlyProps('pc-testdev', p, {}),
   },
+  // QEMU's educational PCI device (devices/edu.ts), in slot 1 of a q35 machine.
+  edu: {
+    bus: 'PCI',
+    support: 'modeled',
+    check: (p) => onlyProps('edu', p, {}),
+    add: (c) => {
+      if (c.edu) throw new UsageError('-device edu: mmulab models one edu device');
+      c.edu = true;
+    },
+  },
+  // Intel VT-d (devices/vtd/): DMA remapping, and interrupt remapping with intremap=on; only the
+  // xAPIC-format destinations (eim=off), which is what kvm-unit-tests' intel_iommu entry asks for.
+  'intel-iommu': {
+    bus: 'System',
+    support: 'modeled',
+    check: (p) => onlyProps('intel-iommu', p, { intremap: (v) => v === 'on' || v === 'off', eim: (v) => v === 'off' }),
+    add: (c, p) => {
+      if (c.iommu !== undefined) throw new UsageError('-device intel-iommu: only one IOMMU');
+      c.iommu = { interruptRemapping: p.get('intremap') === 'on', extendedInterruptMode: false };
+    },
+  },
 };
+
+/**
+ * The combination QEMU insists on, checked once the whole line is read: an IOMMU needs q35
+ * (QEMU's VT-d sits on the MCH), and interrupt remapping needs the IOAPIC outside the kernel
+ * (QEMU: "Intel Interrupt Remapping cannot work with kernel-irqchip=on, please use 'split|off'").
+ * edu is a PCI device, and only q35 has a PCI bus with devices here.
+ */
+export function checkChipset(c: ChipsetChoice): PcChipset {
+  if (c.edu && c.machine !== 'q35') throw new UsageError('-device edu: mmulab puts PCI devices only on the q35 machine (-M q35)');
+  if (c.iommu !== undefined) {
+    if (c.machine !== 'q35') throw new UsageError('-device intel-iommu: the Intel IOMMU needs the q35 machine (-M q35)');
+    if (c.iommu.interruptRemapping && c.kernelIrqchip === 'on') {
+      throw new UsageError("-device intel-iommu,intremap=on: Intel Interrupt Remapping cannot work with kernel-irqchip=on, please use 'split'");
+    }
+  }
+  return c.machine === 'pc' ? { machine: 'pc' } : { machine: 'q35', edu: c.edu, iommu: c.iommu };
+}
 
 /** QEMU's `-device help` listing of the devices mmulab accepts (x86/run greps it for "pc-testdev"). */
 export function deviceHelp(): string {
@@ -67,24 +121,30 @@ export function splitProps(what: string, text: string, firstIsName: boolean): { 
   return { name, props, order };
 }
 
-/** The effect of one -device: validated, and its warning line if any. */
-export function device(text: string): string | undefined {
+/** The effect of one -device: validated, added to `chipset`, and its warning line if any. */
+export function device(text: string, chipset: ChipsetChoice): string | undefined {
   const { name, props } = splitProps('-device', text, true);
   if (name === undefined) throw new UsageError(`-device "${text}": no device name`);
   const spec = DEVICES[name];
   if (spec === undefined) throw new UsageError(`-device ${name}: not emulated by mmulab (devices: ${Object.keys(DEVICES).join(', ')})`);
   spec.check(props);
+  spec.add?.(chipset, props);
   return spec.support === 'warn' ? spec.warning : undefined;
 }
 
-/** `-machine` types: mmulab's PC is an i440FX-era PC without PCI devices. */
-export function machineType(name: string): void {
-  if (name === 'pc' || /^pc-i440fx-\d+\.\d+$/.test(name)) return;
-  throw new UsageError(`-machine ${name}: mmulab models only the i440FX PC ("pc")`);
+/**
+ * `-machine` types: the i440FX-era PC without PCI devices (default), and q35 (MCH + ICH9, with
+ * PCI devices: devices/pci-q35.ts). Everything else about the two is the same machine.
+ */
+export function machineType(name: string): PcChipset['machine'] {
+  if (name === 'pc' || /^pc-i440fx-\d+\.\d+$/.test(name)) return 'pc';
+  if (name === 'q35' || /^pc-q35-\d+\.\d+$/.test(name)) return 'q35';
+  throw new UsageError(`-machine ${name}: mmulab models only the i440FX PC ("pc") and "q35"`);
 }
 
 export function machineHelp(): string {
-  return 'Supported machines are:\npc                   Standard PC (i440FX + PIIX, 1996), as mmulab models it (default)\n';
+  return 'Supported machines are:\npc                   Standard PC (i440FX + PIIX, 1996), as mmulab models it (default)\n'
+    + 'q35                  Standard PC (Q35 + ICH9, 2009), as mmulab models it (PCI devices: edu, intel-iommu)\n';
 }
 
 /**
@@ -92,12 +152,21 @@ export function machineHelp(): string {
  * accepted with a warning (the PIT stays; no test reads it when QEMU would have none, vmexit_ipi
  * only asks for it so that AVIC is not inhibited).
  */
-export function machineProperty(key: string, value: string): string | undefined {
+export function machineProperty(key: string, value: string, chipset: ChipsetChoice): string | undefined {
   if (key === 'pit') {
     if (value === 'on') return undefined;
     if (value === 'off') return 'warning: -machine pit=off: mmulab\'s PC always has its 8254 PIT (it ticks only when the guest programs it)';
   }
   if (key === 'kernel-irqchip' && value === 'on') return undefined; // KVM's default: mmulab's KVM holds the LAPIC, IOAPIC, PICs and PIT
+  // split: KVM keeps the local APICs, QEMU the IOAPIC, PICs and PIT, so that QEMU's VT-d model can
+  // remap the IOAPIC's interrupts. mmulab's devices are one model whichever process would hold
+  // them, and its IOAPIC's messages go through the IOMMU's remapping either way, so the split
+  // changes nothing a guest sees here but QEMU's userspace IOAPIC's version (0x20, with an EOI
+  // register, where mmulab's is 0x11, the in-kernel one's): no test this accepts it for reads it.
+  if (key === 'kernel-irqchip' && value === 'split') {
+    chipset.kernelIrqchip = 'split';
+    return undefined;
+  }
   throw new UsageError(`-machine ${key}=${value}: not supported by mmulab`);
 }
 

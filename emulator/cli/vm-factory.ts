@@ -31,7 +31,7 @@ export function createVm(o: MachineOptions, mmu: MmuMode, inputs: { image: Uint8
   try {
     const model = new CpuModel({ vendor: o.cpu.vendor, features: o.cpu.features, maxPhyAddr: o.cpu.maxPhyAddr });
     if (o.hostSme === true && mmu === 'shadow') throw new UsageError('--host-sme: the SME host is modeled with TDP (legacy-tdp, tdp), not shadow paging');
-    vm = new Machine({ memBytes: o.memMiB * 1024 * 1024, serialOut, traceSize, model, mmu, vendor: o.vendor, knobs: o.knobs, audit: o.audit, auditEvery: o.auditEvery, backing: o.backing, cpus: o.smp, quantum: o.quantum, hostSme: o.hostSme, hostPrefault: o.hostPrefault });
+    vm = new Machine({ memBytes: o.memMiB * 1024 * 1024, serialOut, traceSize, model, mmu, vendor: o.vendor, knobs: o.knobs, audit: o.audit, auditEvery: o.auditEvery, backing: o.backing, cpus: o.smp, quantum: o.quantum, hostSme: o.hostSme, hostPrefault: o.hostPrefault, chipset: o.chipset });
   } catch (err) {
     // The host could not allocate guest RAM: the --mem value cannot be honoured here.
     if (err instanceof RangeError && /Array buffer allocation failed/i.test(err.message)) {

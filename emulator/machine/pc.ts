@@ -9,7 +9,7 @@ import { POST_CODE_PORT, PostCode } from './devices/post-code.js';
 import { FW_CFG_PORT, FwCfg } from './devices/fw-cfg.js';
 import { ACPI_PM_BASE, ACPI_PM_PORTS, AcpiPm } from './devices/acpi-pm.js';
 import { RESET_ROM_BASE, RESET_ROM_SIZE, ResetVectorRom, installFirmwareResume } from './firmware-resume.js';
-import { DeliveryMode } from './devices/apic-bus.js';
+import { DeliveryMode, type InterruptMessage } from './devices/apic-bus.js';
 import { type AcpiTables, buildAcpiTables } from './devices/acpi-tables.js';
 import { PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_DATA_PORT, PciHost } from './devices/pci-host.js';
 import { IOAPIC_BASE, IOAPIC_MMIO_SIZE, IoApic } from './devices/ioapic.js';
@@ -22,6 +22,12 @@ import { PC_TESTDEV_IOMEM_BASE, PC_TESTDEV_IOMEM_SIZE, PC_TESTDEV_IRQ_LINES, PC_
   PC_TESTDEV_PORTS, PcTestdev } from './devices/pc-testdev.js';
 import type { InterruptController } from './bare-platform.js';
 import { Stop } from '../cpu/vcpu.js';
+import { EduDevice } from './devices/edu.js';
+import { DirectDma } from './devices/dma-direct.js';
+import type { DmaPort } from './devices/dma.js';
+import { ICH9_LPC_DEVFN, Q35IntxRouter, ich9Lpc, q35HostBridge } from './devices/pci-q35.js';
+import { Q35_PCI_HOLE_END, Q35_PCI_HOLE_START, setupPciLikeSeaBios } from './devices/pci-firmware.js';
+import { IntelIommu, VTD_BASE, VTD_MMIO_SIZE } from './devices/vtd/intel-iommu.js';
 
 /**
  * The PC platform around the CPU: every device a guest may rely on (DESIGN section 6), registered
@@ -31,12 +37,14 @@ import { Stop } from '../cpu/vcpu.js';
  *         0x040-0x043, 0x061        8254 PIT, port B            0x070-0x071  CMOS RTC
  *         0x080                     POST code                   0x0f4        debug exit
  *         0x3f8-0x3ff               COM1 16550                  0x510-0x511  fw_cfg
- *         0x600-0x60b               ACPI PM1 block, PM timer    0xcf8, 0xcfc PCI config (empty bus)
+ *         0x600-0x60b               ACPI PM1 block, PM timer    0xcf8, 0xcfc PCI config (empty bus on `pc`)
  *         0x0e0-0x0eb, 0x2000-0x2017  QEMU's pc-testdev (kvm-unit-tests' run script always adds it)
  *   MMIO  0xfec00000  IOAPIC        0xfee00000  local APIC (also MSRs 0x1b, 0x6e0, 0x800-0x8ff)
  *         0xff000000  pc-testdev's 64 KiB iomem   0xffff0000  the reset vector's ROM (firmware-resume.ts)
  *   RAM   0xe0000-    ACPI tables (RSDP, RSDT, XSDT, FACP, FACS, DSDT, APIC)
  *         0xfe05b     the S3 resume path (firmware-resume.ts)
+ *   q35 only: PCI 00:00.0 host bridge, 00:1f.0 LPC bridge, 00:01.0 edu (-device edu); memory BARs
+ *         in the PCI hole 0xc0000000-0xfebfffff (PciHost.window); VT-d at 0xfed90000 (-device intel-iommu)
  *
  * Every other port reads as all ones and ignores writes (the bus's rule), so probing never faults.
  * Interrupt wiring: the local APIC is the vCPU's interrupt controller; the IOAPIC sends to it and
@@ -45,6 +53,24 @@ import { Stop } from '../cpu/vcpu.js';
  * in ExtINT mode (virtual wire), or directly when the CPU has no APIC or it is disabled; the
  * local APIC's own interrupts come first. IRQ0 is the PIT's channel 0, IRQ4 the UART, IRQ8 the RTC.
  */
+/**
+ * The chipset and PCI devices (QEMU's -M and -device): `pc` (the default) is the i440FX-era PC
+ * with an empty PCI bus, exactly as before PCI devices existed, so that no existing guest sees a
+ * difference. `q35` adds the MCH host bridge and the ICH9 LPC bridge (pci-q35.ts), the PCI hole
+ * and SeaBIOS's resource assignment (pci-firmware.ts), and the devices asked for: `edu` (QEMU's
+ * educational device, in slot 1, the first free slot of a q35 with -nodefaults as in QEMU) and
+ * `iommu` (VT-d, devices/vtd/).
+ */
+export interface PcChipset {
+  readonly machine: 'pc' | 'q35';
+  readonly edu?: boolean;
+  /** QEMU's -device intel-iommu (devices/vtd/): every PCI function's DMA and MSIs, and the IOAPIC's messages, go through it. */
+  readonly iommu?: { readonly interruptRemapping: boolean; readonly extendedInterruptMode: boolean };
+}
+
+/** PCI slot of the edu device on q35 (QEMU gives it the first free slot: 00:01.0). */
+export const EDU_SLOT = 1;
+
 export interface PcDevices {
   readonly serial: Serial16550;
   readonly pic: DualPic;
@@ -60,6 +86,8 @@ export interface PcDevices {
   readonly lapic: LocalApic;
   readonly pit: Pit8254;
   readonly rtc: CmosRtc;
+  /** The edu device, with -device edu. */
+  readonly edu: EduDevice | undefined;
   /** Drives ISA IRQ line `irq` (0-15) at both interrupt controllers. */
   setIsaIrq(irq: number, level: boolean): void;
 }
@@ -80,6 +108,7 @@ export interface PcBoard {
   /** The vCPU whose turn it is: the one whose accesses reach the local APIC page. */
   readonly running: Vcpu;
   writePhysical(gpa: number, bytes: Uint8Array): void;
+  readPhysical(gpa: number, length: number): Uint8Array;
   requestExit(value: number): void;
 }
 
@@ -118,7 +147,7 @@ class BankedApicPage implements MmioDevice {
   }
 }
 
-export function attachPcDevices(vm: PcBoard, serialOut: (bytes: Uint8Array) => void): PcDevices {
+export function attachPcDevices(vm: PcBoard, serialOut: (bytes: Uint8Array) => void, chipset: PcChipset = { machine: 'pc' }): PcDevices {
   const cpus = vm.vcpus.length;
   const bsp = vm.vcpus[0];
   const bus = vm.bus;
@@ -217,5 +246,36 @@ export function attachPcDevices(vm: PcBoard, serialOut: (bytes: Uint8Array) => v
   bus.registerPorts(PC_TESTDEV_IRQ_PORT, PC_TESTDEV_IRQ_LINES, testdev.irqPorts);
   bus.registerMmio(PC_TESTDEV_IOMEM_BASE, PC_TESTDEV_IOMEM_SIZE, testdev.iomem);
 
-  return { serial, pic, postCode, fwCfg, acpiPm, acpiTables, pci, ioapic, lapics, lapic: lapics[0], pit, rtc, setIsaIrq };
+  const edu = chipset.machine === 'q35' ? attachQ35(vm, pci, ioapic, apicBus, setIsaIrq, chipset) : undefined;
+
+  return { serial, pic, postCode, fwCfg, acpiPm, acpiTables, pci, ioapic, lapics, lapic: lapics[0], pit, rtc, edu, setIsaIrq };
+}
+
+/**
+ * q35's functions on bus 0, their DMA port and INTx wiring, the PCI hole's MMIO window, and the
+ * firmware's resource assignment. Returns the edu device if there is one.
+ */
+function attachQ35(vm: PcBoard, pci: PciHost, ioapic: IoApic, apicBus: ApicBus,
+  setIsaIrq: (irq: number, level: boolean) => void, chipset: PcChipset): EduDevice | undefined {
+  const lpc = ich9Lpc();
+  pci.attach(0, 0, q35HostBridge());
+  pci.attach(ICH9_LPC_DEVFN >> 3, ICH9_LPC_DEVFN & 7, lpc);
+  const edu = chipset.edu === true ? new EduDevice() : undefined;
+  if (edu !== undefined) pci.attach(EDU_SLOT, 0, edu.fn);
+  const memory = { memBytes: vm.memBytes, readPhysical: (gpa: number, n: number) => vm.readPhysical(gpa, n),
+    writePhysical: (gpa: number, bytes: Uint8Array) => vm.writePhysical(gpa, bytes) };
+  const deliver = (msg: InterruptMessage): void => apicBus.deliverMessage(msg);
+  let port: DmaPort = new DirectDma(memory, deliver);
+  if (chipset.iommu !== undefined) {
+    // VT-d in front of every function's DMA and MSIs, and of the IOAPIC's messages when it remaps interrupts.
+    const iommu = new IntelIommu(memory, port, deliver, chipset.iommu);
+    vm.bus.registerMmio(VTD_BASE, VTD_MMIO_SIZE, iommu);
+    if (chipset.iommu.interruptRemapping) ioapic.remapper = iommu;
+    port = iommu;
+  }
+  for (const { fn } of pci.list()) fn.dma = port;
+  new Q35IntxRouter(pci, lpc, (gsi, level) => ioapic.setIrq(gsi, level), setIsaIrq).connectAll();
+  vm.bus.registerMmio(Q35_PCI_HOLE_START, Q35_PCI_HOLE_END - Q35_PCI_HOLE_START, pci.window(Q35_PCI_HOLE_START));
+  setupPciLikeSeaBios(pci);
+  return edu;
 }

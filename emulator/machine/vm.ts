@@ -3,7 +3,7 @@ import { HostPages } from './host-pages.js';
 import { Memslots } from './memslots.js';
 import { Bus } from './bus.js';
 import type { Serial16550 } from './devices/serial.js';
-import { type PcDevices, attachPcDevices } from './pc.js';
+import { type PcChipset, type PcDevices, attachPcDevices } from './pc.js';
 import { TEST_DEVICE_BASE, TEST_DEVICE_PORTS, TestDevice } from './devices/test-device.js';
 import { BarePlatform } from './bare-platform.js';
 import { Clock } from './clock.js';
@@ -44,6 +44,8 @@ export interface VmOptions {
   readonly cpus?: number;
   /** With more than one vCPU: modeled cycles per scheduling round (default 1,000; see scheduler.ts). */
   readonly quantum?: number;
+  /** Chipset and PCI devices (QEMU's -M q35, -device edu); default the `pc` machine, empty PCI bus. */
+  readonly chipset?: PcChipset;
 }
 
 /** Most vCPUs a machine may have (as the issue's QEMU -smp range; xAPIC IDs stay below 0xff). */
@@ -146,7 +148,7 @@ export class Vm {
     // between blocks and look their code up again when they next run.
     this.code.onInvalidate = () => { this.scheduler.running.stop |= Stop.CODE_WRITE; };
     const out = opts.serialOut ?? ((bytes: Uint8Array) => { process.stdout.write(bytes); });
-    this.devices = attachPcDevices(this, out);
+    this.devices = attachPcDevices(this, out, opts.chipset);
     this.serial = this.devices.serial;
     this.bus.registerPorts(TEST_DEVICE_BASE, TEST_DEVICE_PORTS, new TestDevice(this));
     // Without a hypervisor the TLBs cache host addresses of guest-physical pages, so a new memory

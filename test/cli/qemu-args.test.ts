@@ -160,11 +160,33 @@ describe('machine and devices', () => {
     expect(run(['-kernel', 'k', '-machine', 'pit=off']).warnings).toEqual([expect.stringMatching(/^warning: CPU model qemu64/), expect.stringMatching(/^warning: -machine pit=off: mmulab's PC always has its 8254 PIT/)]);
   });
 
+  test('-M q35 with edu and intel-iommu (kvm-unit-tests\' intel_iommu line) builds that chipset; pc keeps the empty bus', () => {
+    expect(run(['-kernel', 'k']).options.chipset).toEqual({ machine: 'pc' });
+    expect(run(['-kernel', 'k', '-M', 'pc-i440fx-7.2']).options.chipset).toEqual({ machine: 'pc' });
+    expect(run(['-kernel', 'k', '-M', 'q35']).options.chipset).toEqual({ machine: 'q35', edu: false, iommu: undefined });
+    expect(run(['-kernel', 'k', '-M', 'pc-q35-7.2', '-device', 'edu']).options.chipset).toEqual({ machine: 'q35', edu: true, iommu: undefined });
+    expect(run(['-kernel', 'k', '-M', 'q35,kernel-irqchip=split', '-device', 'intel-iommu,intremap=on,eim=off', '-device', 'edu']).options.chipset)
+      .toEqual({ machine: 'q35', edu: true, iommu: { interruptRemapping: true, extendedInterruptMode: false } });
+    expect(run(['-kernel', 'k', '-M', 'q35', '-device', 'intel-iommu']).options.chipset)
+      .toEqual({ machine: 'q35', edu: false, iommu: { interruptRemapping: false, extendedInterruptMode: false } });
+  });
+
+  test('what the q35 devices refuse', () => {
+    expect(refused(['-kernel', 'k', '-device', 'edu'])).toBe('-device edu: mmulab puts PCI devices only on the q35 machine (-M q35)');
+    expect(refused(['-kernel', 'k', '-M', 'q35', '-device', 'edu', '-device', 'edu'])).toBe('-device edu: mmulab models one edu device');
+    expect(refused(['-kernel', 'k', '-M', 'q35', '-device', 'edu,dma_mask=0xffff'])).toBe('-device edu: property "dma_mask" is not supported by mmulab');
+    expect(refused(['-kernel', 'k', '-device', 'intel-iommu,intremap=off'])).toBe('-device intel-iommu: the Intel IOMMU needs the q35 machine (-M q35)');
+    expect(refused(['-kernel', 'k', '-M', 'q35', '-device', 'intel-iommu,intremap=on'])).toMatch(/^-device intel-iommu,intremap=on: Intel Interrupt Remapping cannot work with kernel-irqchip=on/);
+    expect(refused(['-kernel', 'k', '-M', 'q35,kernel-irqchip=split', '-device', 'intel-iommu,intremap=on,eim=on'])).toBe('-device intel-iommu: eim=on is not supported by mmulab');
+    expect(refused(['-kernel', 'k', '-M', 'q35,kernel-irqchip=split', '-device', 'intel-iommu,caching-mode=on'])).toBe('-device intel-iommu: property "caching-mode" is not supported by mmulab');
+    expect(refused(['-kernel', 'k', '-M', 'q35,kernel-irqchip=off'])).toBe('-machine kernel-irqchip=off: not supported by mmulab');
+    expect(refused(['-kernel', 'k', '-M', 'virt'])).toMatch(/^-machine virt: mmulab models only the i440FX PC \("pc"\) and "q35"/);
+  });
+
   test('machines, devices and settings mmulab does not have are refused', () => {
-    expect(refused(['-kernel', 'k', '-M', 'q35,kernel-irqchip=split'])).toMatch(/^-machine q35: mmulab models only the i440FX PC/);
     expect(refused(['-kernel', 'k', '-machine', 'vmport=on'])).toBe('-machine vmport=on: not supported by mmulab');
     expect(refused(['-kernel', 'k', '-device', 'pci-testdev'])).toMatch(/^-device pci-testdev: not emulated by mmulab/);
-    expect(refused(['-kernel', 'k', '-device', 'intel-iommu,intremap=on,eim=off'])).toMatch(/^-device intel-iommu: not emulated/);
+    expect(refused(['-kernel', 'k', '-device', 'virtio-net-pci'])).toMatch(/^-device virtio-net-pci: not emulated/);
     expect(refused(['-kernel', 'k', '-device', 'isa-debug-exit,iobase=0x501,iosize=2'])).toBe('-device isa-debug-exit: iobase=0x501 is not supported by mmulab');
     expect(refused(['-kernel', 'k', '-global', 'kvm-pit.foo=1'])).toMatch(/^-global kvm-pit.foo=1: not supported/);
     expect(refused(['-kernel', 'k', '-serial', 'mon:stdio'])).toBe('-serial mon:stdio: only "stdio" is supported by mmulab');
@@ -196,7 +218,7 @@ describe('help probes (answered before anything else, in QEMU\'s format)', () =>
     // upstream: `$qemu --help | grep -q QEMU`, and `$qemu -h | head -1` read as "QEMU emulator version X.Y.Z"
     expect(info(['--help']).split('\n')[0]).toMatch(/^QEMU emulator version \d+\.\d+\.\d+ /);
     expect(info(['-h'])).toContain('QEMU');
-    expect(info(['-machine', '?'])).toMatch(/^Supported machines are:\npc /);
+    expect(info(['-machine', '?'])).toMatch(/^Supported machines are:\npc .*\nq35 /);
     expect(info(['-M', 'accel=help'])).toBe('Accelerators supported in QEMU binary:\ntcg\nkvm\nmmulab\n');
     expect(info(['-accel', 'help'])).toBe('Accelerators supported in QEMU binary:\ntcg\nkvm\nmmulab\n');
     const cpus = info(['-cpu', 'help']);
