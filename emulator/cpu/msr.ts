@@ -162,7 +162,7 @@ export function writeMsr(cpu: Vcpu, index: number, lo: number, hi: number): bool
       // without a TLB flush, as WRPKRU's do: keyed supervisor pages are checked on every access.
       if (!cpu.model.has('pks') || hi !== 0) return false;
       cpu.pkrs = lo;
-      cpu.paging.ctx.pkrs = lo;
+      cpu.paging.setKeyRights(cpu.pkru, lo);
       return true;
     case Msr.TSC_AUX:
       if (!stored(cpu, index) || hi !== 0) return false;

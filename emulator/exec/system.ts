@@ -365,7 +365,7 @@ export const PKRU = family('pkru', (form) => {
       return;
     }
     cpu.pkru = cpu.lo[Reg.RAX];
-    cpu.paging.ctx.pkru = cpu.pkru;
+    cpu.paging.setKeyRights(cpu.pkru, cpu.pkrs);
   };
 });
 

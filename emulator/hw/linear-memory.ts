@@ -221,9 +221,20 @@ export class LinearMemory {
   /**
    * Supervisor-implicit accesses (descriptor tables, the TSS, IDT): never user, and SMAP ignores
    * EFLAGS.AC for them.
+   *
+   * Reads take the supervisor read tag whatever the CPL: setFastTags grants it only where a
+   * supervisor data read needs no check on each access (never on a user page under SMAP, which
+   * implicit reads may not read whatever EFLAGS.AC says, nor on a page whose key denies access),
+   * and a context change clears both privileges' tags. Every exception, interrupt and IRET reads
+   * the IDT and the GDT (and the TSS on a privilege change) this way.
    */
   readImplicit32(lo: number, hi: number): number {
+    const tlb = this.unit.tlb;
+    const slot = (lo >>> 12) & TLB_MASK;
     const off = lo & 0xfff;
+    if (tlb.supRead[slot] === (hi >>> 0) * 1048576 + (lo >>> 12) && off <= 0xffc) {
+      return this.view.getInt32(tlb.fastHost[slot] + off, true);
+    }
     if (off > 0xffc) {
       let v = 0;
       for (let k = 0; k < 4; k++) v |= this.readImplicit8((lo + k) | 0, (lo >>> 0) + k > 0xffffffff ? hi + 1 : hi) << (8 * k);

@@ -17,6 +17,8 @@ const TDP_ALL = TlbPerm.TR | TlbPerm.TW | TlbPerm.TX;
 const EMULATED = TlbPerm.W | TlbPerm.U | TlbPerm.X | TlbPerm.D | TDP_ALL | TlbPerm.MMIO | (12 << TlbPerm.SIZE_SHIFT);
 /** CR0.WP's bit in PagingUnit's fast-tag context flags. */
 const FAST_WP = 1 << 4;
+/** A key's access-disable bit in its two bits of PKRU/PKRS (write-disable is the other). */
+const PK_AD = 1;
 /** Retries of one access after which a shadow fault that keeps recurring is a bug in the MMU model. */
 const MAX_SHADOW_RETRIES = 64;
 
@@ -73,6 +75,7 @@ export class PagingUnit implements TableMemory {
   /** The context the TLB's fast tags were derived under (updateContext); -1: none yet. */
   private fastFlags = -1;
   private fastPkru = 0;
+  private fastPkrs = 0;
   private fastPcid = 0;
   private fastRoot = 0;
   /** Walks performed (TLB misses that reached the page tables). */
@@ -146,7 +149,7 @@ export class PagingUnit implements TableMemory {
     const flags = mode | (ctx.wp ? FAST_WP : 0) | (ctx.nxe ? 1 << 5 : 0) | (ctx.pse ? 1 << 6 : 0) | (ctx.pge ? 1 << 7 : 0) |
       (ctx.smep ? 1 << 8 : 0) | (ctx.smap ? 1 << 9 : 0) | (ctx.pke ? 1 << 10 : 0) | (gbPages ? 1 << 11 : 0) |
       (this.pagingOn ? 1 << 12 : 0) | (this.longMode ? 1 << 13 : 0) | (ctx.pks ? 1 << 14 : 0) | (maxPhyAddr << 16);
-    const sameRest = ctx.pkru === this.fastPkru && this.pcid === this.fastPcid && ctx.root === this.fastRoot;
+    const sameRest = ctx.pkru === this.fastPkru && ctx.pkrs === this.fastPkrs && this.pcid === this.fastPcid && ctx.root === this.fastRoot;
     if (sameRest && (flags ^ this.fastFlags) === FAST_WP) {
       // Only CR0.WP changed (upstream vmexit's toggle_cr0_wp does this in a loop): it decides
       // supervisor writes to read-only pages and nothing else.
@@ -155,11 +158,26 @@ export class PagingUnit implements TableMemory {
     } else if (flags !== this.fastFlags || !sameRest) {
       this.fastFlags = flags;
       this.fastPkru = ctx.pkru;
+      this.fastPkrs = ctx.pkrs;
       this.fastPcid = this.pcid;
       this.fastRoot = ctx.root;
       this.tlb.clearAllFast();
     }
     this.tlb.selectPrivilege(cpu.cpl === 3);
+  }
+
+  /**
+   * WRPKRU and WRMSR to IA32_PKRS: new protection-key rights. Fast tags may stand for pages whose
+   * key the old rights left unrestricted (setFastTags), so a change drops them all.
+   */
+  setKeyRights(pkru: number, pkrs: number): void {
+    const ctx = this.ctx;
+    if (ctx.pkru === pkru && ctx.pkrs === pkrs) return;
+    ctx.pkru = pkru;
+    ctx.pkrs = pkrs;
+    this.fastPkru = pkru;
+    this.fastPkrs = pkrs;
+    this.tlb.clearAllFast();
   }
 
   /** The context that decides what a cached translation permits: the guest's, or in shadow mode the hardware's. */
@@ -381,8 +399,12 @@ export class PagingUnit implements TableMemory {
   /**
    * Grants the fast path for what the current context may do with this page without further checks.
    * Pages that need a check on every access stay slow: supervisor data access to user pages under
-   * SMAP (EFLAGS.AC decides), user pages under protection keys (PKRU decides), supervisor pages
-   * under CR4.PKS (PKRS decides), MMIO.
+   * SMAP (EFLAGS.AC decides) and MMIO. Under protection keys (PKRU for user pages, PKRS for
+   * supervisor pages with CR4.PKS) a page whose key the register leaves unrestricted gets both data
+   * tags, one whose key has only WD set the read tag (WD alone never denies a read, whatever CR0.WP
+   * says), one with AD neither; setKeyRights drops the tags when the register changes. The access
+   * matrix runs half its cases under CR4.PKE with every page a user page: without this, each of
+   * their stack and data accesses went through translate().
    */
   private setFastTags(slot: number, vpn: number, perm: number): void {
     if ((perm & TlbPerm.MMIO) !== 0) return;
@@ -391,11 +413,12 @@ export class PagingUnit implements TableMemory {
     const user = this.cpu.cpl === 3;
     const userPage = (perm & TlbPerm.U) !== 0;
     if (user && !userPage) return;
-    const pkChecked = userPage ? ctx.pke : ctx.pks;
+    const keys = userPage ? (ctx.pke ? ctx.pkru : 0) : (ctx.pks ? ctx.pkrs : 0);
+    const rights = (keys >>> (2 * ((perm & TlbPerm.PK_MASK) >>> TlbPerm.PK_SHIFT))) & 3;
     const smapChecked = !user && ctx.smap && userPage;
-    if (!pkChecked && !smapChecked) {
+    if ((rights & PK_AD) === 0 && !smapChecked) {
       if ((perm & TlbPerm.TR) !== 0) tlb.read[slot] = vpn;
-      const writable = ((perm & TlbPerm.W) !== 0 || (!user && !ctx.wp)) && (perm & TlbPerm.TW) !== 0;
+      const writable = ((perm & TlbPerm.W) !== 0 || (!user && !ctx.wp)) && (perm & TlbPerm.TW) !== 0 && rights === 0;
       if (writable && (perm & TlbPerm.D) !== 0 && !this.code!.isCodePage(Math.floor(tlb.host[slot] / 4096))) {
         tlb.write[slot] = vpn;
       }
