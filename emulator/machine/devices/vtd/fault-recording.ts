@@ -63,9 +63,9 @@ export class FaultRecorder {
   /** `signal(address, data)` sends the fault event message (never itself remapped: spec 5.1.6). */
   constructor(private readonly signal: (address: number, data: number) => void) {}
 
-  /** A DMA remapping fault on the 4 KiB page at `page` (a number below 2^53). */
-  recordDma(sourceId: number, page: number, read: boolean, reason: FaultReason): void {
-    this.record(sourceId, (page % 2 ** 32) & ~0xfff, Math.floor(page / 2 ** 32), read, reason);
+  /** A DMA remapping fault at bus address `address` (below 2^53); FI keeps its 4 KiB page. */
+  recordDma(sourceId: number, address: number, read: boolean, reason: FaultReason): void {
+    this.record(sourceId, (address % 2 ** 32) & ~0xfff, Math.floor(address / 2 ** 32), read, reason);
   }
 
   /** An interrupt remapping fault: FI bits 63:48 hold the interrupt index, 47:12 are zero. */
@@ -113,7 +113,7 @@ export class FaultRecorder {
 
   private send(): void {
     this.control &= ~FECTL_IP;
-    this.signal(this.address, this.data);
+    this.signal(this.upperAddress * 2 ** 32 + (this.address >>> 0), this.data);
   }
 
   /** After software cleared conditions: IP falls once none is left. */

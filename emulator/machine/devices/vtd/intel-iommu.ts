@@ -212,25 +212,25 @@ export class IntelIommu implements MmioDevice, DmaPort {
 
   read(requester: number, address: number, bytes: Uint8Array): boolean {
     if ((this.gsts & Gcmd.TE) === 0) return this.direct.read(requester, address, bytes);
-    const n = this.translateAll(requester, address, bytes.length, false);
-    if (n < 0) return false;
-    let done = 0;
-    for (let k = 0; k < n; k++) {
-      const len = Math.min(bytes.length - done, PAGE - ((address + done) % PAGE));
-      if (!this.direct.read(requester, this.pieces[k], bytes.subarray(done, done + len))) return false;
-      done += len;
-    }
-    return true;
+    return this.translated(requester, address, bytes, false);
   }
 
   write(requester: number, address: number, bytes: Uint8Array): boolean {
     if ((this.gsts & Gcmd.TE) === 0) return this.direct.write(requester, address, bytes);
-    const n = this.translateAll(requester, address, bytes.length, true);
+    return this.translated(requester, address, bytes, true);
+  }
+
+  /** A DMA under translation: every page translated first, then each piece moved. */
+  private translated(requester: number, address: number, bytes: Uint8Array, write: boolean): boolean {
+    const n = this.translateAll(requester, address, bytes.length, write);
     if (n < 0) return false;
     let done = 0;
     for (let k = 0; k < n; k++) {
       const len = Math.min(bytes.length - done, PAGE - ((address + done) % PAGE));
-      if (!this.direct.write(requester, this.pieces[k], bytes.subarray(done, done + len))) return false;
+      const piece = bytes.subarray(done, done + len);
+      if (!(write ? this.direct.write(requester, this.pieces[k], piece) : this.direct.read(requester, this.pieces[k], piece))) {
+        return false;
+      }
       done += len;
     }
     return true;
@@ -247,7 +247,7 @@ export class IntelIommu implements MmioDevice, DmaPort {
       const at = address + done;
       this.translator.translate(this.rootTable, requester, at, write, t);
       if (t.fault !== 0) {
-        if (t.report) this.faults.recordDma(requester, at - (at % PAGE), !write, t.fault);
+        if (t.report) this.faults.recordDma(requester, at, !write, t.fault);
         return -1;
       }
       if (n === this.pieces.length) {
@@ -263,7 +263,17 @@ export class IntelIommu implements MmioDevice, DmaPort {
 
   // Interrupts.
 
+  /**
+   * An MSI's DWORD write. Outside the interrupt range 0xFEEx_xxxx it is an ordinary memory write
+   * and is translated like any DMA (spec 3.1: only the interrupt range is an interrupt request).
+   */
   signalMsi(requester: number, address: number, data: number): void {
+    if (address > 0xffffffff || ((address & 0xfff00000) >>> 0) !== 0xfee00000) {
+      const bytes = new Uint8Array(4);
+      new DataView(bytes.buffer).setUint32(0, data >>> 0, true);
+      this.write(requester, address, bytes);
+      return;
+    }
     if ((this.gsts & Gcmd.IRE) === 0) {
       this.direct.signalMsi(requester, address, data);
       return;

@@ -122,7 +122,11 @@ export class InvalidationQueue {
   private complete(): void {
     this.ics |= ICS_IWC;
     if ((this.control & IECTL_IM) !== 0) this.control |= IECTL_IP;
-    else this.signal(this.address, this.data);
+    else this.sendEvent();
+  }
+
+  private sendEvent(): void {
+    this.signal(this.upperAddress * 2 ** 32 + (this.address >>> 0), this.data);
   }
 
   readStatus(): number {
@@ -144,7 +148,7 @@ export class InvalidationQueue {
     this.control = (this.control & IECTL_IP) | (value & IECTL_IM);
     if ((this.control & (IECTL_IM | IECTL_IP)) === IECTL_IP) {
       this.control &= ~IECTL_IP;
-      this.signal(this.address, this.data);
+      this.sendEvent();
     }
   }
 }
