@@ -170,6 +170,29 @@ export function machineProperty(key: string, value: string, chipset: ChipsetChoi
   throw new UsageError(`-machine ${key}=${value}: not supported by mmulab`);
 }
 
+/**
+ * The chipset a list of QEMU words gives (`-M q35,kernel-irqchip=split -device edu`): the
+ * machine and device options only, as the test table's `qemu` field and upstream's qemu_params
+ * carry them. UsageError for anything else.
+ */
+export function chipsetFromQemuWords(words: readonly string[]): PcChipset {
+  const c = defaultChipset();
+  for (let i = 0; i < words.length; i += 2) {
+    const [option, value] = [words[i], words[i + 1]];
+    if (value === undefined) throw new UsageError(`option ${option} needs a value`);
+    if (option === '-device') {
+      device(value, c);
+    } else if (option === '-M' || option === '-machine') {
+      const { name, order } = splitProps('-machine', value, true);
+      if (name !== undefined) c.machine = machineType(name);
+      for (const [k, v] of order) if (machineProperty(k, v, c) !== undefined) throw new UsageError(`-machine ${k}=${v}: not for the test table`);
+    } else {
+      throw new UsageError(`option ${option}: only -M/-machine and -device set the machine here`);
+    }
+  }
+  return checkChipset(c);
+}
+
 /** `-global` settings that cannot change a result: the in-kernel PIT's lost-tick policy (mmulab loses no ticks). */
 export function globalSetting(text: string): void {
   if (/^kvm-pit\.lost_tick_policy=(discard|delay)$/.test(text)) return;

@@ -67,6 +67,7 @@ export function runEntry(entry: TableEntry, mode: MmuMode, s: RunSettings): Test
       maxInsns: s.maxInsns ?? entry.maxInsns,
       smp: entry.smp,
       quantum: DEFAULT_QUANTUM,
+      chipset: entry.chipset,
     };
     const vm = createVm(o, mode, readInputs(o), (b) => { chunks.push(Uint8Array.from(b)); });
     const result = vm.run(o.maxInsns);

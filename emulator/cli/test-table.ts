@@ -3,6 +3,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InputError, UsageError, fileError } from './errors.js';
 import { MMU_MODES, type MmuMode } from '../../vmm/machine.js';
+import type { PcChipset } from '../machine/pc.js';
+import { chipsetFromQemuWords } from './qemu-machine.js';
 
 /**
  * The test table of `mmulab test` (kvm-unit-tests-port/unittests.json), the counterpart of
@@ -37,6 +39,10 @@ export interface TableEntry {
   readonly maxInsns: number;
   /** vCPUs (upstream's `smp = N`; default 1). */
   readonly smp: number;
+  /** QEMU machine and device options (upstream's qemu_params for them, e.g. `-M q35 -device edu`), as words. */
+  readonly qemu?: readonly string[];
+  /** The chipset those options give (default the `pc` machine). */
+  readonly chipset?: PcChipset;
 }
 
 export interface TestTable {
@@ -53,7 +59,7 @@ export class TableError extends InputError {}
  */
 export const DEFAULT_MAX_INSNS = 100_000_000;
 
-const FIELDS = new Set(['name', 'image', 'cpu', 'append', 'expect', 'modes', 'groups', 'upstream', 'why', 'mem', 'maxInsns', 'smp']);
+const FIELDS = new Set(['name', 'image', 'cpu', 'append', 'expect', 'modes', 'groups', 'upstream', 'why', 'mem', 'maxInsns', 'smp', 'qemu']);
 
 export function expectedIn(entry: TableEntry, mode: MmuMode): Expected {
   return entry.modes[mode] ?? entry.expect;
@@ -90,6 +96,7 @@ function entryOf(raw: unknown, index: number): TableEntry {
       modes[mode as MmuMode] = expected(where, `modes.${mode}`, v);
     }
   }
+  const qemu = str(where, 'qemu', r.qemu, '').split(' ').filter((w) => w !== '');
   const groups = r.groups ?? [];
   if (!Array.isArray(groups) || groups.some((g) => typeof g !== 'string' || g === '')) throw new TableError(`${where}: "groups" must be a list of names`);
   return {
@@ -105,7 +112,18 @@ function entryOf(raw: unknown, index: number): TableEntry {
     memMiB: whole(where, 'mem', r.mem, 128, 2),
     maxInsns: whole(where, 'maxInsns', r.maxInsns, DEFAULT_MAX_INSNS, 1),
     smp: whole(where, 'smp', r.smp, 1, 1),
+    qemu,
+    chipset: chipsetOf(where, qemu),
   };
+}
+
+function chipsetOf(where: string, words: readonly string[]): PcChipset {
+  try {
+    return chipsetFromQemuWords(words);
+  } catch (err) {
+    if (err instanceof UsageError) throw new TableError(`${where}: "qemu": ${err.message}`);
+    throw err;
+  }
 }
 
 /** Parses and validates a table's JSON text; `path` names it in errors. */

@@ -18,8 +18,15 @@ describe('the test table', () => {
     const t = parseTable(table([{ name: 'a', image: 'a.flat' }]), 't.json');
     expect(t.entries).toEqual([{
       name: 'a', image: 'a.flat', cpu: 'base', append: '', expect: 'pass', modes: {}, groups: [],
-      upstream: undefined, why: undefined, memMiB: 128, maxInsns: 100_000_000, smp: 1,
+      upstream: undefined, why: undefined, memMiB: 128, maxInsns: 100_000_000, smp: 1, qemu: [], chipset: { machine: 'pc' },
     }]);
+  });
+
+  test('"qemu" names the machine and its devices as QEMU\'s options do', () => {
+    const [e] = parseTable(table([{ name: 'x', image: 'x', qemu: '-M q35,kernel-irqchip=split  -device edu -device intel-iommu,intremap=on,eim=off' }]), 't.json').entries;
+    expect(e.qemu).toEqual(['-M', 'q35,kernel-irqchip=split', '-device', 'edu', '-device', 'intel-iommu,intremap=on,eim=off']);
+    expect(e.chipset).toEqual({ machine: 'q35', edu: true, iommu: { interruptRemapping: true, extendedInterruptMode: false } });
+    expect(parseTable(table([{ name: 'x', image: 'x' }]), 't.json').entries[0].chipset).toEqual({ machine: 'pc' });
   });
 
   test('per-mode expectations override the entry\'s', () => {
@@ -40,6 +47,9 @@ describe('the test table', () => {
     [table([{ name: 'x', image: 'x', groups: 'vmexit' }]), /"groups" must be a list/],
     [table([{ name: 'x', image: 'x', mem: 0 }]), /"mem" must be a whole number from 2/],
     [table([{ name: 'x', image: 'x', timeout: 90 }]), /unknown field "timeout"/],
+    [table([{ name: 'x', image: 'x', qemu: '-device edu' }]), /"qemu": -device edu: mmulab puts PCI devices only on the q35 machine/],
+    [table([{ name: 'x', image: 'x', qemu: '-M q35 -smp 2' }]), /"qemu": option -smp: only -M\/-machine and -device/],
+    [table([{ name: 'x', image: 'x', qemu: '-M' }]), /"qemu": option -M needs a value/],
     [table([{ name: 'x', image: 'x' }, { name: 'x', image: 'y' }]), /test "x" is listed twice/],
   ])('rejects a malformed table: %s', (text, message) => {
     expect(() => parseTable(text, 't.json')).toThrow(TableError);

@@ -77,6 +77,14 @@ describe('what the ports check', () => {
     expect(verdicts(run('pku', 'shadow').output)).toEqual(['SKIP: PKU not supported (CPUID.7.0:ECX[3])', 'SUMMARY: 1 tests, 1 skipped']);
   });
 
+  test('edu (-M q35 -device edu): 23 cases, the same output in every mode', () => {
+    const bare = run('edu', 'bare').output;
+    expect(lines(bare, 'PASS: ')).toHaveLength(23);
+    expect(bare).toContain('edu at 00:01.0\n');
+    expect(bare).toContain('interrupt line 10\n');
+    for (const mode of MMU_MODES) expect(run('edu', mode).output, mode).toBe(bare);
+  });
+
   test('pks: 10 cases on the hardware (bare); KVM offers PKS in no mode, so its guests skip', () => {
     const out = run('pks', 'bare').output;
     expect(lines(out, 'PASS: ')).toHaveLength(10);
@@ -229,7 +237,7 @@ describe.skipIf(NO_QEMU || !qemuAvailable())('the same images under QEMU TCG', (
   test.each(DEFAULT_ENTRIES.map((e) => e.name))('%s', async (name) => {
     const e = entry(name);
     const diff = QEMU_DIFFERENCES[name];
-    const q = await runInQemu(join(IMAGES, e.image), e.append === '' ? [] : e.append.split(' '), { cpu: qemuCpu(e.cpu), timeoutMs: diff?.hangsMs ?? 60_000, extraArgs: e.smp > 1 ? ['-smp', String(e.smp)] : [] });
+    const q = await runInQemu(join(IMAGES, e.image), e.append === '' ? [] : e.append.split(' '), { cpu: qemuCpu(e.cpu), timeoutMs: diff?.hangsMs ?? 60_000, extraArgs: [...(e.smp > 1 ? ['-smp', String(e.smp)] : []), ...(e.qemu ?? [])] });
     const mine = verdicts(run(name, 'bare').output);
     const expected = mine.map((l) => (diff?.lines[l] ?? l)).filter((l) => l !== '');
     expect(verdicts(q.stdout), `${diff?.why ?? 'no known difference'}\n${q.stdout}\n${q.stderr}`).toEqual(expected);
