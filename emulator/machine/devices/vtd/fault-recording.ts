@@ -11,8 +11,12 @@ import { FAULT_RECORDS } from './registers.js';
  * F bits; FRI names the register the first pending fault went to. A fault event fires when one of
  * the FSTS conditions becomes set while none was: with FECTL.IM clear the FEADDR/FEDATA message
  * goes out at once, with IM set FECTL.IP is set instead and the message goes out when software
- * clears IM. IP clears once software has cleared every condition. Faults with the same source and
- * reason are recorded again (the spec lets hardware collapse them; this model does not).
+ * clears IM. IP clears once software has cleared every condition.
+ *
+ * A fault from a requester that already has a pending record is not recorded again and does not
+ * overflow: the spec recommends collapsing pending faults from one requester when there are few
+ * recording registers (7.2.1), and QEMU 7.2 does exactly this with its one register (measured:
+ * a second faulting DMA from the edu device leaves FSTS at PPF, without PFO).
  */
 export const enum FaultReason {
   ROOT_NOT_PRESENT = 0x1,
@@ -74,7 +78,7 @@ export class FaultRecorder {
   }
 
   private record(sourceId: number, fiLo: number, fiHi: number, read: boolean, reason: FaultReason): void {
-    if ((this.status & Fsts.PFO) !== 0) return;
+    if ((this.status & Fsts.PFO) !== 0 || this.pendingFrom(sourceId)) return;
     const before = this.pending();
     const r = this.next * 4;
     if ((this.records[r + 3] & FRCD_F) !== 0) {
@@ -95,6 +99,13 @@ export class FaultRecorder {
     const before = this.pending();
     this.status |= bit;
     if (!before) this.raise();
+  }
+
+  private pendingFrom(sourceId: number): boolean {
+    for (let r = 0; r < this.records.length; r += 4) {
+      if ((this.records[r + 3] & FRCD_F) !== 0 && this.records[r + 2] === (sourceId & 0xffff)) return true;
+    }
+    return false;
   }
 
   private anyRecorded(): boolean {
