@@ -156,7 +156,9 @@ describe('edu interrupts', () => {
     wr(m, 0x60, 0x3);
     wr(m, 0x60, 0x4);
     wr(m, 0x64, 0x1);
+    expect(fn.intxAsserted).toBe(true); // 0x6 still set
     wr(m, 0x64, 0x6);
+    expect(fn.intxAsserted).toBe(false);
     expect(levels).toEqual([true, false]);
     // Edge-triggered RTE on the line's pin: one interrupt per rising edge.
     m.bus.mmioWrite(0xfee000f0, 4, 0x1ff);
