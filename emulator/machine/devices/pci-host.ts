@@ -33,8 +33,12 @@ export class PciHost {
   private address = 0;
   /** Bits 1:0 of the last CONFIG_ADDRESS written (QEMU's byte offset within the register). */
   private addressLow = 0;
+  /** Offset into the BAR the last decode() found. */
+  private hitOffset = 0;
   /** Bus 0's functions, by devfn (device << 3 | function). */
   private readonly functions: Array<PciFunction | undefined> = new Array(256).fill(undefined);
+  /** The same functions, in the order attached: what a memory access searches. */
+  private readonly attached: PciFunction[] = [];
 
   readonly addressPorts: IoDevice = {
     name: 'pci-config-address',
@@ -61,6 +65,7 @@ export class PciHost {
     if (device < 0 || device > 31 || func < 0 || func > 7) throw new Error(`no PCI slot ${device}.${func}`);
     if (this.functions[devfn] !== undefined) throw new Error(`PCI 00:${hex2(device)}.${func} is taken by ${this.functions[devfn]!.name}`);
     this.functions[devfn] = fn;
+    this.attached.push(fn);
     fn.requester = requesterId(0, device, func);
   }
 
@@ -78,27 +83,29 @@ export class PciHost {
 
   /** The MMIO range over the PCI hole `base`: every access goes to the BAR decoding it now. */
   window(base: number): MmioDevice {
-    const find = (offset: number): { fn: PciFunction; bar: number; at: number } | undefined => {
-      const addr = base + offset;
-      for (const fn of this.functions) {
-        if (fn === undefined) continue;
-        const bar = fn.barAt(addr);
-        if (bar >= 0) return { fn, bar, at: addr - (fn.barAddress(bar) >>> 0) };
-      }
-      return undefined;
-    };
     return {
       name: 'pci-hole',
       mmioRead: (offset, size) => {
-        const hit = find(offset);
-        if (hit === undefined) return size >= 4 ? -1 : allOnes(size);
-        return hit.fn.bars[hit.bar].device.mmioRead(hit.at, size);
+        const dev = this.decode(base + offset);
+        if (dev === undefined) return size >= 4 ? -1 : allOnes(size);
+        return dev.mmioRead(this.hitOffset, size);
       },
       mmioWrite: (offset, size, value) => {
-        const hit = find(offset);
-        if (hit !== undefined) hit.fn.bars[hit.bar].device.mmioWrite(hit.at, size, value);
+        this.decode(base + offset)?.mmioWrite(this.hitOffset, size, value);
       },
     };
+  }
+
+  /** The device behind the BAR that decodes `addr` now, its offset left in hitOffset (nothing allocated per access). */
+  private decode(addr: number): MmioDevice | undefined {
+    for (let i = 0; i < this.attached.length; i++) {
+      const fn = this.attached[i];
+      const bar = fn.barAt(addr);
+      if (bar < 0) continue;
+      this.hitOffset = addr - (fn.barAddress(bar) >>> 0);
+      return fn.bars[bar].device;
+    }
+    return undefined;
   }
 
   /** The latched function, when CONFIG_ADDRESS is enabled and names bus 0 and a registered function. */
