@@ -85,6 +85,16 @@ describe('what the ports check', () => {
     for (const mode of MMU_MODES) expect(run('edu', mode).output, mode).toBe(bare);
   });
 
+  test('vtd (-M q35 -device intel-iommu,intremap=on,eim=off -device edu): 39 cases, the same output in every mode', () => {
+    const bare = run('vtd', 'bare').output;
+    expect(lines(bare, 'PASS: ')).toHaveLength(39);
+    expect(bare).toContain('VT-d version 0x10 cap 0xd2008c22260206 ecap 0xf00f4a\n');
+    expect(bare).toContain('PASS: write to a read-only page: fault 0x5, write, page 0x1000\n');
+    expect(bare).toContain('PASS: a second fault from the device collapses into its pending record\n');
+    expect(bare).toContain('PASS: IR IOAPIC: the IRTE\'s vector\n');
+    for (const mode of MMU_MODES) expect(run('vtd', mode).output, mode).toBe(bare);
+  });
+
   test('pks: 10 cases on the hardware (bare); KVM offers PKS in no mode, so its guests skip', () => {
     const out = run('pks', 'bare').output;
     expect(lines(out, 'PASS: ')).toHaveLength(10);
