@@ -121,7 +121,13 @@ export class Tlb {
   }
 
   fill(slot: number, vpn: number, host: number, perm: number, pcid: number, root = 0, incarnation = 0): void {
-    if (this.vpn[slot] !== INVALID && this.isLargePiece(slot)) this.forgetPiece(slot);
+    // An invalid slot has no fast tags (they are set only on valid slots and cleared with the
+    // entry), so only a valid one needs them cleared: a refill after a flush (upstream vmexit's
+    // cr4_pge refills a dozen pages per pass) skips the six stores.
+    if (this.vpn[slot] !== INVALID) {
+      if (this.isLargePiece(slot)) this.forgetPiece(slot);
+      this.clearFast(slot);
+    }
     this.vpn[slot] = vpn;
     if (this.listed[slot] === 0) { this.listed[slot] = 1; this.filled[this.filledCount++] = slot; }
     this.host[slot] = host;
@@ -130,7 +136,6 @@ export class Tlb {
     this.root[slot] = root;
     this.incarnation[slot] = incarnation;
     this.fastHost[slot] = (perm & TlbPerm.MMIO) !== 0 ? 0 : host;
-    this.clearFast(slot);
     if (this.isLargePiece(slot)) {
       this.largePieces++;
       this.piecesInBucket[regionBucket(vpn, this.sizeShift(slot))]++;

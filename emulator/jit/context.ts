@@ -41,6 +41,11 @@ export interface InsnContext {
   exit(): string;
   /** Statements that store the dirty registers and return to the run loop stopped after this instruction. */
   stopped(): string;
+  /**
+   * Statements bringing the vCPU's instruction count and running block up to date, for inline
+   * code that calls into the platform (which may read cpu.cycles()); a region keeps them in locals.
+   */
+  sync(): string;
   /** Condition: nothing the run loop checks at a block boundary changed (translate.ts SAME_CONTEXT). */
   readonly sameContext: string;
   /**

@@ -414,7 +414,7 @@ const movCr: Emitter = (c) => {
   if (c.bits !== 64 || d.reg[i] !== 8 || form.checks !== 0) return undefined;
   const r = d.rm[i];
   if (form.variant === 0) return c.guarded('', 'cpu.cpl === 0', regs.write(r, 8, 'cpu.cr8', '0'));
-  const body = `cpu.cr8 = v; cpu.platform.setTpr(cpu, v); cpu.stop |= ${Stop.EVENT}; if (!(${c.sameContext} && Q(cpu))) { ${c.stopped()} }`;
+  const body = `${c.sync()}cpu.cr8 = v; cpu.platform.setTpr(cpu, v); cpu.stop |= ${Stop.EVENT}; if (!(${c.sameContext} && Q(cpu))) { ${c.stopped()} }`;
   return c.guarded(`v = ${regs.lo(r)};`, `cpu.cpl === 0 && ${regs.hi(r)} === 0 && (v & ~0xf) === 0`, body);
 };
 

@@ -3,12 +3,13 @@ import { type CompiledBlock, REGION_SHIFT } from '../decode/block-compiler.js';
 import { HANDLERS, HANDLER_FORMS, type Handler } from '../exec/registry.js';
 import { cond, getCF } from '../exec/flags.js';
 import { Flag } from '../arch/eflags.js';
+import { Stop } from '../cpu/vcpu.js';
 import { TLB_MASK } from '../hw/tlb.js';
 import type { InsnContext } from './context.js';
 import { RegisterLocals } from './regs.js';
 import { EMITTERS, KEEPS_FLAGS } from './emitters.js';
 import { quietEvent } from './events.js';
-import { FLAG_OPEN, type FlagRecord, dropDeadRecords, flagRecordIn, overwrites } from './flags.js';
+import { FLAG_CLOSE, FLAG_OPEN, type FlagRecord, dropDeadRecords, flagRecordIn, overwrites } from './flags.js';
 import { type BlockMap, type RegionBlock, branchKind, collectRegion, indirectHints, regionExit, successors } from './region.js';
 
 /**
@@ -77,6 +78,8 @@ function translateRegion(store: DecodedStore, first: number, count: number, bits
   // Flag records a later record overwrote before anything could read the vCPU's flags: a handler
   // (fallback or slow path), an exit, cond(cpu) or getCF(cpu). Keyed by position in the region.
   const dead = new Set<number>();
+  // By position: the dead record a handler path stores before its handler runs (PENDING_FLAGS).
+  const storedFirst = new Map<number, string>();
   let g = 0;
   // For a block ending in a CALL through a register: the region blocks the CALL may continue
   // into (its hinted target, not the return site) and where its hint is kept (region.ts).
@@ -90,7 +93,10 @@ function translateRegion(store: DecodedStore, first: number, count: number, bits
   region.forEach((blk, n) => {
     const body: string[] = [];
     const ret = (k: number): string => String(n === 0 ? k : k + (blk.count << REGION_SHIFT));
-    const exit = (): string => `${regs.flush()}return ${ret(blk.count)};`;
+    // Before a handler call, a call into the platform or a return: the vCPU's instruction count,
+    // running block and (for the run loop) its delta as the run loop would have them (see SYNC).
+    const sync = looping ? `cpu.instructions += ic; ic = 0; cpu.blockFirst = ${blk.first}; ${n === 0 ? '' : `X.delta = ${blk.delta}; `}` : '';
+    const exit = (): string => `${regs.flush()}${sync}return ${ret(blk.count)};`;
     const blkStart = store.start[blk.first];
     let slows = 0;
     // Continuing into region block t from the end of this one: both fit the budget, after a
@@ -100,11 +106,11 @@ function translateRegion(store: DecodedStore, first: number, count: number, bits
       const t = at.get(delta);
       if (t === undefined) return '';
       const to = region[t];
-      const guard = (slows === 0 ? '' : ` && ${SAME_CONTEXT}`) + (to.chained ? ` && ${chainCheck(delta, to.host, to.gen)}` : '');
-      return `if (budget >= ${blk.count + to.count}${guard}) { budget -= ${blk.count}; cpu.instructions += ${blk.count}; ` +
-        `cpu.inBlock = 0; cpu.blockFirst = ${to.first}; X.delta = ${delta}; blk = ${t}; continue; } `;
+      const guard = (slows === 0 ? '' : ` && (hr === 0 || ${SAME_CONTEXT})`) + (to.chained ? ` && ${chainCheck(delta, to.host, to.gen)}` : '');
+      return `if (budget >= ${blk.count + to.count}${guard}) { budget -= ${blk.count}; ic += ${blk.count}; ` +
+        `if (hr !== 0) { hr = 0; cpu.inBlock = 0; } blk = ${t}; continue; } `;
     };
-    const ctx: { -readonly [K in keyof InsnContext]: InsnContext[K] } & { family: string; slows: number; g: number } = {
+    const ctx: { -readonly [K in keyof InsnContext]: InsnContext[K] } & { family: string; slows: number; g: number; deferrable: boolean } = {
       d: store, i: 0, k: 0, next: 0, bits, form: undefined as unknown as InsnContext['form'], regs, last: false, returnSites,
       flagsKnown: null as InsnContext['flagsKnown'],
       indirect: indirectCall(blk, edges[n], blkStart),
@@ -114,22 +120,29 @@ function translateRegion(store: DecodedStore, first: number, count: number, bits
       slow(resync = ''): string {
         this.slows++;
         slows++;
-        // After MOV to CR8 (its only stop is the TPR write's Stop.EVENT) the code goes on when
-        // the run loop would find no event to take (events.ts).
-        const quiet = HANDLER_FORMS[store.handler[this.i]]?.exec === 'mov-cr' ? ` && !(${SAME_CONTEXT} && Q(cpu))` : '';
-        const call = `${regs.flush()}cpu.ripLo = (r + ${this.next}) | 0; h${this.g}(cpu, ${this.i}); ${RegisterLocals.RELOAD} ` +
-          `if (cpu.stop !== 0${quiet}) return ${ret(this.k)}; ${resync}`;
+        // A handler whose only stop is Stop.EVENT (a TPR write by MOV to CR8, an EOI or
+        // TSC-deadline write by WRMSR, an APIC register written through MMIO) asks the run loop to
+        // look for an event: the code goes on when the run loop would find none (events.ts).
+        const quiet = ` && !(cpu.stop === ${Stop.EVENT} && ${SAME_CONTEXT} && Q(cpu))`;
+        // A pending flag record this instruction may leave dead is stored first (PENDING_FLAGS).
+        const call = `${PENDING_FLAGS}${this.g}*/${regs.flush()}${sync}cpu.ripLo = (r + ${this.next}) | 0; h${this.g}(cpu, ${this.i}); ` +
+          `${looping ? 'hr = 1; ' : ''}${RegisterLocals.RELOAD} if (cpu.stop !== 0${quiet}) return ${ret(this.k)}; ${resync}`;
         if (!KEEPS_FLAGS.has(this.family) && resync === '') this.flagsKnown = null;
         return `{ ${call} }`;
       },
       guarded(pre: string, condition: string, inline: string, resync = ''): string {
+        // The only way to the handler, after code that leaves the flag locals alone: an earlier
+        // record this instruction's own record overwrites can be stored on this path only.
+        if (this.slows === 0 && !FLAG_LOCAL_WRITE.test(pre) && !FLAG_LOCAL_WRITE.test(condition)) this.deferrable = true;
         const slow = this.slow(resync);
         return `${pre} if (${condition}) { ${inline} } else ${slow}`;
       },
+      deferrable: false,
       exit,
       stopped(): string {
-        return `${regs.flush()}return ${ret(this.k)};`;
+        return `${regs.flush()}${sync}return ${ret(this.k)};`;
       },
+      sync: (): string => sync,
       sameContext: SAME_CONTEXT,
       jump(offset: number, inRange = false): string {
         const inRegion = jumpTo(offset);
@@ -137,7 +150,9 @@ function translateRegion(store: DecodedStore, first: number, count: number, bits
         return `s = r + ${offset}; if (s >= 0 && s <= 4294967295) cpu.ripLo = s | 0; else ${this.slow()} ${exit()}`;
       },
     };
-    let pending: { g: number; rec: FlagRecord } | null = null;
+    // The last flag record not yet known to be read, with the instructions since whose only
+    // handler path would have to store it first if it turns out dead.
+    let pending: { g: number; rec: FlagRecord; body: string; paths: number[] } | null = null;
     let branched = false;
     for (let k = 0; k < blk.count; k++, g++) {
       const i = blk.first + k;
@@ -152,13 +167,16 @@ function translateRegion(store: DecodedStore, first: number, count: number, bits
       ctx.last = k === blk.count - 1;
       ctx.family = f?.exec ?? '';
       if (f !== undefined) ctx.form = f.form;
-      if (ctx.last) {
-        // Handlers of block-ending instructions read RIP; a translated branch overwrites it.
-        body.push(`cpu.ripLo = (r + ${ctx.next}) | 0;`);
-      }
       const emit = f === undefined ? undefined : EMITTERS[f.exec];
       ctx.slows = 0;
+      ctx.deferrable = false;
       branched = ctx.last && branchKind(store, i, bits) !== null;
+      if (ctx.last && !branched) {
+        // The run loop takes RIP from the vCPU after a block's last instruction, and handlers of
+        // block-ending instructions read it. A translated branch sets it on each of its paths
+        // (jump(), its exits, the handler path's own store).
+        body.push(`cpu.ripLo = (r + ${ctx.next}) | 0;`);
+      }
       let code = emit === undefined ? undefined : emit(ctx);
       if (code === undefined) {
         branched = false;
@@ -166,11 +184,20 @@ function translateRegion(store: DecodedStore, first: number, count: number, bits
         code = ctx.slow();
         regs.clean();
       }
-      if (ctx.slows > 0 || code.includes('cond(cpu') || code.includes('getCF(cpu')) pending = null;
       const rec = flagRecordIn(code);
+      const deferred = ctx.slows === 1 && ctx.deferrable;
+      // Kept pending only while nothing can read the vCPU's flags: no handler but a deferred one,
+      // no cond() or getCF(), no return on the inline path (each handler path has one return),
+      // and no write to the flag locals outside a record.
+      if ((ctx.slows > 0 && !deferred) || code.includes('cond(cpu') || code.includes('getCF(cpu') ||
+        code.split('return ').length - 1 > ctx.slows || (rec === undefined && FLAG_LOCAL_WRITE.test(code))) pending = null;
+      else if (deferred && pending !== null) pending.paths.push(g);
       if (rec !== undefined) {
-        if (pending !== null && overwrites(rec, pending.rec)) dead.add(pending.g);
-        pending = { g, rec };
+        if (pending !== null && overwrites(rec, pending.rec)) {
+          dead.add(pending.g);
+          for (const p of pending.paths) storedFirst.set(p, pending.body);
+        }
+        pending = { g, rec, body: recordBody(code), paths: [] };
         code = code.replace(FLAG_OPEN, `/*F${g}<`);
       }
       body.push(code);
@@ -187,6 +214,7 @@ function translateRegion(store: DecodedStore, first: number, count: number, bits
   });
   let text = cases.join('\n');
   if (region.length > 1) text = `switch (blk) {\n${text}\n}`;
+  text = text.replace(/\/\*PF(\d+)\*\//g, (_all, p: string) => storedFirst.get(Number(p)) ?? '');
   text = dropDeadRecords(text, dead).split(RegisterLocals.RELOAD).join(`${regs.reloadAll()}tR = T.read; tW = T.write;`);
   if (looping) text = `for (;;) {\n${text.split(RegisterLocals.FLUSH_ALL).join(regs.flushDirty())}\n}`;
   const source = [
@@ -195,7 +223,7 @@ function translateRegion(store: DecodedStore, first: number, count: number, bits
     'const T = cpu.paging.tlb, fh = T.fastHost, view = cpu.mem.view, bytes = cpu.mem.bytes;',
     'const SBL = cpu.seg.baseLo, SBH = cpu.seg.baseHi;',
     `const fslot = (r >>> 12) & ${TLB_MASK}, ftag = (rh >>> 0) * 1048576 + (r >>> 12);`,
-    'let tR = T.read, tW = T.write, blk = 0;',
+    'let tR = T.read, tW = T.write, blk = 0, ic = 0, hr = 0;',
     'let al = 0, ah = 0, s = 0, hp = 0, v = 0, vh = 0, nl = 0, nh = 0, ci = 0;',
     'let fd = 0, fdh = 0, fs = 0, fsh = 0, fr = 0, frh = 0;',
     regs.declare(),
@@ -217,6 +245,23 @@ function chainCheck(delta: number, host: number, gen: number): string {
   const page = host >>> 12;
   return `(s = r + ${delta}) >= 0 && s < 0xffffe000 && T.fetch[(s >>> 12) & ${TLB_MASK}] === (rh >>> 0) * 1048576 + (s >>> 12) && ` +
     `fh[(s >>> 12) & ${TLB_MASK}] === ${page * 4096} && G[${page}] === ${gen}`;
+}
+
+/**
+ * Marks the start of a handler path (followed by the instruction's position and `*\/`): the place
+ * where a flag record dropped as dead on the inline path is stored, when this path is the only
+ * way the instruction can reach a handler and the code before it leaves the flag locals as the
+ * record left them (the compare of upstream vmexit's loop counter with memory overwrites the
+ * increment's record on its TLB-hit path; a miss runs the handler, which must see the increment's flags).
+ */
+const PENDING_FLAGS = '/*PF';
+/** An assignment to a flag local (fd, fs, fr, their high halves, ci). */
+const FLAG_LOCAL_WRITE = /\b(?:fd|fs|fr|fdh|fsh|frh|ci)\s*(?:[-+*/%&|^]|<<|>>>?)?=(?!=)|\b(?:fd|fs|fr|fdh|fsh|frh|ci)\s*(?:\+\+|--)/;
+
+/** The statements of the flag record in an instruction's code (between its markers). */
+function recordBody(code: string): string {
+  const start = code.indexOf('*/', code.indexOf(FLAG_OPEN)) + 2;
+  return code.slice(start, code.indexOf(FLAG_CLOSE, start));
 }
 
 const NO_GENERATIONS = new Int32Array(0);
