@@ -1,6 +1,6 @@
 import type { Vcpu } from '../cpu/vcpu.js';
 import { family } from './registry.js';
-import { V, Val, toE, toG } from './operand-flow.js';
+import { type Operation, V, Val, toE, toG } from './operand-flow.js';
 import { LfOp, setLazy } from './flags.js';
 import { signExtend } from './operands.js';
 import { Reg } from '../arch/registers.js';
@@ -20,42 +20,79 @@ function recordMul(cpu: Vcpu, size: number, low: number, overflow: boolean): voi
   setLazy(cpu, LfOp.MUL, size === 8 ? 4 : size, 0, 0, low);
 }
 
-/** One-operand MUL (variant 0) and IMUL (variant 1): rDX:rAX = rAX * E. */
-export const MUL1 = family('mul1', (form) => {
-  const size = form.size;
-  const signed = form.variant === 1;
-  // E is read by the shared flow (a faulting load ends it there); nothing is written back to E.
-  return toE(form, (cpu) => {
-    const s = V[Val.A];
-    const sHi = V[Val.AHI];
-    if (size === 1) {
-      const a = cpu.lo[Reg.RAX] & 0xff;
-      const p = signed ? ((a << 24) >> 24) * ((s << 24) >> 24) : a * (s & 0xff);
-      cpu.set16(Reg.RAX, p);
-      recordMul(cpu, 1, p, signed ? p !== ((p << 24) >> 24) : (p & 0xff00) !== 0);
-    } else if (size === 2) {
-      const a = cpu.lo[Reg.RAX] & 0xffff;
-      const p = signed ? ((a << 16) >> 16) * ((s << 16) >> 16) : a * (s & 0xffff);
-      cpu.set16(Reg.RAX, p);
-      cpu.set16(Reg.RDX, p >> 16);
-      recordMul(cpu, 2, p, signed ? p !== ((p << 16) >> 16) : (p & 0xffff0000) !== 0);
-    } else if (size === 4) {
-      const a = cpu.lo[Reg.RAX];
-      const lo = Math.imul(a, s);
-      const hi = signed ? mulHighS32(a, s) : mulHighU32(a, s);
-      cpu.set32(Reg.RAX, lo);
-      cpu.set32(Reg.RDX, hi);
-      recordMul(cpu, 4, lo, signed ? hi !== (lo >> 31) : hi !== 0);
-    } else {
-      mul64(cpu.lo[Reg.RAX], cpu.hi[Reg.RAX], s, sHi, signed);
-      cpu.lo[Reg.RAX] = W[0]; cpu.hi[Reg.RAX] = W[1];
-      cpu.lo[Reg.RDX] = W[2]; cpu.hi[Reg.RDX] = W[3];
-      const overflow = signed ? !productFits64Signed() : (W[2] | W[3]) !== 0;
-      recordMul(cpu, 8, cpu.lo[Reg.RAX], overflow);
+/**
+ * One-operand MUL (variant 0) and IMUL (variant 1): rDX:rAX = rAX * E. E is read by the shared
+ * flow (a faulting load ends it there) into V[Val.A]/V[Val.AHI]; nothing is written back to E.
+ * The operation for the form's size and signedness is chosen when its handler is built.
+ */
+export const MUL1 = family('mul1', (form) => toE(form, mulOperation(form.size, form.variant === 1), false));
+
+function mulOperation(size: number, signed: boolean): Operation {
+  switch (size) {
+    case 1: return signed
+      ? (cpu) => {
+        const p = ((cpu.lo[Reg.RAX] << 24) >> 24) * ((V[Val.A] << 24) >> 24);
+        cpu.set16(Reg.RAX, p);
+        recordMul(cpu, 1, p, p !== ((p << 24) >> 24));
+        return false;
+      }
+      : (cpu) => {
+        const p = (cpu.lo[Reg.RAX] & 0xff) * (V[Val.A] & 0xff);
+        cpu.set16(Reg.RAX, p);
+        recordMul(cpu, 1, p, (p & 0xff00) !== 0);
+        return false;
+      };
+    case 2: return signed
+      ? (cpu) => {
+        const p = ((cpu.lo[Reg.RAX] << 16) >> 16) * ((V[Val.A] << 16) >> 16);
+        cpu.set16(Reg.RAX, p);
+        cpu.set16(Reg.RDX, p >> 16);
+        recordMul(cpu, 2, p, p !== ((p << 16) >> 16));
+        return false;
+      }
+      : (cpu) => {
+        const p = (cpu.lo[Reg.RAX] & 0xffff) * (V[Val.A] & 0xffff);
+        cpu.set16(Reg.RAX, p);
+        cpu.set16(Reg.RDX, p >> 16);
+        recordMul(cpu, 2, p, (p & 0xffff0000) !== 0);
+        return false;
+      };
+    case 4: {
+      const high = signed ? mulHighS32 : mulHighU32;
+      // CF = OF: the high half is not the low half's extension (its sign for IMUL, zero for MUL).
+      const ext = signed ? -1 : 0;
+      return (cpu) => {
+        const a = cpu.lo[Reg.RAX];
+        const s = V[Val.A];
+        const lo = Math.imul(a, s);
+        const hi = high(a, s);
+        cpu.set32(Reg.RAX, lo);
+        cpu.set32(Reg.RDX, hi);
+        recordMul(cpu, 4, lo, hi !== ((lo >> 31) & ext));
+        return false;
+      };
     }
-    return false;
-  }, false);
-});
+    default: return signed
+      ? (cpu) => {
+        mul64(cpu.lo[Reg.RAX], cpu.hi[Reg.RAX], V[Val.A], V[Val.AHI], true);
+        storeWide(cpu);
+        recordMul(cpu, 8, W[0], !productFits64Signed());
+        return false;
+      }
+      : (cpu) => {
+        mul64(cpu.lo[Reg.RAX], cpu.hi[Reg.RAX], V[Val.A], V[Val.AHI], false);
+        storeWide(cpu);
+        recordMul(cpu, 8, W[0], (W[2] | W[3]) !== 0);
+        return false;
+      };
+  }
+}
+
+/** rDX:rAX = W (a 64-bit MUL's product, a 64-bit DIV's quotient and remainder). */
+function storeWide(cpu: Vcpu): void {
+  cpu.lo[Reg.RAX] = W[0]; cpu.hi[Reg.RAX] = W[1];
+  cpu.lo[Reg.RDX] = W[2]; cpu.hi[Reg.RDX] = W[3];
+}
 
 /** IMUL G,E (pattern "Gv,Ev") and IMUL G,E,imm ("Gv,Ev,Iz"/"Gv,Ev,Ib"): truncated signed product. */
 export const IMUL = family('imul', (form) => {
@@ -90,67 +127,99 @@ export const IMUL = family('imul', (form) => {
   });
 });
 
-/** DIV (variant 0) and IDIV (variant 1): #DE on a zero divisor or a quotient that does not fit. */
-export const DIV = family('div', (form) => {
-  const size = form.size;
-  const signed = form.variant === 1;
-  // As MUL1: E comes from the shared flow, the results go to rDX:rAX, never to E.
-  return toE(form, (cpu) => {
-    const s = V[Val.A];
-    const sHi = V[Val.AHI];
-    if (size === 8 ? s === 0 && sHi === 0 : (s & (size === 4 ? -1 : (1 << (8 * size)) - 1)) === 0) {
-      cpu.raise(Vector.DE);
-      return false;
-    }
-    if (size === 1 || size === 2) {
-      const bits = 8 * size;
-      const dividend = size === 1 ? cpu.lo[Reg.RAX] & 0xffff : ((cpu.lo[Reg.RDX] & 0xffff) << 16) | (cpu.lo[Reg.RAX] & 0xffff);
-      let q: number, r: number;
-      if (signed) {
-        const n = size === 1 ? (dividend << 16) >> 16 : dividend | 0;
-        const dv = signExtend(s, size);
-        q = Math.trunc(n / dv);
-        r = n - q * dv;
-        const lim = 1 << (bits - 1);
-        if (q >= lim || q < -lim) { cpu.raise(Vector.DE); return false; }
-      } else {
-        const n = dividend >>> 0;
-        const dv = size === 1 ? s & 0xff : s & 0xffff;
-        q = Math.floor(n / dv);
-        r = n - q * dv;
-        if (q >= 1 << bits) { cpu.raise(Vector.DE); return false; }
+/**
+ * DIV (variant 0) and IDIV (variant 1): #DE on a zero divisor or a quotient that does not fit. As
+ * MUL1, E comes from the shared flow and the results go to rDX:rAX, never to E; the operation for
+ * the form's size and signedness is chosen when its handler is built.
+ */
+export const DIV = family('div', (form) => toE(form, divOperation(form.size, form.variant === 1), false));
+
+function divOperation(size: number, signed: boolean): Operation {
+  if (size === 1 || size === 2) return signed ? smallIdiv(size) : smallDiv(size);
+  if (size === 4) {
+    return signed
+      ? (cpu) => {
+        const s = V[Val.A];
+        if (s === 0) { cpu.raise(Vector.DE); return false; }
+        // EDX:EAX sign-extended to a 128-bit dividend.
+        const n1 = cpu.lo[Reg.RDX];
+        if (!divS128(cpu.lo[Reg.RAX], n1, n1 >> 31, n1 >> 31, s, s >> 31, 32)) { cpu.raise(Vector.DE); return false; }
+        cpu.set32(Reg.RAX, W[0]);
+        cpu.set32(Reg.RDX, W[2]);
+        return false;
       }
-      if (size === 1) cpu.set16(Reg.RAX, (q & 0xff) | ((r & 0xff) << 8));
-      else { cpu.set16(Reg.RAX, q); cpu.set16(Reg.RDX, r); }
+      : (cpu) => {
+        const s = V[Val.A];
+        if (s === 0) { cpu.raise(Vector.DE); return false; }
+        if (cpu.lo[Reg.RDX] === 0) {
+          const n = cpu.lo[Reg.RAX] >>> 0;
+          const dv = s >>> 0;
+          const q = Math.floor(n / dv);
+          cpu.set32(Reg.RAX, q | 0);
+          cpu.set32(Reg.RDX, (n - q * dv) | 0);
+          return false;
+        }
+        if (!divU128(cpu.lo[Reg.RAX], cpu.lo[Reg.RDX], 0, 0, s, 0) || W[1] !== 0) { cpu.raise(Vector.DE); return false; }
+        cpu.set32(Reg.RAX, W[0]);
+        cpu.set32(Reg.RDX, W[2]);
+        return false;
+      };
+  }
+  // RDX:RAX / r/m64 as a 128-bit dividend.
+  return signed
+    ? (cpu) => {
+      const s = V[Val.A];
+      const sHi = V[Val.AHI];
+      if (s === 0 && sHi === 0) { cpu.raise(Vector.DE); return false; }
+      if (!divS128(cpu.lo[Reg.RAX], cpu.hi[Reg.RAX], cpu.lo[Reg.RDX], cpu.hi[Reg.RDX], s, sHi, 64)) { cpu.raise(Vector.DE); return false; }
+      storeWide(cpu);
       return false;
     }
-    if (size === 4 && !signed && cpu.lo[Reg.RDX] === 0) {
-      const n = cpu.lo[Reg.RAX] >>> 0;
-      const dv = s >>> 0;
-      const q = Math.floor(n / dv);
-      cpu.set32(Reg.RAX, q | 0);
-      cpu.set32(Reg.RDX, (n - q * dv) | 0);
+    : (cpu) => {
+      const s = V[Val.A];
+      const sHi = V[Val.AHI];
+      if (s === 0 && sHi === 0) { cpu.raise(Vector.DE); return false; }
+      if (!divU128(cpu.lo[Reg.RAX], cpu.hi[Reg.RAX], cpu.lo[Reg.RDX], cpu.hi[Reg.RDX], s, sHi)) { cpu.raise(Vector.DE); return false; }
+      storeWide(cpu);
       return false;
-    }
-    // EDX:EAX / r/m32 or RDX:RAX / r/m64, as a 128-bit dividend (sign-extended for IDIV).
-    let n0: number, n1: number, n2: number, n3: number, dLo: number, dHi: number;
-    if (size === 4) {
-      n0 = cpu.lo[Reg.RAX]; n1 = cpu.lo[Reg.RDX];
-      n2 = n3 = signed ? n1 >> 31 : 0;
-      dLo = s; dHi = signed ? s >> 31 : 0;
-    } else {
-      n0 = cpu.lo[Reg.RAX]; n1 = cpu.hi[Reg.RAX]; n2 = cpu.lo[Reg.RDX]; n3 = cpu.hi[Reg.RDX];
-      dLo = s; dHi = sHi;
-    }
-    const ok = signed ? divS128(n0, n1, n2, n3, dLo, dHi, 8 * size) : divU128(n0, n1, n2, n3, dLo, dHi) && (size === 8 || W[1] === 0);
-    if (!ok) { cpu.raise(Vector.DE); return false; }
-    if (size === 4) {
-      cpu.set32(Reg.RAX, W[0]);
-      cpu.set32(Reg.RDX, W[2]);
-    } else {
-      cpu.lo[Reg.RAX] = W[0]; cpu.hi[Reg.RAX] = W[1];
-      cpu.lo[Reg.RDX] = W[2]; cpu.hi[Reg.RDX] = W[3];
-    }
+    };
+}
+
+/** The 8- or 16-bit dividend: AX, or DX:AX. */
+function smallDividend(cpu: Vcpu, size: number): number {
+  return size === 1 ? cpu.lo[Reg.RAX] & 0xffff : ((cpu.lo[Reg.RDX] & 0xffff) << 16) | (cpu.lo[Reg.RAX] & 0xffff);
+}
+
+/** Writes an 8- or 16-bit quotient and remainder: AL and AH, or AX and DX. */
+function storeSmall(cpu: Vcpu, size: number, q: number, r: number): void {
+  if (size === 1) cpu.set16(Reg.RAX, (q & 0xff) | ((r & 0xff) << 8));
+  else { cpu.set16(Reg.RAX, q); cpu.set16(Reg.RDX, r); }
+}
+
+function smallDiv(size: number): Operation {
+  const mask = size === 1 ? 0xff : 0xffff;
+  const limit = size === 1 ? 0x100 : 0x10000;
+  return (cpu) => {
+    const dv = V[Val.A] & mask;
+    if (dv === 0) { cpu.raise(Vector.DE); return false; }
+    const n = smallDividend(cpu, size) >>> 0;
+    const q = Math.floor(n / dv);
+    if (q >= limit) { cpu.raise(Vector.DE); return false; }
+    storeSmall(cpu, size, q, n - q * dv);
     return false;
-  }, false);
-});
+  };
+}
+
+function smallIdiv(size: number): Operation {
+  const lim = size === 1 ? 0x80 : 0x8000;
+  return (cpu) => {
+    const dv = signExtend(V[Val.A], size);
+    if (dv === 0) { cpu.raise(Vector.DE); return false; }
+    const dividend = smallDividend(cpu, size);
+    const n = size === 1 ? (dividend << 16) >> 16 : dividend | 0;
+    const q = Math.trunc(n / dv);
+    if (q >= lim || q < -lim) { cpu.raise(Vector.DE); return false; }
+    storeSmall(cpu, size, q, n - q * dv);
+    return false;
+  };
+}
