@@ -76,6 +76,7 @@ export const CMPXCHG8B = family('cmpxchg8b', (form) => {
     const m0 = cpu.mem.read64(lo, hi); const m0h = cpu.mem.hi;
     let m1 = 0, m1h = 0;
     if (wide) { m1 = cpu.mem.read64(lo2, hi2); m1h = cpu.mem.hi; }
+    // Kept (here and below): 8 or 16 bytes in two halves, then rDX:rAX only after memory's write landed.
     if (cpu.exc >= 0) return;
     let equal: boolean;
     if (wide) {

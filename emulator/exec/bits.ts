@@ -60,6 +60,7 @@ export const BT = family('bt', (form) => {
     const hi = cpu.eaHi;
     const n = bitLo & (bits - 1);
     const v = readMem(cpu, lo, hi, size);
+    // Kept (and after the write): the address comes from the bit offset, not the E the flows load.
     if (cpu.exc >= 0) return;
     const word = n < 32 ? v : cpu.mem.hi;
     const vh = cpu.mem.hi;

@@ -1,6 +1,6 @@
 import type { Vcpu } from '../cpu/vcpu.js';
 import { CpuMode } from '../cpu/vcpu.js';
-import { Cr4 } from '../arch/control.js';
+import { Cr4, Efer } from '../arch/control.js';
 import { Flag } from '../arch/eflags.js';
 import { Reg } from '../arch/registers.js';
 import type { ExitReason } from '../cpu/platform.js';
@@ -14,7 +14,10 @@ import type { ExitReason } from '../cpu/platform.js';
  */
 export const enum Check {
   NONE = 0,
-  /** #UD in real mode (LLDT, LTR, SLDT, STR). */
+  /**
+   * #UD in real mode and in virtual-8086 mode, where these are not recognized (LLDT, LTR, SLDT,
+   * STR, LAR, LSL, VERR, VERW: SDM Vol. 2, each one's real-address and virtual-8086 exceptions).
+   */
   PROT = 1 << 0,
   /** #GP(0) above CPL 0 (real mode is CPL 0). */
   CPL0 = 1 << 1,
@@ -33,6 +36,29 @@ export const enum Check {
    * every byte of the access must be allowed by the TSS I/O bitmap, else #GP(0) (IN, OUT, INS, OUTS).
    */
   IO = 1 << 7,
+  /** #UD outside 64-bit mode (SWAPGS, SYSRET). */
+  LONG64 = 1 << 8,
+  /** #UD while EFER.SCE is clear (SYSRET). */
+  SCE = 1 << 9,
+  /** #UD while CR4.OSXSAVE is clear (XGETBV, XSETBV, XSAVE, XSAVEOPT, XRSTOR). */
+  OSXSAVE = 1 << 10,
+  /** #UD, not #GP, above CPL 0 (STAC, CLAC). */
+  UD_CPL0 = 1 << 11,
+  /** #UD while CR4.PKE is clear (RDPKRU, WRPKRU). */
+  PKE = 1 << 12,
+}
+
+/** The checks that raise #UD; they come before every privilege check. */
+const UD_CHECKS = Check.PROT | Check.LONG64 | Check.SCE | Check.OSXSAVE | Check.UD_CPL0 | Check.PKE;
+
+/** Whether the instruction is recognized in the current mode under `checks` (the #UD ones). */
+function recognized(cpu: Vcpu, checks: number): boolean {
+  if ((checks & Check.PROT) !== 0 && (cpu.mode === CpuMode.REAL || (cpu.flags & Flag.VM) !== 0)) return false;
+  if ((checks & Check.LONG64) !== 0 && cpu.mode !== CpuMode.LONG64) return false;
+  if ((checks & Check.SCE) !== 0 && (cpu.efer & Efer.SCE) === 0) return false;
+  if ((checks & Check.OSXSAVE) !== 0 && (cpu.cr4 & Cr4.OSXSAVE) === 0) return false;
+  if ((checks & Check.PKE) !== 0 && (cpu.cr4 & Cr4.PKE) === 0) return false;
+  return (checks & Check.UD_CPL0) === 0 || cpu.cpl === 0;
 }
 
 /** Where an I/O instruction's port number comes from. */
@@ -80,7 +106,7 @@ function portOf(cpu: Vcpu, i: number, from: PortFrom): number {
  */
 function passes(cpu: Vcpu, i: number, checks: number, ioSize: number, port: PortFrom): boolean {
   const real = cpu.mode === CpuMode.REAL;
-  if ((checks & Check.PROT) !== 0 && real) { cpu.raiseUd(); return false; }
+  if ((checks & UD_CHECKS) !== 0 && !recognized(cpu, checks)) { cpu.raiseUd(); return false; }
   if (cpu.cpl !== 0) {
     if ((checks & Check.CPL0) !== 0 ||
       ((checks & Check.UMIP) !== 0 && (cpu.cr4 & Cr4.UMIP) !== 0) ||

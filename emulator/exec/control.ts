@@ -4,7 +4,7 @@ import { checkedFamily, family, Operand } from './registry.js';
 import { Check } from './checks.js';
 import { V, Val, toE } from './operand-flow.js';
 import { cond, getZF } from './flags.js';
-import { ea, readMem } from './operands.js';
+import { farOffHi, farOffLo, farSel, readFarPointer } from './far-pointer.js';
 import { movedSp, peek, poppedHi, push, setSp, spHi } from './stack-ops.js';
 import { Reg, Seg } from '../arch/registers.js';
 import { isCanonical } from '../arch/u64.js';
@@ -116,6 +116,7 @@ export const RET = family('ret', (form) => {
   const withImm = form.ops.first === Operand.IMM;
   return (cpu, i) => {
     const lo = peek(cpu, 0, size);
+    // Kept: RET is hot (every return), and rSP moves only once the branch succeeded.
     if (cpu.exc >= 0) return;
     const hi = size === 8 ? poppedHi : 0;
     if (!branchTo(cpu, lo, hi, size)) return;
@@ -171,12 +172,10 @@ function farTarget(cpu: Vcpu, i: number, size: number, fromMem: boolean): boolea
   const d = cpu.dec;
   targetOffHi = 0;
   if (fromMem) {
-    const lo = ea(cpu, i);
-    const hi = cpu.eaHi;
-    targetOffLo = readMem(cpu, lo, hi, size);
-    if (size === 8) targetOffHi = cpu.mem.hi;
-    targetSel = cpu.mem.read16((lo + size) | 0, hi);
-    if (cpu.exc >= 0) return false;
+    if (!readFarPointer(cpu, i, size)) return false;
+    targetOffLo = farOffLo;
+    targetOffHi = farOffHi;
+    targetSel = farSel;
   } else {
     targetOffLo = d.imm[i];
     targetSel = d.imm2[i] & 0xffff;

@@ -1,7 +1,27 @@
+import type { Vcpu } from '../cpu/vcpu.js';
 import { family } from './registry.js';
 import { ea, readMem, writeReg } from './operands.js';
 import { Seg } from '../arch/registers.js';
 import { loadDataSegment } from '../cpu/segmentation.js';
+
+/** The far pointer last read by readFarPointer: its offset (low and high half) and selector. */
+export let farOffLo = 0;
+export let farOffHi = 0;
+export let farSel = 0;
+
+/**
+ * Reads the far pointer m16:16/32/64 at record i's memory operand, the load LDS..LGS and JMP/CALL
+ * FAR m16:xx share: an offset of `size` bytes (2, 4 or 8) and the 16-bit selector after it, into
+ * farOffLo/farOffHi/farSel. Both parts are read before either is used; false if a read faulted.
+ */
+export function readFarPointer(cpu: Vcpu, i: number, size: number): boolean {
+  const lo = ea(cpu, i);
+  const hi = cpu.eaHi;
+  farOffLo = readMem(cpu, lo, hi, size);
+  farOffHi = size === 8 ? cpu.mem.hi : 0;
+  farSel = cpu.mem.read16((lo + size) | 0, hi);
+  return cpu.exc < 0;
+}
 
 /**
  * LDS, LES, LSS, LFS and LGS (the variant is the segment register): load a far pointer from memory,
@@ -13,15 +33,10 @@ import { loadDataSegment } from '../cpu/segmentation.js';
 export const LOAD_FAR_POINTER = family('load-far-pointer', (form) => {
   const size = form.size;
   const seg = form.variant as Seg;
+  if (!form.mem) return (cpu) => { cpu.raiseUd(); };
   return (cpu, i) => {
-    if (!form.mem) { cpu.raiseUd(); return; }
-    const lo = ea(cpu, i);
-    const hi = cpu.eaHi;
-    const offset = readMem(cpu, lo, hi, size);
-    const offsetHi = size === 8 ? cpu.mem.hi : 0;
-    const selector = cpu.mem.read16((lo + size) | 0, hi);
-    if (cpu.exc >= 0) return;
-    if (!loadDataSegment(cpu, seg, selector)) return;
-    writeReg(cpu, cpu.dec.reg[i], size, offset, offsetHi);
+    if (!readFarPointer(cpu, i, size)) return;
+    if (!loadDataSegment(cpu, seg, farSel)) return;
+    writeReg(cpu, cpu.dec.reg[i], size, farOffLo, farOffHi);
   };
 });

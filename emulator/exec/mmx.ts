@@ -1,7 +1,7 @@
 import type { Vcpu } from '../cpu/vcpu.js';
 import { family } from './registry.js';
 import { ea, writeReg } from './operands.js';
-import { mmxReady } from './sse.js';
+import { intSource, intSourceHi, intSourceLo, mmxReady } from './sse.js';
 import { doubleToF80, f80Out, f80ToDouble } from './fpu-state.js';
 
 /**
@@ -61,16 +61,12 @@ export const MMX_MOV = family('mmx-mov', (form) => {
       const d = cpu.dec;
       const p = d.reg[i] & 7;
       let lo: number, hi: number;
-      if (mem) {
-        const a = ea(cpu, i);
-        const ahi = cpu.eaHi;
-        if (width === 8) { lo = cpu.mem.read64(a, ahi); hi = cpu.mem.hi; } else { lo = cpu.mem.read32(a, ahi); hi = 0; }
-        if (cpu.exc >= 0) return;
-      } else if (fromMm) {
+      if (fromMm && !mem) {
         lo = readMm(cpu, d.rm[i] & 7); hi = readHi;
       } else {
-        const r = d.rm[i];
-        lo = cpu.lo[r]; hi = width === 8 ? cpu.hi[r] : 0;
+        // Memory or a GPR: SSE's integer-operand load (a fault ends the instruction there).
+        if (!intSource(cpu, i, mem, width)) return;
+        lo = intSourceLo; hi = intSourceHi;
       }
       enterMmx(cpu);
       writeMm(cpu, p, lo, hi);
@@ -85,6 +81,7 @@ export const MMX_MOV = family('mmx-mov', (form) => {
     const hi = readHi;
     if (mem) {
       const a = ea(cpu, i);
+      // Kept (both): no store after a faulting address, and MMX mode (enterMmx) only once it landed.
       if (cpu.exc >= 0) return;
       if (width === 8) cpu.mem.write64(a, cpu.eaHi, lo, hi); else cpu.mem.write32(a, cpu.eaHi, lo);
       if (cpu.exc >= 0) return;

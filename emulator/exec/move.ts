@@ -187,6 +187,7 @@ export const XLAT = family('xlat', (form) => {
       lo = (cpu.lo[Reg.RBX] + al) & 0xffff;
     }
     const v = cpu.mem.read8(addSegment(cpu, d.seg[i], lo, hi, 1), cpu.eaHi);
+    // Kept: XLAT's operand is at rBX + AL, not a ModRM operand the shared flow loads.
     if (cpu.exc >= 0) return;
     cpu.set8(Reg.RAX, v);
   };

@@ -46,10 +46,11 @@ function loadSources(cpu: Vcpu, i: number, second: Operand, third: Operand, size
 
 /**
  * A form whose first operand is E (a register or memory) and is the destination: `E = E op src`
- * (ADD Ev,Gv; SHL Ev,CL; NOT Ev; CMP Ev,Iz with no write).
+ * (ADD Ev,Gv; SHL Ev,CL; NOT Ev; CMP Ev,Iz with no write). `size` is E's size when the table
+ * fixes it apart from the operand size: the 16-bit selector or word of LLDT/LTR, MOV Sreg,
+ * LMSW and LAR/LSL/VERR/VERW, read only (`mayWrite` false).
  */
-export function toE(form: Form, op: Operation, mayWrite = true): Handler {
-  const size = form.size;
+export function toE(form: Form, op: Operation, mayWrite = true, size = form.size): Handler {
   const second = form.ops.second;
   const third = form.ops.third;
   if (!form.mem) {
@@ -116,6 +117,15 @@ export function toG(form: Form, op: Operation, srcSize = form.size): Handler {
     V[Val.AHI] = size === 8 ? cpu.hi[g] : 0;
     if (op(cpu, i)) writeReg(cpu, g, size, V[Val.R], V[Val.RHI]);
   };
+}
+
+/**
+ * A 16-bit E read on the shared flow, whatever the operand size (the selector of LLDT, LTR,
+ * MOV Sreg and LAR/LSL/VERR/VERW, LMSW's word): a register's low word or a word of memory; a
+ * faulting load ends the instruction there, else `use` gets the word. Nothing is written back.
+ */
+export function wordFromE(form: Form, use: (cpu: Vcpu, i: number, word: number) => void): Handler {
+  return toE(form, (cpu, i) => { use(cpu, i, V[Val.A] & 0xffff); return false; }, false, 2);
 }
 
 /**

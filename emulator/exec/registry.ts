@@ -74,9 +74,10 @@ export interface Exec {
   /**
    * Checks every instruction of the family makes before anything else (Check bits: CPL 0 only,
    * IOPL, I/O permission ...). They are added once when a form's handler is built, not written in
-   * each handler.
+   * each handler. A function gives them per form, where the variants of one family differ
+   * (XGETBV and XSETBV).
    */
-  readonly checks?: number;
+  readonly checks?: number | ((form: Form) => number);
   /** The hypervisor intercept every instruction of the family reports after its checks. */
   readonly exit?: Intercept;
 }
@@ -99,7 +100,8 @@ export function handlerId(exec: Exec, form: Form): number {
   const key = `${exec.name}|${form.mnemonic}|${form.operands}|${form.pattern}|${form.size}|${form.asize}|${form.mem ? 1 : 0}|${form.variant}|${form.checks}`;
   const known = ids.get(key);
   if (known !== undefined) return known;
-  const checks = (exec.checks ?? Check.NONE) | form.checks;
+  const declared = exec.checks ?? Check.NONE;
+  const checks = (typeof declared === 'number' ? declared : declared(form)) | form.checks;
   const port = form.ops.first === Operand.IMM || form.ops.second === Operand.IMM ? PortFrom.IMM8 : PortFrom.DX;
   const id = registerHandler(key, guarded(exec.make(form), checks, exec.exit, Math.min(form.size, 4), port));
   HANDLER_FORMS[id] = { exec: exec.name, form };
@@ -117,6 +119,7 @@ export function privilegedFamily(name: string, make: (form: Form) => Handler, ex
 }
 
 /** A family whose every instruction makes `checks` first and then reports `exit`, if given. */
-export function checkedFamily(name: string, checks: number, make: (form: Form) => Handler, exit?: Intercept): Exec {
+export function checkedFamily(name: string, checks: number | ((form: Form) => number), make: (form: Form) => Handler,
+  exit?: Intercept): Exec {
   return { name, make, checks, exit };
 }

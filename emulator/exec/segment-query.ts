@@ -1,7 +1,9 @@
 import type { Vcpu } from '../cpu/vcpu.js';
 import { CpuMode } from '../cpu/vcpu.js';
-import { family } from './registry.js';
-import { ea, writeReg } from './operands.js';
+import { checkedFamily } from './registry.js';
+import { Check } from './checks.js';
+import { writeReg } from './operands.js';
+import { wordFromE } from './operand-flow.js';
 import { updateFlags } from './flags.js';
 import { Flag } from '../arch/eflags.js';
 import { Descriptor, readDescriptor } from '../cpu/segmentation.js';
@@ -11,7 +13,8 @@ import { Descriptor, readDescriptor } from '../cpu/segmentation.js';
  * answer in ZF instead of faulting. Each reads the descriptor the selector names and sets ZF=1 if
  * the descriptor passes the instruction's type and privilege checks, else ZF=0; a null selector or
  * one beyond its table's limit is a plain ZF=0. Only the memory operand and the descriptor read can
- * fault (#PF, #GP for a bad operand address). All four are #UD in real and virtual-8086 mode.
+ * fault (#PF, #GP for a bad operand address). All four are #UD in real and virtual-8086 mode
+ * (Check.PROT); the selector is read on the shared flow (operand-flow.ts wordFromE).
  * Linux runs VERW on every return to user space as its MDS mitigation ("clear CPU buffers").
  *
  * Variants: 0 LAR, 1 LSL, 2 VERR, 3 VERW.
@@ -75,15 +78,13 @@ function passes(cpu: Vcpu, q: Query, sel: number): boolean {
   return (code && (type & CONFORMING) !== 0) || privilegeOk(cpu, sel);
 }
 
-export const SEGMENT_QUERY = family('segment-query', (form) => {
+export const SEGMENT_QUERY = checkedFamily('segment-query', Check.PROT, (form) => {
   const q = form.variant as Query;
   const size = form.size;
-  return (cpu, i) => {
-    if (cpu.mode === CpuMode.REAL || (cpu.flags & Flag.VM) !== 0) { cpu.raiseUd(); return; }
+  return wordFromE(form, (cpu, i, sel) => {
     const d = cpu.dec;
-    const sel = (form.mem ? cpu.mem.read16(ea(cpu, i), cpu.eaHi) : cpu.lo[d.rm[i]]) & 0xffff;
-    if (cpu.exc >= 0) return;
     const found = lookUp(cpu, sel);
+    // Kept: reading the descriptor (in the GDT or LDT) can fault after the selector's load.
     if (cpu.exc >= 0) return;
     const ok = found && passes(cpu, q, sel);
     updateFlags(cpu, Flag.ZF, ok ? Flag.ZF : 0);
@@ -96,5 +97,5 @@ export const SEGMENT_QUERY = family('segment-query', (form) => {
     } else {
       writeReg(cpu, d.reg[i], size, desc.limit, 0);
     }
-  };
+  });
 });

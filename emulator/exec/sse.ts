@@ -2,9 +2,10 @@ import type { Vcpu } from '../cpu/vcpu.js';
 import { Cr0, Cr4 } from '../arch/control.js';
 import { Vector } from '../arch/vectors.js';
 import { type Form, type Handler, family, Operand } from './registry.js';
-import { ea, readMem, readReg, writeMem, writeReg } from './operands.js';
+import { ea, readMem, readReg, writeReg } from './operands.js';
 import { compareToEflags } from './flags.js';
 import type { FpuState } from './fpu-state.js';
+import { MOV } from './move.js';
 
 /**
  * SSE and SSE2 (SDM Vol. 1 chapters 10 and 11): the 128-bit data movement, integer, logic, shuffle,
@@ -116,29 +117,30 @@ function loadSource(cpu: Vcpu, i: number, mem: boolean, bytes: number, aligned: 
   return cpu.exc < 0;
 }
 
-// NaN handling at the bit level, so payloads survive (SDM Vol. 1 4.8.3.5 and table 4-7).
-
-const BITS = new DataView(new ArrayBuffer(8));
-
-/** High half of the last 8-byte intSource. */
-let intSourceHi = 0;
+/** The last intSource: low half, and the high half of an 8-byte one (else 0). */
+export let intSourceLo = 0;
+export let intSourceHi = 0;
 
 /**
- * A 4- or 8-byte integer operand from a general register or memory (MOVD/MOVQ, CVTSI2SS/SD):
- * the low half, the high half in intSourceHi. On a fault cpu.exc is set.
+ * Loads a 4- or 8-byte integer operand from a general register or memory (MOVD/MOVQ into XMM or
+ * MM, CVTSI2SS/SD, MOVQ mm, m64) into intSourceLo/intSourceHi, as loadSource loads an XMM
+ * operand; false after a fault.
  */
-function intSource(cpu: Vcpu, i: number, mem: boolean, size: number): number {
+export function intSource(cpu: Vcpu, i: number, mem: boolean, size: number): boolean {
   if (mem) {
     const a = ea(cpu, i);
-    if (cpu.exc >= 0) return 0;
-    const lo = readMem(cpu, a, cpu.eaHi, size);
+    if (cpu.exc >= 0) return false;
+    intSourceLo = readMem(cpu, a, cpu.eaHi, size);
     intSourceHi = size === 8 ? cpu.mem.hi : 0;
-    return lo;
+    return cpu.exc < 0;
   }
   const r = cpu.dec.rm[i];
+  intSourceLo = readReg(cpu, r, size);
   intSourceHi = size === 8 ? cpu.hi[r] : 0;
-  return readReg(cpu, r, size);
+  return true;
 }
+
+// NaN handling at the bit level, so payloads survive (SDM Vol. 1 4.8.3.5 and table 4-7).
 
 function isNan64(x: Int32Array, k: number): boolean {
   return (x[k + 1] & 0x7ff00000) === 0x7ff00000 && ((x[k + 1] & 0xfffff) | x[k]) !== 0;
@@ -301,12 +303,10 @@ export const MOVD = family('sse-movd', (form) => {
   const mem = form.mem;
   if (form.variant === 0) {
     return (cpu, i) => {
-      if (!sseReady(cpu)) return;
-      const lo = intSource(cpu, i, mem, size);
-      if (cpu.exc >= 0) return;
+      if (!sseReady(cpu) || !intSource(cpu, i, mem, size)) return;
       const x = cpu.fpu.xmm32;
       const reg = cpu.dec.reg[i] * 4;
-      x[reg] = lo; x[reg + 1] = size === 8 ? intSourceHi : 0; x[reg + 2] = 0; x[reg + 3] = 0;
+      x[reg] = intSourceLo; x[reg + 1] = size === 8 ? intSourceHi : 0; x[reg + 2] = 0; x[reg + 3] = 0;
     };
   }
   if (mem) {
@@ -353,17 +353,13 @@ export const MXCSR_OP = family('sse-mxcsr', (form) => {
   if (form.variant === 1) {
     return (cpu, i) => {
       if (!sseReady(cpu)) return;
-      const lo = ea(cpu, i);
-      if (cpu.exc >= 0) return;
-      cpu.mem.write32(lo, cpu.eaHi, cpu.fpu.mxcsr);
+      S32[0] = cpu.fpu.mxcsr;
+      storeXmm(cpu, i, S32, 0, 1, false);
     };
   }
   return (cpu, i) => {
-    if (!sseReady(cpu)) return;
-    const lo = ea(cpu, i);
-    if (cpu.exc >= 0) return;
-    const v = cpu.mem.read32(lo, cpu.eaHi);
-    if (cpu.exc >= 0) return;
+    if (!sseReady(cpu) || !loadSource(cpu, i, true, 4, false)) return;
+    const v = S32[0];
     if ((v & ~0xffff) !== 0) { cpu.raiseGp(0); return; }
     cpu.fpu.mxcsr = v;
   };
@@ -873,8 +869,8 @@ type CvtBody = (cpu: Vcpu, i: number, f: FpuState, d: number) => void;
 function cvtBody(v: Cvt, mem: boolean, size: number): CvtBody {
   switch (v) {
     case Cvt.SI2SS: case Cvt.SI2SD: return (cpu, i, f, d) => {
-      const lo = intSource(cpu, i, mem, size);
-      if (cpu.exc >= 0) return;
+      if (!intSource(cpu, i, mem, size)) return;
+      const lo = intSourceLo;
       const n = size === 8 ? intSourceHi * 4294967296 + (lo >>> 0) : lo | 0;
       if (v === Cvt.SI2SS) f.xmmF32[d * 4] = Math.fround(n); else f.xmmF64[d * 2] = n;
     };
@@ -945,10 +941,5 @@ export const SSE_CVT = family('sse-cvt', (form) => {
   };
 });
 
-/** MOVNTI My,Gy: a plain store (no cache model). */
-export const MOVNTI = family('movnti', (form: Form) => (cpu, i) => {
-  const a = ea(cpu, i);
-  if (cpu.exc >= 0) return;
-  const r = cpu.dec.reg[i];
-  writeMem(cpu, a, cpu.eaHi, form.size === 8 ? 8 : 4, cpu.lo[r], cpu.hi[r]);
-});
+/** MOVNTI My,Gy: a plain store (no cache model), MOV Ey,Gy's memory form. */
+export const MOVNTI = family('movnti', (form: Form) => MOV.make(form.size === 8 ? form : { ...form, size: 4 }));

@@ -57,6 +57,7 @@ export const POP = family('pop', (form) => {
   if (!form.mem) {
     return (cpu, i) => {
       const v = pop(cpu, size);
+      // Kept: POP r is hot (every function epilogue); popInto's apply call would cost it.
       if (cpu.exc >= 0) return;
       writeReg(cpu, cpu.dec.rm[i], size, v, poppedHi);
     };
@@ -121,16 +122,15 @@ export const ENTER = family('enter', (form) => {
     const d = cpu.dec;
     const alloc = d.imm[i] & 0xffff;
     const level = d.imm2[i] & 31;
-    const saved = [cpu.lo[Reg.RSP], cpu.hi[Reg.RSP], cpu.lo[Reg.RBP], cpu.hi[Reg.RBP]];
-    const undo = (): void => {
-      cpu.lo[Reg.RSP] = saved[0]; cpu.hi[Reg.RSP] = saved[1]; cpu.lo[Reg.RBP] = saved[2]; cpu.hi[Reg.RBP] = saved[3];
-    };
+    // rBP changes only at the end; a fault in between puts rSP back (nothing else was written).
+    const spLo = cpu.lo[Reg.RSP];
+    const spHi0 = cpu.hi[Reg.RSP];
     if (!push(cpu, size, readReg(cpu, Reg.RBP, size), cpu.hi[Reg.RBP])) return;
     const frameLo = cpu.lo[Reg.RSP];
     const frameHi = cpu.hi[Reg.RSP];
     if (level > 0) {
-      let bpLo = saved[2];
-      let bpHi = saved[3];
+      let bpLo = cpu.lo[Reg.RBP];
+      let bpHi = cpu.hi[Reg.RBP];
       for (let k = 1; k < level; k++) {
         // rBP steps down by one operand in the stack-pointer width.
         if (cpu.stackBytes === 8) {
@@ -140,12 +140,13 @@ export const ENTER = family('enter', (form) => {
         } else if (cpu.stackBytes === 4) bpLo = (bpLo - size) | 0;
         else bpLo = (bpLo & ~0xffff) | ((bpLo - size) & 0xffff);
         const la = stackLinear(cpu, cpu.stackBytes === 2 ? bpLo & 0xffff : bpLo, bpHi, size);
-        if (la === false) { undo(); return; }
+        if (la === false) { cpu.lo[Reg.RSP] = spLo; cpu.hi[Reg.RSP] = spHi0; return; }
         const v = readMem(cpu, la, stackLinearHi, size);
         const vh = cpu.mem.hi;
-        if (cpu.exc >= 0 || !push(cpu, size, v, vh)) { undo(); return; }
+        // Kept: each outer frame pointer is read, then pushed; any fault undoes the earlier pushes.
+        if (cpu.exc >= 0 || !push(cpu, size, v, vh)) { cpu.lo[Reg.RSP] = spLo; cpu.hi[Reg.RSP] = spHi0; return; }
       }
-      if (!push(cpu, size, frameLo, frameHi)) { undo(); return; }
+      if (!push(cpu, size, frameLo, frameHi)) { cpu.lo[Reg.RSP] = spLo; cpu.hi[Reg.RSP] = spHi0; return; }
     }
     // rBP takes the frame pointer in the stack width (SDM ENTER: StackSize decides, not OperandSize).
     if (cpu.stackBytes === 8) { cpu.lo[Reg.RBP] = frameLo; cpu.hi[Reg.RBP] = frameHi; } else if (cpu.stackBytes === 4) {
@@ -165,6 +166,7 @@ export const LEAVE = family('leave', (form) => {
       cpu.lo[Reg.RSP] = cpu.lo[Reg.RBP];
     } else cpu.set16(Reg.RSP, cpu.lo[Reg.RBP]);
     const v = pop(cpu, size);
+    // Kept: rSP was already set from rBP for the pop, so a faulting pop must put it back.
     if (cpu.exc >= 0) { cpu.lo[Reg.RSP] = oldLo; cpu.hi[Reg.RSP] = oldHi; return; }
     writeReg(cpu, Reg.RBP, size, v, poppedHi);
   };
@@ -186,18 +188,21 @@ export const PUSHA = family('pusha', (form) => {
   };
 });
 
+/** The eight values POPA read, before it writes any register. */
+const popaValues = new Int32Array(8);
+
 /** POPA/POPAD: the stored SP is skipped. */
 export const POPA = family('popa', (form) => {
   const size = form.size;
   return (cpu) => {
-    const values: number[] = [];
     for (let k = 0; k < 8; k++) {
-      values.push(peek(cpu, k * size, size));
+      popaValues[k] = peek(cpu, k * size, size);
+      // Kept: all eight reads must succeed before any register is written.
       if (cpu.exc >= 0) return;
     }
     for (let k = 0; k < 8; k++) {
       const r = 7 - k;
-      if (r !== Reg.RSP) writeReg(cpu, r, size, values[k], 0);
+      if (r !== Reg.RSP) writeReg(cpu, r, size, popaValues[k], 0);
     }
     setSp(cpu, movedSp(cpu, 8 * size), spHi);
   };

@@ -106,6 +106,7 @@ function repeated(size: number, asize: number, op: StrOp): (cpu: Vcpu, i: number
     let left = more ? toBoundary : count;
     if (io) syncTime(cpu, i);
     if (rep && bulkable && delta > 0) left = bulk(cpu, op, size, asize, srcSeg, left);
+    // Kept: the bulk copy can fault partway, with the registers stepped to the faulting element.
     if (cpu.exc >= 0) return;
     while (left > 0) {
       if (!once(cpu, size, asize, srcSeg, delta)) return;

@@ -3,6 +3,7 @@ import { CpuMode, Stop } from '../cpu/vcpu.js';
 import { checkedFamily, family, privilegedFamily, type Handler } from './registry.js';
 import { Check, syncTime } from './checks.js';
 import { ea, writeReg } from './operands.js';
+import { wordFromE } from './operand-flow.js';
 import { Reg, Seg } from '../arch/registers.js';
 import { Cr0, Cr4, Msr } from '../arch/control.js';
 import { Flag } from '../arch/eflags.js';
@@ -22,16 +23,11 @@ import { generalDetect, trapIfTfAfter } from '../cpu/debug-exceptions.js';
  * interrupt flag, TLB and cache maintenance, SWAPGS, hypercalls, and the deliberate #UD opcodes
  * (SDM Vol. 2 and Vol. 3). The checks a family makes before anything else (real mode #UD, CPL 0,
  * UMIP, CR4.TSD/PCE, IOPL) and its VM exit are declared with the family (privilegedFamily,
- * checkedFamily; exec/checks.ts) and added when its handlers are built; SWAPGS, SYSRET and XSETBV
- * check CPL by hand because a mode #UD comes first that the table does not express.
+ * checkedFamily; exec/checks.ts) and added when its handlers are built, the #UD ones first
+ * (outside 64-bit mode, EFER.SCE, CR4.OSXSAVE, CR4.PKE, STAC/CLAC above CPL 0). MOV CR and MOV DR keep
+ * their #UD by hand: it depends on ModRM.reg (which register), a value of the instruction, not
+ * of its form; so does MOV from CR3's exit.
  */
-
-/** #GP(0) unless CPL is 0 (real mode is always CPL 0). */
-function privileged(cpu: Vcpu): boolean {
-  if (cpu.cpl === 0) return true;
-  cpu.raiseGp(0);
-  return false;
-}
 
 /** Raises #UD: UD0/UD1/UD2 and opcodes the table knows are invalid here. */
 export const UD = family('ud', () => (cpu) => { cpu.raiseUd(); });
@@ -53,6 +49,7 @@ export const LOAD_DT = privilegedFamily('load-dt', (form) => {
       baseLo = cpu.mem.read32(next, hi);
       if (size === 2) baseLo &= 0xffffff;
     }
+    // Kept: limit and base (6 or 10 bytes, two reads) are both read before either register changes.
     if (cpu.exc >= 0) return;
     // The base is checked against the CPU's linear-address width (57 with LA57 support), not CR4.LA57's.
     if (cpu.mode === CpuMode.LONG64 && !isCanonical(baseLo, baseHi, cpu.model.maxLinearBits)) { cpu.raiseGp(0); return; }
@@ -83,9 +80,7 @@ const sysDesc = new Descriptor();
 /** LLDT (variant 0) and LTR (variant 1) from a 16-bit selector. */
 export const LOAD_SYSSEG = checkedFamily('load-sysseg', Check.PROT | Check.CPL0, (form) => {
   const isTr = form.variant === 1;
-  return (cpu, i) => {
-    const sel = (form.mem ? cpu.mem.read16(ea(cpu, i), cpu.eaHi) : cpu.lo[cpu.dec.rm[i]]) & 0xffff;
-    if (cpu.exc >= 0) return;
+  return wordFromE(form, (cpu, _i, sel) => {
     const reg = isTr ? cpu.tr : cpu.ldtr;
     if ((sel & 0xfffc) === 0) {
       if (isTr) { cpu.raiseGp(0); return; }
@@ -115,7 +110,7 @@ export const LOAD_SYSSEG = checkedFamily('load-sysseg', Check.PROT | Check.CPL0,
       cpu.mem.writeImplicit32((cpu.gdtr.baseLo + (sel & 0xfff8) + 4) | 0, cpu.gdtr.baseHi, sysDesc.hi);
       reg.attr |= 2;
     }
-  };
+  });
 });
 
 /** SLDT (variant 0) and STR (variant 1). A register destination gets the selector zero-extended. */
@@ -130,14 +125,18 @@ export const STORE_SYSSEG = checkedFamily('store-sysseg', Check.PROT | Check.UMI
 });
 
 /** MOV Sreg, E (variant unused): CS cannot be loaded; MOV SS inhibits interrupts for one instruction. */
-export const MOV_TO_SEG = family('mov-to-seg', (form) => (cpu, i) => {
-  const d = cpu.dec;
-  const seg = d.reg[i];
-  if (seg === Seg.CS || seg > Seg.GS) { cpu.raiseUd(); return; }
-  const sel = form.mem ? cpu.mem.read16(ea(cpu, i), cpu.eaHi) : cpu.lo[d.rm[i]] & 0xffff;
-  if (cpu.exc >= 0) return;
-  if (!loadDataSegment(cpu, seg, sel)) return;
-  if (seg === Seg.SS) { cpu.interruptShadow = true; cpu.debugBlocked = true; }
+export const MOV_TO_SEG = family('mov-to-seg', (form) => {
+  const load = wordFromE(form, (cpu, i, sel) => {
+    const seg = cpu.dec.reg[i];
+    if (!loadDataSegment(cpu, seg, sel)) return;
+    if (seg === Seg.SS) { cpu.interruptShadow = true; cpu.debugBlocked = true; }
+  });
+  // The register comes from ModRM.reg, so its #UD (before the load) is this instruction's, not the form's.
+  return (cpu, i) => {
+    const seg = cpu.dec.reg[i];
+    if (seg === Seg.CS || seg > Seg.GS) { cpu.raiseUd(); return; }
+    load(cpu, i);
+  };
 });
 
 /** MOV E, Sreg: a register destination of 32/64 bits gets the selector zero-extended. */
@@ -317,9 +316,7 @@ export const CACHE_FLUSH = privilegedFamily('cache-flush', () => () => {});
 /** CLFLUSH/CLFLUSHOPT m8: translated like a byte load (page faults apply), otherwise no effect. */
 export const CLFLUSH = family('clflush', () => (cpu, i) => { cpu.mem.read8(ea(cpu, i), cpu.eaHi); });
 
-export const SWAPGS = family('swapgs', () => (cpu) => {
-  if (cpu.mode !== CpuMode.LONG64) { cpu.raiseUd(); return; }
-  if (!privileged(cpu)) return;
+export const SWAPGS = checkedFamily('swapgs', Check.LONG64 | Check.CPL0, () => (cpu) => {
   const k = cpu.msrs.get(Msr.KERNEL_GS_BASE) ?? [0, 0];
   cpu.msrs.set(Msr.KERNEL_GS_BASE, [cpu.seg.baseLo[Seg.GS], cpu.seg.baseHi[Seg.GS]]);
   cpu.seg.baseLo[Seg.GS] = k[0];
@@ -332,13 +329,11 @@ export const HYPERCALL = family('hypercall', () => (cpu) => {
 });
 
 /** LMSW: loads PE, MP, EM, TS; cannot clear PE. */
-export const LMSW = privilegedFamily('lmsw', (form) => (cpu, i) => {
-  const v = form.mem ? cpu.mem.read16(ea(cpu, i), cpu.eaHi) : cpu.lo[cpu.dec.rm[i]];
-  if (cpu.exc >= 0) return;
+export const LMSW = privilegedFamily('lmsw', (form) => wordFromE(form, (cpu, _i, v) => {
   const bits = Cr0.PE | Cr0.MP | Cr0.EM | Cr0.TS;
   const next = (cpu.cr0 & ~(Cr0.MP | Cr0.EM | Cr0.TS)) | (v & bits);
   writeCr0(cpu, next, 0);
-});
+}));
 
 /** SMSW: the low 16 bits of CR0 (a register destination gets the whole of CR0 at 32/64 bits). */
 export const SMSW = checkedFamily('smsw', Check.UMIP, (form) => {
@@ -354,10 +349,9 @@ export const CLTS = privilegedFamily('clts', () => (cpu) => {
 });
 
 /** RDPKRU (variant 0) / WRPKRU (variant 1): need CR4.PKE; ECX (and EDX for WRPKRU) must be 0. */
-export const PKRU = family('pkru', (form) => {
+export const PKRU = checkedFamily('pkru', Check.PKE, (form) => {
   const write = form.variant === 1;
   return (cpu) => {
-    if ((cpu.cr4 & Cr4.PKE) === 0) { cpu.raiseUd(); return; }
     if (cpu.lo[Reg.RCX] !== 0 || (write && cpu.lo[Reg.RDX] !== 0)) { cpu.raiseGp(0); return; }
     if (!write) {
       cpu.set32(Reg.RAX, cpu.pkru);
@@ -406,11 +400,9 @@ export const SYSCALL = family('syscall', (): Handler => (cpu) => {
   trapIfTfAfter(cpu);
 });
 
-export const SYSRET = family('sysret', (form): Handler => {
+export const SYSRET = checkedFamily('sysret', Check.LONG64 | Check.SCE | Check.CPL0, (form): Handler => {
   const size = form.size;
   return (cpu) => {
-    if (cpu.mode !== CpuMode.LONG64 || (cpu.efer & 1) === 0) { cpu.raiseUd(); return; }
-    if (!privileged(cpu)) return;
     const to64 = size === 8;
     if (to64 && !isCanonical(cpu.lo[Reg.RCX], cpu.hi[Reg.RCX], cpu.paging.ctx.format.vaBits || 48)) { cpu.raiseGp(0); return; }
     const star = cpu.msrs.get(Msr.STAR) ?? [0, 0];
@@ -452,6 +444,7 @@ export const INVPCID = privilegedFamily('invpcid', (form) => {
     const pcidHi = cpu.mem.hi;
     const addrLo = cpu.mem.read64((lo + 8) | 0, (lo >>> 0) + 8 > 0xffffffff ? hi + 1 : hi);
     const addrHi = cpu.mem.hi;
+    // Kept: the 16-byte descriptor is two reads, both before any of it is checked or used.
     if (cpu.exc >= 0) return;
     if (typeHi !== 0 || (type >>> 0) > 3 || (pcidWord & ~0xfff) !== 0 || pcidHi !== 0) { cpu.raiseGp(0); return; }
     const pcid = pcidWord & 0xfff;
@@ -476,11 +469,10 @@ export const INVPCID = privilegedFamily('invpcid', (form) => {
   };
 });
 
-/** CLAC (variant 0) / STAC (variant 1): #UD without SMAP or above CPL 0. */
-export const STAC_CLAC = family('stac-clac', (form) => {
+/** CLAC (variant 0) / STAC (variant 1): #UD above CPL 0; without SMAP the rows decode to #UD (their `smap` feature). */
+export const STAC_CLAC = checkedFamily('stac-clac', Check.UD_CPL0, (form) => {
   const set = form.variant === 1;
   return (cpu) => {
-    if (!cpu.model.has('smap') || cpu.cpl !== 0) { cpu.raiseUd(); return; }
     if (set) cpu.flags |= Flag.AC; else cpu.flags &= ~Flag.AC;
   };
 });

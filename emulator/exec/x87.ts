@@ -63,6 +63,38 @@ function readF64(cpu: Vcpu, lo: number, hi: number): number {
   return bits.getFloat64(0, true);
 }
 
+function readU16(cpu: Vcpu, lo: number, hi: number): number {
+  return cpu.mem.read16(lo, hi);
+}
+
+function readI16(cpu: Vcpu, lo: number, hi: number): number {
+  return (cpu.mem.read16(lo, hi) << 16) >> 16;
+}
+
+function readI32(cpu: Vcpu, lo: number, hi: number): number {
+  return cpu.mem.read32(lo, hi) | 0;
+}
+
+function readI64(cpu: Vcpu, lo: number, hi: number): number {
+  const l = cpu.mem.read64(lo, hi);
+  return cpu.mem.hi * 4294967296 + (l >>> 0);
+}
+
+function push(f: FpuState, v: number): void {
+  f.push(v);
+}
+
+/**
+ * The x87 loads' one flow (FLD m32/m64, FILD m16/m32/m64, FLDCW): `read` the memory operand, and
+ * `apply` the value only if the read did not fault.
+ */
+function loaded(read: (cpu: Vcpu, lo: number, hi: number) => number, apply: (f: FpuState, v: number) => void): X87Body {
+  return (cpu, f, lo, hi) => {
+    const v = read(cpu, lo, hi);
+    if (cpu.exc < 0) apply(f, v);
+  };
+}
+
 function next(lo: number, hi: number, n: number): [number, number] {
   return [(lo + n) | 0, (lo >>> 0) + n > 0xffffffff ? (hi + 1) | 0 : hi];
 }
@@ -167,6 +199,7 @@ function x87Op(mem: boolean, body: X87Body): Handler {
     if (mem) {
       lo = ea(cpu, i);
       hi = cpu.eaHi;
+      // The x87 family's one address check (probeWrite/probeRead bodies need a valid address).
       if (cpu.exc >= 0) return;
     }
     body(cpu, cpu.fpu, lo, hi, cpu.dec.rm[i] & 7, i);
@@ -186,11 +219,7 @@ function x87Body(v: number): X87Body {
     case X87.FNSTSW_AX: return (cpu, f, lo, hi, sti, i) => { cpu.set16(Reg.RAX, f.statusWord()); };
     case X87.FNSTSW: return (cpu, f, lo, hi, sti, i) => { cpu.mem.write16(lo, hi, f.statusWord()); };
     case X87.FNSTCW: return (cpu, f, lo, hi, sti, i) => { cpu.mem.write16(lo, hi, f.fcw); };
-    case X87.FLDCW: return (cpu, f, lo, hi, sti, i) => {
-      const w = cpu.mem.read16(lo, hi);
-      if (cpu.exc >= 0) return;
-      f.fcw = (w & 0x1f7f) | 0x40;
-    };
+    case X87.FLDCW: return loaded(readU16, (f, w) => { f.fcw = (w & 0x1f7f) | 0x40; });
     case X87.FNSTENV: return (cpu, f, lo, hi, sti, i) => {
       if (!cpu.mem.probeWrite(lo, hi, 28)) return;
       const words = [f.fcw | 0xffff0000, f.statusWord() | 0xffff0000, fullTagWord(f) | 0xffff0000, f.fipLo, f.fop & 0x7ff, f.fdpLo, 0];
@@ -225,13 +254,14 @@ function x87Body(v: number): X87Body {
       const c = CONSTANTS[v];
       return (cpu, f) => { f.push(c); };
     }
-    case X87.FLD_M32: return (cpu, f, lo, hi, sti, i) => { const val = readF32(cpu, lo, hi); if (cpu.exc < 0) f.push(val); };
-    case X87.FLD_M64: return (cpu, f, lo, hi, sti, i) => { const val = readF64(cpu, lo, hi); if (cpu.exc < 0) f.push(val); };
+    case X87.FLD_M32: return loaded(readF32, push);
+    case X87.FLD_M64: return loaded(readF64, push);
     case X87.FLD_M80: return (cpu, f, lo, hi, sti, i) => {
       const mlo = cpu.mem.read64(lo, hi);
       const mhi = cpu.mem.hi;
       const [a, b] = next(lo, hi, 8);
       const se = cpu.mem.read16(a, b);
+      // Kept: the 10-byte operand is two reads, both before the push.
       if (cpu.exc >= 0) return;
       f.push(f80ToDouble(mlo, mhi, se));
       const p = f.top;
@@ -265,14 +295,9 @@ function x87Body(v: number): X87Body {
     };
     case X87.FST_ST: return (cpu, f, lo, hi, sti, i) => { f.set(sti, f.get(0)); copyRaw(f, 0, sti); };
     case X87.FSTP_ST: return (cpu, f, lo, hi, sti, i) => { f.set(sti, f.get(0)); copyRaw(f, 0, sti); f.pop(); };
-    case X87.FILD_M16: return (cpu, f, lo, hi, sti, i) => {
-      const val = (cpu.mem.read16(lo, hi) << 16) >> 16; if (cpu.exc < 0) f.push(val);
-    };
-    case X87.FILD_M32: return (cpu, f, lo, hi, sti, i) => { const val = cpu.mem.read32(lo, hi) | 0; if (cpu.exc < 0) f.push(val); };
-    case X87.FILD_M64: return (cpu, f, lo, hi, sti, i) => {
-      const l = cpu.mem.read64(lo, hi);
-      if (cpu.exc < 0) f.push(cpu.mem.hi * 4294967296 + (l >>> 0));
-    };
+    case X87.FILD_M16: return loaded(readI16, push);
+    case X87.FILD_M32: return loaded(readI32, push);
+    case X87.FILD_M64: return loaded(readI64, push);
     case X87.FIST_M16: return (cpu, f, lo, hi, sti, i) => { storeInt(cpu, lo, hi, 2, false); };
     case X87.FIST_M32: return (cpu, f, lo, hi, sti, i) => { storeInt(cpu, lo, hi, 4, false); };
     case X87.FISTP_M16: case X87.FISTP_M32: case X87.FISTP_M64: case X87.FISTTP_M16: case X87.FISTTP_M32: case X87.FISTTP_M64: {
@@ -319,6 +344,7 @@ function arithRow(cpu: Vcpu, f: FpuState, v: number, lo: number, hi: number, sti
     case ArithKind.M16INT: src = (cpu.mem.read16(lo, hi) << 16) >> 16; break;
     default: src = f.get(sti); break;
   }
+  // The arithmetic rows' one load check, as toE's for the integer ALU.
   if (cpu.exc >= 0) return;
   if (op === 2 || op === 3) { // FCOM, FCOMP; DE D0+i (FCOMP5) is the popping form's alias too
     compare(f, f.get(0), src);
@@ -353,6 +379,7 @@ export const FXSAVE = family('fxsave', (form) => {
     if ((cpu.cr0 & (Cr0.EM | Cr0.TS)) !== 0) { cpu.raise(Vector.NM); return; }
     const lo = ea(cpu, i);
     const hi = cpu.eaHi;
+    // Kept: a segment fault of the address comes before the alignment #GP.
     if (cpu.exc >= 0) return;
     if ((lo & 15) !== 0) { cpu.raiseGp(0); return; }
     if (restore) fxrstor(cpu, lo, hi, wide); else fxsave(cpu, lo, hi, wide);
@@ -413,6 +440,7 @@ function fxrstor(cpu: Vcpu, lo: number, hi: number, wide: boolean): void {
     areaView.setInt32(k, cpu.mem.read64(a, b), true);
     areaView.setInt32(k + 4, cpu.mem.hi, true);
   }
+  // Kept: all 512 bytes are read and MXCSR checked before any state changes.
   if (cpu.exc >= 0) return;
   if ((areaView.getUint32(24, true) & ~MXCSR_MASK) !== 0) { cpu.raiseGp(0); return; }
   applyLegacyArea(cpu, wide);

@@ -1,8 +1,9 @@
 import type { Vcpu } from '../cpu/vcpu.js';
-import { family } from './registry.js';
+import { checkedFamily } from './registry.js';
+import { Check } from './checks.js';
 import { ea } from './operands.js';
 import { Reg } from '../arch/registers.js';
-import { Cr0, Cr4 } from '../arch/control.js';
+import { Cr0 } from '../arch/control.js';
 import { Vector } from '../arch/vectors.js';
 import { XCR0_SUPPORTED } from '../cpu/cpu-model.js';
 import { MXCSR_MASK } from './fpu-state.js';
@@ -12,15 +13,13 @@ import { CpuMode } from '../cpu/vcpu.js';
 /**
  * XGETBV/XSETBV and the standard-form XSAVE/XSAVEOPT/XRSTOR (SDM Vol. 1 ch. 13, Vol. 2) for the
  * components mmulab models: x87 (XCR0 bit 0) and SSE (bit 1). The rows carry the `xsave` feature,
- * so without it they decode to #UD; with it, CR4.OSXSAVE=0 is #UD here.
+ * so without it they decode to #UD; with it, CR4.OSXSAVE=0 is #UD (Check.OSXSAVE, before XSETBV's CPL check).
  */
 
 /** XGETBV (variant 0) / XSETBV (variant 1). ECX[63:32] is ignored; only XCR0 exists (XGETBV(1) is not enumerated). */
-export const XCR = family('xcr', (form) => {
+export const XCR = checkedFamily('xcr', (form) => (form.variant === 1 ? Check.OSXSAVE | Check.CPL0 : Check.OSXSAVE), (form) => {
   const write = form.variant === 1;
   return (cpu) => {
-    if ((cpu.cr4 & Cr4.OSXSAVE) === 0) { cpu.raiseUd(); return; }
-    if (write && cpu.cpl !== 0) { cpu.raiseGp(0); return; }
     if (cpu.lo[Reg.RCX] !== 0) { cpu.raiseGp(0); return; }
     if (!write) {
       cpu.set32(Reg.RAX, cpu.xcr0);
@@ -37,11 +36,10 @@ export const XCR = family('xcr', (form) => {
 const enum Header { XSTATE_BV = 512, XCOMP_BV = 520, RESERVED = 528, END = 576 }
 
 /** XSAVE/XSAVEOPT (variant 0) and XRSTOR (variant 1); REX.W (64-bit FIP/FDP) as form.size 8. */
-export const XSAVE = family('xsave', (form) => {
+export const XSAVE = checkedFamily('xsave', Check.OSXSAVE, (form) => {
   const restore = form.variant === 1;
   const wide = form.size === 8;
   return (cpu, i) => {
-    if ((cpu.cr4 & Cr4.OSXSAVE) === 0) { cpu.raiseUd(); return; }
     if ((cpu.cr0 & Cr0.TS) !== 0) { cpu.raise(Vector.NM); return; }
     const lo = ea(cpu, i);
     const hi = cpu.eaHi;
@@ -65,6 +63,7 @@ function xmmEnd(cpu: Vcpu): number {
 function xsave(cpu: Vcpu, lo: number, hi: number, wide: boolean, rfbm: number): void {
   if (!cpu.mem.probeWrite(lo, hi, Header.END)) return;
   const bvLo = cpu.mem.read32((lo + Header.XSTATE_BV) | 0, hi);
+  // Kept: XSTATE_BV is read (to merge into it) before any byte of the area is written.
   if (cpu.exc >= 0) return;
   captureLegacyArea(cpu, wide);
   const end = xmmEnd(cpu);
@@ -83,6 +82,7 @@ function xrstor(cpu: Vcpu, lo: number, hi: number, wide: boolean, rfbm: number):
   const bvHi = cpu.mem.read32((lo + Header.XSTATE_BV + 4) | 0, hi);
   let reserved = 0;
   for (let k = Header.XCOMP_BV; k < Header.RESERVED + 8; k += 4) reserved |= cpu.mem.read32((lo + k) | 0, hi);
+  // Kept (and the two below): XRSTOR reads the header, MXCSR and the area before changing any state.
   if (cpu.exc >= 0) return;
   // Standard form without XSAVEC: XSTATE_BV may name only XCR0's components, and header bytes
   // 8-23 (XCOMP_BV and the next quadword) must be zero.

@@ -180,6 +180,68 @@ describe('real-mode #UD before privilege', () => {
   }
 });
 
+describe('#UD before privilege: the mode, EFER.SCE, CR4.OSXSAVE and CPL rules each instruction declares', () => {
+  /** Expects #UD and nothing changed. */
+  const expectUd = (hex: string, st: State, setUp?: (vm: Machine) => void): void => {
+    const { vm, fx } = setup();
+    setUp?.(vm);
+    vm.cpu.cpl = st.cpl; vm.cpu.mode = st.mode; vm.cpu.setFlags(st.flags);
+    const before = snapshot(vm);
+    expect(run(vm, hex, st)).toBe(Vector.UD);
+    expect(snapshot(vm)).toEqual(before);
+    expect(fx.exits).toEqual([]);
+  };
+  // SDM Vol. 2: each is "not recognized in virtual-8086 mode" (#UD), not a privilege #GP(0).
+  const PROT: ReadonlyArray<readonly [string, string]> = [
+    ['lldt ax', '0f 00 d0'], ['ltr ax', '0f 00 d8'], ['sldt ax', '0f 00 c0'], ['str ax', '0f 00 c8'],
+    ['lar eax, ax', '0f 02 c0'], ['lsl eax, ax', '0f 03 c0'], ['verr ax', '0f 00 e0'], ['verw ax', '0f 00 e8'],
+  ];
+  for (const [name, hex] of PROT) test(`${name}: #UD in virtual-8086 mode`, () => { expectUd(hex, V86); });
+  const PROT32: State = { mode: CpuMode.PROTECTED, cpl: 3, flags: Flag.FIXED1 | Flag.IF };
+  test('swapgs: #UD outside 64-bit mode even at CPL 3, #GP(0) at CPL 3 in 64-bit mode', () => {
+    expectUd('0f 01 f8', PROT32);
+    expectGpNoEffect('0f 01 f8', USER64);
+  });
+  test('sysret: #UD with EFER.SCE clear or outside 64-bit mode, #GP(0) at CPL 3 with SCE', () => {
+    expectUd('0f 07', USER64);
+    expectUd('0f 07', { ...PROT32, cpl: 0 }, (vm) => { vm.cpu.efer = 1; });
+    const { vm } = setup();
+    vm.cpu.efer = 1;
+    expect(run(vm, '0f 07', USER64)).toBe(Vector.GP);
+  });
+  test('xgetbv, xsetbv, xsave: #UD with CR4.OSXSAVE clear, at CPL 0 too; xsetbv at CPL 3 is #GP(0) only with it', () => {
+    const k0: State = { mode: CpuMode.LONG64, cpl: 0, flags: Flag.FIXED1, cr4: Cr4.PAE };
+    expectUd('0f 01 d0', k0);
+    expectUd('0f 01 d1', { ...USER64, cr4: Cr4.PAE });
+    expectUd('0f ae 20', k0);
+    const { vm } = setup();
+    const cpu = vm.cpu;
+    const xcr0 = cpu.xcr0;
+    // A valid XCR0 (x87 | SSE) in EDX:EAX and ECX = 0, so only the privilege check can fault.
+    cpu.lo[Reg.RCX] = 0; cpu.lo[Reg.RAX] = 3; cpu.lo[Reg.RDX] = 0;
+    expect(run(vm, '0f 01 d1', { ...USER64, cr4: Cr4.PAE | Cr4.OSXSAVE })).toBe(Vector.GP);
+    expect(cpu.xcr0).toBe(xcr0);
+    expect(run(vm, '0f 01 d1', { ...USER64, cpl: 0, cr4: Cr4.PAE | Cr4.OSXSAVE })).toBe(-1);
+    expect(cpu.xcr0).toBe(3);
+    expect(run(vm, '0f 01 d0', { ...USER64, cr4: Cr4.PAE | Cr4.OSXSAVE })).toBe(-1); // XGETBV is unprivileged
+  });
+  test('rdpkru, wrpkru: #UD with CR4.PKE clear, before the #GP(0) of a nonzero ECX', () => {
+    expectUd('0f 01 ee', { ...USER64, cr4: Cr4.PAE }, (vm) => { vm.cpu.lo[Reg.RCX] = 1; });
+    expectUd('0f 01 ef', { ...USER64, cr4: Cr4.PAE }, (vm) => { vm.cpu.lo[Reg.RCX] = 1; });
+    expectGpNoEffect('0f 01 ef', { ...USER64, cr4: Cr4.PAE | Cr4.PKE }); // ECX = 5 in expectGpNoEffect
+  });
+  test('stac, clac: #UD above CPL 0; at CPL 0 they set and clear AC', () => {
+    expectUd('0f 01 cb', USER64);
+    expectUd('0f 01 ca', USER64);
+    const { vm } = setup();
+    const k0: State = { mode: CpuMode.LONG64, cpl: 0, flags: Flag.FIXED1 };
+    expect(run(vm, '0f 01 cb', k0)).toBe(-1);
+    expect(vm.cpu.flags & Flag.AC).toBe(Flag.AC);
+    expect(run(vm, '0f 01 ca', { ...k0, flags: Flag.FIXED1 | Flag.AC })).toBe(-1);
+    expect(vm.cpu.flags & Flag.AC).toBe(0);
+  });
+});
+
 describe('intercepts come after the checks', () => {
   test('RDMSR, WRMSR, HLT, RDPMC at CPL 3: #GP(0) and no exit', () => {
     for (const hex of ['0f 32', '0f 30', 'f4', '0f 33']) expectGpNoEffect(hex, { ...USER64, cr4: Cr4.PAE });
