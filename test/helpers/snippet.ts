@@ -12,6 +12,7 @@
  * page, since delivering the exception pushes a frame there.
  */
 import { Machine } from '../../vmm/machine.js';
+import type { Vcpu } from '../../emulator/cpu/vcpu.js';
 import { SegAttr } from '../../emulator/cpu/segment-state.js';
 import { updateMode } from '../../emulator/cpu/segmentation.js';
 import { pagingChanged } from '../../emulator/cpu/control-regs.js';
@@ -73,6 +74,24 @@ export function writeLongModeTables(vm: Machine, pml4: number, gdt: number): voi
   writeQword(vm, gdt + 16, 0x0000ffff, 0x00cf9300);
 }
 
+/**
+ * Puts `cpu` in 64-bit mode at CPL 0 over the tables writeLongModeTables wrote: EFER.LME/LMA/NXE,
+ * CR3 = `pml4`, GDTR = `gdt`, CS the 64-bit code selector 0x08 and the data segments 0x10, flat.
+ * CR0 and CR4 are the caller's, set before this call: the paging mode is derived from them here.
+ */
+export function enterFlatLongMode(cpu: Vcpu, pml4: number, gdt: number): void {
+  cpu.efer = Efer.LME | Efer.LMA | Efer.NXE;
+  cpu.cr3Lo = pml4;
+  cpu.cr3Hi = 0;
+  cpu.gdtr.baseLo = gdt; cpu.gdtr.baseHi = 0; cpu.gdtr.limit = 23;
+  cpu.seg.set(Seg.CS, 0x08, 0, 0, 0xffffffff, SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED | SegAttr.L | SegAttr.G);
+  for (const s of [Seg.DS, Seg.ES, Seg.SS, Seg.FS, Seg.GS]) {
+    cpu.seg.set(s, 0x10, 0, 0, 0xffffffff, SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G);
+  }
+  updateMode(cpu);
+  pagingChanged(cpu);
+}
+
 function setup(): Machine {
   const vm = new Machine({ memBytes: 8 << 20, serialOut: () => {} });
   writeLongModeTables(vm, PML4, GDT);
@@ -112,17 +131,8 @@ export function runSnippet(input: SnippetInput): SnippetOutput {
   cpu.fpu.initX87();
   cpu.fpu.xmmBytes.fill(0);
   cpu.fpu.mxcsr = 0x1f80;
-  cpu.efer = Efer.LME | Efer.LMA | Efer.NXE;
-  cpu.cr3Lo = PML4;
-  cpu.cr3Hi = 0;
-  cpu.gdtr.baseLo = GDT; cpu.gdtr.baseHi = 0; cpu.gdtr.limit = 23;
   cpu.idtr.baseLo = IDT; cpu.idtr.baseHi = 0; cpu.idtr.limit = 32 * 16 - 1;
-  cpu.seg.set(Seg.CS, 0x08, 0, 0, 0xffffffff, SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED | SegAttr.L | SegAttr.G);
-  for (const s of [Seg.DS, Seg.ES, Seg.SS, Seg.FS, Seg.GS]) {
-    cpu.seg.set(s, 0x10, 0, 0, 0xffffffff, SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G);
-  }
-  updateMode(cpu);
-  pagingChanged(cpu);
+  enterFlatLongMode(cpu, PML4, GDT);
   vm.paging.flushAll();
   for (let r = 0; r < 16; r++) {
     const [lo, hi] = toPair(input.regs[r] ?? 0n);

@@ -6,14 +6,10 @@
 import { expect } from 'vitest';
 import { Machine, type MmuMode } from '../../vmm/machine.js';
 import type { TranslatorMode } from '../../emulator/jit/mode.js';
-import { SegAttr } from '../../emulator/cpu/segment-state.js';
-import { updateMode } from '../../emulator/cpu/segmentation.js';
-import { pagingChanged } from '../../emulator/cpu/control-regs.js';
-import { Cr0, Cr4, Efer } from '../../emulator/arch/control.js';
-import { Seg } from '../../emulator/arch/registers.js';
+import { Cr0, Cr4 } from '../../emulator/arch/control.js';
 import { Flag } from '../../emulator/arch/eflags.js';
 import { materializeFlags } from '../../emulator/exec/flags.js';
-import { writeLongModeTables } from '../helpers/snippet.js';
+import { enterFlatLongMode, writeLongModeTables } from '../helpers/snippet.js';
 
 const PML4 = 0x700000;
 const GDT = 0x620000;
@@ -28,16 +24,7 @@ export function machine(cpus: number, mode: TranslatorMode, images: ReadonlyArra
   for (const cpu of vm.vcpus) {
     cpu.cr0 = Cr0.PE | Cr0.ET | Cr0.PG | Cr0.WP | Cr0.NE;
     cpu.cr4 = Cr4.PAE;
-    cpu.efer = Efer.LME | Efer.LMA | Efer.NXE;
-    cpu.cr3Lo = PML4;
-    cpu.cr3Hi = 0;
-    cpu.gdtr.baseLo = GDT; cpu.gdtr.baseHi = 0; cpu.gdtr.limit = 23;
-    cpu.seg.set(Seg.CS, 0x08, 0, 0, 0xffffffff, SegAttr.P | SegAttr.S | SegAttr.CODE | SegAttr.RW | SegAttr.ACCESSED | SegAttr.L | SegAttr.G);
-    for (const s of [Seg.DS, Seg.ES, Seg.SS, Seg.FS, Seg.GS]) {
-      cpu.seg.set(s, 0x10, 0, 0, 0xffffffff, SegAttr.P | SegAttr.S | SegAttr.RW | SegAttr.ACCESSED | SegAttr.DB | SegAttr.G);
-    }
-    updateMode(cpu);
-    pagingChanged(cpu);
+    enterFlatLongMode(cpu, PML4, GDT);
     cpu.paging.flushAll();
     cpu.setFlags(Flag.FIXED1);
     cpu.waitForSipi = false;
