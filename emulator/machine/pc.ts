@@ -10,7 +10,8 @@ import { FW_CFG_PORT, FwCfg } from './devices/fw-cfg.js';
 import { ACPI_PM_BASE, ACPI_PM_PORTS, AcpiPm } from './devices/acpi-pm.js';
 import { RESET_ROM_BASE, RESET_ROM_SIZE, ResetVectorRom, installFirmwareResume } from './firmware-resume.js';
 import { DeliveryMode, type InterruptMessage } from './devices/apic-bus.js';
-import { type AcpiTables, buildAcpiTables } from './devices/acpi-tables.js';
+import { type AcpiTables, buildAcpiTables, MADT_IOAPIC_ID } from './devices/acpi-tables.js';
+import { buildDmarTable } from './devices/vtd/dmar-table.js';
 import { PCI_CONFIG_ADDRESS_PORT, PCI_CONFIG_DATA_PORT, PciHost } from './devices/pci-host.js';
 import { IOAPIC_BASE, IOAPIC_MMIO_SIZE, IoApic } from './devices/ioapic.js';
 import { APIC_DEFAULT_BASE, APIC_MMIO_SIZE, LocalApic } from './devices/local-apic.js';
@@ -183,7 +184,8 @@ export function attachPcDevices(vm: PcBoard, serialOut: (bytes: Uint8Array) => v
 
   const acpiPm = new AcpiPm(now);
   bus.registerPorts(ACPI_PM_BASE, ACPI_PM_PORTS, acpiPm);
-  const acpiTables = buildAcpiTables(cpus);
+  const acpiTables = buildAcpiTables(cpus, chipset.iommu === undefined ? [] : [buildDmarTable({
+    interruptRemapping: chipset.iommu.interruptRemapping, ioapicId: MADT_IOAPIC_ID, endpoints: q35Devfns(chipset) })]);
   vm.writePhysical(acpiTables.base, acpiTables.bytes);
   const leaf1 = bsp.model.cpuid(1, 0, 0);
   const mpTable = buildMpTable(cpus, { cpuSignature: leaf1[0], cpuFeatures: leaf1[3] });
@@ -249,6 +251,11 @@ export function attachPcDevices(vm: PcBoard, serialOut: (bytes: Uint8Array) => v
   const edu = chipset.machine === 'q35' ? attachQ35(vm, pci, ioapic, apicBus, setIsaIrq, chipset) : undefined;
 
   return { serial, pic, postCode, fwCfg, acpiPm, acpiTables, pci, ioapic, lapics, lapic: lapics[0], pit, rtc, edu, setIsaIrq };
+}
+
+/** The devfn of each function attachQ35 puts on bus 0 (the DMAR lists them before they exist). */
+function q35Devfns(chipset: PcChipset): number[] {
+  return [0, ICH9_LPC_DEVFN, ...(chipset.edu === true ? [EDU_SLOT << 3] : [])];
 }
 
 /**

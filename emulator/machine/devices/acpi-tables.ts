@@ -16,6 +16,8 @@
  *         way), the IOAPIC (ID 0, 0xFEC00000, GSI base 0),
  *         QEMU's interrupt source overrides (ISA IRQ0 -> GSI2 for the PIT; IRQ9, the SCI,
  *         level-triggered active-high) and the local APIC NMI on LINT1
+ *   more    tables a device brings (the DMAR of -device intel-iommu, devices/vtd/dmar-table.ts),
+ *         placed after the MADT and listed in the RSDT and XSDT after it
  *
  * Every table's bytes sum to 0 mod 256.
  */
@@ -164,13 +166,16 @@ export const ISA_IRQ_OVERRIDES: ReadonlyArray<{ readonly irq: number; readonly g
   { irq: SCI_IRQ, gsi: SCI_IRQ, flags: 0x0d },
 ];
 
+/** The IOAPIC's ID in the MADT (and so in the DMAR's IOAPIC scope). */
+export const MADT_IOAPIC_ID = 0;
+
 /** Processor local APIC entry flag: the CPU is there and usable. */
 const MADT_LAPIC_ENABLED = 1;
 
 function madt(cpus: number): Uint8Array {
   const entries: number[][] = [
     ...Array.from({ length: cpus }, (_, i) => [0, 8, i, i, MADT_LAPIC_ENABLED, 0, 0, 0]), // UID i, APIC ID i
-    [1, 12, 0, 0, ...le32(IOAPIC_BASE), ...le32(0)], // IOAPIC ID 0 at 0xFEC00000, GSI base 0
+    [1, 12, MADT_IOAPIC_ID, 0, ...le32(IOAPIC_BASE), ...le32(0)], // IOAPIC ID 0 at 0xFEC00000, GSI base 0
     // Interrupt source overrides: bus 0 (ISA), the IRQ, its GSI, INTI flags.
     ...ISA_IRQ_OVERRIDES.map((o) => [2, 10, 0, o.irq, ...le32(o.gsi), o.flags & 0xff, o.flags >> 8]),
     [4, 6, 0xff, 0, 0, 1], // local APIC NMI: all processors, LINT1
@@ -229,8 +234,11 @@ export function checkCpuCount(cpus: number): void {
   }
 }
 
-/** Builds every table for a machine of `cpus` CPUs (APIC IDs 0..cpus-1) and lays them out from ACPI_TABLES_BASE. */
-export function buildAcpiTables(cpus = 1): AcpiTables {
+/**
+ * Builds every table for a machine of `cpus` CPUs (APIC IDs 0..cpus-1) and lays them out from
+ * ACPI_TABLES_BASE. `more` are finished description tables (header and checksum done) to add.
+ */
+export function buildAcpiTables(cpus = 1, more: readonly Uint8Array[] = []): AcpiTables {
   checkCpuCount(cpus);
   const base = ACPI_TABLES_BASE;
   const addresses = new Map<string, number>();
@@ -238,8 +246,14 @@ export function buildAcpiTables(cpus = 1): AcpiTables {
   const at = { rsdp: base, facs: base + 0x40, dsdt: base + 0x80, fadt: base + 0xc0 };
   const madtBytes = madt(cpus);
   const madtAddr = align(at.fadt + FADT_LENGTH, 16);
-  const rsdtAddr = align(madtAddr + madtBytes.length, 16);
-  const described = [at.fadt, madtAddr];
+  const moreAddrs: number[] = [];
+  let next = align(madtAddr + madtBytes.length, 16);
+  for (const table of more) {
+    moreAddrs.push(next);
+    next = align(next + table.length, 16);
+  }
+  const rsdtAddr = next;
+  const described = [at.fadt, madtAddr, ...moreAddrs];
   const rsdtBytes = rsdt(described);
   const xsdtAddr = align(rsdtAddr + rsdtBytes.length, 16);
   const xsdtBytes = xsdt(described);
@@ -255,6 +269,7 @@ export function buildAcpiTables(cpus = 1): AcpiTables {
   place('DSDT', at.dsdt, dsdt());
   place('FACP', at.fadt, fadt(at.facs, at.dsdt));
   place('APIC', madtAddr, madtBytes);
+  more.forEach((table, k) => place(String.fromCharCode(...table.subarray(0, 4)), moreAddrs[k], table));
   place('RSDT', rsdtAddr, rsdtBytes);
   place('XSDT', xsdtAddr, xsdtBytes);
   return { base, bytes, addresses };
