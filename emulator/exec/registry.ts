@@ -45,13 +45,14 @@ export interface FormOperands {
 export interface Form {
   readonly mnemonic: string;
   /**
-   * Operand pattern as written in the opcode table, e.g. "Ev,Gv": the handler key and the
-   * translator's emitters use it; handlers read `ops`.
+   * Operand pattern as written in the opcode table, e.g. "Ev,Gv". Only the handler key (handlerId)
+   * reads it: handlers and the translator's emitters read `ops`.
    */
   readonly operands: string;
   /**
    * The same pattern by operand slot: E (r/m or opcode register or moffs), G (reg), I (immediate),
-   * other letters kept. "mov AL,Ob" is "G,E"; "add rAX,Iz" is "E,I".
+   * other letters kept. "mov AL,Ob" is "G,E"; "add rAX,Iz" is "E,I". Part of the handler key only
+   * (no handler or emitter reads it; test/jit/emitter-operands.test.ts checks `ops` against it).
    */
   readonly pattern: string;
   /** Operand size in bytes for the form (1, 2, 4 or 8). */

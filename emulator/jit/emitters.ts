@@ -1,4 +1,5 @@
 import { LfOp } from '../exec/flags.js';
+import { type Form, Operand } from '../exec/registry.js';
 import { Reg, Seg } from '../arch/registers.js';
 import { Stop } from '../cpu/vcpu.js';
 import type { Emitter, InsnContext } from './context.js';
@@ -50,6 +51,23 @@ function imm(c: InsnContext): [string, string] {
   return [String(c.d.imm[c.i]), String(c.d.immHi[c.i])];
 }
 
+// What the emitters ask of a form's operands, from its typed descriptor (Form.ops), never from
+// the table text. Exported so test/jit/emitter-operands.test.ts can hold each one against the
+// text test it replaced, for every form.
+/** The source is an immediate ("E,I", "G,I": ALU, TEST and MOV). */
+export const immSource = (form: Form): boolean => form.ops.second === Operand.IMM;
+/** The destination is the reg slot ("G,E": ALU and MOV). */
+export const toReg = (form: Form): boolean => form.ops.first === Operand.G;
+/** The shift count is CL, or the constant 1 of "shl Ev,1". */
+export const clCount = (form: Form): boolean => form.ops.second === Operand.CL;
+export const countOne = (form: Form): boolean => form.ops.second === Operand.ONE;
+/** The only operand is an immediate (PUSH Ib/Iz, RET Iw). */
+export const immFirst = (form: Form): boolean => form.ops.first === Operand.IMM;
+/** IMUL G,E,I. */
+export const threeOperands = (form: Form): boolean => form.ops.count === 3;
+/** MOVZX/MOVSX/MOVSXD: the bytes the source has (Eb 1, Ew 2, else 4). */
+export const sourceBytes = (form: Form): number => (form.ops.lastSize === 1 || form.ops.lastSize === 2 ? form.ops.lastSize : 4);
+
 /** Marks the flag locals as describing the record of `op` just made (conditions may use them). */
 function known(c: InsnContext, op: LfOp, size: number): void {
   c.flagsKnown = { op, size };
@@ -59,8 +77,8 @@ const alu: Emitter = (c) => {
   const { d, i, form, regs } = c;
   const op = form.variant;
   const size = form.size;
-  const srcImm = form.pattern.endsWith(',I');
-  const dstIsG = form.pattern.startsWith('G');
+  const srcImm = immSource(form);
+  const dstIsG = toReg(form);
   const writes = op !== CMP;
   const wide = size === 8;
   const cin = op === ADC || op === SBB ? 'ci = getCF(cpu);' : 'ci = 0;';
@@ -104,7 +122,7 @@ const test: Emitter = (c) => {
   const size = form.size;
   const wide = size === 8;
   const [il, ih] = imm(c);
-  const src = form.operands.includes(',I')
+  const src = immSource(form)
     ? `fs = ${il};${wide ? ` fsh = ${ih};` : ''}`
     : `fs = ${regs.read(d.reg[i], size)};${wide ? ` fsh = ${regs.hi(d.reg[i])};` : ''}`;
   const tail = `${src} fr = fd & fs;${wide ? ' frh = fdh & fsh;' : ''} ${recordFlags(LfOp.LOGIC, size, null)}`;
@@ -165,8 +183,8 @@ const shift: Emitter = (c) => {
   const { d, i, form, regs } = c;
   const size = form.size;
   const lf = SHIFT_LF[form.variant];
-  if (lf === undefined || form.operands.endsWith(',CL')) return undefined;
-  const n = (form.operands.endsWith(',1') ? 1 : d.imm[i]) & (size === 8 ? 0x3f : 0x1f);
+  if (lf === undefined || clCount(form)) return undefined;
+  const n = (countOne(form) ? 1 : d.imm[i]) & (size === 8 ? 0x3f : 0x1f);
   if (n === 0) return undefined;
   let compute: string;
   if (size === 8) {
@@ -197,8 +215,8 @@ const shift: Emitter = (c) => {
 const mov: Emitter = (c) => {
   const { d, i, form, regs } = c;
   const size = form.size;
-  const fromImm = form.pattern.includes(',I');
-  const toG = form.pattern.startsWith('G');
+  const fromImm = immSource(form);
+  const toG = toReg(form);
   const [il, ih] = imm(c);
   const g = d.reg[i];
   if (!form.mem) {
@@ -216,8 +234,7 @@ const mov: Emitter = (c) => {
 
 const movx: Emitter = (c) => {
   const { d, i, form, regs } = c;
-  const letter = form.operands.slice(-1);
-  const from = letter === 'b' ? 1 : letter === 'w' ? 2 : 4;
+  const from = sourceBytes(form);
   const signed = form.variant === 1;
   const ext = signed
     ? (from === 1 ? 'v = (v << 24) >> 24;' : from === 2 ? 'v = (v << 16) >> 16;' : 'v = v | 0;')
@@ -236,7 +253,7 @@ const lea: Emitter = (c) => {
 /** The stack forms run inline only with a 64-bit stack (64-bit code); others use the handler. */
 const push: Emitter = (c) => {
   const { d, i, form, regs } = c;
-  if (c.bits !== 64 || form.size !== 8 || form.mem || form.operands.startsWith('I')) return undefined;
+  if (c.bits !== 64 || form.size !== 8 || form.mem || immFirst(form)) return undefined;
   const r = d.rm[i];
   const sp = Reg.RSP;
   const pre = `s = (${regs.lo(sp)} >>> 0) - 8; nh = (${regs.hi(sp)} + (s < 0 ? -1 : 0)) | 0; nl = s | 0; al = nl; ah = nh;`;
@@ -331,7 +348,7 @@ const ret: Emitter = (c) => {
   if (c.bits !== 64 || c.form.size !== 8) return undefined;
   const { regs } = c;
   const sp = Reg.RSP;
-  const extra = c.form.operands === 'Iw' ? c.d.imm[c.i] & 0xffff : 0;
+  const extra = immFirst(c.form) ? c.d.imm[c.i] & 0xffff : 0;
   const pre = `al = ${regs.lo(sp)}; ah = ${regs.hi(sp)};`;
   const cond = `cpu.stackBytes === 8 && ((ah << 16) >> 16) === ah && ${tlbHit('tR', 8)} && ` +
     `(${HOST.slice(0, -1)}, view.getInt32(hp + 4, true) === rh)`;
@@ -355,7 +372,7 @@ const imul: Emitter = (c) => {
   const size = form.size;
   if (size !== 2 && size !== 4) return undefined;
   const g = d.reg[i];
-  const withImm = form.operands.split(',').length === 3;
+  const withImm = threeOperands(form);
   const y = withImm ? String(d.imm[i]) : regs.read(g, size);
   const compute = size === 4
     ? `vh = ${y}; fr = Math.imul(v, vh); ci = v * vh !== fr ? 1 : 0;`
