@@ -6,7 +6,9 @@
  * 256 128-bit descriptors that wraps; the driver spins until that word reads QI_DONE and gives up on
  * FSTS.IQE/ITE/ICE. The spec (6.5.2) says every descriptor before the wait completes first, IQH
  * follows them, and a change to a table followed by the matching invalidation is seen by the next
- * request: the last two cases check that with an IRTE and a second-level entry.
+ * request: the last two cases check that with an IRTE and a second-level entry. The last describe
+ * is the IOAPIC entry Linux writes under remapping (IRTE with SVT 1 and the DMAR scope's SID,
+ * RTE in remappable format with the pin as its vector and index bit 15 in bit 11).
  */
 import { describe, expect, test } from 'vitest';
 import { GSTS, IRE, IRT, QIE, SIRTP, TE, contextEntry, gcmdOr, rig, setRoot, sl, type Rig } from './vtd-harness.js';
@@ -137,5 +139,26 @@ describe('queued invalidation as Linux drives it', () => {
     expect(qi.submit([iotlbPage(1, 0x5000, 0, 0)])).toBe(true);
     expect(r.iommu.read(0x0008, 0x5000, buf)).toBe(false);
     expect(r.r32(0x34) & 0x2).toBe(0x2); // FSTS.PPF: the fault is recorded
+  });
+});
+
+describe("Linux's IOAPIC entries under interrupt remapping (irq_remapping.c)", () => {
+  test('set_ioapic_sid IRTE (SVT 1, SID ff:00.0 from the DMAR scope) and a remappable RTE whose vector is the pin', () => {
+    const r = rig({ interruptRemapping: true });
+    const qi = new LinuxQi(r);
+    r.w64(0xb8, IRT | 0xf); // INTR_REMAP_TABLE_REG_SIZE: 2^16 entries, EIME clear
+    gcmdOr(r, SIRTP);
+    expect(qi.submit([iecGlobal()])).toBe(true);
+    gcmdOr(r, IRE);
+    // IRTE 0x8003: vector 0x22 to APIC 1, fixed, edge, physical; SVT 1, SQ 0, SID 0xff00.
+    const index = 0x8003;
+    r.memory.q(IRT + index * 16, 1 + 0x22 * 2 ** 16 + 1 * 2 ** 40);
+    r.memory.q(IRT + index * 16 + 8, 0xff00 | (1 << 18));
+    // IR_IO_APIC_route_entry: vector = pin 2, index bit 15 in bit 11, format bit 48, index 14:0 in 63:49.
+    const low = 2 | (((index >> 15) & 1) << 11);
+    const high = (1 << 16) | ((index & 0x7fff) << 17);
+    const msg = r.iommu.remapIoapic(low, high);
+    expect(msg).toMatchObject({ vector: 0x22, destination: 1, logical: false, levelTriggered: false });
+    expect(r.r32(0x34)).toBe(0);
   });
 });
