@@ -132,11 +132,18 @@ export class ShadowPageCache {
     this.ctx.charge('hashLookup');
     let collisions = 0;
     let found: ShadowPage | undefined;
-    for (const sp of [...bucket]) {
+    // By index, with no copy of the bucket: the one zap that lets the walk go on is of an unsync
+    // page, a leaf with no unsync children, so it can take only that page out of the bucket (free);
+    // the walk then stays at the same index, which holds the next page.
+    for (let k = 0; k < bucket.length;) {
+      const sp = bucket[k++];
       if (this.isObsolete(sp)) continue;
       if (sp.gfn !== gfn) { collisions++; continue; }
       if (sp.role !== role) {
-        if (roleLevel(role) > 1 && sp.unsync) this.zap(sp);
+        if (roleLevel(role) > 1 && sp.unsync) {
+          this.zap(sp);
+          if (bucket[k - 1] !== sp) k--;
+        }
         continue;
       }
       if (!sp.direct && sp.unsync) {

@@ -182,6 +182,53 @@ describe('unsync (mmu_try_to_unsync_pages)', () => {
   });
 });
 
+describe('looking up an upper-level page zaps the unsync pages of its gfn (kvm_mmu_find_shadow_page)', () => {
+  /** Two level-1 pages shadowing the guest table at 0x70 under different roles, both made unsync. */
+  function twoUnsync(): { s: ReturnType<typeof setup>; a: ShadowPage; b: ShadowPage } {
+    const s = setup();
+    const a = s.cache.get(0x70 as Gfn, indirect(1)).sp;
+    const b = s.cache.get(0x70 as Gfn, packRole({ level: 1, access: ACC_ALL, cr0_wp: false, efer_nx: true })).sp;
+    mapLeaf(s, 0x70);
+    expect([a.unsync, b.unsync]).toEqual([true, true]);
+    return { s, a, b };
+  }
+
+  test('every unsync page of the gfn is zapped, one after another in the bucket, and a miss makes the new page', () => {
+    const { s, a, b } = twoUnsync();
+    const got = s.cache.get(0x70 as Gfn, indirect(2));
+    expect(got.created).toBe(true);
+    // Freed (the new page may reuse a freed table's memory, so compare pages, not addresses).
+    expect(s.cache.byHpa.get(a.hpa)).not.toBe(a);
+    expect(s.cache.byHpa.get(b.hpa)).not.toBe(b);
+    expect([a.invalid, b.invalid]).toEqual([true, true]);
+    expect(s.b.stats.mmu_unsync).toBe(0);
+    expect(s.b.stats.mmu_shadow_zapped).toBe(2);
+    expect(audit(s.b, s.cache)).toEqual([]);
+  });
+
+  test('the page sought right after a zapped one in the bucket is found, not made again', () => {
+    const s = setup();
+    const leaf = s.cache.get(0x70 as Gfn, indirect(1)).sp;
+    const upper = s.cache.get(0x70 as Gfn, direct(2)).sp; // a direct page does not write-protect its gfn
+    mapLeaf(s, 0x70);
+    expect(leaf.unsync).toBe(true);
+    const misses = s.b.stats.mmu_cache_miss;
+    expect(s.cache.find(0x70 as Gfn, direct(2))).toBe(upper);
+    expect(s.b.stats.mmu_cache_miss).toBe(misses);
+    expect(s.cache.byHpa.get(leaf.hpa)).not.toBe(leaf);
+    expect(leaf.invalid).toBe(true);
+    expect(audit(s.b, s.cache)).toEqual([]);
+  });
+
+  test('a level-1 lookup leaves unsync pages of other roles alone', () => {
+    const { s, a, b } = twoUnsync();
+    s.cache.syncPage = () => 0; // the page found is synced with no flush needed
+    expect(s.cache.find(0x70 as Gfn, indirect(1))).toBe(a);
+    expect(b.invalid).toBe(false);
+    expect(s.cache.byHpa.get(b.hpa)).toBe(b);
+  });
+});
+
 describe('zapping', () => {
   test('a zapped page unlinks from its parent, drops its leaves from the rmaps, and returns its memory', () => {
     const s = setup();
