@@ -11,6 +11,7 @@ import { Seg } from '../arch/registers.js';
 import { FaultClass, Vector, faultClass } from '../arch/vectors.js';
 import type { Tracer } from './tracer.js';
 import { afterInstruction, beforeInstruction, debugArmed } from './debug-exceptions.js';
+import { nothingToService } from './service-check.js';
 import { JIT_STATS, noteCompiled, noteEntry } from '../jit/stats.js';
 import { regionExit } from '../jit/region.js';
 
@@ -238,21 +239,6 @@ function fetchBytes(cpu: Vcpu, lo: number, hi: number, count: number, at: number
 }
 
 const SERVICE_CONTINUE = -1 as SliceEnd;
-
-/**
- * Whether serviceEvents, handed a vCPU whose only stop is Stop.EVENT (a TPR write, STI, a device
- * that may have raised an interrupt), has nothing to do but clear it: no emulated instruction
- * ending, no INIT, SIPI wait or forced exit, no pending exception, deliverable NMI or interrupt,
- * and not halted. The interrupt is only looked at: `ack` false changes nothing on any platform
- * and finds a vector exactly when `ack` true would. serviceEvents asks this first; translated code
- * asks the same to go on after such a stop without returning here (jit/events.ts).
- */
-export function nothingToService(cpu: Vcpu): boolean {
-  if (cpu.stop !== Stop.EVENT || cpu.insnEmulated || cpu.initPending || cpu.waitForSipi || cpu.forcedExitPending || cpu.exc >= 0) return false;
-  if (cpu.nmiPending && !cpu.nmiBlocked) return false;
-  if ((cpu.flags & Flag.IF) !== 0 && cpu.platform.pendingInterrupt(cpu, false) >= 0) return false;
-  return !cpu.halted;
-}
 
 /** Between blocks: deliver a pending exception, take an interrupt, or report a halt or stop. */
 function serviceEvents(cpu: Vcpu, state: RunState): SliceEnd {

@@ -1,5 +1,5 @@
 import type { Vcpu } from '../cpu/vcpu.js';
-import { nothingToService } from '../cpu/run.js';
+import { nothingToService } from '../cpu/service-check.js';
 
 /**
  * Whether translated code may go on after an instruction that set only Stop.EVENT: the run loop
