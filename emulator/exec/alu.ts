@@ -104,75 +104,38 @@ function binary(form: Form, op: AluOp): Handler {
     };
   }
   if (form.mem || (size !== 4 && size !== 8)) return flow(form, aluOperation(op, size), writes);
-  if (size === 8) return binary64Reg(op, srcImm, dstIsG, writes);
-  if (srcImm) {
-    return (cpu, i) => {
-      const d = cpu.dec;
-      const r = d.rm[i];
-      const a = cpu.lo[r];
-      const b = d.imm[i];
-      const cin = carryIn(cpu, op);
-      const res = compute(op, a, b, cin);
-      if (writes) { cpu.lo[r] = res; cpu.hi[r] = 0; }
-      record(cpu, op, 4, a, b, res, cin);
-    };
+  if (size === 8) {
+    if (srcImm) return (cpu, i) => onReg64(cpu, op, cpu.dec.rm[i], cpu.dec.imm[i], cpu.dec.immHi[i], writes);
+    if (dstIsG) return (cpu, i) => { const s = cpu.dec.rm[i]; onReg64(cpu, op, cpu.dec.reg[i], cpu.lo[s], cpu.hi[s], writes); };
+    return (cpu, i) => { const s = cpu.dec.reg[i]; onReg64(cpu, op, cpu.dec.rm[i], cpu.lo[s], cpu.hi[s], writes); };
   }
-  if (dstIsG) {
-    return (cpu, i) => {
-      const d = cpu.dec;
-      const dst = d.reg[i];
-      const a = cpu.lo[dst];
-      const b = cpu.lo[d.rm[i]];
-      const cin = carryIn(cpu, op);
-      const res = compute(op, a, b, cin);
-      if (writes) { cpu.lo[dst] = res; cpu.hi[dst] = 0; }
-      record(cpu, op, 4, a, b, res, cin);
-    };
-  }
-  return (cpu, i) => {
-    const d = cpu.dec;
-    const dst = d.rm[i];
-    const a = cpu.lo[dst];
-    const b = cpu.lo[d.reg[i]];
-    const cin = carryIn(cpu, op);
-    const res = compute(op, a, b, cin);
-    if (writes) { cpu.lo[dst] = res; cpu.hi[dst] = 0; }
-    record(cpu, op, 4, a, b, res, cin);
-  };
+  if (srcImm) return (cpu, i) => onReg32(cpu, op, cpu.dec.rm[i], cpu.dec.imm[i], writes);
+  if (dstIsG) return (cpu, i) => onReg32(cpu, op, cpu.dec.reg[i], cpu.lo[cpu.dec.rm[i]], writes);
+  return (cpu, i) => onReg32(cpu, op, cpu.dec.rm[i], cpu.lo[cpu.dec.reg[i]], writes);
 }
 
-function binary64Reg(op: AluOp, srcImm: boolean, dstIsG: boolean, writes: boolean): Handler {
-  if (srcImm) {
-    return (cpu, i) => {
-      const d = cpu.dec;
-      const dst = d.rm[i];
-      const alo = cpu.lo[dst];
-      const ahi = cpu.hi[dst];
-      const blo = d.imm[i];
-      const bhi = d.immHi[i];
-      const cin = carryIn(cpu, op);
-      const rlo = compute64(op, alo, ahi, blo, bhi, cin);
-      const rhi = resultHi;
-      if (writes) { cpu.lo[dst] = rlo; cpu.hi[dst] = rhi; }
-      cpu.lfAux = cin;
-      setLazy64(cpu, LF[op], alo, ahi, blo, bhi, rlo, rhi);
-    };
-  }
-  return (cpu, i) => {
-    const d = cpu.dec;
-    const dst = dstIsG ? d.reg[i] : d.rm[i];
-    const src = dstIsG ? d.rm[i] : d.reg[i];
-    const alo = cpu.lo[dst];
-    const ahi = cpu.hi[dst];
-    const blo = cpu.lo[src];
-    const bhi = cpu.hi[src];
-    const cin = carryIn(cpu, op);
-    const rlo = compute64(op, alo, ahi, blo, bhi, cin);
-    const rhi = resultHi;
-    if (writes) { cpu.lo[dst] = rlo; cpu.hi[dst] = rhi; }
-    cpu.lfAux = cin;
-    setLazy64(cpu, LF[op], alo, ahi, blo, bhi, rlo, rhi);
-  };
+/**
+ * The 4-byte register forms' one body: `op` on register `dst` and the source value `b` (a
+ * register or the immediate, which the handler picked), written back unless CMP.
+ */
+function onReg32(cpu: Vcpu, op: AluOp, dst: number, b: number, writes: boolean): void {
+  const a = cpu.lo[dst];
+  const cin = carryIn(cpu, op);
+  const res = compute(op, a, b, cin);
+  if (writes) { cpu.lo[dst] = res; cpu.hi[dst] = 0; }
+  record(cpu, op, 4, a, b, res, cin);
+}
+
+/** The same for the 8-byte register forms, with the source's halves blo and bhi. */
+function onReg64(cpu: Vcpu, op: AluOp, dst: number, blo: number, bhi: number, writes: boolean): void {
+  const alo = cpu.lo[dst];
+  const ahi = cpu.hi[dst];
+  const cin = carryIn(cpu, op);
+  const rlo = compute64(op, alo, ahi, blo, bhi, cin);
+  const rhi = resultHi;
+  if (writes) { cpu.lo[dst] = rlo; cpu.hi[dst] = rhi; }
+  cpu.lfAux = cin;
+  setLazy64(cpu, LF[op], alo, ahi, blo, bhi, rlo, rhi);
 }
 
 export const ALU = family('alu', (form) => binary(form, form.variant as AluOp));

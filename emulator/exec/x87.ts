@@ -95,6 +95,28 @@ function loaded(read: (cpu: Vcpu, lo: number, hi: number) => number, apply: (f: 
   };
 }
 
+/**
+ * The x87 stores' one flow (FST/FSTP m32/m64, FIST/FISTP/FISTTP): `write` ST(0) to memory, and
+ * for the popping forms pop only if the write did not fault.
+ */
+function stored(write: (cpu: Vcpu, f: FpuState, lo: number, hi: number) => void, pop: boolean): X87Body {
+  if (!pop) return write;
+  return (cpu, f, lo, hi) => {
+    write(cpu, f, lo, hi);
+    if (cpu.exc < 0) f.pop();
+  };
+}
+
+function writeF32(cpu: Vcpu, f: FpuState, lo: number, hi: number): void {
+  bits.setFloat32(0, f.get(0), true);
+  cpu.mem.write32(lo, hi, bits.getInt32(0, true));
+}
+
+function writeF64(cpu: Vcpu, f: FpuState, lo: number, hi: number): void {
+  bits.setFloat64(0, f.get(0), true);
+  cpu.mem.write64(lo, hi, bits.getInt32(0, true), bits.getInt32(4, true));
+}
+
 function next(lo: number, hi: number, n: number): [number, number] {
   return [(lo + n) | 0, (lo >>> 0) + n > 0xffffffff ? (hi + 1) | 0 : hi];
 }
@@ -268,22 +290,10 @@ function x87Body(v: number): X87Body {
       f.raw80Lo[p] = mlo; f.raw80Hi[p] = mhi; f.raw80Exp[p] = se;
       f.raw80Valid |= 1 << p;
     };
-    case X87.FST_M32: case X87.FSTP_M32: {
-      const pop = v === X87.FSTP_M32;
-      return (cpu, f, lo, hi) => {
-        bits.setFloat32(0, f.get(0), true);
-        cpu.mem.write32(lo, hi, bits.getInt32(0, true));
-        if (cpu.exc < 0 && pop) f.pop();
-      };
-    }
-    case X87.FST_M64: case X87.FSTP_M64: {
-      const pop = v === X87.FSTP_M64;
-      return (cpu, f, lo, hi) => {
-        bits.setFloat64(0, f.get(0), true);
-        cpu.mem.write64(lo, hi, bits.getInt32(0, true), bits.getInt32(4, true));
-        if (cpu.exc < 0 && pop) f.pop();
-      };
-    }
+    case X87.FST_M32: return stored(writeF32, false);
+    case X87.FSTP_M32: return stored(writeF32, true);
+    case X87.FST_M64: return stored(writeF64, false);
+    case X87.FSTP_M64: return stored(writeF64, true);
     case X87.FSTP_M80: return (cpu, f, lo, hi, sti, i) => {
       if (!cpu.mem.probeWrite(lo, hi, 10)) return;
       const p = f.top;
@@ -298,15 +308,11 @@ function x87Body(v: number): X87Body {
     case X87.FILD_M16: return loaded(readI16, push);
     case X87.FILD_M32: return loaded(readI32, push);
     case X87.FILD_M64: return loaded(readI64, push);
-    case X87.FIST_M16: return (cpu, f, lo, hi, sti, i) => { storeInt(cpu, lo, hi, 2, false); };
-    case X87.FIST_M32: return (cpu, f, lo, hi, sti, i) => { storeInt(cpu, lo, hi, 4, false); };
+    case X87.FIST_M16: case X87.FIST_M32:
     case X87.FISTP_M16: case X87.FISTP_M32: case X87.FISTP_M64: case X87.FISTTP_M16: case X87.FISTTP_M32: case X87.FISTTP_M64: {
-      const size = v === X87.FISTP_M16 || v === X87.FISTTP_M16 ? 2 : v === X87.FISTP_M32 || v === X87.FISTTP_M32 ? 4 : 8;
+      const size = v === X87.FIST_M16 || v === X87.FISTP_M16 || v === X87.FISTTP_M16 ? 2 : v === X87.FISTP_M64 || v === X87.FISTTP_M64 ? 8 : 4;
       const truncate = v >= X87.FISTTP_M16;
-      return (cpu, f, lo, hi) => {
-        storeInt(cpu, lo, hi, size, truncate);
-        if (cpu.exc < 0) f.pop();
-      };
+      return stored((cpu, f, lo, hi) => storeInt(cpu, lo, hi, size, truncate), v >= X87.FISTP_M16);
     }
     case X87.FUCOM: return (cpu, f, lo, hi, sti, i) => { compare(f, f.get(0), f.get(sti)); };
     case X87.FUCOMP: return (cpu, f, lo, hi, sti, i) => { compare(f, f.get(0), f.get(sti)); f.pop(); };

@@ -47,6 +47,11 @@ const LOADS: ReadonlyArray<readonly [string, string]> = [
   // x87 loads (x87.ts loaded): nothing pushed, FCW unchanged.
   ['fld dword [bx]', 'd9 07'], ['fild word [bx]', 'df 07'], ['fldcw [bx]', 'd9 2f'],
 ];
+/** x87 stores (x87.ts stored): a faulting store pops nothing (TOP and the tags unchanged). */
+const X87_STORES: ReadonlyArray<readonly [string, string]> = [
+  ['fst dword [bx]', 'd9 17'], ['fstp dword [bx]', 'd9 1f'], ['fstp qword [bx]', 'dd 1f'], ['fist word [bx]', 'df 17'],
+  ['fistp word [bx]', 'df 1f'], ['fistp dword [bx]', 'db 1f'], ['fistp qword [bx]', 'df 3f'], ['fisttp dword [bx]', 'db 0f'],
+];
 /** Forms that are #UD in real mode (Check.PROT), run in 16-bit protected mode at CPL 0. */
 const PROTECTED_LOADS: ReadonlyArray<readonly [string, string]> = [
   ['lldt [bx]', '0f 00 17'], ['ltr [bx]', '0f 00 1f'], ['verw [bx]', '0f 00 2f'], ['verr [bx]', '0f 00 27'],
@@ -101,6 +106,7 @@ function runFaulting(hex: string, what: 'read' | 'write', prot = false): void {
 describe('shared load and write-back: a faulting access has no effect', () => {
   for (const [name, hex] of LOADS) test(`${name}: faulting load`, () => { runFaulting(hex, 'read'); });
   for (const [name, hex] of STORES) test(`${name}: faulting store after the load`, () => { runFaulting(hex, 'write'); });
+  for (const [name, hex] of X87_STORES) test(`${name}: faulting store`, () => { runFaulting(hex, 'write'); });
   for (const [name, hex] of PROTECTED_LOADS) test(`${name} (protected mode): faulting load`, () => { runFaulting(hex, 'read', true); });
 
   test('without a fault the same forms write and set flags (the setup is not inert)', () => {
