@@ -103,12 +103,19 @@ export class AcpiPm implements IoDevice {
     this.onSleep(type);
   }
 
+  /** Built once: an IN or OUT allocates nothing (guests poll the timer in tight loops). */
+  private readonly readByteAt = (o: number): number => this.readByte(o);
+  private readonly writeByteAt = (o: number, v: number): void => this.writeByte(o, v);
+
   ioRead(offset: number, size: number): number {
-    return readBytes(offset, size, ACPI_PM_PORTS, (o) => this.readByte(o));
+    // The 32-bit timer read, the one guests poll: the counter once, where its four byte reads would
+    // compute it four times (modeled time does not move within one IN, so the value is the same).
+    if (offset === PM_TMR_OFFSET && size === 4) return this.timer();
+    return readBytes(offset, size, ACPI_PM_PORTS, this.readByteAt);
   }
 
   ioWrite(offset: number, size: number, value: number): void {
-    writeBytes(offset, size, ACPI_PM_PORTS, value, (o, v) => this.writeByte(o, v));
+    writeBytes(offset, size, ACPI_PM_PORTS, value, this.writeByteAt);
   }
 
   private readByte(offset: number): number {
