@@ -91,6 +91,11 @@ export function runSlice(cpu: Vcpu, code: CodeCache, state: RunState, budget: nu
     }
     let b = code.lookup(host, cpu.codeBits);
     if (b === 0) {
+      const x = code.crossingAt(host, cpu.codeBits);
+      if (x >= 0 && tracer === null) {
+        left -= runKeptCrossing(cpu, code, x, lo, hi);
+        continue;
+      }
       decodeCtx.bits = cpu.codeBits;
       b = code.decodeBlock(host, decodeCtx);
       if (b === CROSSES_PAGE) {
@@ -192,26 +197,54 @@ function runUncached(cpu: Vcpu, code: CodeCache, lo: number, hi: number, tracer:
 
 function runUncachedInsn(cpu: Vcpu, code: CodeCache, lo: number, hi: number, tracer: Tracer | null): number {
   const inFirst = Math.min(15, 4096 - (lo & 0xfff));
-  if (!fetchBytes(cpu, lo, hi, inFirst, 0)) return 0;
+  const host = fetchBytes(cpu, lo, hi, inFirst, 0);
+  if (host === -1) return 0;
   decodeCtx.bits = cpu.codeBits;
   let len = code.decodeScratch(crossBytes, inFirst, lo & 0xfff, decodeCtx);
   if (len < 0) {
     const nextLo = (lo + inFirst) | 0;
     const nextHi = (lo >>> 0) + inFirst > 0xffffffff ? (cpu.mode === CpuMode.LONG64 ? hi + 1 : 0) : hi;
-    if (!fetchBytes(cpu, nextLo, nextHi, 15 - inFirst, inFirst)) return 0;
+    const nextHost = fetchBytes(cpu, nextLo, nextHi, 15 - inFirst, inFirst);
+    if (nextHost === -1) return 0;
     len = code.decodeScratch(crossBytes, 15, lo & 0xfff, decodeCtx);
+    // Both parts in RAM: decoded once more into a record of its own for the next runs.
+    if (host >= 0 && nextHost >= 0 && tracer === null) code.keepCrossing(host, nextHost, crossBytes, lo & 0xfff, decodeCtx);
   }
+  if (tracer !== null) tracer.recordBytes(cpu, crossBytes, cpu.dec.len[0]);
+  const n = runRecord(cpu, 0);
+  cpu.stop |= Stop.CONTEXT; // the scratch record is reused: never continue from it
+  return n;
+}
+
+/**
+ * A kept page-crossing instruction (CodeCache.keepCrossing) whose first page is unchanged: the
+ * next page is fetched as the uncached path would (it may fault, with CR2 there), and if it now
+ * maps other or changed bytes the instruction is gathered and decoded anew.
+ */
+function runKeptCrossing(cpu: Vcpu, code: CodeCache, x: number, lo: number, hi: number): number {
+  const debugging = debugArmed(cpu);
+  if (debugging && beforeInstruction(cpu, lo, hi)) return 0;
+  const inFirst = 4096 - (lo & 0xfff);
+  const nextHost = cpu.mem.fetchHost((lo + inFirst) | 0, (lo >>> 0) + inFirst > 0xffffffff ? (cpu.mode === CpuMode.LONG64 ? hi + 1 : 0) : hi);
+  if (nextHost === -1) return 0; // the first page's bytes say the instruction continues there
+  const r = nextHost >= 0 ? code.crossingRecord(x, nextHost) : -1;
+  const n = r >= 0 ? runRecord(cpu, r) : runUncachedInsn(cpu, code, lo, hi, null);
+  if (debugging) afterInstruction(cpu);
+  return n;
+}
+
+/** Runs decoded record r as the instruction at RIP on its own; returns the instructions retired (0 after a fault). */
+function runRecord(cpu: Vcpu, r: number): number {
   const d = cpu.dec;
-  const base = (cpu.ripLo >>> 0) - d.start[0];
+  const base = (cpu.ripLo >>> 0) - d.start[r];
   const ripLo = cpu.ripLo;
   const ripHi = cpu.ripHi;
-  if (tracer !== null) tracer.recordBytes(cpu, crossBytes, d.len[0]);
-  const next = base + d.start[0] + d.len[0];
+  const next = base + d.start[r] + d.len[r];
   cpu.ripLo = next | 0;
   if (next > 0xffffffff) cpu.ripHi = cpu.mode === CpuMode.LONG64 ? ripHi + 1 : 0;
-  cpu.blockFirst = 0;
+  cpu.blockFirst = r;
   if (cpu.interruptShadow) { cpu.interruptShadow = false; cpu.stop |= Stop.EVENT; }
-  HANDLERS[d.handler[0]](cpu, 0);
+  HANDLERS[d.handler[r]](cpu, r);
   cpu.inBlock = 0;
   if (cpu.exc >= 0 && (!cpu.excTrap || cpu.exc === UNSUPPORTED)) {
     cpu.ripLo = ripLo;
@@ -220,22 +253,24 @@ function runUncachedInsn(cpu: Vcpu, code: CodeCache, lo: number, hi: number, tra
   }
   if (cpu.exc >= 0) { cpu.trapInsnLo = ripLo; cpu.trapInsnHi = ripHi; }
   cpu.instructions++;
-  cpu.stop |= Stop.CONTEXT; // the scratch record is reused: never continue from it
   return 1;
 }
 
-/** Copies `count` instruction bytes of one page into crossBytes[at..]; false after a fetch fault. */
-function fetchBytes(cpu: Vcpu, lo: number, hi: number, count: number, at: number): boolean {
+/**
+ * Copies `count` instruction bytes of one page into crossBytes[at..]. Returns the page's host
+ * address, -2 if the bytes came from MMIO, -1 after a fetch fault.
+ */
+function fetchBytes(cpu: Vcpu, lo: number, hi: number, count: number, at: number): number {
   const host = cpu.mem.fetchHost(lo, hi);
-  if (host === -1) return false;
+  if (host === -1) return -1;
   if (host >= 0) {
     // At most 15 bytes: a loop, not a subarray view allocated per page-crossing instruction.
     const bytes = cpu.mem.bytes;
     for (let k = 0; k < count; k++) crossBytes[at + k] = bytes[host + k];
-    return true;
+    return host;
   }
   for (let k = 0; k < count; k++) crossBytes[at + k] = cpu.paging.readTranslated((lo + k) | 0, 1);
-  return true;
+  return -2;
 }
 
 const SERVICE_CONTINUE = -1 as SliceEnd;

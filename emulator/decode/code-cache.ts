@@ -15,11 +15,15 @@ import { JIT_STATS, noteInvalidation, noteTranslation } from '../jit/stats.js';
  * The TLB never grants fast writes to such a page, so every write to it goes through the slow path,
  * which calls invalidateCodePage: the page's blocks are forgotten and the running block stops after
  * the writing instruction (self-modifying and runtime-generated code work). Blocks end at control
- * transfers, system instructions and page ends; an instruction that crosses a page is never cached.
+ * transfers, system instructions and page ends. An instruction that crosses a page is never part of
+ * a block; it is kept on its own (keepCrossing) with both pages watched, and the run loop checks the
+ * second page's mapping every time it runs it.
  */
 export const MAX_BLOCK = 256;
 /** Returned by decodeBlock when the first instruction crosses the page end. */
 export const CROSSES_PAGE = -1;
+/** Page-crossing instructions kept decoded, direct-mapped by host address. */
+const CROSS_ENTRIES = 64;
 
 /** What the translator reads of the running vCPU to resolve a chained page (jit/region.ts). */
 export interface FetchView {
@@ -74,10 +78,24 @@ export class CodeCache implements CodeWatcher {
    * the mapping of pages its regions chain into from it, without filling anything.
    */
   fetchView: FetchView | null = null;
+  /**
+   * Page-crossing instructions decoded once (the access test's ENDBR64 at page offset 0xffe ran
+   * three times per case, decoded each time): first byte's host address (-1: empty), code size,
+   * record, host page of the bytes on the next page, and both pages' generations when decoded.
+   * Both pages are code pages, so a write to either bumps its generation and the entry is stale.
+   */
+  private readonly crossHost = new Int32Array(CROSS_ENTRIES).fill(-1);
+  private readonly crossBits = new Uint8Array(CROSS_ENTRIES);
+  private readonly crossRec = new Int32Array(CROSS_ENTRIES);
+  private readonly crossNext = new Int32Array(CROSS_ENTRIES);
+  private readonly crossGen = new Int32Array(CROSS_ENTRIES);
+  private readonly crossNextGen = new Int32Array(CROSS_ENTRIES);
   /** Called when a page's decoded code is dropped (the run loop stops the current block). */
   onInvalidate: () => void = () => {};
   // Counters for reports.
   blocksDecoded = 0;
+  /** Page-crossing instructions decoded into a kept record (keepCrossing). */
+  crossingsKept = 0;
   pagesInvalidated = 0;
   fullFlushes = 0;
   blocksCompiled = 0;
@@ -177,6 +195,7 @@ export class CodeCache implements CodeWatcher {
       }
     }
     this.blockAt.fill(0);
+    this.crossHost.fill(-1);
     this.freeSlots.length = 0;
     for (let s = this.slotPage.length - 1; s >= 0; s--) this.freeSlots.push(s);
     this.store.clear();
@@ -200,15 +219,7 @@ export class CodeCache implements CodeWatcher {
     const store = this.store;
     if (this.nextBlock >= this.blockFirst.length || store.used + MAX_BLOCK > store.capacity) this.flushAll();
     const page = host >>> 12;
-    let slot = this.pageSlot[page];
-    if (slot < 0) {
-      if (this.freeSlots.length === 0) this.flushAll();
-      slot = this.freeSlots.pop()!;
-      this.pageSlot[page] = slot;
-      this.slotPage[slot] = page;
-      // From now on writes to this page must take the slow path.
-      for (const tlb of this.tlbs) tlb.revokeWrites(page * 4096);
-    }
+    const slot = this.claimPage(page);
     const first = store.used;
     let n = first;
     let off = host & 0xfff;
@@ -235,6 +246,60 @@ export class CodeCache implements CodeWatcher {
     this.blocksDecoded++;
     if (this.translator === 'force' && this.compile) this.compileNow(b);
     return b;
+  }
+
+  /** The slot of a host page, giving it one (a code page from now on) if it has none. */
+  private claimPage(page: number): number {
+    let slot = this.pageSlot[page];
+    if (slot < 0) {
+      if (this.freeSlots.length === 0) this.flushAll();
+      slot = this.freeSlots.pop()!;
+      this.pageSlot[page] = slot;
+      this.slotPage[slot] = page;
+      // From now on writes to this page must take the slow path.
+      for (const tlb of this.tlbs) tlb.revokeWrites(page * 4096);
+    }
+    return slot;
+  }
+
+  /**
+   * The entry of a kept page-crossing instruction at `host` for this code size whose first page
+   * is unchanged since it was decoded, or -1. Its bytes on the next page are checked by
+   * crossingRecord once the caller has fetched that page.
+   */
+  crossingAt(host: number, bits: number): number {
+    const x = (host ^ (host >>> 6)) & (CROSS_ENTRIES - 1);
+    return this.crossHost[x] === host && this.crossBits[x] === bits && this.crossGen[x] === this.pageGen[host >>> 12] ? x : -1;
+  }
+
+  /** The record of entry x if the next page's bytes it was decoded from are at `nextHost` and unchanged, else -1. */
+  crossingRecord(x: number, nextHost: number): number {
+    const page = nextHost >>> 12;
+    return this.crossNext[x] === page && this.crossNextGen[x] === this.pageGen[page] ? this.crossRec[x] : -1;
+  }
+
+  /**
+   * Keeps a page-crossing instruction: decodes `bytes` (gathered by the caller from the first page
+   * at `host` and the next page at `nextHost`) into a record of its own and watches both pages.
+   */
+  keepCrossing(host: number, nextHost: number, bytes: Uint8Array, startOffset: number, ctx: DecodeContext): void {
+    if (this.store.used + MAX_BLOCK > this.store.capacity || this.freeSlots.length < 2) this.flushAll();
+    const page = host >>> 12;
+    const next = nextHost >>> 12;
+    this.claimPage(page);
+    this.claimPage(next);
+    const r = this.store.used;
+    if (decode(this.store, r, bytes, 15, ctx) < 0) return;
+    this.store.start[r] = startOffset;
+    this.store.used = r + 1;
+    const x = (host ^ (host >>> 6)) & (CROSS_ENTRIES - 1);
+    this.crossHost[x] = host;
+    this.crossBits[x] = ctx.bits;
+    this.crossRec[x] = r;
+    this.crossNext[x] = next;
+    this.crossGen[x] = this.pageGen[page];
+    this.crossNextGen[x] = this.pageGen[next];
+    this.crossingsKept++;
   }
 
   /**

@@ -503,11 +503,16 @@ export class PagingUnit implements TableMemory {
     this.bus.mmioWrite(gpa, size, v);
   }
 
-  /** Writes to host memory, invalidating decoded code on the page first. */
+  /**
+   * Writes to host memory, invalidating decoded code on the page first unless the write leaves
+   * its bytes as they are: the decoded code then still matches memory, and a write that changes
+   * a byte is still seen by the next fetch (SDM Vol. 3 11.6). The access test stores its RET into
+   * the page its fetch cases call before every case, most often over the RET already there.
+   */
   private writeHost(base: number, size: number, v: number): void {
     const page = Math.floor(base / 4096);
-    if (this.code!.isCodePage(page)) this.code!.invalidateCodePage(page);
     const view = this.arena.view;
+    if (this.code!.isCodePage(page) && !holds(view, base, size, v)) this.code!.invalidateCodePage(page);
     switch (size) {
       case 1: view.setUint8(base, v); break;
       case 2: view.setUint16(base, v, true); break;
@@ -579,5 +584,14 @@ export class PagingUnit implements TableMemory {
 
   archInvpcidContext(pcid: number): void {
     if (this.shadow === null) this.tlb.flushPcid(pcid, true);
+  }
+}
+
+/** Whether memory at `base` already holds the low `size` bytes of v. */
+function holds(view: DataView, base: number, size: number, v: number): boolean {
+  switch (size) {
+    case 1: return view.getUint8(base) === (v & 0xff);
+    case 2: return view.getUint16(base, true) === (v & 0xffff);
+    default: return view.getInt32(base, true) === (v | 0);
   }
 }
