@@ -15,42 +15,14 @@
 #include "libcflat.h"
 #include "x86/apic.h"
 #include "x86/desc.h"
+#include "x86/edu.h"
 #include "x86/pci.h"
 #include "x86/processor.h"
 
-#define EDU_VENDOR		0x1234
-#define EDU_DEVICE		0x11e8
 
-#define PCI_COMMAND		0x04
-#define PCI_COMMAND_MEMORY	0x2
-#define PCI_COMMAND_MASTER	0x4
-#define PCI_COMMAND_INTX_DISABLE 0x400
-#define PCI_STATUS_CAP_LIST	0x10
-#define PCI_CLASS_REVISION	0x08
-#define PCI_BAR0		0x10
-#define PCI_CAPABILITY_LIST	0x34
-#define PCI_INTERRUPT_LINE	0x3c
-#define PCI_INTERRUPT_PIN	0x3d
-#define PCI_CAP_ID_MSI		0x05
 #define MSI_FLAGS_ENABLE	0x1
 #define MSI_FLAGS_64BIT		0x80
 
-#define EDU_ID			0x00
-#define EDU_ALIVE		0x04
-#define EDU_FACTORIAL		0x08
-#define EDU_STATUS		0x20
-#define EDU_INTR_STATUS		0x24
-#define EDU_INTR_RAISE		0x60
-#define EDU_INTR_ACK		0x64
-#define EDU_DMA_SRC		0x80
-#define EDU_DMA_DST		0x88
-#define EDU_DMA_COUNT		0x90
-#define EDU_DMA_CMD		0x98
-#define EDU_CMD_START		0x1
-#define EDU_CMD_TO_RAM		0x2
-#define EDU_CMD_IRQ		0x4
-#define EDU_DMA_BUF		0x40000
-#define EDU_DMA_IRQ		0x100
 
 #define VECTOR_MSI		0xee
 #define VECTOR_INTX		0xed
@@ -74,21 +46,6 @@ static void edu_write(unsigned reg, uint32_t val)
 	*(volatile uint32_t *)(regs + reg) = val;
 }
 
-static void edu_write64(unsigned reg, uint64_t val)
-{
-	*(volatile uint64_t *)(regs + reg) = val;
-}
-
-/* 16-bit config writes through the DWORD accessor: read, merge, write. */
-static void config_writew(uint8_t reg, uint16_t val)
-{
-	uint32_t dw = pci_config_readl(bdf, reg & ~3);
-	unsigned shift = (reg & 2) * 8;
-
-	dw = (dw & ~(0xffffu << shift)) | ((uint32_t)val << shift);
-	pci_config_writel(bdf, reg & ~3, dw);
-}
-
 /* The handler acknowledges what the device reports, as intel-iommu.c's edu_isr. */
 static void edu_isr(struct ex_regs *r)
 {
@@ -108,14 +65,12 @@ static bool wait_irqs(unsigned n)
 
 static bool find_edu(void)
 {
-	for (unsigned devfn = 0; devfn < 256; devfn++) {
-		if (pci_config_readw(devfn, PCI_VENDOR_ID) == EDU_VENDOR &&
-		    pci_config_readw(devfn, PCI_DEVICE_ID) == EDU_DEVICE) {
-			bdf = devfn;
-			return true;
-		}
-	}
-	return false;
+	int devfn = pci_find_device(EDU_VENDOR, EDU_DEVICE);
+
+	if (devfn < 0)
+		return false;
+	bdf = devfn;
+	return true;
 }
 
 static void check_header(void)
@@ -146,7 +101,7 @@ static void check_header(void)
 	regs = (volatile uint8_t *)(unsigned long)(bar & ~0xfu);
 
 	/* kvm-unit-tests' pci_enable_defaults: bus master on. */
-	config_writew(PCI_COMMAND, pci_config_readw(bdf, PCI_COMMAND) | PCI_COMMAND_MASTER);
+	pci_config_writew(bdf, PCI_COMMAND, pci_config_readw(bdf, PCI_COMMAND) | PCI_COMMAND_MASTER);
 }
 
 static void check_registers(void)
@@ -166,16 +121,6 @@ static void check_registers(void)
 	report(edu_read(EDU_FACTORIAL) == 3628800, "factorial of 10");
 }
 
-static void dma(uint64_t src, uint64_t dst, uint32_t count, uint32_t cmd)
-{
-	edu_write64(EDU_DMA_SRC, src);
-	edu_write64(EDU_DMA_DST, dst);
-	edu_write64(EDU_DMA_COUNT, count);
-	edu_write(EDU_DMA_CMD, cmd | EDU_CMD_START);
-	while (edu_read(EDU_DMA_CMD) & EDU_CMD_START)
-		pause();
-}
-
 static void check_dma(void)
 {
 	bool same = true, outside = true;
@@ -185,8 +130,8 @@ static void check_dma(void)
 		ram_dst[i] = 0x5a;
 	}
 	/* RAM -> device buffer offset 256, then buffer -> RAM at ram_dst + 16. */
-	dma((unsigned long)ram_src, EDU_DMA_BUF + 256, 1024, 0);
-	dma(EDU_DMA_BUF + 256, (unsigned long)ram_dst + 16, 1024, EDU_CMD_TO_RAM);
+	edu_dma(regs, (unsigned long)ram_src, EDU_DMA_BUF + 256, 1024, 0);
+	edu_dma(regs, EDU_DMA_BUF + 256, (unsigned long)ram_dst + 16, 1024, EDU_CMD_TO_RAM);
 	for (unsigned i = 0; i < 1024; i++)
 		same &= ram_dst[16 + i] == ram_src[i];
 	for (unsigned i = 0; i < 16; i++)
@@ -201,7 +146,7 @@ static void msi_enable(bool on)
 {
 	uint16_t flags = pci_config_readw(bdf, msi_cap + 2);
 
-	config_writew(msi_cap + 2, on ? flags | MSI_FLAGS_ENABLE : flags & ~MSI_FLAGS_ENABLE);
+	pci_config_writew(bdf, msi_cap + 2, on ? flags | MSI_FLAGS_ENABLE : flags & ~MSI_FLAGS_ENABLE);
 }
 
 static void check_msi(void)
@@ -219,7 +164,7 @@ static void check_msi(void)
 
 	irqs = 0;
 	ram_src[0] = 0xa5;
-	dma((unsigned long)ram_src, EDU_DMA_BUF, 4, EDU_CMD_IRQ);
+	edu_dma(regs, (unsigned long)ram_src, EDU_DMA_BUF, 4, EDU_CMD_IRQ);
 	report(wait_irqs(1) && seen_status == EDU_DMA_IRQ, "MSI: DMA done interrupt, status 0x100");
 	msi_enable(false);
 }
@@ -249,11 +194,11 @@ static void check_intx(void)
 	report(!wait_irqs(2), "INTx, level: acknowledged before EOI, no second interrupt");
 	report((ioapic_read_reg(0x10 + 2 * line) & (1u << 14)) == 0, "INTx, level: remote IRR clear after EOI");
 
-	config_writew(PCI_COMMAND, cmd | PCI_COMMAND_INTX_DISABLE);
+	pci_config_writew(bdf, PCI_COMMAND, cmd | PCI_COMMAND_INTX_DISABLE);
 	irqs = 0;
 	edu_write(EDU_INTR_RAISE, 0x8);
 	report(!wait_irqs(1), "INTx disabled in the command register: no interrupt");
-	config_writew(PCI_COMMAND, cmd);
+	pci_config_writew(bdf, PCI_COMMAND, cmd);
 	report(wait_irqs(1) && seen_status == 0x8, "INTx enabled again: the pending status interrupts");
 	ioapic_route(line, false, true);
 }

@@ -22,6 +22,7 @@
 #include "libcflat.h"
 #include "x86/apic.h"
 #include "x86/desc.h"
+#include "x86/edu.h"
 #include "x86/pci.h"
 #include "x86/processor.h"
 
@@ -49,24 +50,6 @@
 #define GCMD_SIRTP		(1u << 24)
 #define ONE_SHOT		(GCMD_SRTP | GCMD_SIRTP)
 
-#define EDU_VENDOR		0x1234
-#define EDU_DEVICE		0x11e8
-#define PCI_COMMAND		0x04
-#define PCI_COMMAND_MASTER	0x4
-#define PCI_BAR0		0x10
-#define PCI_CAPABILITY_LIST	0x34
-#define PCI_INTERRUPT_LINE	0x3c
-#define PCI_CAP_ID_MSI		0x05
-#define EDU_INTR_STATUS		0x24
-#define EDU_INTR_RAISE		0x60
-#define EDU_INTR_ACK		0x64
-#define EDU_DMA_SRC		0x80
-#define EDU_DMA_DST		0x88
-#define EDU_DMA_COUNT		0x90
-#define EDU_DMA_CMD		0x98
-#define EDU_CMD_START		0x1
-#define EDU_CMD_TO_RAM		0x2
-#define EDU_DMA_BUF		0x40000
 
 #define R			1ull
 #define W			2ull
@@ -102,7 +85,6 @@ static void vtd_writel(unsigned reg, uint32_t v) { *(volatile uint32_t *)(VTD_BA
 static void vtd_writeq(unsigned reg, uint64_t v) { *(volatile uint64_t *)(VTD_BASE + reg) = v; }
 static uint32_t edu_read(unsigned reg) { return *(volatile uint32_t *)(regs + reg); }
 static void edu_write(unsigned reg, uint32_t v) { *(volatile uint32_t *)(regs + reg) = v; }
-static void edu_write64(unsigned reg, uint64_t v) { *(volatile uint64_t *)(regs + reg) = v; }
 static uint64_t phys(const void *p) { return (uint64_t)(unsigned long)p; }
 
 /* lib/x86/intel-iommu.c's vtd_gcmd_or: GSTS plus one command, then wait for its status. */
@@ -135,39 +117,19 @@ static void invalidate(void)
 		pause();
 }
 
-static void config_writew(uint8_t reg, uint16_t val)
-{
-	uint32_t dw = pci_config_readl(bdf, reg & ~3);
-	unsigned shift = (reg & 2) * 8;
-
-	pci_config_writel(bdf, reg & ~3, (dw & ~(0xffffu << shift)) | ((uint32_t)val << shift));
-}
-
 static bool find_edu(void)
 {
-	for (unsigned devfn = 0; devfn < 256; devfn++) {
-		if (pci_config_readw(devfn, PCI_VENDOR_ID) == EDU_VENDOR &&
-		    pci_config_readw(devfn, PCI_DEVICE_ID) == EDU_DEVICE) {
-			bdf = devfn;
-			return true;
-		}
-	}
-	return false;
-}
+	int devfn = pci_find_device(EDU_VENDOR, EDU_DEVICE);
 
-static void edu_dma(uint64_t src, uint64_t dst, uint32_t count, uint32_t cmd)
-{
-	edu_write64(EDU_DMA_SRC, src);
-	edu_write64(EDU_DMA_DST, dst);
-	edu_write64(EDU_DMA_COUNT, count);
-	edu_write(EDU_DMA_CMD, cmd | EDU_CMD_START);
-	while (edu_read(EDU_DMA_CMD) & EDU_CMD_START)
-		pause();
+	if (devfn < 0)
+		return false;
+	bdf = devfn;
+	return true;
 }
 
 /* RAM (an IOVA) -> the device's buffer, and the device's buffer -> RAM. */
-static void dma_in(uint64_t iova, uint32_t n) { edu_dma(iova, EDU_DMA_BUF, n, 0); }
-static void dma_out(uint64_t iova, uint32_t n) { edu_dma(EDU_DMA_BUF, iova, n, EDU_CMD_TO_RAM); }
+static void dma_in(uint64_t iova, uint32_t n) { edu_dma(regs, iova, EDU_DMA_BUF, n, 0); }
+static void dma_out(uint64_t iova, uint32_t n) { edu_dma(regs, EDU_DMA_BUF, iova, n, EDU_CMD_TO_RAM); }
 
 static void edu_isr(struct ex_regs *r)
 {
@@ -394,7 +356,7 @@ static void check_interrupts(void)
 	pci_config_writel(bdf, msi_cap + 8, 0);
 	pci_config_writel(bdf, msi_cap + 12, 0);
 	flags = pci_config_readw(bdf, msi_cap + 2);
-	config_writew(msi_cap + 2, flags | 1);
+	pci_config_writew(bdf, msi_cap + 2, flags | 1);
 	irqs = 0;
 	edu_write(EDU_INTR_RAISE, 2);
 	report(wait_for(&irqs, 1), "IR MSI: the IRTE's vector");
@@ -412,7 +374,7 @@ static void check_interrupts(void)
 	edu_write(EDU_INTR_RAISE, 8);
 	report(!wait_for(&irqs, 1), "IR MSI: source ID mismatch, blocked");
 	edu_write(EDU_INTR_ACK, edu_read(EDU_INTR_STATUS));
-	config_writew(msi_cap + 2, flags & ~1);
+	pci_config_writew(bdf, msi_cap + 2, flags & ~1);
 }
 
 int main(void)
@@ -428,7 +390,7 @@ int main(void)
 		return report_summary();
 	}
 	regs = (volatile uint8_t *)(unsigned long)(pci_config_readl(bdf, PCI_BAR0) & ~0xfu);
-	config_writew(PCI_COMMAND, pci_config_readw(bdf, PCI_COMMAND) | PCI_COMMAND_MASTER);
+	pci_config_writew(bdf, PCI_COMMAND, pci_config_readw(bdf, PCI_COMMAND) | PCI_COMMAND_MASTER);
 	printf("edu at 00:%02x.%x\n", bdf >> 3, bdf & 7);
 	sti();
 	check_registers();
